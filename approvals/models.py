@@ -1,0 +1,178 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from keys.models import MachineKey
+from tenants.models import Workspace
+
+
+class Tool(models.Model):
+    """A catalog entry. Default-deny: a tool not here (or disabled) does not exist."""
+
+    class Level(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
+        EXTERNAL = "external"
+
+    class Confirmation(models.TextChoices):
+        NEVER = "never"
+        ALWAYS = "always"
+        CONDITIONAL = "conditional"
+
+    DATA_CLASSES = ("pii", "secrets", "financial", "regulated")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tools")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    level = models.CharField(max_length=16, choices=Level.choices, default=Level.READ)
+    data_classes = models.JSONField(default=list, blank=True)
+    irreversible = models.BooleanField(default=False)
+    confirmation = models.CharField(
+        max_length=16, choices=Confirmation.choices, default=Confirmation.NEVER
+    )
+    condition = models.TextField(blank=True, help_text="CEL over params, key and workspace")
+    summary_template = models.TextField(blank=True, help_text="Text with {params.field}")
+    secret_params = models.JSONField(default=list, blank=True)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="unique_tool_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def snapshot(self) -> dict:
+        """Everything decide() needs, so a past policy can be rebuilt (audit_replay)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "level": self.level,
+            "data_classes": list(self.data_classes),
+            "irreversible": self.irreversible,
+            "confirmation": self.confirmation,
+            "condition": self.condition,
+            "summary_template": self.summary_template,
+            "secret_params": list(self.secret_params),
+            "enabled": self.enabled,
+        }
+
+
+class ActionRequest(models.Model):
+    class Decision(models.TextChoices):
+        ALLOWED = "allowed"
+        DENIED = "denied"
+        REQUIRES_CONFIRMATION = "requires_confirmation"
+
+    class Status(models.TextChoices):
+        ALLOWED = "allowed"
+        PENDING = "pending"
+        APPROVED = "approved"
+        DENIED = "denied"
+        EXPIRED = "expired"
+        EXECUTED = "executed"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.ForeignKey(MachineKey, on_delete=models.PROTECT, related_name="action_requests")
+    tool_name = models.CharField(max_length=200)
+    tool = models.ForeignKey(Tool, null=True, blank=True, on_delete=models.SET_NULL)
+    params = models.JSONField(default=dict)  # secret params already digested
+    params_digest = models.CharField(max_length=64)
+    reason = models.TextField(blank=True)
+    decision = models.CharField(max_length=32, choices=Decision.choices)
+    denial_code = models.CharField(max_length=32, blank=True)
+    rationale = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    policy_version = models.PositiveIntegerField()
+    dry_run = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    response = models.JSONField(default=dict)  # first answer, replayed for idempotency
+    result_status = models.CharField(max_length=16, blank=True)
+    result_output = models.JSONField(null=True, blank=True)
+    result_reported_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="unique_idempotency_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "key", "tool_name", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.tool_name} by key {self.key_id}: {self.status}"
+
+
+class ConfirmationRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DENIED = "denied"
+        EXPIRED = "expired"
+        USED = "used"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    action_request = models.OneToOneField(
+        ActionRequest, on_delete=models.CASCADE, related_name="confirmation"
+    )
+    token_digest = models.CharField(max_length=64, unique=True)
+    params_digest = models.CharField(max_length=64)
+    summary = models.TextField()
+    irreversible = models.BooleanField(default=False)
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [models.Index(fields=["workspace", "status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"confirmation {self.pk} ({self.status})"
+
+
+class ApprovalRecord(models.Model):
+    class Verdict(models.TextChoices):
+        APPROVE = "approve"
+        DENY = "deny"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    confirmation = models.ForeignKey(
+        ConfirmationRequest, on_delete=models.PROTECT, related_name="approval_records"
+    )
+    approver = models.CharField(max_length=254)  # "user:<email>", kept if the user goes
+    approver_user = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verdict = models.CharField(max_length=8, choices=Verdict.choices)
+    reason = models.TextField()
+    threshold = models.PositiveSmallIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["confirmation", "approver_user"], name="one_verdict_per_approver"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} by {self.approver}"

@@ -1,0 +1,190 @@
+"""Evidence: append-only, hash-chained audit entries, version logs and exception records."""
+
+from django.db import models
+from django.utils import timezone
+
+from tenants.models import Workspace
+
+GENESIS_HASH = "0" * 64
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove evidence."""
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
+
+    # Only the retention service may prune, through this explicit door.
+    def _prune(self):
+        return super().delete()
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+
+
+class AuditAction(models.TextChoices):
+    WORKSPACE_CREATED = "workspace.created"
+    WORKSPACE_SETTINGS_CHANGED = "workspace.settings_changed"
+    WORKSPACE_DELETED = "workspace.deleted"
+    MEMBER_ADDED = "member.added"
+    MEMBER_ROLE_CHANGED = "member.role_changed"
+    MEMBER_REMOVED = "member.removed"
+    KEY_CREATED = "key.created"
+    KEY_UPDATED = "key.updated"
+    KEY_ROTATED = "key.rotated"
+    KEY_REVOKED = "key.revoked"
+    KEY_SUSPENDED = "key.suspended"
+    KEY_UNSUSPENDED = "key.unsuspended"
+    TOOL_CREATED = "tool.created"
+    TOOL_UPDATED = "tool.updated"
+    TOOL_DELETED = "tool.deleted"
+    ACTION_DECIDED = "action.decided"
+    ACTION_RESULT_REPORTED = "action.result_reported"
+    CONFIRMATION_APPROVED = "confirmation.approved"
+    CONFIRMATION_DENIED = "confirmation.denied"
+    CONFIRMATION_EXPIRED = "confirmation.expired"
+    CONFIRMATION_USED = "confirmation.used"
+    AUDIT_VERIFIED = "audit.verified"
+    AUDIT_EXPORTED = "audit.exported"
+    AUDIT_PRUNED = "audit.pruned"
+    PRIVACY_SUMMARY_DOWNLOADED = "privacy_summary.downloaded"
+    ANOMALY_DETECTED = "anomaly.detected"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_CHANGED = "webhook.changed"
+
+
+class AuditChainHead(models.Model):
+    """The tip of one workspace's chain. Writers lock this row, so appends to a chain
+    are serialized and the chain cannot fork (DESIGN.md 7)."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="audit_head"
+    )
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} head #{self.seq}"
+
+
+class AuditEntry(AppendOnlyModel):
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=254)  # "user:<email>", "key:<id>", "system:<name>"
+    actor_type = models.CharField(max_length=8)  # "user" | "key" | "system": indexed prefix
+    action = models.CharField(max_length=48, choices=AuditAction.choices)
+    target_type = models.CharField(max_length=48, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    tool = models.CharField(max_length=200, blank=True)
+    input = models.JSONField(default=dict, blank=True)
+    decision = models.CharField(max_length=32, blank=True)
+    rationale = models.TextField(blank=True)
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["workspace", "seq"]
+        verbose_name_plural = "audit entries"
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "seq"], name="audit_unique_seq"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "actor_type", "-seq"], name="audit_actor_type"),
+            models.Index(fields=["workspace", "actor", "-seq"], name="audit_actor"),
+            models.Index(fields=["workspace", "action", "-seq"], name="audit_action"),
+            models.Index(fields=["workspace", "tool", "-seq"], name="audit_tool"),
+            models.Index(fields=["workspace", "created_at"], name="audit_created"),
+            models.Index(fields=["request_id"], name="audit_request_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}#{self.seq} {self.action}"
+
+
+class VersionLog(AppendOnlyModel):
+    """Before/after of every change to a key, tool, membership or workspace setting."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=254)
+    target_type = models.CharField(max_length=48)
+    target_id = models.CharField(max_length=64)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    audit_entry = models.OneToOneField(
+        AuditEntry, on_delete=models.PROTECT, related_name="version_log"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "target_type", "target_id", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.target_type}:{self.target_id} by {self.actor}"
+
+
+class ExceptionRecord(models.Model):
+    """A denial that matters, a policy error, an anomaly or an override.
+
+    Mutable only in its resolution fields; the record itself is also in the chain."""
+
+    class Kind(models.TextChoices):
+        DENIAL = "denial"
+        POLICY_ERROR = "policy_error"
+        ANOMALY = "anomaly"
+        OVERRIDE = "override"
+        DELIVERY_FAILURE = "delivery_failure"
+        CHAIN_BROKEN = "chain_broken"
+
+    class Severity(models.TextChoices):
+        LOW = "low"
+        MEDIUM = "medium"
+        HIGH = "high"
+        CRITICAL = "critical"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    severity = models.CharField(max_length=12, choices=Severity.choices)
+    what = models.CharField(max_length=300)
+    why = models.TextField()
+    evidence = models.JSONField(default=dict, blank=True)
+    mitigation = models.TextField(blank=True)
+    subject = models.CharField(max_length=254, blank=True)  # e.g. "key:<id>"
+    resolved_by = models.CharField(max_length=254, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    audit_entry = models.OneToOneField(
+        AuditEntry, on_delete=models.PROTECT, related_name="exception_record"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.what}"

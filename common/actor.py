@@ -1,0 +1,44 @@
+"""Who is acting, as services see it. Views build it from the request; services
+never read the request (DESIGN.md), so Celery tasks and commands can act too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keys.models import MachineKey
+
+
+@dataclass(frozen=True)
+class Actor:
+    label: str  # "user:<email>", "key:<key id>" or "system:<name>"
+    user: Any = None
+    key: MachineKey | None = None
+    request_id: str = ""
+    client_ip: str | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.label.split(":", 1)[0]
+
+    @property
+    def is_human(self) -> bool:
+        return self.user is not None and self.key is None
+
+    @classmethod
+    def for_user(cls, user, *, request_id: str = "", client_ip: str | None = None) -> Actor:
+        return cls(
+            f"user:{user.email or user.get_username()}",
+            user=user,
+            request_id=request_id,
+            client_ip=client_ip,
+        )
+
+    @classmethod
+    def for_key(cls, key, *, request_id: str = "", client_ip: str | None = None) -> Actor:
+        return cls(f"key:{key.pk}", key=key, request_id=request_id, client_ip=client_ip)
+
+    @classmethod
+    def system(cls, name: str) -> Actor:
+        return cls(f"system:{name}")

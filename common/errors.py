@@ -1,0 +1,61 @@
+"""Stable error codes. Services raise WardenError; the API renders it as
+{"error": {"code", "message", "detail"}} with the status registered here."""
+
+from typing import Any
+
+ERROR_STATUS: dict[str, int] = {
+    "validation_error": 400,
+    "parse_error": 400,
+    "workspace_required": 400,
+    "not_authenticated": 401,
+    "invalid_key": 401,
+    "key_expired": 401,
+    "key_revoked": 401,
+    "forbidden_by_scope": 403,
+    "permission_denied": 403,
+    "tool_not_allowed": 403,
+    "workspace_mismatch": 403,
+    "writes_disabled": 403,
+    "humans_only": 403,
+    "keys_only": 403,
+    "four_eyes": 403,
+    "policy_error": 403,
+    "confirmation_denied": 403,
+    "confirmation_mismatch": 403,
+    "last_owner": 409,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "not_acceptable": 406,
+    "conflict": 409,
+    "confirmation_pending": 409,
+    "confirmation_used": 409,
+    "already_decided": 409,
+    "confirmation_expired": 410,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "rate_limited": 429,
+    "internal_error": 500,
+}
+
+
+class WardenError(Exception):
+    """A refusal with a stable, machine-readable code. Never put secrets in it."""
+
+    def __init__(self, code: str, message: str, detail: dict[str, Any] | None = None):
+        if code not in ERROR_STATUS:
+            raise ValueError(f"unregistered error code {code!r}")
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.detail = detail or {}
+
+    @property
+    def status(self) -> int:
+        return ERROR_STATUS[self.code]
+
+    def as_payload(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "detail": self.detail}}
+
+
+def error_payload(code: str, message: str, detail: dict[str, Any] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "detail": detail or {}}}

@@ -1,0 +1,69 @@
+import logging
+import re
+import uuid
+
+from django.conf import settings
+from django.http import JsonResponse
+
+from common.errors import error_payload
+
+logger = logging.getLogger("warden.api")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    """Tags each request with an id (the caller's X-Request-Id if sane) for audit rows."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        incoming = request.headers.get("X-Request-Id", "")
+        request.request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        response = self.get_response(request)
+        response["X-Request-Id"] = request.request_id
+        return response
+
+
+class ApiJsonErrorsMiddleware:
+    """Last line of defence: an exception escaping a view under /api/ becomes a JSON
+    500 without a traceback, even with DEBUG on."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith("/api/"):
+            return None
+        logger.exception("Unhandled error on %s", request.path)
+        return JsonResponse(
+            error_payload("internal_error", "Internal error; it has been logged."), status=500
+        )
+
+
+class ApiBodySizeLimitMiddleware:
+    """Refuses oversized API bodies before anything reads them (DRF's parsers do not
+    honour DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.WARDEN_API_MAX_BODY_BYTES:
+                return JsonResponse(
+                    error_payload(
+                        "payload_too_large",
+                        "Request body is too large.",
+                        {"max_bytes": settings.WARDEN_API_MAX_BODY_BYTES},
+                    ),
+                    status=413,
+                )
+        return self.get_response(request)

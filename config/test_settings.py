@@ -1,0 +1,16 @@
+"""Test settings: the real settings, made fast and deterministic."""
+
+import os
+
+os.environ.setdefault("WARDEN_TESTING", "1")
+
+from config.settings import *  # noqa: F403
+
+SECURE_SSL_REDIRECT = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_BROKER_URL = "memory://"
+# Each test gets a clean in-process cache (autouse fixture), even when REDIS_URL is set;
+# tests that need Redis itself opt in explicitly.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

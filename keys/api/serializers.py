@@ -1,0 +1,62 @@
+from rest_framework import serializers
+
+from keys.models import MachineKey
+
+
+class MachineKeySerializer(serializers.ModelSerializer):
+    """Public view of a key: never the secret or its digest."""
+
+    owner = serializers.EmailField(source="owner.email", read_only=True)
+    status = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = MachineKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "owner",
+            "scopes",
+            "tool_allowlist",
+            "expires_at",
+            "revoked_at",
+            "status",
+            "unattended_mode",
+            "allowed_ips",
+            "rate_limit_per_minute",
+            "last_used_at",
+            "created_at",
+            "created_by",
+        ]
+        read_only_fields = fields
+
+
+class IssuedKeySerializer(MachineKeySerializer):
+    key = serializers.CharField(read_only=True, help_text="The full key. Shown only once.")
+
+    class Meta(MachineKeySerializer.Meta):
+        fields = [*MachineKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+class MachineKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    owner = serializers.EmailField(required=False, help_text="Defaults to the caller's owner.")
+    scopes = serializers.ListField(child=serializers.CharField(max_length=64), max_length=20)
+    tool_allowlist = serializers.ListField(
+        child=serializers.CharField(max_length=200), max_length=100, required=False, default=list
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    allowed_ips = serializers.ListField(
+        child=serializers.CharField(max_length=64), max_length=50, required=False, default=list
+    )
+    rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
+    unattended_mode = serializers.BooleanField(required=False, default=False)
+
+
+class KeyRotateSerializer(serializers.Serializer):
+    grace_seconds = serializers.IntegerField(min_value=0, max_value=7 * 24 * 3600, required=False)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

@@ -1,0 +1,108 @@
+from datetime import timedelta
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from common.api.views import WorkspaceAPIView
+from common.errors import WardenError
+from keys import services
+from keys.api.serializers import (
+    IssuedKeySerializer,
+    KeyRotateSerializer,
+    MachineKeyCreateSerializer,
+    MachineKeySerializer,
+    ReasonSerializer,
+)
+from keys.models import MachineKey
+from keys.scopes import KEYS_READ, KEYS_WRITE
+from keys.selectors import key_get, key_list
+from tenants.selectors import membership_list
+
+
+def _key_or_404(request, pk) -> MachineKey:
+    key = key_get(workspace=request.workspace, pk=pk)
+    if key is None:
+        raise WardenError("not_found", "Not found.")
+    return key
+
+
+def _issued(issued) -> dict:
+    data = dict(MachineKeySerializer(issued.key).data)
+    data["key"] = issued.plaintext
+    return data
+
+
+def resolve_owner(request, email: str | None):
+    """The key's owner: a member named by email, else the caller (or the caller's owner)."""
+    if not email:
+        return request.auth.owner if isinstance(request.auth, MachineKey) else request.user
+    membership = (
+        membership_list(workspace=request.workspace).filter(user__email__iexact=email).first()
+    )
+    if membership is None:
+        raise WardenError(
+            "validation_error",
+            "The key's owner must be a workspace member.",
+            {"owner": ["Not a member of this workspace."]},
+        )
+    return membership.user
+
+
+class KeyListView(WorkspaceAPIView):
+    scope_map = {"GET": KEYS_READ, "POST": KEYS_WRITE}
+
+    @extend_schema(responses=MachineKeySerializer(many=True))
+    def get(self, request):
+        keys = key_list(workspace=request.workspace)
+        return Response({"results": MachineKeySerializer(keys, many=True).data})
+
+    @extend_schema(request=MachineKeyCreateSerializer, responses={201: IssuedKeySerializer})
+    def post(self, request):
+        data = MachineKeyCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        owner = resolve_owner(request, fields.pop("owner", None))
+        issued = services.key_create(
+            workspace=request.workspace, owner=owner, actor=request.actor, **fields
+        )
+        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+
+
+class KeyDetailView(WorkspaceAPIView):
+    scope_map = {"GET": KEYS_READ}
+
+    @extend_schema(responses=MachineKeySerializer)
+    def get(self, request, pk):
+        return Response(MachineKeySerializer(_key_or_404(request, pk)).data)
+
+
+class KeyRevokeView(WorkspaceAPIView):
+    scope_map = {"POST": KEYS_WRITE}
+
+    @extend_schema(request=ReasonSerializer, responses=MachineKeySerializer)
+    def post(self, request, pk):
+        key = _key_or_404(request, pk)
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        key = services.key_revoke(
+            key=key, actor=request.actor, reason=data.validated_data["reason"]
+        )
+        return Response(MachineKeySerializer(key).data)
+
+
+class KeyRotateView(WorkspaceAPIView):
+    scope_map = {"POST": KEYS_WRITE}
+
+    @extend_schema(request=KeyRotateSerializer, responses=IssuedKeySerializer)
+    def post(self, request, pk):
+        key = _key_or_404(request, pk)
+        data = KeyRotateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        grace = data.validated_data.get("grace_seconds")
+        issued = services.key_rotate(
+            key=key,
+            actor=request.actor,
+            grace=None if grace is None else timedelta(seconds=grace),
+        )
+        return Response(_issued(issued))

@@ -1,0 +1,70 @@
+"""`Authorization: Bearer wdn_<prefix>_<secret>`: one indexed lookup by prefix and a
+constant-time digest compare. A wrong secret or a disallowed IP answers exactly like
+an unknown key (`invalid_key`): no oracle."""
+
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from common.net import client_ip
+from keys import secrets as key_secrets
+from keys.models import MachineKey
+from keys.services import key_touch
+from keys.validation import ip_allowed
+
+
+class KeyAuthFailed(exceptions.AuthenticationFailed):
+    def __init__(self, code: str, message: str):
+        super().__init__(message, code=code)
+
+
+def _invalid() -> KeyAuthFailed:
+    return KeyAuthFailed("invalid_key", "Invalid API key.")
+
+
+class MachineKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        parts = header.split()
+        if not parts or parts[0].lower() != self.keyword.lower():
+            raise KeyAuthFailed(
+                "invalid_key", "Unsupported Authorization header; use: Bearer wdn_<key>."
+            )
+        if len(parts) != 2:
+            raise _invalid()
+        parsed = key_secrets.parse_key(parts[1])
+        if parsed is None:
+            raise _invalid()
+        prefix, secret = parsed
+        key = MachineKey.objects.select_related("workspace", "owner").filter(prefix=prefix).first()
+        now = timezone.now()
+        if key is None or not self._secret_matches(key, secret, now):
+            raise _invalid()
+        if not ip_allowed(client_ip(request), key.allowed_ips):
+            raise _invalid()
+        if key.workspace.deleted_at is not None:
+            raise _invalid()
+        if key.revoked_at is not None:
+            raise KeyAuthFailed("key_revoked", "This key has been revoked.")
+        if key.suspended_at is not None:
+            raise KeyAuthFailed("key_revoked", "This key is suspended pending review.")
+        if key.is_expired(now):
+            raise KeyAuthFailed("key_expired", "This key has expired.")
+        key_touch(key, now)
+        return (key.owner, key)
+
+    @staticmethod
+    def _secret_matches(key: MachineKey, secret: str, now) -> bool:
+        if key_secrets.digests_match(secret, key.digest):
+            return True
+        return bool(
+            key.previous_valid_until
+            and key.previous_valid_until > now
+            and key_secrets.digests_match(secret, key.previous_digest)
+        )
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword

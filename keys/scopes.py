@@ -1,0 +1,53 @@
+"""Scopes are data: `<resource>:<verb>` strings. `workspace:admin` implies all."""
+
+ACTIONS_READ = "actions:read"
+ACTIONS_WRITE = "actions:write"
+ACTIONS_EXTERNAL = "actions:external"
+KEYS_READ = "keys:read"
+KEYS_WRITE = "keys:write"
+MEMBERS_WRITE = "members:write"
+TOOLS_WRITE = "tools:write"
+AUDIT_READ = "audit:read"
+WORKSPACE_ADMIN = "workspace:admin"
+
+ALL_SCOPES: frozenset[str] = frozenset(
+    {
+        ACTIONS_READ,
+        ACTIONS_WRITE,
+        ACTIONS_EXTERNAL,
+        KEYS_READ,
+        KEYS_WRITE,
+        MEMBERS_WRITE,
+        TOOLS_WRITE,
+        AUDIT_READ,
+        WORKSPACE_ADMIN,
+    }
+)
+
+# The guardian permission on the workspace that lets a *human* session use an
+# endpoint guarded by the scope. `None`: humans never act through that scope
+# (agents' actions are machine-only).
+SCOPE_PERMISSION: dict[str, str | None] = {
+    ACTIONS_READ: None,
+    ACTIONS_WRITE: None,
+    ACTIONS_EXTERNAL: None,
+    KEYS_READ: "manage_keys",
+    KEYS_WRITE: "manage_keys",
+    MEMBERS_WRITE: "manage_members",
+    TOOLS_WRITE: "manage_tools",
+    AUDIT_READ: "view_audit",
+    WORKSPACE_ADMIN: "manage_workspace",
+}
+
+
+def unknown_scopes(scopes) -> list[str]:
+    return sorted(s for s in scopes if s not in ALL_SCOPES)
+
+
+def has_scope(held, needed: str) -> bool:
+    held = set(held or ())
+    return needed in held or WORKSPACE_ADMIN in held
+
+
+def scope_for_level(level: str) -> str:
+    return f"actions:{level}"

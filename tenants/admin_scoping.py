@@ -1,0 +1,77 @@
+"""Guardian-scoped admin: a workspace admin sees and edits only rows of workspaces
+where they hold the named object permission; superusers see all."""
+
+from django.contrib import admin
+
+from tenants.selectors import workspaces_with_permission
+
+
+class WorkspaceScopedAdmin(admin.ModelAdmin):
+    # Guardian permission (on Workspace) needed to view rows of this admin.
+    view_permission: str = "manage_workspace"
+    # Permission needed to add/change/delete; None makes the admin read-only.
+    change_permission: str | None = "manage_workspace"
+    workspace_field = "workspace"
+
+    def permitted_workspaces(self, request, perm: str):
+        return workspaces_with_permission(user=request.user, perm=perm)
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(
+            **{
+                f"{self.workspace_field}__in": self.permitted_workspaces(
+                    request, self.view_permission
+                )
+            }
+        )
+
+    def _workspace_of(self, obj):
+        for part in self.workspace_field.split("__"):
+            obj = getattr(obj, part)
+        return obj
+
+    def _holds(self, request, perm: str | None, obj=None) -> bool:
+        if perm is None:
+            return False
+        if not request.user.is_active or not request.user.is_staff:
+            return False
+        if request.user.is_superuser:
+            return True
+        if obj is None:
+            return self.permitted_workspaces(request, perm).exists()
+        return request.user.has_perm(f"tenants.{perm}", self._workspace_of(obj))
+
+    def has_module_permission(self, request):
+        return self._holds(request, self.view_permission)
+
+    def has_view_permission(self, request, obj=None):
+        return self._holds(request, self.view_permission, obj) or self.has_change_permission(
+            request, obj
+        )
+
+    def has_add_permission(self, request):
+        return self._holds(request, self.change_permission)
+
+    def has_change_permission(self, request, obj=None):
+        return self._holds(request, self.change_permission, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._holds(request, self.change_permission, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        # Only offer workspaces the admin may change.
+        if db_field.name == "workspace" and not request.user.is_superuser:
+            kwargs["queryset"] = self.permitted_workspaces(request, self.change_permission)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ReadOnlyWorkspaceAdmin(WorkspaceScopedAdmin):
+    """Evidence views: no add, change or delete for anyone, superusers included."""
+
+    change_permission = None
+
+    def has_view_permission(self, request, obj=None):
+        return self._holds(request, self.view_permission, obj)

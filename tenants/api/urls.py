@@ -1,0 +1,9 @@
+from django.urls import path
+
+from tenants.api import views
+
+urlpatterns = [
+    path("whoami", views.WhoAmIView.as_view(), name="whoami"),
+    path("members", views.MemberListView.as_view(), name="member-list"),
+    path("members/<uuid:pk>", views.MemberDetailView.as_view(), name="member-detail"),
+]

@@ -1,0 +1,101 @@
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from common.api.views import WorkspaceAPIView
+from common.errors import WardenError
+from keys.models import MachineKey
+from keys.scopes import MEMBERS_WRITE
+from tenants import services
+from tenants.api.serializers import (
+    MembershipCreateSerializer,
+    MembershipSerializer,
+    MembershipUpdateSerializer,
+    WorkspaceSerializer,
+)
+from tenants.selectors import membership_list
+
+
+class WhoAmIView(WorkspaceAPIView):
+    """Who the credential is, in which workspace, and what the workspace allows."""
+
+    @extend_schema(responses={200: dict})
+    def get(self, request):
+        workspace = request.workspace
+        body = {
+            "workspace": WorkspaceSerializer(workspace).data,
+            "mode": workspace.mode,
+            "dry_run": workspace.is_dry_run,
+            "writes_enabled": workspace.writes_enabled,
+        }
+        if isinstance(request.auth, MachineKey):
+            key = request.auth
+            body["principal"] = "key"
+            body["key"] = {
+                "id": str(key.pk),
+                "name": key.name,
+                "prefix": key.prefix,
+                "scopes": key.scopes,
+                "tool_allowlist": key.tool_allowlist,
+                "expires_at": key.expires_at,
+                "unattended_mode": key.unattended_mode,
+            }
+            body["scopes"] = key.scopes
+        else:
+            body["principal"] = "user"
+            body["user"] = {"email": request.user.email}
+        return Response(body)
+
+
+def _membership_or_404(request, pk):
+    membership = membership_list(workspace=request.workspace).filter(pk=pk).first()
+    if membership is None:
+        raise WardenError("not_found", "Not found.")
+    return membership
+
+
+class MemberListView(WorkspaceAPIView):
+    scope_map = {"GET": MEMBERS_WRITE, "POST": MEMBERS_WRITE}
+
+    @extend_schema(responses=MembershipSerializer(many=True))
+    def get(self, request):
+        members = membership_list(workspace=request.workspace)
+        return Response({"results": MembershipSerializer(members, many=True).data})
+
+    @extend_schema(request=MembershipCreateSerializer, responses={201: MembershipSerializer})
+    def post(self, request):
+        data = MembershipCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        with transaction.atomic():
+            user = services.user_get_or_create(email=data.validated_data["email"])
+            membership = services.membership_add(
+                workspace=request.workspace,
+                user=user,
+                role=data.validated_data["role"],
+                actor=request.actor,
+            )
+        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(WorkspaceAPIView):
+    scope_map = {"GET": MEMBERS_WRITE, "PATCH": MEMBERS_WRITE, "DELETE": MEMBERS_WRITE}
+
+    @extend_schema(responses=MembershipSerializer)
+    def get(self, request, pk):
+        return Response(MembershipSerializer(_membership_or_404(request, pk)).data)
+
+    @extend_schema(request=MembershipUpdateSerializer, responses=MembershipSerializer)
+    def patch(self, request, pk):
+        membership = _membership_or_404(request, pk)
+        data = MembershipUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_change_role(
+            membership=membership, role=data.validated_data["role"], actor=request.actor
+        )
+        return Response(MembershipSerializer(membership).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        services.membership_remove(membership=_membership_or_404(request, pk), actor=request.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,151 @@
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+
+def default_live_after():
+    return timezone.now() + timedelta(days=settings.WARDEN_DRY_RUN_DAYS)
+
+
+class WorkspaceQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class Workspace(models.Model):
+    """A tenant. Safety settings default to the safest value (DESIGN.md 5, 6)."""
+
+    class Mode(models.TextChoices):
+        DRY_RUN = "dry_run", "Dry run"
+        LIVE = "live", "Live"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    writes_enabled = models.BooleanField(default=False)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.DRY_RUN)
+    # End of the planned dry-run period. Going live stays an explicit, confirmed
+    # change (DESIGN.md 6): nothing flips to live on its own.
+    live_after = models.DateTimeField(default=default_live_after)
+    outbound_allowed = models.BooleanField(default=False)
+    confirmation_ttl = models.DurationField(default=timedelta(hours=24))
+    require_two_approvals_for_irreversible = models.BooleanField(default=False)
+    # Example workspace attribute for CEL conditions (`workspace.plan_rank`).
+    plan_rank = models.PositiveSmallIntegerField(default=0)
+    # Audit retention in days; null keeps audit rows forever.
+    audit_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # Bumped on every tool-catalog change; recorded on each decision.
+    policy_version = models.PositiveIntegerField(default=1, editable=False)
+
+    objects = WorkspaceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+        permissions = [
+            ("manage_workspace", "Manage workspace settings"),
+            ("manage_members", "Manage members"),
+            ("manage_keys", "Manage machine keys"),
+            ("manage_tools", "Manage the tool catalog"),
+            ("approve_actions", "Approve or deny agent actions"),
+            ("view_audit", "View audit evidence"),
+            ("download_privacy_summary", "Download the privacy summary"),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def is_dry_run(self) -> bool:
+        return self.mode == self.Mode.DRY_RUN
+
+    def settings_snapshot(self) -> dict:
+        """The safety settings as JSON, for version logs and audit rows."""
+        return {
+            "name": self.name,
+            "writes_enabled": self.writes_enabled,
+            "mode": self.mode,
+            "live_after": self.live_after.isoformat() if self.live_after else None,
+            "outbound_allowed": self.outbound_allowed,
+            "confirmation_ttl_seconds": int(self.confirmation_ttl.total_seconds()),
+            "require_two_approvals_for_irreversible": self.require_two_approvals_for_irreversible,
+            "plan_rank": self.plan_rank,
+            "audit_retention_days": self.audit_retention_days,
+        }
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    APPROVER = "approver", "Approver"
+    AUDITOR = "auditor", "Auditor"
+    MEMBER = "member", "Member"
+
+
+# What each role may do, as guardian object permissions on the workspace. This is
+# the only place roles are interpreted; everything else asks guardian.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    Role.OWNER: frozenset(
+        {
+            "manage_workspace",
+            "manage_members",
+            "manage_keys",
+            "manage_tools",
+            "approve_actions",
+            "view_audit",
+            "download_privacy_summary",
+        }
+    ),
+    Role.ADMIN: frozenset(
+        {
+            "manage_members",
+            "manage_keys",
+            "manage_tools",
+            "approve_actions",
+            "view_audit",
+            "download_privacy_summary",
+        }
+    ),
+    Role.APPROVER: frozenset({"approve_actions"}),
+    Role.AUDITOR: frozenset({"view_audit", "download_privacy_summary"}),
+    Role.MEMBER: frozenset(),
+}
+WORKSPACE_PERMISSIONS: frozenset[str] = ROLE_PERMISSIONS[Role.OWNER]
+
+
+class Membership(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["workspace", "user__email"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="unique_membership")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+    def snapshot(self) -> dict:
+        return {"user": self.user.email, "role": self.role}
+
+
+class WorkspaceUserObjectPermission(UserObjectPermissionBase):
+    """Direct-FK guardian table: fast lookups, no orphans (STYLE.md)."""
+
+    content_object = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+
+
+class WorkspaceGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Workspace, on_delete=models.CASCADE)

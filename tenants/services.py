@@ -1,0 +1,204 @@
+"""Workspace and membership writes. Each change and its audit entry share a transaction."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from audit.models import AuditAction
+from audit.services import audit_record_change
+from common.actor import Actor
+from common.errors import WardenError
+from tenants.models import ROLE_PERMISSIONS, WORKSPACE_PERMISSIONS, Membership, Role, Workspace
+
+User = get_user_model()
+
+ADMIN_SITE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER, Role.AUDITOR})
+# Settings a plain update may change. Going live, enabling writes or outbound are
+# gated by approvals.platform (DESIGN.md: the platform's own dangerous operations).
+WORKSPACE_SETTINGS = (
+    "name",
+    "writes_enabled",
+    "mode",
+    "live_after",
+    "outbound_allowed",
+    "confirmation_ttl",
+    "require_two_approvals_for_irreversible",
+    "plan_rank",
+    "audit_retention_days",
+)
+
+
+def _sync_role_permissions(membership: Membership) -> None:
+    granted = ROLE_PERMISSIONS[membership.role]
+    for perm in WORKSPACE_PERMISSIONS:
+        if perm in granted:
+            assign_perm(perm, membership.user, membership.workspace)
+        else:
+            remove_perm(perm, membership.user, membership.workspace)
+
+
+def _sync_staff_flag(user) -> None:
+    """Admin-site access follows roles: members with only the `member` role get none."""
+    needs_staff = (
+        user.is_superuser
+        or Membership.objects.filter(
+            user=user, role__in=ADMIN_SITE_ROLES, workspace__deleted_at__isnull=True
+        ).exists()
+    )
+    if user.is_staff != needs_staff:
+        user.is_staff = needs_staff
+        user.save(update_fields=["is_staff"])
+
+
+def user_get_or_create(*, email: str, password: str | None = None):
+    email = User.objects.normalize_email(email).lower()
+    user = User.objects.filter(email__iexact=email).first()
+    if user is None:
+        user = User(username=email, email=email)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+    return user
+
+
+@transaction.atomic
+def workspace_create(*, slug: str, name: str, owner, actor: Actor) -> Workspace:
+    if Workspace.objects.filter(slug=slug).exists():
+        raise WardenError("conflict", f"A workspace with slug {slug!r} exists.", {"slug": slug})
+    workspace = Workspace.objects.create(slug=slug, name=name)
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.WORKSPACE_CREATED,
+        target_type="workspace",
+        target_id=workspace.pk,
+        before=None,
+        after=workspace.settings_snapshot(),
+    )
+    membership_add(workspace=workspace, user=owner, role=Role.OWNER, actor=actor)
+    return workspace
+
+
+@transaction.atomic
+def workspace_update(
+    *, workspace: Workspace, actor: Actor, changes: dict, reason: str = ""
+) -> Workspace:
+    unknown = sorted(set(changes) - set(WORKSPACE_SETTINGS))
+    if unknown:
+        raise WardenError("validation_error", "Unknown workspace settings.", {"fields": unknown})
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    before = workspace.settings_snapshot()
+    for field, value in changes.items():
+        setattr(workspace, field, value)
+    workspace.full_clean()
+    workspace.save(update_fields=list(changes))
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.WORKSPACE_SETTINGS_CHANGED,
+        target_type="workspace",
+        target_id=workspace.pk,
+        before=before,
+        after=workspace.settings_snapshot(),
+        reason=reason,
+    )
+    return workspace
+
+
+def _locked_owner_count(workspace: Workspace) -> int:
+    # Lock the owner rows so two concurrent demotions cannot both see "another owner".
+    return len(
+        list(
+            Membership.objects.select_for_update()
+            .filter(workspace=workspace, role=Role.OWNER)
+            .values_list("pk", flat=True)
+        )
+    )
+
+
+def _refuse_last_owner() -> WardenError:
+    return WardenError(
+        "last_owner",
+        "A workspace must keep at least one owner; add another owner first.",
+    )
+
+
+@transaction.atomic
+def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Membership:
+    if role not in Role.values:
+        raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
+    if Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise WardenError("conflict", "This user is already a member.", {"email": user.email})
+    membership = Membership.objects.create(workspace=workspace, user=user, role=role)
+    _sync_role_permissions(membership)
+    _sync_staff_flag(user)
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.MEMBER_ADDED,
+        target_type="membership",
+        target_id=membership.pk,
+        before=None,
+        after=membership.snapshot(),
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:
+    if role not in Role.values:
+        raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user", "workspace")
+        .get(pk=membership.pk)
+    )
+    if membership.role == role:
+        return membership
+    if membership.role == Role.OWNER and _locked_owner_count(membership.workspace) <= 1:
+        raise _refuse_last_owner()
+    before = membership.snapshot()
+    membership.role = role
+    membership.save(update_fields=["role"])
+    _sync_role_permissions(membership)
+    _sync_staff_flag(membership.user)
+    audit_record_change(
+        workspace=membership.workspace,
+        actor=actor,
+        action=AuditAction.MEMBER_ROLE_CHANGED,
+        target_type="membership",
+        target_id=membership.pk,
+        before=before,
+        after=membership.snapshot(),
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Actor) -> None:
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user", "workspace")
+        .get(pk=membership.pk)
+    )
+    if membership.role == Role.OWNER and _locked_owner_count(membership.workspace) <= 1:
+        raise _refuse_last_owner()
+    before = membership.snapshot()
+    pk = membership.pk
+    for perm in WORKSPACE_PERMISSIONS:
+        remove_perm(perm, membership.user, membership.workspace)
+    membership.delete()
+    _sync_staff_flag(membership.user)
+    audit_record_change(
+        workspace=membership.workspace,
+        actor=actor,
+        action=AuditAction.MEMBER_REMOVED,
+        target_type="membership",
+        target_id=pk,
+        before=before,
+        after=None,
+    )
