@@ -16,8 +16,10 @@ from common.actor import Actor
 from common.errors import WardenError
 from keys import secrets as key_secrets
 from keys.models import MachineKey
+from keys.scopes import KEYS_WRITE, SCOPE_PERMISSION, has_scope
 from keys.validation import clean_allowed_ips, clean_scopes, clean_tool_allowlist
 from tenants.models import Membership, Workspace
+from tenants.selectors import user_can
 
 MAX_ROTATION_GRACE = timedelta(days=7)
 
@@ -29,6 +31,39 @@ class IssuedKey:
 
     def __repr__(self) -> str:  # keep the secret out of reprs, logs and tracebacks
         return f"IssuedKey(key={self.key.pk}, plaintext='***')"
+
+
+def scopes_actor_cannot_grant(*, actor: Actor, workspace: Workspace, scopes) -> list[str]:
+    """Scopes beyond the actor's own authority. A credential may hand out only the
+    control-plane scopes it holds: a key its own scopes, a human what their role's
+    permissions cover; the agent scopes `actions:*` come with `keys:write` (humans:
+    `manage_keys`). Without this, `keys:write` mints a `workspace:admin` key, or rotates
+    one to read its new secret. System actors (commands, tasks) are trusted."""
+    if actor.key is not None:
+        held = actor.key.scopes
+        return sorted(
+            s
+            for s in scopes
+            if not has_scope(held, s)
+            and not (SCOPE_PERMISSION.get(s) is None and has_scope(held, KEYS_WRITE))
+        )
+    if actor.user is not None:
+        return sorted(
+            s
+            for s in scopes
+            if not user_can(actor.user, SCOPE_PERMISSION.get(s) or "manage_keys", workspace)
+        )
+    return []
+
+
+def _refuse_escalation(*, actor: Actor, workspace: Workspace, scopes) -> None:
+    missing = scopes_actor_cannot_grant(actor=actor, workspace=workspace, scopes=scopes)
+    if missing:
+        raise WardenError(
+            "forbidden_by_scope",
+            f"You cannot hand out the scope {missing[0]}: you do not hold it yourself.",
+            {"required_scope": missing[0], "scopes": missing},
+        )
 
 
 def _audit(key: MachineKey, actor: Actor, action: str, before: dict | None, reason: str = ""):
@@ -83,6 +118,8 @@ def key_create(
             "rate_limit_per_minute must be 1-100000.",
             {"rate_limit_per_minute": ["Out of range."]},
         )
+    scopes = clean_scopes(scopes)
+    _refuse_escalation(actor=actor, workspace=workspace, scopes=scopes)
     secret = key_secrets.new_secret()
     key = MachineKey(
         workspace=workspace,
@@ -91,7 +128,7 @@ def key_create(
         created_by=actor.label,
         prefix=key_secrets.new_prefix(),
         digest=key_secrets.digest(secret),
-        scopes=clean_scopes(scopes),
+        scopes=scopes,
         tool_allowlist=clean_tool_allowlist(tool_allowlist or []),
         expires_at=expires_at,
         allowed_ips=clean_allowed_ips(allowed_ips or []),
@@ -117,6 +154,7 @@ def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None)
     key = MachineKey.objects.select_for_update().select_related("workspace", "owner").get(pk=key.pk)
     if key.revoked_at:
         raise WardenError("conflict", "A revoked key cannot be rotated.")
+    _refuse_escalation(actor=actor, workspace=key.workspace, scopes=key.scopes)
     before = key.snapshot()
     secret = key_secrets.new_secret()
     key.previous_digest = key.digest if grace else ""

@@ -10,6 +10,7 @@ from audit.models import AuditAction
 from audit.services import audit_record_change
 from common.actor import Actor
 from common.errors import WardenError
+from keys.scopes import WORKSPACE_ADMIN, has_scope
 from tenants.models import ROLE_PERMISSIONS, WORKSPACE_PERMISSIONS, Membership, Role, Workspace
 
 User = get_user_model()
@@ -127,10 +128,33 @@ def _refuse_last_owner() -> WardenError:
     )
 
 
+def _refuse_owner_change_without_authority(*, actor: Actor, workspace: Workspace) -> None:
+    """Granting, changing or removing the owner role takes an owner (or a
+    `workspace:admin` key): `manage_members` alone must not reach `manage_workspace`."""
+    if actor.key is not None:
+        if has_scope(actor.key.scopes, WORKSPACE_ADMIN):
+            return
+        raise WardenError(
+            "forbidden_by_scope",
+            f"Changing owners needs the scope {WORKSPACE_ADMIN}.",
+            {"required_scope": WORKSPACE_ADMIN},
+        )
+    if actor.user is not None:
+        if actor.user.has_perm("tenants.manage_workspace", workspace):
+            return
+        raise WardenError(
+            "forbidden_by_scope",
+            "Only an owner may grant, change or remove the owner role.",
+            {"required_scope": WORKSPACE_ADMIN, "required_permission": "manage_workspace"},
+        )
+
+
 @transaction.atomic
 def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Membership:
     if role not in Role.values:
         raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
+    if role == Role.OWNER:
+        _refuse_owner_change_without_authority(actor=actor, workspace=workspace)
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise WardenError("conflict", "This user is already a member.", {"email": user.email})
     membership = Membership.objects.create(workspace=workspace, user=user, role=role)
@@ -159,6 +183,8 @@ def membership_change_role(*, membership: Membership, role: str, actor: Actor) -
     )
     if membership.role == role:
         return membership
+    if Role.OWNER in (membership.role, role):
+        _refuse_owner_change_without_authority(actor=actor, workspace=membership.workspace)
     if membership.role == Role.OWNER and _locked_owner_count(membership.workspace) <= 1:
         raise _refuse_last_owner()
     before = membership.snapshot()
@@ -185,6 +211,8 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
         .select_related("user", "workspace")
         .get(pk=membership.pk)
     )
+    if membership.role == Role.OWNER:
+        _refuse_owner_change_without_authority(actor=actor, workspace=membership.workspace)
     if membership.role == Role.OWNER and _locked_owner_count(membership.workspace) <= 1:
         raise _refuse_last_owner()
     before = membership.snapshot()

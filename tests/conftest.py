@@ -115,3 +115,19 @@ def workspace(make_workspace):
 @pytest.fixture
 def other_workspace(make_workspace):
     return make_workspace()
+
+
+@pytest.fixture
+def api_error():
+    """Asserts a JSON error with a stable code and returns its body: never HTML, never 500."""
+
+    def check(response, status, code):
+        assert response["Content-Type"].startswith("application/json"), response.content[:200]
+        body = response.json()
+        assert response.status_code == status, body
+        assert set(body) == {"error"}, body
+        assert set(body["error"]) == {"code", "message", "detail"}, body
+        assert body["error"]["code"] == code, body
+        return body
+
+    return check
