@@ -1,13 +1,27 @@
 """The hash chain, specified so anyone can re-verify it (README: "Verifying a chain").
 
 hash = SHA-256( prev_hash (64 lowercase hex chars, ASCII) || canonical_json(entry) )
-canonical_json: UTF-8, keys sorted, no whitespace, non-ASCII kept as UTF-8.
+canonical_json: UTF-8, keys sorted, no whitespace, non-ASCII kept as UTF-8
+(Python: json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)).
+
+Two implementations live here on purpose: `entry_payload` + `compute_hash` is the
+readable reference (and what the README recipe mirrors); `row_hasher` builds the same
+bytes field by field without building a dict per row, which is what lets
+`verify_chain` walk well over 100,000 entries a second. A test holds them equal.
 """
+
+from __future__ import annotations
 
 import hashlib
 import json
+import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+GENESIS_HASH = "0" * 64
 
 CHAINED_FIELDS = (
     "workspace",
@@ -25,6 +39,26 @@ CHAINED_FIELDS = (
     "request_id",
     "client_ip",
     "outcome",
+)
+
+# Values fetched per row by the fast path, in this order (see `row_hasher`).
+ROW_FIELDS = (
+    "seq",
+    "created_at",
+    "actor",
+    "action",
+    "target_type",
+    "target_id",
+    "tool",
+    "input",
+    "decision",
+    "rationale",
+    "policy_version",
+    "request_id",
+    "client_ip",
+    "outcome",
+    "prev_hash",
+    "hash",
 )
 
 
@@ -55,3 +89,125 @@ def entry_payload(entry) -> dict[str, Any]:
 
 def compute_hash(prev_hash: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + canonical_json(payload)).hexdigest()
+
+
+# --- Write-side normalisation ----------------------------------------------------------
+# What is hashed must be exactly what the database gives back, on PostgreSQL (jsonb,
+# inet) and SQLite alike. So before hashing, values are brought to the form they will
+# be read back in: JSON round trip (tuples -> lists, non-str keys -> str, UUIDs and
+# datetimes -> strings), NUL characters (refused by PostgreSQL text and jsonb) replaced,
+# non-finite floats -> strings, and integral floats that jsonb would print as integers
+# (1e16 and larger) -> ints.
+
+_FLOAT_AS_INT_FROM = 1e16
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if abs(value) >= _FLOAT_AS_INT_FROM and value == int(value):
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
+def normalize_json(value: Any) -> Any:
+    """A JSON-safe copy of `value` that survives a database round trip unchanged."""
+    return _clean(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+
+
+def clean_text(value: str) -> str:
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
+# --- Fast path -------------------------------------------------------------------------
+
+_encode_str = json.encoder.encode_basestring  # the C encoder json.dumps uses (ensure_ascii=False)
+_encode_json = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True
+).encode
+
+
+def fast_timestamp(value: datetime) -> str:
+    """format_timestamp, about 4x faster for the UTC datetimes Django returns."""
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def _s(value: str | None) -> str:
+    return "null" if value is None else _encode_str(value)
+
+
+def row_hasher(workspace_id: Any) -> Callable[..., str]:
+    """A function hashing one row given (prev_hash, *ROW_FIELDS[:-2]) as fetched.
+
+    Keys appear in sorted order: action, actor, client_ip, created_at, decision, input,
+    outcome, policy_version, rationale, request_id, seq, target_id, target_type, tool,
+    workspace. The workspace suffix is the same for every row, so it is built once."""
+    tail = ',"workspace":' + _encode_str(str(workspace_id)) + "}"
+    sha256 = hashlib.sha256
+
+    def hash_row(
+        prev_hash,
+        seq,
+        created_at,
+        actor,
+        action,
+        target_type,
+        target_id,
+        tool,
+        input_,
+        decision,
+        rationale,
+        policy_version,
+        request_id,
+        client_ip,
+        outcome,
+    ) -> str:
+        if isinstance(created_at, datetime):
+            created_at = fast_timestamp(created_at)
+        body = "".join(
+            (
+                prev_hash,
+                '{"action":',
+                _s(action),
+                ',"actor":',
+                _s(actor),
+                ',"client_ip":',
+                _s(client_ip),
+                ',"created_at":',
+                _s(created_at),
+                ',"decision":',
+                _s(decision),
+                ',"input":',
+                "{}" if input_ == {} else _encode_json(input_),
+                ',"outcome":',
+                _s(outcome),
+                ',"policy_version":',
+                "null" if policy_version is None else str(int(policy_version)),
+                ',"rationale":',
+                _s(rationale),
+                ',"request_id":',
+                _s(request_id),
+                ',"seq":',
+                str(int(seq)),
+                ',"target_id":',
+                _s(target_id),
+                ',"target_type":',
+                _s(target_type),
+                ',"tool":',
+                _s(tool),
+                tail,
+            )
+        )
+        return sha256(body.encode("utf-8")).hexdigest()
+
+    return hash_row

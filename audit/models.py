@@ -3,9 +3,8 @@
 from django.db import models
 from django.utils import timezone
 
+from audit.chain import GENESIS_HASH
 from tenants.models import Workspace
-
-GENESIS_HASH = "0" * 64
 
 
 class AppendOnlyError(Exception):
@@ -19,9 +18,11 @@ class AppendOnlyQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
 
-    # Only the retention service may prune, through this explicit door.
-    def _prune(self):
-        return super().delete()
+    # Only the retention service may prune, through this explicit door: one DELETE
+    # statement, no collector (the service deletes dependent rows first). On PostgreSQL
+    # the append-only trigger lets it through only inside audit.retention's transaction.
+    def _prune(self) -> int:
+        return self._raw_delete(self.db)
 
 
 class AppendOnlyModel(models.Model):
@@ -65,6 +66,7 @@ class AuditAction(models.TextChoices):
     AUDIT_VERIFIED = "audit.verified"
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_PRUNED = "audit.pruned"
+    EXCEPTION_RESOLVED = "exception.resolved"
     PRIVACY_SUMMARY_DOWNLOADED = "privacy_summary.downloaded"
     ANOMALY_DETECTED = "anomaly.detected"
     WEBHOOK_DISABLED = "webhook.disabled"

@@ -1,0 +1,162 @@
+"""Retention: prune a workspace's oldest evidence without losing verifiability.
+
+The choice (README "Evidence"): pruning removes a *prefix* of the chain, never a
+hole. Before deleting entries 1..N, the service appends an `audit.pruned` checkpoint
+entry to the same chain recording N, the hash of entry N and an HMAC signature over
+(workspace, N, hash) made with a server secret. The checkpoint is itself chained, so
+it cannot be edited without breaking the chain, and `verify_chain` starts from it:
+entry N+1 must link to the recorded hash. Someone with database access but not the
+server secret cannot fake a checkpoint to hide the removal of old entries.
+
+Rows go in one transaction that holds the chain-head lock. On PostgreSQL the
+append-only trigger (migration 0002) lets a DELETE through only when the transaction
+has declared, with `set_config(..., is_local => true)`, the workspace and the last
+sequence number being pruned, and only for rows inside that range (version logs and
+exception records: rows whose audit entry is inside it). Everything else is refused.
+
+Never pruned: entries newer than the retention window, and anything from the oldest
+unresolved exception record onwards (open problems keep their evidence).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Min
+from django.utils import timezone
+
+from audit.chain import format_timestamp
+from audit.models import AuditAction, AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
+from audit.services import audit_record
+from common.actor import Actor
+from tenants.models import Workspace
+
+
+def _signing_key() -> bytes:
+    secret = getattr(settings, "WARDEN_AUDIT_CHECKPOINT_KEY", "") or settings.WARDEN_KEY_PEPPER
+    return hmac.new(secret.encode(), b"warden.audit.checkpoint", hashlib.sha256).digest()
+
+
+def checkpoint_signature(workspace_id, through_seq: int, through_hash: str) -> str:
+    message = f"{workspace_id}|{int(through_seq)}|{through_hash}".encode()
+    return hmac.new(_signing_key(), message, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    seq: int  # the audit.pruned entry itself
+    through_seq: int
+    through_hash: str
+    signature_valid: bool
+
+
+def latest_checkpoint(workspace: Workspace, *, up_to_seq: int | None = None) -> Checkpoint | None:
+    """The newest retention checkpoint still in the chain (it supersedes older ones)."""
+    rows = AuditEntry.objects.filter(workspace=workspace, action=AuditAction.AUDIT_PRUNED)
+    if up_to_seq is not None:
+        rows = rows.filter(seq__lte=up_to_seq)
+    row = rows.order_by("-seq").values_list("seq", "input").first()
+    if row is None:
+        return None
+    seq, data = row
+    try:
+        through_seq = int(data["pruned_through_seq"])
+        through_hash = str(data["pruned_through_hash"])
+        signature = str(data["signature"])
+    except (KeyError, TypeError, ValueError):
+        return Checkpoint(seq, 0, "", signature_valid=False)
+    expected = checkpoint_signature(workspace.pk, through_seq, through_hash)
+    return Checkpoint(
+        seq, through_seq, through_hash, signature_valid=hmac.compare_digest(signature, expected)
+    )
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    workspace: str
+    pruned_entries: int
+    through_seq: int | None = None
+    checkpoint_seq: int | None = None
+
+
+def _allow_prune(workspace: Workspace, through_seq: int | None) -> None:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('warden.audit_prune_workspace', %s, true),"
+            " set_config('warden.audit_prune_through_seq', %s, true)",
+            ["" if through_seq is None else str(workspace.pk), str(through_seq or "")],
+        )
+
+
+def audit_prune(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    now: datetime | None = None,
+    retention_days: int | None = None,
+) -> PruneResult:
+    """Delete entries older than the workspace's retention window (None: keep forever)."""
+    days = workspace.audit_retention_days if retention_days is None else retention_days
+    if days is None:
+        return PruneResult(workspace.slug, 0)
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    with transaction.atomic():
+        head = AuditChainHead.objects.select_for_update().filter(workspace=workspace).first()
+        if head is None:
+            return PruneResult(workspace.slug, 0)
+        checkpoint = latest_checkpoint(workspace, up_to_seq=head.seq)
+        already = checkpoint.through_seq if checkpoint else 0
+        entries = AuditEntry.objects.filter(workspace=workspace)
+        # A contiguous prefix: stop before the first entry inside the window.
+        first_kept = entries.filter(seq__gt=already, created_at__gte=cutoff).aggregate(
+            s=Min("seq")
+        )["s"]
+        through = (first_kept or head.seq + 1) - 1
+        first_open = ExceptionRecord.objects.filter(
+            workspace=workspace, resolved_at__isnull=True
+        ).aggregate(s=Min("audit_entry__seq"))["s"]
+        if first_open is not None:
+            through = min(through, first_open - 1)
+        if through <= already:
+            return PruneResult(workspace.slug, 0)
+        through_hash = entries.values_list("hash", flat=True).get(seq=through)
+        first_present = entries.aggregate(s=Min("seq"))["s"] or 1
+        count = entries.filter(seq__lte=through).count()
+        checkpoint_entry = audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.AUDIT_PRUNED,
+            target_type="audit_chain",
+            target_id=workspace.pk,
+            input={
+                "pruned_from_seq": first_present,
+                "pruned_through_seq": through,
+                "pruned_through_hash": through_hash,
+                "pruned_entries": count,
+                "retention_days": days,
+                "cutoff": format_timestamp(cutoff),
+                "signature": checkpoint_signature(workspace.pk, through, through_hash),
+            },
+            rationale=f"retention {days} days",
+            outcome="pruned",
+        )
+        _allow_prune(workspace, through)
+        in_range = {"workspace": workspace, "audit_entry__seq__lte": through}
+        ExceptionRecord.objects.filter(**in_range)._raw_delete(ExceptionRecord.objects.db)
+        VersionLog.objects.filter(**in_range)._prune()
+        deleted = entries.filter(seq__lte=through)._prune()
+        _allow_prune(workspace, None)
+    return PruneResult(workspace.slug, deleted, through, checkpoint_entry.seq)
+
+
+def audit_prune_all(*, actor: Actor, now: datetime | None = None) -> list[PruneResult]:
+    """Every workspace with a retention setting; one transaction per workspace."""
+    workspaces = Workspace.objects.filter(audit_retention_days__isnull=False).order_by("slug")
+    return [audit_prune(workspace=w, actor=actor, now=now) for w in workspaces]

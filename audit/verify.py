@@ -1,0 +1,185 @@
+"""Walk a workspace's chain and name the first entry that does not hold.
+
+Checks, in order, for each entry from the start of the chain (seq 1, or the entry
+after the latest retention checkpoint) to the chain head:
+- gap: the sequence number is not the next one (a row was deleted);
+- broken link: `prev_hash` is not the hash of the previous entry; when the true
+  successor of the previous entry sits at another sequence number, the problem is
+  reported as "reordered" instead;
+- hash mismatch: SHA-256(prev_hash || canonical JSON) is not the stored hash (a row
+  was edited), or the chain head / a checkpoint disagrees with the rows.
+
+Speed (>= 100,000 entries/s, bench/audit.py): rows come as tuples in keyset-paginated
+chunks on (workspace, seq) (one index range scan each, constant memory, no model
+instances) and are hashed by `audit.chain.row_hasher`, which assembles the canonical
+JSON from precomputed pieces instead of building and sorting a dict per row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+from django.db import connection, transaction
+
+from audit.chain import GENESIS_HASH, ROW_FIELDS, row_hasher
+from audit.models import AuditChainHead, AuditEntry
+from tenants.models import Workspace
+
+HASH_MISMATCH = "hash mismatch"
+BROKEN_LINK = "broken link"
+GAP = "gap"
+REORDERED = "reordered"
+
+CHUNK_SIZE = 5000
+_FETCH = (*ROW_FIELDS, "actor_type")
+_N_HASHED = len(ROW_FIELDS) - 2  # seq .. outcome; then prev_hash, hash, actor_type
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class VerifyResult:
+    ok: bool
+    entries_checked: int
+    first_bad_seq: int | None = None
+    problem: str = ""
+    seconds: float = 0.0
+    detail: str = ""
+    workspace: str = ""  # slug, for reports over several workspaces
+
+    @property
+    def entries_per_second(self) -> float:
+        return self.entries_checked / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"chain intact: {self.entries_checked} entries checked"
+        text = f"chain broken at #{self.first_bad_seq}: {self.problem}"
+        return f"{text} ({self.detail})" if self.detail else text
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 6)
+        return data
+
+
+@contextmanager
+def _snapshot():
+    """One consistent view of the chain while walking it (REPEATABLE READ on
+    PostgreSQL), so concurrent appends or a prune cannot look like tampering."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+def _classify_link_break(workspace: Workspace, seq: int, prev: str, head_seq: int) -> str:
+    """The entry at `seq` does not follow `prev`. If the entry that does follow it
+    lives elsewhere in the chain, entries were reordered; otherwise the link is broken.
+    Runs once, on the failure path only."""
+    moved = (
+        AuditEntry.objects.filter(workspace=workspace, prev_hash=prev, seq__lte=head_seq)
+        .exclude(seq=seq)
+        .values_list("seq", flat=True)
+        .first()
+    )
+    return REORDERED if moved is not None else BROKEN_LINK
+
+
+def verify_chain(
+    workspace: Workspace, *, progress: Progress | None = None, chunk_size: int = CHUNK_SIZE
+) -> VerifyResult:
+    """Verify one workspace's chain up to its head; `progress(checked, total)` is
+    called after every chunk."""
+    from audit.retention import latest_checkpoint
+
+    started = time.perf_counter()
+    checked = 0
+
+    def result(bad_seq: int | None = None, problem: str = "", detail: str = "") -> VerifyResult:
+        return VerifyResult(
+            ok=bad_seq is None,
+            entries_checked=checked,
+            first_bad_seq=bad_seq,
+            problem=problem,
+            seconds=time.perf_counter() - started,
+            detail=detail,
+            workspace=workspace.slug,
+        )
+
+    with _snapshot():
+        head = AuditChainHead.objects.filter(workspace=workspace).values_list("seq", "hash").first()
+        head_seq, head_hash = head or (0, GENESIS_HASH)
+        checkpoint = latest_checkpoint(workspace, up_to_seq=head_seq)
+        if checkpoint is not None and not checkpoint.signature_valid:
+            return result(checkpoint.seq, HASH_MISMATCH, "retention checkpoint signature")
+        start = checkpoint.through_seq + 1 if checkpoint else 1
+        total = max(head_seq - start + 1, 0)
+
+        hash_row = row_hasher(workspace.pk)
+        rows = AuditEntry.objects.filter(workspace=workspace, seq__lte=head_seq).order_by("seq")
+        expected = None  # next sequence number expected
+        prev = None  # hash the next entry must link to; None: cannot be known
+        last = 0
+        while True:
+            chunk = list(rows.filter(seq__gt=last).values_list(*_FETCH)[:chunk_size])
+            if not chunk:
+                break
+            for row in chunk:
+                seq = row[0]
+                if expected is None:  # first entry present
+                    if seq > start:
+                        return result(start, GAP, "entries missing at the start of the chain")
+                    if seq == start:
+                        prev = checkpoint.through_hash if checkpoint else GENESIS_HASH
+                    else:  # older than the checkpoint: kept, but its link is unknowable
+                        prev = GENESIS_HASH if seq == 1 else None
+                    expected = seq
+                if seq != expected:
+                    return result(expected, GAP, f"next entry present is #{seq}")
+                stored_prev, stored_hash, actor_type = row[_N_HASHED:]
+                if prev is not None and stored_prev != prev:
+                    return result(seq, _classify_link_break(workspace, seq, prev, head_seq))
+                if hash_row(stored_prev, *row[:_N_HASHED]) != stored_hash:
+                    return result(seq, HASH_MISMATCH)
+                if not row[2].startswith(actor_type + ":"):
+                    return result(seq, HASH_MISMATCH, "actor_type does not match actor")
+                if (
+                    checkpoint is not None
+                    and seq == checkpoint.through_seq
+                    and stored_hash != checkpoint.through_hash
+                ):
+                    return result(seq, HASH_MISMATCH, "differs from retention checkpoint")
+                prev = stored_hash
+                expected = seq + 1
+                checked += 1
+            last = chunk[-1][0]
+            if progress is not None:
+                progress(checked, total)
+
+        if expected is None:  # no entries at all
+            if head_seq >= start:
+                return result(start, GAP, "no entries up to the chain head")
+            return result()
+        if expected - 1 < head_seq:
+            return result(expected, GAP, f"chain head is #{head_seq}")
+        if prev != head_hash:
+            return result(head_seq, HASH_MISMATCH, "differs from the chain head")
+    return result()
+
+
+def verify_workspaces(
+    workspaces, *, progress_factory: Callable[[Workspace], Progress | None] | None = None
+) -> list[VerifyResult]:
+    results = []
+    for workspace in workspaces:
+        progress = progress_factory(workspace) if progress_factory else None
+        results.append(verify_chain(workspace, progress=progress))
+    return results

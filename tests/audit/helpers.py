@@ -1,0 +1,38 @@
+"""Shared helpers for the evidence tests."""
+
+import pytest
+from django.db import connection, transaction
+
+from audit.services import audit_record
+from common.actor import Actor
+
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL (triggers, row locks)"
+)
+AGENT = Actor("key:00000000-0000-0000-0000-0000000000aa", client_ip="10.0.0.7", request_id="r-1")
+HUMAN = Actor("user:alice@example.test", client_ip="2001:DB8::1", request_id="r-2")
+
+
+def append(workspace, n=1, actor=AGENT, **fields):
+    entries = []
+    for i in range(n):
+        with transaction.atomic():
+            entries.append(
+                audit_record(
+                    workspace=workspace,
+                    actor=actor,
+                    action=fields.get("action", "action.decided"),
+                    tool=fields.get("tool", "crm.read"),
+                    input=fields.get("input", {"i": i, "params": {"q": "é ☃", "n": 1.5}}),
+                    decision=fields.get("decision", "allowed"),
+                    rationale=fields.get("rationale", "allowlist"),
+                    policy_version=fields.get("policy_version", 3),
+                    outcome=fields.get("outcome", "allowed"),
+                )
+            )
+    return entries
+
+
+def raw_sql(sql, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
