@@ -1,10 +1,14 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from keys.models import MachineKey
 from tenants.models import Workspace
+
+# Tool names the platform reserves for its own gated operations (approvals.platform).
+PLATFORM_TOOL_PREFIX = "warden."
 
 
 class Tool(models.Model):
@@ -32,9 +36,17 @@ class Tool(models.Model):
     confirmation = models.CharField(
         max_length=16, choices=Confirmation.choices, default=Confirmation.NEVER
     )
-    condition = models.TextField(blank=True, help_text="CEL over params, key and workspace")
-    summary_template = models.TextField(blank=True, help_text="Text with {params.field}")
-    secret_params = models.JSONField(default=list, blank=True)
+    condition = models.TextField(
+        blank=True,
+        help_text="CEL over params, key and workspace, e.g. params.amount > 1000. "
+        "True means a human must confirm.",
+    )
+    summary_template = models.TextField(
+        blank=True, help_text="Plain text with {params.field} placeholders (no template engine)."
+    )
+    secret_params = models.JSONField(
+        default=list, blank=True, help_text="Parameter names stored only as HMAC digests."
+    )
     enabled = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -48,8 +60,18 @@ class Tool(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_platform(self) -> bool:
+        return self.name.startswith(PLATFORM_TOOL_PREFIX)
+
+    def clean(self):
+        from approvals.validation import clean_tool_fields
+
+        clean_tool_fields(self)
+
     def snapshot(self) -> dict:
-        """Everything decide() needs, so a past policy can be rebuilt (audit_replay)."""
+        """Everything decide() needs, so a past policy can be rebuilt (audit_replay):
+        `Tool(**snapshot)` is a valid input to approvals.gate.decide."""
         return {
             "name": self.name,
             "description": self.description,
@@ -65,6 +87,8 @@ class Tool(models.Model):
 
 
 class ActionRequest(models.Model):
+    """One ask: by an agent's key, or by a human session for a platform operation."""
+
     class Decision(models.TextChoices):
         ALLOWED = "allowed"
         DENIED = "denied"
@@ -81,7 +105,24 @@ class ActionRequest(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    key = models.ForeignKey(MachineKey, on_delete=models.PROTECT, related_name="action_requests")
+    # Null when a human session asked (platform operations only).
+    key = models.ForeignKey(
+        MachineKey,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="action_requests",
+    )
+    requested_by = models.CharField(max_length=254)  # actor label: "key:<id>" / "user:<email>"
+    # The human answerable for the request (the key's owner, or the requesting human):
+    # never allowed to approve it (four eyes).
+    accountable_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     tool_name = models.CharField(max_length=200)
     tool = models.ForeignKey(Tool, null=True, blank=True, on_delete=models.SET_NULL)
     params = models.JSONField(default=dict)  # secret params already digested
@@ -94,6 +135,7 @@ class ActionRequest(models.Model):
     policy_version = models.PositiveIntegerField()
     dry_run = models.BooleanField(default=False)
     idempotency_key = models.CharField(max_length=200, blank=True)
+    response_status = models.PositiveSmallIntegerField(default=200)
     response = models.JSONField(default=dict)  # first answer, replayed for idempotency
     result_status = models.CharField(max_length=16, blank=True)
     result_output = models.JSONField(null=True, blank=True)
@@ -112,7 +154,11 @@ class ActionRequest(models.Model):
         indexes = [models.Index(fields=["workspace", "key", "tool_name", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.tool_name} by key {self.key_id}: {self.status}"
+        return f"{self.tool_name} by {self.requested_by}: {self.status}"
+
+    @property
+    def is_platform(self) -> bool:
+        return self.tool_name.startswith(PLATFORM_TOOL_PREFIX)
 
 
 class ConfirmationRequest(models.Model):
@@ -146,8 +192,13 @@ class ConfirmationRequest(models.Model):
     def __str__(self) -> str:
         return f"confirmation {self.pk} ({self.status})"
 
+    def is_past_expiry(self, now=None) -> bool:
+        return self.expires_at <= (now or timezone.now())
+
 
 class ApprovalRecord(models.Model):
+    """One human verdict on one confirmation (who, when, why, threshold)."""
+
     class Verdict(models.TextChoices):
         APPROVE = "approve"
         DENY = "deny"
@@ -159,7 +210,7 @@ class ApprovalRecord(models.Model):
     )
     approver = models.CharField(max_length=254)  # "user:<email>", kept if the user goes
     approver_user = models.ForeignKey(
-        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     verdict = models.CharField(max_length=8, choices=Verdict.choices)
     reason = models.TextField()

@@ -1,0 +1,81 @@
+"""Minimal admin for the gate: the tool catalog (saved through the audited services)
+and a read-only view of action requests. The approval queue lives in admin_queue."""
+
+from django.contrib import admin
+
+from approvals import services
+from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from common.actor import Actor
+from common.net import client_ip
+from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
+
+
+def _actor(request) -> Actor:
+    return Actor.for_user(
+        request.user,
+        request_id=getattr(request, "request_id", ""),
+        client_ip=client_ip(request),
+    )
+
+
+@admin.register(Tool)
+class ToolAdmin(WorkspaceScopedAdmin):
+    view_permission = "manage_tools"
+    change_permission = "manage_tools"
+    list_display = ("name", "workspace", "level", "confirmation", "irreversible", "enabled")
+    list_filter = ("level", "confirmation", "enabled", "irreversible")
+    search_fields = ("name", "description")
+    fields = (
+        "workspace",
+        "name",
+        "description",
+        "level",
+        "data_classes",
+        "irreversible",
+        "confirmation",
+        "condition",
+        "summary_template",
+        "secret_params",
+        "enabled",
+    )
+
+    def save_model(self, request, obj, form, change):
+        # Bumps the workspace policy version and records before/after, like the API.
+        saved = services.tool_save_from_admin(tool=obj, actor=_actor(request))
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        services.tool_delete(tool=obj, actor=_actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for tool in queryset:
+            services.tool_delete(tool=tool, actor=_actor(request))
+
+
+@admin.register(ActionRequest)
+class ActionRequestAdmin(ReadOnlyWorkspaceAdmin):
+    view_permission = "view_audit"
+    list_display = ("created_at", "tool_name", "requested_by", "decision", "status", "dry_run")
+    list_filter = ("decision", "status", "dry_run")
+    search_fields = ("tool_name", "requested_by", "id")
+    date_hierarchy = "created_at"
+    list_select_related = ("workspace",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+
+try:  # the approval queue (admin issue); a plain read-only list until it exists
+    from approvals.admin_queue import register as _register_queue
+except ImportError:  # pragma: no cover
+    _register_queue = None
+
+if _register_queue is not None:
+    _register_queue()
+elif not admin.site.is_registered(ConfirmationRequest):
+
+    @admin.register(ConfirmationRequest)
+    class ConfirmationRequestAdmin(ReadOnlyWorkspaceAdmin):
+        view_permission = "approve_actions"
+        list_display = ("created_at", "summary", "status", "irreversible", "expires_at")

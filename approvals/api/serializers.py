@@ -1,0 +1,182 @@
+from rest_framework import serializers
+
+from approvals.models import ActionRequest, ConfirmationRequest, Tool
+
+
+class ActionCreateSerializer(serializers.Serializer):
+    tool = serializers.CharField(max_length=200)
+    params = serializers.DictField(required=False, default=dict)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    idempotency_key = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+    workspace_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    confirmed = serializers.BooleanField(required=False, default=False)
+    confirmation_token = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+
+class ActionAllowedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    decision = serializers.CharField()
+    dry_run = serializers.BooleanField()
+
+
+class ActionConfirmationSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    decision = serializers.CharField()
+    requires_confirmation = serializers.BooleanField()
+    confirmation_token = serializers.CharField(help_text="ct_..., shown once.")
+    summary = serializers.CharField()
+    irreversible = serializers.BooleanField()
+    expires_at = serializers.DateTimeField()
+
+
+class ConfirmationSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConfirmationRequest
+        fields = [
+            "id",
+            "status",
+            "summary",
+            "irreversible",
+            "approvals_required",
+            "created_at",
+            "expires_at",
+            "decided_at",
+            "used_at",
+        ]
+        read_only_fields = fields
+
+
+class ActionRequestSerializer(serializers.ModelSerializer):
+    tool = serializers.CharField(source="tool_name", read_only=True)
+    confirmation = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ActionRequest
+        fields = [
+            "id",
+            "tool",
+            "status",
+            "decision",
+            "denial_code",
+            "dry_run",
+            "policy_version",
+            "reason",
+            "created_at",
+            "result_status",
+            "result_reported_at",
+            "confirmation",
+        ]
+        read_only_fields = fields
+
+    def get_confirmation(self, obj) -> dict | None:
+        try:
+            confirmation = obj.confirmation
+        except ConfirmationRequest.DoesNotExist:
+            return None
+        return ConfirmationSerializer(confirmation).data
+
+
+class ActionResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    output = serializers.JSONField(required=False, allow_null=True, default=None)
+
+
+class ToolSerializer(serializers.ModelSerializer):
+    """The catalog entry as a human admin sees it."""
+
+    class Meta:
+        model = Tool
+        fields = [
+            "id",
+            "name",
+            "description",
+            "level",
+            "data_classes",
+            "irreversible",
+            "confirmation",
+            "condition",
+            "summary_template",
+            "secret_params",
+            "enabled",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class CallableToolSerializer(serializers.Serializer):
+    """A tool as an agent sees it: what it may call, and whether a human confirms."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    level = serializers.CharField()
+    data_classes = serializers.ListField(child=serializers.CharField())
+    irreversible = serializers.BooleanField()
+    confirmation = serializers.ChoiceField(
+        choices=["never", "always", "conditional"],
+        help_text="Effective for this key: outbound gate and unattended mode applied.",
+    )
+
+
+class ToolWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
+    level = serializers.ChoiceField(choices=Tool.Level.choices, required=False)
+    data_classes = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(Tool.DATA_CLASSES)),
+        required=False,
+        max_length=4,
+    )
+    irreversible = serializers.BooleanField(required=False)
+    confirmation = serializers.ChoiceField(choices=Tool.Confirmation.choices, required=False)
+    condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    summary_template = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    secret_params = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, max_length=50
+    )
+    enabled = serializers.BooleanField(required=False)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ReasonRequiredSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    """A pending confirmation as an approver sees it (agent text is data, escaped by
+    every client that displays it)."""
+
+    action_request = serializers.UUIDField(source="action_request_id", read_only=True)
+    tool = serializers.CharField(source="action_request.tool_name", read_only=True)
+    params = serializers.JSONField(source="action_request.params", read_only=True)
+    reason = serializers.CharField(source="action_request.reason", read_only=True)
+    requested_by = serializers.CharField(source="action_request.requested_by", read_only=True)
+    approvals = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ConfirmationRequest
+        fields = [
+            "id",
+            "action_request",
+            "tool",
+            "params",
+            "reason",
+            "requested_by",
+            "summary",
+            "irreversible",
+            "status",
+            "approvals_required",
+            "approvals",
+            "created_at",
+            "expires_at",
+            "decided_at",
+        ]
+        read_only_fields = fields
+
+    def get_approvals(self, obj) -> int:
+        return sum(1 for r in obj.approval_records.all() if r.verdict == "approve")

@@ -1,0 +1,95 @@
+"""CEL conditions (Common Expression Language, `common-expression-language`, Rust core).
+
+Compiled once per source (lru_cache) and evaluated against exactly three variables:
+`params`, `key` and `workspace`. Anything that goes wrong at run time (type mismatch,
+missing field, conversion error, a non-bool result) is a ConditionError, which the
+gate turns into a `policy_error` denial: a broken condition never allows.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+import cel
+
+ALLOWED_VARIABLES = frozenset({"params", "key", "workspace"})
+MAX_CONDITION_LENGTH = 2000
+_POSITION_RE = re.compile(r"<input>:(\d+):(\d+)")
+
+
+class ConditionError(Exception):
+    """A condition that cannot be compiled or evaluated; message is safe to show."""
+
+    def __init__(self, message: str, position: str = ""):
+        super().__init__(message)
+        self.position = position
+
+
+def _first_line(text: str) -> str:
+    return (text or "").strip().splitlines()[0][:300] if text else ""
+
+
+@lru_cache(maxsize=1024)
+def compile_condition(source: str):
+    """The compiled program for `source`; ConditionError naming the position if invalid."""
+    if not source or not source.strip():
+        raise ConditionError("The condition is empty.")
+    if len(source) > MAX_CONDITION_LENGTH:
+        raise ConditionError(f"The condition is longer than {MAX_CONDITION_LENGTH} characters.")
+    try:
+        program = cel.compile(source)
+    except Exception as exc:  # ValueError on syntax errors; be strict about anything else
+        text = str(exc)
+        match = _POSITION_RE.search(text)
+        position = f"line {match.group(1)}, column {match.group(2)}" if match else ""
+        detail = text.split("ERROR:", 1)[-1].strip().splitlines()[0] if text else ""
+        message = f"Invalid condition at {position}: {detail}" if position else f"Invalid: {text}"
+        raise ConditionError(message[:500], position) from None
+    unknown = sorted(set(program.variables()) - ALLOWED_VARIABLES)
+    if unknown:
+        raise ConditionError(
+            "Unknown variables in condition: "
+            + ", ".join(unknown)
+            + " (use params, key and workspace)."
+        )
+    return program
+
+
+def key_variables(key) -> dict[str, Any]:
+    return {
+        "id": str(key.pk) if getattr(key, "pk", None) else str(getattr(key, "id", "") or ""),
+        "name": key.name,
+        "scopes": sorted(key.scopes or []),
+        "unattended_mode": bool(key.unattended_mode),
+    }
+
+
+def workspace_variables(workspace) -> dict[str, Any]:
+    return {
+        "slug": workspace.slug,
+        "plan_rank": int(workspace.plan_rank),
+        "mode": str(workspace.mode),
+        "writes_enabled": bool(workspace.writes_enabled),
+        "outbound_allowed": bool(workspace.outbound_allowed),
+    }
+
+
+def evaluate_condition(source: str, *, params: dict, key, workspace) -> bool:
+    """True when the condition holds. Raises ConditionError on any failure."""
+    program = compile_condition(source)
+    context = {
+        "params": params,
+        "key": key_variables(key),
+        "workspace": workspace_variables(workspace),
+    }
+    try:
+        result = program.execute(context)
+    except KeyError as exc:
+        raise ConditionError(f"Missing field in condition input: {exc}") from None
+    except Exception as exc:  # TypeError, RuntimeError, ValueError (conversion), ...
+        raise ConditionError(f"{type(exc).__name__}: {_first_line(str(exc))}") from None
+    if result is not True and result is not False:
+        raise ConditionError(f"The condition returned {type(result).__name__}, not a bool.")
+    return result

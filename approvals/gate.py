@@ -1,0 +1,155 @@
+"""The decision: a pure function of (key, workspace, tool, params, policy_version).
+
+No I/O and no ORM queries: callers pass loaded objects (a saved Tool, or an unsaved
+`Tool(**snapshot)` when replaying an old policy). Rules, in order; the first that
+decides wins and is named in `Decision.rule`:
+
+1. allowlist  - the tool is enabled and matches one of the key's allowlist patterns.
+                A tool the key may not see answers exactly like a missing tool
+                (`tool_not_allowed`, DESIGN.md 1), so this visibility check comes
+                before the scope check: otherwise the scope error would reveal that
+                a non-allowlisted tool exists.
+2. scope      - the key holds `actions:<level>` (`workspace:admin` implies it).
+3. writes     - write and external tools need the workspace's writes switch.
+4. confirmation rule - never / always / conditional (CEL; an error denies with
+                `policy_error`, never allows).
+5. outbound   - external tools need confirmation unless the workspace allows outbound.
+6. unattended - a key in unattended mode skips the tool's confirmation rule. It never
+                lifts the outbound gate (only the workspace setting does, DESIGN.md 5)
+                and never the platform's own operations (always confirmed by a human).
+
+Platform tools (`warden.*`, approvals.platform) are not in any catalog: their
+endpoint checks the caller's control-plane scope and the gate requires `scope` on
+the principal; they skip the allowlist and the writes switch (which govern agent
+actions) and always need confirmation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from approvals.conditions import ConditionError, evaluate_condition
+from approvals.summary import render_summary
+from keys.scopes import has_scope, scope_for_level
+
+ALLOWED = "allowed"
+DENIED = "denied"
+REQUIRES_CONFIRMATION = "requires_confirmation"
+
+WRITE_LEVELS = frozenset({"write", "external"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: str  # allowed | denied | requires_confirmation
+    rule: str  # the rule that decided
+    reason: str  # why, in a sentence (audit rationale)
+    policy_version: int
+    code: str = ""  # error code when denied
+    summary: str = ""
+    irreversible: bool = False
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome == ALLOWED
+
+    @property
+    def denied(self) -> bool:
+        return self.outcome == DENIED
+
+    @property
+    def requires_confirmation(self) -> bool:
+        return self.outcome == REQUIRES_CONFIRMATION
+
+
+def pattern_matches(pattern: str, name: str) -> bool:
+    """`*` matches all, `crm.*` matches crm.x and crm.x.y, anything else is exact."""
+    if pattern == "*":
+        return True
+    if pattern.endswith(".*"):
+        return name.startswith(pattern[:-1]) and len(name) > len(pattern) - 1
+    return fnmatchcase(name, pattern) if "*" in pattern else name == pattern
+
+
+def allowlisted(patterns, name: str) -> bool:
+    return any(isinstance(p, str) and pattern_matches(p, name) for p in (patterns or ()))
+
+
+def is_platform_tool(tool) -> bool:
+    return (tool.name or "").startswith("warden.")
+
+
+def _deny(code, rule, reason, version, **detail) -> Decision:
+    return Decision(DENIED, rule, reason, version, code=code, detail=detail)
+
+
+def confirmation_rule(key, workspace, tool, params) -> tuple[bool, str]:
+    """(needs confirmation, why) from the tool's own rule; raises ConditionError."""
+    if tool.confirmation == "always":
+        return True, "the tool always needs confirmation"
+    if tool.confirmation == "conditional":
+        if evaluate_condition(tool.condition, params=params, key=key, workspace=workspace):
+            return True, f"condition holds: {tool.condition}"
+        return False, f"condition does not hold: {tool.condition}"
+    return False, "the tool needs no confirmation"
+
+
+def decide(key, workspace, tool, params, policy_version: int, *, scope: str = "") -> Decision:
+    """Allowed, denied(code) or requires_confirmation(summary, irreversible).
+
+    `tool` None means the tool does not exist: the same answer as a tool the key may not
+    see. `scope` is the control-plane scope a platform tool needs."""
+    v = policy_version
+    if tool is None or not tool.enabled:
+        return _deny("tool_not_allowed", "allowlist", "tool unknown or disabled", v)
+    platform = is_platform_tool(tool)
+    if not isinstance(params, dict):
+        return _deny("validation_error", "params", "params must be a JSON object", v)
+
+    if platform:
+        if not scope or not has_scope(key.scopes, scope):
+            return _deny("forbidden_by_scope", "scope", f"lacks {scope}", v, required_scope=scope)
+    else:
+        if not allowlisted(key.tool_allowlist, tool.name):
+            return _deny("tool_not_allowed", "allowlist", "not on the key's allowlist", v)
+        needed = scope_for_level(tool.level)
+        if not has_scope(key.scopes, needed):
+            return _deny("forbidden_by_scope", "scope", f"lacks {needed}", v, required_scope=needed)
+        if tool.level in WRITE_LEVELS and not workspace.writes_enabled:
+            return _deny("writes_disabled", "writes", "the workspace's writes switch is off", v)
+
+    try:
+        needs, why = confirmation_rule(key, workspace, tool, params)
+    except ConditionError as exc:
+        return _deny("policy_error", "condition", f"condition failed: {exc}", v)
+    rule = "confirmation"
+    if platform:
+        needs, why, rule = True, "the platform's own operations always need a human", "platform"
+    elif needs and key.unattended_mode:
+        needs, why, rule = False, "unattended key skips the confirmation rule", "unattended"
+    if not needs and tool.level == "external" and not workspace.outbound_allowed:
+        needs, why, rule = True, "external effects need confirmation (outbound off)", "outbound"
+
+    if not needs:
+        return Decision(ALLOWED, rule, why, v)
+    summary = render_summary(
+        tool.summary_template, params, tool_name=tool.name, secret_params=tool.secret_params
+    )
+    return Decision(
+        REQUIRES_CONFIRMATION, rule, why, v, summary=summary, irreversible=bool(tool.irreversible)
+    )
+
+
+def effective_confirmation(key, workspace, tool) -> str:
+    """What GET /tools tells the key: never / always / conditional, all rules applied."""
+    if tool.level == "external" and not workspace.outbound_allowed:
+        return "always"
+    if key.unattended_mode and not is_platform_tool(tool):
+        return "never"
+    return tool.confirmation
+
+
+def scope_for_level_held(key, level: str) -> bool:
+    return has_scope(key.scopes, scope_for_level(level))

@@ -1,0 +1,774 @@
+"""Every state change of the gate: tool catalog, action requests, confirmations,
+approvals and results. Each writes its audit entry in the same transaction.
+
+Public contract other apps code against: `confirmation_approve`, `confirmation_deny`,
+`confirmations_expire_due` (and the selectors/signals modules)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from approvals import gate
+from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
+from approvals.signals import confirmation_requested
+from approvals.validation import tool_field_errors
+from audit.models import AuditAction, ExceptionRecord
+from audit.services import audit_record, audit_record_change, exception_record
+from common.actor import Actor
+from common.errors import ERROR_STATUS, WardenError, error_payload
+from keys import secrets as key_secrets
+from tenants.models import Workspace
+from tenants.selectors import user_can
+
+TOKEN_PREFIX = "ct_"
+SECRET_PARAM_PREFIX = "hmac-sha256:"
+MAX_RESULT_OUTPUT_BYTES = 64 * 1024
+MAX_REASON_CHARS = 2000
+APPROVE_PERMISSION = "approve_actions"
+
+DENIAL_MESSAGES = {
+    # One message for unknown, disabled and not-allowlisted tools: no existence oracle.
+    "tool_not_allowed": "This tool does not exist or this key may not call it.",
+    "forbidden_by_scope": "This key lacks the scope this tool's level needs.",
+    "writes_disabled": "Writes are switched off in this workspace.",
+    "policy_error": "The tool's policy could not be evaluated, so the action is denied.",
+    "validation_error": "Invalid input.",
+}
+
+
+# --- parameters and tokens -----------------------------------------------------------
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode("utf-8")
+
+
+def store_params(params: dict, secret_params) -> dict:
+    """The params as stored and audited: secret ones replaced by an HMAC digest."""
+    secret = set(secret_params or ())
+    return {
+        name: (
+            SECRET_PARAM_PREFIX + key_secrets.digest(canonical_json(value).decode("utf-8"))
+            if name in secret
+            else value
+        )
+        for name, value in params.items()
+    }
+
+
+def params_digest(stored: dict) -> str:
+    """What a confirmation token is bound to: SHA-256 of the canonical stored params."""
+    return hashlib.sha256(canonical_json(stored)).hexdigest()
+
+
+def confirmation_token(confirmation_id) -> str:
+    """The token for a confirmation, derived with the server pepper. Only its digest is
+    stored; deriving (rather than storing) it lets an idempotent retry of the first
+    call answer the very same body without keeping the token anywhere."""
+    mac = hmac.new(
+        settings.WARDEN_KEY_PEPPER.encode(),
+        f"warden-confirmation-token:{confirmation_id}".encode(),
+        hashlib.sha256,
+    ).digest()
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+
+
+def token_digest(token: str) -> str:
+    return key_secrets.digest(token)
+
+
+# --- who asks ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionPrincipal:
+    """A human session, as the gate sees it: it holds only the control-plane scope its
+    endpoint already checked through guardian, and never runs unattended."""
+
+    pk: Any
+    name: str
+    scopes: tuple[str, ...]
+    tool_allowlist: tuple[str, ...] = ()
+    unattended_mode: bool = False
+
+
+@dataclass
+class ActionAnswer:
+    """What the API answers: status code and body (already in wire format)."""
+
+    status: int
+    body: dict
+    action_request: ActionRequest | None = None
+    result: Any = None  # return value of a platform operation applied on confirmation
+
+    @property
+    def allowed(self) -> bool:
+        return self.status == 200 and self.body.get("decision") == "allowed"
+
+
+@dataclass
+class _Ask:
+    workspace: Workspace
+    principal: Any
+    key: Any
+    actor: Actor
+    accountable_user_id: Any
+    tool: Tool | None
+    tool_name: str
+    params: dict
+    reason: str
+    idempotency_key: str
+    scope: str = ""
+    dry_run: bool = False
+
+
+# --- asking --------------------------------------------------------------------------
+
+
+def _replay(key, idempotency_key: str) -> ActionAnswer | None:
+    prior = (
+        ActionRequest.objects.filter(key=key, idempotency_key=idempotency_key)
+        .select_related("confirmation")
+        .first()
+    )
+    if prior is None:
+        return None
+    body = dict(prior.response)
+    if body.get("requires_confirmation"):
+        body["confirmation_token"] = confirmation_token(prior.confirmation.pk)
+    return ActionAnswer(prior.response_status, body, prior)
+
+
+def action_submit(
+    *,
+    key,
+    tool_name: str,
+    params: dict,
+    actor: Actor,
+    reason: str = "",
+    idempotency_key: str = "",
+    confirmed: bool = False,
+    confirmation_token: str = "",
+) -> ActionAnswer:
+    """An agent asks to act (POST /api/v1/actions). Never raises for a decision:
+    denials are answers too, recorded like the rest."""
+    if idempotency_key and not confirmed:
+        prior = _replay(key, idempotency_key)
+        if prior is not None:
+            return prior
+    workspace = key.workspace
+    tool = (
+        Tool.objects.select_related("workspace")
+        .filter(workspace_id=key.workspace_id, name=tool_name)
+        .first()
+    )
+    if tool is not None:
+        # The tool row and the policy version come from one read, so the version
+        # recorded on the decision is never older than the catalog it used.
+        workspace = tool.workspace
+    ask = _Ask(
+        workspace=workspace,
+        principal=key,
+        key=key,
+        actor=actor,
+        accountable_user_id=key.owner_id,
+        tool=tool,
+        tool_name=tool_name,
+        params=params,
+        reason=reason,
+        idempotency_key="" if confirmed else idempotency_key,
+        dry_run=workspace.is_dry_run,
+    )
+    return submit(ask, confirmed=confirmed, token=confirmation_token)
+
+
+def submit(ask: _Ask, *, confirmed: bool, token: str, apply: Callable | None = None):
+    if bool(confirmed) != bool(token):
+        raise WardenError(
+            "validation_error",
+            "Send confirmed: true together with the confirmation_token.",
+            {"confirmation_token": ["Required with confirmed: true (and only then)."]},
+        )
+    if not isinstance(ask.params, dict):
+        raise WardenError("validation_error", "params must be a JSON object.", {})
+    decision = gate.decide(
+        ask.principal,
+        ask.workspace,
+        ask.tool,
+        ask.params,
+        ask.workspace.policy_version,
+        scope=ask.scope,
+    )
+    secret_params = ask.tool.secret_params if ask.tool is not None else ()
+    stored = store_params(ask.params, secret_params)
+    digest = params_digest(stored)
+    if confirmed and not decision.denied:
+        return _use_confirmation(ask, token=token, digest=digest, apply=apply)
+    return _record(ask, decision, stored, digest)
+
+
+def _denial_body(ask: _Ask, decision: gate.Decision) -> dict:
+    code = decision.code
+    if code == "tool_not_allowed":
+        detail = {"tool": ask.tool_name}
+    elif code == "forbidden_by_scope":
+        detail = {"required_scope": decision.detail.get("required_scope", "")}
+    else:
+        detail = {}
+    return error_payload(code, DENIAL_MESSAGES.get(code, "Denied."), detail)
+
+
+def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> ActionAnswer:
+    status_by_outcome = {
+        gate.ALLOWED: ActionRequest.Status.ALLOWED,
+        gate.DENIED: ActionRequest.Status.DENIED,
+        gate.REQUIRES_CONFIRMATION: ActionRequest.Status.PENDING,
+    }
+    now = timezone.now()
+    saved_tool = ask.tool if ask.tool is not None and not ask.tool._state.adding else None
+    try:
+        with transaction.atomic():
+            action = ActionRequest(
+                workspace=ask.workspace,
+                key=ask.key,
+                requested_by=ask.actor.label,
+                accountable_user_id=ask.accountable_user_id,
+                tool_name=ask.tool_name[:200],
+                tool=saved_tool,
+                params=stored,
+                params_digest=digest,
+                reason=ask.reason,
+                decision=decision.outcome,
+                denial_code=decision.code,
+                rationale=f"{decision.rule}: {decision.reason}",
+                status=status_by_outcome[decision.outcome],
+                policy_version=decision.policy_version,
+                dry_run=ask.dry_run,
+                idempotency_key=ask.idempotency_key,
+                created_at=now,
+            )
+            token = None
+            confirmation = None
+            if decision.allowed:
+                status, body = (
+                    200,
+                    {
+                        "id": str(action.pk),
+                        "decision": "allowed",
+                        "dry_run": ask.dry_run,
+                    },
+                )
+            elif decision.denied:
+                status, body = ERROR_STATUS[decision.code], _denial_body(ask, decision)
+            else:
+                irreversible = decision.irreversible
+                confirmation = ConfirmationRequest(
+                    workspace=ask.workspace,
+                    action_request=action,
+                    params_digest=digest,
+                    summary=decision.summary,
+                    irreversible=irreversible,
+                    approvals_required=(
+                        2
+                        if irreversible and ask.workspace.require_two_approvals_for_irreversible
+                        else 1
+                    ),
+                    created_at=now,
+                    expires_at=now + ask.workspace.confirmation_ttl,
+                )
+                token = confirmation_token(confirmation.pk)
+                confirmation.token_digest = token_digest(token)
+                status, body = (
+                    202,
+                    {
+                        "id": str(action.pk),
+                        "decision": "requires_confirmation",
+                        "requires_confirmation": True,
+                        "confirmation_token": None,  # filled below; never stored
+                        "summary": decision.summary,
+                        "irreversible": irreversible,
+                        "expires_at": confirmation.expires_at.isoformat().replace("+00:00", "Z"),
+                    },
+                )
+            action.response_status = status
+            action.response = body
+            action.save(force_insert=True)
+            if confirmation is not None:
+                confirmation.save(force_insert=True)
+            audit_record(
+                workspace=ask.workspace,
+                actor=ask.actor,
+                action=AuditAction.ACTION_DECIDED,
+                target_type="action_request",
+                target_id=action.pk,
+                tool=ask.tool_name[:200],
+                input={"params": stored, "reason": ask.reason, "dry_run": ask.dry_run},
+                decision=decision.outcome,
+                rationale=f"{decision.rule}: {decision.reason}",
+                policy_version=decision.policy_version,
+                outcome=decision.code or str(action.status),
+            )
+            if decision.code == "policy_error":
+                exception_record(
+                    workspace=ask.workspace,
+                    actor=ask.actor,
+                    kind=ExceptionRecord.Kind.POLICY_ERROR,
+                    severity=ExceptionRecord.Severity.MEDIUM,
+                    what=f"Condition of {ask.tool_name} failed; the action was denied"[:300],
+                    why=decision.reason,
+                    evidence={
+                        "action_request": str(action.pk),
+                        "tool": ask.tool_name,
+                        "condition": ask.tool.condition if ask.tool is not None else "",
+                        "policy_version": decision.policy_version,
+                    },
+                    mitigation="Fix the tool's condition or the agent's parameters.",
+                    subject=ask.actor.label,
+                )
+            if confirmation is not None:
+                confirmation_id = confirmation.pk
+                transaction.on_commit(
+                    lambda: confirmation_requested.send(
+                        sender=ConfirmationRequest, confirmation_id=confirmation_id
+                    )
+                )
+    except IntegrityError:
+        # Two first calls raced with one idempotency key: the loser answers like a retry.
+        if ask.idempotency_key and ask.key is not None:
+            prior = _replay(ask.key, ask.idempotency_key)
+            if prior is not None:
+                return prior
+        raise
+    if token is not None:
+        body = {**body, "confirmation_token": token}
+    return ActionAnswer(status, body, action)
+
+
+def _is_requester(action: ActionRequest, ask: _Ask) -> bool:
+    if ask.key is not None:
+        return action.key_id == ask.key.pk
+    return action.key_id is None and action.accountable_user_id == ask.accountable_user_id
+
+
+def _token_error(code: str) -> WardenError:
+    messages = {
+        "confirmation_mismatch": (
+            "This confirmation token is not valid for this tool, these parameters and "
+            "this credential."
+        ),
+        "confirmation_pending": "A human has not approved this request yet.",
+        "confirmation_denied": "A human denied this request.",
+        "confirmation_expired": "This confirmation has expired; ask again.",
+        "confirmation_used": "This confirmation token has already been used.",
+    }
+    return WardenError(code, messages[code])
+
+
+def _use_confirmation(ask: _Ask, *, token: str, digest: str, apply) -> ActionAnswer:
+    now = timezone.now()
+    error = None
+    result = None
+    with transaction.atomic():
+        confirmation = (
+            ConfirmationRequest.objects.select_for_update(of=("self",))
+            .select_related("action_request")
+            .filter(workspace=ask.workspace, token_digest=token_digest(str(token)))
+            .first()
+        )
+        action = confirmation.action_request if confirmation is not None else None
+        status = confirmation.status if confirmation is not None else None
+        S = ConfirmationRequest.Status
+        if confirmation is None or not _is_requester(action, ask):
+            # Unknown, another workspace's or another key's token: all the same answer.
+            error = _token_error("confirmation_mismatch")
+        elif action.tool_name != ask.tool_name or confirmation.params_digest != digest:
+            error = _token_error("confirmation_mismatch")
+        elif status == S.USED:
+            error = _token_error("confirmation_used")
+        elif status == S.DENIED:
+            error = _token_error("confirmation_denied")
+        elif status == S.EXPIRED:
+            error = _token_error("confirmation_expired")
+        elif confirmation.is_past_expiry(now):
+            _expire(confirmation, Actor.system("expiry"), now)
+            error = _token_error("confirmation_expired")
+        elif status == S.PENDING:
+            error = _token_error("confirmation_pending")
+        else:
+            confirmation.status = S.USED
+            confirmation.used_at = now
+            confirmation.save(update_fields=["status", "used_at"])
+            action.status = ActionRequest.Status.ALLOWED
+            action.dry_run = ask.dry_run
+            action.save(update_fields=["status", "dry_run"])
+            audit_record(
+                workspace=ask.workspace,
+                actor=ask.actor,
+                action=AuditAction.CONFIRMATION_USED,
+                target_type="confirmation",
+                target_id=confirmation.pk,
+                tool=action.tool_name,
+                input={"action_request": str(action.pk), "dry_run": ask.dry_run},
+                decision="allowed",
+                rationale="confirmed by a human; token used once",
+                policy_version=ask.workspace.policy_version,
+                outcome="allowed",
+            )
+            if apply is not None:
+                result = apply()
+    if error is not None:
+        raise error
+    body = {"id": str(action.pk), "decision": "allowed", "dry_run": ask.dry_run}
+    return ActionAnswer(200, body, action, result)
+
+
+# --- approving -----------------------------------------------------------------------
+
+
+def _expire(confirmation: ConfirmationRequest, actor: Actor, now: datetime) -> None:
+    """Mark a locked confirmation expired, with its action request and audit entry."""
+    confirmation.status = ConfirmationRequest.Status.EXPIRED
+    confirmation.decided_at = confirmation.decided_at or now
+    confirmation.save(update_fields=["status", "decided_at"])
+    action = confirmation.action_request
+    ActionRequest.objects.filter(pk=action.pk).update(status=ActionRequest.Status.EXPIRED)
+    action.status = ActionRequest.Status.EXPIRED
+    audit_record(
+        workspace=confirmation.workspace,
+        actor=actor,
+        action=AuditAction.CONFIRMATION_EXPIRED,
+        target_type="confirmation",
+        target_id=confirmation.pk,
+        tool=action.tool_name,
+        input={
+            "action_request": str(action.pk),
+            "expires_at": confirmation.expires_at.isoformat(),
+        },
+        decision="expired",
+        rationale="no usable human decision before the confirmation expired",
+        policy_version=action.policy_version,
+        outcome="expired",
+    )
+
+
+def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> ConfirmationRequest:
+    if not actor.is_human:
+        raise WardenError("humans_only", "Only a human session may approve or deny.")
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    if not reason or len(reason) > MAX_REASON_CHARS:
+        raise WardenError(
+            "validation_error",
+            "A reason (1-2000 characters) is required.",
+            {"reason": ["A non-blank reason of at most 2000 characters is required."]},
+        )
+    S = ConfirmationRequest.Status
+    now = timezone.now()
+    error = None
+    with transaction.atomic():
+        locked = (
+            ConfirmationRequest.objects.select_for_update(of=("self",))
+            .select_related("action_request", "workspace")
+            .get(pk=confirmation.pk)
+        )
+        action = locked.action_request
+        user = actor.user
+        if not user_can(user, APPROVE_PERMISSION, locked.workspace):
+            error = WardenError(
+                "forbidden_by_scope",
+                "You may not approve actions in this workspace.",
+                {"required_permission": APPROVE_PERMISSION},
+            )
+        elif action.accountable_user_id is not None and action.accountable_user_id == user.pk:
+            error = WardenError(
+                "four_eyes",
+                "You are answerable for this request (you own its key or asked for it); "
+                "another person must decide.",
+            )
+        elif locked.status == S.EXPIRED:
+            error = _token_error("confirmation_expired")
+        elif locked.status != S.PENDING:
+            error = WardenError("already_decided", f"This request is already {locked.status}.", {})
+        elif locked.is_past_expiry(now):
+            _expire(locked, Actor.system("expiry"), now)
+            error = _token_error("confirmation_expired")
+        elif ApprovalRecord.objects.filter(confirmation=locked, approver_user=user).exists():
+            error = WardenError(
+                "four_eyes", "You already gave your verdict; a different approver is needed."
+            )
+        else:
+            ApprovalRecord.objects.create(
+                workspace=locked.workspace,
+                confirmation=locked,
+                approver=actor.label,
+                approver_user=user,
+                verdict=verdict,
+                reason=reason,
+                threshold=locked.approvals_required,
+                created_at=now,
+            )
+            approvals = ApprovalRecord.objects.filter(
+                confirmation=locked, verdict=ApprovalRecord.Verdict.APPROVE
+            ).count()
+            if verdict == ApprovalRecord.Verdict.DENY:
+                locked.status, action_status = S.DENIED, ActionRequest.Status.DENIED
+            elif approvals >= locked.approvals_required:
+                locked.status, action_status = S.APPROVED, ActionRequest.Status.APPROVED
+            else:
+                action_status = None
+            if action_status is not None:
+                locked.decided_at = now
+                locked.save(update_fields=["status", "decided_at"])
+                action.status = action_status
+                action.save(update_fields=["status"])
+            audit_record(
+                workspace=locked.workspace,
+                actor=actor,
+                action=(
+                    AuditAction.CONFIRMATION_DENIED
+                    if verdict == ApprovalRecord.Verdict.DENY
+                    else AuditAction.CONFIRMATION_APPROVED
+                ),
+                target_type="confirmation",
+                target_id=locked.pk,
+                tool=action.tool_name,
+                input={
+                    "action_request": str(action.pk),
+                    "approvals": approvals,
+                    "approvals_required": locked.approvals_required,
+                },
+                decision=verdict,
+                rationale=reason,
+                policy_version=action.policy_version,
+                outcome=str(locked.status),
+            )
+    if error is not None:
+        raise error
+    return locked
+
+
+def confirmation_approve(*, confirmation, reason: str, actor: Actor) -> ConfirmationRequest:
+    """A human approves (one ApprovalRecord). Approved once the threshold is met."""
+    return _verdict(
+        confirmation=confirmation,
+        reason=reason,
+        actor=actor,
+        verdict=ApprovalRecord.Verdict.APPROVE,
+    )
+
+
+def confirmation_deny(*, confirmation, reason: str, actor: Actor) -> ConfirmationRequest:
+    """A human denies: one denial decides."""
+    return _verdict(
+        confirmation=confirmation, reason=reason, actor=actor, verdict=ApprovalRecord.Verdict.DENY
+    )
+
+
+def confirmations_expire_due(*, now=None) -> int:
+    """Expire confirmations past `expires_at` that are still pending (or approved but
+    never used). Returns how many were expired; safe to run concurrently."""
+    now = now or timezone.now()
+    S = ConfirmationRequest.Status
+    due = list(
+        ConfirmationRequest.objects.filter(
+            status__in=[S.PENDING, S.APPROVED], expires_at__lte=now
+        ).values_list("pk", flat=True)[:10_000]
+    )
+    expired = 0
+    actor = Actor.system("expiry")
+    for pk in due:
+        with transaction.atomic():
+            confirmation = (
+                ConfirmationRequest.objects.select_for_update(of=("self",), skip_locked=True)
+                .select_related("action_request", "workspace")
+                .filter(pk=pk, status__in=[S.PENDING, S.APPROVED], expires_at__lte=now)
+                .first()
+            )
+            if confirmation is not None:
+                _expire(confirmation, actor, now)
+                expired += 1
+    return expired
+
+
+# --- results -------------------------------------------------------------------------
+
+
+def action_report_result(*, action_request, key, status: str, output: Any, actor: Actor):
+    """The agent reports what happened, once, for an allowed request of its own key."""
+    if status not in ("succeeded", "failed"):
+        raise WardenError(
+            "validation_error", "status must be succeeded or failed.", {"status": ["Invalid."]}
+        )
+    encoded = canonical_json(output)
+    if len(encoded) > MAX_RESULT_OUTPUT_BYTES:
+        raise WardenError(
+            "validation_error",
+            f"output is larger than {MAX_RESULT_OUTPUT_BYTES} bytes.",
+            {"output": [f"At most {MAX_RESULT_OUTPUT_BYTES} bytes of JSON."]},
+        )
+    with transaction.atomic():
+        action = (
+            ActionRequest.objects.select_for_update()
+            .select_related("workspace")
+            .filter(pk=action_request.pk, key=key)
+            .first()
+        )
+        if action is None:
+            raise WardenError("not_found", "Not found.")
+        if action.result_reported_at is not None:
+            raise WardenError("conflict", "The result of this action was already reported.")
+        if action.status != ActionRequest.Status.ALLOWED:
+            raise WardenError(
+                "conflict",
+                f"This action is {action.status}; only an allowed action has a result.",
+                {"status": action.status},
+            )
+        action.result_status = status
+        action.result_output = output
+        action.result_reported_at = timezone.now()
+        action.status = (
+            ActionRequest.Status.EXECUTED if status == "succeeded" else ActionRequest.Status.FAILED
+        )
+        action.save(
+            update_fields=["result_status", "result_output", "result_reported_at", "status"]
+        )
+        audit_record(
+            workspace=action.workspace,
+            actor=actor,
+            action=AuditAction.ACTION_RESULT_REPORTED,
+            target_type="action_request",
+            target_id=action.pk,
+            tool=action.tool_name,
+            # The output itself may hold personal data: the chain keeps its fingerprint.
+            input={
+                "status": status,
+                "output_bytes": len(encoded),
+                "output_sha256": hashlib.sha256(encoded).hexdigest(),
+            },
+            decision=action.decision,
+            policy_version=action.policy_version,
+            outcome=status,
+        )
+    return action
+
+
+# --- tool catalog --------------------------------------------------------------------
+
+TOOL_FIELDS = (
+    "name",
+    "description",
+    "level",
+    "data_classes",
+    "irreversible",
+    "confirmation",
+    "condition",
+    "summary_template",
+    "secret_params",
+    "enabled",
+)
+
+
+def _bump_policy(workspace: Workspace) -> Workspace:
+    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    locked.policy_version += 1
+    locked.save(update_fields=["policy_version"])
+    workspace.policy_version = locked.policy_version
+    return locked
+
+
+def _validate_tool(tool: Tool) -> None:
+    errors = tool_field_errors(tool)
+    if errors:
+        raise WardenError("validation_error", "Invalid tool.", errors)
+    duplicate = (
+        Tool.objects.filter(workspace_id=tool.workspace_id, name=tool.name)
+        .exclude(pk=tool.pk)
+        .exists()
+    )
+    if duplicate:
+        raise WardenError(
+            "conflict", "A tool with this name exists.", {"name": ["Already in the catalog."]}
+        )
+
+
+def _audit_tool(tool, workspace, actor, action, before, after, reason=""):
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        target_type="tool",
+        target_id=tool.pk,
+        before=before,
+        after=after,
+        reason=reason,
+        policy_version=workspace.policy_version,
+        tool=tool.name,
+    )
+
+
+@transaction.atomic
+def tool_create(*, workspace: Workspace, actor: Actor, reason: str = "", **fields) -> Tool:
+    unknown = sorted(set(fields) - set(TOOL_FIELDS))
+    if unknown:
+        raise WardenError("validation_error", "Unknown tool fields.", {"fields": unknown})
+    locked = _bump_policy(workspace)
+    tool = Tool(workspace=locked, **fields)
+    if isinstance(tool.condition, str):
+        tool.condition = tool.condition.strip()
+    _validate_tool(tool)
+    tool.save(force_insert=True)
+    _audit_tool(tool, locked, actor, AuditAction.TOOL_CREATED, None, tool.snapshot(), reason)
+    return tool
+
+
+@transaction.atomic
+def tool_update(*, tool: Tool, actor: Actor, changes: dict, reason: str = "") -> Tool:
+    unknown = sorted(set(changes) - set(TOOL_FIELDS))
+    if unknown:
+        raise WardenError("validation_error", "Unknown tool fields.", {"fields": unknown})
+    locked = _bump_policy(tool.workspace)
+    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    before = tool.snapshot()
+    for field, value in changes.items():
+        setattr(
+            tool, field, value.strip() if field == "condition" and isinstance(value, str) else value
+        )
+    tool.workspace = locked
+    _validate_tool(tool)
+    tool.updated_at = timezone.now()
+    tool.save()
+    _audit_tool(tool, locked, actor, AuditAction.TOOL_UPDATED, before, tool.snapshot(), reason)
+    return tool
+
+
+@transaction.atomic
+def tool_delete(*, tool: Tool, actor: Actor, reason: str = "") -> None:
+    locked = _bump_policy(tool.workspace)
+    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    before = tool.snapshot()
+    pk = tool.pk
+    tool.delete()
+    tool.pk = pk
+    _audit_tool(tool, locked, actor, AuditAction.TOOL_DELETED, before, None, reason)
+
+
+@transaction.atomic
+def tool_save_from_admin(*, tool: Tool, actor: Actor) -> Tool:
+    """Admin form save: the same audited, version-bumping path as the API."""
+    fields = {f: getattr(tool, f) for f in TOOL_FIELDS}
+    if tool._state.adding:
+        return tool_create(workspace=tool.workspace, actor=actor, **fields)
+    current = Tool.objects.get(pk=tool.pk)
+    return tool_update(tool=current, actor=actor, changes=fields)
