@@ -1,0 +1,354 @@
+"""Machine keys in the admin, scoped with guardian (`manage_keys`).
+
+Keys are created, rotated and revoked only through keys.services, so each change is
+audited. The full key is rendered once, in the response to the POST that created or
+rotated it (never stored, never put in a message or the session); afterwards the admin
+shows the prefix and the name, never a digest. Keys are not edited or deleted here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
+
+from common.errors import WardenError
+from keys import services
+from keys.models import MachineKey
+from keys.scopes import ALL_SCOPES
+from keys.validation import clean_allowed_ips, clean_scopes, clean_tool_allowlist
+from tenants.admin import ServiceRefusalMixin, admin_actor
+from tenants.admin_scoping import WorkspaceScopedAdmin
+from tenants.models import Membership
+
+User = get_user_model()
+
+ISSUED_TEMPLATE = "admin/keys/machinekey/issued.html"
+CONFIRM_TEMPLATE = "admin/keys/machinekey/confirm.html"
+DETAIL_FIELDS = (
+    "name",
+    "full_prefix",
+    "workspace",
+    "owner_email",
+    "status",
+    "scopes",
+    "tool_allowlist",
+    "expires_at",
+    "allowed_ips",
+    "rate_limit_per_minute",
+    "unattended_mode",
+    "created_by",
+    "created_at",
+    "last_used_at",
+    "revoked_at",
+    "revoked_by",
+)
+
+
+class OneTimeSecret:
+    """The full key for the one page that shows it. Renders as itself, but its repr is
+    masked: Django's template engine logs the whole context (reprs) at DEBUG when a
+    variable lookup fails, which would otherwise write the key into the logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def __str__(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "OneTimeSecret('***')"
+
+
+def _split(value: str) -> list[str]:
+    return [part for part in value.replace(",", " ").split() if part]
+
+
+def _field_errors(exc: WardenError) -> forms.ValidationError:
+    messages_ = [m for msgs in exc.detail.values() for m in msgs] if exc.detail else []
+    return forms.ValidationError(messages_ or exc.message)
+
+
+class OwnerChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.email or obj.get_username()
+
+
+class MachineKeyAddForm(forms.ModelForm):
+    request = None  # set by MachineKeyAdmin.get_form
+
+    scopes = forms.MultipleChoiceField(
+        choices=[(s, s) for s in sorted(ALL_SCOPES)],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Default-deny: a key with no scope can do nothing.",
+    )
+    tool_allowlist = forms.CharField(
+        required=False,
+        help_text="Tool patterns separated by spaces or commas, e.g. crm.* email.send",
+    )
+    allowed_ips = forms.CharField(
+        required=False, label="Allowed IPs", help_text="CIDRs; empty allows any address."
+    )
+
+    class Meta:
+        model = MachineKey
+        fields = ["workspace", "name", "owner", "expires_at", "rate_limit_per_minute"]
+
+    def clean_scopes(self):
+        try:
+            return clean_scopes(list(self.cleaned_data["scopes"]))
+        except WardenError as exc:
+            raise _field_errors(exc) from None
+
+    def clean_tool_allowlist(self):
+        try:
+            return clean_tool_allowlist(_split(self.cleaned_data["tool_allowlist"]))
+        except WardenError as exc:
+            raise _field_errors(exc) from None
+
+    def clean_allowed_ips(self):
+        try:
+            return clean_allowed_ips(_split(self.cleaned_data["allowed_ips"]))
+        except WardenError as exc:
+            raise _field_errors(exc) from None
+
+    def clean(self):
+        cleaned = super().clean()
+        workspace, owner = cleaned.get("workspace"), cleaned.get("owner")
+        if (
+            workspace
+            and owner
+            and not Membership.objects.filter(workspace=workspace, user=owner).exists()
+        ):
+            self.add_error("owner", "The key's owner must be a member of this workspace.")
+        if workspace and cleaned.get("scopes") and self.request is not None:
+            beyond = services.scopes_actor_cannot_grant(
+                actor=admin_actor(self.request), workspace=workspace, scopes=cleaned["scopes"]
+            )
+            if beyond:
+                self.add_error(
+                    "scopes", f"You cannot hand out scopes you do not hold: {', '.join(beyond)}."
+                )
+        return cleaned
+
+
+@admin.register(MachineKey)
+class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+    view_permission = "manage_keys"
+    change_permission = "manage_keys"
+    list_display = (
+        "name",
+        "full_prefix",
+        "workspace",
+        "owner_email",
+        "status",
+        "scope_list",
+        "expires_at",
+        "last_used_at",
+    )
+    list_filter = (("workspace", admin.RelatedOnlyFieldListFilter),)
+    search_fields = ("name", "prefix")
+    list_select_related = ("workspace", "owner")
+    ordering = ("workspace__slug", "name")
+    actions = ["revoke_selected"]
+    form = MachineKeyAddForm
+
+    # Display helpers: the prefix identifies a key; its digest is never shown.
+    @admin.display(description="key", ordering="prefix")
+    def full_prefix(self, obj):
+        return f"wdn_{obj.prefix}_…"
+
+    @admin.display(description="owner", ordering="owner__email")
+    def owner_email(self, obj):
+        return obj.owner.email
+
+    @admin.display(description="scopes")
+    def scope_list(self, obj):
+        return " ".join(obj.scopes) or "—"
+
+    # Permissions: view-only change page, no deletion (keys are evidence), revocation
+    # and rotation through the services.
+    def has_change_permission(self, request, obj=None):
+        if obj is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_manage_keys_permission(self, request, obj=None):
+        return self._holds(request, "manage_keys", obj)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return (
+                "workspace",
+                "name",
+                "owner",
+                "scopes",
+                "tool_allowlist",
+                "expires_at",
+                "allowed_ips",
+                "rate_limit_per_minute",
+            )
+        return DETAIL_FIELDS
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else DETAIL_FIELDS
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            form = type("BoundMachineKeyAddForm", (form,), {"request": request})
+        return form
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "owner":
+            # Only members of workspaces this admin manages: never every user of every tenant.
+            users = User.objects.filter(is_active=True).order_by("email")
+            if not request.user.is_superuser:
+                users = users.filter(
+                    memberships__workspace__in=self.permitted_workspaces(
+                        request, self.change_permission
+                    )
+                ).distinct()
+            kwargs["queryset"] = users
+            kwargs["form_class"] = OwnerChoiceField
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return  # keys are immutable here; the change page is view-only
+        data = form.cleaned_data
+        try:
+            issued = services.key_create(
+                workspace=data["workspace"],
+                name=data["name"],
+                owner=data["owner"],
+                scopes=data["scopes"],
+                tool_allowlist=data["tool_allowlist"],
+                expires_at=data.get("expires_at"),
+                allowed_ips=data["allowed_ips"],
+                rate_limit_per_minute=data.get("rate_limit_per_minute"),
+                actor=admin_actor(request),
+            )
+        except WardenError as exc:
+            self.refuse(request, exc)
+            return
+        for field in MachineKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(issued.key, field.attname))
+        obj._state.adding = False
+        request._warden_issued_key = issued.plaintext
+
+    def response_add(self, request, obj, post_url_continue=None):
+        plaintext = getattr(request, "_warden_issued_key", None)
+        if self.refused(request) or plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        return self._issued_response(request, obj, plaintext, "created")
+
+    def _issued_response(self, request, key, plaintext: str, verb: str):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Key {verb}: copy it now",
+            "key": key,
+            "plaintext": OneTimeSecret(plaintext),
+            "verb": verb,
+        }
+        response = TemplateResponse(request, ISSUED_TEMPLATE, context)
+        add_never_cache_headers(response)
+        response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+        return response
+
+    @admin.action(description="Revoke selected keys", permissions=["manage_keys"])
+    def revoke_selected(self, request, queryset):
+        actor = admin_actor(request)
+        revoked = 0
+        for key in queryset.select_related("workspace"):
+            if key.revoked_at is None and self.has_manage_keys_permission(request, key):
+                services.key_revoke(key=key, actor=actor, reason="revoked in the admin")
+                revoked += 1
+        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+
+    # Object tools on the key's page: revoke and rotate, each confirmed by a POST.
+    def get_urls(self):
+        base = f"{self.model._meta.app_label}_{self.model._meta.model_name}"
+        own = [
+            path(
+                "<path:object_id>/revoke/",
+                self.admin_site.admin_view(self.revoke_view),
+                name=f"{base}_revoke",
+            ),
+            path(
+                "<path:object_id>/rotate/",
+                self.admin_site.admin_view(self.rotate_view),
+                name=f"{base}_rotate",
+            ),
+        ]
+        return own + super().get_urls()
+
+    def _managed_key(self, request, object_id) -> MachineKey:
+        key = self.get_object(request, object_id)  # scoped queryset: other tenants' keys 404
+        if key is None:
+            raise Http404("No such key.")
+        if not self.has_manage_keys_permission(request, key):
+            raise PermissionDenied
+        return key
+
+    def _confirm(self, request, key, action: str, extra=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"{action.capitalize()} key {key.name}?",
+            "key": key,
+            "action": action,
+            **(extra or {}),
+        }
+        return TemplateResponse(request, CONFIRM_TEMPLATE, context)
+
+    def _change_url(self, key):
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[key.pk])
+
+    def revoke_view(self, request, object_id):
+        key = self._managed_key(request, object_id)
+        if request.method != "POST":
+            return self._confirm(request, key, "revoke")
+        services.key_revoke(
+            key=key,
+            actor=admin_actor(request),
+            reason=request.POST.get("reason", "")[:2000] or "revoked in the admin",
+        )
+        self.message_user(request, f"Key {key.name} revoked.", messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(key))
+
+    def rotate_view(self, request, object_id):
+        key = self._managed_key(request, object_id)
+        default_hours = int(settings.WARDEN_KEY_ROTATION_GRACE.total_seconds() // 3600)
+        if request.method != "POST":
+            return self._confirm(
+                request, key, "rotate", {"grace_hours": default_hours, "max_grace_hours": 168}
+            )
+        try:
+            hours = int(request.POST.get("grace_hours", default_hours))
+            issued = services.key_rotate(
+                key=key, actor=admin_actor(request), grace=timedelta(hours=hours)
+            )
+        except (ValueError, OverflowError):
+            self.message_user(request, "Grace must be a whole number of hours.", messages.ERROR)
+            return HttpResponseRedirect(self._change_url(key))
+        except WardenError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(self._change_url(key))
+        return self._issued_response(request, issued.key, issued.plaintext, "rotated")

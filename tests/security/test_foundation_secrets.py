@@ -1,0 +1,177 @@
+"""Key secrets never leave the one response that issues them (DESIGN.md 7).
+
+A scripted session creates, rotates, uses, mis-uses and revokes keys through the API,
+the admin and the commands, with every logger at DEBUG and SQL logging on; no secret
+may appear in the logs, in an error payload, in an audit row or on an admin page."""
+
+import io
+import logging
+import re
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+
+from audit.models import AuditEntry, VersionLog
+from keys import secrets as key_secrets
+from keys.models import MachineKey
+from tenants.models import Membership, Role
+
+
+@pytest.fixture
+def debug_everything(caplog):
+    """Every logger at DEBUG, SQL included, captured by caplog."""
+    caplog.set_level(logging.DEBUG)
+    for name in list(logging.root.manager.loggerDict):
+        caplog.set_level(logging.DEBUG, logger=name)
+    connection.force_debug_cursor = True
+    yield caplog
+    connection.force_debug_cursor = False
+
+
+def secret_parts(plaintext: str) -> list[str]:
+    """The full key and its secret part: neither may leak."""
+    return [plaintext, plaintext.split("_", 2)[2]]
+
+
+def last_line(output: str) -> str:
+    return output.strip().splitlines()[-1]
+
+
+def test_no_key_secret_leaks_anywhere_in_a_session(
+    debug_everything, workspace, make_key, key_client, make_member
+):
+    issued: list[str] = []
+    errors: list[str] = []
+    owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
+
+    # API: a manager key creates, rotates, uses and revokes keys.
+    _, manager_plain = make_key(workspace, scopes=["workspace:admin"])
+    issued.append(manager_plain)
+    manager = key_client(manager_plain)
+    created = manager.post(
+        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+    ).json()
+    issued.append(created["key"])
+    rotated = manager.post(
+        f"/api/v1/keys/{created['id']}/rotate", {"grace_seconds": 60}, format="json"
+    ).json()
+    issued.append(rotated["key"])
+    for plaintext in (created["key"], rotated["key"]):
+        assert key_client(plaintext).get("/api/v1/whoami").status_code == 200
+    manager.post(f"/api/v1/keys/{created['id']}/revoke", {"reason": "done"}, format="json")
+
+    # Refusals: a revoked key, a tampered key, a malformed header, a wrong scope.
+    for plaintext in (created["key"], rotated["key"], rotated["key"][:-4] + "AAAA"):
+        errors.append(key_client(plaintext).get("/api/v1/whoami").content.decode())
+    errors.append(key_client(rotated["key"] + " extra").get("/api/v1/whoami").content.decode())
+    _, reader_plain = make_key(workspace, scopes=["actions:read"])
+    issued.append(reader_plain)
+    errors.append(
+        key_client(reader_plain)
+        .post("/api/v1/keys", {"name": "x", "scopes": ["actions:read"]}, format="json")
+        .content.decode()
+    )
+
+    # Commands.
+    out = io.StringIO()
+    call_command(
+        "createkey",
+        workspace.slug,
+        "--name=cli-bot",
+        f"--owner={owner.email}",
+        "--scopes=actions:read",
+        stdout=out,
+    )
+    issued.append(last_line(out.getvalue()))
+    out = io.StringIO()
+    call_command("load_demo", stdout=out)
+    issued.append(last_line(out.getvalue()))
+
+    # Admin: the owner creates a key and browses the key pages.
+    browser = Client()
+    browser.force_login(owner)
+    page = browser.post(
+        "/admin/keys/machinekey/add/",
+        {
+            "workspace": workspace.pk,
+            "name": "admin-bot",
+            "owner": owner.pk,
+            "scopes": ["actions:read"],
+            "tool_allowlist": "crm.*",
+            "allowed_ips": "",
+            "rate_limit_per_minute": 60,
+        },
+    )
+    admin_key = re.search(r"wdn_[0-9a-f]{12}_[A-Za-z0-9_-]+", page.content.decode()).group(0)
+    issued.append(admin_key)
+    admin_pages = [
+        browser.get("/admin/keys/machinekey/").content.decode(),
+        *(
+            browser.get(f"/admin/keys/machinekey/{key.pk}/change/").content.decode()
+            for key in MachineKey.objects.filter(workspace=workspace)
+        ),
+    ]
+
+    assert len(issued) == 7
+    logs = debug_everything.text + "\n".join(
+        str(record.args) for record in debug_everything.records
+    )
+    assert "SELECT" in logs  # SQL really was logged
+    evidence = [
+        str(row)
+        for row in AuditEntry.objects.values_list("input", "rationale", "actor", "target_id")
+    ] + [str(row) for row in VersionLog.objects.values_list("before", "after", "reason")]
+    for plaintext in issued:
+        for secret in secret_parts(plaintext):
+            assert secret not in logs
+            assert all(secret not in body for body in errors)
+            assert all(secret not in row for row in evidence)
+            assert all(secret not in html for html in admin_pages)
+
+
+def test_admin_pages_never_render_a_digest(workspace, make_key):
+    owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
+    key, _ = make_key(workspace)
+    from datetime import timedelta
+
+    from common.actor import Actor
+    from keys.services import key_rotate
+
+    key_rotate(key=key, actor=Actor.system("tests"), grace=timedelta(hours=1))
+    key.refresh_from_db()
+    browser = Client()
+    browser.force_login(owner)
+    for url in (
+        "/admin/keys/machinekey/",
+        f"/admin/keys/machinekey/{key.pk}/change/",
+        f"/admin/keys/machinekey/{key.pk}/rotate/",
+        f"/admin/keys/machinekey/{key.pk}/revoke/",
+    ):
+        html = browser.get(url).content.decode()
+        assert key.digest not in html, url
+        assert key.previous_digest not in html, url
+        assert "digest" not in html.lower(), url
+
+
+def test_issued_key_repr_hides_the_secret(workspace, make_member):
+    from common.actor import Actor
+    from keys.services import key_create
+
+    issued = key_create(
+        workspace=workspace,
+        name="bot",
+        owner=make_member(workspace, Role.ADMIN),
+        scopes=["actions:read"],
+        actor=Actor.system("tests"),
+    )
+    for secret in secret_parts(issued.plaintext):
+        assert secret not in repr(issued)
+
+
+def test_forged_key_error_does_not_echo_the_key(db, key_client):
+    forged = key_secrets.format_key(key_secrets.new_prefix(), key_secrets.new_secret())
+    body = key_client(forged).get("/api/v1/whoami").content.decode()
+    for secret in secret_parts(forged):
+        assert secret not in body
