@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.models import AuditAction
@@ -109,6 +110,29 @@ def workspace_update(
     )
     return workspace
 
+
+
+@transaction.atomic
+def workspace_soft_delete(*, workspace: Workspace, actor: Actor, reason: str = "") -> Workspace:
+    """Soft delete: the workspace and its keys stop resolving; evidence stays. Reached
+    only through approvals.platform (a confirmed, human-approved operation)."""
+    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    if workspace.deleted_at is not None:
+        return workspace
+    before = workspace.settings_snapshot()
+    workspace.deleted_at = timezone.now()
+    workspace.save(update_fields=["deleted_at"])
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.WORKSPACE_DELETED,
+        target_type="workspace",
+        target_id=workspace.pk,
+        before=before,
+        after={**workspace.settings_snapshot(), "deleted_at": workspace.deleted_at.isoformat()},
+        reason=reason,
+    )
+    return workspace
 
 def _locked_owner_count(workspace: Workspace) -> int:
     # Lock the owner rows so two concurrent demotions cannot both see "another owner".

@@ -59,14 +59,29 @@ class KeyListView(WorkspaceAPIView):
 
     @extend_schema(request=MachineKeyCreateSerializer, responses={201: IssuedKeySerializer})
     def post(self, request):
+        from approvals import platform  # admin and unattended keys need a human's approval
+
         data = MachineKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
+        confirmed = fields.pop("confirmed", False)
+        token = fields.pop("confirmation_token", "")
         owner = resolve_owner(request, fields.pop("owner", None))
-        issued = services.key_create(
-            workspace=request.workspace, owner=owner, actor=request.actor, **fields
+        gated = platform.key_create_gated(
+            workspace=request.workspace,
+            actor=request.actor,
+            scope=KEYS_WRITE,
+            owner=owner,
+            fields=fields,
+            create=lambda: services.key_create(
+                workspace=request.workspace, owner=owner, actor=request.actor, **fields
+            ),
+            confirmed=confirmed,
+            confirmation_token=token,
         )
-        return Response(_issued(issued), status=status.HTTP_201_CREATED)
+        if not gated.applied:
+            return Response(gated.answer.body, status=gated.answer.status)
+        return Response(_issued(gated.result), status=status.HTTP_201_CREATED)
 
 
 class KeyDetailView(WorkspaceAPIView):

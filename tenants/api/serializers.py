@@ -38,3 +38,33 @@ class MembershipCreateSerializer(serializers.Serializer):
 
 class MembershipUpdateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ConfirmationFieldsSerializer(serializers.Serializer):
+    """The re-call of a gated platform operation (approvals.platform) carries these."""
+
+    confirmed = serializers.BooleanField(required=False, default=False)
+    confirmation_token = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+
+class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+    writes_enabled = serializers.BooleanField(required=False)
+    mode = serializers.ChoiceField(choices=Workspace.Mode.choices, required=False)
+    live_after = serializers.DateTimeField(required=False)
+    outbound_allowed = serializers.BooleanField(required=False)
+    confirmation_ttl_seconds = serializers.IntegerField(
+        min_value=60, max_value=30 * 24 * 3600, required=False
+    )
+    require_two_approvals_for_irreversible = serializers.BooleanField(required=False)
+    plan_rank = serializers.IntegerField(min_value=0, max_value=32767, required=False)
+    audit_retention_days = serializers.IntegerField(
+        min_value=1, max_value=36500, required=False, allow_null=True
+    )
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class WorkspaceDeleteSerializer(ConfirmationFieldsSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

@@ -4,6 +4,7 @@ from tenants.api import views
 
 urlpatterns = [
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
+    path("workspace", views.WorkspaceView.as_view(), name="workspace"),
     path("members", views.MemberListView.as_view(), name="member-list"),
     path("members/<uuid:pk>", views.MemberDetailView.as_view(), name="member-detail"),
 ]

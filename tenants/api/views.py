@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -6,13 +8,16 @@ from rest_framework.response import Response
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
 from keys.models import MachineKey
-from keys.scopes import MEMBERS_WRITE
+from keys.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
 from tenants import services
 from tenants.api.serializers import (
+    ConfirmationFieldsSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
     MembershipUpdateSerializer,
+    WorkspaceDeleteSerializer,
     WorkspaceSerializer,
+    WorkspaceUpdateSerializer,
 )
 from tenants.selectors import membership_list
 
@@ -95,7 +100,74 @@ class MemberDetailView(WorkspaceAPIView):
         )
         return Response(MembershipSerializer(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(request=ConfirmationFieldsSerializer, responses={204: None})
     def delete(self, request, pk):
-        services.membership_remove(membership=_membership_or_404(request, pk), actor=request.actor)
+        from approvals import platform  # removing the last approver is gated
+
+        membership = _membership_or_404(request, pk)
+        data = ConfirmationFieldsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        gated = platform.membership_remove_gated(
+            membership=membership,
+            actor=request.actor,
+            scope=MEMBERS_WRITE,
+            remove=lambda: services.membership_remove(membership=membership, actor=request.actor),
+            confirmed=data.validated_data["confirmed"],
+            confirmation_token=data.validated_data["confirmation_token"],
+        )
+        if not gated.applied:
+            return Response(gated.answer.body, status=gated.answer.status)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WorkspaceView(WorkspaceAPIView):
+    """The credential's workspace. Going live, enabling writes or outbound, and
+    deleting go through the confirmation gate (approvals.platform): the first call
+    answers 202 with a token; the confirmed re-call after a human approval applies."""
+
+    scope_map = {"PATCH": WORKSPACE_ADMIN, "DELETE": WORKSPACE_ADMIN}
+
+    @extend_schema(responses=WorkspaceSerializer)
+    def get(self, request):
+        return Response(WorkspaceSerializer(request.workspace).data)
+
+    @extend_schema(request=WorkspaceUpdateSerializer, responses={200: WorkspaceSerializer})
+    def patch(self, request):
+        from approvals import platform
+
+        data = WorkspaceUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = {k: v for k, v in data.validated_data.items() if k in data.initial_data}
+        confirmed = changes.pop("confirmed", False)
+        token = changes.pop("confirmation_token", "")
+        reason = changes.pop("reason", "")
+        if "confirmation_ttl_seconds" in changes:
+            changes["confirmation_ttl"] = timedelta(seconds=changes.pop("confirmation_ttl_seconds"))
+        gated = platform.workspace_update_gated(
+            workspace=request.workspace,
+            actor=request.actor,
+            changes=changes,
+            reason=reason,
+            confirmed=confirmed,
+            confirmation_token=token,
+        )
+        if not gated.applied:
+            return Response(gated.answer.body, status=gated.answer.status)
+        return Response(WorkspaceSerializer(gated.result).data)
+
+    @extend_schema(request=WorkspaceDeleteSerializer, responses={204: None})
+    def delete(self, request):
+        from approvals import platform
+
+        data = WorkspaceDeleteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        gated = platform.workspace_delete_gated(
+            workspace=request.workspace,
+            actor=request.actor,
+            reason=data.validated_data["reason"],
+            confirmed=data.validated_data["confirmed"],
+            confirmation_token=data.validated_data["confirmation_token"],
+        )
+        if not gated.applied:
+            return Response(gated.answer.body, status=gated.answer.status)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,60 @@
+"""Demo tool catalog for `manage.py load_demo`: one tool per kind of gate."""
+
+from __future__ import annotations
+
+from approvals.models import Tool
+from approvals.services import tool_create
+from common.actor import Actor
+from tenants.models import Workspace
+
+DEMO_TOOLS = (
+    {
+        "name": "crm.lookup",
+        "description": "Read a CRM contact by id.",
+        "level": "read",
+        "data_classes": ["pii"],
+    },
+    {
+        "name": "crm.update_stage",
+        "description": "Move a deal to another pipeline stage.",
+        "level": "write",
+        "summary_template": "Move deal {params.deal_id} to stage {params.stage}",
+    },
+    {
+        "name": "email.send",
+        "description": "Send an email on the company's behalf.",
+        "level": "external",
+        "data_classes": ["pii"],
+        "summary_template": 'Email {params.to} with subject "{params.subject}"',
+    },
+    {
+        "name": "billing.set_plan",
+        "description": "Change the customer's plan. Downgrades need a human.",
+        "level": "write",
+        "data_classes": ["financial"],
+        "irreversible": True,
+        "confirmation": "conditional",
+        "condition": "params.new_plan_rank < workspace.plan_rank",
+        "summary_template": "Change plan of {params.customer_id} to {params.new_plan} "
+        "(rank {params.new_plan_rank})",
+    },
+    {
+        "name": "billing.refund",
+        "description": "Refund a customer. Refunds above 1000 need a human.",
+        "level": "write",
+        "data_classes": ["financial"],
+        "confirmation": "conditional",
+        "condition": "params.amount > 1000",
+        "summary_template": "Refund {params.amount} to customer {params.customer_id}",
+    },
+)
+
+
+def load_demo_tools(*, workspace: Workspace, actor: Actor) -> list[Tool]:
+    """Create the demo tools that are missing; existing ones are left as they are."""
+    existing = set(Tool.objects.filter(workspace=workspace).values_list("name", flat=True))
+    created = []
+    for spec in DEMO_TOOLS:
+        if spec["name"] not in existing:
+            created.append(tool_create(workspace=workspace, actor=actor, **spec))
+    return created
