@@ -1,0 +1,299 @@
+"""The approval queue in the admin: list, review, approve, deny, bulk deny.
+
+Reads go through the queue admin's guardian-scoped queryset (rows of workspaces where
+the user holds `approve_actions`); every decision goes through the same services as
+the API (`confirmation_approve` / `confirmation_deny`), so permission, four eyes,
+two approvals for irreversible actions and expiry are enforced identically. Agent
+text (params, reasons, summaries) reaches templates only as data: autoescaped,
+never rendered as a template, markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count, Prefetch
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
+from common.actor import Actor
+from common.errors import WardenError
+from common.net import client_ip
+
+QUEUE_PAGE_SIZE = 50
+BULK_MAX = 200
+HISTORY_LIMIT = 25
+REASON_MAX_LENGTH = 2000
+
+
+def pretty_json(value: Any) -> str:
+    """Indented JSON for display; the template escapes it."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def actor_for(request) -> Actor:
+    return Actor.for_user(
+        request.user,
+        request_id=getattr(request, "request_id", ""),
+        client_ip=client_ip(request),
+    )
+
+
+def queue_queryset(model_admin, request):
+    """Pending, unexpired confirmations the user may decide on, oldest first."""
+    return (
+        model_admin.get_queryset(request)
+        .filter(status=ConfirmationRequest.Status.PENDING, expires_at__gt=timezone.now())
+        .select_related(
+            "workspace",
+            "action_request",
+            "action_request__tool",
+            "action_request__key",
+            "action_request__key__owner",
+            "action_request__accountable_user",
+        )
+        .order_by("created_at", "pk")
+    )
+
+
+def _approval_progress(confirmation) -> dict[str, int]:
+    records = list(confirmation.approval_records.all())
+    return {
+        "approvals": sum(1 for r in records if r.verdict == ApprovalRecord.Verdict.APPROVE),
+        "required": confirmation.approvals_required,
+    }
+
+
+def _row(confirmation) -> dict[str, Any]:
+    action = confirmation.action_request
+    tool = action.tool
+    return {
+        "confirmation": confirmation,
+        "action": action,
+        "tool_name": action.tool_name,
+        "level": tool.level if tool else "",
+        "data_classes": list(tool.data_classes) if tool else [],
+        "params_pretty": pretty_json(action.params),
+        "key": action.key,
+        "requested_by": action.requested_by,
+        # The human answerable for the request: the key's owner, or the human who
+        # asked for a platform operation. Never allowed to approve it (four eyes).
+        "accountable": action.accountable_user or (action.key.owner if action.key else None),
+        "progress": _approval_progress(confirmation),
+    }
+
+
+def _selected_workspace(request, queryset):
+    slug = request.GET.get("workspace") or ""
+    return slug, (queryset.filter(workspace__slug=slug) if slug else queryset)
+
+
+def queue_view(model_admin, request):
+    base = queue_queryset(model_admin, request)
+    workspace_slug, queryset = _selected_workspace(request, base)
+    per_workspace = list(
+        base.order_by()
+        .values("workspace__slug", "workspace__name")
+        .annotate(pending=Count("pk"))
+        .order_by("workspace__slug")
+    )
+    paginator = Paginator(
+        queryset.prefetch_related(
+            Prefetch("approval_records", queryset=ApprovalRecord.objects.order_by("created_at"))
+        ),
+        QUEUE_PAGE_SIZE,
+    )
+    page = paginator.get_page(request.GET.get("page"))
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Approval queue",
+        "opts": model_admin.model._meta,
+        "page": page,
+        "rows": [_row(c) for c in page.object_list],
+        "per_workspace": per_workspace,
+        "workspace_slug": workspace_slug,
+        "total_pending": sum(w["pending"] for w in per_workspace),
+        "now": timezone.now(),
+        "reason_max_length": REASON_MAX_LENGTH,
+    }
+    return TemplateResponse(request, "admin/approvals/queue.html", context)
+
+
+def _get_confirmation(model_admin, request, pk):
+    queryset = model_admin.get_queryset(request).select_related(
+        "workspace",
+        "action_request",
+        "action_request__tool",
+        "action_request__key",
+        "action_request__key__owner",
+        "action_request__accountable_user",
+    )
+    return get_object_or_404(queryset, pk=pk)
+
+
+def review_view(model_admin, request, pk):
+    confirmation = _get_confirmation(model_admin, request, pk)
+    action = confirmation.action_request
+    same_requester = {"key": action.key} if action.key_id else {"requested_by": action.requested_by}
+    history = list(
+        ActionRequest.objects.filter(
+            workspace=confirmation.workspace,
+            tool_name=action.tool_name,
+            created_at__lt=action.created_at,
+            **same_requester,
+        )
+        .select_related("confirmation")
+        .order_by("-created_at")[:HISTORY_LIMIT]
+    )
+    records = list(
+        confirmation.approval_records.select_related("approver_user").order_by("created_at")
+    )
+    now = timezone.now()
+    decidable = (
+        confirmation.status == ConfirmationRequest.Status.PENDING and confirmation.expires_at > now
+    )
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Review request: {action.tool_name}",
+        "opts": model_admin.model._meta,
+        "row": _row(confirmation),
+        "confirmation": confirmation,
+        "action": action,
+        "records": records,
+        "history": [
+            {"action": h, "params_pretty": pretty_json(h.params), "confirmation": _reverse_one(h)}
+            for h in history
+        ],
+        "decidable": decidable,
+        "expired": confirmation.expires_at <= now
+        or confirmation.status == ConfirmationRequest.Status.EXPIRED,
+        "owns_key": _accountable_pk(action) == request.user.pk,
+        "response_pretty": pretty_json(action.response) if action.response else "",
+        "now": now,
+        "reason_max_length": REASON_MAX_LENGTH,
+    }
+    return TemplateResponse(request, "admin/approvals/review.html", context)
+
+
+def _accountable_pk(action: ActionRequest):
+    if action.accountable_user_id:
+        return action.accountable_user_id
+    return action.key.owner_id if action.key_id else None
+
+
+def _reverse_one(action: ActionRequest):
+    try:
+        return action.confirmation
+    except ConfirmationRequest.DoesNotExist:
+        return None
+
+
+def _reason(request) -> str:
+    # Length and content are the service's to judge (same rules as the API).
+    return (request.POST.get("reason") or "").strip()
+
+
+def _back(request, default: str) -> HttpResponseRedirect:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return HttpResponseRedirect(default)
+
+
+def _urls(model_admin) -> dict[str, str]:
+    opts = model_admin.model._meta
+    prefix = f"admin:{opts.app_label}_{opts.model_name}"
+    return {"queue": reverse(f"{prefix}_changelist"), "review": f"{prefix}_review"}
+
+
+def _refusal(exc: WardenError, verb: str) -> str:
+    return f"Not {verb}: {exc.message} ({exc.code})"
+
+
+def decide_view(model_admin, request, pk):
+    from approvals import services  # the gate's services, shared with the API
+
+    confirmation = _get_confirmation(model_admin, request, pk)
+    urls = _urls(model_admin)
+    review_url = reverse(urls["review"], args=[confirmation.pk])
+    verdict = request.POST.get("verdict")
+    if verdict not in ("approve", "deny"):
+        messages.error(request, "Choose approve or deny.")
+        return HttpResponseRedirect(review_url)
+    reason = _reason(request)
+    if not reason:
+        messages.error(request, "A reason is required to approve or deny.")
+        return HttpResponseRedirect(review_url)
+    decide = services.confirmation_approve if verdict == "approve" else services.confirmation_deny
+    verb = "approved" if verdict == "approve" else "denied"
+    try:
+        decide(confirmation=confirmation, reason=reason, actor=actor_for(request))
+    except WardenError as exc:
+        messages.error(request, _refusal(exc, verb))
+        return HttpResponseRedirect(review_url)
+    confirmation.refresh_from_db(fields=["status"])
+    tool = confirmation.action_request.tool_name
+    if confirmation.status == ConfirmationRequest.Status.PENDING:
+        messages.success(
+            request,
+            f"Your approval of {tool} is recorded; it needs another approver before the "
+            "agent may proceed.",
+        )
+    else:
+        messages.success(request, f"Request {tool} {verb}.")
+    return _back(request, urls["queue"])
+
+
+def bulk_deny_view(model_admin, request):
+    from approvals import services
+
+    urls = _urls(model_admin)
+    ids = []
+    for raw in request.POST.getlist("ids")[: BULK_MAX + 1]:
+        try:
+            ids.append(uuid.UUID(raw))
+        except ValueError:
+            continue
+    if not ids:
+        messages.error(request, "Select at least one request to deny.")
+        return _back(request, urls["queue"])
+    if len(ids) > BULK_MAX:
+        messages.error(request, f"Deny at most {BULK_MAX} requests at a time.")
+        return _back(request, urls["queue"])
+    reason = _reason(request)
+    if not reason:
+        messages.error(request, "A reason is required to deny.")
+        return _back(request, urls["queue"])
+    confirmations = list(
+        model_admin.get_queryset(request)
+        .filter(pk__in=ids)
+        .select_related("workspace", "action_request")
+        .order_by("created_at")
+    )
+    if not confirmations:
+        raise Http404("No such requests.")
+    actor = actor_for(request)
+    denied, refused = 0, []
+    for confirmation in confirmations:
+        try:
+            services.confirmation_deny(confirmation=confirmation, reason=reason, actor=actor)
+        except WardenError as exc:
+            refused.append((confirmation.action_request.tool_name, exc))
+        else:
+            denied += 1
+    if denied:
+        messages.success(request, f"Denied {denied} request{'s' if denied != 1 else ''}.")
+    for tool, exc in refused:
+        messages.error(request, f"{tool}: {_refusal(exc, 'denied')}")
+    return _back(request, urls["queue"])

@@ -1,0 +1,323 @@
+"""Read-only evidence in the admin: audit entries, approval records, exception records
+and version logs, scoped by guardian `view_audit`; nobody (superusers included) may
+add, change or delete them here. Plus the chain verification button and the privacy
+summary (page and PDF download)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from approvals.models import ApprovalRecord
+from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
+from audit.privacy import privacy_summary_build, privacy_summary_download
+from audit.privacy_pdf import privacy_summary_pdf
+from common.actor import Actor
+from common.net import client_ip
+from tenants.admin_scoping import ReadOnlyWorkspaceAdmin
+
+VIEW_AUDIT = "view_audit"
+DOWNLOAD_PRIVACY_SUMMARY = "download_privacy_summary"
+
+
+def _pretty(value: Any):
+    """JSON evidence, indented and escaped (agent-supplied text stays data)."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html('<pre class="warden-json">{}</pre>', text)
+
+
+def _actor(request) -> Actor:
+    return Actor.for_user(
+        request.user, request_id=getattr(request, "request_id", ""), client_ip=client_ip(request)
+    )
+
+
+class ActorPrefixFilter(admin.SimpleListFilter):
+    title = "actor kind"
+    parameter_name = "actor_prefix"
+
+    def lookups(self, request, model_admin):
+        return (("key:", "key: (agents)"), ("user:", "user: (humans)"), ("system:", "system:"))
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value in ("key:", "user:", "system:"):
+            return queryset.filter(actor_type=value[:-1])
+        return queryset
+
+
+class EvidenceAdmin(ReadOnlyWorkspaceAdmin):
+    view_permission = VIEW_AUDIT
+    list_per_page = 50
+    show_full_result_count = False  # no second COUNT over a large, filtered table
+    actions = None
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
+
+    def get_list_filter(self, request):
+        return [("workspace", admin.RelatedOnlyFieldListFilter), *self.list_filter]
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(EvidenceAdmin):
+    list_display = (
+        "seq",
+        "created_at",
+        "workspace",
+        "actor",
+        "action",
+        "tool",
+        "decision",
+        "outcome",
+        "request_id",
+    )
+    list_select_related = ("workspace",)
+    list_filter = (ActorPrefixFilter, "action", "tool", "decision")
+    date_hierarchy = "created_at"
+    search_fields = ("request_id",)
+    search_help_text = "Exact request id (X-Request-Id)."
+    ordering = ("-created_at", "-seq")
+    readonly_fields = ("input_pretty",)
+    fields = (
+        "workspace",
+        "seq",
+        "created_at",
+        "actor",
+        "actor_type",
+        "action",
+        "target_type",
+        "target_id",
+        "tool",
+        "input_pretty",
+        "decision",
+        "rationale",
+        "policy_version",
+        "request_id",
+        "client_ip",
+        "outcome",
+        "prev_hash",
+        "hash",
+    )
+
+    @admin.display(description="input")
+    def input_pretty(self, obj):
+        return _pretty(obj.input)
+
+    def get_search_results(self, request, queryset, search_term):
+        """Request ids are matched exactly, through their index."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(request_id=term), False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "verify_workspaces": list(self.permitted_workspaces(request, VIEW_AUDIT)),
+            "privacy_workspaces": list(
+                self.permitted_workspaces(request, DOWNLOAD_PRIVACY_SUMMARY)
+            ),
+        }
+        return super().changelist_view(request, extra_context)
+
+    # -- custom pages ---------------------------------------------------------------
+
+    def get_urls(self):
+        opts = self.model._meta
+        name = f"{opts.app_label}_{opts.model_name}"
+        wrap = self.admin_site.admin_view
+        return [
+            path("verify/", wrap(self.verify_view), name=f"{name}_verify"),
+            path("privacy-summary/", wrap(self.privacy_index_view), name="privacy_summary"),
+            path(
+                "privacy-summary/<slug:slug>/",
+                wrap(self.privacy_summary_view),
+                name="privacy_summary_workspace",
+            ),
+            path(
+                "privacy-summary/<slug:slug>/pdf/",
+                wrap(self.privacy_pdf_view),
+                name="privacy_summary_pdf",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _workspace(self, request, perm: str, slug: str):
+        if not self._holds(request, perm):
+            raise PermissionDenied
+        return get_object_or_404(self.permitted_workspaces(request, perm), slug=slug)
+
+    @staticmethod
+    def _verify_task():
+        """The Celery task, when the background work provides one."""
+        try:
+            from audit import tasks
+        except ImportError:
+            return None
+        for name in ("audit_verify_task", "audit_verify", "verify_chain", "audit_verify_chain"):
+            task = getattr(tasks, name, None)
+            if task is not None and hasattr(task, "delay"):
+                return task
+        return None
+
+    def verify_view(self, request):
+        if request.method != "POST":
+            return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist"))
+        workspace = self._workspace(request, VIEW_AUDIT, request.POST.get("workspace", ""))
+        actor = _actor(request)
+        task = self._verify_task()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Audit chain verification: {workspace.slug}",
+            "opts": self.model._meta,
+            "workspace": workspace,
+            "result": None,
+            "task_id": None,
+        }
+        if task is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+            async_result = task.delay(workspace_id=str(workspace.pk), actor_label=actor.label)
+            context["task_id"] = async_result.id
+            messages.info(request, "Verification queued; its result is recorded in the audit log.")
+        else:
+            from audit.services import audit_verify_and_record
+
+            result = audit_verify_and_record(workspace=workspace, actor=actor)
+            context["result"] = result
+            if result.ok:
+                messages.success(
+                    request, f"Chain intact: {result.entries_checked} entries verified."
+                )
+            else:
+                messages.error(
+                    request,
+                    f"Chain broken at entry #{result.first_bad_seq}: {result.problem}",
+                )
+        context["last_verifications"] = list(
+            AuditEntry.objects.filter(
+                workspace=workspace, action=AuditAction.AUDIT_VERIFIED
+            ).order_by("-seq")[:5]
+        )
+        return TemplateResponse(request, "admin/audit/verify_result.html", context)
+
+    @staticmethod
+    def _privacy_context(summary):
+        return {"summary": summary, "sections": summary["sections"]}
+
+    def privacy_index_view(self, request):
+        workspaces = list(self.permitted_workspaces(request, DOWNLOAD_PRIVACY_SUMMARY))
+        if not workspaces:
+            raise PermissionDenied
+        if len(workspaces) == 1:
+            return HttpResponseRedirect(
+                reverse("admin:privacy_summary_workspace", args=[workspaces[0].slug])
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Privacy summaries",
+            "opts": self.model._meta,
+            "workspaces": workspaces,
+        }
+        return TemplateResponse(request, "admin/audit/privacy_index.html", context)
+
+    def privacy_summary_view(self, request, slug):
+        workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
+        summary = privacy_summary_build(workspace=workspace)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Privacy summary: {workspace.name}",
+            "opts": self.model._meta,
+            "workspace": workspace,
+            **self._privacy_context(summary),
+        }
+        return TemplateResponse(request, "admin/audit/privacy_summary.html", context)
+
+    def privacy_pdf_view(self, request, slug):
+        if request.method != "GET":
+            raise Http404
+        workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
+        summary = privacy_summary_download(workspace=workspace, actor=_actor(request), fmt="pdf")
+        response = HttpResponse(privacy_summary_pdf(summary), content_type="application/pdf")
+        filename = f"warden-privacy-summary-{workspace.slug}.pdf"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+@admin.register(ApprovalRecord)
+class ApprovalRecordAdmin(EvidenceAdmin):
+    list_display = ("created_at", "workspace", "tool", "verdict", "approver", "threshold", "reason")
+    list_select_related = ("workspace", "confirmation__action_request")
+    list_filter = ("verdict",)
+    date_hierarchy = "created_at"
+    search_fields = ("approver",)
+    search_help_text = "Exact approver, e.g. user:alice@example.com."
+    ordering = ("-created_at",)
+
+    @admin.display(description="tool")
+    def tool(self, obj):
+        return obj.confirmation.action_request.tool_name
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(approver=term), False
+
+
+@admin.register(ExceptionRecord)
+class ExceptionRecordAdmin(EvidenceAdmin):
+    list_display = ("created_at", "workspace", "kind", "severity", "what", "subject", "resolved_at")
+    list_select_related = ("workspace",)
+    list_filter = ("kind", "severity")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    readonly_fields = ("evidence_pretty",)
+    exclude = ("evidence",)
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [f.name for f in self.model._meta.fields if f.name != "evidence"]
+        return [*fields, "evidence_pretty"]
+
+    @admin.display(description="evidence")
+    def evidence_pretty(self, obj):
+        return _pretty(obj.evidence)
+
+
+@admin.register(VersionLog)
+class VersionLogAdmin(EvidenceAdmin):
+    list_display = ("created_at", "workspace", "actor", "target_type", "target_id", "reason")
+    list_select_related = ("workspace",)
+    list_filter = ("target_type",)
+    date_hierarchy = "created_at"
+    search_fields = ("target_id",)
+    search_help_text = "Exact target id."
+    ordering = ("-created_at",)
+    exclude = ("before", "after")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [f.name for f in self.model._meta.fields if f.name not in ("before", "after")]
+        return [*fields, "before_pretty", "after_pretty"]
+
+    @admin.display(description="before")
+    def before_pretty(self, obj):
+        return _pretty(obj.before)
+
+    @admin.display(description="after")
+    def after_pretty(self, obj):
+        return _pretty(obj.after)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(target_id=term), False

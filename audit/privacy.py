@@ -1,0 +1,295 @@
+"""The privacy summary: what Warden holds about one workspace, in plain language.
+
+`privacy_summary_build` is a read (a constant number of queries); the same dict is
+served as JSON, rendered in the admin and written into the PDF, so the three never
+disagree. `privacy_summary_download` is the write: it records the download in the
+audit chain, in the same transaction that read the figures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
+from audit.models import (
+    GENESIS_HASH,
+    AuditAction,
+    AuditChainHead,
+    AuditEntry,
+    ExceptionRecord,
+    VersionLog,
+)
+from audit.services import audit_record
+from common.actor import Actor
+from keys.models import MachineKey
+from keys.scopes import AUDIT_READ, has_scope
+from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
+
+SUMMARY_VERSION = 1
+DOWNLOAD_FORMATS = ("json", "pdf")
+
+# (key in "counts", model, human label). Every model holding workspace data.
+_COUNTED_MODELS = (
+    ("members", Membership, "workspace members"),
+    ("machine_keys", MachineKey, "machine keys (agent credentials)"),
+    ("tools", Tool, "tools in the catalog"),
+    ("action_requests", ActionRequest, "action requests made by agents"),
+    ("confirmation_requests", ConfirmationRequest, "confirmation requests"),
+    ("approval_records", ApprovalRecord, "approval and denial records"),
+    ("audit_entries", AuditEntry, "audit log entries"),
+    ("version_logs", VersionLog, "configuration version logs"),
+    ("exception_records", ExceptionRecord, "exception records"),
+)
+
+_DATA_CLASS_LABELS = {
+    "pii": "personal data (PII)",
+    "secrets": "secrets",
+    "financial": "financial data",
+    "regulated": "regulated data",
+}
+
+NEVER_LEAVES = (
+    "Machine-key secrets: never stored. Warden keeps only the key's public prefix and an "
+    "HMAC-SHA-256 digest; the full key is shown once, when it is created.",
+    "Confirmation tokens: never stored; only their digest is kept.",
+    "Parameters a tool marks as secret: replaced by a digest before anything is stored, "
+    "so they appear in no request record, audit entry, export or this summary.",
+    "Human passwords: stored only as salted password hashes.",
+    "Audit evidence: served only to this workspace's members and keys that hold the right "
+    "permission; it is never sent to any third party.",
+)
+
+
+def _permission_descriptions() -> dict[str, str]:
+    return dict(Workspace._meta.permissions)
+
+
+def _chain_head(workspace: Workspace) -> dict[str, Any]:
+    head = AuditChainHead.objects.filter(workspace=workspace).values("seq", "hash").first()
+    return head or {"seq": 0, "hash": GENESIS_HASH}
+
+
+def _counts(workspace: Workspace) -> dict[str, int]:
+    return {
+        name: model.objects.filter(workspace=workspace).count()
+        for name, model, _label in _COUNTED_MODELS
+    }
+
+
+def _by_data_class(workspace: Workspace) -> dict[str, dict[str, int]]:
+    """Tools and agent requests per data class. Counted in Python over one grouped
+    query, because JSON containment is not portable to SQLite."""
+    tools = list(Tool.objects.filter(workspace=workspace).values_list("pk", "data_classes"))
+    requests_per_tool = dict(
+        ActionRequest.objects.filter(workspace=workspace, tool__isnull=False)
+        .values_list("tool_id")
+        .annotate(n=Count("pk"))
+        .values_list("tool_id", "n")
+    )
+    result = {dc: {"tools": 0, "action_requests": 0} for dc in Tool.DATA_CLASSES}
+    for tool_id, data_classes in tools:
+        for dc in set(data_classes or ()):
+            bucket = result.setdefault(str(dc), {"tools": 0, "action_requests": 0})
+            bucket["tools"] += 1
+            bucket["action_requests"] += requests_per_tool.get(tool_id, 0)
+    return result
+
+
+def _access(workspace: Workspace) -> dict[str, Any]:
+    descriptions = _permission_descriptions()
+    per_role = dict(
+        Membership.objects.filter(workspace=workspace)
+        .values_list("role")
+        .annotate(n=Count("pk"))
+        .values_list("role", "n")
+    )
+    roles = [
+        {
+            "role": role.value,
+            "label": role.label,
+            "members": per_role.get(role.value, 0),
+            "permissions": [
+                {"codename": perm, "description": descriptions.get(perm, perm)}
+                for perm in sorted(ROLE_PERMISSIONS[role])
+            ],
+        }
+        for role in Role
+    ]
+    active_keys = MachineKey.objects.filter(workspace=workspace, revoked_at__isnull=True)
+    audit_readers = sum(
+        1
+        for scopes in active_keys.values_list("scopes", flat=True)
+        if has_scope(scopes, AUDIT_READ)
+    )
+    return {"roles": roles, "keys_with_audit_read": audit_readers}
+
+
+def _secret_params(workspace: Workspace) -> list[dict[str, Any]]:
+    return [
+        {"tool": name, "params": sorted(params)}
+        for name, params in Tool.objects.filter(workspace=workspace)
+        .exclude(secret_params=[])
+        .values_list("name", "secret_params")
+        if params
+    ]
+
+
+def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
+    """The summary as data: figures plus the plain-language text built from them."""
+    counts = _counts(workspace)
+    retention_days = workspace.audit_retention_days
+    summary: dict[str, Any] = {
+        "version": SUMMARY_VERSION,
+        "workspace": {"id": str(workspace.pk), "slug": workspace.slug, "name": workspace.name},
+        "generated_at": timezone.now().isoformat(),
+        "audit_chain_head": _chain_head(workspace),
+        "stored": {
+            "counts": counts,
+            "by_data_class": _by_data_class(workspace),
+            "retention": {
+                "audit_retention_days": retention_days,
+                "confirmation_ttl_seconds": int(workspace.confirmation_ttl.total_seconds()),
+            },
+            "key_secrets": "nowhere: only a prefix and an HMAC-SHA-256 digest per key",
+            "secret_params": _secret_params(workspace),
+        },
+        "anonymized_sharing": {
+            "opted_in": False,
+            "shared": [],
+            "text": (
+                "Nothing. Warden shares no data in anonymized or any other form unless the "
+                "workspace opts in, and this workspace has not opted in."
+            ),
+        },
+        "never_leaves": list(NEVER_LEAVES),
+        "access": _access(workspace),
+    }
+    summary["sections"] = privacy_summary_sections(summary)
+    return summary
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n != 1 else f"1 {word.removesuffix('s')}"
+
+
+def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Plain-language sections (title + paragraphs), shared by HTML and PDF."""
+    stored = summary["stored"]
+    counts = stored["counts"]
+    labels = {name: label for name, _model, label in _COUNTED_MODELS}
+    retention = stored["retention"]
+    days = retention["audit_retention_days"]
+    head = summary["audit_chain_head"]
+
+    what_we_store = [f"{counts[name]:,} {labels[name]}" for name, _model, _label in _COUNTED_MODELS]
+    data_classes = []
+    for dc, figures in stored["by_data_class"].items():
+        label = _DATA_CLASS_LABELS.get(dc, dc)
+        data_classes.append(
+            f"{label}: {_plural(figures['tools'], 'tools')} handle it; "
+            f"agents made {figures['action_requests']:,} requests to those tools"
+        )
+    retention_text = (
+        f"Audit entries are kept for {days} days, then pruned (the pruning is itself "
+        "recorded in the audit log)."
+        if days
+        else "Audit entries are kept until the workspace is deleted: no retention period "
+        "is configured."
+    )
+    ttl_hours = retention["confirmation_ttl_seconds"] / 3600
+    secret_params = stored["secret_params"]
+    secret_text = (
+        "Parameters marked secret (stored only as digests): "
+        + "; ".join(f"{p['tool']}: {', '.join(p['params'])}" for p in secret_params)
+        + "."
+        if secret_params
+        else "No tool in the catalog marks parameters as secret."
+    )
+    role_lines = []
+    for role in summary["access"]["roles"]:
+        perms = ", ".join(p["description"].lower() for p in role["permissions"]) or (
+            "nothing beyond membership: no access to the admin"
+        )
+        role_lines.append(f"{role['label']} ({_plural(role['members'], 'members')}): {perms}")
+    keys_text = (
+        f"{_plural(summary['access']['keys_with_audit_read'], 'machine keys')} hold the "
+        "audit:read scope and can read the audit log and this summary through the API. "
+        "Other keys can see only their own requests and the tools they may call."
+    )
+    return [
+        {
+            "title": "What Warden stores for this workspace",
+            "paragraphs": [
+                "Warden stores the records it needs to decide, gate and prove what agents "
+                "did: " + "; ".join(what_we_store) + ".",
+            ],
+        },
+        {
+            "title": "Data classes handled by tools",
+            "paragraphs": [
+                "Tools declare the classes of data they touch. " + "; ".join(data_classes) + "."
+            ],
+        },
+        {
+            "title": "How long it is kept",
+            "paragraphs": [
+                retention_text,
+                f"Unanswered confirmation requests expire after {ttl_hours:g} hours.",
+            ],
+        },
+        {
+            "title": "Where key secrets are",
+            "paragraphs": [
+                "Nowhere. Each machine key is stored as a public prefix and an HMAC-SHA-256 "
+                "digest of its secret; the full key is shown once, when it is created, and "
+                "cannot be recovered from Warden.",
+                secret_text,
+            ],
+        },
+        {
+            "title": "What is shared in anonymized form",
+            "paragraphs": [summary["anonymized_sharing"]["text"]],
+        },
+        {"title": "What never leaves", "paragraphs": list(summary["never_leaves"])},
+        {
+            "title": "Who can see what",
+            "paragraphs": [*role_lines, keys_text],
+        },
+        {
+            "title": "When this summary was generated",
+            "paragraphs": [
+                f"Generated at {summary['generated_at']}. It reflects the audit chain up to "
+                f"entry #{head['seq']}, whose hash is {head['hash']}.",
+            ],
+        },
+    ]
+
+
+def privacy_summary_download(*, workspace: Workspace, actor: Actor, fmt: str) -> dict[str, Any]:
+    """Build the summary for download and record the download in the audit chain.
+
+    The figures and the audit entry share one transaction; the chain head reported in
+    the summary is the one before this download's own entry."""
+    if fmt not in DOWNLOAD_FORMATS:
+        raise ValueError(f"unknown privacy summary format {fmt!r}")
+    with transaction.atomic():
+        summary = privacy_summary_build(workspace=workspace)
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.PRIVACY_SUMMARY_DOWNLOADED,
+            target_type="privacy_summary",
+            target_id=workspace.pk,
+            input={
+                "format": fmt,
+                "generated_at": summary["generated_at"],
+                "chain_head_seq": summary["audit_chain_head"]["seq"],
+                "chain_head_hash": summary["audit_chain_head"]["hash"],
+            },
+            outcome="downloaded",
+        )
+    return summary

@@ -1,0 +1,227 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+
+from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
+from audit.services import audit_record, exception_record
+from common.actor import Actor
+from tenants.models import Role
+
+LIST = "/admin/audit/auditentry/"
+VERIFY = "/admin/audit/auditentry/verify/"
+EVIDENCE_LISTS = (
+    "/admin/audit/auditentry/",
+    "/admin/audit/versionlog/",
+    "/admin/audit/exceptionrecord/",
+    "/admin/approvals/approvalrecord/",
+)
+
+
+def _record(workspace, actor, **fields):
+    with transaction.atomic():
+        return audit_record(workspace=workspace, actor=actor, **fields)
+
+
+@pytest.fixture
+def evidence(workspace, make_key):
+    key, _ = make_key(workspace)
+    agent = Actor.for_key(key, request_id="req-agent-1")
+    _record(
+        workspace, agent, action=AuditAction.ACTION_DECIDED, tool="crm.read", decision="allowed"
+    )
+    _record(
+        workspace,
+        agent,
+        action=AuditAction.ACTION_DECIDED,
+        tool="email.send",
+        decision="requires_confirmation",
+    )
+    with transaction.atomic():
+        exception_record(
+            workspace=workspace,
+            actor=Actor.system("tests"),
+            kind="anomaly",
+            severity="high",
+            what="Burst of denials",
+            why="10 in a minute",
+        )
+    return workspace
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(Role.OWNER, 200), (Role.ADMIN, 200), (Role.AUDITOR, 200), (Role.APPROVER, 403)],
+)
+@pytest.mark.parametrize("url", EVIDENCE_LISTS)
+def test_evidence_lists_by_role(evidence, role_users, admin_client_for, role, status, url):
+    assert admin_client_for(role_users[role]).get(url).status_code == status
+
+
+@pytest.mark.parametrize("url", EVIDENCE_LISTS)
+def test_member_has_no_admin(evidence, role_users, admin_client_for, url):
+    response = admin_client_for(role_users[Role.MEMBER]).get(url)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_auditor_sees_this_workspaces_entries(evidence, role_users, admin_client_for):
+    response = admin_client_for(role_users[Role.AUDITOR]).get(LIST)
+    assert response.status_code == 200
+    seqs = {e.seq for e in response.context["cl"].result_list}
+    assert seqs == set(AuditEntry.objects.filter(workspace=evidence).values_list("seq", flat=True))
+
+
+def test_other_workspace_auditor_sees_none_of_these_rows(
+    evidence, other_workspace, make_member, admin_client_for
+):
+    client = admin_client_for(make_member(other_workspace, Role.AUDITOR))
+    response = client.get(LIST)
+    assert all(e.workspace_id == other_workspace.pk for e in response.context["cl"].result_list)
+    entry = AuditEntry.objects.filter(workspace=evidence).first()
+    assert client.get(f"{LIST}{entry.pk}/change/").status_code in (302, 403, 404)
+    record = ExceptionRecord.objects.get(workspace=evidence)
+    assert client.get(f"/admin/audit/exceptionrecord/{record.pk}/change/").status_code in (
+        302,
+        403,
+        404,
+    )
+
+
+def test_filter_by_actor_prefix(evidence, role_users, admin_client_for):
+    client = admin_client_for(role_users[Role.AUDITOR])
+    keys = client.get(LIST, {"actor_prefix": "key:"}).context["cl"].result_list
+    assert keys and all(e.actor.startswith("key:") for e in keys)
+    systems = client.get(LIST, {"actor_prefix": "system:"}).context["cl"].result_list
+    assert systems and all(e.actor.startswith("system:") for e in systems)
+
+
+def test_filter_by_tool_decision_and_action(evidence, role_users, admin_client_for):
+    client = admin_client_for(role_users[Role.AUDITOR])
+    rows = client.get(LIST, {"tool": "email.send"}).context["cl"].result_list
+    assert [e.tool for e in rows] == ["email.send"]
+    rows = client.get(LIST, {"decision": "allowed"}).context["cl"].result_list
+    assert [e.tool for e in rows] == ["crm.read"]
+    rows = client.get(LIST, {"action__exact": "anomaly.detected"}).context["cl"].result_list
+    assert len(rows) == 1
+
+
+def test_search_by_request_id(evidence, role_users, admin_client_for):
+    client = admin_client_for(role_users[Role.AUDITOR])
+    rows = client.get(LIST, {"q": "req-agent-1"}).context["cl"].result_list
+    assert len(rows) == 2 and all(e.request_id == "req-agent-1" for e in rows)
+    assert len(client.get(LIST, {"q": "nope"}).context["cl"].result_list) == 0
+
+
+def test_date_hierarchy_drilldown(evidence, role_users, admin_client_for):
+    entry = AuditEntry.objects.filter(workspace=evidence).first()
+    response = admin_client_for(role_users[Role.AUDITOR]).get(
+        LIST, {"created_at__year": entry.created_at.year}
+    )
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) >= 3
+
+
+def test_detail_page_is_read_only_and_escapes_input(evidence, role_users, admin_client_for):
+    with transaction.atomic():
+        entry = audit_record(
+            workspace=evidence,
+            actor=Actor.system("tests"),
+            action=AuditAction.ACTION_DECIDED,
+            input={"params": {"x": "<script>alert(1)</script>"}},
+        )
+    response = admin_client_for(role_users[Role.AUDITOR]).get(f"{LIST}{entry.pk}/change/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert 'name="_save"' not in html
+
+
+@pytest.fixture
+def superuser(db):
+    return get_user_model().objects.create_superuser("root@example.test", "root@example.test", "pw")
+
+
+@pytest.mark.parametrize("model_url", EVIDENCE_LISTS)
+def test_nobody_adds_changes_or_deletes_evidence_not_even_superusers(
+    evidence, superuser, role_users, admin_client_for, model_url
+):
+    for user in (superuser, role_users[Role.OWNER]):
+        client = admin_client_for(user)
+        assert client.get(f"{model_url}add/").status_code == 403
+    entry = AuditEntry.objects.filter(workspace=evidence).first()
+    client = admin_client_for(superuser)
+    assert client.get(f"{LIST}{entry.pk}/delete/").status_code == 403
+    response = client.post(f"{LIST}{entry.pk}/change/", {"actor": "user:forged"})
+    assert response.status_code == 403
+    entry.refresh_from_db()
+    assert entry.actor != "user:forged"
+    html = client.get(LIST).content.decode()
+    assert "delete_selected" not in html
+
+
+def test_version_log_shows_before_and_after(evidence, role_users, admin_client_for):
+    log = VersionLog.objects.filter(workspace=evidence).first()
+    response = admin_client_for(role_users[Role.AUDITOR]).get(
+        f"/admin/audit/versionlog/{log.pk}/change/"
+    )
+    assert response.status_code == 200
+    assert "warden-json" in response.content.decode()
+
+
+def test_verify_button_runs_verification_and_shows_result(evidence, role_users, admin_client_for):
+    client = admin_client_for(role_users[Role.AUDITOR])
+    assert 'id="verify-chain-form"' in client.get(LIST).content.decode()
+    response = client.post(VERIFY, {"workspace": evidence.slug})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "verifies" in html
+    entry = AuditEntry.objects.filter(workspace=evidence, action=AuditAction.AUDIT_VERIFIED).get()
+    assert entry.outcome == "ok"
+
+
+def _tamper(entry):
+    """Edit a row behind the model's back, as an attacker with database access would."""
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if postgres:  # step past the append-only trigger, for this transaction only
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(
+            "UPDATE audit_auditentry SET rationale = %s WHERE id = %s", ["forged", entry.pk]
+        )
+        if postgres:
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+
+
+def test_verify_shows_a_broken_chain(evidence, role_users, admin_client_for):
+    victim = AuditEntry.objects.get(workspace=evidence, tool="crm.read")
+    _tamper(victim)
+    response = admin_client_for(role_users[Role.AUDITOR]).post(VERIFY, {"workspace": evidence.slug})
+    html = response.content.decode()
+    assert "does not verify" in html
+    assert f"#{victim.seq}" in html
+
+
+def test_verify_other_workspace_is_not_found(
+    evidence, other_workspace, make_member, admin_client_for
+):
+    client = admin_client_for(make_member(other_workspace, Role.AUDITOR))
+    assert client.post(VERIFY, {"workspace": evidence.slug}).status_code == 404
+    assert not AuditEntry.objects.filter(
+        workspace=evidence, action=AuditAction.AUDIT_VERIFIED
+    ).exists()
+
+
+def test_approver_cannot_verify(evidence, role_users, admin_client_for):
+    response = admin_client_for(role_users[Role.APPROVER]).post(
+        VERIFY, {"workspace": evidence.slug}
+    )
+    assert response.status_code == 403
+
+
+def test_verify_requires_csrf(evidence, role_users):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(role_users[Role.AUDITOR])
+    assert client.post(VERIFY, {"workspace": evidence.slug}).status_code == 403
