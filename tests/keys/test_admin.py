@@ -1,0 +1,262 @@
+"""Machine keys in the admin, as a workspace owner or admin uses them."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEntry
+from keys.models import MachineKey
+from tenants.models import Membership, Role
+
+KEY_RE = re.compile(r"wdn_[0-9a-f]{12}_[A-Za-z0-9_-]{32,}")
+CHANGELIST = "/admin/keys/machinekey/"
+ADD = "/admin/keys/machinekey/add/"
+
+
+def change_url(key):
+    return f"/admin/keys/machinekey/{key.pk}/change/"
+
+
+@pytest.fixture
+def owner_a(workspace):
+    return Membership.objects.get(workspace=workspace, role=Role.OWNER).user
+
+
+@pytest.fixture
+def browser():
+    def login(user):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def add_form(workspace, owner, **overrides):
+    return {
+        "workspace": workspace.pk,
+        "name": "admin-made",
+        "owner": owner.pk,
+        "scopes": ["actions:read", "actions:write"],
+        "tool_allowlist": "crm.* email.send",
+        "allowed_ips": "",
+        "rate_limit_per_minute": 60,
+        **overrides,
+    }
+
+
+def test_owner_sees_only_their_workspaces_keys(
+    workspace, other_workspace, make_key, owner_a, browser
+):
+    make_key(workspace, name="key-of-a")
+    make_key(other_workspace, name="key-of-b")
+    html = browser(owner_a).get(CHANGELIST).content.decode()
+    assert "key-of-a" in html
+    assert "key-of-b" not in html
+    assert other_workspace.slug not in html
+
+
+def test_admin_role_sees_keys_too(workspace, make_key, make_member, browser):
+    make_key(workspace, name="key-of-a")
+    admin = make_member(workspace, Role.ADMIN)
+    assert "key-of-a" in browser(admin).get(CHANGELIST).content.decode()
+
+
+def test_other_workspaces_key_page_does_not_open(
+    workspace, other_workspace, make_key, owner_a, browser
+):
+    theirs, _ = make_key(other_workspace, name="key-of-b")
+    client = browser(owner_a)
+    response = client.get(change_url(theirs))
+    assert response.status_code == 302  # "doesn't exist", back to the admin index
+    followed = client.get(change_url(theirs), follow=True).content.decode()
+    assert "key-of-b" not in followed
+    assert theirs.prefix not in followed
+    for action in ("revoke", "rotate"):
+        assert client.get(f"/admin/keys/machinekey/{theirs.pk}/{action}/").status_code == 404
+        assert client.post(f"/admin/keys/machinekey/{theirs.pk}/{action}/").status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+
+
+def test_key_page_shows_prefix_and_name(workspace, make_key, owner_a, browser):
+    key, _ = make_key(workspace, name="visible-name")
+    html = browser(owner_a).get(change_url(key)).content.decode()
+    assert "visible-name" in html
+    assert f"wdn_{key.prefix}_" in html
+
+
+def test_creating_a_key_shows_the_full_key_once(workspace, owner_a, browser, key_client):
+    client = browser(owner_a)
+    response = client.post(ADD, add_form(workspace, owner_a))
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    shown = KEY_RE.findall(response.content.decode())
+    assert len(set(shown)) == 1
+    plaintext = shown[0]
+    key = MachineKey.objects.get(name="admin-made")
+    assert plaintext.startswith(f"wdn_{key.prefix}_")
+    assert key.scopes == ["actions:read", "actions:write"]
+    assert key.tool_allowlist == ["crm.*", "email.send"]
+    assert key.created_by == f"user:{owner_a.email}"
+    assert key_client(plaintext).get("/api/v1/whoami").status_code == 200
+    for page in (CHANGELIST, change_url(key)):
+        assert plaintext.split("_", 2)[2] not in client.get(page).content.decode()
+
+
+def test_key_created_in_the_admin_is_audited(workspace, owner_a, browser):
+    browser(owner_a).post(ADD, add_form(workspace, owner_a))
+    key = MachineKey.objects.get(name="admin-made")
+    entry = AuditEntry.objects.get(action="key.created", target_id=str(key.pk))
+    assert entry.actor == f"user:{owner_a.email}"
+
+
+def test_cannot_create_a_key_in_another_workspace(workspace, other_workspace, owner_a, browser):
+    response = browser(owner_a).post(ADD, add_form(other_workspace, owner_a))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert not MachineKey.objects.filter(name="admin-made").exists()
+
+
+def test_owner_must_be_a_member_of_the_keys_workspace(
+    workspace, other_workspace, owner_a, make_member, browser
+):
+    stranger = make_member(other_workspace, Role.ADMIN)
+    response = browser(owner_a).post(ADD, add_form(workspace, stranger))
+    assert response.status_code == 200
+    assert not MachineKey.objects.filter(name="admin-made").exists()
+    assert KEY_RE.search(response.content.decode()) is None
+
+
+def test_unknown_scope_and_bad_patterns_are_form_errors(workspace, owner_a, browser):
+    client = browser(owner_a)
+    for overrides in (
+        {"scopes": ["root:all"]},
+        {"tool_allowlist": "DROP TABLE"},
+        {"allowed_ips": "not-an-ip"},
+    ):
+        response = client.post(ADD, add_form(workspace, owner_a, **overrides))
+        assert response.status_code == 200
+        assert "errornote" in response.content.decode()
+    assert not MachineKey.objects.filter(name="admin-made").exists()
+
+
+def test_admin_role_cannot_create_a_workspace_admin_key(workspace, make_member, browser):
+    admin = make_member(workspace, Role.ADMIN)
+    response = browser(admin).post(ADD, add_form(workspace, admin, scopes=["workspace:admin"]))
+    assert "You cannot hand out scopes you do not hold" in response.content.decode()
+    assert not MachineKey.objects.filter(name="admin-made").exists()
+
+
+def test_revoke_action_revokes_and_audits(workspace, make_key, owner_a, browser, key_client):
+    key, plaintext = make_key(workspace)
+    response = browser(owner_a).post(
+        CHANGELIST, {"action": "revoke_selected", "_selected_action": [key.pk]}, follow=True
+    )
+    assert "Revoked 1 key(s)." in response.content.decode()
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert key.revoked_by == f"user:{owner_a.email}"
+    entry = AuditEntry.objects.get(action="key.revoked", target_id=str(key.pk))
+    assert entry.actor == f"user:{owner_a.email}"
+    assert key_client(plaintext).get("/api/v1/whoami").status_code == 401
+
+
+def test_revoke_action_ignores_other_workspaces_keys(
+    workspace, other_workspace, make_key, owner_a, browser
+):
+    theirs, _ = make_key(other_workspace)
+    browser(owner_a).post(
+        CHANGELIST, {"action": "revoke_selected", "_selected_action": [theirs.pk]}
+    )
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+    assert not AuditEntry.objects.filter(action="key.revoked").exists()
+
+
+def test_revoke_button_revokes_with_a_reason(workspace, make_key, owner_a, browser):
+    key, _ = make_key(workspace)
+    client = browser(owner_a)
+    assert "Revoke" in client.get(change_url(key)).content.decode()
+    client.post(f"/admin/keys/machinekey/{key.pk}/revoke/", {"reason": "left the team"})
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert AuditEntry.objects.get(action="key.revoked").rationale == "left the team"
+
+
+def test_rotate_button_shows_the_new_key_once(workspace, make_key, owner_a, browser, key_client):
+    key, old = make_key(workspace)
+    response = browser(owner_a).post(
+        f"/admin/keys/machinekey/{key.pk}/rotate/", {"grace_hours": "1"}
+    )
+    assert "no-store" in response["Cache-Control"]
+    new = KEY_RE.search(response.content.decode()).group(0)
+    assert new != old
+    assert key_client(new).get("/api/v1/whoami").status_code == 200
+    assert key_client(old).get("/api/v1/whoami").status_code == 200  # within grace
+    assert AuditEntry.objects.filter(action="key.rotated", target_id=str(key.pk)).exists()
+
+
+def test_rotate_with_out_of_range_grace_changes_nothing(workspace, make_key, owner_a, browser):
+    key, _ = make_key(workspace)
+    digest = key.digest
+    response = browser(owner_a).post(
+        f"/admin/keys/machinekey/{key.pk}/rotate/", {"grace_hours": "999"}, follow=True
+    )
+    assert response.status_code == 200
+    assert "Grace must be between 0 and 7 days." in response.content.decode()
+    key.refresh_from_db()
+    assert key.digest == digest
+
+
+def test_key_change_page_is_read_only(workspace, make_key, owner_a, browser):
+    key, _ = make_key(workspace, name="fixed")
+    client = browser(owner_a)
+    html = client.get(change_url(key)).content.decode()
+    assert 'name="_save"' not in html
+    client.post(change_url(key), {"name": "renamed"})
+    key.refresh_from_db()
+    assert key.name == "fixed"
+
+
+def test_keys_cannot_be_deleted_in_the_admin(workspace, make_key, owner_a, browser):
+    key, _ = make_key(workspace)
+    client = browser(owner_a)
+    client.post(f"/admin/keys/machinekey/{key.pk}/delete/", {"post": "yes"})
+    assert MachineKey.objects.filter(pk=key.pk).exists()
+
+
+def test_approver_cannot_see_keys(workspace, make_key, make_member, browser):
+    make_key(workspace, name="key-of-a")
+    approver = make_member(workspace, Role.APPROVER)
+    response = browser(approver).get(CHANGELIST)
+    assert response.status_code == 403
+
+
+def test_plain_member_has_no_admin_access(workspace, make_member, browser):
+    member = make_member(workspace, Role.MEMBER)
+    response = browser(member).get(CHANGELIST)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_owner_picker_lists_only_members_of_managed_workspaces(
+    workspace, other_workspace, make_member, owner_a, browser
+):
+    outsider = make_member(other_workspace, Role.ADMIN, email="outsider@example.test")
+    html = browser(owner_a).get(ADD).content.decode()
+    assert owner_a.email in html
+    assert outsider.email not in html
+
+
+def test_superuser_sees_every_workspaces_keys(
+    workspace, other_workspace, make_key, make_user, browser
+):
+    make_key(workspace, name="key-of-a")
+    make_key(other_workspace, name="key-of-b")
+    root = make_user()
+    root.is_superuser = root.is_staff = True
+    root.save()
+    html = browser(root).get(CHANGELIST).content.decode()
+    assert "key-of-a" in html and "key-of-b" in html

@@ -1,0 +1,161 @@
+"""The command-line tools: createworkspace, addmember, createkey, load_demo."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from audit.models import AuditEntry
+from keys.models import MachineKey
+from tenants.models import Membership, Role, Workspace
+
+User = get_user_model()
+
+
+def run(*args, **kwargs) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, **kwargs)
+    return out.getvalue()
+
+
+def last_line(output: str) -> str:
+    return output.rstrip("\n").splitlines()[-1]
+
+
+@pytest.fixture
+def acme(db):
+    run("createworkspace", "acme", "--name", "Acme", "--owner", "boss@acme.test")
+    return Workspace.objects.get(slug="acme")
+
+
+def test_createworkspace_creates_the_workspace_and_its_owner(acme):
+    owner = Membership.objects.get(workspace=acme, role=Role.OWNER)
+    assert acme.name == "Acme"
+    assert owner.user.email == "boss@acme.test"
+    assert owner.user.has_perm("tenants.manage_workspace", acme)
+    assert not owner.user.has_usable_password()
+    assert AuditEntry.objects.filter(workspace=acme, action="workspace.created").exists()
+
+
+def test_createworkspace_refuses_a_taken_slug(acme):
+    with pytest.raises(CommandError, match="exists"):
+        run("createworkspace", "acme", "--name", "Again", "--owner", "x@acme.test")
+
+
+def test_addmember_sets_the_password_from_the_environment(acme, monkeypatch):
+    monkeypatch.setenv("WARDEN_PASSWORD", "a-long-test-password")
+    out = run("addmember", "acme", "ann@acme.test", "--role", "approver")
+    assert "ann@acme.test" in out
+    user = User.objects.get(email="ann@acme.test")
+    assert user.check_password("a-long-test-password")
+    assert user.has_perm("tenants.approve_actions", acme)
+
+
+def test_addmember_without_password_leaves_it_unusable(acme, monkeypatch):
+    monkeypatch.delenv("WARDEN_PASSWORD", raising=False)
+    run("addmember", "acme", "bob@acme.test", "--role", "auditor")
+    assert not User.objects.get(email="bob@acme.test").has_usable_password()
+
+
+def test_addmember_refuses_an_unknown_workspace(db):
+    with pytest.raises(CommandError, match="No workspace"):
+        run("addmember", "nowhere", "ann@acme.test", "--role", "member")
+
+
+def test_addmember_refuses_an_unknown_role(acme):
+    with pytest.raises(CommandError):
+        run("addmember", "acme", "ann@acme.test", "--role", "emperor")
+
+
+def test_createkey_prints_a_working_key_alone_on_the_last_line(acme, key_client):
+    out = run(
+        "createkey",
+        "acme",
+        "--name",
+        "crm-agent",
+        "--owner",
+        "boss@acme.test",
+        "--scopes",
+        "actions:read actions:write",
+        "--tools",
+        "crm.* email.send",
+        "--expires-in-days",
+        "30",
+    )
+    plaintext = last_line(out)
+    assert plaintext.startswith("wdn_") and " " not in plaintext
+    body = key_client(plaintext).get("/api/v1/whoami").json()
+    assert body["workspace"]["slug"] == "acme"
+    assert body["scopes"] == ["actions:read", "actions:write"]
+    key = MachineKey.objects.get(name="crm-agent")
+    assert key.tool_allowlist == ["crm.*", "email.send"]
+    assert key.expires_at is not None
+
+
+def test_createkey_refuses_unknown_scopes(acme):
+    with pytest.raises(CommandError, match="Unknown scope"):
+        run(
+            "createkey",
+            "acme",
+            "--name",
+            "x",
+            "--owner",
+            "boss@acme.test",
+            "--scopes",
+            "actions:read root:all",
+        )
+    assert not MachineKey.objects.exists()
+
+
+def test_createkey_refuses_an_owner_who_is_not_a_member(acme):
+    with pytest.raises(CommandError, match="not a member"):
+        run(
+            "createkey",
+            "acme",
+            "--name",
+            "x",
+            "--owner",
+            "stranger@acme.test",
+            "--scopes",
+            "actions:read",
+        )
+
+
+def test_createkey_refuses_a_non_positive_expiry(acme):
+    with pytest.raises(CommandError, match="expires-in-days"):
+        run(
+            "createkey",
+            "acme",
+            "--name",
+            "x",
+            "--owner",
+            "boss@acme.test",
+            "--scopes",
+            "actions:read",
+            "--expires-in-days",
+            "0",
+        )
+
+
+def test_load_demo_prints_a_working_key_last(db, key_client):
+    plaintext = last_line(run("load_demo"))
+    body = key_client(plaintext).get("/api/v1/whoami").json()
+    assert body["workspace"]["slug"] == "demo"
+
+
+def test_load_demo_is_idempotent_and_replaces_the_key(db, key_client):
+    first = last_line(run("load_demo"))
+    second = last_line(run("load_demo"))
+    assert Workspace.objects.filter(slug="demo").count() == 1
+    demo = Workspace.objects.get(slug="demo")
+    assert MachineKey.objects.filter(workspace=demo, revoked_at__isnull=True).count() == 1
+    assert Membership.objects.filter(workspace=demo).count() == 3
+    assert key_client(second).get("/api/v1/whoami").status_code == 200
+    assert key_client(first).get("/api/v1/whoami").status_code == 401
+
+
+def test_load_demo_users_can_log_in(db, client):
+    run("load_demo")
+    assert client.login(username="owner@demo.local", password="warden-demo")
+    assert client.get("/admin/keys/machinekey/").status_code == 200
