@@ -17,6 +17,7 @@ import json
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -96,8 +97,8 @@ def compute_hash(prev_hash: str, payload: dict[str, Any]) -> str:
 # inet) and SQLite alike. So before hashing, values are brought to the form they will
 # be read back in: JSON round trip (tuples -> lists, non-str keys -> str, UUIDs and
 # datetimes -> strings), NUL characters (refused by PostgreSQL text and jsonb) replaced,
-# non-finite floats -> strings, and integral floats that jsonb would print as integers
-# (1e16 and larger) -> ints.
+# non-finite floats -> strings, -0.0 -> 0.0, and floats Python prints with an exponent
+# but jsonb prints as integers (1e16 and larger) -> the int jsonb gives back.
 
 _FLOAT_AS_INT_FROM = 1e16
 
@@ -108,9 +109,9 @@ def _clean(value: Any) -> Any:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
-        if abs(value) >= _FLOAT_AS_INT_FROM and value == int(value):
-            return int(value)
-        return value
+        if abs(value) >= _FLOAT_AS_INT_FROM:
+            return int(Decimal(repr(value)))
+        return value + 0.0  # -0.0 -> 0.0
     if isinstance(value, dict):
         return {_clean(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -22,6 +22,11 @@ CHUNK_SIZE = 2000
 _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def encode_line(row: dict) -> str:
+    """Canonical JSON of one exported row, newline-terminated."""
+    return _encode(row) + "\n"
+
+
 def export_queryset(workspace: Workspace, *, after_seq: int = 0, since: datetime | None = None):
     rows = AuditEntry.objects.filter(workspace=workspace, seq__gt=after_seq)
     if since is not None:
@@ -61,7 +66,7 @@ def iter_export_lines(
 ) -> Iterator[str]:
     """One canonical JSON line per entry (str, trailing newline), oldest first."""
     for row in iter_export_rows(workspace, after_seq=after_seq, since=since, chunk_size=chunk_size):
-        yield _encode(row) + "\n"
+        yield encode_line(row)
 
 
 def export_count(workspace: Workspace, *, after_seq: int = 0, since: datetime | None = None) -> int:

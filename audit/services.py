@@ -200,13 +200,13 @@ def exception_resolve(
     return record
 
 
-def audit_verify_and_record(*, workspace: Workspace, actor: Actor) -> VerifyResult:
+def audit_verify_and_record(*, workspace: Workspace, actor: Actor, progress=None) -> VerifyResult:
     """Verify the workspace's chain, then append the verdict to that same chain
     (`audit.verified`, outcome ok/broken); a broken chain also opens a critical
     ExceptionRecord(kind=chain_broken)."""
     from audit.verify import verify_chain
 
-    result = verify_chain(workspace)
+    result = verify_chain(workspace, progress=progress)
     with transaction.atomic():
         entry = audit_record(
             workspace=workspace,

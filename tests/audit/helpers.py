@@ -36,3 +36,33 @@ def append(workspace, n=1, actor=AGENT, **fields):
 def raw_sql(sql, params=()):
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+def tamper(sql, params=(), table="audit_auditentry"):
+    """Raw SQL on the audit table behind the trigger's back, as an attacker with
+    table-owner rights could (SQLite has no trigger to disable)."""
+    if connection.vendor == "postgresql":
+        raw_sql("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks: ALTER may run
+        raw_sql(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+    try:
+        raw_sql(sql, params)
+    finally:
+        if connection.vendor == "postgresql":
+            raw_sql(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+            raw_sql("SET CONSTRAINTS ALL DEFERRED")
+
+
+def db_id(workspace) -> str:
+    """The workspace id as raw SQL sees it (SQLite stores UUIDs as bare hex)."""
+    return str(workspace.pk) if connection.vendor == "postgresql" else workspace.pk.hex
+
+
+def swap_seq(workspace, a, b):
+    ws = db_id(workspace)
+    tamper(
+        "UPDATE audit_auditentry SET seq = 999999999 WHERE workspace_id = %s AND seq = %s", [ws, a]
+    )
+    tamper("UPDATE audit_auditentry SET seq = %s WHERE workspace_id = %s AND seq = %s", [a, ws, b])
+    tamper(
+        "UPDATE audit_auditentry SET seq = %s WHERE workspace_id = %s AND seq = 999999999", [b, ws]
+    )

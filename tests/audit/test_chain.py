@@ -1,0 +1,86 @@
+"""The canonical JSON and both hash implementations agree, before and after the
+database round trip."""
+
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from audit.chain import (
+    ROW_FIELDS,
+    compute_hash,
+    entry_payload,
+    fast_timestamp,
+    format_timestamp,
+    normalize_json,
+    row_hasher,
+)
+from audit.models import AuditEntry
+from tests.audit.helpers import HUMAN, append
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    input_=st.dictionaries(st.text(), json_values, max_size=5),
+    actor=st.text(min_size=1),
+    text=st.text(),
+    seq=st.integers(min_value=1, max_value=2**62),
+    version=st.none() | st.integers(min_value=0, max_value=2**31),
+    ip=st.none() | st.sampled_from(["10.0.0.1", "2001:db8::1"]),
+    micro=st.integers(min_value=0, max_value=999_999),
+)
+def test_fast_hasher_equals_the_reference(input_, actor, text, seq, version, ip, micro):
+    created = datetime(2026, 1, 2, 3, 4, 5, micro, tzinfo=UTC)
+    payload = {
+        "workspace": "7d3c6f0e-1111-4222-8333-444455556666",
+        "seq": seq,
+        "created_at": format_timestamp(created),
+        "actor": actor,
+        "action": "action.decided",
+        "target_type": text,
+        "target_id": "",
+        "tool": text,
+        "input": input_,
+        "decision": "",
+        "rationale": text,
+        "policy_version": version,
+        "request_id": "",
+        "client_ip": ip,
+        "outcome": "",
+    }
+    prev = "ab" * 32
+    fast = row_hasher(payload["workspace"])(
+        prev, *(created if f == "created_at" else payload[f] for f in ROW_FIELDS[:-2])
+    )
+    assert fast == compute_hash(prev, payload)
+
+
+def test_fast_timestamp_matches_reference_including_whole_seconds():
+    for value in (
+        datetime(2026, 11, 23, 11, 0, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 23, 11, 0, 0, 7, tzinfo=UTC),
+    ):
+        assert fast_timestamp(value) == format_timestamp(value)
+
+
+def test_normalize_json_makes_values_database_stable():
+    value = normalize_json(
+        {"t": (1, 2), 3: "a\x00b", "inf": float("inf"), "big": 1e300, "neg0": -0.0}
+    )
+    assert value == {"t": [1, 2], "3": "a\ufffdb", "inf": "inf", "big": 10**300, "neg0": 0.0}
+    assert str(value["neg0"]) == "0.0"
+
+
+def test_stored_hash_recomputes_after_database_round_trip(workspace):
+    tricky = {"é": '☃ \u2028 "q" \\', "n": [1.5, -0.0, 1e-07, 1e300, 123456789012345678], "z": None}
+    [entry] = append(workspace, actor=HUMAN, input=tricky)
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert stored.client_ip == "2001:db8::1"
+    assert compute_hash(stored.prev_hash, entry_payload(stored)) == stored.hash
+    assert stored.hash == entry.hash
