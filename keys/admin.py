@@ -23,7 +23,7 @@ from django.utils.cache import add_never_cache_headers
 from common.errors import WardenError
 from keys import services
 from keys.models import MachineKey
-from keys.scopes import ALL_SCOPES
+from keys.scopes import ALL_SCOPES, WORKSPACE_ADMIN
 from keys.validation import clean_allowed_ips, clean_scopes, clean_tool_allowlist
 from tenants.admin import ServiceRefusalMixin, admin_actor
 from tenants.admin_scoping import WorkspaceScopedAdmin
@@ -139,6 +139,14 @@ class MachineKeyAddForm(forms.ModelForm):
             if beyond:
                 self.add_error(
                     "scopes", f"You cannot hand out scopes you do not hold: {', '.join(beyond)}."
+                )
+            elif WORKSPACE_ADMIN in cleaned["scopes"]:
+                # A platform operation gated by a second human's approval (approvals.platform);
+                # the admin form has no confirmation step, so it cannot skip the gate here.
+                self.add_error(
+                    "scopes",
+                    f"A {WORKSPACE_ADMIN} key needs another person's approval: request it "
+                    "with POST /api/v1/keys and confirm it once approved.",
                 )
         return cleaned
 

@@ -260,3 +260,11 @@ def test_superuser_sees_every_workspaces_keys(
     root.save()
     html = browser(root).get(CHANGELIST).content.decode()
     assert "key-of-a" in html and "key-of-b" in html
+
+
+def test_workspace_admin_key_cannot_skip_the_approval_gate_in_the_admin(
+    workspace, owner_a, browser
+):
+    response = browser(owner_a).post(ADD, add_form(workspace, owner_a, scopes=["workspace:admin"]))
+    assert "needs another person&#x27;s approval" in response.content.decode()
+    assert not MachineKey.objects.filter(name="admin-made").exists()
