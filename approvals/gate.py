@@ -120,14 +120,15 @@ def decide(key, workspace, tool, params, policy_version: int, *, scope: str = ""
         if tool.level in WRITE_LEVELS and not workspace.writes_enabled:
             return _deny("writes_disabled", "writes", "the workspace's writes switch is off", v)
 
-    try:
-        needs, why = confirmation_rule(key, workspace, tool, params)
-    except ConditionError as exc:
-        return _deny("policy_error", "condition", f"condition failed: {exc}", v)
-    rule = "confirmation"
     if platform:
         needs, why, rule = True, "the platform's own operations always need a human", "platform"
-    elif needs and key.unattended_mode:
+    else:
+        try:
+            needs, why = confirmation_rule(key, workspace, tool, params)
+        except ConditionError as exc:
+            return _deny("policy_error", "condition", f"condition failed: {exc}", v)
+        rule = "confirmation"
+    if needs and key.unattended_mode and not platform:
         needs, why, rule = False, "unattended key skips the confirmation rule", "unattended"
     if not needs and tool.level == "external" and not workspace.outbound_allowed:
         needs, why, rule = True, "external effects need confirmation (outbound off)", "outbound"

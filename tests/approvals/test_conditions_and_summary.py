@@ -1,0 +1,93 @@
+import pytest
+from django.core.exceptions import ValidationError
+
+from approvals.conditions import ConditionError, compile_condition, evaluate_condition
+from approvals.models import Tool
+from approvals.summary import render_summary
+
+
+class K:
+    pk = "k1"
+    name = "agent"
+    scopes = ["actions:read"]
+    unattended_mode = False
+
+
+class W:
+    slug = "acme"
+    plan_rank = 3
+    mode = "live"
+    writes_enabled = True
+    outbound_allowed = False
+
+
+def test_syntax_error_names_the_position():
+    with pytest.raises(ConditionError) as caught:
+        compile_condition("params.amount >")
+    assert "line 1, column 16" in str(caught.value)
+    assert caught.value.position == "line 1, column 16"
+
+
+def test_unknown_variables_are_refused_at_compile():
+    with pytest.raises(ConditionError, match="Unknown variables in condition: request"):
+        compile_condition("request.user == 'x'")
+
+
+def test_compiled_programs_are_cached():
+    assert compile_condition("params.amount > 1") is compile_condition("params.amount > 1")
+
+
+def test_evaluation_sees_only_params_key_and_workspace():
+    assert evaluate_condition(
+        "params.a == 1 && key.name == 'agent' && workspace.slug == 'acme'",
+        params={"a": 1},
+        key=K,
+        workspace=W,
+    )
+
+
+@pytest.mark.parametrize("source", ["params.amount > 1000", "params.missing == 1"])
+def test_runtime_failures_raise_condition_error(source):
+    with pytest.raises(ConditionError):
+        evaluate_condition(source, params={"amount": "lots"}, key=K, workspace=W)
+
+
+def test_tool_clean_reports_condition_position():
+    tool = Tool(name="billing.refund", confirmation="conditional", condition="params.amount >")
+    with pytest.raises(ValidationError) as caught:
+        tool.clean()
+    assert "column 16" in str(caught.value.message_dict["condition"])
+
+
+def test_tool_clean_refuses_reserved_names():
+    with pytest.raises(ValidationError) as caught:
+        Tool(name="warden.workspace.go_live").clean()
+    assert "reserved" in str(caught.value.message_dict["name"])
+
+
+def test_summary_substitutes_params_safely():
+    text = render_summary(
+        "Refund {params.amount} to {params.customer.name} ({params.nope})",
+        {"amount": 1200, "customer": {"name": "Ada"}},
+        tool_name="billing.refund",
+    )
+    assert text == "Refund 1200 to Ada (?)"
+
+
+def test_summary_never_interprets_agent_text():
+    params = {"to": "{params.secret} {0.__class__} {{x}}\n<script>"}
+    text = render_summary("Send to {params.to}", params, tool_name="email.send")
+    assert text == "Send to {params.secret} {0.__class__} {{x}} <script>"
+
+
+def test_summary_hides_secret_params():
+    text = render_summary(
+        "Token {params.api_key}", {"api_key": "s3cr3t"}, tool_name="x", secret_params=["api_key"]
+    )
+    assert text == "Token [secret]"
+
+
+def test_summary_without_template_names_the_tool():
+    assert (
+        render_summary("", {"b": 1, "a": 2}, tool_name="crm.update") == "Run crm.update with a, b"
+    )
