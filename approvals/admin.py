@@ -1,10 +1,12 @@
 """Minimal admin for the gate: the tool catalog (saved through the audited services)
-and a read-only view of action requests. The approval queue lives in admin_queue."""
+and a read-only view of action requests. The approval queue lives in admin_queue
+(views in admin_views)."""
 
 from django.contrib import admin
 
 from approvals import services
-from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from approvals.admin_queue import register as register_approval_queue
+from approvals.models import ActionRequest, Tool
 from common.actor import Actor
 from common.net import client_ip
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
@@ -66,16 +68,5 @@ class ActionRequestAdmin(ReadOnlyWorkspaceAdmin):
         return [f.name for f in self.model._meta.fields]
 
 
-try:  # the approval queue (admin issue); a plain read-only list until it exists
-    from approvals.admin_queue import register as _register_queue
-except ImportError:  # pragma: no cover
-    _register_queue = None
-
-if _register_queue is not None:
-    _register_queue()
-elif not admin.site.is_registered(ConfirmationRequest):
-
-    @admin.register(ConfirmationRequest)
-    class ConfirmationRequestAdmin(ReadOnlyWorkspaceAdmin):
-        view_permission = "approve_actions"
-        list_display = ("created_at", "summary", "status", "irreversible", "expires_at")
+# The approval queue: ConfirmationRequest's admin is the queue (admin_queue.py).
+register_approval_queue()

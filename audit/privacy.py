@@ -32,24 +32,40 @@ from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
 SUMMARY_VERSION = 1
 DOWNLOAD_FORMATS = ("json", "pdf")
 
-# (key in "counts", model, human label). Every model holding workspace data.
+# (key in "counts", model, label for one, label for several). Every model holding
+# workspace data.
 _COUNTED_MODELS = (
-    ("members", Membership, "workspace members"),
-    ("machine_keys", MachineKey, "machine keys (agent credentials)"),
-    ("tools", Tool, "tools in the catalog"),
-    ("action_requests", ActionRequest, "action requests made by agents"),
-    ("confirmation_requests", ConfirmationRequest, "confirmation requests"),
-    ("approval_records", ApprovalRecord, "approval and denial records"),
-    ("audit_entries", AuditEntry, "audit log entries"),
-    ("version_logs", VersionLog, "configuration version logs"),
-    ("exception_records", ExceptionRecord, "exception records"),
+    ("members", Membership, "workspace member", "workspace members"),
+    (
+        "machine_keys",
+        MachineKey,
+        "machine key (agent credential)",
+        "machine keys (agent credentials)",
+    ),
+    ("tools", Tool, "tool in the catalog", "tools in the catalog"),
+    (
+        "action_requests",
+        ActionRequest,
+        "action request made by agents",
+        "action requests made by agents",
+    ),
+    ("confirmation_requests", ConfirmationRequest, "confirmation request", "confirmation requests"),
+    (
+        "approval_records",
+        ApprovalRecord,
+        "approval or denial record",
+        "approval and denial records",
+    ),
+    ("audit_entries", AuditEntry, "audit log entry", "audit log entries"),
+    ("version_logs", VersionLog, "configuration version log", "configuration version logs"),
+    ("exception_records", ExceptionRecord, "exception record", "exception records"),
 )
 
 _DATA_CLASS_LABELS = {
-    "pii": "personal data (PII)",
-    "secrets": "secrets",
-    "financial": "financial data",
-    "regulated": "regulated data",
+    "pii": "Personal data (PII)",
+    "secrets": "Secrets",
+    "financial": "Financial data",
+    "regulated": "Regulated data",
 }
 
 NEVER_LEAVES = (
@@ -76,7 +92,7 @@ def _chain_head(workspace: Workspace) -> dict[str, Any]:
 def _counts(workspace: Workspace) -> dict[str, int]:
     return {
         name: model.objects.filter(workspace=workspace).count()
-        for name, model, _label in _COUNTED_MODELS
+        for name, model, _one, _several in _COUNTED_MODELS
     }
 
 
@@ -172,33 +188,34 @@ def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
     return summary
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n != 1 else f"1 {word.removesuffix('s')}"
+def _plural(n: int, one: str, several: str) -> str:
+    return f"1 {one}" if n == 1 else f"{n:,} {several}"
 
 
 def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """Plain-language sections (title + paragraphs), shared by HTML and PDF."""
     stored = summary["stored"]
     counts = stored["counts"]
-    labels = {name: label for name, _model, label in _COUNTED_MODELS}
     retention = stored["retention"]
     days = retention["audit_retention_days"]
     head = summary["audit_chain_head"]
 
-    what_we_store = [f"{counts[name]:,} {labels[name]}" for name, _model, _label in _COUNTED_MODELS]
+    what_we_store = [
+        _plural(counts[name], one, several) for name, _model, one, several in _COUNTED_MODELS
+    ]
     data_classes = []
     for dc, figures in stored["by_data_class"].items():
         label = _DATA_CLASS_LABELS.get(dc, dc)
         data_classes.append(
-            f"{label}: {_plural(figures['tools'], 'tools')} handle it; "
-            f"agents made {figures['action_requests']:,} requests to those tools"
+            f"{label}: {_plural(figures['tools'], 'tool handles', 'tools handle')} it; "
+            f"agents made {_plural(figures['action_requests'], 'request', 'requests')} "
+            "to those tools."
         )
     retention_text = (
         f"Audit entries are kept for {days} days, then pruned (the pruning is itself "
         "recorded in the audit log)."
         if days
-        else "Audit entries are kept until the workspace is deleted: no retention period "
-        "is configured."
+        else "Audit entries are kept indefinitely: no retention period is configured."
     )
     ttl_hours = retention["confirmation_ttl_seconds"] / 3600
     secret_params = stored["secret_params"]
@@ -214,11 +231,13 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
         perms = ", ".join(p["description"].lower() for p in role["permissions"]) or (
             "nothing beyond membership: no access to the admin"
         )
-        role_lines.append(f"{role['label']} ({_plural(role['members'], 'members')}): {perms}")
+        members = _plural(role["members"], "member", "members")
+        role_lines.append(f"{role['label']} ({members}): {perms}")
+    readers = summary["access"]["keys_with_audit_read"]
     keys_text = (
-        f"{_plural(summary['access']['keys_with_audit_read'], 'machine keys')} hold the "
-        "audit:read scope and can read the audit log and this summary through the API. "
-        "Other keys can see only their own requests and the tools they may call."
+        f"{_plural(readers, 'machine key holds', 'machine keys hold')} "
+        "the audit:read scope, which reads the audit log and this summary through the API. "
+        "Keys without it cannot read audit evidence."
     )
     return [
         {
@@ -230,9 +249,7 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
         },
         {
             "title": "Data classes handled by tools",
-            "paragraphs": [
-                "Tools declare the classes of data they touch. " + "; ".join(data_classes) + "."
-            ],
+            "paragraphs": ["Tools declare the classes of data they touch.", *data_classes],
         },
         {
             "title": "How long it is kept",

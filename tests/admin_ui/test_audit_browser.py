@@ -225,3 +225,27 @@ def test_verify_requires_csrf(evidence, role_users):
     client = Client(enforce_csrf_checks=True)
     client.force_login(role_users[Role.AUDITOR])
     assert client.post(VERIFY, {"workspace": evidence.slug}).status_code == 403
+
+
+def test_verify_goes_to_celery_when_a_worker_is_configured(
+    evidence, role_users, admin_client_for, settings, monkeypatch
+):
+    tasks = pytest.importorskip("audit.tasks")
+    queued = []
+
+    class _Result:
+        id = "task-123"
+
+    def delay(*args, **kwargs):
+        queued.append(args)
+        return _Result()
+
+    monkeypatch.setattr(tasks.verify_chain_task, "delay", delay)
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    response = admin_client_for(role_users[Role.AUDITOR]).post(VERIFY, {"workspace": evidence.slug})
+    assert response.status_code == 200
+    assert queued == [(str(evidence.pk),)]
+    assert "task-123" in response.content.decode()
+    assert not AuditEntry.objects.filter(
+        workspace=evidence, action=AuditAction.AUDIT_VERIFIED
+    ).exists()

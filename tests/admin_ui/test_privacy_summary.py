@@ -78,6 +78,7 @@ def test_pdf_opens_and_contains_the_figures(populated):
     assert populated.name in text
     assert summary["audit_chain_head"]["hash"][:16] in text.replace(" ", "")
     assert "3 action requests made by agents" in text
+    assert "2 tools in the catalog" in text
     assert "has not opted in" in text
 
 

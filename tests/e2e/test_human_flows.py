@@ -1,0 +1,116 @@
+"""What people do in the admin, in a real browser."""
+
+import io
+
+import pytest
+from pypdf import PdfReader
+
+from approvals.models import ConfirmationRequest
+from approvals.services import tool_create
+from audit.models import AuditAction, AuditChainHead, AuditEntry
+from tenants.models import Role
+from tests.conftest import SYSTEM
+from tests.e2e.conftest import OUTPUT
+
+
+@pytest.fixture
+def gated_workspace(workspace):
+    tool_create(
+        workspace=workspace,
+        actor=SYSTEM,
+        name="email.send",
+        level="read",
+        confirmation="always",
+        data_classes=["pii"],
+        summary_template="Send the weekly report to {params.to}",
+    )
+    return workspace
+
+
+def agent_asks(client, **extra):
+    body = {
+        "tool": "email.send",
+        "params": {"to": "cfo@example.test", "note": "<b>quarterly</b>"},
+        "reason": "weekly report is due",
+        **extra,
+    }
+    return client.post("/api/v1/actions", data=body)
+
+
+def test_approver_approves_and_the_agent_proceeds(
+    gated_workspace, make_key, make_member, api, page, login, screenshot
+):
+    approver = make_member(gated_workspace, Role.APPROVER)
+    _, plaintext = make_key(gated_workspace, owner=make_member(gated_workspace, Role.MEMBER))
+    agent = api(plaintext)
+    asked = agent_asks(agent)
+    assert asked.status == 202, asked.text()
+    token = asked.json()["confirmation_token"]
+
+    login(page, approver)
+    page.click("#governance-queue a")
+    row = page.locator("#approval-queue tbody tr")
+    assert row.count() == 1
+    assert "Send the weekly report to cfo@example.test" in row.inner_text()
+    assert "<b>quarterly</b>" in row.locator("pre").inner_text()  # shown as text
+    screenshot(page, "approval-queue")
+
+    row.get_by_role("link", name="Review").click()
+    page.fill("#decide-reason", "Report contents checked")
+    screenshot(page, "approval-review")
+    page.get_by_role("button", name="Approve").click()
+    assert "approved" in page.locator("ul.messagelist").inner_text()
+    assert page.locator("#queue-empty").is_visible()
+
+    again = agent_asks(agent, confirmed=True, confirmation_token=token)
+    assert again.status == 200, again.text()
+    assert again.json()["decision"] == "allowed"
+
+
+def test_key_owner_sees_the_four_eyes_refusal(
+    gated_workspace, make_key, make_member, api, page, login, screenshot
+):
+    approver = make_member(gated_workspace, Role.APPROVER)
+    _, plaintext = make_key(gated_workspace, owner=approver)
+    asked = agent_asks(api(plaintext))
+    assert asked.status == 202
+
+    login(page, approver)
+    page.goto("/admin/approvals/confirmationrequest/")
+    page.locator("#approval-queue").get_by_role("link", name="Review").click()
+    assert "Four-eyes rule" in page.content()
+    page.fill("#decide-reason", "I trust my own agent")
+    page.get_by_role("button", name="Approve").click()
+    error = page.locator("ul.messagelist li.error").inner_text()
+    assert "four_eyes" in error
+    screenshot(page, "four-eyes-refusal")
+    assert ConfirmationRequest.objects.get().status == "pending"
+
+
+def test_auditor_downloads_the_privacy_summary_pdf(
+    gated_workspace, make_member, page, login, screenshot
+):
+    auditor = make_member(gated_workspace, Role.AUDITOR)
+    login(page, auditor)
+    page.click("#governance-evidence >> text=Privacy summary")
+    assert "Where key secrets are" in page.content()
+    head = AuditChainHead.objects.get(workspace=gated_workspace)
+    assert head.hash in page.content()
+    screenshot(page, "privacy-summary")
+
+    with page.expect_download() as info:
+        page.click("#download-pdf")
+    download = info.value
+    assert download.suggested_filename == f"warden-privacy-summary-{gated_workspace.slug}.pdf"
+    target = OUTPUT / "downloads" / download.suggested_filename
+    target.parent.mkdir(parents=True, exist_ok=True)
+    download.save_as(str(target))
+    reader = PdfReader(io.BytesIO(target.read_bytes()))
+    text = " ".join(" ".join(p.extract_text() for p in reader.pages).split())
+    assert gated_workspace.name in text
+    assert "1 tool in the catalog" in text
+    assert head.hash[:16] in text.replace(" ", "")
+    entry = AuditEntry.objects.get(
+        workspace=gated_workspace, action=AuditAction.PRIVACY_SUMMARY_DOWNLOADED
+    )
+    assert entry.actor == f"user:{auditor.email}"
