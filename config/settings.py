@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "keys",
     "approvals",
     "audit",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -188,3 +189,50 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
 CSRF_FAILURE_VIEW = "common.views.csrf_failure"
+
+# Background work (issue 6; README "Background work"). Schedules live in code, reviewed
+# like code; per-workspace knobs live in notifications.WorkspaceAutomationSettings.
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = {
+    "expire-confirmations": {
+        "task": "approvals.expire_confirmations",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "sweep-notification-outbox": {
+        "task": "notifications.sweep_outbox",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "detect-anomalies": {
+        "task": "audit.detect_anomalies_all",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3000},
+    },
+    "export-audit": {
+        "task": "audit.export_all",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 600},
+    },
+    "verify-audit-chains": {
+        "task": "audit.verify_all_chains",
+        "schedule": crontab(hour=2, minute=30),
+        "options": {"expires": 3600},
+    },
+}
+# Outgoing webhooks: timeout per attempt, consecutive failures before an endpoint is
+# disabled, attempts per delivery before it is given up, and plain http (tests only).
+WARDEN_WEBHOOK_TIMEOUT_SECONDS = env.int("WARDEN_WEBHOOK_TIMEOUT_SECONDS", default=10)
+WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int(
+    "WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES", default=5
+)
+WARDEN_WEBHOOK_MAX_ATTEMPTS = env.int("WARDEN_WEBHOOK_MAX_ATTEMPTS", default=15)
+WARDEN_WEBHOOK_ALLOW_HTTP = env.bool("WARDEN_WEBHOOK_ALLOW_HTTP", default=False)
+# Pending deliveries untried for this long are re-enqueued (longer than the longest
+# retry backoff, 10 minutes, so live retry chains are left alone).
+WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", default=900)
+# Base URL for links in notifications (e.g. https://warden.example.com); empty: no links.
+WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="")
+# Directories under which operators may point a workspace's audit export; empty: none.
+WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", default=[])

@@ -1,0 +1,315 @@
+"""Background-work state: notification outbox, webhook endpoints and their delivery
+log, per-workspace automation settings, audit export destinations and anomaly
+findings. Audit evidence itself stays in audit/; these rows are operational state."""
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from keys.models import MachineKey
+from tenants.models import Workspace
+
+
+class Event(models.TextChoices):
+    """What a webhook endpoint may subscribe to (and what we email about)."""
+
+    CONFIRMATION_REQUESTED = "confirmation.requested"
+    ANOMALY_DETECTED = "anomaly.detected"
+    AUDIT_CHAIN_BROKEN = "audit.chain_broken"
+
+
+class WorkspaceAutomationSettings(models.Model):
+    """Per-workspace knobs for background work, kept out of tenants' migrations.
+
+    The webhook host allowlist is a platform-operator setting (superusers only in the
+    admin): it is what stops a workspace from pointing Warden at internal addresses."""
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="automation"
+    )
+    webhook_host_allowlist = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            "Hosts webhooks and exports may reach: exact host, *.suffix, or an IP/CIDR "
+            "(private and loopback addresses need an IP/CIDR entry). Empty: deny all."
+        ),
+    )
+    anomaly_auto_suspend = models.BooleanField(
+        default=False,
+        help_text="Suspend a machine key (revocably) when anomaly detection flags it.",
+    )
+    email_notifications = models.BooleanField(
+        default=True, help_text="Email approvers and admins about events."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "automation settings"
+        verbose_name_plural = "automation settings"
+
+    def __str__(self) -> str:
+        return f"automation settings of {self.workspace_id}"
+
+    def snapshot(self) -> dict:
+        return {
+            "webhook_host_allowlist": list(self.webhook_host_allowlist),
+            "anomaly_auto_suspend": self.anomaly_auto_suspend,
+            "email_notifications": self.email_notifications,
+        }
+
+
+class WebhookEndpoint(models.Model):
+    """An outgoing webhook. The signing secret is stored as-is: HMAC signing needs the
+    raw secret, so it cannot be hashed like a machine key (README: "Webhook secrets")."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhooks")
+    name = models.CharField(max_length=100)
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128, editable=False)
+    events = models.JSONField(default=list, help_text="Event types this endpoint receives.")
+    enabled = models.BooleanField(default=True)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    disabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(max_length=300, blank=True, editable=False)
+    created_by = models.CharField(max_length=254, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.url})"
+
+    def __repr__(self) -> str:  # never let the secret reach a log or traceback
+        return f"<WebhookEndpoint {self.pk} {self.url}>"
+
+    @property
+    def is_active(self) -> bool:
+        return self.enabled and self.disabled_at is None
+
+    def snapshot(self) -> dict:
+        """Secret-free description for version logs and audit rows."""
+        return {
+            "name": self.name,
+            "url": self.url,
+            "events": sorted(self.events),
+            "enabled": self.enabled,
+            "disabled_at": self.disabled_at.isoformat() if self.disabled_at else None,
+        }
+
+
+class NotificationEvent(models.Model):
+    """The outbox: one row per thing that happened, fanned out to deliveries in the
+    same transaction. `event_key` makes fan-out idempotent (signal sent twice, sweeper
+    backfill racing the signal)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    event = models.CharField(max_length=48, choices=Event.choices)
+    event_key = models.CharField(max_length=200, unique=True)
+    payload = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["workspace", "event", "created_at"])]
+
+    def __str__(self) -> str:
+        return self.event_key
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"  # gave up: refused URL or too many attempts
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint. Its id is the X-Warden-Delivery header, stable across
+    retries, so a receiver can drop duplicates."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(
+        NotificationEvent, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "endpoint"], name="one_delivery_per_endpoint")
+        ]
+        indexes = [models.Index(fields=["status", "last_attempt_at"], name="webhook_sweep")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.endpoint_id}: {self.status}"
+
+
+class WebhookAttempt(models.Model):
+    """Each HTTP attempt of a delivery: what came back and how long it took."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(default=0)
+    status_code = models.PositiveIntegerField(null=True, blank=True)
+    ok = models.BooleanField(default=False)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number}: {self.status_code or self.error}"
+
+
+class EmailDelivery(models.Model):
+    """One email to one recipient, through the same outbox and sweeper as webhooks."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(
+        NotificationEvent, on_delete=models.CASCADE, related_name="email_deliveries"
+    )
+    recipient = models.EmailField()
+    subject = models.CharField(max_length=200)
+    body_text = models.TextField()
+    body_html = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "email deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "recipient"], name="one_email_per_recipient")
+        ]
+        indexes = [models.Index(fields=["status", "last_attempt_at"], name="email_sweep")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} -> {self.recipient}: {self.status}"
+
+
+class AuditExportDestination(models.Model):
+    """Where a workspace's audit trail goes on schedule, and how far it has gone.
+
+    `last_exported_seq` advances only in the transaction that records a batch as sent,
+    after the destination accepted it."""
+
+    class Kind(models.TextChoices):
+        DIRECTORY = "directory", "Directory (JSONL files)"
+        WEBHOOK = "webhook", "HTTPS webhook (signed JSONL batches)"
+
+    workspace = models.OneToOneField(
+        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="audit_export"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    directory = models.CharField(
+        max_length=500, blank=True, help_text="Inside one of WARDEN_EXPORT_DIRECTORY_ROOTS."
+    )
+    url = models.URLField(max_length=500, blank=True)
+    secret = models.CharField(max_length=128, blank=True, editable=False)
+    enabled = models.BooleanField(default=True)
+    batch_size = models.PositiveIntegerField(default=500)
+    last_exported_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.CharField(max_length=500, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "audit export destination"
+
+    def __str__(self) -> str:
+        return f"{self.kind} export of {self.workspace_id}"
+
+    def __repr__(self) -> str:
+        return f"<AuditExportDestination {self.workspace_id} {self.kind}>"
+
+    def snapshot(self) -> dict:
+        return {
+            "kind": self.kind,
+            "directory": self.directory,
+            "url": self.url,
+            "enabled": self.enabled,
+            "batch_size": self.batch_size,
+        }
+
+
+class AuditExportBatch(models.Model):
+    """A batch the destination accepted: the record that makes the cursor move."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16)
+    first_seq = models.PositiveBigIntegerField()
+    last_seq = models.PositiveBigIntegerField()
+    entries = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    target = models.CharField(max_length=500)  # file name or URL
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["workspace", "first_seq"]
+        verbose_name_plural = "audit export batches"
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "first_seq"], name="export_batch_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} #{self.first_seq}-{self.last_seq}"
+
+
+class AnomalyFinding(models.Model):
+    """Dedupe for anomaly detection: one finding per key, kind and window."""
+
+    class Kind(models.TextChoices):
+        VOLUME = "volume"
+        NEW_TOOL = "new_tool"
+        NEW_LEVEL = "new_level"
+        NEW_HOUR = "new_hour"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    key = models.ForeignKey(MachineKey, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    evidence = models.JSONField(default=dict)
+    exception_record = models.OneToOneField(
+        "audit.ExceptionRecord", on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-window_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "kind", "window_start"], name="one_finding_per_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on key {self.key_id} at {self.window_start:%Y-%m-%d %H:%M}"

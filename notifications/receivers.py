@@ -1,0 +1,21 @@
+"""Signal receivers: thin, and they never break the caller. The gate sends
+`confirmation_requested` after its transaction commits; if publishing fails here
+(database hiccup), the outbox sweeper backfills the notification later."""
+
+from __future__ import annotations
+
+import logging
+
+from notifications import services
+
+logger = logging.getLogger("warden.notifications")
+
+
+def on_confirmation_requested(sender=None, *, confirmation_id, **kwargs) -> None:
+    try:
+        services.notify_confirmation_requested(confirmation_id=confirmation_id)
+    except Exception:
+        logger.exception(
+            "could not publish confirmation.requested for %s; the sweeper will retry",
+            confirmation_id,
+        )

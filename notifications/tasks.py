@@ -1,0 +1,53 @@
+"""Celery tasks: thin wrappers over notifications.services.
+
+All are idempotent (a delivery is claimed with SKIP LOCKED and only while pending) and
+acknowledged late, so a worker that dies mid-task leaves the message to be redelivered
+and the row pending for the sweeper. Failed sends retry with exponential backoff."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from notifications import services
+
+# Backoff tops out below the sweeper's threshold, so the sweeper never competes with a
+# retry chain that is still alive.
+RETRY_OPTIONS = {
+    "acks_late": True,
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+
+class DeliveryRetry(Exception):
+    """A send failed in a way worth retrying (network error, timeout, non-2xx)."""
+
+
+@shared_task(
+    name="notifications.deliver_webhook",
+    autoretry_for=(DeliveryRetry, OperationalError, InterfaceError),
+    **RETRY_OPTIONS,
+)
+def deliver_webhook(delivery_id: str) -> str:
+    outcome = services.webhook_deliver(delivery_id=delivery_id)
+    if outcome == services.Outcome.RETRY:
+        raise DeliveryRetry(f"webhook delivery {delivery_id} failed; retrying")
+    return outcome.value
+
+
+@shared_task(
+    name="notifications.send_email",
+    autoretry_for=(DeliveryRetry, OperationalError, InterfaceError),
+    **RETRY_OPTIONS,
+)
+def send_email(delivery_id: str) -> str:
+    outcome = services.email_send(delivery_id=delivery_id)
+    if outcome == services.Outcome.RETRY:
+        raise DeliveryRetry(f"email delivery {delivery_id} failed; retrying")
+    return outcome.value
+
+
+@shared_task(name="notifications.sweep_outbox", acks_late=True)
+def sweep_outbox() -> dict:
+    return services.outbox_sweep()

@@ -1,0 +1,114 @@
+"""Fixtures for background work: a local signed-webhook receiver, endpoints pointed
+at it, and a pending confirmation created through the API."""
+
+import pytest
+
+from approvals.models import ConfirmationRequest
+from approvals.services import tool_create
+from common.actor import Actor
+from notifications.services import automation_settings_update, endpoint_create
+from tenants.models import Role
+from tests.notifications.receiver import Receiver
+
+SYSTEM = Actor.system("tests")
+
+
+@pytest.fixture
+def allow_http(settings):
+    settings.WARDEN_WEBHOOK_ALLOW_HTTP = True
+
+
+@pytest.fixture
+def receiver():
+    running = Receiver().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def allow_local():
+    """The operator allowlists the loopback receiver for a workspace."""
+
+    def allow(workspace, entries=("127.0.0.1",)):
+        return automation_settings_update(
+            workspace=workspace,
+            actor=SYSTEM,
+            changes={"webhook_host_allowlist": list(entries)},
+            operator=True,
+        )
+
+    return allow
+
+
+@pytest.fixture
+def make_endpoint(receiver, allow_http, allow_local):
+    def make(workspace, events=("confirmation.requested",), url=None, name="hooks"):
+        allow_local(workspace)
+        issued = endpoint_create(
+            workspace=workspace,
+            name=name,
+            url=url or receiver.url,
+            events=list(events),
+            actor=SYSTEM,
+        )
+        receiver.secret = issued.secret
+        return issued.endpoint
+
+    return make
+
+
+@pytest.fixture
+def live_workspace(make_workspace):
+    return make_workspace(writes_enabled=True, mode="live")
+
+
+@pytest.fixture
+def agent(live_workspace, make_key, key_client):
+    key, plaintext = make_key(
+        live_workspace, scopes=["actions:read", "actions:write", "actions:external"]
+    )
+    return key, key_client(plaintext)
+
+
+@pytest.fixture
+def approver(live_workspace, make_member):
+    return make_member(live_workspace, Role.APPROVER)
+
+
+@pytest.fixture
+def gated_tool(live_workspace):
+    return tool_create(
+        workspace=live_workspace,
+        actor=SYSTEM,
+        name="crm.update_stage",
+        level="write",
+        confirmation="always",
+    )
+
+
+@pytest.fixture
+def ask_pending(agent, gated_tool, django_capture_on_commit_callbacks):
+    """POST /api/v1/actions for a gated tool, running the after-commit hooks (the
+    confirmation_requested signal) as a real commit would. Returns the confirmation."""
+
+    def ask(params=None, reason="", execute=True):
+        _, client = agent
+        body = {"tool": gated_tool.name, "params": params or {"deal": 7}, "reason": reason}
+        with django_capture_on_commit_callbacks(execute=execute):
+            response = client.post("/api/v1/actions", body, format="json")
+        assert response.status_code == 202, response.json()
+        return ConfirmationRequest.objects.get(action_request_id=response.json()["id"])
+
+    return ask
+
+
+@pytest.fixture
+def eager_retries():
+    """Let eager Celery run a task's retries at once (as a worker would after the
+    backoff) instead of raising Retry to the caller."""
+    from config.celery import app
+
+    previous = app.conf.task_eager_propagates
+    app.conf.task_eager_propagates = False
+    yield
+    app.conf.task_eager_propagates = previous
