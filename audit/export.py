@@ -54,6 +54,8 @@ def iter_export_rows(
             row["created_at"] = fast_timestamp(row["created_at"])
             row["workspace"] = workspace_id
             yield row
+        if len(chunk) < chunk_size:
+            return
         last = chunk[-1][0]
 
 

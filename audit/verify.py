@@ -163,6 +163,8 @@ def verify_chain(
             last = chunk[-1][0]
             if progress is not None:
                 progress(checked, total)
+            if len(chunk) < chunk_size:
+                break
 
         if expected is None:  # no entries at all
             if head_seq >= start:
