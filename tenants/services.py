@@ -111,7 +111,6 @@ def workspace_update(
     return workspace
 
 
-
 @transaction.atomic
 def workspace_soft_delete(*, workspace: Workspace, actor: Actor, reason: str = "") -> Workspace:
     """Soft delete: the workspace and its keys stop resolving; evidence stays. Reached
@@ -133,6 +132,26 @@ def workspace_soft_delete(*, workspace: Workspace, actor: Actor, reason: str = "
         reason=reason,
     )
     return workspace
+
+
+def _lock_workspace(workspace_id) -> None:
+    """Membership changes of one workspace take its row lock first, so they queue in one
+    order: no deadlock between two owner changes, and each sees the one before it."""
+    list(Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk"))
+
+
+def _lock_membership(membership: Membership) -> Membership:
+    _lock_workspace(membership.workspace_id)
+    locked = (
+        Membership.objects.select_for_update(of=("self",))
+        .select_related("user", "workspace")
+        .filter(pk=membership.pk)
+        .first()
+    )
+    if locked is None:  # removed meanwhile by a concurrent request
+        raise WardenError("not_found", "Not found.")
+    return locked
+
 
 def _locked_owner_count(workspace: Workspace) -> int:
     # Lock the owner rows so two concurrent demotions cannot both see "another owner".
@@ -179,6 +198,7 @@ def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Me
         raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
     if role == Role.OWNER:
         _refuse_owner_change_without_authority(actor=actor, workspace=workspace)
+    _lock_workspace(workspace.pk)  # two concurrent adds of one user: a conflict, not a 500
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise WardenError("conflict", "This user is already a member.", {"email": user.email})
     membership = Membership.objects.create(workspace=workspace, user=user, role=role)
@@ -200,11 +220,7 @@ def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Me
 def membership_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:
     if role not in Role.values:
         raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
-    membership = (
-        Membership.objects.select_for_update()
-        .select_related("user", "workspace")
-        .get(pk=membership.pk)
-    )
+    membership = _lock_membership(membership)
     if membership.role == role:
         return membership
     if Role.OWNER in (membership.role, role):
@@ -230,11 +246,7 @@ def membership_change_role(*, membership: Membership, role: str, actor: Actor) -
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor: Actor) -> None:
-    membership = (
-        Membership.objects.select_for_update()
-        .select_related("user", "workspace")
-        .get(pk=membership.pk)
-    )
+    membership = _lock_membership(membership)
     if membership.role == Role.OWNER:
         _refuse_owner_change_without_authority(actor=actor, workspace=membership.workspace)
     if membership.role == Role.OWNER and _locked_owner_count(membership.workspace) <= 1:
