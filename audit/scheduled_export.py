@@ -1,0 +1,351 @@
+"""Scheduled audit export to a customer-owned destination (README: "Scheduled export").
+
+Each batch is: claim the workspace's destination row (FOR UPDATE SKIP LOCKED, so two
+runs never send the same entries), read up to `batch_size` entries after the cursor,
+send them, and only after the destination accepted them record the batch and move the
+cursor, in one transaction. A failed send leaves the cursor where it was, so the next
+run resumes from the last exported sequence number; under normal operation no entry is
+sent twice. If a worker dies between a successful send and the commit, the batch is
+sent again: a directory export then rewrites the same file (files are named after their
+first sequence number), and a webhook receiver sees the same X-Warden-Delivery id and
+the same `seq` values, so it can drop the repeat.
+
+Destinations:
+- directory: JSONL files `warden-audit-<slug>-<first seq>.jsonl`, written atomically
+  (temporary file, fsync, rename) into a directory inside one of the operator's
+  WARDEN_EXPORT_DIRECTORY_ROOTS. Only platform operators may set a directory.
+- webhook: an HTTPS POST of the JSONL batch (application/x-ndjson), signed like
+  notification webhooks, to a URL on the workspace's webhook host allowlist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit.models import AuditAction
+from audit.services import audit_record, audit_record_change
+from common.actor import Actor
+from common.errors import WardenError
+from notifications import signing, transport
+from notifications.models import AuditExportBatch, AuditExportDestination
+from notifications.selectors import webhook_host_allowlist
+from tenants.models import Workspace
+
+logger = logging.getLogger("warden.audit.export")
+ACTOR = Actor.system("scheduled-export")
+EXPORT_NAMESPACE = uuid.UUID("5b0a6f4e-8f0e-4d53-9a4b-3c8f2f0e7a11")
+EXPORT_EVENT = "audit.export"
+MAX_BATCH_SIZE = 5000
+
+
+class ExportFailed(Exception):
+    """The destination did not accept a batch (message is safe to store and show)."""
+
+
+class BatchOutcome(StrEnum):
+    SENT = "sent"
+    NOTHING_NEW = "nothing_new"
+    BUSY = "busy"  # another run holds the destination, or it is disabled/missing
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    outcome: BatchOutcome
+    entries: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ExportRun:
+    batches: int
+    entries: int
+    last_exported_seq: int
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class ConfiguredDestination:
+    destination: AuditExportDestination
+    secret: str | None  # the webhook signing secret, shown once when (re)issued
+
+    def __repr__(self) -> str:
+        return f"ConfiguredDestination({self.destination!r}, secret='***')"
+
+
+def export_roots() -> list[Path]:
+    return [Path(root).resolve() for root in getattr(settings, "WARDEN_EXPORT_DIRECTORY_ROOTS", [])]
+
+
+def check_directory(directory: str) -> Path:
+    roots = export_roots()
+    if not roots:
+        raise transport.DestinationRefused(
+            "Directory exports are not enabled on this server (WARDEN_EXPORT_DIRECTORY_ROOTS)."
+        )
+    path = Path(directory or "")
+    if not path.is_absolute():
+        raise transport.DestinationRefused("The export directory must be an absolute path.")
+    resolved = path.resolve()
+    if not any(resolved == root or root in resolved.parents for root in roots):
+        raise transport.DestinationRefused(
+            "The export directory must be inside one of the server's export roots."
+        )
+    return resolved
+
+
+def _refusal(field: str, exc: Exception) -> WardenError:
+    return WardenError("validation_error", str(exc), {field: [str(exc)]})
+
+
+@transaction.atomic
+def destination_configure(
+    *,
+    workspace: Workspace,
+    kind: str,
+    actor: Actor,
+    directory: str = "",
+    url: str = "",
+    enabled: bool = True,
+    batch_size: int = 500,
+    operator: bool = False,
+    rotate_secret: bool = False,
+) -> ConfiguredDestination:
+    """Create or change the workspace's destination; the cursor is kept."""
+    if kind not in AuditExportDestination.Kind.values:
+        raise WardenError("validation_error", "Unknown destination kind.", {"kind": [kind]})
+    if not 1 <= int(batch_size) <= MAX_BATCH_SIZE:
+        raise WardenError(
+            "validation_error", "batch_size out of range.", {"batch_size": [f"1-{MAX_BATCH_SIZE}"]}
+        )
+    if kind == AuditExportDestination.Kind.DIRECTORY:
+        if not operator:
+            raise WardenError(
+                "permission_denied", "Only platform operators may set an export directory."
+            )
+        try:
+            directory = str(check_directory(directory))
+        except transport.DestinationRefused as exc:
+            raise _refusal("directory", exc) from None
+        url = ""
+    else:
+        try:
+            transport.check_destination(url, webhook_host_allowlist(workspace))
+        except transport.DestinationRefused as exc:
+            raise _refusal("url", exc) from None
+        directory = ""
+    destination = (
+        AuditExportDestination.objects.select_for_update().filter(workspace=workspace).first()
+    )
+    before = destination.snapshot() if destination else None
+    if destination is None:
+        destination = AuditExportDestination(workspace=workspace)
+    new_secret = None
+    needs_secret = kind == AuditExportDestination.Kind.WEBHOOK and (
+        rotate_secret or not destination.secret
+    )
+    if needs_secret:
+        new_secret = signing.new_secret()
+        destination.secret = new_secret
+    elif kind == AuditExportDestination.Kind.DIRECTORY:
+        destination.secret = ""
+    destination.kind = kind
+    destination.directory = directory
+    destination.url = url.strip()
+    destination.enabled = enabled
+    destination.batch_size = int(batch_size)
+    destination.save()
+    if before != destination.snapshot() or new_secret:
+        audit_record_change(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.WORKSPACE_SETTINGS_CHANGED,
+            target_type="audit_export_destination",
+            target_id=workspace.pk,
+            before=before,
+            after=destination.snapshot(),
+            reason="signing secret issued" if new_secret else "",
+        )
+    return ConfiguredDestination(destination=destination, secret=new_secret)
+
+
+def _iter_lines(workspace: Workspace, after_seq: int):
+    from audit.export import iter_export_lines  # the evidence module's exporter
+
+    return iter_export_lines(workspace, after_seq=after_seq)
+
+
+def _take(workspace: Workspace, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
+    """(seq, action, line) for up to `limit` entries after `after_seq`."""
+    lines = _iter_lines(workspace, after_seq)
+    try:
+        taken = []
+        for line in itertools.islice(lines, limit):
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            row = json.loads(line)
+            taken.append((int(row["seq"]), str(row.get("action", "")), line))
+        return taken
+    finally:
+        close = getattr(lines, "close", None)
+        if close:
+            close()
+
+
+def _write_file(destination: AuditExportDestination, workspace: Workspace, first: int, body):
+    directory = check_directory(destination.directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    name = f"warden-audit-{workspace.slug}-{first:012d}.jsonl"
+    temporary = directory / f".{name}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(temporary, flags, 0o640)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, directory / name)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return name
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
+    return name
+
+
+def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
+    target = transport.check_destination(destination.url, webhook_host_allowlist(workspace))
+    delivery_id = str(uuid.uuid5(EXPORT_NAMESPACE, f"{workspace.pk}:{first}:{last}"))
+    headers = {
+        "Content-Type": "application/x-ndjson",
+        "User-Agent": "Warden-Export/1",
+        signing.EVENT_HEADER: EXPORT_EVENT,
+        "X-Warden-Export-First-Seq": str(first),
+        "X-Warden-Export-Last-Seq": str(last),
+        **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
+    }
+    timeout = float(getattr(settings, "WARDEN_WEBHOOK_TIMEOUT_SECONDS", 10))
+    response = transport.post(target, body, headers, timeout=timeout)
+    if not 200 <= response.status < 300:
+        raise ExportFailed(f"HTTP {response.status}")
+    return destination.url
+
+
+def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchResult:
+    with transaction.atomic():
+        destination = (
+            AuditExportDestination.objects.select_for_update(skip_locked=True)
+            .filter(workspace=workspace, enabled=True)
+            .first()
+        )
+        if destination is None:
+            return BatchResult(BatchOutcome.BUSY)
+        now = now or timezone.now()
+        rows = _take(workspace, destination.last_exported_seq, destination.batch_size)
+        if not rows:
+            return BatchResult(BatchOutcome.NOTHING_NEW)
+        first, last = rows[0][0], rows[-1][0]
+        body = "".join(f"{line}\n" for _, _, line in rows).encode("utf-8")
+        destination.last_attempt_at = now
+        try:
+            if destination.kind == AuditExportDestination.Kind.DIRECTORY:
+                target = _write_file(destination, workspace, first, body)
+            else:
+                target = _post(destination, workspace, first, last, body)
+        except (
+            ExportFailed,
+            transport.DestinationRefused,
+            transport.TransportError,
+            OSError,
+        ) as exc:
+            destination.last_error = f"{type(exc).__name__}: {exc}"[:500]
+            destination.consecutive_failures += 1
+            destination.save(
+                update_fields=["last_attempt_at", "last_error", "consecutive_failures"]
+            )
+            logger.warning(
+                "audit export of %s (seq %s-%s) failed: %s",
+                workspace.pk,
+                first,
+                last,
+                destination.last_error,
+            )
+            return BatchResult(BatchOutcome.FAILED, error=destination.last_error)
+        # Accepted: record the batch and move the cursor together.
+        digest = hashlib.sha256(body).hexdigest()
+        batch = AuditExportBatch.objects.create(
+            workspace=workspace,
+            kind=destination.kind,
+            first_seq=first,
+            last_seq=last,
+            entries=len(rows),
+            sha256=digest,
+            target=target[:500],
+            sent_at=now,
+        )
+        destination.last_exported_seq = last
+        destination.last_success_at = now
+        destination.last_error = ""
+        destination.consecutive_failures = 0
+        destination.save()
+        # A batch of nothing but earlier export records is not itself recorded, or every
+        # run would export the previous run's record forever.
+        if any(action != AuditAction.AUDIT_EXPORTED for _, action, _ in rows):
+            audit_record(
+                workspace=workspace,
+                actor=ACTOR,
+                action=AuditAction.AUDIT_EXPORTED,
+                target_type="audit_export_batch",
+                target_id=batch.pk,
+                input={
+                    "kind": destination.kind,
+                    "first_seq": first,
+                    "last_seq": last,
+                    "entries": len(rows),
+                    "sha256": digest,
+                    "target": target[:500],
+                },
+                outcome="sent",
+            )
+        return BatchResult(BatchOutcome.SENT, entries=len(rows))
+
+
+def export_run(*, workspace: Workspace, max_batches: int = 20) -> ExportRun:
+    """Send batches until caught up, a send fails, or `max_batches` were sent."""
+    batches = entries = 0
+    error = ""
+    for _ in range(max_batches):
+        result = export_batch(workspace=workspace)
+        if result.outcome != BatchOutcome.SENT:
+            error = result.error
+            break
+        batches += 1
+        entries += result.entries
+    cursor = (
+        AuditExportDestination.objects.filter(workspace=workspace)
+        .values_list("last_exported_seq", flat=True)
+        .first()
+    )
+    return ExportRun(batches=batches, entries=entries, last_exported_seq=cursor or 0, error=error)

@@ -1,0 +1,103 @@
+"""Scheduled evidence work: nightly chain verification, scheduled export, anomaly
+detection. Fan-out tasks enqueue one task per workspace; each per-workspace task is a
+thin, idempotent wrapper over a service and is acknowledged late."""
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from tenants.models import Workspace
+
+TRANSIENT = (OperationalError, InterfaceError)
+RETRY_OPTIONS = {
+    "acks_late": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": 30,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 5,
+}
+
+
+class ExportRetry(Exception):
+    """The destination did not accept a batch; the cursor did not move."""
+
+
+def _active(workspace_id):
+    return Workspace.objects.active().filter(pk=workspace_id).first()
+
+
+@shared_task(name="audit.verify_all_chains", acks_late=True)
+def verify_all_chains() -> int:
+    ids = list(Workspace.objects.active().values_list("pk", flat=True))
+    for pk in ids:
+        verify_chain_task.delay(str(pk))
+    return len(ids)
+
+
+@shared_task(name="audit.verify_chain", **RETRY_OPTIONS)
+def verify_chain_task(workspace_id: str) -> dict:
+    from notifications.services import chain_verification_run
+
+    workspace = _active(workspace_id)
+    if workspace is None:
+        return {"skipped": True}
+    result = chain_verification_run(workspace=workspace)
+    return {"ok": result.ok, "entries_checked": result.entries_checked}
+
+
+@shared_task(name="audit.export_all", acks_late=True)
+def export_all() -> int:
+    from notifications.selectors import export_destinations_enabled
+
+    ids = list(export_destinations_enabled().values_list("workspace_id", flat=True))
+    for pk in ids:
+        export_workspace_task.delay(str(pk))
+    return len(ids)
+
+
+@shared_task(
+    name="audit.export_workspace",
+    acks_late=True,
+    autoretry_for=(ExportRetry, *TRANSIENT),
+    retry_backoff=60,
+    retry_backoff_max=600,
+    retry_jitter=True,
+    max_retries=3,
+)
+def export_workspace_task(workspace_id: str) -> dict:
+    from audit.scheduled_export import export_run
+
+    workspace = _active(workspace_id)
+    if workspace is None:
+        return {"skipped": True}
+    run = export_run(workspace=workspace)
+    if run.error:
+        raise ExportRetry(run.error)
+    return {"batches": run.batches, "entries": run.entries, "cursor": run.last_exported_seq}
+
+
+@shared_task(name="audit.detect_anomalies_all", acks_late=True)
+def detect_anomalies_all() -> int:
+    from django.utils import timezone
+
+    from audit.anomaly import workspaces_with_activity
+
+    now = timezone.now()
+    ids = workspaces_with_activity(now=now)
+    for pk in ids:
+        detect_anomalies_task.delay(str(pk), now.isoformat())
+    return len(ids)
+
+
+@shared_task(name="audit.detect_anomalies", **RETRY_OPTIONS)
+def detect_anomalies_task(workspace_id: str, now: str | None = None) -> int:
+    """`now` pins the window, so a late or repeated run checks the same hour (deduped)."""
+    from datetime import datetime
+
+    from audit.anomaly import anomalies_detect
+
+    workspace = _active(workspace_id)
+    if workspace is None:
+        return 0
+    moment = datetime.fromisoformat(now) if now else None
+    return len(anomalies_detect(workspace=workspace, now=moment))

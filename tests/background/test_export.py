@@ -1,0 +1,226 @@
+"""Scheduled audit export: resumes from the last exported seq after a failure and
+never sends an entry twice."""
+
+import json
+
+import pytest
+
+from audit.models import AuditEntry
+from audit.scheduled_export import destination_configure, export_run
+from audit.tasks import export_all
+from common.errors import WardenError
+from notifications import signing
+from notifications.models import AuditExportBatch, AuditExportDestination
+from tests.audit.helpers import append
+from tests.notifications.conftest import SYSTEM
+
+
+@pytest.fixture
+def export_root(tmp_path, settings):
+    settings.WARDEN_EXPORT_DIRECTORY_ROOTS = [str(tmp_path)]
+    return tmp_path
+
+
+@pytest.fixture
+def to_directory(live_workspace, export_root):
+    target = export_root / "acme"
+    destination_configure(
+        workspace=live_workspace,
+        kind="directory",
+        directory=str(target),
+        actor=SYSTEM,
+        operator=True,
+    )
+    return target
+
+
+def exported_seqs(directory):
+    seqs = []
+    for path in sorted(directory.glob("*.jsonl")):
+        seqs += [json.loads(line)["seq"] for line in path.read_text().splitlines()]
+    return seqs
+
+
+def all_seqs(workspace):
+    return list(
+        AuditEntry.objects.filter(workspace=workspace).order_by("seq").values_list("seq", flat=True)
+    )
+
+
+def test_directory_export_writes_every_entry_once(live_workspace, to_directory):
+    run = export_run(workspace=live_workspace)
+    # One batch of history, then one holding only the run's own audit.exported entry.
+    assert run.batches == 2 and not run.error
+    first = exported_seqs(to_directory)
+    assert first == list(range(1, run.last_exported_seq + 1))
+    append(live_workspace, 5)
+    export_run(workspace=live_workspace)
+    seqs = exported_seqs(to_directory)
+    assert len(seqs) == len(set(seqs))  # nothing twice
+    assert seqs == all_seqs(live_workspace)[: len(seqs)]
+
+
+def test_exported_lines_are_the_chain_as_stored(live_workspace, to_directory):
+    export_run(workspace=live_workspace)
+    rows = []
+    for path in sorted(to_directory.glob("*.jsonl")):
+        rows += [json.loads(line) for line in path.read_text().splitlines()]
+    stored = {e.seq: e.hash for e in AuditEntry.objects.filter(workspace=live_workspace)}
+    assert all(row["hash"] == stored[row["seq"]] for row in rows)
+    assert rows[1]["prev_hash"] == rows[0]["hash"]
+
+
+def test_export_bookkeeping_does_not_feed_itself(live_workspace, to_directory):
+    from audit.scheduled_export import export_batch
+
+    export_batch(workspace=live_workspace)  # records one audit.exported entry
+    assert AuditEntry.objects.filter(action="audit.exported").count() == 1
+    export_batch(workspace=live_workspace)  # exports it, records nothing new
+    assert AuditEntry.objects.filter(action="audit.exported").count() == 1
+    assert export_run(workspace=live_workspace).batches == 0
+    assert exported_seqs(to_directory) == all_seqs(live_workspace)
+
+
+def test_batches_respect_the_batch_size(live_workspace, export_root):
+    destination_configure(
+        workspace=live_workspace,
+        kind="directory",
+        directory=str(export_root / "small"),
+        batch_size=2,
+        actor=SYSTEM,
+        operator=True,
+    )
+    append(live_workspace, 4)
+    run = export_run(workspace=live_workspace, max_batches=2)
+    assert run.batches == 2 and run.entries == 4 and run.last_exported_seq == 4
+    assert len(list((export_root / "small").glob("*.jsonl"))) == 2
+
+
+def test_crash_after_writing_before_recording_rewrites_the_same_file(
+    live_workspace, to_directory, monkeypatch
+):
+    def crash(**kwargs):
+        raise RuntimeError("worker died")
+
+    monkeypatch.setattr(AuditExportBatch.objects, "create", crash)
+    with pytest.raises(RuntimeError):
+        export_run(workspace=live_workspace)
+    assert AuditExportDestination.objects.get().last_exported_seq == 0
+    monkeypatch.undo()
+    export_run(workspace=live_workspace)
+    files = sorted(path.name for path in to_directory.glob("*.jsonl"))
+    assert files[0].endswith("-000000000001.jsonl")  # rewritten, not duplicated
+    assert not any(name.endswith(".tmp") for name in files)
+    seqs = exported_seqs(to_directory)
+    assert len(seqs) == len(set(seqs))
+
+
+def test_only_operators_choose_a_directory_inside_the_roots(live_workspace, export_root):
+    with pytest.raises(WardenError) as refused:
+        destination_configure(
+            workspace=live_workspace, kind="directory", directory=str(export_root), actor=SYSTEM
+        )
+    assert refused.value.code == "permission_denied"
+    for outside in ("/etc", str(export_root / ".." / "elsewhere"), "relative/dir"):
+        with pytest.raises(WardenError) as refused:
+            destination_configure(
+                workspace=live_workspace,
+                kind="directory",
+                directory=outside,
+                actor=SYSTEM,
+                operator=True,
+            )
+        assert refused.value.code == "validation_error"
+
+
+def test_directory_exports_are_off_without_roots(live_workspace, settings, tmp_path):
+    settings.WARDEN_EXPORT_DIRECTORY_ROOTS = []
+    with pytest.raises(WardenError, match="not enabled"):
+        destination_configure(
+            workspace=live_workspace,
+            kind="directory",
+            directory=str(tmp_path),
+            actor=SYSTEM,
+            operator=True,
+        )
+
+
+@pytest.fixture
+def to_webhook(live_workspace, receiver, allow_local, allow_http):
+    allow_local(live_workspace)
+    configured = destination_configure(
+        workspace=live_workspace, kind="webhook", url=receiver.url, actor=SYSTEM, batch_size=4
+    )
+    receiver.secret = configured.secret
+    return configured
+
+
+def accepted_seqs(receiver):
+    seqs = []
+    seen = set()
+    for got in receiver.received:
+        delivery = got.headers[signing.DELIVERY_HEADER]
+        if got.valid and delivery in receiver.processed and delivery not in seen:
+            seen.add(delivery)
+            seqs += [json.loads(line)["seq"] for line in got.body.decode().splitlines()]
+    return seqs
+
+
+def test_webhook_export_is_signed_jsonl(live_workspace, to_webhook, receiver):
+    assert to_webhook.secret and to_webhook.secret not in repr(to_webhook)
+    export_run(workspace=live_workspace, max_batches=1)
+    got = receiver.received[0]
+    assert got.valid
+    assert got.headers["Content-Type"] == "application/x-ndjson"
+    lines = got.body.decode().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3, 4]
+    assert got.headers["X-Warden-Export-First-Seq"] == "1"
+    assert got.headers["X-Warden-Export-Last-Seq"] == "4"
+
+
+def test_webhook_export_resumes_after_a_failure_without_repeats(
+    live_workspace, to_webhook, receiver
+):
+    receiver.statuses = [200, 500]
+    first = export_run(workspace=live_workspace)
+    assert first.batches == 1 and "HTTP 500" in first.error
+    destination = AuditExportDestination.objects.get()
+    assert destination.last_exported_seq == 4 and destination.consecutive_failures == 1
+    second = export_run(workspace=live_workspace)
+    assert not second.error
+    destination.refresh_from_db()
+    assert destination.consecutive_failures == 0 and destination.last_error == ""
+    # The failed batch was resent with the same delivery id; each entry accepted once.
+    ids = [got.headers[signing.DELIVERY_HEADER] for got in receiver.received]
+    assert ids[1] == ids[2]
+    seqs = accepted_seqs(receiver)
+    assert seqs == sorted(set(seqs))
+    assert seqs == all_seqs(live_workspace)[: len(seqs)]
+    assert destination.last_exported_seq == seqs[-1]
+
+
+def test_webhook_destination_must_be_allowlisted(live_workspace, allow_http):
+    with pytest.raises(WardenError, match="allowlist"):
+        destination_configure(
+            workspace=live_workspace,
+            kind="webhook",
+            url="https://logs.example.com/in",
+            actor=SYSTEM,
+        )
+
+
+def test_export_task_retries_failures_and_fans_out(
+    live_workspace, to_webhook, receiver, eager_retries
+):
+    receiver.statuses = [503]
+    assert export_all.delay().get() == 1
+    destination = AuditExportDestination.objects.get()
+    assert destination.last_exported_seq == max(all_seqs(live_workspace))
+    assert destination.consecutive_failures == 0
+    assert len(receiver.received) == len(receiver.processed) + 1  # one 503, then all accepted
+
+
+def test_configuration_is_audited_without_the_secret(live_workspace, to_webhook):
+    entry = AuditEntry.objects.filter(target_type="audit_export_destination").get()
+    assert entry.action == "workspace.settings_changed"
+    assert to_webhook.secret not in json.dumps(entry.input)
