@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -32,6 +33,7 @@ from common.net import client_ip
 QUEUE_PAGE_SIZE = 50
 BULK_MAX = 200
 HISTORY_LIMIT = 25
+EXPIRES_SOON = timedelta(hours=1)
 REASON_MAX_LENGTH = 2000
 
 
@@ -73,9 +75,19 @@ def _approval_progress(confirmation) -> dict[str, int]:
     }
 
 
-def _row(confirmation) -> dict[str, Any]:
+def _catalog_entry(action: ActionRequest):
+    """The tool as the gate saw it: the catalog row, or the built-in platform tool."""
+    if action.tool is not None:
+        return action.tool
+    from approvals.platform import PLATFORM_TOOLS
+
+    return PLATFORM_TOOLS.get(action.tool_name)
+
+
+def _row(confirmation, now=None) -> dict[str, Any]:
     action = confirmation.action_request
-    tool = action.tool
+    tool = _catalog_entry(action)
+    now = now or timezone.now()
     return {
         "confirmation": confirmation,
         "action": action,
@@ -89,6 +101,7 @@ def _row(confirmation) -> dict[str, Any]:
         # asked for a platform operation. Never allowed to approve it (four eyes).
         "accountable": action.accountable_user or (action.key.owner if action.key else None),
         "progress": _approval_progress(confirmation),
+        "expires_soon": confirmation.expires_at - now < EXPIRES_SOON,
     }
 
 
@@ -113,16 +126,17 @@ def queue_view(model_admin, request):
         QUEUE_PAGE_SIZE,
     )
     page = paginator.get_page(request.GET.get("page"))
+    now = timezone.now()
     context = {
         **model_admin.admin_site.each_context(request),
         "title": "Approval queue",
         "opts": model_admin.model._meta,
         "page": page,
-        "rows": [_row(c) for c in page.object_list],
+        "rows": [_row(c, now) for c in page.object_list],
         "per_workspace": per_workspace,
         "workspace_slug": workspace_slug,
         "total_pending": sum(w["pending"] for w in per_workspace),
-        "now": timezone.now(),
+        "now": now,
         "reason_max_length": REASON_MAX_LENGTH,
     }
     return TemplateResponse(request, "admin/approvals/queue.html", context)

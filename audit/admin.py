@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from approvals.admin_queue import PerRequestPermissionCache
 from approvals.models import ApprovalRecord
 from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
 from audit.privacy import privacy_summary_build, privacy_summary_download
@@ -55,7 +56,7 @@ class ActorPrefixFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EvidenceAdmin(ReadOnlyWorkspaceAdmin):
+class EvidenceAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
     view_permission = VIEW_AUDIT
     list_per_page = 50
     show_full_result_count = False  # no second COUNT over a large, filtered table
