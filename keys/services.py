@@ -151,7 +151,11 @@ def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None)
             "Grace must be between 0 and 7 days.",
             {"grace_seconds": ["Out of range."]},
         )
-    key = MachineKey.objects.select_for_update().select_related("workspace", "owner").get(pk=key.pk)
+    key = (
+        MachineKey.objects.select_for_update(of=("self",))
+        .select_related("workspace", "owner")
+        .get(pk=key.pk)
+    )
     if key.revoked_at:
         raise WardenError("conflict", "A revoked key cannot be rotated.")
     _refuse_escalation(actor=actor, workspace=key.workspace, scopes=key.scopes)
@@ -173,7 +177,11 @@ def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None)
 
 @transaction.atomic
 def key_revoke(*, key: MachineKey, actor: Actor, reason: str = "") -> MachineKey:
-    key = MachineKey.objects.select_for_update().select_related("workspace", "owner").get(pk=key.pk)
+    key = (
+        MachineKey.objects.select_for_update(of=("self",))
+        .select_related("workspace", "owner")
+        .get(pk=key.pk)
+    )
     if key.revoked_at:
         return key  # idempotent: revoking twice changes nothing and records nothing
     before = key.snapshot()
@@ -188,7 +196,11 @@ def key_revoke(*, key: MachineKey, actor: Actor, reason: str = "") -> MachineKey
 
 @transaction.atomic
 def key_set_suspended(*, key: MachineKey, suspended: bool, actor: Actor, reason: str) -> MachineKey:
-    key = MachineKey.objects.select_for_update().select_related("workspace", "owner").get(pk=key.pk)
+    key = (
+        MachineKey.objects.select_for_update(of=("self",))
+        .select_related("workspace", "owner")
+        .get(pk=key.pk)
+    )
     if bool(key.suspended_at) == suspended:
         return key
     before = key.snapshot()

@@ -92,7 +92,7 @@ def workspace_update(
     unknown = sorted(set(changes) - set(WORKSPACE_SETTINGS))
     if unknown:
         raise WardenError("validation_error", "Unknown workspace settings.", {"fields": unknown})
-    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    workspace = Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
     before = workspace.settings_snapshot()
     for field, value in changes.items():
         setattr(workspace, field, value)
@@ -115,7 +115,7 @@ def workspace_update(
 def workspace_soft_delete(*, workspace: Workspace, actor: Actor, reason: str = "") -> Workspace:
     """Soft delete: the workspace and its keys stop resolving; evidence stays. Reached
     only through approvals.platform (a confirmed, human-approved operation)."""
-    workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    workspace = Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
     if workspace.deleted_at is not None:
         return workspace
     before = workspace.settings_snapshot()
@@ -136,8 +136,10 @@ def workspace_soft_delete(*, workspace: Workspace, actor: Actor, reason: str = "
 
 def _lock_workspace(workspace_id) -> None:
     """Membership changes of one workspace take its row lock first, so they queue in one
-    order: no deadlock between two owner changes, and each sees the one before it."""
-    list(Workspace.objects.select_for_update().filter(pk=workspace_id).values_list("pk"))
+    order: no deadlock between two owner changes, and each sees the one before it.
+    NO KEY UPDATE, not UPDATE: foreign-key checks of concurrent audit inserts take KEY
+    SHARE on this row, and a full UPDATE lock would deadlock with the chain-head lock."""
+    list(Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).values_list("pk"))
 
 
 def _lock_membership(membership: Membership) -> Membership:
