@@ -24,7 +24,8 @@ class Receiver:
     secret: str = ""
     status: int = 200
     statuses: list = field(default_factory=list)  # consumed first, then `status`
-    hold: threading.Event | None = None  # when set: the first request waits for it
+    hold: threading.Event | None = None  # see hold_next()
+    hold_armed: bool = False
     received: list = field(default_factory=list)
     processed: list = field(default_factory=list)  # delivery ids handled (deduped)
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -54,14 +55,15 @@ class Receiver:
                 )
                 delivery = self.headers.get(signing.DELIVERY_HEADER)
                 with receiver.lock:
-                    first = not receiver.received
+                    held = receiver.hold if receiver.hold_armed else None
+                    receiver.hold_armed = False
                     receiver.received.append(Received(self.path, headers, body, valid))
                     status = receiver.statuses.pop(0) if receiver.statuses else receiver.status
                     if valid and 200 <= status < 300 and delivery not in receiver.processed:
                         receiver.processed.append(delivery)
                 receiver.arrived.set()
-                if first and receiver.hold is not None:
-                    receiver.hold.wait(timeout=60)
+                if held is not None:
+                    held.wait(timeout=60)
                 try:
                     self.send_response(status if valid else 401)
                     self.send_header("Content-Length", "0")
@@ -74,9 +76,17 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
-    def stop(self) -> None:
+    def hold_next(self, event: threading.Event) -> None:
+        """The next request waits (after it was recorded) until release()."""
+        with self.lock:
+            self.hold, self.hold_armed = event, True
+
+    def release(self) -> None:
         if self.hold is not None:
             self.hold.set()
+
+    def stop(self) -> None:
+        self.release()
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
