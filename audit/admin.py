@@ -18,7 +18,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from approvals.admin_queue import PerRequestPermissionCache
-from approvals.models import ApprovalRecord
+from approvals.models import ApprovalRecord, Tool
 from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
 from audit.privacy import privacy_summary_build, privacy_summary_download
 from audit.privacy_pdf import privacy_summary_pdf
@@ -56,6 +56,74 @@ class ActorPrefixFilter(admin.SimpleListFilter):
         return queryset
 
 
+class WorkspaceFilter(admin.SimpleListFilter):
+    """Workspaces the user may read evidence of (from guardian, not a DISTINCT scan)."""
+
+    title = "workspace"
+    parameter_name = "workspace"
+
+    def lookups(self, request, model_admin):
+        return [
+            (ws.slug, ws.name)
+            for ws in model_admin.permitted_workspaces(request, model_admin.view_permission)
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(workspace__slug=self.value())
+        return queryset
+
+
+class ToolFilter(admin.SimpleListFilter):
+    """Tools offered from the catalogs the user can see; any ?tool= value still works
+    (for tools since removed from a catalog)."""
+
+    title = "tool"
+    parameter_name = "tool"
+
+    def lookups(self, request, model_admin):
+        workspaces = model_admin.permitted_workspaces(request, model_admin.view_permission)
+        names = (
+            Tool.objects.filter(workspace__in=workspaces)
+            .order_by("name")
+            .values_list("name", flat=True)
+            .distinct()
+        )
+        names = list(names)
+        choices = [(name, name) for name in names]
+        if self.value() and self.value() not in names:
+            choices.append((self.value(), self.value()))
+        return choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(tool=self.value())
+        return queryset
+
+
+class DecisionFilter(admin.SimpleListFilter):
+    title = "decision"
+    parameter_name = "decision"
+    DECISIONS = (
+        ("allowed", "allowed"),
+        ("denied", "denied"),
+        ("requires_confirmation", "requires confirmation"),
+        ("approve", "approve (human)"),
+        ("deny", "deny (human)"),
+        ("expired", "expired"),
+        ("ok", "chain ok"),
+        ("broken", "chain broken"),
+    )
+
+    def lookups(self, request, model_admin):
+        return self.DECISIONS
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(decision=self.value())
+        return queryset
+
+
 class EvidenceAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
     view_permission = VIEW_AUDIT
     list_per_page = 50
@@ -66,7 +134,7 @@ class EvidenceAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
         return [f.name for f in self.model._meta.fields] + list(self.readonly_fields)
 
     def get_list_filter(self, request):
-        return [("workspace", admin.RelatedOnlyFieldListFilter), *self.list_filter]
+        return [WorkspaceFilter, *self.list_filter]
 
 
 @admin.register(AuditEntry)
@@ -83,7 +151,7 @@ class AuditEntryAdmin(EvidenceAdmin):
         "request_id",
     )
     list_select_related = ("workspace",)
-    list_filter = (ActorPrefixFilter, "action", "tool", "decision")
+    list_filter = (ActorPrefixFilter, "action", ToolFilter, DecisionFilter)
     date_hierarchy = "created_at"
     search_fields = ("request_id",)
     search_help_text = "Exact request id (X-Request-Id)."

@@ -249,3 +249,30 @@ def test_verify_goes_to_celery_when_a_worker_is_configured(
     assert not AuditEntry.objects.filter(
         workspace=evidence, action=AuditAction.AUDIT_VERIFIED
     ).exists()
+
+
+@pytest.mark.parametrize("url", EVIDENCE_LISTS)
+def test_filters_never_name_another_workspace(
+    evidence, other_workspace, make_member, admin_client_for, url
+):
+    evidence.name = "Zeta Confidential Tenant"
+    evidence.save()
+    html = admin_client_for(make_member(other_workspace, Role.AUDITOR)).get(url).content.decode()
+    assert "Zeta Confidential Tenant" not in html
+    assert f"workspace={evidence.slug}&" not in html
+    assert f'workspace={evidence.slug}"' not in html
+
+
+def test_workspace_filter_narrows_to_one_workspace(
+    evidence, other_workspace, role_users, admin_client_for
+):
+    from tenants.services import membership_add
+    from tests.conftest import SYSTEM
+
+    auditor = role_users[Role.AUDITOR]
+    membership_add(workspace=other_workspace, user=auditor, role=Role.AUDITOR, actor=SYSTEM)
+    client = admin_client_for(auditor)
+    both = {e.workspace_id for e in client.get(LIST).context["cl"].result_list}
+    assert both == {evidence.pk, other_workspace.pk}
+    one = client.get(LIST, {"workspace": other_workspace.slug}).context["cl"].result_list
+    assert {e.workspace_id for e in one} == {other_workspace.pk}
