@@ -248,3 +248,43 @@ def test_superuser_creates_a_workspace_with_an_owner(make_user, browser):
 
 def test_owner_cannot_add_workspaces(owner_a, browser):
     assert browser(owner_a.user).get(f"{WORKSPACES}add/").status_code == 403
+
+
+# --- what each role sees -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "visible", "hidden"),
+    [
+        (Role.OWNER, ["Workspaces", "Memberships", "Machine keys"], []),
+        (Role.ADMIN, ["Memberships", "Machine keys"], ["Workspaces"]),
+        (Role.AUDITOR, [], ["Workspaces", "Memberships", "Machine keys"]),
+    ],
+)
+def test_admin_index_shows_what_the_role_may_manage(
+    workspace, make_member, browser, role, visible, hidden
+):
+    user = make_member(workspace, role)
+    html = browser(user).get("/admin/").content.decode()
+    for label in visible:
+        assert label in html, label
+    for label in hidden:
+        assert label not in html, label
+
+
+def test_owner_pages_render(workspace, owner_a, make_key, browser):
+    key, _ = make_key(workspace)
+    client = browser(owner_a.user)
+    for url in (
+        WORKSPACES,
+        f"{WORKSPACES}{workspace.pk}/change/",
+        MEMBERS,
+        f"{MEMBERS}add/",
+        membership_url(owner_a),
+        "/admin/keys/machinekey/",
+        "/admin/keys/machinekey/add/",
+        f"/admin/keys/machinekey/{key.pk}/change/",
+        f"/admin/keys/machinekey/{key.pk}/rotate/",
+        f"/admin/keys/machinekey/{key.pk}/revoke/",
+    ):
+        assert client.get(url).status_code == 200, url
