@@ -5,6 +5,7 @@ and a read-only view of action requests. The approval queue lives in admin_queue
 from django.contrib import admin
 
 from approvals import services
+from approvals.admin_queue import PerRequestPermissionCache
 from approvals.admin_queue import register as register_approval_queue
 from approvals.models import ActionRequest, Tool
 from common.actor import Actor
@@ -21,7 +22,7 @@ def _actor(request) -> Actor:
 
 
 @admin.register(Tool)
-class ToolAdmin(WorkspaceScopedAdmin):
+class ToolAdmin(PerRequestPermissionCache, WorkspaceScopedAdmin):
     view_permission = "manage_tools"
     change_permission = "manage_tools"
     list_display = ("name", "workspace", "level", "confirmation", "irreversible", "enabled")
@@ -56,7 +57,7 @@ class ToolAdmin(WorkspaceScopedAdmin):
 
 
 @admin.register(ActionRequest)
-class ActionRequestAdmin(ReadOnlyWorkspaceAdmin):
+class ActionRequestAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
     view_permission = "view_audit"
     list_display = ("created_at", "tool_name", "requested_by", "decision", "status", "dry_run")
     list_filter = ("decision", "status", "dry_run")

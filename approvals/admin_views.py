@@ -191,6 +191,7 @@ def review_view(model_admin, request, pk):
         "expired": confirmation.expires_at <= now
         or confirmation.status == ConfirmationRequest.Status.EXPIRED,
         "owns_key": _accountable_pk(action) == request.user.pk,
+        "already_voted": any(r.approver_user_id == request.user.pk for r in records),
         "response_pretty": pretty_json(action.response) if action.response else "",
         "now": now,
         "reason_max_length": REASON_MAX_LENGTH,

@@ -408,6 +408,7 @@ def test_irreversible_needs_two_different_approvers_when_the_workspace_says_so(
     assert any("needs another approver" in m for m in messages_of(response))
     confirmation.refresh_from_db()
     assert confirmation.status == "pending"
+    assert "You already gave your verdict" in first.get(review_url(confirmation)).content.decode()
     response = first.post(
         decide_url(confirmation), {"verdict": "approve", "reason": "again"}, follow=True
     )
