@@ -131,15 +131,21 @@ def destination_configure(
         raise WardenError(
             "validation_error", "batch_size out of range.", {"batch_size": [f"1-{MAX_BATCH_SIZE}"]}
         )
+    existing = AuditExportDestination.objects.filter(workspace=workspace).first()
     if kind == AuditExportDestination.Kind.DIRECTORY:
-        if not operator:
-            raise WardenError(
-                "permission_denied", "Only platform operators may set an export directory."
-            )
         try:
             directory = str(check_directory(directory))
         except transport.DestinationRefused as exc:
             raise _refusal("directory", exc) from None
+        kept = (
+            existing is not None
+            and existing.kind == AuditExportDestination.Kind.DIRECTORY
+            and existing.directory == directory
+        )
+        if not operator and not kept:
+            raise WardenError(
+                "permission_denied", "Only platform operators may set an export directory."
+            )
         url = ""
     else:
         try:

@@ -1,0 +1,447 @@
+"""Background work in the admin, scoped with guardian.
+
+Workspace admins (`manage_workspace`) manage webhook endpoints, the audit export
+destination and their automation settings; every write goes through the services, so
+it is audited. Platform operators (superusers) alone edit the webhook host allowlist and
+directory export destinations: they decide where Warden may connect or write. Signing
+secrets are rendered once, into the response of the POST that issued them."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
+
+from audit import scheduled_export
+from common.errors import WardenError
+from notifications import services
+from notifications.models import (
+    AnomalyFinding,
+    AuditExportBatch,
+    AuditExportDestination,
+    EmailDelivery,
+    Event,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WorkspaceAutomationSettings,
+)
+from tenants.admin import ServiceRefusalMixin, admin_actor
+from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
+
+SECRET_TEMPLATE = "admin/notifications/secret_issued.html"
+
+
+class OneTimeSecret:
+    """Renders as the secret; its repr is masked so template debug logging cannot leak it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def __str__(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "OneTimeSecret('***')"
+
+
+def _lines(value: str) -> list[str]:
+    return [part for part in (value or "").replace(",", " ").split() if part]
+
+
+def _secret_response(admin_obj, request, *, title: str, what: str, secret: str, back: str):
+    context = {
+        **admin_obj.admin_site.each_context(request),
+        "opts": admin_obj.model._meta,
+        "title": title,
+        "what": what,
+        "secret": OneTimeSecret(secret),
+        "back": back,
+    }
+    response = TemplateResponse(request, SECRET_TEMPLATE, context)
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+    return response
+
+
+# --- automation settings ------------------------------------------------------------
+
+
+class AutomationSettingsForm(forms.ModelForm):
+    webhook_host_allowlist = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One entry per line: exact host, *.suffix, or IP/CIDR (needed for "
+        "private addresses). Empty: webhooks and exports may go nowhere. Operators only.",
+    )
+
+    class Meta:
+        model = WorkspaceAutomationSettings
+        fields = ["workspace", "anomaly_auto_suspend", "email_notifications"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance and self.instance.pk:
+            self.initial["webhook_host_allowlist"] = "\n".join(self.instance.webhook_host_allowlist)
+
+
+@admin.register(WorkspaceAutomationSettings)
+class WorkspaceAutomationSettingsAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+    form = AutomationSettingsForm
+    list_display = ("workspace", "anomaly_auto_suspend", "email_notifications", "allowlist")
+    list_select_related = ("workspace",)
+
+    @admin.display(description="webhook host allowlist")
+    def allowlist(self, obj):
+        return " ".join(obj.webhook_host_allowlist) or "— (deny all)"
+
+    def get_fields(self, request, obj=None):
+        fields = ["anomaly_auto_suspend", "email_notifications", "webhook_host_allowlist"]
+        if not request.user.is_superuser:
+            fields[-1] = "allowlist"
+        return (["workspace"] if obj is None else []) + fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if request.user.is_superuser else ("allowlist",)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        changes = {
+            "anomaly_auto_suspend": data["anomaly_auto_suspend"],
+            "email_notifications": data["email_notifications"],
+        }
+        operator = request.user.is_superuser
+        if operator:
+            changes["webhook_host_allowlist"] = _lines(data.get("webhook_host_allowlist", ""))
+        workspace = obj.workspace
+        try:
+            saved = services.automation_settings_update(
+                workspace=workspace, actor=admin_actor(request), changes=changes, operator=operator
+            )
+        except WardenError as exc:
+            self.refuse(request, exc)
+            return
+        obj.pk = saved.pk
+        obj._state.adding = False
+
+
+# --- webhook endpoints ----------------------------------------------------------------
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, assume_scheme="https")
+    events = forms.MultipleChoiceField(
+        choices=Event.choices, widget=forms.CheckboxSelectMultiple, required=True
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ["workspace", "name", "url", "events", "enabled"]
+
+
+class WebhookAttemptInline(admin.TabularInline):
+    model = WebhookAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "started_at", "status_code", "ok", "duration_ms", "error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+    form = WebhookEndpointForm
+    list_display = ("name", "workspace", "url", "event_list", "state", "consecutive_failures")
+    list_select_related = ("workspace",)
+    list_filter = (("workspace", admin.RelatedOnlyFieldListFilter),)
+    readonly_fields = ("consecutive_failures", "disabled_at", "disabled_reason", "created_by")
+    actions = ["reenable_selected", "rotate_secret"]
+
+    @admin.display(description="events")
+    def event_list(self, obj):
+        return ", ".join(obj.events)
+
+    @admin.display(description="state")
+    def state(self, obj):
+        if obj.disabled_at:
+            return f"disabled ({obj.disabled_reason})"
+        return "active" if obj.enabled else "off"
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("workspace", "name", "url", "events")
+        return ("name", "url", "events", "enabled", *self.readonly_fields)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        actor = admin_actor(request)
+        try:
+            if change:
+                services.endpoint_update(
+                    endpoint=obj,
+                    actor=actor,
+                    changes={k: data[k] for k in ("name", "url", "events", "enabled")},
+                )
+                return
+            issued = services.endpoint_create(
+                workspace=data["workspace"],
+                name=data["name"],
+                url=data["url"],
+                events=data["events"],
+                actor=actor,
+            )
+        except WardenError as exc:
+            self.refuse(request, exc)
+            return
+        for field in WebhookEndpoint._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(issued.endpoint, field.attname))
+        obj._state.adding = False
+        request._warden_issued_secret = issued.secret
+
+    def response_add(self, request, obj, post_url_continue=None):
+        secret = getattr(request, "_warden_issued_secret", None)
+        if self.refused(request) or secret is None:
+            return super().response_add(request, obj, post_url_continue)
+        return _secret_response(
+            self,
+            request,
+            title="Webhook endpoint created: copy its signing secret now",
+            what=f"webhook endpoint {obj.name}",
+            secret=secret,
+            back=request.path.replace("/add/", "/"),
+        )
+
+    def response_change(self, request, obj):
+        if self.refused(request):
+            return self._back(request, "change", obj.pk)
+        return super().response_change(request, obj)
+
+    def delete_model(self, request, obj):
+        services.endpoint_delete(endpoint=obj, actor=admin_actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            services.endpoint_delete(endpoint=endpoint, actor=admin_actor(request))
+
+    @admin.action(description="Re-enable selected endpoints (sends what is pending)")
+    def reenable_selected(self, request, queryset):
+        count = 0
+        for endpoint in queryset:
+            if self.has_change_permission(request, endpoint):
+                services.endpoint_reenable(endpoint=endpoint, actor=admin_actor(request))
+                count += 1
+        self.message_user(request, f"Re-enabled {count} endpoint(s).", messages.SUCCESS)
+
+    @admin.action(description="Rotate the signing secret (shown once)")
+    def rotate_secret(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Rotate one endpoint at a time.", messages.ERROR)
+            return None
+        endpoint = queryset.get()
+        if not self.has_change_permission(request, endpoint):
+            self.message_user(request, "You may not change this endpoint.", messages.ERROR)
+            return None
+        issued = services.endpoint_rotate_secret(endpoint=endpoint, actor=admin_actor(request))
+        return _secret_response(
+            self,
+            request,
+            title="Signing secret rotated: copy it now",
+            what=f"webhook endpoint {endpoint.name}",
+            secret=issued.secret,
+            back=request.path,
+        )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyWorkspaceAdmin):
+    view_permission = "manage_workspace"
+    list_display = ("created_at", "workspace", "endpoint", "event_type", "status", "attempts")
+    list_filter = ("status", ("workspace", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("workspace", "endpoint", "event")
+    fields = (
+        "id",
+        "workspace",
+        "endpoint",
+        "event_type",
+        "status",
+        "attempts",
+        "created_at",
+        "last_attempt_at",
+        "delivered_at",
+        "last_status_code",
+        "last_error",
+    )
+    readonly_fields = fields
+    inlines = [WebhookAttemptInline]
+
+    @admin.display(description="event")
+    def event_type(self, obj):
+        return obj.event.event
+
+
+@admin.register(EmailDelivery)
+class EmailDeliveryAdmin(ReadOnlyWorkspaceAdmin):
+    view_permission = "manage_workspace"
+    list_display = ("created_at", "workspace", "recipient", "subject", "status", "attempts")
+    list_filter = ("status", ("workspace", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("workspace",)
+    fields = (
+        "workspace",
+        "recipient",
+        "subject",
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+        "last_error",
+        "body_text",
+    )
+    readonly_fields = fields
+
+
+# --- audit export -------------------------------------------------------------------
+
+
+class ExportDestinationForm(forms.ModelForm):
+    url = forms.URLField(max_length=500, required=False, assume_scheme="https")
+    rotate_secret = forms.BooleanField(
+        required=False, help_text="Issue a new signing secret (webhook destinations)."
+    )
+
+    class Meta:
+        model = AuditExportDestination
+        fields = ["workspace", "kind", "directory", "url", "enabled", "batch_size"]
+
+
+@admin.register(AuditExportDestination)
+class AuditExportDestinationAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+    form = ExportDestinationForm
+    list_display = (
+        "workspace",
+        "kind",
+        "target",
+        "enabled",
+        "last_exported_seq",
+        "last_success_at",
+        "last_error",
+    )
+    list_select_related = ("workspace",)
+    readonly_fields = (
+        "last_exported_seq",
+        "last_success_at",
+        "last_attempt_at",
+        "last_error",
+        "consecutive_failures",
+    )
+
+    @admin.display(description="target")
+    def target(self, obj):
+        return obj.directory or obj.url
+
+    def get_fields(self, request, obj=None):
+        fields = ["kind", "url", "enabled", "batch_size", "rotate_secret"]
+        if request.user.is_superuser:
+            fields.insert(1, "directory")
+        head = ["workspace"] if obj is None else []
+        tail = list(self.readonly_fields) if obj is not None else []
+        return head + fields + tail
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        if request.user.is_superuser:
+            directory = data.get("directory", "") or ""
+        else:  # only operators choose directories; others keep the one they have
+            directory = obj.directory if change else ""  # not a field of their form
+        try:
+            configured = scheduled_export.destination_configure(
+                workspace=obj.workspace,
+                kind=data["kind"],
+                directory=directory,
+                url=data.get("url", "") or "",
+                enabled=data["enabled"],
+                batch_size=data["batch_size"],
+                actor=admin_actor(request),
+                operator=request.user.is_superuser,
+                rotate_secret=data.get("rotate_secret", False),
+            )
+        except WardenError as exc:
+            self.refuse(request, exc)
+            return
+        for field in AuditExportDestination._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(configured.destination, field.attname))
+        obj._state.adding = False
+        request._warden_issued_secret = configured.secret
+
+    def _issued(self, request, obj):
+        secret = getattr(request, "_warden_issued_secret", None)
+        if self.refused(request) or not secret:
+            return None
+        return _secret_response(
+            self,
+            request,
+            title="Export signing secret issued: copy it now",
+            what=f"the audit export of {obj.workspace}",
+            secret=secret,
+            back="../",
+        )
+
+    def response_add(self, request, obj, post_url_continue=None):
+        issued = self._issued(request, obj)
+        return issued or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if self.refused(request):
+            return self._back(request, "change", obj.pk)
+        return self._issued(request, obj) or super().response_change(request, obj)
+
+
+@admin.register(AuditExportBatch)
+class AuditExportBatchAdmin(ReadOnlyWorkspaceAdmin):
+    view_permission = "view_audit"
+    list_display = ("sent_at", "workspace", "kind", "first_seq", "last_seq", "entries", "target")
+    list_filter = (("workspace", admin.RelatedOnlyFieldListFilter),)
+    list_select_related = ("workspace",)
+    readonly_fields = (
+        "workspace",
+        "kind",
+        "first_seq",
+        "last_seq",
+        "entries",
+        "sha256",
+        "target",
+        "sent_at",
+    )
+    fields = readonly_fields
+
+
+@admin.register(AnomalyFinding)
+class AnomalyFindingAdmin(ReadOnlyWorkspaceAdmin):
+    view_permission = "view_audit"
+    list_display = ("window_start", "workspace", "key", "kind", "exception_record")
+    list_filter = ("kind", ("workspace", admin.RelatedOnlyFieldListFilter))
+    list_select_related = ("workspace", "key", "exception_record")
+    readonly_fields = (
+        "workspace",
+        "key",
+        "kind",
+        "window_start",
+        "window_end",
+        "evidence",
+        "exception_record",
+        "created_at",
+    )
+    fields = readonly_fields
