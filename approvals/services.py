@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -152,6 +152,38 @@ def _replay(key, idempotency_key: str) -> ActionAnswer | None:
     return ActionAnswer(prior.response_status, body, prior)
 
 
+# Tool rows by (workspace, policy version, name), per process. Every catalog change
+# bumps the workspace's policy version in the same transaction (tool_create/update/
+# delete), so an entry can never describe a catalog other than the one at its version:
+# the decision path needs no tool query once a version is warm. Workspace settings are
+# never cached (they come from the key's workspace, read fresh by authentication).
+_TOOL_CACHE: dict[tuple, Tool | None] = {}
+_TOOL_CACHE_MAX = 4096
+_MISSING = object()
+
+
+def catalog_tool(workspace: Workspace, name: str) -> tuple[Workspace, Tool | None]:
+    """(workspace, tool or None) for a decision, with the policy version it belongs to."""
+    cache_key = (workspace.pk, workspace.policy_version, name)
+    cached = _TOOL_CACHE.get(cache_key, _MISSING)
+    if cached is not _MISSING:
+        return workspace, cached
+    tool = (
+        Tool.objects.select_related("workspace")
+        .filter(workspace_id=workspace.pk, name=name[:200])
+        .first()
+    )
+    if tool is not None:
+        # Row and version from one statement: the version recorded on the decision is
+        # never older than the catalog row it used.
+        workspace = tool.workspace
+        tool._state.fields_cache.pop("workspace", None)  # settings are never cached
+    if len(_TOOL_CACHE) >= _TOOL_CACHE_MAX:
+        _TOOL_CACHE.clear()
+    _TOOL_CACHE[(workspace.pk, workspace.policy_version, name)] = tool
+    return workspace, tool
+
+
 def action_submit(
     *,
     key,
@@ -169,16 +201,7 @@ def action_submit(
         prior = _replay(key, idempotency_key)
         if prior is not None:
             return prior
-    workspace = key.workspace
-    tool = (
-        Tool.objects.select_related("workspace")
-        .filter(workspace_id=key.workspace_id, name=tool_name)
-        .first()
-    )
-    if tool is not None:
-        # The tool row and the policy version come from one read, so the version
-        # recorded on the decision is never older than the catalog it used.
-        workspace = tool.workspace
+    workspace, tool = catalog_tool(key.workspace, tool_name)
     ask = _Ask(
         workspace=workspace,
         principal=key,
@@ -351,6 +374,11 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
             prior = _replay(ask.key, ask.idempotency_key)
             if prior is not None:
                 return prior
+        if saved_tool is not None and not Tool.objects.filter(pk=saved_tool.pk).exists():
+            # The tool was deleted while this request was in flight: it no longer exists.
+            gone = replace(ask, tool=None)
+            missing = gate.decide(ask.principal, ask.workspace, None, {}, decision.policy_version)
+            return _record(gone, missing, stored, digest)
         raise
     if token is not None:
         body = {**body, "confirmation_token": token}

@@ -1,0 +1,247 @@
+"""Decision-path benchmark: POST /api/v1/actions (allow path) against a bare
+authenticated DRF endpoint (GET /api/v1/whoami: key auth, workspace resolution,
+rate limit, a tiny JSON body; no gate, no writes), same client, same run.
+
+    .venv/bin/python bench/decision.py [--requests 1500] [--threads 4] [--seconds 60]
+
+Needs a local PostgreSQL (BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/warden_bench; the database is created and
+migrated if missing). Starts gunicorn (2 gthread workers) on 127.0.0.1 only, seeds a
+fresh workspace, key and read tool through the services, alternates rounds of both
+endpoints, prints requests/s, p50 and p99 for each and their ratio, plus the SQL
+statements per decision (counted in-process with CaptureQueriesContext).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/warden_bench"
+TRANSACTION_CONTROL = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"}
+
+
+def bench_env(database_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=database_url,
+        DJANGO_SETTINGS_MODULE="config.settings",
+        SECRET_KEY=env.get("SECRET_KEY") or "bench-only-" + "k" * 50,
+        DEBUG="0",
+        SECURE_SSL_REDIRECT="0",
+        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+        LOG_LEVEL="WARNING",
+        CONN_MAX_AGE="600",
+    )
+    env.pop("REDIS_URL", None)  # local-memory throttle cache per worker
+    return env
+
+
+def ensure_database(database_url: str) -> None:
+    import psycopg
+
+    parsed = urlparse(database_url)
+    name = parsed.path.lstrip("/")
+    admin = parsed._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def seed(env: dict[str, str]) -> tuple[str, int]:
+    """Workspace, key and read tool through the services; SQL statements per decision."""
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from approvals.services import tool_create
+    from common.actor import Actor
+    from keys.services import key_create
+    from tenants.services import user_get_or_create, workspace_create
+
+    actor = Actor.system("bench")
+    suffix = uuid.uuid4().hex[:8]
+    owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
+    workspace = workspace_create(slug=f"bench-{suffix}", name="Bench", owner=owner, actor=actor)
+    tool_create(workspace=workspace, actor=actor, name="crm.lookup", level="read")
+    issued = key_create(
+        workspace=workspace,
+        name="bench-agent",
+        owner=owner,
+        scopes=["actions:read"],
+        tool_allowlist=["crm.*"],
+        rate_limit_per_minute=100_000,
+        actor=actor,
+    )
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
+    body = json.dumps({"tool": "crm.lookup", "params": {"id": 1}})
+    client.post("/api/v1/actions", body, content_type="application/json")  # warm
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.post("/api/v1/actions", body, content_type="application/json")
+    assert response.status_code == 200, response.content
+    statements = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].split()[0].upper() not in TRANSACTION_CONTROL
+    ]
+    connection.close()
+    return issued.plaintext, len(statements)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+    gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
+    command = [
+        str(gunicorn) if gunicorn.exists() else "gunicorn",
+        "config.wsgi",
+        "--workers=2",
+        "--worker-class=gthread",
+        "--threads=2",
+        "--keep-alive=30",
+        f"--bind=127.0.0.1:{port}",
+        "--log-level=warning",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def drive(port, key, endpoint, total, threads, seconds) -> tuple[list[float], float, int]:
+    """`total` requests over `threads` keep-alive connections; latencies in ms."""
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    body = json.dumps({"tool": "crm.lookup", "params": {"id": 1}})
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    per_thread = total // threads
+    stop_at = time.monotonic() + seconds
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for _ in range(per_thread):
+            if time.monotonic() > stop_at:
+                break
+            started = time.perf_counter()
+            if endpoint == "decision":
+                conn.request("POST", "/api/v1/actions", body=body, headers=headers)
+            else:
+                conn.request("GET", "/api/v1/whoami", headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append((time.perf_counter() - started) * 1000)
+            if response.status != 200:
+                with lock:
+                    errors[0] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    started = time.perf_counter()
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return latencies, time.perf_counter() - started, errors[0]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=1500, help="per endpoint")
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
+    parser.add_argument("--seconds", type=float, default=60, help="cap per round")
+    args = parser.parse_args()
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    if not database_url.startswith("postgres"):
+        print("bench/decision.py needs PostgreSQL (BENCH_DATABASE_URL)", file=sys.stderr)
+        return 2
+    env = bench_env(database_url)
+    ensure_database(database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    key, queries = seed(env)
+    port = free_port()
+    server = start_gunicorn(env, port)
+    try:
+        per_round = max(args.threads, args.requests // args.rounds)
+        for endpoint in ("bare", "decision"):  # warm both workers and their connections
+            drive(port, key, endpoint, args.threads * 20, args.threads, args.seconds)
+        results = {"bare": ([], 0.0, 0), "decision": ([], 0.0, 0)}
+        for _ in range(args.rounds):
+            for endpoint in ("bare", "decision"):
+                lat, elapsed, errors = drive(
+                    port, key, endpoint, per_round, args.threads, args.seconds
+                )
+                old = results[endpoint]
+                results[endpoint] = (old[0] + lat, old[1] + elapsed, old[2] + errors)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print(
+        f"gunicorn 2 gthread workers, {args.threads} keep-alive client threads, "
+        f"{args.rounds} alternating rounds, PostgreSQL"
+    )
+    print(f"{'endpoint':<34}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    summary = {}
+    for endpoint, label in (
+        ("bare", "GET /api/v1/whoami (bare)"),
+        ("decision", "POST /api/v1/actions (allow)"),
+    ):
+        lat, elapsed, errors = results[endpoint]
+        rps = len(lat) / elapsed if elapsed else 0.0
+        p50, p99 = percentile(lat, 50), percentile(lat, 99)
+        summary[endpoint] = (rps, p50, p99)
+        print(f"{label:<34}{len(lat):>9}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{errors:>8}")
+    bare, decision = summary["bare"], summary["decision"]
+    print(
+        f"ratio decision/bare: p50 {decision[1] / bare[1]:.2f}x, p99 {decision[2] / bare[2]:.2f}x, "
+        f"throughput {bare[0] / decision[0]:.2f}x slower (target <= 2x)"
+    )
+    print(f"SQL statements per decision: {queries} (target <= 6; BEGIN/COMMIT not counted)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
