@@ -131,9 +131,24 @@ def clean_text(value: str) -> str:
 # --- Fast path -------------------------------------------------------------------------
 
 _encode_str = json.encoder.encode_basestring  # the C encoder json.dumps uses (ensure_ascii=False)
-_encode_json = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=True
-).encode
+
+
+def _make_json_encoder() -> Callable[[Any], str]:
+    """Canonical JSON text of a value: json.dumps(sort_keys, compact, ensure_ascii=False),
+    with CPython's C encoder built once instead of on every call."""
+    make = json.encoder.c_make_encoder
+    if make is None:
+        return json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+    encoder = make(None, None, _encode_str, None, ":", ",", True, False, True)
+    return lambda value: "".join(encoder(value, 0))
+
+
+_encode_json = _make_json_encoder()
+_scan_json = json.JSONDecoder().scan_once  # C scanner; jsonb text has no leading blanks
+
+
+def decode_json_text(text: str) -> Any:
+    return _scan_json(text, 0)[0]
 
 
 def fast_timestamp(value: datetime) -> str:
@@ -143,18 +158,19 @@ def fast_timestamp(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def _s(value: str | None) -> str:
-    return "null" if value is None else _encode_str(value)
-
-
-def row_hasher(workspace_id: Any) -> Callable[..., str]:
+def row_hasher(workspace_id: Any, *, input_as_text: bool = False) -> Callable[..., str]:
     """A function hashing one row given (prev_hash, *ROW_FIELDS[:-2]) as fetched.
 
-    Keys appear in sorted order: action, actor, client_ip, created_at, decision, input,
-    outcome, policy_version, rationale, request_id, seq, target_id, target_type, tool,
+    `created_at` may be a datetime or the already formatted timestamp string; with
+    `input_as_text`, `input` is the JSON text the database returned. Keys appear in
+    sorted order: action, actor, client_ip, created_at, decision, input, outcome,
+    policy_version, rationale, request_id, seq, target_id, target_type, tool,
     workspace. The workspace suffix is the same for every row, so it is built once."""
     tail = ',"workspace":' + _encode_str(str(workspace_id)) + "}"
     sha256 = hashlib.sha256
+    enc = _encode_str
+    encode_json = _encode_json
+    scan = _scan_json
 
     def hash_row(
         prev_hash,
@@ -173,39 +189,41 @@ def row_hasher(workspace_id: Any) -> Callable[..., str]:
         client_ip,
         outcome,
     ) -> str:
-        if isinstance(created_at, datetime):
-            created_at = fast_timestamp(created_at)
+        if input_as_text:
+            input_ = "{}" if input_ == "{}" else encode_json(scan(input_, 0)[0])
+        else:
+            input_ = "{}" if input_ == {} else encode_json(input_)
         body = "".join(
             (
                 prev_hash,
                 '{"action":',
-                _s(action),
+                "null" if action is None else enc(action),
                 ',"actor":',
-                _s(actor),
+                "null" if actor is None else enc(actor),
                 ',"client_ip":',
-                _s(client_ip),
+                "null" if client_ip is None else enc(client_ip),
                 ',"created_at":',
-                _s(created_at),
+                enc(created_at if created_at.__class__ is str else fast_timestamp(created_at)),
                 ',"decision":',
-                _s(decision),
+                "null" if decision is None else enc(decision),
                 ',"input":',
-                "{}" if input_ == {} else _encode_json(input_),
+                input_,
                 ',"outcome":',
-                _s(outcome),
+                "null" if outcome is None else enc(outcome),
                 ',"policy_version":',
                 "null" if policy_version is None else str(int(policy_version)),
                 ',"rationale":',
-                _s(rationale),
+                "null" if rationale is None else enc(rationale),
                 ',"request_id":',
-                _s(request_id),
+                "null" if request_id is None else enc(request_id),
                 ',"seq":',
                 str(int(seq)),
                 ',"target_id":',
-                _s(target_id),
+                "null" if target_id is None else enc(target_id),
                 ',"target_type":',
-                _s(target_type),
+                "null" if target_type is None else enc(target_type),
                 ',"tool":',
-                _s(tool),
+                "null" if tool is None else enc(tool),
                 tail,
             )
         )

@@ -93,6 +93,46 @@ def _classify_link_break(workspace: Workspace, seq: int, prev: str, head_seq: in
     return REORDERED if moved is not None else BROKEN_LINK
 
 
+def _fetch_orm(workspace: Workspace, head_seq: int, chunk_size: int):
+    """Keyset-paginated tuples of _FETCH, oldest first (any database)."""
+    rows = AuditEntry.objects.filter(workspace=workspace, seq__lte=head_seq).order_by("seq")
+    last = 0
+    while True:
+        chunk = list(rows.filter(seq__gt=last).values_list(*_FETCH)[:chunk_size])
+        if chunk:
+            yield chunk
+        if len(chunk) < chunk_size:
+            return
+        last = chunk[-1][0]
+
+
+# PostgreSQL: the same rows without per-row conversions. The server formats created_at
+# exactly as the chain does, and `input` stays jsonb text (Django loads jsonb as text),
+# decoded by the C scanner in the hasher; the walk is 2-3x faster than through the ORM.
+_PG_CHUNK_SQL = """
+    SELECT seq, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           actor, action, target_type, target_id, tool, input, decision, rationale,
+           policy_version, request_id, client_ip, outcome, prev_hash, hash, actor_type
+    FROM audit_auditentry
+    WHERE workspace_id = %s AND seq > %s AND seq <= %s
+    ORDER BY seq
+    LIMIT %s
+"""
+
+
+def _fetch_postgres(workspace: Workspace, head_seq: int, chunk_size: int):
+    last = 0
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(_PG_CHUNK_SQL, [workspace.pk, last, head_seq, chunk_size])
+            chunk = cursor.fetchall()
+            if chunk:
+                yield chunk
+            if len(chunk) < chunk_size:
+                return
+            last = chunk[-1][0]
+
+
 def verify_chain(
     workspace: Workspace, *, progress: Progress | None = None, chunk_size: int = CHUNK_SIZE
 ) -> VerifyResult:
@@ -123,15 +163,12 @@ def verify_chain(
         start = checkpoint.through_seq + 1 if checkpoint else 1
         total = max(head_seq - start + 1, 0)
 
-        hash_row = row_hasher(workspace.pk)
-        rows = AuditEntry.objects.filter(workspace=workspace, seq__lte=head_seq).order_by("seq")
+        on_postgres = connection.vendor == "postgresql"
+        hash_row = row_hasher(workspace.pk, input_as_text=on_postgres)
+        fetch = _fetch_postgres if on_postgres else _fetch_orm
         expected = None  # next sequence number expected
         prev = None  # hash the next entry must link to; None: cannot be known
-        last = 0
-        while True:
-            chunk = list(rows.filter(seq__gt=last).values_list(*_FETCH)[:chunk_size])
-            if not chunk:
-                break
+        for chunk in fetch(workspace, head_seq, chunk_size):
             for row in chunk:
                 seq = row[0]
                 if expected is None:  # first entry present
@@ -160,11 +197,8 @@ def verify_chain(
                 prev = stored_hash
                 expected = seq + 1
                 checked += 1
-            last = chunk[-1][0]
             if progress is not None:
                 progress(checked, total)
-            if len(chunk) < chunk_size:
-                break
 
         if expected is None:  # no entries at all
             if head_seq >= start:
