@@ -67,6 +67,24 @@ def queue_queryset(model_admin, request):
     )
 
 
+def page_context(model_admin, request) -> dict[str, Any]:
+    """AdminSite.each_context without the app list: these pages have no navigation
+    sidebar, so they skip a permission check per registered admin and their query
+    count does not depend on how many admins other apps register."""
+    site = model_admin.admin_site
+    script_name = request.META.get("SCRIPT_NAME", "")
+    return {
+        "site_title": site.site_title,
+        "site_header": site.site_header,
+        "site_url": script_name if site.site_url == "/" and script_name else site.site_url,
+        "has_permission": site.has_permission(request),
+        "available_apps": [],
+        "is_popup": False,
+        "is_nav_sidebar_enabled": False,
+        "log_entries": site.get_log_entries(request),
+    }
+
+
 def _approval_progress(confirmation) -> dict[str, int]:
     records = list(confirmation.approval_records.all())
     return {
@@ -128,7 +146,7 @@ def queue_view(model_admin, request):
     page = paginator.get_page(request.GET.get("page"))
     now = timezone.now()
     context = {
-        **model_admin.admin_site.each_context(request),
+        **page_context(model_admin, request),
         "title": "Approval queue",
         "opts": model_admin.model._meta,
         "page": page,
@@ -176,7 +194,7 @@ def review_view(model_admin, request, pk):
         confirmation.status == ConfirmationRequest.Status.PENDING and confirmation.expires_at > now
     )
     context = {
-        **model_admin.admin_site.each_context(request),
+        **page_context(model_admin, request),
         "title": f"Review request: {action.tool_name}",
         "opts": model_admin.model._meta,
         "row": _row(confirmation),
