@@ -19,6 +19,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
+from django.views.decorators.debug import sensitive_variables
 
 from common.errors import WardenError
 from keys import services
@@ -259,12 +260,14 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         obj._state.adding = False
         request._warden_issued_key = issued.plaintext
 
+    @sensitive_variables("plaintext")
     def response_add(self, request, obj, post_url_continue=None):
         plaintext = getattr(request, "_warden_issued_key", None)
         if self.refused(request) or plaintext is None:
             return super().response_add(request, obj, post_url_continue)
         return self._issued_response(request, obj, plaintext, "created")
 
+    @sensitive_variables("plaintext", "context")
     def _issued_response(self, request, key, plaintext: str, verb: str):
         context = {
             **self.admin_site.each_context(request),

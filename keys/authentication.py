@@ -3,6 +3,7 @@ constant-time digest compare. A wrong secret or a disallowed IP answers exactly 
 an unknown key (`invalid_key`): no oracle."""
 
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from rest_framework import authentication, exceptions
 
 from common.net import client_ip
@@ -24,6 +25,7 @@ def _invalid() -> KeyAuthFailed:
 class MachineKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
+    @sensitive_variables("header", "parts", "parsed", "secret")
     def authenticate(self, request):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
@@ -57,6 +59,7 @@ class MachineKeyAuthentication(authentication.BaseAuthentication):
         return (key.owner, key)
 
     @staticmethod
+    @sensitive_variables("secret")
     def _secret_matches(key: MachineKey, secret: str, now) -> bool:
         if key_secrets.digests_match(secret, key.digest):
             return True

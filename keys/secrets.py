@@ -6,16 +6,19 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 KEY_PREFIX = "wdn"
 SECRET_BYTES = 32
 
 
+@sensitive_variables("secret")
 def digest(secret: str) -> str:
     pepper = settings.WARDEN_KEY_PEPPER.encode()
     return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
 
 
+@sensitive_variables("secret")
 def digests_match(secret: str, stored_digest: str) -> bool:
     return bool(stored_digest) and hmac.compare_digest(digest(secret), stored_digest)
 
@@ -28,10 +31,12 @@ def new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
+@sensitive_variables("secret")
 def format_key(prefix: str, secret: str) -> str:
     return f"{KEY_PREFIX}_{prefix}_{secret}"
 
 
+@sensitive_variables("raw", "parts", "secret")
 def parse_key(raw: str) -> tuple[str, str] | None:
     """Split `wdn_<prefix>_<secret>`; None when the shape is wrong."""
     parts = raw.split("_", 2)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from audit.models import AuditAction
 from audit.services import audit_record_change
@@ -80,6 +81,7 @@ def _audit(key: MachineKey, actor: Actor, action: str, before: dict | None, reas
 
 
 @transaction.atomic
+@sensitive_variables("secret")
 def key_create(
     *,
     workspace: Workspace,
@@ -142,6 +144,7 @@ def key_create(
 
 
 @transaction.atomic
+@sensitive_variables("secret")
 def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None) -> IssuedKey:
     """New secret now; the old one keeps working for `grace` (default 24 h, max 7 days)."""
     grace = settings.WARDEN_KEY_ROTATION_GRACE if grace is None else grace

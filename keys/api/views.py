@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -27,6 +28,7 @@ def _key_or_404(request, pk) -> MachineKey:
     return key
 
 
+@sensitive_variables("data")
 def _issued(issued) -> dict:
     data = dict(MachineKeySerializer(issued.key).data)
     data["key"] = issued.plaintext

@@ -175,3 +175,66 @@ def test_forged_key_error_does_not_echo_the_key(db, key_client):
     body = key_client(forged).get("/api/v1/whoami").content.decode()
     for secret in secret_parts(forged):
         assert secret not in body
+
+
+def test_error_reports_hide_the_secret_in_every_frame(workspace, make_key, monkeypatch):
+    """A crash while checking a key must not put the secret into the error report that
+    Django mails to ADMINS (its HTML version lists every frame's locals)."""
+    import sys
+
+    from django.test import RequestFactory
+    from django.views.debug import ExceptionReporter
+    from rest_framework.request import Request
+
+    from keys import authentication
+
+    _, plaintext = make_key(workspace)
+
+    # A builtin fails without a Python frame of its own, whose arguments would show.
+    monkeypatch.setattr(authentication.key_secrets, "digests_match", divmod)
+    django_request = RequestFactory().get(
+        "/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {plaintext}"
+    )
+    with pytest.raises(TypeError):
+        try:
+            authentication.MachineKeyAuthentication().authenticate(Request(django_request))
+        except TypeError:
+            exc_type, exc, tb = sys.exc_info()
+            # From the first frame below this test (which holds the key itself).
+            report = ExceptionReporter(
+                django_request, exc_type, exc, tb.tb_next
+            ).get_traceback_html()
+            raise
+    assert "_secret_matches" in report and "divmod" in report
+    for secret in secret_parts(plaintext):
+        assert secret not in report
+
+
+def test_error_reports_hide_the_secret_of_a_new_key(workspace, make_member, monkeypatch):
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    from common.actor import Actor
+    from keys import services
+
+    monkeypatch.setattr(services, "_audit", divmod)  # fails with no frame of its own
+    owner = make_member(workspace, Role.ADMIN)
+    try:
+        services.key_create(
+            workspace=workspace,
+            name="bot",
+            owner=owner,
+            scopes=["actions:read"],
+            actor=Actor.system("tests"),
+        )
+    except TypeError:
+        exc_info = sys.exc_info()
+        secret_frame = exc_info[2]
+        while secret_frame.tb_next is not None and "secret" not in secret_frame.tb_frame.f_locals:
+            secret_frame = secret_frame.tb_next
+        secret = secret_frame.tb_frame.f_locals["secret"]
+        report = ExceptionReporter(None, exc_info[0], exc_info[1], exc_info[2].tb_next)
+        report = report.get_traceback_html()
+    assert "key_create" in report
+    assert secret not in report
