@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditEntry, VersionLog
 from keys.models import MachineKey
-from tenants.models import Membership, Role
+from tenants.models import Membership, Role, Workspace
 
 # (method, path template, body); {key} and {member} are replaced by A's object ids.
 OBJECT_CALLS = [
@@ -71,6 +71,7 @@ def snapshot(workspace):
         "members": sorted(
             Membership.objects.filter(workspace=workspace).values_list("pk", "user_id", "role")
         ),
+        "workspace": Workspace.objects.filter(pk=workspace.pk).values().get(),
         "audit": AuditEntry.objects.filter(workspace=workspace).count(),
         "versions": VersionLog.objects.filter(workspace=workspace).count(),
     }
@@ -105,6 +106,8 @@ def test_foreign_object_answers_like_a_missing_one(tenant_a, intruder, method, t
         ("get", "/api/v1/members", None),
         ("post", "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}),
         ("post", "/api/v1/members", {"email": "new@example.test", "role": "member"}),
+        ("get", "/api/v1/workspace", None),
+        ("patch", "/api/v1/workspace", {"name": "Renamed by its own admin"}),
     ],
 )
 def test_collection_calls_never_show_or_touch_another_workspace(
@@ -158,3 +161,22 @@ def test_session_header_naming_another_workspace_is_refused_like_a_missing_one(
     missing = intruder_session.get("/api/v1/keys", HTTP_X_WARDEN_WORKSPACE="no-such-workspace")
     assert foreign.status_code == missing.status_code == 403
     assert foreign.json() == missing.json()
+
+
+def test_workspace_patch_naming_another_workspace_is_refused_like_a_missing_one(tenant_a, intruder):
+    before = snapshot(tenant_a["workspace"])
+    foreign = call(
+        intruder,
+        "patch",
+        "/api/v1/workspace",
+        {"name": "Hijacked", "workspace_id": str(tenant_a["workspace"].pk)},
+    )
+    missing = call(
+        intruder,
+        "patch",
+        "/api/v1/workspace",
+        {"name": "Hijacked", "workspace_id": str(uuid.uuid4())},
+    )
+    assert foreign.status_code == missing.status_code == 403
+    assert foreign.json() == missing.json()
+    assert snapshot(tenant_a["workspace"]) == before
