@@ -11,7 +11,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import (
+    HttpResponse,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+)
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -236,42 +240,44 @@ class AuditEntryAdmin(EvidenceAdmin):
         return verify_chain_task
 
     def verify_view(self, request):
-        if request.method != "POST":
-            return HttpResponseRedirect(reverse("admin:audit_auditentry_changelist"))
-        workspace = self._workspace(request, VIEW_AUDIT, request.POST.get("workspace", ""))
-        actor = _actor(request)
-        task = self._verify_task()
+        """POST runs a verification; GET shows the latest recorded verdicts."""
+        if request.method not in ("GET", "POST"):
+            return HttpResponseNotAllowed(["GET", "POST"])
+        params = request.POST if request.method == "POST" else request.GET
+        workspace = self._workspace(request, VIEW_AUDIT, params.get("workspace", ""))
         context = {
             **self.admin_site.each_context(request),
-            "title": f"Audit chain verification: {workspace.slug}",
+            "title": f"Audit chain verification: {workspace.name}",
             "opts": self.model._meta,
             "workspace": workspace,
             "result": None,
             "task_id": None,
         }
-        if task is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
-            # A worker runs it (as system:verify); the verdict lands in the chain itself.
-            async_result = task.delay(str(workspace.pk))
-            context["task_id"] = async_result.id
-            messages.info(request, "Verification queued; its result is recorded in the audit log.")
-        else:
-            from audit.services import audit_verify_and_record
-
-            result = audit_verify_and_record(workspace=workspace, actor=actor)
-            context["result"] = result
-            if result.ok:
-                messages.success(
-                    request, f"Chain intact: {result.entries_checked} entries verified."
-                )
+        if request.method == "POST":
+            task = self._verify_task()
+            if task is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+                # A worker runs it (actor system:chain-verify, which also notifies on a
+                # broken chain); the verdict lands in the chain itself.
+                context["task_id"] = task.delay(str(workspace.pk)).id
+                messages.info(request, "Verification queued; its verdict is recorded below.")
             else:
-                messages.error(
-                    request,
-                    f"Chain broken at entry #{result.first_bad_seq}: {result.problem}",
-                )
+                from audit.services import audit_verify_and_record
+
+                result = audit_verify_and_record(workspace=workspace, actor=_actor(request))
+                context["result"] = result
+                if result.ok:
+                    messages.success(
+                        request, f"Chain intact: {result.entries_checked} entries verified."
+                    )
+                else:
+                    messages.error(
+                        request,
+                        f"Chain broken at entry #{result.first_bad_seq}: {result.problem}",
+                    )
         context["last_verifications"] = list(
             AuditEntry.objects.filter(
                 workspace=workspace, action=AuditAction.AUDIT_VERIFIED
-            ).order_by("-seq")[:5]
+            ).order_by("-seq")[:10]
         )
         return TemplateResponse(request, "admin/audit/verify_result.html", context)
 
@@ -309,7 +315,7 @@ class AuditEntryAdmin(EvidenceAdmin):
 
     def privacy_pdf_view(self, request, slug):
         if request.method != "GET":
-            raise Http404
+            return HttpResponseNotAllowed(["GET"])
         workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
         summary = privacy_summary_download(workspace=workspace, actor=_actor(request), fmt="pdf")
         response = HttpResponse(privacy_summary_pdf(summary), content_type="application/pdf")

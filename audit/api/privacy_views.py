@@ -1,4 +1,4 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 
 from audit.privacy import privacy_summary_download
@@ -27,7 +27,15 @@ def require_privacy_summary_access(request, workspace) -> None:
 class PrivacySummaryView(WorkspaceAPIView):
     """The workspace's privacy summary. Every call is a download and is audited."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(
+        responses={
+            200: dict,
+            403: OpenApiResponse(
+                description="forbidden_by_scope: needs audit:read or the "
+                "workspace's download_privacy_summary"
+            ),
+        }
+    )
     def get(self, request):
         require_privacy_summary_access(request, request.workspace)
         summary = privacy_summary_download(

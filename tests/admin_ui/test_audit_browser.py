@@ -276,3 +276,15 @@ def test_workspace_filter_narrows_to_one_workspace(
     assert both == {evidence.pk, other_workspace.pk}
     one = client.get(LIST, {"workspace": other_workspace.slug}).context["cl"].result_list
     assert {e.workspace_id for e in one} == {other_workspace.pk}
+
+
+def test_verify_page_lists_the_latest_verdicts_without_running_one(
+    evidence, role_users, admin_client_for
+):
+    client = admin_client_for(role_users[Role.AUDITOR])
+    client.post(VERIFY, {"workspace": evidence.slug})
+    response = client.get(VERIFY, {"workspace": evidence.slug})
+    assert response.status_code == 200
+    assert len(response.context["last_verifications"]) == 1
+    assert "chain intact" in response.content.decode()
+    assert AuditEntry.objects.filter(action=AuditAction.AUDIT_VERIFIED).count() == 1
