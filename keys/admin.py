@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 
@@ -105,6 +106,12 @@ class MachineKeyAddForm(forms.ModelForm):
     class Meta:
         model = MachineKey
         fields = ["workspace", "name", "owner", "expires_at", "rate_limit_per_minute"]
+
+    def clean_expires_at(self):
+        expires_at = self.cleaned_data.get("expires_at")
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("Must be in the future.")
+        return expires_at
 
     def clean_scopes(self):
         try:

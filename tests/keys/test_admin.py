@@ -135,6 +135,7 @@ def test_unknown_scope_and_bad_patterns_are_form_errors(workspace, owner_a, brow
         {"scopes": ["root:all"]},
         {"tool_allowlist": "DROP TABLE"},
         {"allowed_ips": "not-an-ip"},
+        {"expires_at_0": "2001-01-01", "expires_at_1": "00:00:00"},
     ):
         response = client.post(ADD, add_form(workspace, owner_a, **overrides))
         assert response.status_code == 200
