@@ -235,9 +235,14 @@ def submit(ask: _Ask, *, confirmed: bool, token: str, apply: Callable | None = N
         ask.workspace.policy_version,
         scope=ask.scope,
     )
-    secret_params = ask.tool.secret_params if ask.tool is not None else ()
-    stored = store_params(ask.params, secret_params)
-    digest = params_digest(stored)
+    if ask.tool is not None:
+        stored = store_params(ask.params, ask.tool.secret_params)
+        digest = params_digest(stored)
+    else:
+        # Unknown tool: nobody declared which params are secret, so keep none of them
+        # (the digest still identifies the call).
+        digest = params_digest(store_params(ask.params, ()))
+        stored = {}
     if confirmed and not decision.denied:
         return _use_confirmation(ask, token=token, digest=digest, apply=apply)
     return _record(ask, decision, stored, digest)

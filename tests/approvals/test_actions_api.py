@@ -307,7 +307,8 @@ def test_allow_path_uses_at_most_six_queries(live_workspace, agent, make_tool, a
     with CaptureQueriesContext(connection) as ctx:
         assert ask(client, "crm.lookup", {"id": 2}).status_code == 200
     statements = sql_statements(ctx.captured_queries)
-    # key auth, tool (+ policy version), action insert, chain head lock, entry, head update
+    # key auth, tool (cached per policy version once warm), action insert,
+    # chain head lock, entry insert, head update
     assert len(statements) <= 6, statements
     assert len(ctx.captured_queries) <= 8  # plus BEGIN and COMMIT of the one transaction
 
@@ -400,3 +401,24 @@ def test_result_status_must_be_succeeded_or_failed(live_workspace, agent, make_t
     action_id = ask(client, "crm.lookup").json()["id"]
     response = client.post(f"/api/v1/actions/{action_id}/result", {"status": "done"}, format="json")
     assert error_code(response) == "validation_error"
+
+
+def test_params_sent_to_an_unknown_tool_are_not_kept(agent, ask):
+    _, client = agent
+    ask(client, "nope.exfiltrate", {"password": "hunter2"})
+    action = ActionRequest.objects.get(tool_name="nope.exfiltrate")
+    assert action.params == {} and action.params_digest
+    assert "hunter2" not in str(list(AuditEntry.objects.values("input")))
+
+
+def test_catalog_change_is_seen_by_the_next_decision(
+    live_workspace, make_key, key_client, make_tool, ask
+):
+    _, plaintext = make_key(live_workspace, scopes=["actions:read", "tools:write"])
+    client = key_client(plaintext)
+    tool = make_tool(live_workspace, "crm.lookup")
+    assert ask(client, "crm.lookup").status_code == 200  # warms the per-version cache
+    client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": False}, format="json")
+    assert error_code(ask(client, "crm.lookup")) == "tool_not_allowed"
+    client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": True}, format="json")
+    assert ask(client, "crm.lookup").status_code == 200
