@@ -35,8 +35,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import AuditAction
-from audit.services import audit_record, audit_record_change
+from audit.models import AuditAction, ExceptionRecord
+from audit.services import audit_record, audit_record_change, exception_record
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import signing, transport
@@ -259,6 +259,34 @@ def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
     return destination.url
 
 
+def failure_alarm() -> int:
+    return int(getattr(settings, "WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES", 5))
+
+
+def _record_failing(destination: AuditExportDestination, workspace: Workspace, first: int):
+    """Once per failure streak: the export keeps retrying, but people should know."""
+    exception_record(
+        workspace=workspace,
+        actor=ACTOR,
+        kind=ExceptionRecord.Kind.DELIVERY_FAILURE,
+        severity=ExceptionRecord.Severity.HIGH,
+        what=f"Audit export ({destination.kind}) failed "
+        f"{destination.consecutive_failures} times in a row",
+        why="The destination did not accept the next batch; the cursor has not moved, so "
+        "nothing is lost, but the off-site copy is falling behind.",
+        evidence={
+            "kind": destination.kind,
+            "target": destination.directory or destination.url,
+            "consecutive_failures": destination.consecutive_failures,
+            "last_error": destination.last_error,
+            "waiting_from_seq": first,
+        },
+        mitigation="Fix the destination; the next run resumes from the cursor.",
+        subject=f"audit_export:{workspace.slug}",
+        action=AuditAction.AUDIT_EXPORTED,
+    )
+
+
 def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchResult:
     with transaction.atomic():
         destination = (
@@ -291,6 +319,8 @@ def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchR
             destination.save(
                 update_fields=["last_attempt_at", "last_error", "consecutive_failures"]
             )
+            if destination.consecutive_failures == failure_alarm():
+                _record_failing(destination, workspace, first)
             logger.warning(
                 "audit export of %s (seq %s-%s) failed: %s",
                 workspace.pk,

@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -325,14 +325,18 @@ def event_publish(
         "workspace": {"id": str(workspace.pk), "slug": workspace.slug},
         "data": data,
     }
-    notification = NotificationEvent.objects.create(
-        id=event_id,
-        workspace=workspace,
-        event=event,
-        event_key=event_key,
-        payload=payload,
-        created_at=now,
-    )
+    try:
+        with transaction.atomic():  # a racing publisher (signal vs. sweeper) loses cleanly
+            notification = NotificationEvent.objects.create(
+                id=event_id,
+                workspace=workspace,
+                event=event,
+                event_key=event_key,
+                payload=payload,
+                created_at=now,
+            )
+    except IntegrityError:
+        return None
     webhook_ids = [
         WebhookDelivery.objects.create(workspace=workspace, event=notification, endpoint=ep).pk
         for ep in endpoints_subscribed(workspace=workspace, event=event)

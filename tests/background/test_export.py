@@ -224,3 +224,23 @@ def test_configuration_is_audited_without_the_secret(live_workspace, to_webhook)
     entry = AuditEntry.objects.filter(target_type="audit_export_destination").get()
     assert entry.action == "workspace.settings_changed"
     assert to_webhook.secret not in json.dumps(entry.input)
+
+
+def test_a_failing_export_raises_one_exception_per_failure_streak(
+    live_workspace, to_webhook, receiver, settings
+):
+    from audit.models import ExceptionRecord
+
+    settings.WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES = 2
+    receiver.status = 500
+    for _ in range(3):
+        assert export_run(workspace=live_workspace).error
+    [record] = ExceptionRecord.objects.filter(workspace=live_workspace, kind="delivery_failure")
+    assert record.evidence["consecutive_failures"] == 2
+    assert record.evidence["waiting_from_seq"] == 1
+    assert record.audit_entry.action == "audit.exported"
+    assert record.audit_entry.outcome == "delivery_failure"
+    assert AuditExportDestination.objects.get().last_exported_seq == 0
+    receiver.status = 200
+    assert not export_run(workspace=live_workspace).error
+    assert AuditExportDestination.objects.get().consecutive_failures == 0
