@@ -158,72 +158,77 @@ def fast_timestamp(value: datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def row_hasher(workspace_id: Any, *, input_as_text: bool = False) -> Callable[..., str]:
-    """A function hashing one row given (prev_hash, *ROW_FIELDS[:-2]) as fetched.
+def row_hasher(workspace_id: Any, *, input_as_text: bool = False) -> Callable[[str, tuple], str]:
+    """`hash_row(prev_hash, row)` for a row tuple in ROW_FIELDS order (extra trailing
+    values are ignored).
 
     `created_at` may be a datetime or the already formatted timestamp string; with
     `input_as_text`, `input` is the JSON text the database returned. Keys appear in
     sorted order: action, actor, client_ip, created_at, decision, input, outcome,
     policy_version, rationale, request_id, seq, target_id, target_type, tool,
-    workspace. The workspace suffix is the same for every row, so it is built once."""
+    workspace. The workspace suffix is the same for every row, so it is built once.
+    Text columns are NOT NULL in the table, so only client_ip and policy_version can
+    be null."""
     tail = ',"workspace":' + _encode_str(str(workspace_id)) + "}"
     sha256 = hashlib.sha256
     enc = _encode_str
     encode_json = _encode_json
     scan = _scan_json
 
-    def hash_row(
-        prev_hash,
-        seq,
-        created_at,
-        actor,
-        action,
-        target_type,
-        target_id,
-        tool,
-        input_,
-        decision,
-        rationale,
-        policy_version,
-        request_id,
-        client_ip,
-        outcome,
-    ) -> str:
+    def hash_row(prev_hash: str, row: tuple) -> str:
+        (
+            seq,
+            created_at,
+            actor,
+            action,
+            target_type,
+            target_id,
+            tool,
+            input_,
+            decision,
+            rationale,
+            policy_version,
+            request_id,
+            client_ip,
+            outcome,
+        ) = row[:14]
         if input_as_text:
             input_ = "{}" if input_ == "{}" else encode_json(scan(input_, 0)[0])
         else:
             input_ = "{}" if input_ == {} else encode_json(input_)
+        if created_at.__class__ is not str:
+            created_at = fast_timestamp(created_at)
         body = "".join(
             (
                 prev_hash,
                 '{"action":',
-                "null" if action is None else enc(action),
+                enc(action),
                 ',"actor":',
-                "null" if actor is None else enc(actor),
+                enc(actor),
                 ',"client_ip":',
                 "null" if client_ip is None else enc(client_ip),
                 ',"created_at":',
-                enc(created_at if created_at.__class__ is str else fast_timestamp(created_at)),
+                enc(created_at),
                 ',"decision":',
-                "null" if decision is None else enc(decision),
+                enc(decision),
                 ',"input":',
                 input_,
                 ',"outcome":',
-                "null" if outcome is None else enc(outcome),
+                enc(outcome),
                 ',"policy_version":',
                 "null" if policy_version is None else str(int(policy_version)),
                 ',"rationale":',
-                "null" if rationale is None else enc(rationale),
+                enc(rationale),
                 ',"request_id":',
-                "null" if request_id is None else enc(request_id),
+                enc(request_id),
                 ',"seq":',
                 str(int(seq)),
                 ',"target_id":',
-                "null" if target_id is None else enc(target_id),
+                enc(target_id),
                 ',"target_type":',
-                "null" if target_type is None else enc(target_type),
+                enc(target_type),
                 ',"tool":',
-                "null" if tool is None else enc(tool),
+                enc(tool),
                 tail,
             )
         )

@@ -184,7 +184,7 @@ def verify_chain(
                 stored_prev, stored_hash, actor_type = row[_N_HASHED:]
                 if prev is not None and stored_prev != prev:
                     return result(seq, _classify_link_break(workspace, seq, prev, head_seq))
-                if hash_row(stored_prev, *row[:_N_HASHED]) != stored_hash:
+                if hash_row(stored_prev, row) != stored_hash:
                     return result(seq, HASH_MISMATCH)
                 if not row[2].startswith(actor_type + ":"):
                     return result(seq, HASH_MISMATCH, "actor_type does not match actor")

@@ -57,12 +57,12 @@ def test_fast_hasher_equals_the_reference(input_, actor, text, seq, version, ip,
     }
     prev = "ab" * 32
     fast = row_hasher(payload["workspace"])(
-        prev, *(created if f == "created_at" else payload[f] for f in ROW_FIELDS[:-2])
+        prev, tuple(created if f == "created_at" else payload[f] for f in ROW_FIELDS[:-2])
     )
     assert fast == compute_hash(prev, payload)
     as_text = row_hasher(payload["workspace"], input_as_text=True)(
         prev,
-        *(
+        tuple(
             json.dumps(input_) if f == "input" else format_timestamp(created) if f == "created_at"
             else payload[f]
             for f in ROW_FIELDS[:-2]
