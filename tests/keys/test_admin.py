@@ -269,3 +269,10 @@ def test_workspace_admin_key_cannot_skip_the_approval_gate_in_the_admin(
     response = browser(owner_a).post(ADD, add_form(workspace, owner_a, scopes=["workspace:admin"]))
     assert "needs another person&#x27;s approval" in response.content.decode()
     assert not MachineKey.objects.filter(name="admin-made").exists()
+
+
+def test_admin_audit_rows_carry_the_request_id_and_address(workspace, owner_a, browser):
+    browser(owner_a).post(ADD, add_form(workspace, owner_a), HTTP_X_REQUEST_ID="req-admin-1")
+    entry = AuditEntry.objects.get(action="key.created", target_type="machine_key")
+    assert entry.request_id == "req-admin-1"
+    assert entry.client_ip == "127.0.0.1"
