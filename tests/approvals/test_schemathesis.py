@@ -6,6 +6,8 @@ its pytest plugin, whose lazy fixture loader does not support pytest 9."""
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
@@ -22,9 +24,18 @@ def gate_schema(db, settings):
     from config.wsgi import application
 
     settings.ALLOWED_HOSTS = ["testserver", "localhost"]  # schemathesis' WSGI host
-    return schemathesis.openapi.from_wsgi("/api/schema/", application).include(
-        path_regex=GATE_PATHS
-    )
+    # Calling the WSGI app directly fires request_started/finished, whose
+    # close_old_connections would drop the test's transaction on PostgreSQL (Django's
+    # test client disconnects it the same way).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/", application).include(
+            path_regex=GATE_PATHS
+        )
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
