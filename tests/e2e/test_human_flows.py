@@ -114,3 +114,31 @@ def test_auditor_downloads_the_privacy_summary_pdf(
         workspace=gated_workspace, action=AuditAction.PRIVACY_SUMMARY_DOWNLOADED
     )
     assert entry.actor == f"user:{auditor.email}"
+
+
+def test_hostile_agent_text_stays_inert_in_the_browser(
+    gated_workspace, make_key, make_member, api, page, login, screenshot
+):
+    approver = make_member(gated_workspace, Role.APPROVER)
+    _, plaintext = make_key(gated_workspace, owner=make_member(gated_workspace, Role.MEMBER))
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    asked = api(plaintext).post(
+        "/api/v1/actions",
+        data={
+            "tool": "email.send",
+            "params": {"to": payload, "body": "{{ request.user }} {% debug %}"},
+            "reason": payload,
+        },
+    )
+    assert asked.status == 202, asked.text()
+
+    login(page, approver)
+    page.goto("/admin/approvals/confirmationrequest/")
+    assert page.locator("#approval-queue img").count() == 0
+    assert page.locator("#approval-queue script").count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert payload in page.locator("#approval-queue").inner_text()
+    page.locator("#approval-queue").get_by_role("link", name="Review").click()
+    assert page.evaluate("window.__pwned") is None
+    assert "{{ request.user }} {% debug %}" in page.locator("#request-params").inner_text()
+    screenshot(page, "hostile-params-inert")
