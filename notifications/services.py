@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from audit.models import AuditAction, ExceptionRecord
@@ -366,6 +367,14 @@ def _emails_to(users, rendered: content.EmailContent) -> list[Email]:
     return [Email(recipient=user.email, content=rendered) for user in users]
 
 
+def _review_path(confirmation_id) -> str:
+    """The approval queue's review page (admin), where approvers decide."""
+    try:
+        return reverse("admin:approvals_confirmationrequest_review", args=[confirmation_id])
+    except NoReverseMatch:
+        return "/admin/"
+
+
 def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | None:
     """Approvers learn of a pending request: webhooks, and email to every member who may
     approve it (never the key's owner, who cannot approve it anyway)."""
@@ -383,7 +392,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
     workspace = confirmation.workspace
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
-    review_path = f"/admin/approvals/confirmationrequest/{confirmation.pk}/change/"
+    review_path = _review_path(confirmation.pk)
     data = {
         "confirmation_id": str(confirmation.pk),
         "action_request_id": str(action.pk),

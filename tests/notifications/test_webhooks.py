@@ -309,3 +309,15 @@ def test_receiver_failure_never_breaks_the_request(
             "/api/v1/actions", {"tool": gated_tool.name, "params": {}}, format="json"
         )
     assert response.status_code == 202
+
+
+def test_review_link_points_at_the_approval_queue(
+    live_workspace, make_endpoint, receiver, ask_pending, settings
+):
+    settings.WARDEN_PUBLIC_URL = "https://warden.example.com/"
+    make_endpoint(live_workspace)
+    confirmation = ask_pending()
+    payload = json.loads(receiver.received[0].body)
+    assert payload["data"]["review_url"] == (
+        f"https://warden.example.com/admin/approvals/confirmationrequest/{confirmation.pk}/"
+    )
