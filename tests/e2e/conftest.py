@@ -2,7 +2,6 @@
 pytest-django's live server (real HTTP, real sessions, CSRF on). No browser download:
 Playwright launches /usr/bin/chromium; without it these tests skip."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -22,10 +21,6 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
 SCREENSHOTS = OUTPUT / "screenshots"
 PASSWORD = "pw-for-tests-1"  # tests/conftest.py make_user
 
-# Playwright's sync API keeps an event loop in this thread; the ORM calls made by the
-# test itself (fixtures, assertions) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 
 def pytest_collection_modifyitems(config, items):
     here = Path(__file__).parent
@@ -36,14 +31,20 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance():
+    """Playwright's sync API parks an event loop in this thread, so Django would take
+    the tests' own (synchronous) ORM calls for calls from async code. Allow them while
+    the loop exists, and only then: module scope, so later test modules run with
+    Django's async-safety check intact."""
     sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        yield playwright
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            yield playwright
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_instance):
     browser = playwright_instance.chromium.launch(
         executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True

@@ -12,6 +12,8 @@ from tenants.models import Role
 from tests.conftest import SYSTEM
 from tests.e2e.conftest import OUTPUT
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def gated_workspace(workspace):
