@@ -50,6 +50,7 @@ def test_approver_approves_and_the_agent_proceeds(
     token = asked.json()["confirmation_token"]
 
     login(page, approver)
+    screenshot(page, "admin-home-approver")
     page.click("#governance-queue a")
     row = page.locator("#approval-queue tbody tr")
     assert row.count() == 1
@@ -94,6 +95,11 @@ def test_auditor_downloads_the_privacy_summary_pdf(
 ):
     auditor = make_member(gated_workspace, Role.AUDITOR)
     login(page, auditor)
+    page.goto("/admin/audit/auditentry/")
+    page.click("#verify-chain-form button")
+    assert "verifies" in page.locator("#verify-result").inner_text()
+    screenshot(page, "audit-verify")
+    page.goto("/admin/")
     page.click("#governance-evidence >> text=Privacy summary")
     assert "Where key secrets are" in page.content()
     head = AuditChainHead.objects.get(workspace=gated_workspace)
