@@ -5,6 +5,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.selectors import confirmation_get, pending_confirmations
@@ -334,3 +336,44 @@ def test_confirmed_dry_run_answer_reflects_current_mode(
     body = ask(client, "crm.update_stage").json()
     approve(make_member(workspace, Role.APPROVER), workspace, ConfirmationRequest.objects.get().pk)
     assert recall(ask, client, body, params={}).json()["dry_run"] is True
+
+
+json_leaf = st.none() | st.booleans() | st.integers(-1000, 1000) | st.text(max_size=6)
+tampered_params = st.dictionaries(
+    st.sampled_from(["deal", "stage", "extra"]), json_leaf, max_size=3
+).filter(lambda p: p != PARAMS)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(params=tampered_params)
+def test_property_tampered_params_never_allowed(
+    live_workspace, pending, approver, approve, ask, params
+):
+    client, body, confirmation = pending
+    if confirmation.status == "pending":
+        approve(approver, live_workspace, confirmation.pk)
+        confirmation.refresh_from_db()
+    answer = recall(ask, client, body, params=params)
+    assert (answer.status_code, code(answer)) == (403, "confirmation_mismatch")
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(token=st.text(min_size=1, max_size=120).filter(lambda t: t.strip()))
+def test_property_forged_tokens_never_allowed(
+    live_workspace, pending, approver, approve, ask, token
+):
+    client, _, confirmation = pending
+    if confirmation.status == "pending":
+        approve(approver, live_workspace, confirmation.pk)
+        confirmation.refresh_from_db()
+    answer = recall(ask, client, {"confirmation_token": token})
+    assert answer.status_code != 200
+    assert code(answer) in {"confirmation_mismatch", "validation_error"}
