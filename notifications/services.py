@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -584,7 +585,8 @@ def webhook_deliver(*, delivery_id, now: datetime | None = None) -> Outcome:
             return Outcome.ENDPOINT_DISABLED
         started = now or timezone.now()
         number = delivery.attempts + 1
-        status_code, error, duration_ms, permanent = None, "", 0, False
+        status_code, error, permanent = None, "", False
+        clock = time.monotonic()
         try:
             target = transport.check_destination(
                 endpoint.url, webhook_host_allowlist(endpoint.workspace)
@@ -599,13 +601,14 @@ def webhook_deliver(*, delivery_id, now: datetime | None = None) -> Outcome:
                 ),
             }
             response = transport.post(target, body, headers, timeout=webhook_timeout())
-            status_code, duration_ms = response.status, response.duration_ms
+            status_code = response.status
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except transport.DestinationRefused as exc:
             error, permanent = f"refused: {exc}", True
         except transport.TransportError as exc:
             error = str(exc)
+        duration_ms = int((time.monotonic() - clock) * 1000)  # timeouts take time too
         ok = not error
         WebhookAttempt.objects.create(
             delivery=delivery,

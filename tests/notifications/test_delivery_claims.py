@@ -66,3 +66,19 @@ def test_a_delivery_is_given_up_after_its_attempt_budget(
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.FAILED and delivery.last_status_code == 503
     assert WebhookAttempt.objects.filter(delivery=delivery).count() == 2
+
+
+def test_a_timeout_is_recorded_with_its_duration(
+    live_workspace, make_endpoint, receiver, monkeypatch, settings
+):
+    settings.WARDEN_WEBHOOK_TIMEOUT_SECONDS = 1
+    make_endpoint(live_workspace)
+    delivery = publish(live_workspace, monkeypatch)
+    receiver.hold_next(threading.Event())
+    try:
+        assert webhook_deliver(delivery_id=delivery.pk) == Outcome.RETRY
+    finally:
+        receiver.release()
+    attempt = WebhookAttempt.objects.get(delivery=delivery)
+    assert attempt.error == "timed out" and attempt.status_code is None
+    assert attempt.duration_ms >= 900
