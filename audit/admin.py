@@ -128,6 +128,19 @@ class DecisionFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ResolvedFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "resolved"
+
+    def lookups(self, request, model_admin):
+        return (("no", "open"), ("yes", "resolved"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(resolved_at__isnull=self.value() == "no")
+        return queryset
+
+
 class EvidenceAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
     view_permission = VIEW_AUDIT
     list_per_page = 50
@@ -350,7 +363,7 @@ class ApprovalRecordAdmin(EvidenceAdmin):
 class ExceptionRecordAdmin(EvidenceAdmin):
     list_display = ("created_at", "workspace", "kind", "severity", "what", "subject", "resolved_at")
     list_select_related = ("workspace",)
-    list_filter = ("kind", "severity")
+    list_filter = (ResolvedFilter, "kind", "severity")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     readonly_fields = ("evidence_pretty",)

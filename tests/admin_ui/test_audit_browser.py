@@ -288,3 +288,24 @@ def test_verify_page_lists_the_latest_verdicts_without_running_one(
     assert len(response.context["last_verifications"]) == 1
     assert "chain intact" in response.content.decode()
     assert AuditEntry.objects.filter(action=AuditAction.AUDIT_VERIFIED).count() == 1
+
+
+def test_exception_records_filter_open_and_resolved(evidence, role_users, admin_client_for):
+    from audit.services import exception_resolve
+
+    with transaction.atomic():
+        second = exception_record(
+            workspace=evidence,
+            actor=Actor.system("tests"),
+            kind="denial",
+            severity="low",
+            what="Refused",
+            why="scope",
+        )
+    exception_resolve(record=second, actor=Actor.system("tests"), mitigation="rotated key")
+    client = admin_client_for(role_users[Role.AUDITOR])
+    url = "/admin/audit/exceptionrecord/"
+    open_rows = client.get(url, {"resolved": "no"}).context["cl"].result_list
+    resolved_rows = client.get(url, {"resolved": "yes"}).context["cl"].result_list
+    assert [r.what for r in open_rows] == ["Burst of denials"]
+    assert [r.what for r in resolved_rows] == ["Refused"]
