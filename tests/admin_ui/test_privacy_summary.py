@@ -171,6 +171,14 @@ def test_api_key_with_audit_read_gets_json_and_download_is_audited(populated, ma
     assert entry.input["format"] == "json"
 
 
+def test_summary_carries_no_key_material(populated, make_key, key_client):
+    key, plaintext = make_key(populated, scopes=["audit:read"])
+    body = key_client(plaintext).get(API).content.decode()
+    pdf = _pdf_text(privacy_summary_pdf(privacy_summary_build(workspace=populated)))
+    for text in (body, pdf):
+        assert key.digest not in text and plaintext not in text and key.prefix not in text
+
+
 def test_api_key_without_audit_read_is_refused(populated, make_key, key_client):
     _, plaintext = make_key(populated, scopes=["actions:read"])
     response = key_client(plaintext).get(API)
