@@ -11,11 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import (
-    HttpResponse,
-    HttpResponseNotAllowed,
-    HttpResponseRedirect,
-)
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -294,10 +290,6 @@ class AuditEntryAdmin(EvidenceAdmin):
         )
         return TemplateResponse(request, "admin/audit/verify_result.html", context)
 
-    @staticmethod
-    def _privacy_context(summary):
-        return {"summary": summary, "sections": summary["sections"]}
-
     def privacy_index_view(self, request):
         workspaces = list(self.permitted_workspaces(request, DOWNLOAD_PRIVACY_SUMMARY))
         if not workspaces:
@@ -322,7 +314,7 @@ class AuditEntryAdmin(EvidenceAdmin):
             "title": f"Privacy summary: {workspace.name}",
             "opts": self.model._meta,
             "workspace": workspace,
-            **self._privacy_context(summary),
+            "summary": summary,
         }
         return TemplateResponse(request, "admin/audit/privacy_summary.html", context)
 
