@@ -14,8 +14,10 @@ has declared, with `set_config(..., is_local => true)`, the workspace and the la
 sequence number being pruned, and only for rows inside that range (version logs and
 exception records: rows whose audit entry is inside it). Everything else is refused.
 
-Never pruned: entries newer than the retention window, and anything from the oldest
-unresolved exception record onwards (open problems keep their evidence).
+Never pruned: entries newer than the retention window, anything from the oldest
+unresolved exception record onwards (open problems keep their evidence), and anything
+from the oldest audit row another app still references with PROTECT (pruning stops
+there instead of failing); references declared CASCADE / SET_NULL follow the prune.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Min
 from django.utils import timezone
 
@@ -84,6 +86,58 @@ class PruneResult:
     checkpoint_seq: int | None = None
 
 
+_FOLLOWS = (models.CASCADE, models.SET_NULL)  # any other on_delete holds pruning back
+
+
+def _external_references():
+    """(model, relation, path to the audit entry's seq) for every foreign key from
+    outside the audit app to an audit row, e.g. notifications' anomaly findings."""
+    paths = {AuditEntry: "seq", ExceptionRecord: "audit_entry__seq", VersionLog: "audit_entry__seq"}
+    for model, seq_path in paths.items():
+        relations = [
+            field
+            for field in model._meta.get_fields(include_hidden=True)  # related_name="+" too
+            if field.auto_created and not field.concrete and (field.one_to_many or field.one_to_one)
+        ]
+        for relation in relations:
+            if relation.related_model._meta.app_label != "audit":
+                yield model, relation, seq_path
+
+
+def _first_protected_seq(workspace: Workspace, after_seq: int) -> int | None:
+    """The oldest entry another app still refers to and may not lose (PROTECT /
+    RESTRICT): pruning stops before it rather than fail or orphan the reference."""
+    first = None
+    for model, relation, seq_path in _external_references():
+        if relation.on_delete in _FOLLOWS:
+            continue
+        referenced = relation.related_model._base_manager.values(relation.field.attname)
+        held = model._base_manager.filter(
+            workspace=workspace,
+            pk__in=referenced,
+            **{f"{seq_path}__gt": after_seq},
+        ).aggregate(s=Min(seq_path))["s"]
+        if held is not None and (first is None or held < first):
+            first = held
+    return first
+
+
+def _delete_cascading_references(workspace: Workspace, through: int) -> None:
+    """Rows of other apps declared to go with the evidence they point at (CASCADE /
+    SET_NULL) follow it, through the ORM so their own rules apply."""
+    for model, relation, seq_path in _external_references():
+        if relation.on_delete not in _FOLLOWS:
+            continue
+        doomed = model._base_manager.filter(workspace=workspace, **{f"{seq_path}__lte": through})
+        referencing = relation.related_model._base_manager.filter(
+            **{f"{relation.field.name}__in": doomed}
+        )
+        if relation.on_delete is models.CASCADE:
+            referencing.delete()
+        elif relation.on_delete is models.SET_NULL:
+            referencing.update(**{relation.field.name: None})
+
+
 def _allow_prune(workspace: Workspace, through_seq: int | None) -> None:
     if connection.vendor != "postgresql":
         return
@@ -124,6 +178,9 @@ def audit_prune(
         ).aggregate(s=Min("audit_entry__seq"))["s"]
         if first_open is not None:
             through = min(through, first_open - 1)
+        first_held = _first_protected_seq(workspace, already)
+        if first_held is not None:
+            through = min(through, first_held - 1)
         if through <= already:
             return PruneResult(workspace.slug, 0)
         through_hash = entries.values_list("hash", flat=True).get(seq=through)
@@ -149,6 +206,7 @@ def audit_prune(
         )
         _allow_prune(workspace, through)
         in_range = {"workspace": workspace, "audit_entry__seq__lte": through}
+        _delete_cascading_references(workspace, through)
         ExceptionRecord.objects.filter(**in_range)._raw_delete(ExceptionRecord.objects.db)
         VersionLog.objects.filter(**in_range)._prune()
         deleted = entries.filter(seq__lte=through)._prune()

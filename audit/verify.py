@@ -17,6 +17,9 @@ JSON from precomputed pieces instead of building and sorting a dict per row.
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -121,16 +124,43 @@ _PG_CHUNK_SQL = """
 
 
 def _fetch_postgres(workspace: Workspace, head_seq: int, chunk_size: int):
-    last = 0
+    """Like _fetch_orm, with the next chunk read on a helper thread while this one is
+    hashed: psycopg releases the GIL while the server works, so the database and the
+    hashing overlap instead of taking turns. Same connection, same snapshot."""
+    chunks: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
     with connection.cursor() as cursor:
-        while True:
-            cursor.execute(_PG_CHUNK_SQL, [workspace.pk, last, head_seq, chunk_size])
-            chunk = cursor.fetchall()
-            if chunk:
-                yield chunk
-            if len(chunk) < chunk_size:
-                return
-            last = chunk[-1][0]
+
+        def produce() -> None:
+            last = 0
+            try:
+                while not stop.is_set():
+                    cursor.execute(_PG_CHUNK_SQL, [workspace.pk, last, head_seq, chunk_size])
+                    chunk = cursor.fetchall()
+                    chunks.put(chunk)
+                    if len(chunk) < chunk_size:
+                        return
+                    last = chunk[-1][0]
+            except BaseException as exc:  # handed to the consumer
+                chunks.put(exc)
+
+        producer = threading.Thread(target=produce, name="audit-verify-fetch", daemon=True)
+        producer.start()
+        try:
+            while True:
+                chunk = chunks.get()
+                if isinstance(chunk, BaseException):
+                    raise chunk
+                if chunk:
+                    yield chunk
+                if len(chunk) < chunk_size:
+                    return
+        finally:
+            stop.set()
+            while producer.is_alive():  # unblock a pending put, then let it finish
+                with contextlib.suppress(queue.Empty):
+                    chunks.get(timeout=0.01)
+            producer.join()
 
 
 def verify_chain(
@@ -168,37 +198,52 @@ def verify_chain(
         fetch = _fetch_postgres if on_postgres else _fetch_orm
         expected = None  # next sequence number expected
         prev = None  # hash the next entry must link to; None: cannot be known
-        for chunk in fetch(workspace, head_seq, chunk_size):
-            for row in chunk:
-                seq = row[0]
-                if expected is None:  # first entry present
-                    if seq > start:
-                        return result(start, GAP, "entries missing at the start of the chain")
-                    if seq == start:
-                        prev = checkpoint.through_hash if checkpoint else GENESIS_HASH
-                    else:  # older than the checkpoint: kept, but its link is unknowable
-                        prev = GENESIS_HASH if seq == 1 else None
-                    expected = seq
-                if seq != expected:
-                    return result(expected, GAP, f"next entry present is #{seq}")
-                stored_prev, stored_hash, actor_type = row[_N_HASHED:]
-                if prev is not None and stored_prev != prev:
-                    return result(seq, _classify_link_break(workspace, seq, prev, head_seq))
-                if hash_row(stored_prev, row) != stored_hash:
-                    return result(seq, HASH_MISMATCH)
-                if not row[2].startswith(actor_type + ":"):
-                    return result(seq, HASH_MISMATCH, "actor_type does not match actor")
-                if (
-                    checkpoint is not None
-                    and seq == checkpoint.through_seq
-                    and stored_hash != checkpoint.through_hash
-                ):
-                    return result(seq, HASH_MISMATCH, "differs from retention checkpoint")
-                prev = stored_hash
-                expected = seq + 1
-                checked += 1
-            if progress is not None:
-                progress(checked, total)
+        failure = None  # (seq, problem, detail); the fetch is closed before reporting
+        with contextlib.closing(fetch(workspace, head_seq, chunk_size)) as chunks:
+            for chunk in chunks:
+                for row in chunk:
+                    seq = row[0]
+                    if expected is None:  # first entry present
+                        if seq > start:
+                            failure = (start, GAP, "entries missing at the start of the chain")
+                            break
+                        if seq == start:
+                            prev = checkpoint.through_hash if checkpoint else GENESIS_HASH
+                        else:  # older than the checkpoint: kept, its link is unknowable
+                            prev = GENESIS_HASH if seq == 1 else None
+                        expected = seq
+                    if seq != expected:
+                        failure = (expected, GAP, f"next entry present is #{seq}")
+                        break
+                    stored_prev, stored_hash, actor_type = row[_N_HASHED:]
+                    if prev is not None and stored_prev != prev:
+                        failure = (seq, BROKEN_LINK, "")
+                        break
+                    if hash_row(stored_prev, row) != stored_hash:
+                        failure = (seq, HASH_MISMATCH, "")
+                        break
+                    if not row[2].startswith(actor_type + ":"):
+                        failure = (seq, HASH_MISMATCH, "actor_type does not match actor")
+                        break
+                    if (
+                        checkpoint is not None
+                        and seq == checkpoint.through_seq
+                        and stored_hash != checkpoint.through_hash
+                    ):
+                        failure = (seq, HASH_MISMATCH, "differs from retention checkpoint")
+                        break
+                    prev = stored_hash
+                    expected = seq + 1
+                    checked += 1
+                if failure is not None:
+                    break
+                if progress is not None:
+                    progress(checked, total)
+        if failure is not None:
+            bad_seq, problem, detail = failure
+            if problem == BROKEN_LINK:
+                problem = _classify_link_break(workspace, bad_seq, prev, head_seq)
+            return result(bad_seq, problem, detail)
 
         if expected is None:  # no entries at all
             if head_seq >= start:

@@ -156,3 +156,38 @@ def test_trigger_allows_the_prune_but_nothing_after_it(aged):
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('warden.audit_prune_workspace', true)")
         assert cursor.fetchone()[0] in ("", None)
+
+
+def test_evidence_another_app_still_references_is_never_pruned_from_under_it(
+    make_workspace, make_key
+):
+    from django.db import models
+
+    from notifications.models import AnomalyFinding
+
+    with time_machine.travel(timezone.now() - timedelta(days=40)):
+        workspace = make_workspace(audit_retention_days=30)
+        key, _ = make_key(workspace)
+        with transaction.atomic():
+            record = exception_record(
+                workspace=workspace, actor=AGENT, kind="anomaly", severity="low", what="w", why="y"
+            )
+        exception_resolve(record=record, actor=HUMAN, mitigation="ok")
+        finding = AnomalyFinding.objects.create(
+            workspace=workspace,
+            key=key,
+            kind="volume",
+            window_start=timezone.now(),
+            window_end=timezone.now(),
+            exception_record=record,
+        )
+        append(workspace, 3)
+    result = audit_prune(workspace=workspace, actor=PRUNER)
+    field = AnomalyFinding._meta.get_field("exception_record")
+    if field.remote_field.on_delete in (models.CASCADE, models.SET_NULL):
+        assert result.through_seq > record.audit_entry.seq
+    else:  # PROTECT: pruning stops just before the referenced evidence
+        assert result.through_seq == record.audit_entry.seq - 1
+        assert AnomalyFinding.objects.filter(pk=finding.pk).exists()
+        assert ExceptionRecord.objects.filter(pk=record.pk).exists()
+    assert verify_chain(workspace).ok
