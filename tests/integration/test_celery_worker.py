@@ -270,11 +270,22 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
 
 
 def _drop_queue(broker: str, queue: str) -> None:
+    """Remove this run's queue, its bindings and its unacknowledged messages."""
     try:
+        import json
+
         import redis
 
         client = redis.Redis.from_url(broker)
-        client.delete(queue)
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        for tag, raw in client.hgetall("unacked").items():
+            try:
+                _, exchange, routing_key = json.loads(raw)
+            except (ValueError, TypeError):
+                continue
+            if queue in (exchange, routing_key):
+                client.hdel("unacked", tag)
+                client.zrem("unacked_index", tag)
         client.close()
     except Exception:  # cleanup only
         pass
