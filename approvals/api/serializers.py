@@ -118,7 +118,7 @@ class CallableToolSerializer(serializers.Serializer):
     data_classes = serializers.ListField(child=serializers.CharField())
     irreversible = serializers.BooleanField()
     confirmation = serializers.ChoiceField(
-        choices=["never", "always", "conditional"],
+        choices=Tool.Confirmation.choices,
         help_text="Effective for this key: outbound gate and unattended mode applied.",
     )
 
