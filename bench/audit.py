@@ -143,6 +143,16 @@ def bench_appends(appends: int, threads: int, many: int) -> None:
     print(f"  one workspace,   1 writer : {rate(appends, time.perf_counter() - started)}")
     seconds = _threaded([one], appends, threads)
     print(f"  one workspace, {threads:>3} writers: {rate(appends, seconds)}")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+    started = time.perf_counter()
+    _append_loop([one], appends)
+    seconds = time.perf_counter() - started
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = on")
+    print(f"  one workspace,   1 writer, no commit fsync wait: {rate(appends, seconds)}")
     spread = _workspaces("bench-many", many)
     started = time.perf_counter()
     _append_loop(spread, appends)
@@ -178,16 +188,21 @@ COPY_COLUMNS = (
     "hash",
 )
 ACTORS = (
-    # ~70% key, ~25% user, ~5% system: agents dominate a real log.
-    *[("key", f"key:6f1c1d7e-0000-4000-8000-{n:012d}") for n in range(14)],
+    # ~75% key, ~25% user: agents dominate a real log. System entries are rare (one
+    # in SYSTEM_EVERY), the case where a filter without the right index has to wade
+    # through most of the table to fill one page.
+    *[("key", f"key:6f1c1d7e-0000-4000-8000-{n:012d}") for n in range(15)],
     *[("user", f"user:person{n}@example.test") for n in range(5)],
-    ("system", "system:anomaly"),
 )
+SYSTEM_EVERY = 5000
+BIG_NAME = "Audit bench v2"  # bump when the synthetic data changes
 TOOLS = ("crm.lookup", "crm.update", "email.send", "payments.charge", "docs.search")
 
 
 def _synthetic(seq: int, base: datetime):
     kind, actor = ACTORS[seq % len(ACTORS)]
+    if seq % SYSTEM_EVERY == 0:
+        kind, actor = "system", "system:retention"
     tool = TOOLS[seq % len(TOOLS)]
     decision = ("allowed", "denied", "requires_confirmation")[seq % 7 % 3]
     return (
@@ -219,7 +234,7 @@ def load_big_chain(rows: int, fresh: bool):
     from tenants.models import Workspace
 
     workspace = Workspace.objects.filter(slug=BIG_SLUG).first()
-    if workspace is not None and not fresh:
+    if workspace is not None and workspace.name == BIG_NAME and not fresh:
         head = AuditChainHead.objects.filter(workspace=workspace).first()
         if head is not None and head.seq == rows:
             print(f"\n  reusing {rows:,}-entry chain in workspace {BIG_SLUG}")
@@ -232,7 +247,7 @@ def load_big_chain(rows: int, fresh: bool):
             " audit_auditchainhead CASCADE"
         )
     Workspace.objects.filter(slug=BIG_SLUG).delete()
-    workspace = Workspace.objects.create(slug=BIG_SLUG, name="Audit bench")
+    workspace = Workspace.objects.create(slug=BIG_SLUG, name=BIG_NAME)
     hash_row = row_hasher(workspace.pk)
     base = datetime(2026, 1, 1, tzinfo=UTC)
     ws = str(workspace.pk)
@@ -284,15 +299,17 @@ def bench_verify(workspace, naive_rows: int) -> None:
     print("\n2. Verify throughput")
     checked, seconds = naive_verify(workspace, naive_rows)
     print(f"  naive (models + dict + json.dumps), first {checked:,}: {rate(checked, seconds)}")
-    best = None
-    for _ in range(2):
+    best, cpu = None, None
+    for _ in range(3):
+        cpu_started = time.process_time()
         result = verify_chain(workspace)
+        cpu_seconds = time.process_time() - cpu_started
         assert result.ok, result
         if best is None or result.seconds < best.seconds:
-            best = result
-    print(
-        f"  verify_chain (audit_verify), whole chain : {rate(best.entries_checked, best.seconds)}"
-    )
+            best, cpu = result, cpu_seconds
+    optimised = rate(best.entries_checked, best.seconds)
+    print(f"  verify_chain (audit_verify), whole chain : {optimised}  best of 3")
+    print(f"      Python CPU {cpu / best.entries_checked * 1e6:.2f} us/entry in this process")
     speedup = (best.entries_checked / best.seconds) / (checked / seconds)
     print(f"  speed-up over naive: {speedup:.1f}x   (target >= 100,000 entries/s)")
 

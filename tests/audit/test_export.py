@@ -123,3 +123,17 @@ def test_command_since_accepts_a_date(make_workspace):
 def test_command_refuses_a_bad_since(workspace):
     with pytest.raises(CommandError, match="since"):
         call_command("audit_export", workspace.slug, "--since", "yesterday", stdout=io.StringIO())
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_command_shows_progress_on_a_terminal_stderr_only(workspace):
+    append(workspace, 1500)  # more than one flush of 1,000 lines
+    out, err = io.StringIO(), _Tty()
+    call_command("audit_export", workspace.slug, "--no-record", stdout=out, stderr=err)
+    assert "/s" in err.getvalue() and "[" in err.getvalue()
+    assert "[" not in out.getvalue().split("\n", 1)[0][:1]  # stdout is pure JSONL
+    assert readme_recipe()(out.getvalue().splitlines(keepends=True)) > 1500
