@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from django.db import connection, transaction
 
 from audit.chain import GENESIS_HASH, ROW_FIELDS, row_hasher
-from audit.models import AuditChainHead, AuditEntry
+from audit.models import AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
 from tenants.models import Workspace
 
 HASH_MISMATCH = "hash mismatch"
@@ -163,6 +163,51 @@ def _fetch_postgres(workspace: Workspace, head_seq: int, chunk_size: int):
             producer.join()
 
 
+_VERSION_FIELDS = ("audit_entry__seq", "before", "after", "reason", "actor", "target_type",
+                   "target_id", "policy_version", "created_at", "audit_entry__input",
+                   "audit_entry__rationale", "audit_entry__actor", "audit_entry__target_type",
+                   "audit_entry__target_id", "audit_entry__policy_version",
+                   "audit_entry__created_at")  # fmt: skip
+_EXCEPTION_FIELDS = ("audit_entry__seq", "kind", "severity", "what", "why", "evidence",
+                     "created_at", "audit_entry__input", "audit_entry__rationale",
+                     "audit_entry__created_at")  # fmt: skip
+
+
+def _first_evidence_mismatch(workspace: Workspace, head_seq: int) -> tuple[int, str] | None:
+    """Version logs and exception records are not chained themselves, but everything
+    they say is also in the input of their chained audit entry: a record that no longer
+    agrees with its entry was edited. Returns (entry seq, what differs)."""
+    bad = []
+    logs = VersionLog.objects.filter(workspace=workspace, audit_entry__seq__lte=head_seq)
+    for row in logs.values_list(*_VERSION_FIELDS).iterator(chunk_size=2000):
+        seq, before, after, reason, actor, ttype, tid, version, created, data, *entry = row
+        data = data if isinstance(data, dict) else {}
+        if (before, after, reason) != (data.get("before"), data.get("after"), entry[0]) or (
+            actor,
+            ttype,
+            tid,
+            version,
+            created,
+        ) != tuple(entry[1:]):
+            bad.append((seq, "version log differs from its audit entry"))
+            break
+    records = ExceptionRecord.objects.filter(
+        workspace=workspace, audit_entry__seq__lte=head_seq, audit_entry__target_type="exception"
+    )
+    for row in records.values_list(*_EXCEPTION_FIELDS).iterator(chunk_size=2000):
+        seq, kind, severity, what, why, evidence, created, data, rationale, entry_created = row
+        data = data if isinstance(data, dict) else {}
+        said = (data.get("kind"), data.get("severity"), str(data.get("what", ""))[:300])
+        if (kind, severity, what) != said or (why, evidence, created) != (
+            rationale,
+            data.get("evidence", {}),
+            entry_created,
+        ):
+            bad.append((seq, "exception record differs from its audit entry"))
+            break
+    return min(bad) if bad else None
+
+
 def verify_chain(
     workspace: Workspace, *, progress: Progress | None = None, chunk_size: int = CHUNK_SIZE
 ) -> VerifyResult:
@@ -253,6 +298,9 @@ def verify_chain(
             return result(expected, GAP, f"chain head is #{head_seq}")
         if prev != head_hash:
             return result(head_seq, HASH_MISMATCH, "differs from the chain head")
+        mismatch = _first_evidence_mismatch(workspace, head_seq)
+        if mismatch is not None:
+            return result(mismatch[0], HASH_MISMATCH, mismatch[1])
     return result()
 
 

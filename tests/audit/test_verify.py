@@ -6,9 +6,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
-from audit.models import AuditAction, AuditChainHead, AuditEntry, ExceptionRecord
+from audit.models import AuditAction, AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
 from audit.progress import ProgressBar
-from audit.services import audit_verify_and_record
+from audit.services import audit_verify_and_record, exception_record, exception_resolve
 from audit.verify import BROKEN_LINK, GAP, HASH_MISMATCH, REORDERED, verify_chain
 from common.actor import Actor
 from tests.audit.helpers import HUMAN, append, db_id, swap_seq, tamper
@@ -226,3 +226,40 @@ def test_progress_bar_draws_on_a_terminal_only(chain):
 def test_verify_runs_inside_an_outer_transaction(chain):
     with transaction.atomic():
         assert verify_chain(chain).ok
+
+
+def test_edited_version_log_is_caught_against_its_entry(chain):
+    log = VersionLog.objects.filter(workspace=chain).order_by("audit_entry__seq").first()
+    tamper(
+        "UPDATE audit_versionlog SET reason = 'nothing to see' WHERE id = %s",
+        [log.pk],
+        table="audit_versionlog",
+    )
+    result = verify_chain(chain)
+    assert (result.first_bad_seq, result.problem) == (log.audit_entry.seq, HASH_MISMATCH)
+    assert "version log" in result.detail
+
+
+def test_edited_exception_record_is_caught_against_its_entry(chain):
+    with transaction.atomic():
+        record = exception_record(
+            workspace=chain, actor=HUMAN, kind="anomaly", severity="critical", what="w", why="y"
+        )
+    assert verify_chain(chain).ok
+    tamper(
+        "UPDATE audit_exceptionrecord SET severity = 'low' WHERE id = %s",
+        [record.pk],
+        table="audit_exceptionrecord",
+    )
+    result = verify_chain(chain)
+    assert (result.first_bad_seq, result.problem) == (record.audit_entry.seq, HASH_MISMATCH)
+    assert "exception record" in result.detail
+
+
+def test_resolving_an_exception_is_not_tampering(chain):
+    with transaction.atomic():
+        record = exception_record(
+            workspace=chain, actor=HUMAN, kind="anomaly", severity="high", what="w" * 400, why="y"
+        )
+    exception_resolve(record=record, actor=HUMAN, mitigation="rotated the key")
+    assert verify_chain(chain).ok
