@@ -96,16 +96,27 @@ def compute_hash(prev_hash: str, payload: dict[str, Any]) -> str:
 # What is hashed must be exactly what the database gives back, on PostgreSQL (jsonb,
 # inet) and SQLite alike. So before hashing, values are brought to the form they will
 # be read back in: JSON round trip (tuples -> lists, non-str keys -> str, UUIDs and
-# datetimes -> strings), NUL characters (refused by PostgreSQL text and jsonb) replaced,
+# datetimes -> strings), NUL characters and lone surrogates (refused by PostgreSQL text
+# and jsonb, and not UTF-8) replaced by U+FFFD,
 # non-finite floats -> strings, -0.0 -> 0.0, and floats Python prints with an exponent
 # but jsonb prints as integers (1e16 and larger) -> the int jsonb gives back.
 
 _FLOAT_AS_INT_FROM = 1e16
 
 
+def _clean_str(value: str) -> str:
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates (JSON "\ud800"): not storable, not hashable
+        value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    return value
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+        return _clean_str(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
@@ -125,7 +136,7 @@ def normalize_json(value: Any) -> Any:
 
 
 def clean_text(value: str) -> str:
-    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+    return _clean_str(value) if value else value
 
 
 # --- Fast path -------------------------------------------------------------------------

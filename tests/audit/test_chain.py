@@ -4,7 +4,8 @@ database round trip."""
 import json
 from datetime import UTC, datetime
 
-from hypothesis import given, settings
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.chain import (
@@ -17,6 +18,9 @@ from audit.chain import (
     row_hasher,
 )
 from audit.models import AuditEntry
+from audit.services import audit_record
+from audit.verify import verify_chain
+from common.actor import Actor
 from tests.audit.helpers import HUMAN, append
 
 json_values = st.recursive(
@@ -81,9 +85,11 @@ def test_fast_timestamp_matches_reference_including_whole_seconds():
 
 def test_normalize_json_makes_values_database_stable():
     value = normalize_json(
-        {"t": (1, 2), 3: "a\x00b", "inf": float("inf"), "big": 1e300, "neg0": -0.0}
+        {"t": (1, 2), 3: "a\x00b", "inf": float("inf"), "big": 1e300, "neg0": -0.0, "s": "\ud800"}
     )
-    assert value == {"t": [1, 2], "3": "a\ufffdb", "inf": "inf", "big": 10**300, "neg0": 0.0}
+    assert value == {
+        "t": [1, 2], "3": "a\ufffdb", "inf": "inf", "big": 10**300, "neg0": 0.0, "s": "\ufffd"
+    }  # fmt: skip
     assert str(value["neg0"]) == "0.0"
 
 
@@ -94,3 +100,43 @@ def test_stored_hash_recomputes_after_database_round_trip(workspace):
     assert stored.client_ip == "2001:db8::1"
     assert compute_hash(stored.prev_hash, entry_payload(stored)) == stored.hash
     assert stored.hash == entry.hash
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    input_=st.dictionaries(st.text(), json_values, max_size=4),
+    text=st.text(),
+    ip=st.none() | st.ip_addresses().map(str),
+)
+def test_any_input_survives_the_database_and_verifies(workspace, input_, text, ip):
+    """Whatever an agent sends (unicode, NUL, lone surrogates, odd floats, any IP), the
+    stored row hashes to its stored hash, on this database's fast verify path too."""
+    actor = Actor(f"key:{text[:40]}", client_ip=ip, request_id=text[:64])
+    with transaction.atomic():
+        entry = audit_record(
+            workspace=workspace,
+            actor=actor,
+            action="action.decided",
+            tool=text,
+            input={"params": input_, text: text},
+            rationale=text,
+        )
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert compute_hash(stored.prev_hash, entry_payload(stored)) == stored.hash
+    result = verify_chain(workspace)
+    assert result.ok, result
+
+
+def test_lone_surrogates_and_nul_from_an_agent_are_stored_and_verify(workspace):
+    evil = "a\ud800b\x00c\udfff"
+    with transaction.atomic():
+        entry = audit_record(
+            workspace=workspace, actor=HUMAN, action="action.decided", tool=evil,
+            input={evil: [evil]}, rationale=evil,
+        )  # fmt: skip
+    assert entry.tool == "a\ufffdb\ufffdc\ufffd"
+    assert verify_chain(workspace).ok
