@@ -6,7 +6,7 @@ rate limit, a tiny JSON body; no gate, no writes), same client, same run.
 
 Needs a local PostgreSQL (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/warden_bench; the database is created and
-migrated if missing). Starts gunicorn (2 gthread workers) on 127.0.0.1 only, seeds a
+migrated if missing). Starts gunicorn (2 workers, gthread by default) on 127.0.0.1 only, seeds a
 fresh workspace, key and read tool through the services, alternates rounds of both
 endpoints, prints requests/s, p50 and p99 for each and their ratio, plus the SQL
 statements per decision (counted in-process with CaptureQueriesContext).
@@ -111,13 +111,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(env: dict[str, str], port: int) -> subprocess.Popen:
+def start_gunicorn(env: dict[str, str], port: int, worker_class: str) -> subprocess.Popen:
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     command = [
         str(gunicorn) if gunicorn.exists() else "gunicorn",
         "config.wsgi",
         "--workers=2",
-        "--worker-class=gthread",
+        f"--worker-class={worker_class}",
         "--threads=2",
         "--keep-alive=30",
         f"--bind=127.0.0.1:{port}",
@@ -186,6 +186,12 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--seconds", type=float, default=60, help="cap per round")
+    parser.add_argument(
+        "--worker-class",
+        default="gthread",
+        choices=["gthread", "sync"],
+        help="gthread keeps connections alive; sync reconnects per request",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -202,7 +208,7 @@ def main() -> int:
     )
     key, queries = seed(env)
     port = free_port()
-    server = start_gunicorn(env, port)
+    server = start_gunicorn(env, port, args.worker_class)
     try:
         per_round = max(args.threads, args.requests // args.rounds)
         for endpoint in ("bare", "decision"):  # warm both workers and their connections
@@ -220,7 +226,7 @@ def main() -> int:
         server.wait(timeout=30)
 
     print(
-        f"gunicorn 2 gthread workers, {args.threads} keep-alive client threads, "
+        f"gunicorn 2 {args.worker_class} workers, {args.threads} client threads, "
         f"{args.rounds} alternating rounds, PostgreSQL"
     )
     print(f"{'endpoint':<34}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
