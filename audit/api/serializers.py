@@ -5,12 +5,15 @@ rendered exactly as they are hashed (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), so an entry
 fetched from the API verifies with the same recipe as an exported line.
 """
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.chain import fast_timestamp
 from audit.models import AuditEntry, ExceptionRecord, VersionLog
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class EvidenceTimestampField(serializers.Field):
     def to_representation(self, value):
         return fast_timestamp(value) if value is not None else None
@@ -118,3 +121,17 @@ class VersionLogSerializer(serializers.ModelSerializer):
 
     def get_diff(self, obj) -> dict:
         return json_diff(obj.before, obj.after)
+
+
+def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The cursor-paginated envelope of a list, for the OpenAPI schema."""
+    name = serializer_class.__name__.removesuffix("Serializer") + "PageSerializer"
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )

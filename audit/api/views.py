@@ -13,6 +13,7 @@ from audit.api.serializers import (
     AuditEntrySerializer,
     ExceptionRecordSerializer,
     VersionLogSerializer,
+    page_of,
 )
 from audit.selectors import audit_entries, exception_records, version_logs
 from common.api.views import WorkspaceAPIView
@@ -61,7 +62,7 @@ class AuditEntryListView(_EvidenceListView):
         parameters=_params(
             ["actor_prefix", "actor", "action", "tool", "decision", "request_id", "since", "until"]
         ),
-        responses=AuditEntrySerializer(many=True),
+        responses=page_of(AuditEntrySerializer),
     )
     def get(self, request):
         return super().get(request)
@@ -76,7 +77,7 @@ class ExceptionRecordListView(_EvidenceListView):
 
     @extend_schema(
         parameters=_params(["kind", "severity", "subject", "resolved", "since", "until"]),
-        responses=ExceptionRecordSerializer(many=True),
+        responses=page_of(ExceptionRecordSerializer),
     )
     def get(self, request):
         return super().get(request)
@@ -93,7 +94,7 @@ class VersionLogListView(_EvidenceListView):
         parameters=_params(
             ["target_type", "target_id", "actor", "policy_version", "since", "until"]
         ),
-        responses=VersionLogSerializer(many=True),
+        responses=page_of(VersionLogSerializer),
     )
     def get(self, request):
         return super().get(request)
