@@ -56,6 +56,40 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
+def _storable_text(value: str) -> bool:
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
+def require_storable(value: Any, field: str) -> None:
+    """Refuse JSON that PostgreSQL cannot store as sent (NUL characters, lone
+    surrogates), rather than storing something other than what was approved."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            ok = _storable_text(item)
+        elif isinstance(item, dict):
+            ok = all(_storable_text(str(k)) for k in item)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            ok = True
+            stack.extend(item)
+        else:
+            ok = True
+        if not ok:
+            raise WardenError(
+                "validation_error",
+                "Text may not contain NUL characters or unpaired surrogates.",
+                {field: ["Contains NUL characters or unpaired surrogates."]},
+            )
+
+
 def store_params(params: dict, secret_params) -> dict:
     """The params as stored and audited: secret ones replaced by an HMAC digest."""
     secret = set(secret_params or ())
@@ -227,6 +261,7 @@ def submit(ask: _Ask, *, confirmed: bool, token: str, apply: Callable | None = N
         )
     if not isinstance(ask.params, dict):
         raise WardenError("validation_error", "params must be a JSON object.", {})
+    require_storable(ask.params, "params")
     decision = gate.decide(
         ask.principal,
         ask.workspace,
@@ -501,7 +536,7 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
     if not actor.is_human:
         raise WardenError("humans_only", "Only a human session may approve or deny.")
     reason = (reason or "").strip() if isinstance(reason, str) else ""
-    if not reason or len(reason) > MAX_REASON_CHARS:
+    if not reason or len(reason) > MAX_REASON_CHARS or not _storable_text(reason):
         raise WardenError(
             "validation_error",
             "A reason (1-2000 characters) is required.",
@@ -644,6 +679,7 @@ def action_report_result(*, action_request, key, status: str, output: Any, actor
         raise WardenError(
             "validation_error", "status must be succeeded or failed.", {"status": ["Invalid."]}
         )
+    require_storable(output, "output")
     encoded = canonical_json(output)
     if len(encoded) > MAX_RESULT_OUTPUT_BYTES:
         raise WardenError(

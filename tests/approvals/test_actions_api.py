@@ -425,3 +425,31 @@ def test_catalog_change_is_seen_by_the_next_decision(
     assert error_code(ask(client, "crm.lookup")) == "tool_not_allowed"
     client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": True}, format="json")
     assert ask(client, "crm.lookup").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"a": "x\u0000y"}, {"a\u0000": 1}, {"a": ["\ud800"]}],
+    ids=["nul-value", "nul-key", "lone-surrogate"],
+)
+def test_unstorable_text_is_a_validation_error(live_workspace, agent, make_tool, params):
+    _, client = agent
+    make_tool(live_workspace, "crm.lookup")
+    response = client.post(
+        "/api/v1/actions",
+        json.dumps({"tool": "crm.lookup", "params": params}),
+        content_type="application/json",
+    )
+    assert (response.status_code, error_code(response)) == (400, "validation_error")
+
+
+def test_unstorable_result_output_is_a_validation_error(live_workspace, agent, make_tool, ask):
+    _, client = agent
+    make_tool(live_workspace, "crm.lookup")
+    action_id = ask(client, "crm.lookup").json()["id"]
+    response = client.post(
+        f"/api/v1/actions/{action_id}/result",
+        {"status": "succeeded", "output": {"x": "a\u0000"}},
+        format="json",
+    )
+    assert (response.status_code, error_code(response)) == (400, "validation_error")

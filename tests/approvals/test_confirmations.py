@@ -377,3 +377,9 @@ def test_property_forged_tokens_never_allowed(
     answer = recall(ask, client, {"confirmation_token": token})
     assert answer.status_code != 200
     assert code(answer) in {"confirmation_mismatch", "validation_error"}
+
+
+def test_reason_with_nul_is_refused(live_workspace, pending, approver, approve):
+    _, _, confirmation = pending
+    response = approve(approver, live_workspace, confirmation.pk, reason="ok\u0000")
+    assert (response.status_code, code(response)) == (400, "validation_error")
