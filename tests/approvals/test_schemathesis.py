@@ -8,11 +8,15 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from approvals.demo import load_demo_tools
+from approvals.services import action_submit
+from common.actor import Actor
+from tenants.models import Role
 from tests.approvals.conftest import SYSTEM
 
 GATE_PATHS = r"^/api/v1/(actions|tools|approvals)"
@@ -39,15 +43,33 @@ def gate_schema(db, settings):
 
 
 @pytest.fixture
-def demo_key(make_workspace, make_key):
+def demo_workspace(make_workspace):
     workspace = make_workspace(writes_enabled=True, mode="live")
     load_demo_tools(workspace=workspace, actor=SYSTEM)
-    _, plaintext = make_key(
-        workspace,
+    return workspace
+
+
+@pytest.fixture
+def demo_key(demo_workspace, make_key):
+    key, plaintext = make_key(
+        demo_workspace,
         scopes=["actions:read", "actions:write", "actions:external", "tools:write"],
         rate_limit_per_minute=100_000,
     )
+    # Something pending, so the approval endpoints have rows to show.
+    action_submit(key=key, tool_name="email.send", params={"to": "a@b.c"}, actor=Actor.for_key(key))
     return plaintext
+
+
+@pytest.fixture
+def approver_session(demo_workspace, make_member):
+    """Session cookie and workspace header of a human approver (CSRF applies)."""
+    user = make_member(demo_workspace, Role.ADMIN)
+    browser = Client()
+    browser.force_login(user)
+    return {"sessionid": browser.cookies["sessionid"].value}, {
+        "X-Warden-Workspace": demo_workspace.slug
+    }
 
 
 def operations(schema):
@@ -57,11 +79,7 @@ def operations(schema):
     return found
 
 
-def test_gate_endpoints_never_answer_5xx(gate_schema, demo_key):
-    headers = {"Authorization": f"Bearer {demo_key}"}
-    ops = operations(gate_schema)
-    labels = {op.label for op in ops}
-    assert "POST /api/v1/actions" in labels and "POST /api/v1/approvals/{id}/approve" in labels
+def fuzz_all(ops, **call_kwargs):
     for operation in ops:
 
         @given(case=operation.as_strategy())
@@ -73,7 +91,19 @@ def test_gate_endpoints_never_answer_5xx(gate_schema, demo_key):
             database=None,
         )
         def fuzz(case):
-            response = case.call(headers=headers)
+            response = case.call(**call_kwargs)
             case.validate_response(response, checks=[not_a_server_error])
 
         fuzz()
+
+
+def test_gate_endpoints_never_answer_5xx_to_a_key(gate_schema, demo_key):
+    ops = operations(gate_schema)
+    labels = {op.label for op in ops}
+    assert "POST /api/v1/actions" in labels and "POST /api/v1/approvals/{id}/approve" in labels
+    fuzz_all(ops, headers={"Authorization": f"Bearer {demo_key}"})
+
+
+def test_gate_endpoints_never_answer_5xx_to_a_session(gate_schema, demo_key, approver_session):
+    cookies, headers = approver_session
+    fuzz_all(operations(gate_schema), cookies=cookies, headers=headers)
