@@ -314,6 +314,25 @@ def bench_verify(workspace, naive_rows: int) -> None:
     print(f"  speed-up over naive: {speedup:.1f}x   (target >= 100,000 entries/s)")
 
 
+def bench_export(workspace) -> None:
+    """Streaming export of the whole chain: lines/s and how much the process grew."""
+    import resource
+
+    from audit.export import iter_export_lines
+
+    print("\n2b. Export (iter_export_lines, the audit_export command's generator)")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    lines = size = 0
+    for line in iter_export_lines(workspace):
+        lines += 1
+        size += len(line)
+    seconds = time.perf_counter() - started
+    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
+    print(f"  {rate(lines, seconds)}, {size / 2**20:,.0f} MiB of JSONL")
+    print(f"  peak RSS grew by {grown:,.1f} MiB while streaming it (constant memory)")
+
+
 # --- 3. the filter ---------------------------------------------------------------------
 
 
@@ -393,6 +412,7 @@ def main() -> None:
     bench_appends(args.appends, args.threads, args.workspaces)
     big = load_big_chain(args.rows, args.fresh)
     bench_verify(big, min(args.naive_rows, args.rows))
+    bench_export(big)
     bench_filter(big)
 
 
