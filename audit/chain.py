@@ -155,6 +155,7 @@ def _make_json_encoder() -> Callable[[Any], str]:
 
 
 _encode_json = _make_json_encoder()
+canonical_json_text = _encode_json  # canonical_json() as str, for JSON-safe values
 _scan_json = json.JSONDecoder().scan_once  # C scanner; jsonb text has no leading blanks
 
 

@@ -9,22 +9,21 @@ and the API.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
-from audit.chain import ROW_FIELDS, fast_timestamp
+from django.db import connection
+
+from audit.chain import ROW_FIELDS, canonical_json_text, decode_json_text, fast_timestamp
 from audit.models import AuditEntry
 from tenants.models import Workspace
 
 CHUNK_SIZE = 2000
 
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
-
 
 def encode_line(row: dict) -> str:
     """Canonical JSON of one exported row, newline-terminated."""
-    return _encode(row) + "\n"
+    return canonical_json_text(row) + "\n"
 
 
 def export_queryset(workspace: Workspace, *, after_seq: int = 0, since: datetime | None = None):
@@ -42,6 +41,9 @@ def iter_export_rows(
     chunk_size: int = CHUNK_SIZE,
 ) -> Iterator[dict]:
     """The exported objects, oldest first."""
+    if connection.vendor == "postgresql":
+        yield from _iter_postgres(workspace, after_seq, since, chunk_size)
+        return
     rows = export_queryset(workspace, after_seq=after_seq, since=since)
     workspace_id = str(workspace.pk)
     last = after_seq
@@ -57,6 +59,37 @@ def iter_export_rows(
         if len(chunk) < chunk_size:
             return
         last = chunk[-1][0]
+
+
+# PostgreSQL: raw keyset chunks, timestamps formatted by the server and jsonb decoded by
+# the C scanner (about twice the rows per second of the ORM path).
+_PG_EXPORT_SQL = """
+    SELECT seq, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           actor, action, target_type, target_id, tool, input, decision, rationale,
+           policy_version, request_id, client_ip, outcome, prev_hash, hash
+    FROM audit_auditentry
+    WHERE workspace_id = %s AND seq > %s AND created_at >= %s
+    ORDER BY seq
+    LIMIT %s
+"""
+_EPOCH = datetime(1, 1, 1, tzinfo=UTC)
+
+
+def _iter_postgres(workspace, after_seq: int, since, chunk_size: int) -> Iterator[dict]:
+    workspace_id = str(workspace.pk)
+    last = after_seq
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(_PG_EXPORT_SQL, [workspace.pk, last, since or _EPOCH, chunk_size])
+            chunk = cursor.fetchall()
+            for values in chunk:
+                row = dict(zip(ROW_FIELDS, values, strict=True))
+                row["input"] = decode_json_text(row["input"])
+                row["workspace"] = workspace_id
+                yield row
+            if len(chunk) < chunk_size:
+                return
+            last = chunk[-1][0]
 
 
 def iter_export_lines(
