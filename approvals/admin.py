@@ -42,6 +42,9 @@ class ToolAdmin(PerRequestPermissionCache, WorkspaceScopedAdmin):
         "enabled",
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        return ("workspace",) if obj is not None else ()
+
     def save_model(self, request, obj, form, change):
         # Bumps the workspace policy version and records before/after, like the API.
         saved = services.tool_save_from_admin(tool=obj, actor=_actor(request))
