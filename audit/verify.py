@@ -302,13 +302,3 @@ def verify_chain(
         if mismatch is not None:
             return result(mismatch[0], HASH_MISMATCH, mismatch[1])
     return result()
-
-
-def verify_workspaces(
-    workspaces, *, progress_factory: Callable[[Workspace], Progress | None] | None = None
-) -> list[VerifyResult]:
-    results = []
-    for workspace in workspaces:
-        progress = progress_factory(workspace) if progress_factory else None
-        results.append(verify_chain(workspace, progress=progress))
-    return results

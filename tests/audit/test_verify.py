@@ -263,3 +263,10 @@ def test_resolving_an_exception_is_not_tampering(chain):
         )
     exception_resolve(record=record, actor=HUMAN, mitigation="rotated the key")
     assert verify_chain(chain).ok
+
+
+def test_command_draws_a_progress_bar_when_stdout_is_a_terminal(chain):
+    tty = _Tty()
+    call_command("audit_verify", chain.slug, "--no-record", stdout=tty)
+    assert "\r" in tty.getvalue() and "/s" in tty.getvalue()
+    assert f"{chain.slug}: ok, 30 entries" in tty.getvalue()
