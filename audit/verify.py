@@ -2,17 +2,21 @@
 
 Checks, in order, for each entry from the start of the chain (seq 1, or the entry
 after the latest retention checkpoint) to the chain head:
-- gap: the sequence number is not the next one (a row was deleted);
-- broken link: `prev_hash` is not the hash of the previous entry; when the true
-  successor of the previous entry sits at another sequence number, the problem is
-  reported as "reordered" instead;
+- gap: the sequence number is not the next one, or the rows end before the chain
+  head (a row was deleted);
+- broken link: `prev_hash` is not the hash of the previous entry;
+- reordered: instead of a gap or a broken link, when the true successor of the
+  previous entry (the row linking to its hash) sits at another sequence number;
 - hash mismatch: SHA-256(prev_hash || canonical JSON) is not the stored hash (a row
-  was edited), or the chain head / a checkpoint disagrees with the rows.
+  was edited), `actor_type` disagrees with `actor`, the chain head or a retention
+  checkpoint disagrees with the rows, or a version log / exception record no longer
+  says what its chained entry says.
 
 Speed (>= 100,000 entries/s, bench/audit.py): rows come as tuples in keyset-paginated
 chunks on (workspace, seq) (one index range scan each, constant memory, no model
 instances) and are hashed by `audit.chain.row_hasher`, which assembles the canonical
-JSON from precomputed pieces instead of building and sorting a dict per row.
+JSON from precomputed pieces instead of building and sorting a dict per row. On
+PostgreSQL the next chunk is fetched on a helper thread while one is hashed.
 """
 
 from __future__ import annotations
@@ -83,17 +87,15 @@ def _snapshot():
         yield
 
 
-def _classify_link_break(workspace: Workspace, seq: int, prev: str, head_seq: int) -> str:
-    """The entry at `seq` does not follow `prev`. If the entry that does follow it
-    lives elsewhere in the chain, entries were reordered; otherwise the link is broken.
+def _moved_successor(workspace: Workspace, prev: str, not_at: int) -> int | None:
+    """Where the entry linking to `prev` (the true successor) sits, if not at `not_at`.
     Runs once, on the failure path only."""
-    moved = (
-        AuditEntry.objects.filter(workspace=workspace, prev_hash=prev, seq__lte=head_seq)
-        .exclude(seq=seq)
+    return (
+        AuditEntry.objects.filter(workspace=workspace, prev_hash=prev)
+        .exclude(seq=not_at)
         .values_list("seq", flat=True)
         .first()
     )
-    return REORDERED if moved is not None else BROKEN_LINK
 
 
 def _fetch_orm(workspace: Workspace, head_seq: int, chunk_size: int):
@@ -284,18 +286,21 @@ def verify_chain(
                     break
                 if progress is not None:
                     progress(checked, total)
+        if failure is None and expected is not None and expected - 1 < head_seq:
+            failure = (expected, GAP, f"chain head is #{head_seq}")
         if failure is not None:
             bad_seq, problem, detail = failure
-            if problem == BROKEN_LINK:
-                problem = _classify_link_break(workspace, bad_seq, prev, head_seq)
+            if problem in (BROKEN_LINK, GAP) and prev is not None:
+                # The entry that should be here exists elsewhere: moved, not lost.
+                moved = _moved_successor(workspace, prev, bad_seq)
+                if moved is not None:
+                    problem, detail = REORDERED, f"the entry linking here sits at #{moved}"
             return result(bad_seq, problem, detail)
 
         if expected is None:  # no entries at all
             if head_seq >= start:
                 return result(start, GAP, "no entries up to the chain head")
             return result()
-        if expected - 1 < head_seq:
-            return result(expected, GAP, f"chain head is #{head_seq}")
         if prev != head_hash:
             return result(head_seq, HASH_MISMATCH, "differs from the chain head")
         mismatch = _first_evidence_mismatch(workspace, head_seq)

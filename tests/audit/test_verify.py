@@ -270,3 +270,22 @@ def test_command_draws_a_progress_bar_when_stdout_is_a_terminal(chain):
     call_command("audit_verify", chain.slug, "--no-record", stdout=tty)
     assert "\r" in tty.getvalue() and "/s" in tty.getvalue()
     assert f"{chain.slug}: ok, 30 entries" in tty.getvalue()
+
+
+def test_entry_moved_past_the_head_is_reordered_not_lost(chain):
+    tamper(
+        "UPDATE audit_auditentry SET seq = 500 WHERE workspace_id = %s AND seq = 11",
+        [_ws(chain)],
+    )
+    result = verify_chain(chain)
+    assert (result.first_bad_seq, result.problem) == (11, REORDERED)
+    assert "#500" in result.detail
+
+
+def test_last_entry_moved_past_the_head_is_reordered(chain):
+    tamper(
+        "UPDATE audit_auditentry SET seq = 500 WHERE workspace_id = %s AND seq = 30",
+        [_ws(chain)],
+    )
+    result = verify_chain(chain)
+    assert (result.first_bad_seq, result.problem) == (30, REORDERED)
