@@ -14,16 +14,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils import timezone
-
 from approvals.models import Tool
 from approvals.services import ActionAnswer, SessionPrincipal, _Ask, submit
 from common.actor import Actor
 from common.errors import WardenError
 from keys.scopes import WORKSPACE_ADMIN
+from keys.validation import check_unattended_allowed
 from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
-
-UNATTENDED_MAX_LIFETIME = timedelta(days=90)
 
 
 def _platform_tool(name: str, description: str, template: str) -> Tool:
@@ -79,8 +76,9 @@ PLATFORM_TOOLS: dict[str, Tool] = {
         ),
         _platform_tool(
             "warden.member.remove_last_approver",
-            "Remove the last member who can approve actions.",
-            "Remove {params.email} ({params.role}), the last member who can approve actions",
+            "Remove (or demote) the last member who can approve actions.",
+            "Remove {params.email} ({params.role}, new role: {params.new_role}), "
+            "the last member who can approve actions",
         ),
     )
 }
@@ -251,20 +249,6 @@ def workspace_delete_gated(
 # --- keys ----------------------------------------------------------------------------
 
 
-def check_unattended_allowed(*, scopes, expires_at, unattended_mode: bool, now=None) -> None:
-    """Unattended keys skip confirmations, so they must be narrow and short-lived."""
-    if not unattended_mode:
-        return
-    now = now or timezone.now()
-    problems = []
-    if WORKSPACE_ADMIN in (scopes or ()):
-        problems.append("An unattended key may not hold workspace:admin.")
-    if expires_at is None or expires_at > now + UNATTENDED_MAX_LIFETIME:
-        problems.append("An unattended key must expire within 90 days.")
-    if problems:
-        raise WardenError("validation_error", problems[0], {"unattended_mode": problems})
-
-
 def key_create_gated(
     *,
     workspace: Workspace,
@@ -327,23 +311,27 @@ def is_last_approver(membership: Membership) -> bool:
     )
 
 
-def membership_remove_gated(
+def membership_change_gated(
     *,
     membership: Membership,
     actor: Actor,
     scope: str,
-    remove: Callable[[], Any],
+    apply: Callable[[], Any],
+    new_role: str | None = None,
     confirmed: bool = False,
     confirmation_token: str = "",
 ) -> Gated:
+    """Removing the last approver, or demoting them out of every approving role,
+    waits for a human: without one, nothing could ever be approved again."""
     last_owner = (
         membership.role == Role.OWNER
         and not Membership.objects.filter(workspace=membership.workspace, role=Role.OWNER)
         .exclude(pk=membership.pk)
         .exists()
     )
-    if last_owner or not is_last_approver(membership):
-        return Gated(result=remove())  # the service refuses the last owner (last_owner)
+    keeps_approving = new_role is not None and new_role in APPROVER_ROLES
+    if last_owner or keeps_approving or not is_last_approver(membership):
+        return Gated(result=apply())  # the service refuses the last owner (last_owner)
     return _run(
         "warden.member.remove_last_approver",
         workspace=membership.workspace,
@@ -353,8 +341,9 @@ def membership_remove_gated(
             "membership": str(membership.pk),
             "email": membership.user.email,
             "role": membership.role,
+            "new_role": new_role,
         },
-        apply=remove,
+        apply=apply,
         confirmed=confirmed,
         token=confirmation_token,
         reason="",

@@ -18,7 +18,12 @@ from common.errors import WardenError
 from keys import secrets as key_secrets
 from keys.models import MachineKey
 from keys.scopes import KEYS_WRITE, SCOPE_PERMISSION, has_scope
-from keys.validation import clean_allowed_ips, clean_scopes, clean_tool_allowlist
+from keys.validation import (
+    check_unattended_allowed,
+    clean_allowed_ips,
+    clean_scopes,
+    clean_tool_allowlist,
+)
 from tenants.models import Membership, Workspace
 from tenants.selectors import user_can
 
@@ -121,6 +126,7 @@ def key_create(
             {"rate_limit_per_minute": ["Out of range."]},
         )
     scopes = clean_scopes(scopes)
+    check_unattended_allowed(scopes=scopes, expires_at=expires_at, unattended_mode=unattended_mode)
     _refuse_escalation(actor=actor, workspace=workspace, scopes=scopes)
     secret = key_secrets.new_secret()
     key = MachineKey(

@@ -1,8 +1,11 @@
 import ipaddress
 import re
+from datetime import timedelta
+
+from django.utils import timezone
 
 from common.errors import WardenError
-from keys.scopes import unknown_scopes
+from keys.scopes import WORKSPACE_ADMIN, unknown_scopes
 
 TOOL_PATTERN_RE = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 
@@ -65,3 +68,20 @@ def ip_allowed(ip: str | None, cidrs: list[str]) -> bool:
     except ValueError:
         return False
     return any(address in ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+UNATTENDED_MAX_LIFETIME = timedelta(days=90)
+
+
+def check_unattended_allowed(*, scopes, expires_at, unattended_mode: bool, now=None) -> None:
+    """Unattended keys skip confirmations, so they must be narrow and short-lived."""
+    if not unattended_mode:
+        return
+    now = now or timezone.now()
+    problems = []
+    if WORKSPACE_ADMIN in (scopes or ()):
+        problems.append("An unattended key may not hold workspace:admin.")
+    if expires_at is None or expires_at > now + UNATTENDED_MAX_LIFETIME:
+        problems.append("An unattended key must expire within 90 days.")
+    if problems:
+        raise WardenError("validation_error", problems[0], {"unattended_mode": problems})

@@ -268,3 +268,15 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
         before=before,
         after=None,
     )
+    _revoke_keys_owned_by(user=membership.user, workspace=membership.workspace, actor=actor)
+
+
+def _revoke_keys_owned_by(*, user, workspace: Workspace, actor: Actor) -> None:
+    """A key's owner answers for its agent; when they leave, their agents stop.
+    Each revocation is its own audited change in the removal's transaction."""
+    from keys.models import MachineKey
+    from keys.services import key_revoke
+
+    owned = MachineKey.objects.filter(workspace=workspace, owner=user, revoked_at__isnull=True)
+    for key in owned:
+        key_revoke(key=key, actor=actor, reason="owner removed from the workspace")

@@ -95,7 +95,8 @@ def key_client():
 
 @pytest.fixture
 def user_client():
-    """A session client (CSRF enforced, as in a browser)."""
+    """A logged-in session client. CSRF checks are off here; tests of CSRF itself use
+    APIClient(enforce_csrf_checks=True)."""
 
     def make(user, workspace=None):
         client = APIClient(enforce_csrf_checks=False)

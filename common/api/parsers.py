@@ -4,6 +4,8 @@ from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
+MAX_JSON_DEPTH = 64
+
 
 class PayloadTooLarge(ParseError):
     status_code = 413
@@ -11,8 +13,21 @@ class PayloadTooLarge(ParseError):
     default_detail = "Request body is too large."
 
 
+def json_depth(value) -> int:
+    """Nesting depth, computed without recursion (the value may be hostile)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 class LimitedJSONParser(JSONParser):
-    """JSON parser that reads at most WARDEN_API_MAX_BODY_BYTES, even for chunked bodies."""
+    """JSON parser bounded in size (WARDEN_API_MAX_BODY_BYTES, chunked bodies too) and
+    nesting depth, so hostile bodies end as 4xx errors instead of recursion errors."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         limit = settings.WARDEN_API_MAX_BODY_BYTES
@@ -21,4 +36,10 @@ class LimitedJSONParser(JSONParser):
             raise PayloadTooLarge()
         if not raw:
             return {}
-        return super().parse(io.BytesIO(raw), media_type, parser_context)
+        try:
+            data = super().parse(io.BytesIO(raw), media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON is nested too deeply.") from None
+        if json_depth(data) > MAX_JSON_DEPTH:
+            raise ParseError(f"JSON is nested more than {MAX_JSON_DEPTH} levels deep.")
+        return data

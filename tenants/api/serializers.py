@@ -36,10 +36,6 @@ class MembershipCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class MembershipUpdateSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=Role.choices)
-
-
 class ConfirmationFieldsSerializer(serializers.Serializer):
     """The re-call of a gated platform operation (approvals.platform) carries these."""
 
@@ -47,6 +43,10 @@ class ConfirmationFieldsSerializer(serializers.Serializer):
     confirmation_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
     )
+
+
+class MembershipUpdateSerializer(ConfirmationFieldsSerializer):
+    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):

@@ -92,13 +92,26 @@ class MemberDetailView(WorkspaceAPIView):
 
     @extend_schema(request=MembershipUpdateSerializer, responses=MembershipSerializer)
     def patch(self, request, pk):
+        from approvals import platform  # demoting the last approver is gated
+
         membership = _membership_or_404(request, pk)
         data = MembershipUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_change_role(
-            membership=membership, role=data.validated_data["role"], actor=request.actor
+        role = data.validated_data["role"]
+        gated = platform.membership_change_gated(
+            membership=membership,
+            actor=request.actor,
+            scope=MEMBERS_WRITE,
+            new_role=role,
+            apply=lambda: services.membership_change_role(
+                membership=membership, role=role, actor=request.actor
+            ),
+            confirmed=data.validated_data["confirmed"],
+            confirmation_token=data.validated_data["confirmation_token"],
         )
-        return Response(MembershipSerializer(membership).data)
+        if not gated.applied:
+            return Response(gated.answer.body, status=gated.answer.status)
+        return Response(MembershipSerializer(gated.result).data)
 
     @extend_schema(request=ConfirmationFieldsSerializer, responses={204: None})
     def delete(self, request, pk):
@@ -107,11 +120,11 @@ class MemberDetailView(WorkspaceAPIView):
         membership = _membership_or_404(request, pk)
         data = ConfirmationFieldsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        gated = platform.membership_remove_gated(
+        gated = platform.membership_change_gated(
             membership=membership,
             actor=request.actor,
             scope=MEMBERS_WRITE,
-            remove=lambda: services.membership_remove(membership=membership, actor=request.actor),
+            apply=lambda: services.membership_remove(membership=membership, actor=request.actor),
             confirmed=data.validated_data["confirmed"],
             confirmation_token=data.validated_data["confirmation_token"],
         )

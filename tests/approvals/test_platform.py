@@ -230,3 +230,36 @@ def test_platform_requests_appear_in_the_queue(workspace, owner, user_client, ma
     rows = user_client(approver, workspace).get("/api/v1/approvals").json()["results"]
     assert [row["tool"] for row in rows] == ["warden.workspace.go_live"]
     assert rows[0]["requested_by"] == f"user:{owner.email}"
+
+
+def test_demoting_the_last_approver_is_gated(
+    workspace, owner, user_client, make_member, approve, monkeypatch
+):
+    monkeypatch.setattr(platform, "APPROVER_ROLES", frozenset({Role.APPROVER}))
+    last = make_member(workspace, Role.APPROVER)
+    membership = Membership.objects.get(user=last, workspace=workspace)
+    client = user_client(owner, workspace)
+    url = f"/api/v1/members/{membership.pk}"
+    first = client.patch(url, {"role": "member"}, format="json")
+    assert first.status_code == 202, first.json()
+    assert Membership.objects.get(pk=membership.pk).role == Role.APPROVER
+    action = ActionRequest.objects.get()
+    assert action.tool_name == "warden.member.remove_last_approver"
+    assert action.params["new_role"] == "member"
+    approve(last, workspace, ConfirmationRequest.objects.get().pk)
+    done = confirm(client, "patch", url, {"role": "member"}, first.json())
+    assert done.status_code == 200, done.json()
+    assert Membership.objects.get(pk=membership.pk).role == Role.MEMBER
+
+
+def test_moving_an_approver_between_approving_roles_is_immediate(
+    workspace, owner, user_client, make_member, monkeypatch
+):
+    monkeypatch.setattr(platform, "APPROVER_ROLES", frozenset({Role.APPROVER, Role.ADMIN}))
+    last = make_member(workspace, Role.APPROVER)
+    membership = Membership.objects.get(user=last, workspace=workspace)
+    response = user_client(owner, workspace).patch(
+        f"/api/v1/members/{membership.pk}", {"role": "admin"}, format="json"
+    )
+    assert response.status_code == 200
+    assert not ActionRequest.objects.exists()

@@ -312,3 +312,26 @@ def test_list_shows_only_this_workspaces_keys(workspace, other_workspace, manage
     ids = {row["id"] for row in client.get("/api/v1/keys").json()["results"]}
     assert str(mine.pk) in ids
     assert str(theirs.pk) not in ids
+
+
+def test_unattended_rule_holds_outside_the_api_too(workspace, make_member):
+    """The CLI, admin and Celery call key_create directly: the 90-day rule is there."""
+    import pytest
+
+    from common.actor import Actor
+    from common.errors import WardenError
+    from keys.services import key_create
+    from tenants.models import Role
+
+    owner = make_member(workspace, Role.OWNER)
+    with pytest.raises(WardenError) as refused:
+        key_create(
+            workspace=workspace,
+            name="robot",
+            owner=owner,
+            scopes=["actions:read"],
+            unattended_mode=True,
+            actor=Actor.system("tests"),
+        )
+    assert refused.value.code == "validation_error"
+    assert "90 days" in refused.value.message

@@ -186,3 +186,25 @@ def test_parser_stops_reading_at_the_limit_without_content_length(settings):
     settings.WARDEN_API_MAX_BODY_BYTES = 1024
     with pytest.raises(PayloadTooLarge):
         LimitedJSONParser().parse(io.BytesIO(b'{"x": "' + b"y" * 2000 + b'"}'))
+
+
+def test_deeply_nested_json_is_a_parse_error_not_a_500(workspace, make_key, key_client):
+    _, plaintext = make_key(workspace, scopes=["actions:read"])
+    body = "[" * 5000 + "]" * 5000
+    response = key_client(plaintext).post(
+        "/api/v1/actions", data=body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_json_nested_beyond_the_limit_is_refused(workspace, make_key, key_client):
+    _, plaintext = make_key(workspace, scopes=["actions:read"])
+    params = {}
+    for _ in range(80):
+        params = {"a": params}
+    response = key_client(plaintext).post(
+        "/api/v1/actions", {"tool": "crm.lookup", "params": params}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "parse_error"

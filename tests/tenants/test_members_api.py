@@ -195,3 +195,19 @@ def test_revoked_key_cannot_manage_members(workspace, make_key, key_client, api_
     )
     api_error(response, 401, "key_revoked")
     assert state(workspace) == before
+
+
+def test_removing_a_member_revokes_the_keys_they_own(
+    workspace, make_member, make_key, key_client, user_client
+):
+    from tenants.models import Membership, Role
+
+    admin = make_member(workspace, Role.ADMIN)
+    leaver = make_member(workspace, Role.MEMBER)
+    key, plaintext = make_key(workspace, owner=leaver)
+    membership = Membership.objects.get(workspace=workspace, user=leaver)
+    response = user_client(admin, workspace).delete(f"/api/v1/members/{membership.pk}")
+    assert response.status_code == 204
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert key_client(plaintext).get("/api/v1/whoami").json()["error"]["code"] == "key_revoked"
