@@ -265,14 +265,14 @@ class AuditEntryAdmin(EvidenceAdmin):
         if request.method == "POST":
             task = self._verify_task()
             if task is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
-                # A worker runs it (actor system:chain-verify, which also notifies on a
-                # broken chain); the verdict lands in the chain itself.
-                context["task_id"] = task.delay(str(workspace.pk)).id
+                # A worker runs it (and notifies on a broken chain); the verdict lands
+                # in the chain itself, recorded as this person's verification.
+                context["task_id"] = task.delay(str(workspace.pk), _actor(request).label).id
                 messages.info(request, "Verification queued; its verdict is recorded below.")
             else:
-                from audit.services import audit_verify_and_record
+                from notifications.services import chain_verification_run
 
-                result = audit_verify_and_record(workspace=workspace, actor=_actor(request))
+                result = chain_verification_run(workspace=workspace, actor=_actor(request))
                 context["result"] = result
                 if result.ok:
                     messages.success(

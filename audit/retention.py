@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -87,6 +88,17 @@ class PruneResult:
 
 
 _FOLLOWS = (models.CASCADE, models.SET_NULL)  # any other on_delete holds pruning back
+
+
+# Other apps may hold evidence back from pruning (e.g. entries not yet exported to
+# the customer): each provider returns the last seq it lets go, or None for no limit.
+PRUNE_LIMIT_PROVIDERS: list[Callable[[Workspace], int | None]] = []
+
+
+def register_prune_limit(provider: Callable[[Workspace], int | None]):
+    if provider not in PRUNE_LIMIT_PROVIDERS:
+        PRUNE_LIMIT_PROVIDERS.append(provider)
+    return provider
 
 
 def _external_references():
@@ -181,6 +193,10 @@ def audit_prune(
         first_held = _first_protected_seq(workspace, already)
         if first_held is not None:
             through = min(through, first_held - 1)
+        for provider in PRUNE_LIMIT_PROVIDERS:
+            limit = provider(workspace)
+            if limit is not None:
+                through = min(through, limit)
         if through <= already:
             return PruneResult(workspace.slug, 0)
         through_hash = entries.values_list("hash", flat=True).get(seq=through)

@@ -5,6 +5,7 @@ thin, idempotent wrapper over a service and is acknowledged late."""
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from common.actor import Actor
 from tenants.models import Workspace
 
 TRANSIENT = (OperationalError, InterfaceError)
@@ -35,14 +36,25 @@ def verify_all_chains() -> int:
 
 
 @shared_task(name="audit.verify_chain", **RETRY_OPTIONS)
-def verify_chain_task(workspace_id: str) -> dict:
+def verify_chain_task(workspace_id: str, actor_label: str | None = None) -> dict:
+    """`actor_label` names who asked (e.g. "user:<email>" from the admin button)."""
     from notifications.services import chain_verification_run
 
     workspace = _active(workspace_id)
     if workspace is None:
         return {"skipped": True}
-    result = chain_verification_run(workspace=workspace)
+    actor = Actor(actor_label) if actor_label else None
+    result = chain_verification_run(workspace=workspace, actor=actor)
     return {"ok": result.ok, "entries_checked": result.entries_checked}
+
+
+@shared_task(name="audit.prune_all", **RETRY_OPTIONS)
+def prune_all() -> int:
+    """Daily retention: prune each workspace with a retention setting (checkpointed)."""
+    from audit.retention import audit_prune_all
+
+    results = audit_prune_all(actor=Actor.system("retention"))
+    return sum(r.pruned_entries for r in results)
 
 
 @shared_task(name="audit.export_all", acks_late=True)

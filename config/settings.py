@@ -215,6 +215,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute="*/15"),
         "options": {"expires": 600},
     },
+    "prune-audit-retention": {
+        "task": "audit.prune_all",
+        "schedule": crontab(hour=3, minute=15),
+        "options": {"expires": 3600},
+    },
     "verify-audit-chains": {
         "task": "audit.verify_all_chains",
         "schedule": crontab(hour=2, minute=30),

@@ -12,3 +12,7 @@ class NotificationsConfig(AppConfig):
         confirmation_requested.connect(
             on_confirmation_requested, dispatch_uid="notifications.confirmation_requested"
         )
+        from audit.retention import register_prune_limit
+        from notifications.selectors import export_prune_limit
+
+        register_prune_limit(export_prune_limit)

@@ -298,8 +298,10 @@ class AnomalyFinding(models.Model):
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
     evidence = models.JSONField(default=dict)
+    # Goes with its exception record when retention prunes it (a PROTECT here would
+    # stop pruning for good at the first anomaly ever flagged).
     exception_record = models.OneToOneField(
-        "audit.ExceptionRecord", on_delete=models.PROTECT, related_name="+"
+        "audit.ExceptionRecord", on_delete=models.CASCADE, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -506,12 +506,17 @@ def notify_chain_broken(*, workspace: Workspace, result, day: str) -> Notificati
     )
 
 
-def chain_verification_run(*, workspace: Workspace, now: datetime | None = None):
-    """Nightly: verify and record (audit.verified; chain_broken exception when broken),
-    then notify on failure."""
+def chain_verification_run(
+    *, workspace: Workspace, actor: Actor | None = None, now: datetime | None = None
+):
+    """Verify and record (audit.verified; chain_broken exception when broken), then
+    notify on failure. Nightly runs act as system:chain-verify; the admin button passes
+    the person who pressed it."""
     from audit.services import audit_verify_and_record
 
-    result = audit_verify_and_record(workspace=workspace, actor=Actor.system("chain-verify"))
+    result = audit_verify_and_record(
+        workspace=workspace, actor=actor or Actor.system("chain-verify")
+    )
     if not result.ok:
         day = (now or timezone.now()).date().isoformat()
         notify_chain_broken(workspace=workspace, result=result, day=day)

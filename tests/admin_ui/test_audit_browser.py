@@ -244,7 +244,8 @@ def test_verify_goes_to_celery_when_a_worker_is_configured(
     settings.CELERY_TASK_ALWAYS_EAGER = False
     response = admin_client_for(role_users[Role.AUDITOR]).post(VERIFY, {"workspace": evidence.slug})
     assert response.status_code == 200
-    assert queued == [(str(evidence.pk),)]
+    auditor = role_users[Role.AUDITOR]
+    assert queued == [(str(evidence.pk), f"user:{auditor.email}")]  # who asked is recorded
     assert "task-123" in response.content.decode()
     assert not AuditEntry.objects.filter(
         workspace=evidence, action=AuditAction.AUDIT_VERIFIED

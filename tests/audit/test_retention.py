@@ -158,11 +158,7 @@ def test_trigger_allows_the_prune_but_nothing_after_it(aged):
         assert cursor.fetchone()[0] in ("", None)
 
 
-def test_evidence_another_app_still_references_is_never_pruned_from_under_it(
-    make_workspace, make_key
-):
-    from django.db import models
-
+def test_anomaly_findings_follow_their_pruned_exception_records(make_workspace, make_key):
     from notifications.models import AnomalyFinding
 
     with time_machine.travel(timezone.now() - timedelta(days=40)):
@@ -183,11 +179,21 @@ def test_evidence_another_app_still_references_is_never_pruned_from_under_it(
         )
         append(workspace, 3)
     result = audit_prune(workspace=workspace, actor=PRUNER)
-    field = AnomalyFinding._meta.get_field("exception_record")
-    if field.remote_field.on_delete in (models.CASCADE, models.SET_NULL):
-        assert result.through_seq > record.audit_entry.seq
-    else:  # PROTECT: pruning stops just before the referenced evidence
-        assert result.through_seq == record.audit_entry.seq - 1
-        assert AnomalyFinding.objects.filter(pk=finding.pk).exists()
-        assert ExceptionRecord.objects.filter(pk=record.pk).exists()
+    assert result.through_seq > record.audit_entry.seq
+    assert not AnomalyFinding.objects.filter(pk=finding.pk).exists()
+    assert not ExceptionRecord.objects.filter(pk=record.pk).exists()
     assert verify_chain(workspace).ok
+
+
+def test_prune_never_removes_entries_the_export_has_not_delivered(aged):
+    from notifications.models import AuditExportDestination
+
+    old = old_seqs(aged)
+    AuditExportDestination.objects.create(
+        workspace=aged, kind="directory", directory="/tmp", last_exported_seq=4
+    )
+    result = audit_prune(workspace=aged, actor=PRUNER)
+    assert max(old) > 4
+    assert result.through_seq == 4
+    assert AuditEntry.objects.filter(workspace=aged, seq=5).exists()
+    assert verify_chain(aged).ok
