@@ -28,19 +28,7 @@ class ToolAdmin(PerRequestPermissionCache, WorkspaceScopedAdmin):
     list_display = ("name", "workspace", "level", "confirmation", "irreversible", "enabled")
     list_filter = ("level", "confirmation", "enabled", "irreversible")
     search_fields = ("name", "description")
-    fields = (
-        "workspace",
-        "name",
-        "description",
-        "level",
-        "data_classes",
-        "irreversible",
-        "confirmation",
-        "condition",
-        "summary_template",
-        "secret_params",
-        "enabled",
-    )
+    fields = ("workspace", *Tool.EDITABLE_FIELDS)
 
     def get_readonly_fields(self, request, obj=None):
         return ("workspace",) if obj is not None else ()

@@ -25,6 +25,19 @@ class Tool(models.Model):
         CONDITIONAL = "conditional"
 
     DATA_CLASSES = ("pii", "secrets", "financial", "regulated")
+    # What an admin may set, through the admin, the API or the services alike.
+    EDITABLE_FIELDS = (
+        "name",
+        "description",
+        "level",
+        "data_classes",
+        "irreversible",
+        "confirmation",
+        "condition",
+        "summary_template",
+        "secret_params",
+        "enabled",
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tools")

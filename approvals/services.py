@@ -735,18 +735,7 @@ def action_report_result(*, action_request, key, status: str, output: Any, actor
 
 # --- tool catalog --------------------------------------------------------------------
 
-TOOL_FIELDS = (
-    "name",
-    "description",
-    "level",
-    "data_classes",
-    "irreversible",
-    "confirmation",
-    "condition",
-    "summary_template",
-    "secret_params",
-    "enabled",
-)
+TOOL_FIELDS = Tool.EDITABLE_FIELDS
 
 
 def _bump_policy(workspace: Workspace) -> Workspace:

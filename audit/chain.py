@@ -43,24 +43,7 @@ CHAINED_FIELDS = (
 )
 
 # Values fetched per row by the fast path, in this order (see `row_hasher`).
-ROW_FIELDS = (
-    "seq",
-    "created_at",
-    "actor",
-    "action",
-    "target_type",
-    "target_id",
-    "tool",
-    "input",
-    "decision",
-    "rationale",
-    "policy_version",
-    "request_id",
-    "client_ip",
-    "outcome",
-    "prev_hash",
-    "hash",
-)
+ROW_FIELDS = (*CHAINED_FIELDS[1:], "prev_hash", "hash")
 
 
 def format_timestamp(value: datetime) -> str:

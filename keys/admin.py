@@ -23,6 +23,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 
 from common.errors import WardenError
+from common.onetime import OneTimeSecret, split_words
 from keys import services
 from keys.models import MachineKey
 from keys.scopes import ALL_SCOPES, WORKSPACE_ADMIN
@@ -53,27 +54,6 @@ DETAIL_FIELDS = (
     "revoked_at",
     "revoked_by",
 )
-
-
-class OneTimeSecret:
-    """The full key for the one page that shows it. Renders as itself, but its repr is
-    masked: Django's template engine logs the whole context (reprs) at DEBUG when a
-    variable lookup fails, which would otherwise write the key into the logs."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def __str__(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "OneTimeSecret('***')"
-
-
-def _split(value: str) -> list[str]:
-    return [part for part in value.replace(",", " ").split() if part]
 
 
 def _field_errors(exc: WardenError) -> forms.ValidationError:
@@ -121,13 +101,13 @@ class MachineKeyAddForm(forms.ModelForm):
 
     def clean_tool_allowlist(self):
         try:
-            return clean_tool_allowlist(_split(self.cleaned_data["tool_allowlist"]))
+            return clean_tool_allowlist(split_words(self.cleaned_data["tool_allowlist"]))
         except WardenError as exc:
             raise _field_errors(exc) from None
 
     def clean_allowed_ips(self):
         try:
-            return clean_allowed_ips(_split(self.cleaned_data["allowed_ips"]))
+            return clean_allowed_ips(split_words(self.cleaned_data["allowed_ips"]))
         except WardenError as exc:
             raise _field_errors(exc) from None
 

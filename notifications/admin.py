@@ -15,6 +15,7 @@ from django.utils.cache import add_never_cache_headers
 
 from audit import scheduled_export
 from common.errors import WardenError
+from common.onetime import OneTimeSecret, split_words
 from notifications import services
 from notifications.models import (
     AnomalyFinding,
@@ -31,25 +32,6 @@ from tenants.admin import ServiceRefusalMixin, admin_actor
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
 
 SECRET_TEMPLATE = "admin/notifications/secret_issued.html"
-
-
-class OneTimeSecret:
-    """Renders as the secret; its repr is masked so template debug logging cannot leak it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def __str__(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "OneTimeSecret('***')"
-
-
-def _lines(value: str) -> list[str]:
-    return [part for part in (value or "").replace(",", " ").split() if part]
 
 
 def _secret_response(admin_obj, request, *, title: str, what: str, secret: str, back: str):
@@ -118,7 +100,7 @@ class WorkspaceAutomationSettingsAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin
         }
         operator = request.user.is_superuser
         if operator:
-            changes["webhook_host_allowlist"] = _lines(data.get("webhook_host_allowlist", ""))
+            changes["webhook_host_allowlist"] = split_words(data.get("webhook_host_allowlist", ""))
         workspace = obj.workspace
         try:
             saved = services.automation_settings_update(

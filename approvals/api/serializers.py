@@ -92,16 +92,7 @@ class ToolSerializer(serializers.ModelSerializer):
         model = Tool
         fields = [
             "id",
-            "name",
-            "description",
-            "level",
-            "data_classes",
-            "irreversible",
-            "confirmation",
-            "condition",
-            "summary_template",
-            "secret_params",
-            "enabled",
+            *Tool.EDITABLE_FIELDS,
             "created_at",
             "updated_at",
         ]
