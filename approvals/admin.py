@@ -1,10 +1,10 @@
-"""Minimal admin for the gate: the tool catalog (saved through the audited services)
+"""Minimal admin for the gate: the tool catalog (saved through the audited approvals.catalog)
 and a read-only view of action requests. The approval queue lives in admin_queue
 (views in admin_views)."""
 
 from django.contrib import admin
 
-from approvals import services
+from approvals import catalog
 from approvals.admin_queue import PerRequestPermissionCache
 from approvals.admin_queue import register as register_approval_queue
 from approvals.models import ActionRequest, Tool
@@ -35,16 +35,16 @@ class ToolAdmin(PerRequestPermissionCache, WorkspaceScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         # Bumps the workspace policy version and records before/after, like the API.
-        saved = services.tool_save_from_admin(tool=obj, actor=_actor(request))
+        saved = catalog.tool_save_from_admin(tool=obj, actor=_actor(request))
         obj.pk = saved.pk
         obj._state.adding = False
 
     def delete_model(self, request, obj):
-        services.tool_delete(tool=obj, actor=_actor(request))
+        catalog.tool_delete(tool=obj, actor=_actor(request))
 
     def delete_queryset(self, request, queryset):
         for tool in queryset:
-            services.tool_delete(tool=tool, actor=_actor(request))
+            catalog.tool_delete(tool=tool, actor=_actor(request))
 
 
 @admin.register(ActionRequest)

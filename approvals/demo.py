@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from approvals.catalog import tool_create
 from approvals.models import Tool
-from approvals.services import tool_create
 from common.actor import Actor
 from tenants.models import Workspace
 

@@ -1,5 +1,6 @@
-"""Every state change of the gate: tool catalog, action requests, confirmations,
-approvals and results. Each writes its audit entry in the same transaction.
+"""Every state change of the gate: action requests, confirmations, approvals and
+results. Each writes its audit entry in the same transaction. Tool catalog writes live
+in approvals.catalog.
 
 Public contract other apps code against: `confirmation_approve`, `confirmation_deny`,
 `confirmations_expire_due` (and the selectors/signals modules)."""
@@ -22,9 +23,8 @@ from django.utils import timezone
 from approvals import gate
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.signals import confirmation_requested
-from approvals.validation import tool_field_errors
 from audit.models import AuditAction, ExceptionRecord
-from audit.services import audit_record, audit_record_change, exception_record
+from audit.services import audit_record, exception_record
 from common.actor import Actor
 from common.errors import ERROR_STATUS, WardenError, error_payload
 from keys import secrets as key_secrets
@@ -187,10 +187,11 @@ def _replay(key, idempotency_key: str) -> ActionAnswer | None:
 
 
 # Tool rows by (workspace, policy version, name), per process. Every catalog change
-# bumps the workspace's policy version in the same transaction (tool_create/update/
-# delete), so an entry can never describe a catalog other than the one at its version:
-# the decision path needs no tool query once a version is warm. Workspace settings are
-# never cached (they come from the key's workspace, read fresh by authentication).
+# bumps the workspace's policy version in the same transaction (approvals.catalog:
+# tool_create/update/delete), so an entry can never describe a catalog other than the
+# one at its version: the decision path needs no tool query once a version is warm.
+# Workspace settings are never cached (they come from the key's workspace, read fresh
+# by authentication).
 _TOOL_CACHE: dict[tuple, Tool | None] = {}
 _TOOL_CACHE_MAX = 4096
 _MISSING = object()
@@ -731,102 +732,3 @@ def action_report_result(*, action_request, key, status: str, output: Any, actor
             outcome=status,
         )
     return action
-
-
-# --- tool catalog --------------------------------------------------------------------
-
-TOOL_FIELDS = Tool.EDITABLE_FIELDS
-
-
-def _bump_policy(workspace: Workspace) -> Workspace:
-    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
-    locked.policy_version += 1
-    locked.save(update_fields=["policy_version"])
-    workspace.policy_version = locked.policy_version
-    return locked
-
-
-def _validate_tool(tool: Tool) -> None:
-    errors = tool_field_errors(tool)
-    if errors:
-        raise WardenError("validation_error", "Invalid tool.", errors)
-    duplicate = (
-        Tool.objects.filter(workspace_id=tool.workspace_id, name=tool.name)
-        .exclude(pk=tool.pk)
-        .exists()
-    )
-    if duplicate:
-        raise WardenError(
-            "conflict", "A tool with this name exists.", {"name": ["Already in the catalog."]}
-        )
-
-
-def _audit_tool(tool, workspace, actor, action, before, after, reason=""):
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=action,
-        target_type="tool",
-        target_id=tool.pk,
-        before=before,
-        after=after,
-        reason=reason,
-        policy_version=workspace.policy_version,
-        tool=tool.name,
-    )
-
-
-@transaction.atomic
-def tool_create(*, workspace: Workspace, actor: Actor, reason: str = "", **fields) -> Tool:
-    unknown = sorted(set(fields) - set(TOOL_FIELDS))
-    if unknown:
-        raise WardenError("validation_error", "Unknown tool fields.", {"fields": unknown})
-    locked = _bump_policy(workspace)
-    tool = Tool(workspace=locked, **fields)
-    if isinstance(tool.condition, str):
-        tool.condition = tool.condition.strip()
-    _validate_tool(tool)
-    tool.save(force_insert=True)
-    _audit_tool(tool, locked, actor, AuditAction.TOOL_CREATED, None, tool.snapshot(), reason)
-    return tool
-
-
-@transaction.atomic
-def tool_update(*, tool: Tool, actor: Actor, changes: dict, reason: str = "") -> Tool:
-    unknown = sorted(set(changes) - set(TOOL_FIELDS))
-    if unknown:
-        raise WardenError("validation_error", "Unknown tool fields.", {"fields": unknown})
-    locked = _bump_policy(tool.workspace)
-    tool = Tool.objects.select_for_update().get(pk=tool.pk)
-    before = tool.snapshot()
-    for field, value in changes.items():
-        setattr(
-            tool, field, value.strip() if field == "condition" and isinstance(value, str) else value
-        )
-    tool.workspace = locked
-    _validate_tool(tool)
-    tool.updated_at = timezone.now()
-    tool.save()
-    _audit_tool(tool, locked, actor, AuditAction.TOOL_UPDATED, before, tool.snapshot(), reason)
-    return tool
-
-
-@transaction.atomic
-def tool_delete(*, tool: Tool, actor: Actor, reason: str = "") -> None:
-    locked = _bump_policy(tool.workspace)
-    tool = Tool.objects.select_for_update().get(pk=tool.pk)
-    before = tool.snapshot()
-    pk = tool.pk
-    tool.delete()
-    tool.pk = pk
-    _audit_tool(tool, locked, actor, AuditAction.TOOL_DELETED, before, None, reason)
-
-
-@transaction.atomic
-def tool_save_from_admin(*, tool: Tool, actor: Actor) -> Tool:
-    """Admin form save: the same audited, version-bumping path as the API."""
-    fields = {f: getattr(tool, f) for f in TOOL_FIELDS}
-    if tool._state.adding:
-        return tool_create(workspace=tool.workspace, actor=actor, **fields)
-    current = Tool.objects.get(pk=tool.pk)
-    return tool_update(tool=current, actor=actor, changes=fields)

@@ -71,7 +71,7 @@ def seed(env: dict[str, str]) -> tuple[str, int]:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from approvals.services import tool_create
+    from approvals.catalog import tool_create
     from common.actor import Actor
     from keys.services import key_create
     from tenants.services import user_get_or_create, workspace_create

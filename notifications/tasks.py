@@ -1,4 +1,4 @@
-"""Celery tasks: thin wrappers over notifications.services.
+"""Celery tasks: thin wrappers over notifications.delivery.
 
 All are idempotent (a delivery is claimed with SKIP LOCKED and only while pending) and
 acknowledged late, so a worker that dies mid-task leaves the message to be redelivered
@@ -7,7 +7,7 @@ and the row pending for the sweeper. Failed sends retry with exponential backoff
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from notifications import services
+from notifications import delivery
 
 # Backoff tops out below the sweeper's threshold, so the sweeper never competes with a
 # retry chain that is still alive.
@@ -30,8 +30,8 @@ class DeliveryRetry(Exception):
     **RETRY_OPTIONS,
 )
 def deliver_webhook(delivery_id: str) -> str:
-    outcome = services.webhook_deliver(delivery_id=delivery_id)
-    if outcome == services.Outcome.RETRY:
+    outcome = delivery.webhook_deliver(delivery_id=delivery_id)
+    if outcome == delivery.Outcome.RETRY:
         raise DeliveryRetry(f"webhook delivery {delivery_id} failed; retrying")
     return outcome.value
 
@@ -42,12 +42,12 @@ def deliver_webhook(delivery_id: str) -> str:
     **RETRY_OPTIONS,
 )
 def send_email(delivery_id: str) -> str:
-    outcome = services.email_send(delivery_id=delivery_id)
-    if outcome == services.Outcome.RETRY:
+    outcome = delivery.email_send(delivery_id=delivery_id)
+    if outcome == delivery.Outcome.RETRY:
         raise DeliveryRetry(f"email delivery {delivery_id} failed; retrying")
     return outcome.value
 
 
 @shared_task(name="notifications.sweep_outbox", acks_late=True)
 def sweep_outbox() -> dict:
-    return services.outbox_sweep()
+    return delivery.outbox_sweep()

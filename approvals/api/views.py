@@ -5,7 +5,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from approvals import gate, services
+from approvals import catalog, gate, services
 from approvals.api.serializers import (
     ActionAllowedSerializer,
     ActionConfirmationSerializer,
@@ -142,7 +142,7 @@ class ToolListView(WorkspaceAPIView):
     @extend_schema(request=ToolWriteSerializer, responses={201: ToolSerializer})
     def post(self, request):
         fields, reason = _tool_write_fields(request, partial=False)
-        tool = services.tool_create(
+        tool = catalog.tool_create(
             workspace=request.workspace, actor=request.actor, reason=reason, **fields
         )
         return Response(ToolSerializer(tool).data, status=status.HTTP_201_CREATED)
@@ -174,12 +174,12 @@ class ToolDetailView(WorkspaceAPIView):
     def patch(self, request, pk):
         tool = self._tool(request, pk)
         fields, reason = _tool_write_fields(request, partial=True)
-        tool = services.tool_update(tool=tool, actor=request.actor, changes=fields, reason=reason)
+        tool = catalog.tool_update(tool=tool, actor=request.actor, changes=fields, reason=reason)
         return Response(ToolSerializer(tool).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
-        services.tool_delete(tool=self._tool(request, pk), actor=request.actor)
+        catalog.tool_delete(tool=self._tool(request, pk), actor=request.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

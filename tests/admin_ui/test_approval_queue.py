@@ -5,8 +5,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from approvals.catalog import tool_create
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
-from approvals.services import tool_create
 from audit.models import AuditAction, AuditEntry
 from tenants.models import Role
 from tenants.services import workspace_update

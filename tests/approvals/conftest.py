@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection
 
-from approvals.services import tool_create
+from approvals.catalog import tool_create
 from common.actor import Actor
 from tenants.models import Role
 

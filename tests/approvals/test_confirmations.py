@@ -155,8 +155,8 @@ def test_token_from_another_workspace_behaves_as_invalid(
 def test_regate_on_recall_denies_if_scope_or_tool_changed(
     live_workspace, pending, approver, approve, ask
 ):
+    from approvals.catalog import tool_update
     from approvals.models import Tool
-    from approvals.services import tool_update
     from tests.approvals.conftest import SYSTEM
 
     client, body, confirmation = pending

@@ -4,8 +4,9 @@ entry per change, and a change whose audit row fails to write is rolled back."""
 import pytest
 from django.db import transaction
 
+from approvals.catalog import tool_create, tool_delete, tool_update
 from approvals.models import ActionRequest, Tool
-from approvals.services import action_submit, tool_create, tool_delete, tool_update
+from approvals.services import action_submit
 from audit.models import AuditEntry, VersionLog
 from keys.models import MachineKey
 from keys.services import key_create, key_revoke, key_rotate, key_set_suspended

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core import mail
 
+from approvals.catalog import tool_create
 from approvals.models import ActionRequest
-from approvals.services import tool_create
 from audit.anomaly import analyze_key, anomalies_detect, window_ending
 from audit.models import AuditEntry, ExceptionRecord
 from notifications.models import AnomalyFinding, NotificationEvent, WebhookDelivery

@@ -5,8 +5,8 @@ import io
 import pytest
 from pypdf import PdfReader
 
+from approvals.catalog import tool_create
 from approvals.models import ConfirmationRequest
-from approvals.services import tool_create
 from audit.models import AuditAction, AuditChainHead, AuditEntry
 from tenants.models import Role
 from tests.conftest import SYSTEM

@@ -24,12 +24,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from approvals.services import tool_create
+from approvals.catalog import tool_create
 from common.actor import Actor
 from config.celery import app
 from notifications import signing
+from notifications.delivery import outbox_sweep
 from notifications.models import DeliveryStatus, WebhookDelivery
-from notifications.services import automation_settings_update, endpoint_create, outbox_sweep
+from notifications.services import automation_settings_update, endpoint_create
 from tests.notifications.receiver import Receiver
 
 SYSTEM = Actor.system("tests")

@@ -3,8 +3,8 @@ at it, and a pending confirmation created through the API."""
 
 import pytest
 
+from approvals.catalog import tool_create
 from approvals.models import ConfirmationRequest
-from approvals.services import tool_create
 from common.actor import Actor
 from notifications.services import automation_settings_update, endpoint_create
 from tenants.models import Role

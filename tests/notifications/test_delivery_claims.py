@@ -7,8 +7,8 @@ import pytest
 from django.db import connection
 
 from notifications import services
+from notifications.delivery import Outcome, webhook_deliver
 from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
-from notifications.services import Outcome, webhook_deliver
 
 
 def publish(workspace, monkeypatch):

@@ -29,7 +29,7 @@ def test_approvers_but_not_the_keys_owner_are_emailed(
 def test_email_escapes_agent_text_and_never_includes_the_token(
     live_workspace, agent, approver, gated_tool, django_capture_on_commit_callbacks
 ):
-    from approvals.services import tool_update
+    from approvals.catalog import tool_update
 
     tool_update(
         tool=gated_tool,

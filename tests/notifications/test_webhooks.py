@@ -11,6 +11,7 @@ from audit.models import AuditEntry, ExceptionRecord
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import services, signing, transport
+from notifications.delivery import outbox_sweep
 from notifications.models import (
     DeliveryStatus,
     NotificationEvent,
@@ -21,7 +22,6 @@ from notifications.services import (
     automation_settings_update,
     endpoint_create,
     endpoint_reenable,
-    outbox_sweep,
 )
 from notifications.tasks import deliver_webhook
 

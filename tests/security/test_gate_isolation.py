@@ -7,8 +7,9 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from approvals.catalog import tool_create
 from approvals.models import ConfirmationRequest
-from approvals.services import action_submit, confirmation_approve, tool_create
+from approvals.services import action_submit, confirmation_approve
 from audit.models import AuditEntry
 from common.actor import Actor
 from tenants.models import Membership, Role

@@ -1,0 +1,116 @@
+"""The tool catalog's writes: create, update, delete and the admin save path.
+
+Kept apart from the gate's request/confirmation flow because every catalog write has two
+duties of its own: it bumps the workspace's policy version in the same transaction (so
+cached catalog rows keyed by version can never go stale) and it records the tool's
+before/after snapshot in the audit trail, which replay uses to rebuild the catalog as it
+was at any recorded policy version."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.models import Tool
+from approvals.validation import tool_field_errors
+from audit.models import AuditAction
+from audit.services import audit_record_change
+from common.actor import Actor
+from common.errors import WardenError
+from tenants.models import Workspace
+
+TOOL_FIELDS = Tool.EDITABLE_FIELDS
+
+
+def _bump_policy(workspace: Workspace) -> Workspace:
+    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
+    locked.policy_version += 1
+    locked.save(update_fields=["policy_version"])
+    workspace.policy_version = locked.policy_version
+    return locked
+
+
+def _validate_tool(tool: Tool) -> None:
+    errors = tool_field_errors(tool)
+    if errors:
+        raise WardenError("validation_error", "Invalid tool.", errors)
+    duplicate = (
+        Tool.objects.filter(workspace_id=tool.workspace_id, name=tool.name)
+        .exclude(pk=tool.pk)
+        .exists()
+    )
+    if duplicate:
+        raise WardenError(
+            "conflict", "A tool with this name exists.", {"name": ["Already in the catalog."]}
+        )
+
+
+def _audit_tool(tool, workspace, actor, action, before, after, reason=""):
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        target_type="tool",
+        target_id=tool.pk,
+        before=before,
+        after=after,
+        reason=reason,
+        policy_version=workspace.policy_version,
+        tool=tool.name,
+    )
+
+
+@transaction.atomic
+def tool_create(*, workspace: Workspace, actor: Actor, reason: str = "", **fields) -> Tool:
+    unknown = sorted(set(fields) - set(TOOL_FIELDS))
+    if unknown:
+        raise WardenError("validation_error", "Unknown tool fields.", {"fields": unknown})
+    locked = _bump_policy(workspace)
+    tool = Tool(workspace=locked, **fields)
+    if isinstance(tool.condition, str):
+        tool.condition = tool.condition.strip()
+    _validate_tool(tool)
+    tool.save(force_insert=True)
+    _audit_tool(tool, locked, actor, AuditAction.TOOL_CREATED, None, tool.snapshot(), reason)
+    return tool
+
+
+@transaction.atomic
+def tool_update(*, tool: Tool, actor: Actor, changes: dict, reason: str = "") -> Tool:
+    unknown = sorted(set(changes) - set(TOOL_FIELDS))
+    if unknown:
+        raise WardenError("validation_error", "Unknown tool fields.", {"fields": unknown})
+    locked = _bump_policy(tool.workspace)
+    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    before = tool.snapshot()
+    for field, value in changes.items():
+        setattr(
+            tool, field, value.strip() if field == "condition" and isinstance(value, str) else value
+        )
+    tool.workspace = locked
+    _validate_tool(tool)
+    tool.updated_at = timezone.now()
+    tool.save()
+    _audit_tool(tool, locked, actor, AuditAction.TOOL_UPDATED, before, tool.snapshot(), reason)
+    return tool
+
+
+@transaction.atomic
+def tool_delete(*, tool: Tool, actor: Actor, reason: str = "") -> None:
+    locked = _bump_policy(tool.workspace)
+    tool = Tool.objects.select_for_update().get(pk=tool.pk)
+    before = tool.snapshot()
+    pk = tool.pk
+    tool.delete()
+    tool.pk = pk
+    _audit_tool(tool, locked, actor, AuditAction.TOOL_DELETED, before, None, reason)
+
+
+@transaction.atomic
+def tool_save_from_admin(*, tool: Tool, actor: Actor) -> Tool:
+    """Admin form save: the same audited, version-bumping path as the API."""
+    fields = {f: getattr(tool, f) for f in TOOL_FIELDS}
+    if tool._state.adding:
+        return tool_create(workspace=tool.workspace, actor=actor, **fields)
+    current = Tool.objects.get(pk=tool.pk)
+    return tool_update(tool=current, actor=actor, changes=fields)
