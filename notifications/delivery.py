@@ -41,9 +41,9 @@ from notifications.selectors import (
 from notifications.services import (
     SYSTEM,
     USER_AGENT,
-    _enqueue_emails,
-    _enqueue_webhooks,
     canonical_body,
+    enqueue_emails,
+    enqueue_webhooks,
     max_consecutive_failures,
     max_delivery_attempts,
     notify_confirmation_requested,
@@ -230,8 +230,8 @@ def outbox_sweep(
     cutoff = now - (stale_after if stale_after is not None else sweep_after())
     webhook_ids = stale_webhook_delivery_ids(cutoff=cutoff, limit=limit)
     email_ids = stale_email_delivery_ids(cutoff=cutoff, limit=limit)
-    _enqueue_webhooks(webhook_ids)
-    _enqueue_emails(email_ids)
+    enqueue_webhooks(webhook_ids)
+    enqueue_emails(email_ids)
     backfilled = _backfill_confirmations(now=now, limit=limit)
     return {"webhooks": len(webhook_ids), "emails": len(email_ids), "backfilled": backfilled}
 

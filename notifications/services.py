@@ -230,7 +230,7 @@ def endpoint_reenable(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndp
     ids = list(
         endpoint.deliveries.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True)
     )
-    transaction.on_commit(lambda: _enqueue_webhooks(ids))
+    transaction.on_commit(lambda: enqueue_webhooks(ids))
     return endpoint
 
 
@@ -286,13 +286,13 @@ def _enqueue(task, ids: Iterable) -> None:
             )
 
 
-def _enqueue_webhooks(ids: Iterable) -> None:
+def enqueue_webhooks(ids: Iterable) -> None:
     from notifications.tasks import deliver_webhook
 
     _enqueue(deliver_webhook, ids)
 
 
-def _enqueue_emails(ids: Iterable) -> None:
+def enqueue_emails(ids: Iterable) -> None:
     from notifications.tasks import send_email
 
     _enqueue(send_email, ids)
@@ -354,7 +354,7 @@ def event_publish(
                     body_html=email.content.html,
                 ).pk
             )
-    transaction.on_commit(lambda: (_enqueue_webhooks(webhook_ids), _enqueue_emails(email_ids)))
+    transaction.on_commit(lambda: (enqueue_webhooks(webhook_ids), enqueue_emails(email_ids)))
     return notification
 
 

@@ -12,7 +12,7 @@ from notifications.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 
 
 def publish(workspace, monkeypatch):
-    monkeypatch.setattr(services, "_enqueue_webhooks", lambda ids: None)
+    monkeypatch.setattr(services, "enqueue_webhooks", lambda ids: None)
     services.event_publish(
         workspace=workspace, event="confirmation.requested", event_key="claim-1", data={}
     )

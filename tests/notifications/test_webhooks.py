@@ -233,7 +233,7 @@ def test_lost_enqueue_is_recovered_by_the_sweeper(
     live_workspace, make_endpoint, receiver, ask_pending, monkeypatch
 ):
     make_endpoint(live_workspace)
-    monkeypatch.setattr(services, "_enqueue_webhooks", lambda ids: None)
+    monkeypatch.setattr(services, "enqueue_webhooks", lambda ids: None)
     ask_pending()
     assert receiver.received == []
     delivery = WebhookDelivery.objects.get()
