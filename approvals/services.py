@@ -16,7 +16,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -113,7 +112,7 @@ def confirmation_token(confirmation_id) -> str:
     stored; deriving (rather than storing) it lets an idempotent retry of the first
     call answer the very same body without keeping the token anywhere."""
     mac = hmac.new(
-        settings.WARDEN_KEY_PEPPER.encode(),
+        key_secrets.pepper(),
         f"warden-confirmation-token:{confirmation_id}".encode(),
         hashlib.sha256,
     ).digest()

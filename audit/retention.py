@@ -37,12 +37,14 @@ from audit.chain import format_timestamp
 from audit.models import AuditAction, AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
 from audit.services import audit_record
 from common.actor import Actor
+from keys.secrets import pepper
 from tenants.models import Workspace
 
 
 def _signing_key() -> bytes:
-    secret = getattr(settings, "WARDEN_AUDIT_CHECKPOINT_KEY", "") or settings.WARDEN_KEY_PEPPER
-    return hmac.new(secret.encode(), b"warden.audit.checkpoint", hashlib.sha256).digest()
+    configured = getattr(settings, "WARDEN_AUDIT_CHECKPOINT_KEY", "")
+    secret = configured.encode() if configured else pepper()
+    return hmac.new(secret, b"warden.audit.checkpoint", hashlib.sha256).digest()
 
 
 def checkpoint_signature(workspace_id, through_seq: int, through_hash: str) -> str:

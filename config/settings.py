@@ -6,21 +6,22 @@ Production: set DATABASE_URL, REDIS_URL, SECRET_KEY, ALLOWED_HOSTS.
 
 from datetime import timedelta
 
-from django.core.exceptions import ImproperlyConfigured
-
 from config.env import BASE_DIR, env
 
 DEBUG = env.bool("DEBUG", default=False)
 
+# Required when DEBUG is off, but enforced where it is used rather than at import, so
+# commands that need no secret (makemigrations, showmigrations) run without one:
+# config/wsgi.py, config/asgi.py and the Celery worker refuse to start without it,
+# Django refuses to sign anything with an empty key, and keys.secrets.pepper() refuses
+# to digest with an empty pepper.
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG and not env.bool("WARDEN_TESTING", default=False):
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "insecure-dev-only-" + "x" * 50
 
-# Pepper for machine-key and token digests (HMAC-SHA-256). Separate from SECRET_KEY
-# so that rotating session signing does not invalidate every agent key.
-WARDEN_KEY_PEPPER = env.str("WARDEN_KEY_PEPPER", default=SECRET_KEY)
+# Pepper for machine-key and token digests (HMAC-SHA-256); empty: SECRET_KEY. Separate
+# so that rotating session signing need not invalidate every agent key.
+WARDEN_KEY_PEPPER = env.str("WARDEN_KEY_PEPPER", default="")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -6,6 +6,7 @@ import hmac
 import secrets
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 
 KEY_PREFIX = "wdn"
@@ -13,9 +14,17 @@ SECRET_BYTES = 32
 
 
 @sensitive_variables("secret")
+def pepper() -> bytes:
+    """The server secret behind every digest (keys, tokens, checkpoints). Never empty:
+    a digest keyed with nothing would be forgeable."""
+    value = settings.WARDEN_KEY_PEPPER or settings.SECRET_KEY  # empty SECRET_KEY raises
+    if not value:
+        raise ImproperlyConfigured("Set SECRET_KEY (or WARDEN_KEY_PEPPER) when DEBUG is off.")
+    return value.encode()
+
+
 def digest(secret: str) -> str:
-    pepper = settings.WARDEN_KEY_PEPPER.encode()
-    return hmac.new(pepper, secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(pepper(), secret.encode(), hashlib.sha256).hexdigest()
 
 
 @sensitive_variables("secret")

@@ -169,7 +169,7 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "WARDEN_TESTING": "1",
+        "SECRET_KEY": settings.SECRET_KEY,
         "DATABASE_URL": _database_url(),
         "CONN_MAX_AGE": "0",
         "REDIS_URL": broker,

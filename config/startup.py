@@ -1,0 +1,12 @@
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+def require_secret_key() -> None:
+    """Serving processes refuse to start without SECRET_KEY (DEBUG off has no default)."""
+    try:
+        configured = bool(settings.SECRET_KEY)
+    except ImproperlyConfigured:  # Django refuses to hand out an empty key
+        configured = False
+    if not configured:
+        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
