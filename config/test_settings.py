@@ -1,11 +1,8 @@
 """Test settings: the real settings, made fast and deterministic."""
 
-import os
-
-os.environ.setdefault("WARDEN_TESTING", "1")
-
 from config.settings import *  # noqa: F403
 
+SECRET_KEY = "test-only-secret-key-" + "t" * 40
 SECURE_SSL_REDIRECT = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
