@@ -5,7 +5,6 @@ and a read-only view of action requests. The approval queue lives in admin_queue
 from django.contrib import admin
 
 from approvals import catalog
-from approvals.admin_queue import PerRequestPermissionCache
 from approvals.admin_queue import register as register_approval_queue
 from approvals.models import ActionRequest, Tool
 from common.actor import Actor
@@ -22,7 +21,7 @@ def _actor(request) -> Actor:
 
 
 @admin.register(Tool)
-class ToolAdmin(PerRequestPermissionCache, WorkspaceScopedAdmin):
+class ToolAdmin(WorkspaceScopedAdmin):
     view_permission = "manage_tools"
     change_permission = "manage_tools"
     list_display = ("name", "workspace", "level", "confirmation", "irreversible", "enabled")
@@ -48,7 +47,7 @@ class ToolAdmin(PerRequestPermissionCache, WorkspaceScopedAdmin):
 
 
 @admin.register(ActionRequest)
-class ActionRequestAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
+class ActionRequestAdmin(ReadOnlyWorkspaceAdmin):
     view_permission = "view_audit"
     list_display = ("created_at", "tool_name", "requested_by", "decision", "status", "dry_run")
     list_filter = ("decision", "status", "dry_run")

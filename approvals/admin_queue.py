@@ -12,20 +12,7 @@ from approvals import admin_views
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin
 
 
-class PerRequestPermissionCache:
-    """Remembers "does the user hold `perm` in any workspace" for one request: the admin
-    asks it for every model on every page (sidebar, index), one guardian query each."""
-
-    def _holds(self, request, perm, obj=None):
-        if obj is not None or perm is None:
-            return super()._holds(request, perm, obj)
-        cache = request.__dict__.setdefault("_warden_holds", {})
-        if perm not in cache:
-            cache[perm] = super()._holds(request, perm)
-        return cache[perm]
-
-
-class ApprovalQueueAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
+class ApprovalQueueAdmin(ReadOnlyWorkspaceAdmin):
     view_permission = "approve_actions"
 
     def get_urls(self):

@@ -29,6 +29,7 @@ from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
+from tenants.scoping import scoped
 
 QUEUE_PAGE_SIZE = 50
 BULK_MAX = 200
@@ -177,8 +178,8 @@ def review_view(model_admin, request, pk):
     action = confirmation.action_request
     same_requester = {"key": action.key} if action.key_id else {"requested_by": action.requested_by}
     history = list(
-        ActionRequest.objects.filter(
-            workspace=confirmation.workspace,
+        scoped(ActionRequest.objects.all(), confirmation.workspace)
+        .filter(
             tool_name=action.tool_name,
             created_at__lt=action.created_at,
             **same_requester,

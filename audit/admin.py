@@ -17,11 +17,11 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from approvals.admin_queue import PerRequestPermissionCache
 from approvals.models import ApprovalRecord, Tool
 from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
 from audit.privacy import privacy_summary_build, privacy_summary_download
 from audit.privacy_pdf import privacy_summary_pdf
+from audit.selectors import audit_entries
 from common.actor import Actor
 from common.net import client_ip
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin
@@ -137,7 +137,7 @@ class ResolvedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EvidenceAdmin(PerRequestPermissionCache, ReadOnlyWorkspaceAdmin):
+class EvidenceAdmin(ReadOnlyWorkspaceAdmin):
     view_permission = VIEW_AUDIT
     list_per_page = 50
     show_full_result_count = False  # no second COUNT over a large, filtered table
@@ -284,9 +284,7 @@ class AuditEntryAdmin(EvidenceAdmin):
                         f"Chain broken at entry #{result.first_bad_seq}: {result.problem}",
                     )
         context["last_verifications"] = list(
-            AuditEntry.objects.filter(
-                workspace=workspace, action=AuditAction.AUDIT_VERIFIED
-            ).order_by("-seq")[:10]
+            audit_entries(workspace=workspace, filters={"action": AuditAction.AUDIT_VERIFIED})[:10]
         )
         return TemplateResponse(request, "admin/audit/verify_result.html", context)
 

@@ -41,7 +41,12 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         if request.user.is_superuser:
             return True
         if obj is None:
-            return self.permitted_workspaces(request, perm).exists()
+            # "Holds `perm` in any workspace" is asked for every model on every admin
+            # page (index, sidebar): one guardian query per permission per request.
+            held = request.__dict__.setdefault("_warden_holds_anywhere", {})
+            if perm not in held:
+                held[perm] = self.permitted_workspaces(request, perm).exists()
+            return held[perm]
         return request.user.has_perm(f"tenants.{perm}", self._workspace_of(obj))
 
     def has_module_permission(self, request):
