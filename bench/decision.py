@@ -25,7 +25,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse
+
+from benchdb import ensure_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/warden_bench"
@@ -46,18 +47,6 @@ def bench_env(database_url: str) -> dict[str, str]:
     )
     env.pop("REDIS_URL", None)  # local-memory throttle cache per worker
     return env
-
-
-def ensure_database(database_url: str) -> None:
-    import psycopg
-
-    parsed = urlparse(database_url)
-    name = parsed.path.lstrip("/")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def seed(env: dict[str, str]) -> tuple[str, int]:

@@ -127,7 +127,22 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed"  # gave up: refused URL or too many attempts
 
 
-class WebhookDelivery(models.Model):
+class OutboxItem(models.Model):
+    """What the outbox and its sweeper need of every delivery, webhook or email."""
+
+    status = models.CharField(
+        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class WebhookDelivery(OutboxItem):
     """One event to one endpoint. Its id is the X-Warden-Delivery header, stable across
     retries, so a receiver can drop duplicates."""
 
@@ -139,15 +154,8 @@ class WebhookDelivery(models.Model):
     endpoint = models.ForeignKey(
         WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries"
     )
-    status = models.CharField(
-        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveIntegerField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -179,7 +187,7 @@ class WebhookAttempt(models.Model):
         return f"attempt {self.number}: {self.status_code or self.error}"
 
 
-class EmailDelivery(models.Model):
+class EmailDelivery(OutboxItem):
     """One email to one recipient, through the same outbox and sweeper as webhooks."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -191,14 +199,7 @@ class EmailDelivery(models.Model):
     subject = models.CharField(max_length=200)
     body_text = models.TextField()
     body_html = models.TextField(blank=True)
-    status = models.CharField(
-        max_length=12, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
