@@ -201,3 +201,17 @@ def test_api_human_needs_download_permission(populated, role_users, user_client,
     response = user_client(role_users[role]).get(API)
     assert response.status_code == status
     assert _downloads(populated).count() == (1 if status == 200 else 0)
+
+
+def test_api_key_from_another_workspace_gets_only_its_own_summary(
+    populated, other_workspace, make_key, key_client
+):
+    _, plaintext = make_key(other_workspace, scopes=["audit:read"])
+    client = key_client(plaintext)
+    own = client.get(API).json()
+    assert own["workspace"]["slug"] == other_workspace.slug
+    assert own["stored"]["counts"]["action_requests"] == 0
+    asked = client.get(API, {"workspace_id": str(populated.pk)})
+    assert asked.status_code == 403
+    assert asked.json()["error"]["code"] == "workspace_mismatch"
+    assert not _downloads(populated).exists()
