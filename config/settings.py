@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "guardian",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from the package, no CDN
     "common",
     "tenants",
     "keys",
@@ -130,7 +131,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["keys.throttling.PrincipalRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["common.api.parsers.LimitedJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.api.schema.WardenAutoSchema",
     "EXCEPTION_HANDLER": "common.api.exceptions.json_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -154,6 +155,13 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Choice fields named alike (status, role, level...) get distinct, stable enum names.
+    "ENUM_NAME_OVERRIDES": {
+        "ConfirmationStatusEnum": "approvals.models.ConfirmationRequest.Status",
+    },
 }
 
 # Celery: eager (in-process) unless a broker is configured.

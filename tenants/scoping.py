@@ -11,11 +11,11 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from common.api.serializers import CLIENT_WORKSPACE_FIELDS
 from common.errors import WardenError
 from tenants.models import Workspace
 
 WORKSPACE_HEADER = "X-Warden-Workspace"
-CLIENT_WORKSPACE_FIELDS = ("workspace_id", "workspace")
 
 
 def _matches(workspace: Workspace, value: Any) -> bool:

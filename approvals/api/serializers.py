@@ -1,9 +1,21 @@
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from common.api.schema import results_of
+from common.api.serializers import StrictSerializer
 
 
-class ActionCreateSerializer(serializers.Serializer):
+def open_choice(known, what: str) -> serializers.CharField:
+    """A value whose set grows over time: a plain string in the schema (old clients must
+    not break on a new value), with today's values documented."""
+    return serializers.CharField(
+        read_only=True,
+        help_text=f"{what} An open set; known values: {', '.join(known)}.",
+    )
+
+
+class ActionCreateSerializer(StrictSerializer):
     tool = serializers.CharField(max_length=200)
     params = serializers.DictField(required=False, default=dict)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -19,15 +31,22 @@ class ActionCreateSerializer(serializers.Serializer):
 
 class ActionAllowedSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    decision = serializers.CharField()
-    dry_run = serializers.BooleanField()
+    decision = serializers.ChoiceField(choices=["allowed"])
+    dry_run = serializers.BooleanField(
+        help_text="true: the workspace is in dry-run; do not perform the action for real."
+    )
 
 
 class ActionConfirmationSerializer(serializers.Serializer):
+    """202: nothing happened yet. A human approves; then re-send the exact same call
+    with `"confirmed": true` and this token."""
+
     id = serializers.UUIDField()
-    decision = serializers.CharField()
+    decision = serializers.ChoiceField(choices=["requires_confirmation"])
     requires_confirmation = serializers.BooleanField()
-    confirmation_token = serializers.CharField(help_text="ct_..., shown once.")
+    confirmation_token = serializers.CharField(
+        help_text="ct_..., single use, bound to this exact call; only a digest is stored."
+    )
     summary = serializers.CharField()
     irreversible = serializers.BooleanField()
     expires_at = serializers.DateTimeField()
@@ -52,6 +71,16 @@ class ConfirmationSerializer(serializers.ModelSerializer):
 
 class ActionRequestSerializer(serializers.ModelSerializer):
     tool = serializers.CharField(source="tool_name", read_only=True)
+    status = open_choice(ActionRequest.Status.values, "Where the request stands.")
+    decision = open_choice(ActionRequest.Decision.values, "The gate's first answer.")
+    denial_code = serializers.CharField(
+        read_only=True,
+        help_text="The error code of a denial (see the Error component), else empty.",
+    )
+    result_status = serializers.CharField(
+        read_only=True,
+        help_text="What the agent reported (succeeded, failed; an open set), else empty.",
+    )
     confirmation = serializers.SerializerMethodField()
 
     class Meta:
@@ -72,6 +101,7 @@ class ActionRequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(ConfirmationSerializer(allow_null=True))
     def get_confirmation(self, obj) -> dict | None:
         try:
             confirmation = obj.confirmation
@@ -80,7 +110,7 @@ class ActionRequestSerializer(serializers.ModelSerializer):
         return ConfirmationSerializer(confirmation).data
 
 
-class ActionResultSerializer(serializers.Serializer):
+class ActionResultSerializer(StrictSerializer):
     status = serializers.ChoiceField(choices=["succeeded", "failed"])
     output = serializers.JSONField(required=False, allow_null=True, default=None)
 
@@ -102,6 +132,8 @@ class ToolSerializer(serializers.ModelSerializer):
 class CallableToolSerializer(serializers.Serializer):
     """A tool as an agent sees it: what it may call, and whether a human confirms."""
 
+    closed_schema = True  # tells it apart from the admin view (Tool) in GET /tools
+
     id = serializers.UUIDField()
     name = serializers.CharField()
     description = serializers.CharField()
@@ -114,7 +146,7 @@ class CallableToolSerializer(serializers.Serializer):
     )
 
 
-class ToolWriteSerializer(serializers.Serializer):
+class ToolWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     level = serializers.ChoiceField(choices=Tool.Level.choices, required=False)
@@ -134,8 +166,8 @@ class ToolWriteSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
-class ReasonRequiredSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+class VerdictSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class ApprovalSerializer(serializers.ModelSerializer):
@@ -171,3 +203,15 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
     def get_approvals(self, obj) -> int:
         return sum(1 for r in obj.approval_records.all() if r.verdict == "approve")
+
+
+ToolListSerializer = results_of(
+    PolymorphicProxySerializer(
+        component_name="AnyTool",
+        serializers=[ToolSerializer, CallableToolSerializer],
+        resource_type_field_name=None,
+        many=True,
+    ),
+    name="ToolList",
+)
+ApprovalListSerializer = results_of(ApprovalSerializer, name="ApprovalList")

@@ -1,7 +1,7 @@
 """Thin views: parse, call a service or selector, render. Scope checks come from
 WorkspaceAPIView (scope_map/principals); the gate itself checks action scopes."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -12,11 +12,13 @@ from approvals.api.serializers import (
     ActionCreateSerializer,
     ActionRequestSerializer,
     ActionResultSerializer,
+    ApprovalListSerializer,
     ApprovalSerializer,
     CallableToolSerializer,
-    ReasonRequiredSerializer,
+    ToolListSerializer,
     ToolSerializer,
     ToolWriteSerializer,
+    VerdictSerializer,
 )
 from approvals.selectors import (
     action_request_get,
@@ -46,15 +48,9 @@ class ActionListView(WorkspaceAPIView):
     principals = (KEY,)
 
     @extend_schema(
+        operation_id="actions_ask",
         request=ActionCreateSerializer,
-        responses={
-            200: ActionAllowedSerializer,
-            202: ActionConfirmationSerializer,
-            400: OpenApiResponse(description="validation_error"),
-            403: OpenApiResponse(description="denied: see the error code"),
-            409: OpenApiResponse(description="confirmation_pending / confirmation_used"),
-            410: OpenApiResponse(description="confirmation_expired"),
-        },
+        responses={200: ActionAllowedSerializer, 202: ActionConfirmationSerializer},
     )
     def post(self, request):
         data = ActionCreateSerializer(data=request.data)
@@ -76,7 +72,7 @@ class ActionListView(WorkspaceAPIView):
 class ActionDetailView(WorkspaceAPIView):
     principals = (KEY,)
 
-    @extend_schema(responses=ActionRequestSerializer)
+    @extend_schema(operation_id="actions_get", responses=ActionRequestSerializer)
     def get(self, request, pk):
         action = action_request_get(workspace=request.workspace, pk=pk, key=request.auth)
         if action is None:
@@ -86,8 +82,13 @@ class ActionDetailView(WorkspaceAPIView):
 
 class ActionResultView(WorkspaceAPIView):
     principals = (KEY,)
+    schema_error_statuses = {"POST": (409,)}  # conflict: the result was already reported
 
-    @extend_schema(request=ActionResultSerializer, responses=ActionRequestSerializer)
+    @extend_schema(
+        operation_id="actions_report_result",
+        request=ActionResultSerializer,
+        responses=ActionRequestSerializer,
+    )
     def post(self, request, pk):
         action = action_request_get(workspace=request.workspace, pk=pk, key=request.auth)
         if action is None:
@@ -128,8 +129,14 @@ class ToolListView(WorkspaceAPIView):
     """Keys see only the tools they may call; humans with manage_tools see the catalog."""
 
     scope_map = {"POST": TOOLS_WRITE}
+    schema_error_statuses = {"POST": (409,)}  # conflict: a tool with this name exists
 
-    @extend_schema(responses=CallableToolSerializer(many=True))
+    @extend_schema(
+        operation_id="tools_list",
+        description="A key sees the tools it may call (CallableTool); a human with "
+        "tools:write sees the catalog (Tool).",
+        responses=ToolListSerializer,
+    )
     def get(self, request):
         if isinstance(request.auth, MachineKey):
             tools = tools_callable_by_key(key=request.auth, workspace=request.workspace)
@@ -139,7 +146,9 @@ class ToolListView(WorkspaceAPIView):
         tools = tool_list(workspace=request.workspace)
         return Response({"results": ToolSerializer(tools, many=True).data})
 
-    @extend_schema(request=ToolWriteSerializer, responses={201: ToolSerializer})
+    @extend_schema(
+        operation_id="tools_create", request=ToolWriteSerializer, responses={201: ToolSerializer}
+    )
     def post(self, request):
         fields, reason = _tool_write_fields(request, partial=False)
         tool = catalog.tool_create(
@@ -150,6 +159,7 @@ class ToolListView(WorkspaceAPIView):
 
 class ToolDetailView(WorkspaceAPIView):
     scope_map = {"PATCH": TOOLS_WRITE, "DELETE": TOOLS_WRITE}
+    schema_error_statuses = {"PATCH": (409,)}
 
     def _tool(self, request, pk):
         tool = tool_get(workspace=request.workspace, pk=pk)
@@ -157,7 +167,14 @@ class ToolDetailView(WorkspaceAPIView):
             raise _not_found()
         return tool
 
-    @extend_schema(responses=ToolSerializer)
+    @extend_schema(
+        operation_id="tools_get",
+        responses=PolymorphicProxySerializer(
+            component_name="AnyToolDetail",
+            serializers=[ToolSerializer, CallableToolSerializer],
+            resource_type_field_name=None,
+        ),
+    )
     def get(self, request, pk):
         if isinstance(request.auth, MachineKey):
             callable_tools = tools_callable_by_key(key=request.auth, workspace=request.workspace)
@@ -170,14 +187,16 @@ class ToolDetailView(WorkspaceAPIView):
         require_scope(request, request.workspace, TOOLS_WRITE)
         return Response(ToolSerializer(self._tool(request, pk)).data)
 
-    @extend_schema(request=ToolWriteSerializer, responses=ToolSerializer)
+    @extend_schema(
+        operation_id="tools_update", request=ToolWriteSerializer, responses=ToolSerializer
+    )
     def patch(self, request, pk):
         tool = self._tool(request, pk)
         fields, reason = _tool_write_fields(request, partial=True)
         tool = catalog.tool_update(tool=tool, actor=request.actor, changes=fields, reason=reason)
         return Response(ToolSerializer(tool).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(operation_id="tools_delete", request=None, responses={204: None})
     def delete(self, request, pk):
         catalog.tool_delete(tool=self._tool(request, pk), actor=request.actor)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -197,7 +216,7 @@ class ApprovalListView(WorkspaceAPIView):
 
     principals = (USER,)
 
-    @extend_schema(responses=ApprovalSerializer(many=True))
+    @extend_schema(operation_id="approvals_list", responses=ApprovalListSerializer)
     def get(self, request):
         _require_approver(request)
         pending = pending_confirmations(workspace=request.workspace).prefetch_related(
@@ -209,31 +228,41 @@ class ApprovalListView(WorkspaceAPIView):
 class _VerdictView(WorkspaceAPIView):
     principals = (USER,)
     verdict = ""
+    # already_decided (409), confirmation_expired (410)
+    schema_error_statuses = {"POST": (409, 410)}
 
-    @extend_schema(request=ReasonRequiredSerializer, responses=ApprovalSerializer)
     def post(self, request, pk):
         _require_approver(request)
         confirmation = confirmation_get(workspace=request.workspace, pk=pk)
         if confirmation is None:
             raise _not_found()
-        reason = request.data.get("reason") if hasattr(request.data, "get") else None
+        data = VerdictSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         decide = (
             services.confirmation_approve
             if self.verdict == "approve"
             else services.confirmation_deny
         )
         confirmation = decide(
-            confirmation=confirmation,
-            reason=reason if isinstance(reason, str) else "",
-            actor=request.actor,
+            confirmation=confirmation, reason=data.validated_data["reason"], actor=request.actor
         )
         confirmation = confirmation_get(workspace=request.workspace, pk=confirmation.pk)
         return Response(ApprovalSerializer(confirmation).data)
 
 
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="approvals_approve", request=VerdictSerializer, responses=ApprovalSerializer
+    )
+)
 class ApprovalApproveView(_VerdictView):
     verdict = "approve"
 
 
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="approvals_deny", request=VerdictSerializer, responses=ApprovalSerializer
+    )
+)
 class ApprovalDenyView(_VerdictView):
     verdict = "deny"

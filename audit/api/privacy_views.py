@@ -1,6 +1,7 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
+from audit.api.serializers import PrivacySummarySerializer
 from audit.privacy import privacy_summary_download
 from common.api.views import WorkspaceAPIView, require_scope
 from common.errors import WardenError
@@ -28,13 +29,10 @@ class PrivacySummaryView(WorkspaceAPIView):
     """The workspace's privacy summary. Every call is a download and is audited."""
 
     @extend_schema(
-        responses={
-            200: dict,
-            403: OpenApiResponse(
-                description="forbidden_by_scope: needs audit:read or the "
-                "workspace's download_privacy_summary"
-            ),
-        }
+        operation_id="privacy_summary_get",
+        description="Keys need audit:read; humans the workspace's download_privacy_summary "
+        "(else 403 forbidden_by_scope). Every call is audited as a download.",
+        responses=PrivacySummarySerializer,
     )
     def get(self, request):
         require_privacy_summary_access(request, request.workspace)

@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.chain import fast_timestamp
-from audit.models import AuditEntry, ExceptionRecord, VersionLog
+from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -22,6 +22,10 @@ class EvidenceTimestampField(serializers.Field):
 class AuditEntrySerializer(serializers.ModelSerializer):
     workspace = serializers.CharField(source="workspace_id")
     created_at = EvidenceTimestampField()
+    # An open set: new actions come with new features, and old clients must not break.
+    action = serializers.CharField(
+        help_text=f"What happened. An open set; known values: {', '.join(AuditAction.values)}."
+    )
 
     class Meta:
         model = AuditEntry
@@ -50,7 +54,10 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
 class ExceptionRecordSerializer(serializers.ModelSerializer):
     created_at = EvidenceTimestampField()
-    resolved_at = EvidenceTimestampField()
+    resolved_at = EvidenceTimestampField(allow_null=True)
+    kind = serializers.CharField(
+        help_text="An open set; known values: " + ", ".join(ExceptionRecord.Kind.values) + "."
+    )
     audit_seq = serializers.IntegerField(source="audit_entry.seq")
     resolved = serializers.SerializerMethodField()
 
@@ -123,15 +130,82 @@ class VersionLogSerializer(serializers.ModelSerializer):
         return json_diff(obj.before, obj.after)
 
 
-def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.Serializer]:
-    """The cursor-paginated envelope of a list, for the OpenAPI schema."""
-    name = serializer_class.__name__.removesuffix("Serializer") + "PageSerializer"
-    return type(
-        name,
-        (serializers.Serializer,),
-        {
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": serializer_class(many=True),
-        },
+# --- privacy summary (audit.privacy.privacy_summary_build) ------------------------
+
+
+class PrivacyWorkspaceRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class PrivacyChainHeadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    hash = serializers.CharField()
+
+
+class PrivacyDataClassFiguresSerializer(serializers.Serializer):
+    tools = serializers.IntegerField()
+    action_requests = serializers.IntegerField()
+
+
+class PrivacyRetentionSerializer(serializers.Serializer):
+    audit_retention_days = serializers.IntegerField(allow_null=True)
+    confirmation_ttl_seconds = serializers.IntegerField()
+
+
+class PrivacySecretParamsSerializer(serializers.Serializer):
+    tool = serializers.CharField()
+    params = serializers.ListField(child=serializers.CharField())
+
+
+class PrivacyStoredSerializer(serializers.Serializer):
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Rows per kind of record."
     )
+    by_data_class = serializers.DictField(child=PrivacyDataClassFiguresSerializer())
+    retention = PrivacyRetentionSerializer()
+    key_secrets = serializers.CharField()
+    secret_params = PrivacySecretParamsSerializer(many=True)
+
+
+class PrivacySharingSerializer(serializers.Serializer):
+    opted_in = serializers.BooleanField()
+    shared = serializers.ListField(child=serializers.CharField())
+    text = serializers.CharField()
+
+
+class PrivacyPermissionSerializer(serializers.Serializer):
+    codename = serializers.CharField()
+    description = serializers.CharField()
+
+
+class PrivacyRoleAccessSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    label = serializers.CharField()
+    members = serializers.IntegerField()
+    permissions = PrivacyPermissionSerializer(many=True)
+
+
+class PrivacyAccessSerializer(serializers.Serializer):
+    roles = PrivacyRoleAccessSerializer(many=True)
+    keys_with_audit_read = serializers.IntegerField()
+
+
+class PrivacySectionSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    paragraphs = serializers.ListField(child=serializers.CharField())
+
+
+class PrivacySummarySerializer(serializers.Serializer):
+    """The privacy summary as data; `sections` is the same text as the HTML and PDF."""
+
+    version = serializers.IntegerField()
+    workspace = PrivacyWorkspaceRefSerializer()
+    generated_at = serializers.DateTimeField()
+    audit_chain_head = PrivacyChainHeadSerializer()
+    stored = PrivacyStoredSerializer()
+    anonymized_sharing = PrivacySharingSerializer()
+    never_leaves = serializers.ListField(child=serializers.CharField())
+    access = PrivacyAccessSerializer()
+    sections = PrivacySectionSerializer(many=True)

@@ -13,9 +13,10 @@ from audit.api.serializers import (
     AuditEntrySerializer,
     ExceptionRecordSerializer,
     VersionLogSerializer,
-    page_of,
 )
+from audit.models import AuditAction, ExceptionRecord
 from audit.selectors import audit_entries, exception_records, version_logs
+from common.api.schema import page_of
 from common.api.views import WorkspaceAPIView
 from keys.scopes import AUDIT_READ
 
@@ -33,8 +34,27 @@ class IdCursorPagination(SeqCursorPagination):
     ordering = "-id"
 
 
-def _params(names) -> list[OpenApiParameter]:
-    return [OpenApiParameter(name, OpenApiTypes.STR, required=False) for name in names]
+def _text(name: str, description: str, **kwargs) -> OpenApiParameter:
+    return OpenApiParameter(name, OpenApiTypes.STR, description=description, **kwargs)
+
+
+def _params(*extra: OpenApiParameter) -> list[OpenApiParameter]:
+    """A list's filters plus the time range and the cursor pagination parameters."""
+    return [
+        *extra,
+        OpenApiParameter(
+            "since", OpenApiTypes.DATETIME, description="ISO 8601; created_at >= since."
+        ),
+        OpenApiParameter(
+            "until", OpenApiTypes.DATETIME, description="ISO 8601; created_at < until."
+        ),
+        _text("cursor", "Opaque; taken from the `next` or `previous` link of a page."),
+        OpenApiParameter(
+            "page_size",
+            {"type": "integer", "minimum": 1, "maximum": SeqCursorPagination.max_page_size},
+            description=f"Rows per page (default {SeqCursorPagination.page_size}).",
+        ),
+    ]
 
 
 class _EvidenceListView(WorkspaceAPIView):
@@ -59,8 +79,17 @@ class AuditEntryListView(_EvidenceListView):
     selector = staticmethod(audit_entries)
 
     @extend_schema(
+        operation_id="audit_list",
         parameters=_params(
-            ["actor_prefix", "actor", "action", "tool", "decision", "request_id", "since", "until"]
+            _text("actor_prefix", "The kind of actor.", enum=["key:", "user:", "system:"]),
+            _text("actor", "Exact actor label, e.g. key:wdn_ab12cd34 or user:ann@example.com."),
+            _text(
+                "action",
+                "Exact action. An open set; known values: " + ", ".join(AuditAction.values),
+            ),
+            _text("tool", "Exact tool name."),
+            _text("decision", "Exact decision, e.g. allowed, denied, requires_confirmation."),
+            _text("request_id", "The X-Request-Id of the request that wrote the entry."),
         ),
         responses=page_of(AuditEntrySerializer),
     )
@@ -76,7 +105,15 @@ class ExceptionRecordListView(_EvidenceListView):
     selector = staticmethod(exception_records)
 
     @extend_schema(
-        parameters=_params(["kind", "severity", "subject", "resolved", "since", "until"]),
+        operation_id="audit_exceptions_list",
+        parameters=_params(
+            _text("kind", "The kind of exception.", enum=ExceptionRecord.Kind.values),
+            _text("severity", "The severity.", enum=ExceptionRecord.Severity.values),
+            _text("subject", "Exact subject (an actor label or an object)."),
+            OpenApiParameter(
+                "resolved", OpenApiTypes.BOOL, description="Only resolved, or unresolved, rows."
+            ),
+        ),
         responses=page_of(ExceptionRecordSerializer),
     )
     def get(self, request):
@@ -91,8 +128,16 @@ class VersionLogListView(_EvidenceListView):
     selector = staticmethod(version_logs)
 
     @extend_schema(
+        operation_id="audit_versions_list",
         parameters=_params(
-            ["target_type", "target_id", "actor", "policy_version", "since", "until"]
+            _text("target_type", "e.g. workspace, membership, machine_key, tool (open set)."),
+            _text("target_id", "The changed object's id."),
+            _text("actor", "Exact actor label."),
+            OpenApiParameter(
+                "policy_version",
+                {"type": "integer", "minimum": 0, "maximum": 2147483647},
+                description="The workspace policy version the change produced.",
+            ),
         ),
         responses=page_of(VersionLogSerializer),
     )

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from common.api.schema import results_of
+from common.api.serializers import StrictSerializer
 from keys.models import MachineKey
 
 
@@ -39,7 +41,7 @@ class IssuedKeySerializer(MachineKeySerializer):
         read_only_fields = fields
 
 
-class MachineKeyCreateSerializer(serializers.Serializer):
+class MachineKeyCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     owner = serializers.EmailField(required=False, help_text="Defaults to the caller's owner.")
     scopes = serializers.ListField(child=serializers.CharField(max_length=64), max_length=20)
@@ -59,9 +61,12 @@ class MachineKeyCreateSerializer(serializers.Serializer):
     )
 
 
-class KeyRotateSerializer(serializers.Serializer):
+class KeyRotateSerializer(StrictSerializer):
     grace_seconds = serializers.IntegerField(min_value=0, max_value=7 * 24 * 3600, required=False)
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+MachineKeyListSerializer = results_of(MachineKeySerializer, name="MachineKeyList")

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from approvals.api.serializers import ActionConfirmationSerializer
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
 from keys import services
@@ -12,6 +13,7 @@ from keys.api.serializers import (
     IssuedKeySerializer,
     KeyRotateSerializer,
     MachineKeyCreateSerializer,
+    MachineKeyListSerializer,
     MachineKeySerializer,
     ReasonSerializer,
 )
@@ -54,12 +56,18 @@ def resolve_owner(request, email: str | None):
 class KeyListView(WorkspaceAPIView):
     scope_map = {"GET": KEYS_READ, "POST": KEYS_WRITE}
 
-    @extend_schema(responses=MachineKeySerializer(many=True))
+    @extend_schema(operation_id="keys_list", responses=MachineKeyListSerializer)
     def get(self, request):
         keys = key_list(workspace=request.workspace)
         return Response({"results": MachineKeySerializer(keys, many=True).data})
 
-    @extend_schema(request=MachineKeyCreateSerializer, responses={201: IssuedKeySerializer})
+    @extend_schema(
+        operation_id="keys_create",
+        description="A key holding workspace:admin, or in unattended mode, is a governed "
+        "operation: 202 with a confirmation token first, created on the confirmed re-call.",
+        request=MachineKeyCreateSerializer,
+        responses={201: IssuedKeySerializer, 202: ActionConfirmationSerializer},
+    )
     def post(self, request):
         from approvals import platform  # admin and unattended keys need a human's approval
 
@@ -89,7 +97,7 @@ class KeyListView(WorkspaceAPIView):
 class KeyDetailView(WorkspaceAPIView):
     scope_map = {"GET": KEYS_READ}
 
-    @extend_schema(responses=MachineKeySerializer)
+    @extend_schema(operation_id="keys_get", responses=MachineKeySerializer)
     def get(self, request, pk):
         return Response(MachineKeySerializer(_key_or_404(request, pk)).data)
 
@@ -97,7 +105,9 @@ class KeyDetailView(WorkspaceAPIView):
 class KeyRevokeView(WorkspaceAPIView):
     scope_map = {"POST": KEYS_WRITE}
 
-    @extend_schema(request=ReasonSerializer, responses=MachineKeySerializer)
+    @extend_schema(
+        operation_id="keys_revoke", request=ReasonSerializer, responses=MachineKeySerializer
+    )
     def post(self, request, pk):
         key = _key_or_404(request, pk)
         data = ReasonSerializer(data=request.data)
@@ -110,8 +120,11 @@ class KeyRevokeView(WorkspaceAPIView):
 
 class KeyRotateView(WorkspaceAPIView):
     scope_map = {"POST": KEYS_WRITE}
+    schema_error_statuses = {"POST": (409,)}  # conflict: a revoked key cannot be rotated
 
-    @extend_schema(request=KeyRotateSerializer, responses=IssuedKeySerializer)
+    @extend_schema(
+        operation_id="keys_rotate", request=KeyRotateSerializer, responses=IssuedKeySerializer
+    )
     def post(self, request, pk):
         key = _key_or_404(request, pk)
         data = KeyRotateSerializer(data=request.data)

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from common.api.schema import results_of
+from common.api.serializers import StrictSerializer
 from tenants.models import Membership, Role, Workspace
 
 
@@ -31,12 +33,12 @@ class MembershipSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class MembershipCreateSerializer(serializers.Serializer):
+class MembershipCreateSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=Role.choices)
 
 
-class ConfirmationFieldsSerializer(serializers.Serializer):
+class ConfirmationFieldsSerializer(StrictSerializer):
     """The re-call of a gated platform operation (approvals.platform) carries these."""
 
     confirmed = serializers.BooleanField(required=False, default=False)
@@ -46,6 +48,7 @@ class ConfirmationFieldsSerializer(serializers.Serializer):
 
 
 class MembershipUpdateSerializer(ConfirmationFieldsSerializer):
+    patch_is_partial = False  # the view validates the whole body: role is required
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -68,3 +71,33 @@ class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):
 
 class WorkspaceDeleteSerializer(ConfirmationFieldsSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+MembershipListSerializer = results_of(MembershipSerializer, name="MembershipList")
+
+
+class WhoAmIKeySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    scopes = serializers.ListField(child=serializers.CharField())
+    tool_allowlist = serializers.ListField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField(allow_null=True)
+    unattended_mode = serializers.BooleanField()
+
+
+class WhoAmIUserSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+
+
+class WhoAmISerializer(serializers.Serializer):
+    """`key` and `scopes` come with a machine key, `user` with a human session."""
+
+    workspace = WorkspaceSerializer()
+    mode = serializers.ChoiceField(choices=Workspace.Mode.choices)
+    dry_run = serializers.BooleanField()
+    writes_enabled = serializers.BooleanField()
+    principal = serializers.ChoiceField(choices=["key", "user"])
+    key = WhoAmIKeySerializer(required=False)
+    scopes = serializers.ListField(child=serializers.CharField(), required=False)
+    user = WhoAmIUserSerializer(required=False)

@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from approvals.api.serializers import ActionConfirmationSerializer
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
 from keys.models import MachineKey
@@ -13,8 +14,10 @@ from tenants import services
 from tenants.api.serializers import (
     ConfirmationFieldsSerializer,
     MembershipCreateSerializer,
+    MembershipListSerializer,
     MembershipSerializer,
     MembershipUpdateSerializer,
+    WhoAmISerializer,
     WorkspaceDeleteSerializer,
     WorkspaceSerializer,
     WorkspaceUpdateSerializer,
@@ -25,7 +28,7 @@ from tenants.selectors import membership_list
 class WhoAmIView(WorkspaceAPIView):
     """Who the credential is, in which workspace, and what the workspace allows."""
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(operation_id="whoami_get", responses=WhoAmISerializer)
     def get(self, request):
         workspace = request.workspace
         body = {
@@ -62,13 +65,18 @@ def _membership_or_404(request, pk):
 
 class MemberListView(WorkspaceAPIView):
     scope_map = {"GET": MEMBERS_WRITE, "POST": MEMBERS_WRITE}
+    schema_error_statuses = {"POST": (409,)}  # conflict: already a member
 
-    @extend_schema(responses=MembershipSerializer(many=True))
+    @extend_schema(operation_id="members_list", responses=MembershipListSerializer)
     def get(self, request):
         members = membership_list(workspace=request.workspace)
         return Response({"results": MembershipSerializer(members, many=True).data})
 
-    @extend_schema(request=MembershipCreateSerializer, responses={201: MembershipSerializer})
+    @extend_schema(
+        operation_id="members_create",
+        request=MembershipCreateSerializer,
+        responses={201: MembershipSerializer},
+    )
     def post(self, request):
         data = MembershipCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -85,12 +93,18 @@ class MemberListView(WorkspaceAPIView):
 
 class MemberDetailView(WorkspaceAPIView):
     scope_map = {"GET": MEMBERS_WRITE, "PATCH": MEMBERS_WRITE, "DELETE": MEMBERS_WRITE}
+    # last_owner: the workspace keeps at least one owner
+    schema_error_statuses = {"PATCH": (409,), "DELETE": (409,)}
 
-    @extend_schema(responses=MembershipSerializer)
+    @extend_schema(operation_id="members_get", responses=MembershipSerializer)
     def get(self, request, pk):
         return Response(MembershipSerializer(_membership_or_404(request, pk)).data)
 
-    @extend_schema(request=MembershipUpdateSerializer, responses=MembershipSerializer)
+    @extend_schema(
+        operation_id="members_update",
+        request=MembershipUpdateSerializer,
+        responses={200: MembershipSerializer, 202: ActionConfirmationSerializer},
+    )
     def patch(self, request, pk):
         from approvals import platform  # demoting the last approver is gated
 
@@ -113,7 +127,11 @@ class MemberDetailView(WorkspaceAPIView):
             return Response(gated.answer.body, status=gated.answer.status)
         return Response(MembershipSerializer(gated.result).data)
 
-    @extend_schema(request=ConfirmationFieldsSerializer, responses={204: None})
+    @extend_schema(
+        operation_id="members_delete",
+        request=ConfirmationFieldsSerializer,
+        responses={204: None, 202: ActionConfirmationSerializer},
+    )
     def delete(self, request, pk):
         from approvals import platform  # removing the last approver is gated
 
@@ -140,11 +158,15 @@ class WorkspaceView(WorkspaceAPIView):
 
     scope_map = {"PATCH": WORKSPACE_ADMIN, "DELETE": WORKSPACE_ADMIN}
 
-    @extend_schema(responses=WorkspaceSerializer)
+    @extend_schema(operation_id="workspace_get", responses=WorkspaceSerializer)
     def get(self, request):
         return Response(WorkspaceSerializer(request.workspace).data)
 
-    @extend_schema(request=WorkspaceUpdateSerializer, responses={200: WorkspaceSerializer})
+    @extend_schema(
+        operation_id="workspace_update",
+        request=WorkspaceUpdateSerializer,
+        responses={200: WorkspaceSerializer, 202: ActionConfirmationSerializer},
+    )
     def patch(self, request):
         from approvals import platform
 
@@ -168,7 +190,11 @@ class WorkspaceView(WorkspaceAPIView):
             return Response(gated.answer.body, status=gated.answer.status)
         return Response(WorkspaceSerializer(gated.result).data)
 
-    @extend_schema(request=WorkspaceDeleteSerializer, responses={204: None})
+    @extend_schema(
+        operation_id="workspace_delete",
+        request=WorkspaceDeleteSerializer,
+        responses={204: None, 202: ActionConfirmationSerializer},
+    )
     def delete(self, request):
         from approvals import platform
 
