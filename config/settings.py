@@ -147,6 +147,8 @@ WARDEN_KEY_DEFAULT_RATE_PER_MINUTE = env.int("WARDEN_KEY_DEFAULT_RATE_PER_MINUTE
 WARDEN_KEY_ROTATION_GRACE = timedelta(hours=env.int("WARDEN_KEY_ROTATION_GRACE_HOURS", default=24))
 WARDEN_DRY_RUN_DAYS = env.int("WARDEN_DRY_RUN_DAYS", default=7)
 WARDEN_TRUSTED_PROXIES = env.int("WARDEN_TRUSTED_PROXIES", default=0)
+# POST /api/v1/session: login attempts per minute, per client address and per email.
+WARDEN_LOGIN_ATTEMPTS_PER_MINUTE = env.int("WARDEN_LOGIN_ATTEMPTS_PER_MINUTE", default=10)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",

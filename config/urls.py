@@ -1,6 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from common.views import not_found
 
@@ -15,9 +20,13 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Swagger UI and Redoc come from drf-spectacular-sidecar's static files (no CDN).
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    # JSON 404 for unknown API paths even with DEBUG on (Django's debug page is HTML).
-    re_path(r"^api/", not_found),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # JSON 404 for unknown API paths, for every method, even with DEBUG on (Django's
+    # debug page is HTML). CSRF-exempt: it changes nothing, and a POST to a mistyped
+    # path must say not_found, not "CSRF check failed".
+    re_path(r"^api/", csrf_exempt(not_found)),
 ]
 
 handler404 = "common.views.not_found"

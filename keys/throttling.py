@@ -15,6 +15,22 @@ from keys.models import MachineKey
 WINDOW_SECONDS = 60
 
 
+def window_hit(ident: str) -> tuple[int, float]:
+    """Count one call for `ident` in the current minute: (calls so far, seconds left)."""
+    now = time.time()
+    window = int(now // WINDOW_SECONDS)
+    cache_key = f"throttle:{ident}:{window}"
+    if cache.add(cache_key, 1, timeout=WINDOW_SECONDS + 5):
+        count = 1
+    else:
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr
+            cache.add(cache_key, 1, timeout=WINDOW_SECONDS + 5)
+            count = 1
+    return count, (window + 1) * WINDOW_SECONDS - now
+
+
 class PrincipalRateThrottle(BaseThrottle):
     def _identity(self, request) -> tuple[str, int] | None:
         if isinstance(request.auth, MachineKey):
@@ -28,18 +44,7 @@ class PrincipalRateThrottle(BaseThrottle):
         if identity is None:
             return True
         ident, limit = identity
-        now = time.time()
-        window = int(now // WINDOW_SECONDS)
-        cache_key = f"throttle:{ident}:{window}"
-        if cache.add(cache_key, 1, timeout=WINDOW_SECONDS + 5):
-            count = 1
-        else:
-            try:
-                count = cache.incr(cache_key)
-            except ValueError:  # expired between add and incr
-                cache.add(cache_key, 1, timeout=WINDOW_SECONDS + 5)
-                count = 1
-        self._wait = (window + 1) * WINDOW_SECONDS - now
+        count, self._wait = window_hit(ident)
         return count <= limit
 
     def wait(self) -> float:

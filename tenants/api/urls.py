@@ -1,8 +1,10 @@
 from django.urls import path
 
 from tenants.api import views
+from tenants.api.session import SessionView
 
 urlpatterns = [
+    path("session", SessionView.as_view(), name="session"),
     path("whoami", views.WhoAmIView.as_view(), name="whoami"),
     path("workspace", views.WorkspaceView.as_view(), name="workspace"),
     path("members", views.MemberListView.as_view(), name="member-list"),

@@ -1,0 +1,224 @@
+"""The API's contract beyond the schema file: unknown body fields are refused, unknown
+paths answer JSON 404 for every method (before CSRF), the human login works and is
+throttled, and the docs are served without any CDN."""
+
+import re
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.test import Client
+from rest_framework.test import APIClient
+
+from approvals.catalog import tool_create
+from approvals.models import ConfirmationRequest
+from approvals.services import action_submit
+from common.actor import Actor
+from keys.models import MachineKey
+from tenants.models import Role
+from tests.conftest import SYSTEM
+
+UNKNOWN_PATHS = ["/api/v1/actions/", "/api/v1/nope", "/api/v2/actions", "/api/whatever/x"]
+
+
+@pytest.fixture
+def admin_key(workspace, make_key):
+    return make_key(workspace, scopes=["workspace:admin"])[1]
+
+
+# --- unknown fields ----------------------------------------------------------------
+
+
+def test_unknown_field_is_refused_naming_it_and_nothing_is_created(
+    workspace, admin_key, key_client, api_error
+):
+    before = MachineKey.objects.count()
+    response = key_client(admin_key).post(
+        "/api/v1/keys",
+        {"name": "bot", "scopes": ["actions:read"], "tools": ["crm.*"]},
+        format="json",
+    )
+    body = api_error(response, 400, "validation_error")
+    assert body["error"]["detail"] == {"tools": ["Unknown field."]}
+    assert MachineKey.objects.count() == before
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/actions", {"tool": "crm.lookup", "colour": "red"}),
+        ("patch", "/api/v1/workspace", {"name": "x", "writes": True}),
+        ("post", "/api/v1/members", {"email": "a@b.test", "role": "member", "admin": True}),
+        ("post", "/api/v1/tools", {"name": "t.x", "level": "read", "lvl": "write"}),
+    ],
+)
+def test_every_write_refuses_unknown_fields(
+    workspace, make_key, key_client, api_error, method, path, body
+):
+    scopes = ["actions:read"] if path == "/api/v1/actions" else ["workspace:admin"]
+    client = key_client(make_key(workspace, scopes=scopes)[1])
+    response = getattr(client, method)(path, body, format="json")
+    unknown = (set(body) - {"tool", "name", "level", "email", "role"}).pop()
+    assert api_error(response, 400, "validation_error")["error"]["detail"] == {
+        unknown: ["Unknown field."]
+    }
+
+
+def test_the_matching_workspace_field_is_still_accepted(workspace, admin_key, key_client):
+    response = key_client(admin_key).post(
+        "/api/v1/keys",
+        {"name": "bot", "scopes": ["actions:read"], "workspace_id": str(workspace.pk)},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+
+
+def test_verdicts_refuse_unknown_fields_and_decide_nothing(
+    workspace, make_key, make_member, user_client, api_error
+):
+    workspace.writes_enabled = True
+    workspace.mode = "live"
+    workspace.save()
+    tool_create(
+        workspace=workspace,
+        actor=SYSTEM,
+        name="email.send",
+        level="external",
+        confirmation="always",
+    )
+    key = make_key(workspace, scopes=["actions:external"])[0]
+    answer = action_submit(key=key, tool_name="email.send", params={}, actor=Actor.for_key(key))
+    assert answer.status == 202
+    confirmation = ConfirmationRequest.objects.get(action_request=answer.action_request)
+    client = user_client(make_member(workspace, Role.ADMIN), workspace)
+    for verdict in ("approve", "deny"):
+        response = client.post(
+            f"/api/v1/approvals/{confirmation.pk}/{verdict}",
+            {"reason": "ok", "verdict": "approve"},
+            format="json",
+        )
+        body = api_error(response, 400, "validation_error")
+        assert body["error"]["detail"] == {"verdict": ["Unknown field."]}
+    confirmation.refresh_from_db()
+    assert confirmation.status == "pending"
+
+
+# --- unknown paths -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", UNKNOWN_PATHS)
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete", "options"])
+def test_unknown_api_paths_answer_json_404_for_every_method(path, method, api_error):
+    client = Client(enforce_csrf_checks=True)
+    api_error(getattr(client, method)(path), 404, "not_found")
+
+
+def test_unknown_path_is_404_even_for_a_logged_in_session_without_csrf(
+    workspace, make_member, api_error
+):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(make_member(workspace, Role.ADMIN))
+    api_error(client.post("/api/v1/actions/", {}, format="json"), 404, "not_found")
+    # A real route still demands the CSRF token.
+    api_error(client.post("/api/v1/keys", {}, format="json"), 403, "permission_denied")
+
+
+# --- human login ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def human(workspace, make_member):
+    return make_member(workspace, Role.ADMIN, email="ann@example.test")
+
+
+def _login(client, email="ann@example.test", password="pw-for-tests-1"):
+    return client.post("/api/v1/session", {"email": email, "password": password}, format="json")
+
+
+def test_login_returns_session_cookie_and_csrf_token_that_work(workspace, human):
+    client = APIClient(enforce_csrf_checks=True)
+    response = _login(client, email="ANN@example.test")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["email"] == "ann@example.test"
+    assert body["workspaces"] == [{"slug": workspace.slug, "name": workspace.name, "role": "admin"}]
+    assert "sessionid" in response.cookies
+    assert "pw-for-tests-1" not in response.content.decode()
+    created = client.post(
+        "/api/v1/keys",
+        {"name": "bot", "scopes": ["actions:read"]},
+        format="json",
+        HTTP_X_CSRFTOKEN=body["csrf_token"],
+    )
+    assert created.status_code == 201, created.json()
+    # Without the token the same session is refused.
+    assert (
+        client.post("/api/v1/keys", {"name": "b2", "scopes": []}, format="json").status_code == 403
+    )
+
+
+@pytest.mark.parametrize(
+    ("email", "password"),
+    [("ann@example.test", "wrong"), ("nobody@example.test", "pw-for-tests-1")],
+)
+def test_wrong_credentials_answer_alike(human, email, password, api_error):
+    body = api_error(_login(APIClient(), email, password), 401, "invalid_credentials")
+    assert body["error"]["message"] == "Wrong email or password."
+
+
+def test_inactive_user_cannot_log_in(human, api_error):
+    human.is_active = False
+    human.save()
+    api_error(_login(APIClient()), 401, "invalid_credentials")
+
+
+def test_login_refuses_unknown_fields_and_bad_input(human, api_error):
+    response = APIClient().post(
+        "/api/v1/session",
+        {"email": "ann@example.test", "password": "pw-for-tests-1", "remember": True},
+        format="json",
+    )
+    api_error(response, 400, "validation_error")
+    api_error(APIClient().post("/api/v1/session", [1, 2], format="json"), 400, "validation_error")
+    form = APIClient().post("/api/v1/session", {"email": "ann@example.test", "password": "x"})
+    api_error(form, 415, "unsupported_media_type")
+
+
+def test_login_is_throttled_per_address_then_per_email(human, settings, api_error):
+    settings.WARDEN_LOGIN_ATTEMPTS_PER_MINUTE = 3
+    client = APIClient()
+    for _ in range(3):
+        api_error(_login(client, password="wrong"), 401, "invalid_credentials")
+    response = _login(client)  # the right password, but the budget is spent
+    api_error(response, 429, "rate_limited")
+    assert int(response["Retry-After"]) >= 1
+    # Another address guessing the same email is held by the per-email budget.
+    other = APIClient(REMOTE_ADDR="10.9.9.9")
+    api_error(_login(other), 429, "rate_limited")
+
+
+def test_logout_needs_csrf_and_ends_the_session(human, api_error):
+    client = APIClient(enforce_csrf_checks=True)
+    token = _login(client).json()["csrf_token"]
+    api_error(client.delete("/api/v1/session"), 403, "permission_denied")
+    assert client.delete("/api/v1/session", HTTP_X_CSRFTOKEN=token).status_code == 204
+    api_error(client.get("/api/v1/whoami"), 401, "not_authenticated")
+
+
+def test_a_key_cannot_log_out_or_log_in_with_its_bearer(workspace, admin_key, api_error):
+    client = APIClient(HTTP_AUTHORIZATION=f"Bearer {admin_key}")
+    api_error(client.delete("/api/v1/session"), 401, "not_authenticated")
+
+
+# --- docs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/redoc/"])
+def test_docs_load_from_installed_static_files_not_a_cdn(path):
+    response = Client().get(path)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert not re.search(r"(src|href)=\"https?://", page), page
+    assets = re.findall(r"(?:src|href)=\"/static/([^\"?]+)", page)
+    assert any("drf_spectacular_sidecar" in a for a in assets), page
+    for asset in assets:
+        assert finders.find(asset), asset
