@@ -8,9 +8,11 @@ CLIENT_WORKSPACE_FIELDS = ("workspace_id", "workspace")
 
 
 class StrictSerializer(serializers.Serializer):
-    """Base of every request body: a field it does not declare is refused with
-    `400 validation_error` naming it, instead of being silently dropped (a key created
-    with `"tools"` instead of `"tool_allowlist"` would otherwise do nothing, with 201)."""
+    """Fields not declared here are refused with 400 validation_error naming them."""
+
+    # The base of every request body (its docstring is the schema's description). A
+    # dropped field is a silent lie: a key created with "tools" instead of
+    # "tool_allowlist" would do nothing, with 201.
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
