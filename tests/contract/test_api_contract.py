@@ -222,3 +222,17 @@ def test_docs_load_from_installed_static_files_not_a_cdn(path):
     assert any("drf_spectacular_sidecar" in a for a in assets), page
     for asset in assets:
         assert finders.find(asset), asset
+
+
+def test_login_lists_only_the_users_own_workspaces(workspace, other_workspace, human):
+    body = _login(APIClient()).json()
+    assert [w["slug"] for w in body["workspaces"]] == [workspace.slug]
+    assert other_workspace.slug not in str(body)
+
+
+def test_the_password_never_reaches_logs_or_answers(human, caplog):
+    caplog.set_level("DEBUG")
+    for password in ("pw-for-tests-1", "wrong-Secret-9"):
+        response = _login(APIClient(), password=password)
+        assert password not in response.content.decode()
+    assert "pw-for-tests-1" not in caplog.text and "wrong-Secret-9" not in caplog.text
