@@ -61,7 +61,11 @@ def parse_when(value: Any, field: str) -> datetime | None:
             raise _invalid(field, "Use an ISO 8601 date or timestamp.")
     if timezone.is_naive(when):
         when = timezone.make_aware(when, UTC)
-    return when
+    try:
+        # In UTC: PostgreSQL refuses offsets beyond +-15:59 that ISO 8601 allows.
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise _invalid(field, "Out of range.") from None
 
 
 def _text(filters: dict, field: str, max_length: int) -> str | None:

@@ -236,3 +236,28 @@ def test_the_password_never_reaches_logs_or_answers(human, caplog):
         response = _login(APIClient(), password=password)
         assert password not in response.content.decode()
     assert "pw-for-tests-1" not in caplog.text and "wrong-Secret-9" not in caplog.text
+
+
+# --- typed filters at their edges (found by schemathesis on PostgreSQL) ---------------
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"since": "1512-09-29T05:50:24.4+16:42"}, 200),  # ISO 8601 allows it; PostgreSQL not
+        ({"until": "2026-01-01T00:00:00-23:59"}, 200),
+        ({"since": "0001-01-01T00:00:00+05:00"}, 400),  # before year 1 in UTC
+        ({"page_size": "500", "cursor": "not-a-cursor"}, 404),
+    ],
+)
+def test_audit_filters_at_their_edges_never_fail(workspace, make_key, key_client, params, status):
+    client = key_client(make_key(workspace, scopes=["audit:read"])[1])
+    for path in ("/api/v1/audit", "/api/v1/audit/exceptions", "/api/v1/audit/versions"):
+        response = client.get(path, params)
+        assert response.status_code == status, (path, response.json())
+
+
+def test_policy_version_beyond_the_column_finds_nothing(workspace, make_key, key_client):
+    client = key_client(make_key(workspace, scopes=["audit:read"])[1])
+    response = client.get("/api/v1/audit/versions", {"policy_version": str(2**63)})
+    assert response.status_code in (200, 400), response.json()
