@@ -47,6 +47,12 @@ class ActionConfirmationSerializer(serializers.Serializer):
     confirmation_token = serializers.CharField(
         help_text="ct_..., single use, bound to this exact call; only a digest is stored."
     )
+    governed_operations = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="On a governed platform change: the operations that need the approval "
+        "(an open set, see README).",
+    )
     summary = serializers.CharField()
     irreversible = serializers.BooleanField()
     expires_at = serializers.DateTimeField()
@@ -163,6 +169,8 @@ class ToolWriteSerializer(StrictSerializer):
         child=serializers.CharField(max_length=100), required=False, max_length=50
     )
     enabled = serializers.BooleanField(required=False)
+    deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from audit.chain import fast_timestamp
 from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
+from common.api.serializers import StrictSerializer
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
@@ -209,3 +210,10 @@ class PrivacySummarySerializer(serializers.Serializer):
     never_leaves = serializers.ListField(child=serializers.CharField())
     access = PrivacyAccessSerializer()
     sections = PrivacySectionSerializer(many=True)
+
+
+class ExceptionResolveSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=2000)
+    mitigation = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )

@@ -10,6 +10,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ConfirmationRequest
 from approvals.services import action_submit
 from common.actor import Actor
@@ -73,18 +74,17 @@ def test_the_matching_workspace_field_is_still_accepted(workspace, admin_key, ke
 
 
 def test_verdicts_refuse_unknown_fields_and_decide_nothing(
-    workspace, make_key, make_member, user_client, api_error
+    make_workspace, make_key, make_member, user_client, api_error
 ):
-    workspace.writes_enabled = True
-    workspace.mode = "live"
-    workspace.save()
-    tool_create(
-        workspace=workspace,
-        actor=SYSTEM,
-        name="email.send",
-        level="external",
-        confirmation="always",
-    )
+    workspace = make_workspace(writes_enabled=True, mode="live")
+    with operator_seeding():
+        tool_create(
+            workspace=workspace,
+            actor=SYSTEM,
+            name="email.send",
+            level="external",
+            confirmation="always",
+        )
     key = make_key(workspace, scopes=["actions:external"])[0]
     answer = action_submit(key=key, tool_name="email.send", params={}, actor=Actor.for_key(key))
     assert answer.status == 202

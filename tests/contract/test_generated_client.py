@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from approvals.demo import load_demo_tools
+from approvals.guard import operator_seeding
 from tenants.models import Role
 from tests.conftest import SYSTEM
 
@@ -74,7 +75,8 @@ def setup(settings, make_workspace, make_key, make_member):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     workspace = make_workspace(writes_enabled=True, mode="live")
-    load_demo_tools(workspace=workspace, actor=SYSTEM)
+    with operator_seeding():  # set-up, like an operator at a shell
+        load_demo_tools(workspace=workspace, actor=SYSTEM)
     _key, plaintext = make_key(
         workspace, scopes=["actions:read", "actions:write", "actions:external", "audit:read"]
     )

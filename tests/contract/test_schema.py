@@ -10,13 +10,26 @@ from common.errors import ERROR_STATUS
 
 ERROR_REF = "#/components/schemas/Error"
 KEY_ONLY = {"actions_ask", "actions_get", "actions_report_result"}
-HUMAN_ONLY = {"approvals_list", "approvals_approve", "approvals_deny", "session_delete"}
-GOVERNED = {
+HUMAN_ONLY = {
+    "approvals_list",
+    "approvals_approve",
+    "approvals_deny",
+    "session_delete",
+    "keys_claim",
+    "audit_exceptions_resolve",
+}
+# Governed operations whose confirmed re-call carries the token in the body.
+RECALLED = {
     ("patch", "/api/v1/workspace"),
     ("delete", "/api/v1/workspace"),
     ("post", "/api/v1/keys"),
     ("patch", "/api/v1/members/{id}"),
     ("delete", "/api/v1/members/{id}"),
+}
+GOVERNED = RECALLED | {
+    ("post", "/api/v1/members"),
+    ("post", "/api/v1/tools"),
+    ("patch", "/api/v1/tools/{id}"),
 }
 
 
@@ -102,6 +115,8 @@ def test_governed_operations_declare_202_with_the_confirmation_body(schema):
         operation = schema["paths"][path][method]
         accepted = operation["responses"]["202"]["content"]["application/json"]["schema"]
         assert accepted == {"$ref": "#/components/schemas/ActionConfirmation"}, (method, path)
+    for method, path in RECALLED:
+        operation = schema["paths"][path][method]
         body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
         fields = schema["components"]["schemas"][body.rsplit("/", 1)[1]]["properties"]
         assert {"confirmed", "confirmation_token"} <= set(fields), (method, path)

@@ -28,6 +28,7 @@ from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.stateful import run_state_machine_as_test
 
 from approvals.demo import load_demo_tools
+from approvals.guard import operator_seeding
 from approvals.services import action_submit
 from common.actor import Actor
 from tenants.models import Role
@@ -66,7 +67,8 @@ def api_schema(db, settings):
 @pytest.fixture
 def demo_workspace(make_workspace):
     workspace = make_workspace(writes_enabled=True, mode="live")
-    load_demo_tools(workspace=workspace, actor=SYSTEM)
+    with operator_seeding():  # set-up, like an operator at a shell
+        load_demo_tools(workspace=workspace, actor=SYSTEM)
     return workspace
 
 
