@@ -34,7 +34,12 @@ class MachineKeySerializer(serializers.ModelSerializer):
 
 
 class IssuedKeySerializer(MachineKeySerializer):
-    key = serializers.CharField(read_only=True, help_text="The full key. Shown only once.")
+    key = serializers.CharField(
+        required=False,
+        help_text="The full key, shown only once, and only to whom it belongs (its owner, "
+        "or the key itself on rotation); otherwise absent: the owner claims it with "
+        "POST /keys/{id}/claim.",
+    )
 
     class Meta(MachineKeySerializer.Meta):
         fields = [*MachineKeySerializer.Meta.fields, "key"]

@@ -144,7 +144,7 @@ def fuzz(schema, auth, *, skip=()) -> Run:
 def test_every_operation_keeps_its_contract_for_a_key(api_schema, key_auth):
     run = fuzz(api_schema, key_auth)
     print(run.report("key"))
-    assert run.failures == []
+    assert run.failures == [], run.failures
     assert run.cases >= 30 * EXAMPLES // 2
 
 
@@ -152,7 +152,7 @@ def test_every_operation_keeps_its_contract_for_a_session(api_schema, session_au
     # Logging out would end the session under test (tests/contract covers it).
     run = fuzz(api_schema, session_auth, skip={"DELETE /api/v1/session"})
     print(run.report("session"))
-    assert run.failures == []
+    assert run.failures == [], run.failures
     assert run.statuses[200] > 0
 
 
@@ -181,5 +181,5 @@ def test_stateful_sequences_keep_the_contract(api_schema, key_auth, session_auth
         ),
     )
     print(run.report(f"stateful {who}"))
-    assert run.failures == []
+    assert run.failures == [], run.failures
     assert run.cases > STATEFUL_SCENARIOS
