@@ -79,9 +79,25 @@ DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'd
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+# How long a request waits for a lock before answering 503 `unavailable` with
+# Retry-After (README: "Contention and faults").
+WARDEN_DB_LOCK_WAIT_SECONDS = env.int("WARDEN_DB_LOCK_WAIT_SECONDS", default=10)
+WARDEN_RETRY_AFTER_SECONDS = env.int("WARDEN_RETRY_AFTER_SECONDS", default=2)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # WAL: readers never block the writer. IMMEDIATE: a write transaction takes the
+    # database's write lock at BEGIN, so it waits (busy timeout) instead of failing when
+    # a read lock cannot be upgraded. synchronous stays FULL: a commit is durable.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=WARDEN_DB_LOCK_WAIT_SECONDS,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+    )
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A bounded wait for row locks: past it the request answers 503 instead of queueing.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", f"-c lock_timeout={WARDEN_DB_LOCK_WAIT_SECONDS * 1000}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -235,6 +251,9 @@ WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int(
 )
 WARDEN_WEBHOOK_MAX_ATTEMPTS = env.int("WARDEN_WEBHOOK_MAX_ATTEMPTS", default=15)
 WARDEN_WEBHOOK_ALLOW_HTTP = env.bool("WARDEN_WEBHOOK_ALLOW_HTTP", default=False)
+# Without a broker (eager Celery), deliveries run on a background thread after the
+# request answers, never inside it; False runs them inline (tests that assert at once).
+WARDEN_EAGER_DELIVERY_IN_BACKGROUND = env.bool("WARDEN_EAGER_DELIVERY_IN_BACKGROUND", default=True)
 # Pending deliveries untried for this long are re-enqueued (longer than the longest
 # retry backoff, 10 minutes, so live retry chains are left alone).
 WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", default=900)

@@ -1,0 +1,60 @@
+"""A per-process background lane for work that must not run in a request.
+
+Without a broker (the embedded default, Celery eager) a task would run inside the
+request that queued it: a webhook receiver that never answers would hold the agent's
+answer for the whole timeout. Work handed here runs on one daemon thread instead, one
+item after another, after the request has answered. What is queued here is never the
+only copy: the outbox row stays pending until delivered, so work lost with the process
+(exit, crash) is picked up by the outbox sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from django.db import connections
+
+logger = logging.getLogger("warden.background")
+
+_queue: queue.SimpleQueue = queue.SimpleQueue()
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_idle = threading.Condition()
+_pending = 0
+
+
+def _run() -> None:
+    global _pending
+    while True:
+        fn, args = _queue.get()
+        try:
+            fn(*args)
+        except Exception:
+            logger.exception("background work %s failed", getattr(fn, "__name__", fn))
+        finally:
+            connections.close_all()  # this thread's connections only
+            with _idle:
+                _pending -= 1
+                _idle.notify_all()
+
+
+def submit(fn: Callable, *args) -> None:
+    """Run `fn(*args)` on the background thread, starting it on first use (and again
+    in a forked child, where the parent's thread does not exist)."""
+    global _thread, _pending
+    with _lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="warden-background", daemon=True)
+            _thread.start()
+    with _idle:
+        _pending += 1
+    _queue.put((fn, args))
+
+
+def wait_idle(timeout: float) -> bool:
+    """Block until everything submitted so far has run (tests, graceful shutdown)."""
+    with _idle:
+        return _idle.wait_for(lambda: _pending == 0, timeout=timeout)
