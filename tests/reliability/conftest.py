@@ -23,3 +23,17 @@ def start_server(migrated_sqlite, tmp_path):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def live_workspace(make_workspace):
+    return make_workspace(writes_enabled=True, mode="live")
+
+
+@pytest.fixture
+def agent(live_workspace, make_key, key_client):
+    """(key, client) with every action scope and a `*` allowlist."""
+    key, plaintext = make_key(
+        live_workspace, scopes=["actions:read", "actions:write", "actions:external"]
+    )
+    return key, key_client(plaintext)

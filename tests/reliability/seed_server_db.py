@@ -20,10 +20,12 @@ def main() -> None:
     from approvals.services import action_submit, confirmation_approve
     from common.actor import Actor
     from keys.services import key_create
+    from notifications.services import automation_settings_update, endpoint_create
     from tenants.models import Role
     from tenants.services import membership_add, user_get_or_create, workspace_create
 
     pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+    webhook_url = sys.argv[2] if len(sys.argv) > 2 else ""
     system = Actor.system("tests")
     owner = user_get_or_create(email="owner@reliability.test")
     approver = user_get_or_create(email="approver@reliability.test")
@@ -70,6 +72,21 @@ def main() -> None:
         for n in range(pairs)
     ]
     allowed = [ask("crm.lookup", {"id": n}).body["id"] for n in range(pairs)]
+    webhook_secret = ""
+    if webhook_url:  # last, so that seeding itself sends nothing
+        automation_settings_update(
+            workspace=workspace,
+            actor=system,
+            changes={"webhook_host_allowlist": ["127.0.0.1"]},
+            operator=True,
+        )
+        webhook_secret = endpoint_create(
+            workspace=workspace,
+            name="hooks",
+            url=webhook_url,
+            events=["confirmation.requested"],
+            actor=system,
+        ).secret
     session = Client()
     session.force_login(approver)
     print(
@@ -82,6 +99,7 @@ def main() -> None:
                 "allowed": allowed,
                 "session": session.cookies["sessionid"].value,
                 "csrf": secrets.token_hex(16),
+                "webhook_secret": webhook_secret,
             }
         )
     )
