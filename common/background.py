@@ -2,14 +2,16 @@
 
 Without a broker (the embedded default, Celery eager) a task would run inside the
 request that queued it: a webhook receiver that never answers would hold the agent's
-answer for the whole timeout. Work handed here runs on one daemon thread instead, one
-item after another, after the request has answered. What is queued here is never the
-only copy: the outbox row stays pending until delivered, so work lost with the process
-(exit, crash) is picked up by the outbox sweeper.
+answer for the whole timeout; with a broker that is down, each publish retries for a
+while. Work handed here runs on one daemon thread instead, one item after another,
+after the request has answered. What is queued here is never the only copy: the
+outbox row stays pending until delivered, so work lost with the process (a crash) is
+picked up by the outbox sweeper; a normal exit waits a bounded time for the lane.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
@@ -24,6 +26,10 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _idle = threading.Condition()
 _pending = 0
+_exit_hook = False
+# At a normal exit (a management command that published something), wait this long
+# for queued work: about one webhook timeout.
+EXIT_WAIT_SECONDS = 15
 
 
 def _run() -> None:
@@ -44,11 +50,14 @@ def _run() -> None:
 def submit(fn: Callable, *args) -> None:
     """Run `fn(*args)` on the background thread, starting it on first use (and again
     in a forked child, where the parent's thread does not exist)."""
-    global _thread, _pending
+    global _thread, _pending, _exit_hook
     with _lock:
         if _thread is None or not _thread.is_alive():
             _thread = threading.Thread(target=_run, name="warden-background", daemon=True)
             _thread.start()
+        if not _exit_hook:
+            atexit.register(wait_idle, EXIT_WAIT_SECONDS)
+            _exit_hook = True
     with _idle:
         _pending += 1
     _queue.put((fn, args))

@@ -253,9 +253,11 @@ WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int(
 )
 WARDEN_WEBHOOK_MAX_ATTEMPTS = env.int("WARDEN_WEBHOOK_MAX_ATTEMPTS", default=15)
 WARDEN_WEBHOOK_ALLOW_HTTP = env.bool("WARDEN_WEBHOOK_ALLOW_HTTP", default=False)
-# Without a broker (eager Celery), deliveries run on a background thread after the
-# request answers, never inside it; False runs them inline (tests that assert at once).
-WARDEN_EAGER_DELIVERY_IN_BACKGROUND = env.bool("WARDEN_EAGER_DELIVERY_IN_BACKGROUND", default=True)
+# Notifications leave the request on a background thread once it committed: the
+# delivery itself without a broker (eager Celery), the publish to the broker otherwise,
+# so neither a hanging receiver nor a broker outage holds an answer. False: inline
+# (tests that assert a delivery at once).
+WARDEN_DELIVERY_IN_BACKGROUND = env.bool("WARDEN_DELIVERY_IN_BACKGROUND", default=True)
 # Pending deliveries untried for this long are re-enqueued (longer than the longest
 # retry backoff, 10 minutes, so live retry chains are left alone).
 WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", default=900)

@@ -276,13 +276,15 @@ class Email:
 def _enqueue(task, ids: Iterable) -> None:
     """Best effort: a failed enqueue (broker down) leaves the row pending for the sweeper.
 
-    Without a broker (eager Celery) the task would run right here, inside the request
-    that committed the event: it goes to the background thread instead, so the agent
-    is answered without waiting for any receiver (README: "Contention and faults")."""
+    Called after the commit, usually still inside the request. Without a broker (eager
+    Celery) the task itself would run here, and with a broker that is down each publish
+    retries for a while: both go to the background thread instead, so the agent is
+    answered without waiting for a receiver or a broker (README: "Contention and
+    faults")."""
     ids = [str(pk) for pk in ids]
     if not ids:
         return
-    if task.app.conf.task_always_eager and settings.WARDEN_EAGER_DELIVERY_IN_BACKGROUND:
+    if settings.WARDEN_DELIVERY_IN_BACKGROUND:
         background.submit(_send_now, task, ids)
     else:
         _send_now(task, ids)

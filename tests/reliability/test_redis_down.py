@@ -2,8 +2,6 @@
 still refused past its limit (never waved through), and nothing answers 500. When
 Redis returns, counting is shared again."""
 
-import shutil
-import subprocess
 import time
 
 import pytest
@@ -45,53 +43,6 @@ def test_with_redis_unreachable_the_limit_holds_per_process(
     api_error(refused, 429, "rate_limited")
     assert int(refused["Retry-After"]) >= 1
     assert "Rate-limit cache unreachable" in caplog.text
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    """A redis-server of our own on a free port, which the test may stop and restart."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    processes = []
-
-    def start():
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            cwd=tmp_path,
-            stdout=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        client = redis.Redis(port=port, socket_connect_timeout=0.5)
-        for _ in range(50):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("redis-server did not start")
-
-    def stop():
-        processes[-1].terminate()
-        processes[-1].wait(timeout=10)
-
-    start()
-    yield port, start, stop
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.mark.slow
