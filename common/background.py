@@ -15,6 +15,7 @@ import atexit
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 
 from django.db import connections
@@ -32,19 +33,47 @@ _exit_hook = False
 EXIT_WAIT_SECONDS = 15
 
 
+# Recurring work (the outbox sweeper without a broker): [interval, fn, next due].
+_periodic: list[list] = []
+
+
+def _call(fn, args) -> None:
+    try:
+        fn(*args)
+    except Exception:
+        logger.exception("background work %s failed", getattr(fn, "__name__", fn))
+    finally:
+        connections.close_all()  # this thread's connections only
+
+
+def _run_due() -> float:
+    """Run the recurring work that is due; seconds until the next is due."""
+    now = time.monotonic()
+    for job in _periodic:
+        if job[2] <= now:
+            _call(job[1], ())
+            job[2] = time.monotonic() + job[0]
+    return min((job[2] for job in _periodic), default=now + 3600) - time.monotonic()
+
+
 def _run() -> None:
     global _pending
     while True:
-        fn, args = _queue.get()
         try:
-            fn(*args)
-        except Exception:
-            logger.exception("background work %s failed", getattr(fn, "__name__", fn))
-        finally:
-            connections.close_all()  # this thread's connections only
-            with _idle:
-                _pending -= 1
-                _idle.notify_all()
+            fn, args = _queue.get(timeout=max(_run_due(), 0.01))
+        except queue.Empty:
+            continue
+        _call(fn, args)
+        with _idle:
+            _pending -= 1
+            _idle.notify_all()
+
+
+def every(seconds: float, fn: Callable[[], object]) -> None:
+    """Also run `fn()` on the lane every `seconds`, once the lane has started (in a
+    process that handed it work), first after one interval."""
+    with _lock:
+        _periodic.append([seconds, fn, time.monotonic() + seconds])
 
 
 def submit(fn: Callable, *args) -> None:

@@ -258,6 +258,8 @@ WARDEN_WEBHOOK_ALLOW_HTTP = env.bool("WARDEN_WEBHOOK_ALLOW_HTTP", default=False)
 # so neither a hanging receiver nor a broker outage holds an answer. False: inline
 # (tests that assert a delivery at once).
 WARDEN_DELIVERY_IN_BACKGROUND = env.bool("WARDEN_DELIVERY_IN_BACKGROUND", default=True)
+# Without a broker there is no beat: the background lane sweeps the outbox this often.
+WARDEN_EAGER_SWEEP_SECONDS = env.int("WARDEN_EAGER_SWEEP_SECONDS", default=60)
 # Pending deliveries untried for this long are re-enqueued (longer than the longest
 # retry backoff, 10 minutes, so live retry chains are left alone).
 WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", default=900)
