@@ -5,7 +5,8 @@ The outbox itself (events and their delivery rows, written in one transaction) l
 in notifications.services; this module only reads pending rows and attempts them. A
 task claims its delivery row (SELECT ... FOR UPDATE SKIP LOCKED), sends, and marks it
 delivered in the same transaction, so two workers never send the same delivery at once
-and a worker that dies mid-send leaves the row pending for the sweeper.
+and a worker that dies mid-send leaves the row pending for the sweeper. On SQLite the
+send runs outside the transaction (`_sending_scope`).
 """
 
 from __future__ import annotations
