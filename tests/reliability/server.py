@@ -26,10 +26,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_env(database: Path, **extra: str) -> dict[str, str]:
+def server_env(database: Path | str, **extra: str) -> dict[str, str]:
+    """`database`: a SQLite file, or a database URL."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_"))}
     env.update(
-        DATABASE_URL=f"sqlite:///{database}",
+        DATABASE_URL=database if isinstance(database, str) else f"sqlite:///{database}",
         DJANGO_SETTINGS_MODULE="config.settings",
         SECRET_KEY="reliability-tests-only-" + "r" * 40,
         DEBUG="0",
@@ -45,7 +46,7 @@ def server_env(database: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def migrate(database: Path) -> None:
+def migrate(database: Path | str) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=ROOT,
@@ -62,13 +63,27 @@ class Reply:
     body: dict | None
 
 
-class WardenServer:
-    """Start with a copy of a migrated database, seed it, serve it; stop() kills it."""
+RUNSERVER = ("manage.py", "runserver", "--noreload")  # what `make run` serves
+GUNICORN = ("-m", "gunicorn", "config.wsgi", "--workers=1", "--threads=4", "--worker-class=gthread")
 
-    def __init__(self, template: Path, workdir: Path, **env: str):
+
+class WardenServer:
+    """Start with a copy of a migrated SQLite database (or a migrated database URL),
+    seed it, serve it (runserver, or gunicorn as in production); stop() kills it."""
+
+    def __init__(
+        self,
+        template: Path | None,
+        workdir: Path,
+        database_url: str = "",
+        serve: tuple[str, ...] = RUNSERVER,
+        **env: str,
+    ):
         self.database = workdir / "warden.sqlite3"
-        shutil.copy(template, self.database)
-        self.env = server_env(self.database, **env)
+        if template is not None:
+            shutil.copy(template, self.database)
+        self.env = server_env(database_url or self.database, **env)
+        self.serve = serve
         self.port = free_port()
         self.log = workdir / "server.log"
         self.process: subprocess.Popen | None = None
@@ -86,29 +101,24 @@ class WardenServer:
         assert seeded.returncode == 0, seeded.stderr[-3000:]
         self.seed = json.loads(seeded.stdout.strip().splitlines()[-1])
         with self.log.open("w") as log:
+            bind = f"127.0.0.1:{self.port}"
             self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "manage.py",
-                    "runserver",
-                    "--noreload",
-                    f"127.0.0.1:{self.port}",
-                ],
+                [sys.executable, *self.serve, bind if self.serve == RUNSERVER else f"-b{bind}"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # serving, not only listening (gunicorn boots late)
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
+                self.request("GET", "/api/v1/whoami")
+                return self
             except OSError:
                 assert self.process.poll() is None, self.log.read_text()[-3000:]
                 time.sleep(0.2)
         self.stop()
-        raise RuntimeError("runserver did not start")
+        raise RuntimeError("the server did not start")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
