@@ -16,6 +16,7 @@ def main() -> None:
     from django.test import Client
 
     from approvals.catalog import tool_create
+    from approvals.guard import operator_seeding
     from approvals.models import ConfirmationRequest
     from approvals.services import action_submit, confirmation_approve
     from common.actor import Actor
@@ -27,30 +28,33 @@ def main() -> None:
     pairs = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     webhook_url = sys.argv[2] if len(sys.argv) > 2 else ""
     system = Actor.system("tests")
-    owner = user_get_or_create(email="owner@reliability.test")
-    approver = user_get_or_create(email="approver@reliability.test")
-    workspace = workspace_create(slug="reliability", name="Reliability", owner=owner, actor=system)
-    workspace.writes_enabled = True
-    workspace.mode = "live"
-    workspace.save()
-    membership_add(workspace=workspace, user=approver, role=Role.APPROVER, actor=system)
-    tool_create(
-        workspace=workspace,
-        actor=system,
-        name="crm.update_stage",
-        level="write",
-        confirmation="always",
-    )
-    tool_create(workspace=workspace, actor=system, name="crm.lookup", level="read")
-    issued = key_create(
-        workspace=workspace,
-        name="agent",
-        owner=owner,
-        scopes=["actions:read", "actions:write", "actions:external"],
-        tool_allowlist=["crm.*"],
-        rate_limit_per_minute=100_000,
-        actor=system,
-    )
+    with operator_seeding():  # set-up, as an operator at a shell
+        owner = user_get_or_create(email="owner@reliability.test")
+        approver = user_get_or_create(email="approver@reliability.test")
+        workspace = workspace_create(
+            slug="reliability", name="Reliability", owner=owner, actor=system
+        )
+        workspace.writes_enabled = True
+        workspace.mode = "live"
+        workspace.save()
+        membership_add(workspace=workspace, user=approver, role=Role.APPROVER, actor=system)
+        tool_create(
+            workspace=workspace,
+            actor=system,
+            name="crm.update_stage",
+            level="write",
+            confirmation="always",
+        )
+        tool_create(workspace=workspace, actor=system, name="crm.lookup", level="read")
+        issued = key_create(
+            workspace=workspace,
+            name="agent",
+            owner=owner,
+            scopes=["actions:read", "actions:write", "actions:external"],
+            tool_allowlist=["crm.*"],
+            rate_limit_per_minute=100_000,
+            actor=system,
+        )
     key = issued.key
     agent = Actor.for_key(key)
 
@@ -74,19 +78,20 @@ def main() -> None:
     allowed = [ask("crm.lookup", {"id": n}).body["id"] for n in range(pairs)]
     webhook_secret = ""
     if webhook_url:  # last, so that seeding itself sends nothing
-        automation_settings_update(
-            workspace=workspace,
-            actor=system,
-            changes={"webhook_host_allowlist": ["127.0.0.1"]},
-            operator=True,
-        )
-        webhook_secret = endpoint_create(
-            workspace=workspace,
-            name="hooks",
-            url=webhook_url,
-            events=["confirmation.requested"],
-            actor=system,
-        ).secret
+        with operator_seeding():
+            automation_settings_update(
+                workspace=workspace,
+                actor=system,
+                changes={"webhook_host_allowlist": ["127.0.0.1"]},
+                operator=True,
+            )
+            webhook_secret = endpoint_create(
+                workspace=workspace,
+                name="hooks",
+                url=webhook_url,
+                events=["confirmation.requested"],
+                actor=system,
+            ).secret
     session = Client()
     session.force_login(approver)
     print(

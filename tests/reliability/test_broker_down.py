@@ -14,6 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from common import background
 from common.actor import Actor
 from notifications.delivery import outbox_sweep
@@ -58,27 +59,28 @@ def test_notifications_wait_in_the_outbox_while_the_broker_is_down(
     worker = Worker(env, queue, tmp_path / "worker.log")
     try:
         workspace = make_workspace(writes_enabled=True, mode="live")
-        tool_create(
-            workspace=workspace,
-            actor=SYSTEM,
-            name="crm.update_stage",
-            level="write",
-            confirmation="always",
-        )
-        _, plaintext = make_key(workspace, scopes=["actions:read", "actions:write"])
-        automation_settings_update(
-            workspace=workspace,
-            actor=SYSTEM,
-            changes={"webhook_host_allowlist": ["127.0.0.1"]},
-            operator=True,
-        )
-        receiver.secret = endpoint_create(
-            workspace=workspace,
-            name="hooks",
-            url=receiver.url,
-            events=["confirmation.requested"],
-            actor=SYSTEM,
-        ).secret
+        with operator_seeding():  # set-up, as an operator
+            tool_create(
+                workspace=workspace,
+                actor=SYSTEM,
+                name="crm.update_stage",
+                level="write",
+                confirmation="always",
+            )
+            _, plaintext = make_key(workspace, scopes=["actions:read", "actions:write"])
+            automation_settings_update(
+                workspace=workspace,
+                actor=SYSTEM,
+                changes={"webhook_host_allowlist": ["127.0.0.1"]},
+                operator=True,
+            )
+            receiver.secret = endpoint_create(
+                workspace=workspace,
+                name="hooks",
+                url=receiver.url,
+                events=["confirmation.requested"],
+                actor=SYSTEM,
+            ).secret
 
         with publishing_to(broker, queue):
             started = time.monotonic()

@@ -12,6 +12,7 @@ from django.test import RequestFactory
 
 from approvals import services
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ConfirmationRequest
 from audit.models import AuditEntry
 from common.actor import Actor
@@ -50,7 +51,8 @@ def assert_unavailable(response, api_error):
 
 @pytest.fixture
 def read_tool(live_workspace):
-    return tool_create(workspace=live_workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    with operator_seeding():
+        return tool_create(workspace=live_workspace, actor=SYSTEM, name="crm.lookup", level="read")
 
 
 @pytest.mark.parametrize("error", TRANSIENT.values(), ids=TRANSIENT.keys())
@@ -112,13 +114,14 @@ def test_a_real_postgres_lock_timeout_answers_503_then_the_retry_is_allowed_once
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL row locks")
     key, client = agent
-    tool_create(
-        workspace=live_workspace,
-        actor=SYSTEM,
-        name="crm.update_stage",
-        level="write",
-        confirmation="always",
-    )
+    with operator_seeding():
+        tool_create(
+            workspace=live_workspace,
+            actor=SYSTEM,
+            name="crm.update_stage",
+            level="write",
+            confirmation="always",
+        )
     answer = services.action_submit(
         key=key, tool_name="crm.update_stage", params={"deal": 1}, actor=Actor.for_key(key)
     )
