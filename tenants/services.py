@@ -29,6 +29,7 @@ WORKSPACE_SETTINGS = (
     "require_two_approvals_for_irreversible",
     "plan_rank",
     "audit_retention_days",
+    "sensitivity_floor",
 )
 
 
