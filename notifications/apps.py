@@ -17,6 +17,9 @@ class NotificationsConfig(AppConfig):
         from notifications.selectors import export_prune_limit
 
         register_prune_limit(export_prune_limit)
+        from notifications import governance
+
+        governance.register()
 
         if settings.CELERY_TASK_ALWAYS_EAGER and settings.WARDEN_DELIVERY_IN_BACKGROUND:
             # No broker, so no beat: the background lane runs the outbox sweeper.
