@@ -122,8 +122,9 @@ def _quarantine_beyond_head(workspace: Workspace, head: AuditChainHead) -> None:
     else:
         squatters = AuditEntry.objects.filter(workspace=workspace, seq__gt=head.seq)
         for values in squatters.values(*_QUARANTINE_FIELDS):
+            row = normalize_json(values)
             AuditQuarantine.objects.create(
-                workspace=workspace, seq=values["seq"], found_at=found_at, row=values
+                workspace=workspace, seq=values["seq"], found_at=found_at, row=row
             )
         ids = squatters.values("pk")
         VersionLog.objects.filter(audit_entry__in=ids)._prune()
