@@ -44,7 +44,7 @@ from django.db import connection, transaction
 
 from audit import signing
 from audit.chain import GENESIS_HASH, ROW_FIELDS, row_hasher
-from audit.checkpoints import SignedPoint, file_points, stored_points
+from audit.checkpoints import SignedPoint, file_points, signature_valid, stored_points
 from audit.models import AuditChainHead, AuditEntry, AuditQuarantine, ExceptionRecord, VersionLog
 from tenants.models import Workspace
 
@@ -234,20 +234,33 @@ def _first_evidence_mismatch(workspace: Workspace, head_seq: int) -> tuple[int, 
 
 
 def _signed_points(
-    workspace: Workspace, checkpoint_file, tail_only: bool
-) -> tuple[dict[int, str], tuple[int, str, str] | None, int]:
-    """seq -> signed hash from the table (and the file), or the first problem found:
-    a signature that does not verify, or two checkpoints disagreeing."""
+    workspace: Workspace, checkpoint_file, tail_only: bool, keys: dict
+) -> tuple[dict[int, SignedPoint], tuple[int, str, str] | None, int]:
+    """seq -> checkpoint from the table (and the file), or the first problem found. The
+    newest checkpoint's signature is always checked (truncation and the MAC boundary
+    rest on it); two checkpoints disagreeing about one seq are settled by theirs."""
     points: list[SignedPoint] = stored_points(workspace, latest_only=tail_only)
     if checkpoint_file is not None:
         points += file_points(workspace, checkpoint_file)
-    signed: dict[int, str] = {}
+    checked = 0
+    signed: dict[int, SignedPoint] = {}
+
+    def forged(point: SignedPoint) -> tuple[int, str, str] | None:
+        nonlocal checked
+        checked += 1
+        if signature_valid(point, keys):
+            return None
+        return point.seq, FORGED_CHECKPOINT, f"signature ({point.source})"
+
     for point in points:
-        if not point.valid:
-            return signed, (point.seq, FORGED_CHECKPOINT, f"signature invalid ({point.source})"), 0
-        if signed.setdefault(point.seq, point.hash) != point.hash:
-            return signed, (point.seq, CHECKPOINT_MISMATCH, f"{point.source} disagrees"), 0
-    return signed, None, len(points)
+        other = signed.setdefault(point.seq, point)
+        if other.hash != point.hash:
+            problem = forged(other) or forged(point)
+            problem = problem or (point.seq, CHECKPOINT_MISMATCH, f"{point.source} disagrees")
+            return signed, problem, checked
+    if signed:
+        return signed, forged(signed[max(signed)]), checked
+    return signed, None, checked
 
 
 def verify_chain(
@@ -286,8 +299,9 @@ def verify_chain(
     with _snapshot():
         head = AuditChainHead.objects.filter(workspace=workspace).values_list("seq", "hash").first()
         head_seq, head_hash = head or (0, GENESIS_HASH)
+        keys = signing.trusted_public_keys()
         signed, bad_point, checkpoints_checked = _signed_points(
-            workspace, checkpoint_file, tail_only
+            workspace, checkpoint_file, tail_only, keys
         )
         if bad_point is not None:
             return result(*bad_point)
@@ -303,7 +317,7 @@ def verify_chain(
         start_prev = checkpoint.through_hash if checkpoint else GENESIS_HASH
         after = 0
         if tail_only and last_signed >= start:
-            start, start_prev, after = last_signed + 1, signed[last_signed], last_signed
+            start, start_prev, after = last_signed + 1, signed[last_signed].hash, last_signed
         total = max(head_seq - start + 1, 0)
         # Signed sequence numbers still to meet, ascending; the sentinel never matches.
         to_meet = sorted(s for s in signed if s >= start)
@@ -359,8 +373,13 @@ def verify_chain(
                         failure = (seq, HASH_MISMATCH, "differs from retention checkpoint")
                         break
                     if seq == next_signed:
-                        if stored_hash != signed[seq]:
-                            failure = (seq, CHECKPOINT_MISMATCH, "differs from signed checkpoint")
+                        point = signed[seq]
+                        if stored_hash != point.hash:
+                            checkpoints_checked += 1
+                            if signature_valid(point, keys):
+                                failure = (seq, CHECKPOINT_MISMATCH, f"signed in {point.source}")
+                            else:
+                                failure = (seq, FORGED_CHECKPOINT, f"signature ({point.source})")
                             break
                         meet_at += 1
                         next_signed = to_meet[meet_at]

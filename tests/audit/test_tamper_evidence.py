@@ -342,13 +342,25 @@ def test_an_unreadable_checkpoint_file_is_a_command_error(signed, tmp_path):
         call_command("audit_verify", signed.slug, "--checkpoints", str(bad), stdout=io.StringIO())
 
 
-def test_a_checkpoint_from_another_key_is_forged(signed, tmp_path):
+def test_a_checkpoint_file_line_without_our_signature_is_forged(signed, tmp_path):
     document = json.loads(checkpoint_line(AuditCheckpoint.objects.get(workspace=signed)))
-    document["signature"] = base64.b64encode(b"\0" * 64).decode()
+    document.update(seq=40, hash="c" * 64, signature=base64.b64encode(b"\0" * 64).decode())
     path = tmp_path / "cp.jsonl"
     path.write_text(json.dumps(document) + "\n")
     result = verify_chain(signed, checkpoint_file=path)
+    assert (result.first_bad_seq, result.problem) == (40, FORGED_CHECKPOINT)
+
+
+def test_a_file_and_the_table_disagreeing_about_a_checkpoint_is_named(signed, tmp_path):
+    exported = _export_checkpoints(signed, tmp_path)
+    tamper(
+        "UPDATE audit_auditcheckpoint SET hash = %s WHERE workspace_id = %s",
+        ["d" * 64, db_id(signed)],
+        table="audit_auditcheckpoint",
+    )
+    result = verify_chain(signed, checkpoint_file=exported)
     assert (result.first_bad_seq, result.problem) == (12, FORGED_CHECKPOINT)
+    assert result.detail == "signature (database)"
 
 
 def test_a_chain_that_did_not_move_is_not_signed_again(make_workspace):
