@@ -196,6 +196,13 @@ class ExceptionRecord(models.Model):
         return f"{self.kind}: {self.what}"
 
 
+class KeptQuerySet(models.QuerySet):
+    """Rows that are never removed, though some fields may change (delivery state)."""
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are kept")
+
+
 class AuditCheckpoint(models.Model):
     """A signed statement "entry #seq of this workspace's chain has this hash, as of
     signed_at" (Ed25519, audit/checkpoints.py). Kept here and sent to the workspace's
@@ -210,6 +217,8 @@ class AuditCheckpoint(models.Model):
     signature = models.CharField(max_length=100)
     delivered_at = models.DateTimeField(null=True, blank=True)
     delivered_to = models.CharField(max_length=500, blank=True)
+
+    objects = KeptQuerySet.as_manager()
 
     class Meta:
         ordering = ["workspace", "seq"]

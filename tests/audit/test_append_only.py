@@ -4,8 +4,16 @@ that holds even against raw SQL."""
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from audit.models import AppendOnlyError, AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
-from audit.services import exception_record, exception_resolve
+from audit.models import (
+    AppendOnlyError,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditQuarantine,
+    ExceptionRecord,
+    VersionLog,
+)
+from audit.services import checkpoint_create, exception_record, exception_resolve
 from audit.verify import HASH_MISMATCH, verify_chain
 from tests.audit.helpers import AGENT, HUMAN, append, db_id, on_postgres, raw_sql
 from tests.conftest import AUDIT_TRUNCATE_GUARDS
@@ -182,3 +190,13 @@ def test_no_application_session_is_the_pruning_role(workspace):
     assert not can_login
     assert owner == "warden_audit_pruner"
     assert not member  # a superuser is a member of every role: not counted
+
+
+def test_checkpoints_and_quarantine_are_kept_by_the_model(workspace):
+    checkpoint = checkpoint_create(workspace=workspace)
+    with pytest.raises(AppendOnlyError):
+        checkpoint.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditCheckpoint.objects.filter(workspace=workspace).delete()
+    with pytest.raises(AppendOnlyError):
+        AuditQuarantine.objects.filter(workspace=workspace).delete()
