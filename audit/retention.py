@@ -10,7 +10,7 @@ server secret cannot fake a checkpoint to hide the removal of old entries.
 
 Rows go in one transaction that holds the chain-head lock. On PostgreSQL the rows are
 deleted by the SECURITY DEFINER function `warden_audit_prune(workspace, through)`
-(migration 0005), owned by the role the append-only trigger lets DELETE through; the
+(migration 0006), owned by the role the append-only trigger lets DELETE through; the
 function itself refuses any range the chain's newest `audit.pruned` entry does not
 declare, and never removes an open exception record. No session setting opens it.
 

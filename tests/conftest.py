@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from approvals.guard import operator_seeding
 from common.actor import Actor
 from keys.services import key_create
 from tenants.models import Role
@@ -17,7 +18,7 @@ SYSTEM = Actor.system("tests")
 _seq = itertools.count(1)
 
 
-# Audit tables refuse TRUNCATE (migration audit 0005), but Django's teardown of
+# Audit tables refuse TRUNCATE (migration audit 0006), but Django's teardown of
 # transactional tests flushes every table with TRUNCATE. In the test database only,
 # those statement triggers are switched off; tests/audit/test_append_only.py switches
 # them back on inside a test transaction to prove they refuse.
@@ -37,6 +38,14 @@ def django_db_setup(django_db_setup, django_db_blocker):
         with django_db_blocker.unblock(), connection.cursor() as cursor:
             for table in AUDIT_TRUNCATE_GUARDS:
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate")
+
+
+@pytest.fixture
+def operator_seeded():
+    """For modules whose set-up calls the lower services directly (governance is not
+    what they test): every governed write passes, as for an operator at a shell."""
+    with operator_seeding():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +79,8 @@ def make_workspace(db, make_user):
         if settings:
             for field, value in settings.items():
                 setattr(workspace, field, value)
-            workspace.save()
+            with operator_seeding():  # set-up, like an operator; tests use the door
+                workspace.save()
         return workspace
 
     return make
@@ -80,7 +90,8 @@ def make_workspace(db, make_user):
 def make_member(make_user):
     def make(workspace, role=Role.MEMBER, email=None):
         user = make_user(email)
-        membership_add(workspace=workspace, user=user, role=role, actor=SYSTEM)
+        with operator_seeding():
+            membership_add(workspace=workspace, user=user, role=role, actor=SYSTEM)
         return user
 
     return make
@@ -92,15 +103,16 @@ def make_key(make_member):
 
     def make(workspace, scopes=("actions:read",), tools=("*",), owner=None, **fields):
         owner = owner or make_member(workspace, Role.ADMIN)
-        issued = key_create(
-            workspace=workspace,
-            name=fields.pop("name", f"agent-{next(_seq)}"),
-            owner=owner,
-            scopes=list(scopes),
-            tool_allowlist=list(tools),
-            actor=SYSTEM,
-            **fields,
-        )
+        with operator_seeding():
+            issued = key_create(
+                workspace=workspace,
+                name=fields.pop("name", f"agent-{next(_seq)}"),
+                owner=owner,
+                scopes=list(scopes),
+                tool_allowlist=list(tools),
+                actor=SYSTEM,
+                **fields,
+            )
         return issued.key, issued.plaintext
 
     return make

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_action_choices'),
+        ('audit', '0004_open_action_set'),
         ('tenants', '0001_initial'),
     ]
 

@@ -269,6 +269,6 @@ def uninstall(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0004_entry_mac_checkpoints_quarantine")]
+    dependencies = [("audit", "0005_entry_mac_checkpoints_quarantine")]
 
     operations = [migrations.RunPython(install, uninstall, elidable=False)]
