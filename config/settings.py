@@ -226,6 +226,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)),
         "options": {"expires": 120},
     },
+    "remind-unresolved-exceptions": {
+        "task": "notifications.remind_unresolved_exceptions",
+        "schedule": crontab(hour=8, minute=0),
+        "options": {"expires": 3600},
+    },
     "verify-audit-chains": {
         "task": "audit.verify_all_chains",
         "schedule": crontab(hour=2, minute=30),
@@ -259,3 +264,6 @@ WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", 
 # every T seconds (beat task "checkpoint-audit-chains").
 WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default=1000)
 WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)
+# Exception records open longer than this many days are brought to the workspace's
+# owners (once per period) rather than holding audit retention back unnoticed.
+WARDEN_EXCEPTION_REMIND_DAYS = env.int("WARDEN_EXCEPTION_REMIND_DAYS", default=7)
