@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from common.api.schema import results_of
 from common.api.serializers import StrictSerializer
-from tenants.models import Membership, Role, Workspace
+from tenants.models import Invitation, Membership, Role, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -103,3 +103,24 @@ class WhoAmISerializer(serializers.Serializer):
     key = WhoAmIKeySerializer(required=False)
     scopes = serializers.ListField(child=serializers.CharField(), required=False)
     user = WhoAmIUserSerializer(required=False)
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    workspace = serializers.CharField(source="workspace.slug", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "workspace", "email", "role", "invited_by", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+InvitationListSerializer = results_of(InvitationSerializer, name="InvitationList")
+
+
+class MemberInvitedSerializer(serializers.Serializer):
+    """202 of POST /members for a person who already belongs to another workspace:
+    they are invited, and join when they accept."""
+
+    status = serializers.ChoiceField(choices=["invited"])
+    invitation = InvitationSerializer()

@@ -1,19 +1,27 @@
 from datetime import timedelta
 
 from django.db import transaction
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from approvals import door, proposals
 from approvals.api.door_responses import door_response
 from approvals.api.serializers import ActionConfirmationSerializer
-from common.api.views import WorkspaceAPIView
+from common.actor import Actor
+from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
+from common.net import client_ip
 from keys.models import MachineKey
 from keys.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
 from tenants import services
 from tenants.api.serializers import (
     ConfirmationFieldsSerializer,
+    InvitationListSerializer,
+    InvitationSerializer,
+    MemberInvitedSerializer,
     MembershipCreateSerializer,
     MembershipListSerializer,
     MembershipSerializer,
@@ -23,7 +31,7 @@ from tenants.api.serializers import (
     WorkspaceSerializer,
     WorkspaceUpdateSerializer,
 )
-from tenants.selectors import membership_list
+from tenants.selectors import membership_list, open_invitations_for
 
 
 class WhoAmIView(WorkspaceAPIView):
@@ -76,13 +84,31 @@ class MemberListView(WorkspaceAPIView):
     @extend_schema(
         operation_id="members_create",
         request=MembershipCreateSerializer,
-        responses={201: MembershipSerializer, 202: ActionConfirmationSerializer},
+        responses={
+            201: MembershipSerializer,
+            202: PolymorphicProxySerializer(
+                component_name="MemberAccepted",
+                serializers=[ActionConfirmationSerializer, MemberInvitedSerializer],
+                resource_type_field_name=None,
+            ),
+        },
     )
     def post(self, request):
         data = MembershipCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         with transaction.atomic():
             user = services.user_get_or_create(email=data.validated_data["email"])
+            if services.needs_invitation(user=user, workspace=request.workspace):
+                invitation = services.invitation_create(
+                    workspace=request.workspace,
+                    user=user,
+                    role=data.validated_data["role"],
+                    actor=request.actor,
+                )
+                return Response(
+                    {"status": "invited", "invitation": InvitationSerializer(invitation).data},
+                    status=202,
+                )
             result = door.governed_change(
                 workspace=request.workspace,
                 actor=request.actor,
@@ -192,3 +218,53 @@ class WorkspaceView(WorkspaceAPIView):
             confirmation_token=data.validated_data["confirmation_token"],
         )
         return door_response(result, lambda w: None, status=204)
+
+
+class InvitationListView(APIView):
+    """The signed-in person's open invitations, across workspaces (they may belong to
+    none yet, or to several)."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    principals = (USER,)
+
+    @extend_schema(operation_id="invitations_list", responses=InvitationListSerializer)
+    def get(self, request):
+        invitations = open_invitations_for(user=request.user)
+        return Response({"results": InvitationSerializer(invitations, many=True).data})
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="invitations_accept", request=None, responses=InvitationSerializer
+    )
+)
+class InvitationAnswerView(APIView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    principals = (USER,)
+    schema_error_statuses = {"POST": (409,)}  # conflict: no longer open
+    accept = True
+
+    def post(self, request, pk):
+        invitation = open_invitations_for(user=request.user).filter(pk=pk).first()
+        if invitation is None:
+            raise WardenError("not_found", "Not found.")
+        actor = Actor.for_user(
+            request.user,
+            request_id=getattr(request, "request_id", ""),
+            client_ip=client_ip(request),
+        )
+        invitation = services.invitation_answer(
+            invitation=invitation, accept=self.accept, actor=actor
+        )
+        return Response(InvitationSerializer(invitation).data)
+
+
+@extend_schema_view(
+    post=extend_schema(
+        operation_id="invitations_decline", request=None, responses=InvitationSerializer
+    )
+)
+class InvitationDeclineView(InvitationAnswerView):
+    accept = False
