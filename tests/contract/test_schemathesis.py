@@ -12,8 +12,9 @@ from collections import Counter
 
 import pytest
 import schemathesis
+from django.core.cache import cache
 from django.core.signals import request_finished, request_started
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 from hypothesis import HealthCheck, given
@@ -163,6 +164,15 @@ def test_stateful_sequences_keep_the_contract(api_schema, key_auth, session_auth
     base = api_schema.exclude(path_regex=r"/session$").as_state_machine()
 
     class Machine(base):
+        # Every scenario starts from the same data (a savepoint rolled back after it),
+        # so the rules hypothesis may draw do not depend on earlier scenarios.
+        def setup(self):
+            self.savepoint = transaction.savepoint()
+
+        def teardown(self):
+            transaction.savepoint_rollback(self.savepoint)
+            cache.clear()
+
         def get_call_kwargs(self, case):
             return auth
 
