@@ -238,7 +238,7 @@ class AsyncGuard:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        auth, self.authorisation = self.authorisation, None
+        auth = self.authorisation  # kept after the block: who approved, dry-run
         if auth is None:
             return
         if exc is None:

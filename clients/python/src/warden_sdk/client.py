@@ -259,7 +259,7 @@ class Guard:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        auth, self.authorisation = self.authorisation, None
+        auth = self.authorisation  # kept after the block: who approved, dry-run
         if auth is None:
             return
         if exc is None:

@@ -38,6 +38,17 @@ def _refusal(exc: Exception) -> str:
     return f"Warden refused this call ({code})."
 
 
+DRY_RUN_OUTPUT = "Warden dry-run: allowed, but not performed for real."
+
+
+def _with_approvers(output: Any, approved_by: list[str]) -> Any:
+    """The tool's output, naming who approved it when a human did."""
+    if not approved_by:
+        return output
+    shown = output if _base.success_output(output) is not None else str(output)
+    return json.dumps({"output": shown, "approved_by": approved_by})
+
+
 def warden_tool(
     warden: AsyncWarden,
     tool: FunctionTool,
@@ -61,16 +72,13 @@ def warden_tool(
             return _refusal(exc)
         if auth.dry_run:
             await warden._report_quietly(auth.action_id, "succeeded", None)
-            return "Warden dry-run: allowed, but not performed for real."
+            return _with_approvers(DRY_RUN_OUTPUT, auth.approved_by)
         try:
             output = await original(ctx, input_json)
         except BaseException as exc:
             await warden._report_quietly(auth.action_id, "failed", _base.failure_output(exc))
             raise
         await warden._report_quietly(auth.action_id, "succeeded", _base.success_output(output))
-        if not auth.approved_by:
-            return output
-        shown = output if _base.success_output(output) is not None else str(output)
-        return json.dumps({"output": shown, "approved_by": auth.approved_by})
+        return _with_approvers(output, auth.approved_by)
 
     return dataclasses.replace(tool, on_invoke_tool=invoke)
