@@ -45,6 +45,7 @@ class FakeWarden:
         self.retry_after = "2"
         self.scripted: tuple[str, str, int] | None = None  # verdict, reason, after polls
         self.polls = 0
+        self.hold_long_polls = True  # False: answer pending at once (past expiry)
         self.replies: dict[str, httpx.Response] = {}  # idempotency key -> first answer
 
     # --- test helpers ----------------------------------------------------------------
@@ -201,7 +202,7 @@ class FakeWarden:
             self.polls += 1
             if self.scripted and self.polls >= self.scripted[2]:
                 self.decide(action_id, self.scripted[0], self.scripted[1])
-            else:
+            elif self.hold_long_polls:
                 self.clock.now += wait  # the server held the request for `wait` seconds
         return httpx.Response(200, json=self._view(action))
 

@@ -71,3 +71,14 @@ def test_refused_tool_never_runs(make_async, fake):
     _, outputs = run_agent(make_async(), make_tool(calls), {"to": "ada", "body": "hi"})
     assert calls == []
     assert outputs == ["Warden refused this call (tool_not_allowed)."]
+
+
+def test_dry_run_does_not_run_the_tool_and_says_so(make_async, fake):
+    fake.tools = {"send_email": "allow"}
+    fake.dry_run = True
+    calls = []
+    _, outputs = run_agent(make_async(), make_tool(calls), {"to": "ada", "body": "hi"})
+    assert calls == []
+    assert outputs == ["Warden dry-run: allowed, but not performed for real."]
+    (action,) = fake.actions.values()
+    assert action["status"] == "simulated"

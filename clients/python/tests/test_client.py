@@ -295,3 +295,12 @@ def test_context_manager_reports_an_exception_as_failed(warden, fake):
         raise KeyError("gone")
     (action,) = fake.actions.values()
     assert action["result"]["status"] == "failed"
+
+
+def test_wait_stops_when_the_server_answers_pending_early(warden, fake):
+    """Past expiry the server answers at once; the client must not spin on it."""
+    fake.tools = {"email.send": "confirm"}
+    pending = warden.ask("email.send", {})
+    fake.hold_long_polls = False
+    assert warden.wait(pending.id, timeout=300).status == "pending"
+    assert len([r for r in fake.requests if r.method == "GET"]) == 1
