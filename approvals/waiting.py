@@ -2,7 +2,7 @@
 
 Server model: the request holds one gunicorn gthread worker thread (and its database
 connection) for at most MAX_WAIT_SECONDS, re-reading one row by primary key with a
-growing sleep (0.2 s up to 1 s): at most ~35 cheap queries per 30 s waiter, no busy
+growing sleep (0.2 s up to 1 s): 33 status reads for a full 30 s wait, no busy
 loop. Capacity is workers x threads concurrent waiters; agents that must wait longer,
 or in large numbers, use the webhook instead (README: "Call Warden from your agent")."""
 
