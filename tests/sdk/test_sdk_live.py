@@ -11,7 +11,8 @@ import pytest
 from django.test import Client
 from warden_sdk import Denied, Expired, Warden
 
-from approvals.catalog import tool_create
+from approvals.catalog import tool_create as _tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest
 from keys import throttling
 from tenants.models import Role
@@ -55,6 +56,12 @@ def human(live_server, workspace, make_member):
     session.user = user
     yield session
     session.close()
+
+
+def tool_create(**fields):
+    """Test set-up seeds the catalog as an operator would (adding a tool is governed)."""
+    with operator_seeding():
+        return _tool_create(**fields)
 
 
 def only_action(warden):
