@@ -17,10 +17,13 @@ from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
 from tenants import services
+from tenants.admin_login import ThrottledAdminAuthenticationForm
 from tenants.admin_scoping import WorkspaceScopedAdmin
 from tenants.models import Membership, Workspace
 
 User = get_user_model()
+# Guessing resistance on the admin login (README: "Login and key-guessing policy").
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # Safety switches that only change through the confirmed, audited flow (DESIGN.md 5, 6).
 GATED_WORKSPACE_FIELDS = ("writes_enabled", "mode", "live_after", "outbound_allowed")
