@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from approvals.demo import load_demo_tools
+from approvals.guard import operator_seeding
 from approvals.services import action_submit
 from common.actor import Actor
 from tenants.models import Role
@@ -48,7 +49,8 @@ def gate_schema(db, settings):
 @pytest.fixture
 def demo_workspace(make_workspace):
     workspace = make_workspace(writes_enabled=True, mode="live")
-    load_demo_tools(workspace=workspace, actor=SYSTEM)
+    with operator_seeding():
+        load_demo_tools(workspace=workspace, actor=SYSTEM)
     return workspace
 
 
