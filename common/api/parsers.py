@@ -14,26 +14,28 @@ UNSTORABLE_MESSAGE = "Text may not contain NUL characters or unpaired surrogates
 NON_FINITE_MESSAGE = "Numbers must be finite: no NaN, Infinity or out-of-range values like 1e400."
 
 
-class _NonFinite(Exception):
-    pass
+class _NonFinite:
+    """Stands in for NaN, Infinity or an overflowing number while the document is
+    parsed, so a syntax error later in it still answers parse_error."""
 
 
-def _refuse_constant(name: str):
-    raise _NonFinite(name)
+NON_FINITE = _NonFinite()
 
 
-def _finite_float(text: str) -> float:
+def _non_finite_constant(name: str) -> _NonFinite:
+    return NON_FINITE
+
+
+def _finite_float(text: str) -> float | _NonFinite:
     """1e400 parses as inf in Python: refuse it like NaN and Infinity, which no database
     column, JSON encoder or comparison in the gate handles sanely."""
     value = float(text)
-    if not math.isfinite(value):
-        raise _NonFinite(text)
-    return value
+    return value if math.isfinite(value) else NON_FINITE
 
 
-def loads_finite(text: str):
-    """json.loads that refuses NaN, Infinity, -Infinity and overflowing numbers."""
-    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+def loads_marking_non_finite(text: str):
+    """json.loads with NaN, Infinity, -Infinity and overflowing numbers as NON_FINITE."""
+    return json.loads(text, parse_constant=_non_finite_constant, parse_float=_finite_float)
 
 
 class PayloadTooLarge(ParseError):
@@ -54,22 +56,25 @@ def json_depth(value) -> int:
     return deepest
 
 
-def has_unstorable_text(value) -> bool:
-    """Whether any string in the document, object keys included, holds NUL or an
-    unpaired surrogate (JSON escapes \\u0000 and \\ud800 decode to them)."""
+def refusal(value) -> str | None:
+    """Why the parsed document cannot be accepted, or None: a non-finite number, or a
+    string (object keys included) holding NUL or an unpaired surrogate (the JSON
+    escapes \\u0000 and \\ud800 decode to them)."""
     stack = [value]
     while stack:
         node = stack.pop()
+        if node is NON_FINITE:
+            return NON_FINITE_MESSAGE
         if isinstance(node, str):
             if has_unstorable(node):
-                return True
+                return UNSTORABLE_MESSAGE
         elif isinstance(node, dict):
             if any(has_unstorable(str(key)) for key in node):
-                return True
+                return UNSTORABLE_MESSAGE
             stack.extend(node.values())
         elif isinstance(node, list):
             stack.extend(node)
-    return False
+    return None
 
 
 class LimitedJSONParser(JSONParser):
@@ -88,12 +93,10 @@ class LimitedJSONParser(JSONParser):
             data = self._parse_finite(raw, parser_context)
         except RecursionError:
             raise ParseError("JSON is nested too deeply.") from None
-        except _NonFinite:
-            raise ValidationError({"body": [NON_FINITE_MESSAGE]}) from None
         if json_depth(data) > MAX_JSON_DEPTH:
             raise ParseError(f"JSON is nested more than {MAX_JSON_DEPTH} levels deep.")
-        if has_unstorable_text(data):
-            raise ValidationError({"body": [UNSTORABLE_MESSAGE]})
+        if (reason := refusal(data)) is not None:
+            raise ValidationError({"body": [reason]})
         return data
 
     @staticmethod
@@ -101,6 +104,6 @@ class LimitedJSONParser(JSONParser):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
             text = codecs.getreader(encoding)(io.BytesIO(raw)).read()
-            return loads_finite(text)
+            return loads_marking_non_finite(text)
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError included
             raise ParseError(f"JSON parse error - {exc}") from None
