@@ -291,3 +291,24 @@ def test_unknown_prefix_and_address_throttling_is_logged_only(policy, db, caplog
     assert not AuditEntry.objects.filter(action=KEY_THROTTLED).exists()
     messages = [r.getMessage() for r in caplog.records if r.name == "warden.security"]
     assert any("address reached 30" in m for m in messages)
+
+
+def test_with_redis_unreachable_guessing_is_still_throttled_per_process(
+    policy, settings, workspace, make_key, monkeypatch, caplog
+):
+    from common import attempts
+    from tests.reliability.server import free_port
+
+    monkeypatch.setattr(attempts, "_shared_down_until", 0.0)
+    monkeypatch.setattr(attempts, "_local", attempts.LocMemCache("guessing-test", {}))
+    _, plaintext = make_key(workspace)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/5",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    statuses = [api(wrong_secret(plaintext)).status_code for _ in range(11)]
+    assert statuses == [401] * 10 + [429]
+    assert "Attempt counters' cache unreachable" in caplog.text
