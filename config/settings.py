@@ -250,6 +250,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 3600},
     },
+    "checkpoint-audit-chains": {
+        "task": "audit.checkpoint_all",
+        "schedule": float(env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)),
+        "options": {"expires": 120},
+    },
     "remind-unresolved-exceptions": {
         "task": "notifications.remind_unresolved_exceptions",
         "schedule": crontab(hour=8, minute=0),
@@ -283,6 +288,18 @@ WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS",
 WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="")
 # Directories under which operators may point a workspace's audit export; empty: none.
 WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", default=[])
+
+# Evidence against database access (README "Evidence: threat model"). The Ed25519 key
+# that signs chain checkpoints and keys the per-entry MAC: base64 of the 32-byte seed or
+# a PEM block; required with DEBUG off (serving processes refuse to start without it).
+# Never stored in the database. Retired public keys (base64) still trusted for older
+# checkpoints after a rotation go in WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS.
+WARDEN_AUDIT_SIGNING_KEY = env.str("WARDEN_AUDIT_SIGNING_KEY", default="")
+WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
+# A checkpoint every N entries (in the write that reaches it) and, for chains that moved,
+# every T seconds (beat task "checkpoint-audit-chains").
+WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default=1000)
+WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)
 # Exception records open longer than this many days are brought to the workspace's
 # owners (once per period) rather than holding audit retention back unnoticed.
 WARDEN_EXCEPTION_REMIND_DAYS = env.int("WARDEN_EXCEPTION_REMIND_DAYS", default=7)
