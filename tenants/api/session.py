@@ -2,12 +2,12 @@
 cookie and the CSRF token to send back in `X-CSRFToken`; `DELETE` logs out.
 
 Django's own `authenticate` and `login` (the session key and the CSRF token are
-rotated). Every attempt counts against a per-minute budget per client address
-(`common.net.client_ip`) and per email, so guessing is slow either way. Only JSON is
-parsed, so a cross-site HTML form cannot log a victim into another account.
+rotated). Failures count against the same budgets as the admin login
+(`tenants.login_guard`: per account and per client address from
+`common.net.client_ip`), so alternating the two doors buys no extra guesses. Only JSON
+is parsed, so a cross-site HTML form cannot log a victim into another account.
 """
 
-from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.middleware.csrf import get_token
 from django.views.decorators.debug import sensitive_variables
@@ -23,7 +23,7 @@ from common.api.serializers import StrictSerializer
 from common.api.views import USER
 from common.errors import WardenError
 from common.net import client_ip
-from keys.throttling import window_hit
+from tenants.login_guard import login_blocked, login_failed
 from tenants.models import Role
 from tenants.selectors import memberships_of_user
 
@@ -47,17 +47,6 @@ class SessionSerializer(serializers.Serializer):
         help_text="Send it in the X-CSRFToken header on POST/PATCH/DELETE with this session."
     )
     workspaces = SessionWorkspaceSerializer(many=True)
-
-
-def _check_login_budget(request, email: str) -> None:
-    limit = settings.WARDEN_LOGIN_ATTEMPTS_PER_MINUTE
-    waits = []
-    for ident in (f"login:ip:{client_ip(request)}", f"login:email:{email}"):
-        count, wait = window_hit(ident)
-        if count > limit:
-            waits.append(wait)
-    if waits:
-        raise exceptions.Throttled(wait=max(waits))
 
 
 class SessionView(APIView):
@@ -85,7 +74,8 @@ class SessionView(APIView):
         request=SessionLoginSerializer,
         responses=SessionSerializer,
         description="Log a human in. Answers the session cookie (Set-Cookie) and the "
-        "CSRF token. Throttled per client address and per email (429 rate_limited).",
+        "CSRF token. Failed logins are limited per account and per client address, "
+        "shared with the admin login (429 rate_limited with Retry-After).",
     )
     @sensitive_variables("password")
     def post(self, request):
@@ -93,11 +83,15 @@ class SessionView(APIView):
         data.is_valid(raise_exception=True)
         email = get_user_model().objects.normalize_email(data.validated_data["email"]).lower()
         password = data.validated_data["password"]
-        _check_login_budget(request, email)
+        ip = client_ip(request)
+        wait = login_blocked(username=email, ip=ip)
+        if wait is not None:  # refused without checking the password
+            raise exceptions.Throttled(wait=wait)
         found = get_user_model().objects.filter(email__iexact=email).first()
         username = found.get_username() if found is not None else email
         user = authenticate(request._request, username=username, password=password)
         if user is None:
+            login_failed(username=email, ip=ip, request_id=getattr(request, "request_id", ""))
             raise WardenError("invalid_credentials", "Wrong email or password.")
         login(request._request, user)
         body = {
