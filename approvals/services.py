@@ -19,7 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import gate
+from approvals import arguments, gate
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.signals import confirmation_requested
 from audit.models import AuditAction, ExceptionRecord
@@ -43,6 +43,7 @@ DENIAL_MESSAGES = {
     "writes_disabled": "Writes are switched off in this workspace.",
     "policy_error": "The tool's policy could not be evaluated, so the action is denied.",
     "validation_error": "Invalid input.",
+    "invalid_params": "The parameters do not match the tool's input schema.",
 }
 
 
@@ -270,6 +271,7 @@ def submit(ask: _Ask, *, confirmed: bool, token: str, apply: Callable | None = N
         ask.workspace.policy_version,
         scope=ask.scope,
     )
+    decision = arguments.check(decision, ask.tool, ask.params)
     if ask.tool is not None:
         stored = store_params(ask.params, ask.tool.secret_params)
         digest = params_digest(stored)
@@ -289,6 +291,8 @@ def _denial_body(ask: _Ask, decision: gate.Decision) -> dict:
         detail = {"tool": ask.tool_name}
     elif code == "forbidden_by_scope":
         detail = {"required_scope": decision.detail.get("required_scope", "")}
+    elif code == "invalid_params":
+        detail = dict(decision.detail)
     else:
         detail = {}
     return error_payload(code, DENIAL_MESSAGES.get(code, "Denied."), detail)

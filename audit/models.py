@@ -71,6 +71,11 @@ class AuditAction(models.TextChoices):
     ANOMALY_DETECTED = "anomaly.detected"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_CHANGED = "webhook.changed"
+    CONNECTOR_CREATED = "connector.created"
+    CONNECTOR_UPDATED = "connector.updated"
+    CONNECTOR_DELETED = "connector.deleted"
+    CONNECTOR_SYNCED = "connector.synced"
+    EXECUTION_RECORDED = "execution.recorded"
 
 
 class AuditChainHead(models.Model):

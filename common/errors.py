@@ -6,6 +6,7 @@ from typing import Any
 ERROR_STATUS: dict[str, int] = {
     "validation_error": 400,
     "parse_error": 400,
+    "invalid_params": 400,
     "workspace_required": 400,
     "not_authenticated": 401,
     "invalid_key": 401,
@@ -35,6 +36,7 @@ ERROR_STATUS: dict[str, int] = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    "upstream_error": 502,
 }
 
 

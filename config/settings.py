@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "approvals",
     "audit",
     "notifications",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -146,6 +147,19 @@ WARDEN_KEY_DEFAULT_RATE_PER_MINUTE = env.int("WARDEN_KEY_DEFAULT_RATE_PER_MINUTE
 WARDEN_KEY_ROTATION_GRACE = timedelta(hours=env.int("WARDEN_KEY_ROTATION_GRACE_HOURS", default=24))
 WARDEN_DRY_RUN_DAYS = env.int("WARDEN_DRY_RUN_DAYS", default=7)
 WARDEN_TRUSTED_PROXIES = env.int("WARDEN_TRUSTED_PROXIES", default=0)
+
+# Gateway (connectors). Fernet keys, comma-separated: the first encrypts, all decrypt
+# (rotation). Empty with DEBUG: a key derived from SECRET_KEY (development only).
+WARDEN_SECRETS_KEY = env.list("WARDEN_SECRETS_KEY", default=[])
+# Private/loopback networks connectors may reach (operator setting; default none).
+WARDEN_CONNECTOR_PRIVATE_NETWORKS = env.list("WARDEN_CONNECTOR_PRIVATE_NETWORKS", default=[])
+WARDEN_CONNECTOR_TIMEOUT_SECONDS = env.float("WARDEN_CONNECTOR_TIMEOUT_SECONDS", default=15.0)
+WARDEN_CONNECTOR_MAX_RESPONSE_BYTES = env.int(
+    "WARDEN_CONNECTOR_MAX_RESPONSE_BYTES", default=1024 * 1024
+)
+# Credential references `env:NAME` may only name variables with this prefix, so a
+# workspace can never point a connector at the server's own secrets (SECRET_KEY, ...).
+WARDEN_CREDENTIAL_ENV_PREFIX = env.str("WARDEN_CREDENTIAL_ENV_PREFIX", default="WARDEN_CRED_")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",

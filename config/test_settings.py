@@ -11,3 +11,5 @@ CELERY_BROKER_URL = "memory://"
 # tests that need Redis itself opt in explicitly.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A fixed Fernet key for tests (never a production value).
+WARDEN_SECRETS_KEY = ["dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMhISE="]

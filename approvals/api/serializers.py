@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from gateway.api.serializers import ExecutionSerializer
 
 
 class ActionCreateSerializer(serializers.Serializer):
@@ -14,6 +15,9 @@ class ActionCreateSerializer(serializers.Serializer):
     confirmed = serializers.BooleanField(required=False, default=False)
     confirmation_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
+    )
+    execute = serializers.BooleanField(
+        required=False, default=False, help_text="Connector-backed tools: Warden executes it."
     )
 
 
@@ -53,6 +57,7 @@ class ConfirmationSerializer(serializers.ModelSerializer):
 class ActionRequestSerializer(serializers.ModelSerializer):
     tool = serializers.CharField(source="tool_name", read_only=True)
     confirmation = serializers.SerializerMethodField()
+    execution = serializers.SerializerMethodField()
 
     class Meta:
         model = ActionRequest
@@ -69,8 +74,13 @@ class ActionRequestSerializer(serializers.ModelSerializer):
             "result_status",
             "result_reported_at",
             "confirmation",
+            "execution",
         ]
         read_only_fields = fields
+
+    def get_execution(self, obj) -> dict | None:
+        execution = getattr(obj, "execution", None)  # reverse one-to-one: None when absent
+        return ExecutionSerializer(execution).data if execution is not None else None
 
     def get_confirmation(self, obj) -> dict | None:
         try:
@@ -131,6 +141,7 @@ class ToolWriteSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=100), required=False, max_length=50
     )
     enabled = serializers.BooleanField(required=False)
+    input_schema = serializers.JSONField(required=False)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
