@@ -55,7 +55,7 @@ def params_error(schema: Any, params: dict) -> dict | None:
     try:
         validator = Draft202012Validator(schema)
         error = next(iter(sorted(validator.iter_errors(params), key=lambda e: e.path)), None)
-    except (SchemaError, RecursionError, TypeError, ValueError):
+    except Exception:  # unresolvable $ref, recursion, bad types: fail closed, never allow
         return {"path": "$", "rule": "schema", "message": "The tool's input schema is unusable."}
     if error is None:
         return None

@@ -311,12 +311,15 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
     if not connector.enabled:
         raise WardenError("conflict", "This connector is disabled.")
     offered = _upstream_tools(connector)
-    skipped = sorted(
+    unusable = {
         t.name
         for t in offered
-        if not UPSTREAM_TOOL_NAME.fullmatch(t.name) or schema_problem(t.input_schema)
-    )
-    usable = {t.name: t for t in offered if t.name not in skipped}
+        if not UPSTREAM_TOOL_NAME.fullmatch(t.name)
+        or len(connector.name) + 1 + len(t.name) > 200
+        or schema_problem(t.input_schema)
+    }
+    skipped = sorted(name[:200] for name in unusable)[:100]  # upstream text: bounded
+    usable = {t.name: t for t in offered if t.name not in unusable}
     if len(usable) > MAX_TOOLS_PER_SYNC:
         raise WardenError("upstream_error", f"More than {MAX_TOOLS_PER_SYNC} tools upstream.")
     report: dict[str, list[str]] = {"created": [], "changed": [], "removed": []}
@@ -410,7 +413,7 @@ def _waiting_token(key, tool: Tool, params: dict) -> str:
             status__in=[ConfirmationRequest.Status.APPROVED, ConfirmationRequest.Status.PENDING],
             expires_at__gt=timezone.now(),
         )
-        .order_by("-status", "-created_at")  # "pending" > "approved": approved first
+        .order_by("status", "-created_at")  # "approved" sorts before "pending"
         .values_list("pk", flat=True)
         .first()
     )

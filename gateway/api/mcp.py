@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.http import HttpResponse
+from django.http.request import validate_host
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
@@ -196,6 +199,10 @@ class MCPView(WorkspaceAPIView):
 
     @extend_schema(exclude=True)
     def post(self, request):
+        origin = request.headers.get("Origin")
+        if origin and not validate_host(urlsplit(origin).hostname or "", settings.ALLOWED_HOSTS):
+            # The spec's DNS-rebinding rule: browsers' cross-site requests are refused.
+            return Response(_rpc_error(None, INVALID_REQUEST, "Origin not allowed."), 403)
         version = request.headers.get("MCP-Protocol-Version")
         if version and version not in SUPPORTED_PROTOCOL_VERSIONS:
             return Response(

@@ -197,3 +197,19 @@ def test_http_connector_executes(gw_workspace, make_connector, gw_agent, upstrea
     body = _execute(client, "billing.charge", {"amount": 3}).json()
     assert body["result"]["structuredContent"] == {"ok": True, "tool": "charge"}
     assert upstream.tool_calls() == [("charge", {"amount": 3})]
+
+
+def test_an_approved_confirmation_wins_over_a_newer_pending_one(
+    synced, gw_agent, upstream, gw_workspace, make_member, approve, ask
+):
+    from tenants.models import Role
+
+    _, client, _ = gw_agent
+    first = ask(client, "crm.send", {"to": "bob"}).json()
+    action = ActionRequest.objects.get(pk=first["id"])
+    approve(make_member(gw_workspace, Role.APPROVER), gw_workspace, action.confirmation.pk)
+    assert ask(client, "crm.send", {"to": "bob"}).status_code == 202  # a newer, pending ask
+    done = _execute(client, "crm.send", {"to": "bob"})
+    assert done.status_code == 200, done.json()
+    assert done.json()["id"] == first["id"]
+    assert upstream.tool_calls() == [("send", {"to": "bob"})]

@@ -185,3 +185,9 @@ def test_unsupported_protocol_header_is_refused(gw_agent, rpc):
 def test_get_offers_no_stream(gw_agent):
     _, client, _ = gw_agent
     assert client.get("/mcp").status_code == 405
+
+
+def test_foreign_browser_origin_is_refused(gw_agent, rpc):
+    _, client, _ = gw_agent
+    assert rpc(client, "ping", HTTP_ORIGIN="https://evil.example.com").status_code == 403
+    assert rpc(client, "ping", HTTP_ORIGIN="http://testserver").status_code == 200
