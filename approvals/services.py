@@ -693,7 +693,7 @@ def action_report_result(*, action_request, key, status: str, output: Any, actor
         )
     with transaction.atomic():
         action = (
-            ActionRequest.objects.select_for_update()
+            ActionRequest.objects.select_for_update(of=("self",))
             .select_related("workspace")
             .filter(pk=action_request.pk, key=key)
             .first()

@@ -24,8 +24,10 @@ import threading
 import time
 import uuid
 
+import uvicorn
 from benchdb import ensure_database
 from decision import ROOT, bench_env, free_port, percentile, start_gunicorn
+from mcp.server.fastmcp import Context, FastMCP
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/warden_bench_gateway"
 CREDENTIAL = "Bearer bench-upstream-credential"
@@ -33,9 +35,6 @@ CALL = {"name": "lookup", "arguments": {"customer_id": 7}}
 
 
 def start_upstream() -> tuple[int, list]:
-    import uvicorn
-    from mcp.server.fastmcp import Context, FastMCP
-
     seen: list = []
     server = FastMCP("bench-upstream", host="127.0.0.1", stateless_http=True, json_response=True)
 

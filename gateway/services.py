@@ -292,7 +292,7 @@ def _upstream_tools(connector: Connector) -> list[upstream.UpstreamTool]:
         ]
     try:
         target = outbound.check_url(connector.url, connector.workspace)
-        return upstream.mcp_list_tools(target, _headers_for_call(connector))
+        return upstream.mcp_list_tools(connector.pk, target, _headers_for_call(connector))
     except (
         outbound.DestinationRefused,
         outbound.UpstreamError,
@@ -449,9 +449,11 @@ def action_execute(
     found = GatewayAnswer(answer=answer, tool=tool)
     if not answer.allowed or tool is None or tool.connector_id is None:
         return found
-    connector = Connector.objects.filter(
-        pk=tool.connector_id, workspace_id=answer.action_request.workspace_id
-    ).first()
+    connector = (
+        Connector.objects.select_related("workspace")
+        .filter(pk=tool.connector_id, workspace_id=answer.action_request.workspace_id)
+        .first()
+    )
     if connector is None:
         return found
     found.connector = connector
@@ -507,7 +509,7 @@ def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: 
             if connector.kind == Connector.Kind.MCP
             else (upstream.http_call_tool)
         )
-        outcome = call(target, headers, upstream_name, params)
+        outcome = call(connector.pk, target, headers, upstream_name, params)
         result = outcome.result
         status = Execution.Status.TOOL_ERROR if outcome.is_error else Execution.Status.SUCCEEDED
     except (

@@ -1,15 +1,19 @@
 """Clients for the two connector kinds, over gateway.outbound (checked, pinned, capped).
 
-mcp:  Streamable HTTP, JSON-RPC 2.0 over POST. Each use opens a short session
-      (initialize, notifications/initialized, then the call); answers may come as JSON
-      or as a server-sent event stream, both are read.
+mcp:  Streamable HTTP, JSON-RPC 2.0 over POST. A session (initialize,
+      notifications/initialized) is opened once per connector, URL and credentials and
+      reused by this process; when the upstream answers 404 (session gone, the request
+      was not processed, per the spec) it is opened again and the request sent once
+      more. Answers may come as JSON or as a server-sent event stream, both are read.
 http: POST {"tool", "arguments"} as JSON, a JSON answer is the result."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +24,14 @@ from gateway.outbound import UpstreamError, post
 CLIENT_PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "warden-gateway", "version": "1"}
 _ids = itertools.count(1)
+# (connector id, url, credentials digest) -> (session id, protocol version)
+_SESSIONS: dict[tuple, tuple[str, str]] = {}
+_SESSIONS_LOCK = threading.Lock()
+_SESSIONS_MAX = 1024
+
+
+class SessionGone(UpstreamError):
+    """The upstream no longer knows the session (HTTP 404): open a new one."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class MCPSession:
         self._headers = dict(headers)
         self._session_id = ""
         self._protocol = ""
+        self._resumed = False
 
     @sensitive_variables("headers")
     def _send(self, payload: dict) -> Any:
@@ -84,6 +97,8 @@ class MCPSession:
             if reply.status >= 400:
                 raise UpstreamError(f"The upstream refused a notification ({reply.status}).")
             return None
+        if reply.status == 404 and self._resumed:
+            raise SessionGone("The upstream session expired.")
         if reply.status >= 400:
             raise UpstreamError(f"The upstream answered HTTP {reply.status}.")
         session = reply.headers.get("mcp-session-id", "")
@@ -107,6 +122,16 @@ class MCPSession:
                     raise UpstreamError("The upstream answered without a result.")
                 return result
         raise UpstreamError("The upstream's answer holds no response to the request.")
+
+    @property
+    def state(self) -> tuple[str, str]:
+        """What resuming this session later needs: (session id, protocol version)."""
+        return self._session_id, self._protocol
+
+    def resume(self, state: tuple[str, str]) -> MCPSession:
+        self._session_id, self._protocol = state
+        self._resumed = True
+        return self
 
     def request(self, method: str, params: dict | None = None) -> dict:
         payload = {"jsonrpc": "2.0", "id": next(_ids), "method": method}
@@ -139,11 +164,47 @@ def _tool(item: Any) -> UpstreamTool | None:
     )
 
 
-def mcp_list_tools(target, headers: dict[str, str]) -> list[UpstreamTool]:
-    session = MCPSession(target, headers).open()
+@sensitive_variables("headers")
+def _session_key(connector_id, target, headers: dict[str, str]) -> tuple:
+    secret = json.dumps(sorted(headers.items())).encode()
+    return (
+        str(connector_id),
+        target.host,
+        target.port,
+        target.path,
+        hashlib.sha256(secret).digest(),
+    )
+
+
+@sensitive_variables("headers")
+def _request(connector_id, target, headers, method: str, params: dict) -> dict:
+    """One request in this process's session with the upstream, reopened once if gone."""
+    key = _session_key(connector_id, target, headers)
+    with _SESSIONS_LOCK:
+        known = _SESSIONS.get(key)
+    for attempt in range(2):
+        session = MCPSession(target, headers)
+        if known is None or attempt:
+            session.open()
+            with _SESSIONS_LOCK:
+                if len(_SESSIONS) >= _SESSIONS_MAX:
+                    _SESSIONS.clear()
+                _SESSIONS[key] = session.state
+        else:
+            session.resume(known)
+        try:
+            return session.request(method, params)
+        except SessionGone:
+            if attempt:
+                raise
+    raise UpstreamError("The upstream session could not be opened.")  # pragma: no cover
+
+
+def mcp_list_tools(connector_id, target, headers: dict[str, str]) -> list[UpstreamTool]:
     tools, cursor = [], None
     for _page in range(20):
-        result = session.request("tools/list", {"cursor": cursor} if cursor else {})
+        params = {"cursor": cursor} if cursor else {}
+        result = _request(connector_id, target, headers, "tools/list", params)
         tools.extend(t for t in map(_tool, result.get("tools") or []) if t is not None)
         cursor = result.get("nextCursor")
         if not cursor:
@@ -151,13 +212,17 @@ def mcp_list_tools(target, headers: dict[str, str]) -> list[UpstreamTool]:
     return tools
 
 
-def mcp_call_tool(target, headers: dict[str, str], name: str, arguments: dict) -> CallOutcome:
-    session = MCPSession(target, headers).open()
-    result = session.request("tools/call", {"name": name, "arguments": arguments})
+def mcp_call_tool(
+    connector_id, target, headers: dict[str, str], name: str, arguments: dict
+) -> CallOutcome:
+    params = {"name": name, "arguments": arguments}
+    result = _request(connector_id, target, headers, "tools/call", params)
     return CallOutcome(result=result, is_error=bool(result.get("isError")))
 
 
-def http_call_tool(target, headers: dict[str, str], name: str, arguments: dict) -> CallOutcome:
+def http_call_tool(
+    connector_id, target, headers: dict[str, str], name: str, arguments: dict
+) -> CallOutcome:
     body = json.dumps({"tool": name, "arguments": arguments}).encode("utf-8")
     reply = post(
         target, body, {**headers, "Content-Type": "application/json", "Accept": "application/json"}

@@ -213,3 +213,17 @@ def test_an_approved_confirmation_wins_over_a_newer_pending_one(
     assert done.status_code == 200, done.json()
     assert done.json()["id"] == first["id"]
     assert upstream.tool_calls() == [("send", {"to": "bob"})]
+
+
+def test_upstream_session_is_reused_and_reopened_when_gone(synced, gw_agent, upstream):
+    _, client, _ = gw_agent
+    upstream.sessions = True
+    for n in (1, 2):
+        body = _execute(client, "crm.lookup", {"customer_id": n}).json()
+        assert body["execution"]["status"] == "succeeded", body
+    opened = upstream.initializations
+    upstream.known_sessions.clear()  # the upstream restarted: our session id is unknown
+    body = _execute(client, "crm.lookup", {"customer_id": 3}).json()
+    assert body["execution"]["status"] == "succeeded", body
+    assert upstream.initializations == opened + 1
+    assert [c[1]["customer_id"] for c in upstream.tool_calls()] == [1, 2, 3]  # never twice

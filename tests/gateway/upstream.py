@@ -27,6 +27,9 @@ class FakeUpstream:
     sse: bool = False
     redirect_to: str = ""
     status: int = 200
+    sessions: bool = False  # hand out Mcp-Session-Id; unknown ids get 404
+    known_sessions: set = field(default_factory=set)
+    initializations: int = 0
     calls: list = field(default_factory=list)  # (tool, arguments)
     headers_seen: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,6 +92,19 @@ class FakeUpstream:
                         upstream.calls.append((message["tool"], message["arguments"]))
                     self._send(upstream.status, {"ok": True, "tool": message["tool"]})
                     return
+                session = self.headers.get("Mcp-Session-Id")
+                new_session = ""
+                if message.get("method") == "initialize":
+                    with upstream.lock:
+                        upstream.initializations += 1
+                        if upstream.sessions:
+                            new_session = f"s{upstream.initializations}"
+                            upstream.known_sessions.add(new_session)
+                elif upstream.sessions and session not in upstream.known_sessions:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 answer = upstream._answer(message)
                 if answer is None:
                     self.send_response(202)
@@ -102,11 +118,13 @@ class FakeUpstream:
                     self.end_headers()
                     self.wfile.write(data)
                 else:
-                    self._send(upstream.status, answer)
+                    self._send(upstream.status, answer, new_session)
 
-            def _send(self, status, payload):
+            def _send(self, status, payload, session=""):
                 data = json.dumps(payload).encode()
                 self.send_response(status)
+                if session:
+                    self.send_header("Mcp-Session-Id", session)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
