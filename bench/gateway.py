@@ -63,6 +63,7 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
 
     django.setup()
     from approvals.catalog import tool_update
+    from approvals.guard import operator_seeding
     from approvals.models import Tool
     from common.actor import Actor
     from gateway.services import connector_create, connector_sync
@@ -90,11 +91,12 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
         headers={"Authorization": CREDENTIAL},
     )
     connector_sync(connector=connector, actor=actor)
-    tool_update(
-        tool=Tool.objects.get(workspace=workspace, name="crm.lookup"),
-        actor=actor,
-        changes={"enabled": True, "level": "read", "confirmation": "never"},
-    )
+    with operator_seeding():  # a human enabled the tool through the governed door
+        tool_update(
+            tool=Tool.objects.get(workspace=workspace, name="crm.lookup"),
+            actor=actor,
+            changes={"enabled": True, "level": "read", "confirmation": "never"},
+        )
     issued = key_create(
         workspace=workspace,
         name="bench-agent",

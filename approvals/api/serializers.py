@@ -142,6 +142,8 @@ class ToolWriteSerializer(serializers.Serializer):
     )
     enabled = serializers.BooleanField(required=False)
     input_schema = serializers.JSONField(required=False)
+    deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

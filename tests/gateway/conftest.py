@@ -4,6 +4,7 @@ it on loopback, and connectors created through the services."""
 import pytest
 
 from approvals.catalog import tool_update
+from approvals.guard import operator_seeding
 from approvals.models import Tool
 from common.actor import Actor
 from gateway.services import connector_create, connector_sync
@@ -13,6 +14,13 @@ from tests.gateway.upstream import FakeUpstream
 
 SYSTEM = Actor.system("tests")
 SECRET = "Bearer sk-live-THIS-MUST-NEVER-LEAK-0123456789"
+
+
+def seeded_tool_update(**kwargs):
+    """Test set-up: enabling or loosening a tool is a governed operation; seeding it here
+    stands for a human having approved it through the door."""
+    with operator_seeding():
+        return tool_update(**kwargs)
 
 
 @pytest.fixture
@@ -80,7 +88,7 @@ def synced(gw_workspace, make_connector):
         changes = {"enabled": True}
         if tool.name == "crm.lookup":
             changes.update(level="read", confirmation="never")
-        tool_update(tool=tool, actor=SYSTEM, changes=changes)
+        seeded_tool_update(tool=tool, actor=SYSTEM, changes=changes)
     return connector
 
 

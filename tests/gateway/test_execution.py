@@ -4,10 +4,11 @@ upstream with its own credentials, exactly once, and records what it observed.""
 import pytest
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest
 from audit.models import AuditEntry
 from gateway.models import Execution
-from tests.gateway.conftest import SECRET, SYSTEM
+from tests.gateway.conftest import SECRET, SYSTEM, seeded_tool_update
 
 pytestmark = pytest.mark.django_db
 
@@ -41,10 +42,9 @@ def test_allowed_call_executes_and_returns_the_upstream_result(synced, gw_agent,
 
 
 def test_secret_params_are_digested_in_the_evidence(synced, gw_agent, upstream):
-    from approvals.catalog import tool_update
     from approvals.models import Tool
 
-    tool_update(
+    seeded_tool_update(
         tool=Tool.objects.get(name="crm.send"),
         actor=SYSTEM,
         changes={"confirmation": "never", "secret_params": ["password"]},
@@ -169,18 +169,14 @@ def test_a_started_execution_is_never_repeated(synced, gw_agent, upstream):
 
 
 def test_tool_without_connector_is_only_decided(gw_workspace, gw_agent):
-    tool_create(
-        workspace=gw_workspace,
-        actor=SYSTEM,
-        name="plain.tool",
-    )
+    with operator_seeding():
+        tool_create(workspace=gw_workspace, actor=SYSTEM, name="plain.tool")
     _, client, _ = gw_agent
     body = _execute(client, "plain.tool", {}).json()
     assert body["decision"] == "allowed" and body["execution"] is None
 
 
 def test_http_connector_executes(gw_workspace, make_connector, gw_agent, upstream):
-    from approvals.catalog import tool_update
     from approvals.models import Tool
     from gateway.services import connector_sync
 
@@ -188,7 +184,7 @@ def test_http_connector_executes(gw_workspace, make_connector, gw_agent, upstrea
         gw_workspace, name="billing", kind="http", declared_tools=[{"name": "charge"}]
     )
     connector_sync(connector=connector, actor=SYSTEM)
-    tool_update(
+    seeded_tool_update(
         tool=Tool.objects.get(name="billing.charge"),
         actor=SYSTEM,
         changes={"enabled": True, "confirmation": "never"},

@@ -22,11 +22,10 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.server.fastmcp import Context, FastMCP  # noqa: E402
 
-from approvals.catalog import tool_update  # noqa: E402
 from approvals.models import ConfirmationRequest, Tool  # noqa: E402
 from gateway.services import connector_create  # noqa: E402
 from tenants.models import Role  # noqa: E402
-from tests.gateway.conftest import SYSTEM  # noqa: E402
+from tests.gateway.conftest import SYSTEM, seeded_tool_update  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -132,7 +131,7 @@ def test_warden_as_the_agents_mcp_server(
     }
     for name, changes in rules.items():
         tool = Tool.objects.get(name=name)
-        tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True, **changes})
+        seeded_tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True, **changes})
     _, plaintext = make_key(
         gw_workspace,
         scopes=["actions:read", "actions:write", "actions:external"],

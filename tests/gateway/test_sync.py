@@ -3,10 +3,10 @@ tools; upstream changes are version-logged and disable the tool again."""
 
 import pytest
 
-from approvals.catalog import tool_create, tool_update
+from approvals.catalog import tool_create
 from approvals.models import Tool
 from audit.models import AuditEntry, VersionLog
-from tests.gateway.conftest import SYSTEM
+from tests.gateway.conftest import SYSTEM, seeded_tool_update
 from tests.gateway.upstream import LOOKUP_SCHEMA
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def test_resync_reports_changes_and_disables_changed_tools(
     connector = make_connector(gw_workspace)
     _sync(admin, connector)
     for tool in Tool.objects.filter(connector=connector):
-        tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True})
+        seeded_tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True})
     wider = {**LOOKUP_SCHEMA, "properties": {"customer_id": {"type": "string"}}}
     upstream.tools = [
         {"name": "lookup", "description": "Find a customer", "inputSchema": wider},
@@ -76,7 +76,7 @@ def test_resync_reports_changes_and_disables_changed_tools(
 
 
 def test_sync_refuses_to_take_over_a_hand_made_tool(admin, gw_workspace, make_connector, api_error):
-    tool_create(workspace=gw_workspace, actor=SYSTEM, name="crm.lookup")
+    tool_create(workspace=gw_workspace, actor=SYSTEM, name="crm.lookup", enabled=False)
     api_error(_sync(admin, make_connector(gw_workspace)), 409, "conflict")
     assert Tool.objects.get(name="crm.lookup").connector is None
 
