@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import catalog
+from approvals import catalog, gate
 from approvals.arguments import schema_problem
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.services import (
@@ -434,7 +434,10 @@ def action_execute(
     answer is allowed and the tool has a connector, execute it upstream, once."""
     _, tool = catalog_tool(key.workspace, tool_name)
     token = confirmation_token
-    if not token and tool is not None and isinstance(params, dict):
+    may_need_human = tool is not None and (
+        gate.effective_confirmation(key, key.workspace, tool) != "never"
+    )
+    if not token and may_need_human and isinstance(params, dict):
         token = _waiting_token(key, tool, params)
     answer = action_submit(
         key=key,
