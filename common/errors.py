@@ -39,6 +39,9 @@ ERROR_STATUS: dict[str, int] = {
     "rate_limited": 429,
     "internal_error": 500,
     "upstream_error": 502,
+    # A lock wait ran out or the database is momentarily unreachable: nothing was
+    # written; repeat after Retry-After (README: "Contention and faults").
+    "unavailable": 503,
 }
 
 
