@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.exceptions import Retry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record_change
+from common import background
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import content, signing, transport
@@ -272,12 +274,26 @@ class Email:
 
 
 def _enqueue(task, ids: Iterable) -> None:
-    """Best effort: a failed enqueue (broker down) leaves the row pending for the sweeper."""
-    from celery.exceptions import Retry
+    """Best effort: a failed enqueue (broker down) leaves the row pending for the sweeper.
 
+    Called after the commit, usually still inside the request. Without a broker (eager
+    Celery) the task itself would run here, and with a broker that is down each publish
+    retries for a while: both go to the background thread instead, so the agent is
+    answered without waiting for a receiver or a broker (README: "Contention and
+    faults")."""
+    ids = [str(pk) for pk in ids]
+    if not ids:
+        return
+    if settings.WARDEN_DELIVERY_IN_BACKGROUND:
+        background.submit(_send_now, task, ids)
+    else:
+        _send_now(task, ids)
+
+
+def _send_now(task, ids: list[str]) -> None:
     for pk in ids:
         try:
-            task.delay(str(pk))
+            task.delay(pk)
         except Retry:  # eager mode (no broker) cannot wait for a backoff: the sweeper will
             logger.info("%s %s will be retried by the outbox sweeper", task.name, pk)
         except Exception:
@@ -498,6 +514,55 @@ def notify_chain_broken(*, workspace: Workspace, result, day: str) -> Notificati
         data=data,
         emails=_emails_to(auditors, rendered),
     )
+
+
+def exceptions_remind_unresolved(*, now: datetime | None = None) -> int:
+    """Tell each workspace's admins about exception records left open longer than
+    WARDEN_EXCEPTION_REMIND_DAYS (once per period), instead of letting them hold audit
+    retention back unnoticed. Returns how many workspaces were reminded."""
+    now = now or timezone.now()
+    days = settings.WARDEN_EXCEPTION_REMIND_DAYS
+    cutoff = now - timedelta(days=days)
+    period = int(now.timestamp() // (days * 86400))
+    reminded = 0
+    stale = (
+        ExceptionRecord.objects.filter(resolved_at__isnull=True, created_at__lte=cutoff)
+        .select_related("workspace")
+        .order_by("workspace_id", "created_at")
+    )
+    by_workspace: dict = {}
+    for record in stale:
+        by_workspace.setdefault(record.workspace_id, []).append(record)
+    for records in by_workspace.values():
+        workspace, oldest = records[0].workspace, records[0]
+        rendered = content.render_email(
+            "exception_unresolved",
+            {
+                "workspace_name": content.clean_line(workspace.name),
+                "count": len(records),
+                "days": days,
+                "oldest_what": content.clean_line(oldest.what, limit=300),
+                "oldest_kind": oldest.kind,
+                "oldest_created": oldest.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "link": content.admin_url("/admin/audit/exceptionrecord/?resolved=open"),
+            },
+            subject=f"{len(records)} open exception(s) in {workspace.name}",
+        )
+        admins = users_with_workspace_perm(workspace=workspace, perm="manage_workspace")
+        with transaction.atomic():
+            published = event_publish(
+                workspace=workspace,
+                event=Event.EXCEPTION_UNRESOLVED,
+                event_key=f"{Event.EXCEPTION_UNRESOLVED}:{workspace.pk}:{period}",
+                data={
+                    "open": len(records),
+                    "older_than_days": days,
+                    "exception_ids": [r.pk for r in records[:100]],
+                },
+                emails=_emails_to(admins, rendered),
+            )
+        reminded += published is not None
+    return reminded
 
 
 def chain_verification_run(
