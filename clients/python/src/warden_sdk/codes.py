@@ -37,4 +37,5 @@ ERROR_CODES: dict[str, int] = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    "unavailable": 503,
 }
