@@ -78,6 +78,13 @@ class AuditAction(models.TextChoices):
     EXCEPTION_REMINDED = "exception.reminded"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_CHANGED = "webhook.changed"
+    SECURITY_LOGIN_THROTTLED = "security.login_throttled"
+    SECURITY_KEY_GUESSING_THROTTLED = "security.key_guessing_throttled"
+    CONNECTOR_CREATED = "connector.created"
+    CONNECTOR_UPDATED = "connector.updated"
+    CONNECTOR_DELETED = "connector.deleted"
+    CONNECTOR_SYNCED = "connector.synced"
+    EXECUTION_RECORDED = "execution.recorded"
 
 
 class AuditChainHead(models.Model):
