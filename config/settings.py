@@ -309,6 +309,8 @@ WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", defaul
 # Never stored in the database. Retired public keys (base64) still trusted for older
 # checkpoints after a rotation go in WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS.
 WARDEN_AUDIT_SIGNING_KEY = env.str("WARDEN_AUDIT_SIGNING_KEY", default="")
+# Key of the retention checkpoints' HMAC; empty: derived from the key pepper.
+WARDEN_AUDIT_CHECKPOINT_KEY = env.str("WARDEN_AUDIT_CHECKPOINT_KEY", default="")
 WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
 # A checkpoint every N entries (in the write that reaches it) and, for chains that moved,
 # every T seconds (beat task "checkpoint-audit-chains").

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('approvals', '0002_deny_rule_and_custody'),
+        ('approvals', '0003_action_status_simulated'),
         ('gateway', '0001_connector_execution'),
     ]
 
