@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('approvals', '0003_tool_input_schema_connector'),
+        ('approvals', '0002_deny_rule_and_custody'),
     ]
 
     operations = [
