@@ -8,17 +8,20 @@ from drf_spectacular.views import (
 )
 
 from common.views import not_found
+from gateway.api.mcp import MCPView
 
 api_v1 = [
     path("", include("tenants.api.urls")),
     path("", include("keys.api.urls")),
     path("", include("approvals.api.urls")),
     path("", include("audit.api.urls")),
+    path("", include("gateway.api.urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("mcp", MCPView.as_view(), name="mcp"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI and Redoc come from drf-spectacular-sidecar's static files (no CDN).
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from common.api.schema import results_of
 from common.api.serializers import StrictSerializer
+from gateway.api.serializers import ExecutionSerializer
 
 
 def open_choice(known, what: str) -> serializers.CharField:
@@ -26,6 +27,9 @@ class ActionCreateSerializer(StrictSerializer):
     confirmed = serializers.BooleanField(required=False, default=False)
     confirmation_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
+    )
+    execute = serializers.BooleanField(
+        required=False, default=False, help_text="Connector-backed tools: Warden executes it."
     )
 
 
@@ -105,6 +109,7 @@ class ActionRequestSerializer(serializers.ModelSerializer):
     decided_by = serializers.SerializerMethodField(
         help_text="Approvers who gave a verdict (`user:<email>`), in order."
     )
+    execution = serializers.SerializerMethodField()
 
     class Meta:
         model = ActionRequest
@@ -123,6 +128,7 @@ class ActionRequestSerializer(serializers.ModelSerializer):
             "confirmation",
             "denial_reason",
             "decided_by",
+            "execution",
         ]
         read_only_fields = fields
 
@@ -141,6 +147,11 @@ class ActionRequestSerializer(serializers.ModelSerializer):
 
     def get_decided_by(self, obj) -> list[str]:
         return [r.approver for r in self._verdicts(obj)]
+
+    @extend_schema_field(ExecutionSerializer(allow_null=True))
+    def get_execution(self, obj) -> dict | None:
+        execution = getattr(obj, "execution", None)  # reverse one-to-one: None when absent
+        return ExecutionSerializer(execution).data if execution is not None else None
 
     @extend_schema_field(ConfirmationSerializer(allow_null=True))
     def get_confirmation(self, obj) -> dict | None:
@@ -204,6 +215,7 @@ class ToolWriteSerializer(StrictSerializer):
         child=serializers.CharField(max_length=100), required=False, max_length=50
     )
     enabled = serializers.BooleanField(required=False)
+    input_schema = serializers.JSONField(required=False)
     deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
