@@ -111,8 +111,19 @@ def with_hostile_value(case, value, index: int):
             body["params"] = {**body["params"], "hostile": value}
         case.body = body
     if case.query:
-        case.query = {name: str(value) for name in case.query}
+        case.query = {name: _in_url(value) for name in case.query}
     return case
+
+
+def _in_url(value) -> str:
+    """A URL cannot carry a lone surrogate (the client fails to encode it before any
+    request is made): send the bytes it stands for instead."""
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("latin-1")
+    return text
 
 
 def raw_json(case) -> dict:
