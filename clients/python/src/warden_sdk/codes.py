@@ -9,6 +9,7 @@ ERROR_CODES: dict[str, int] = {
     "parse_error": 400,
     "workspace_required": 400,
     "not_authenticated": 401,
+    "invalid_credentials": 401,
     "invalid_key": 401,
     "key_expired": 401,
     "key_revoked": 401,
