@@ -1,0 +1,35 @@
+"""Showing agent text to people without hidden characters.
+
+Bidi controls (U+202A-202E, U+2066-2069, U+200E/200F) reorder what a reader sees:
+`this.\\u202eevil",` displays as `this.,"live`. Zero-width and other format
+characters (U+200B-200D, U+2060, U+FEFF, the rest of Unicode category Cf) hide
+content, say a second address behind a first one. Control characters and line or
+paragraph separators are no better. Wherever agent text is shown to a person
+(admin pages, summaries, emails, the PDF) each such character is replaced by a
+visible marker naming its code point, e.g. ``⟦U+202E⟧``; the text is not otherwise
+changed, so escaping (templates' autoescape) still applies afterwards."""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Kept as they are: the layout characters every text display already shows honestly.
+_LAYOUT = frozenset("\n\r\t")
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Cc", "Zl", "Zp"})
+
+
+def is_invisible(char: str) -> bool:
+    """True for a character a reader cannot see or that changes how others are seen."""
+    return char not in _LAYOUT and unicodedata.category(char) in _HIDDEN_CATEGORIES
+
+
+def has_invisible(text: str) -> bool:
+    return not text.isprintable() and any(is_invisible(c) for c in text)
+
+
+def reveal_invisible(text: str, *, opening: str = "⟦", closing: str = "⟧") -> str:
+    """`text` with every invisible or direction-changing character shown as
+    ``⟦U+XXXX⟧`` (markers configurable: the PDF's core fonts need ASCII ones)."""
+    if text.isprintable():  # the common case: no hidden characters at all
+        return text
+    return "".join(f"{opening}U+{ord(c):04X}{closing}" if is_invisible(c) else c for c in text)
