@@ -24,6 +24,7 @@ from audit.privacy_pdf import privacy_summary_pdf
 from audit.selectors import audit_entries
 from common.actor import Actor
 from common.net import client_ip
+from common.text import reveal_invisible_html
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin
 
 VIEW_AUDIT = "view_audit"
@@ -31,9 +32,10 @@ DOWNLOAD_PRIVACY_SUMMARY = "download_privacy_summary"
 
 
 def _pretty(value: Any):
-    """JSON evidence, indented and escaped (agent-supplied text stays data)."""
+    """JSON evidence, indented and escaped (agent-supplied text stays data), hidden
+    characters shown as markers."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre class="warden-json">{}</pre>', text)
+    return format_html('<pre class="warden-json">{}</pre>', reveal_invisible_html(text))
 
 
 def _actor(request) -> Actor:

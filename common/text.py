@@ -12,10 +12,15 @@ changed, so escaping (templates' autoescape) still applies afterwards."""
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
+
+from django.utils.html import conditional_escape, escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 # Kept as they are: the layout characters every text display already shows honestly.
 _LAYOUT = frozenset("\n\r\t")
 _HIDDEN_CATEGORIES = frozenset({"Cf", "Cc", "Zl", "Zp"})
+_HTML_MARKER = '<span class="warden-invisible" title="hidden character {0}">⟦{0}⟧</span>'
 
 
 def is_invisible(char: str) -> bool:
@@ -33,3 +38,17 @@ def reveal_invisible(text: str, *, opening: str = "⟦", closing: str = "⟧") -
     if text.isprintable():  # the common case: no hidden characters at all
         return text
     return "".join(f"{opening}U+{ord(c):04X}{closing}" if is_invisible(c) else c for c in text)
+
+
+def reveal_invisible_html(value: Any) -> SafeString:
+    """`value` as escaped HTML with each hidden character as a highlighted marker.
+    Escaping comes first, so agent text stays inert; only our own spans are markup."""
+    text = "" if value is None else str(value)
+    if text.isprintable():
+        return conditional_escape(text)
+    return mark_safe(  # noqa: S308 - every piece of agent text below is escaped
+        "".join(
+            format_html(_HTML_MARKER, f"U+{ord(c):04X}") if is_invisible(c) else escape(c)
+            for c in text
+        )
+    )
