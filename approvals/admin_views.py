@@ -26,9 +26,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
+from approvals.services import APPROVE_PERMISSION
 from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
+from common.text import reveal_invisible
 from tenants.scoping import scoped
 
 QUEUE_PAGE_SIZE = 50
@@ -36,6 +38,7 @@ BULK_MAX = 200
 HISTORY_LIMIT = 25
 EXPIRES_SOON = timedelta(hours=1)
 REASON_MAX_LENGTH = 2000
+NAME_SUMMARY_CHARS = 80
 
 
 def pretty_json(value: Any) -> str:
@@ -86,8 +89,7 @@ def page_context(model_admin, request) -> dict[str, Any]:
     }
 
 
-def _approval_progress(confirmation) -> dict[str, int]:
-    records = list(confirmation.approval_records.all())
+def _approval_progress(records, confirmation) -> dict[str, int]:
     return {
         "approvals": sum(1 for r in records if r.verdict == ApprovalRecord.Verdict.APPROVE),
         "required": confirmation.approvals_required,
@@ -103,10 +105,79 @@ def _catalog_entry(action: ActionRequest):
     return PLATFORM_TOOLS.get(action.tool_name)
 
 
-def _row(confirmation, now=None) -> dict[str, Any]:
+def approvable_workspace_ids(model_admin, request) -> set:
+    """Workspaces where the user may approve: one query per page, not one per row."""
+    return set(
+        model_admin.permitted_workspaces(request, APPROVE_PERMISSION).values_list("pk", flat=True)
+    )
+
+
+def _undecidable_reason(confirmation, user, records, approvable_ids) -> str:
+    """Why `user` may not decide this request ("" when they may), as the services
+    would refuse it: so the page hides buttons that could only end in a refusal."""
+    if _accountable_pk(confirmation.action_request) == user.pk:
+        return (
+            "You are answerable for this request (you own the key that made it, or you "
+            "asked for it). Four-eyes rule: another approver must decide."
+        )
+    if any(r.approver_user_id == user.pk for r in records):
+        return "You already gave your verdict on this request; a different approver is needed."
+    if confirmation.workspace_id not in approvable_ids:
+        return "You lack the permission to approve actions in this workspace."
+    return ""
+
+
+def _governed_changes(params: Any) -> list[dict[str, Any]]:
+    """`{"changes": {field: {"before": x, "after": y}}}` as rows, for platform changes
+    that say what they change; other shapes give no rows (the raw params still show)."""
+    changes = params.get("changes") if isinstance(params, dict) else None
+    if not isinstance(changes, dict):
+        return []
+    rows = []
+    for field, change in sorted(changes.items()):
+        if isinstance(change, dict) and {"before", "after"} <= change.keys():
+            rows.append(
+                {
+                    "field": str(field).replace("_", " "),
+                    "before": pretty_json(change["before"]),
+                    "after": pretty_json(change["after"]),
+                }
+            )
+    return rows
+
+
+def _effects(action: ActionRequest, confirmation, tool) -> list[str]:
+    """What approving does, in plain words."""
+    effects = []
+    if action.dry_run:
+        effects.append(
+            "Dry run: nothing will be executed for real. The workspace is in dry-run mode, "
+            "so approving only lets the agent go through the motions."
+        )
+    elif action.is_platform:
+        effects.append("Approving applies this platform change immediately.")
+    else:
+        effects.append(
+            f"Approving lets the agent run {action.tool_name} once, with exactly the "
+            "parameters below."
+        )
+    if confirmation.irreversible:
+        effects.append("Irreversible: once done it cannot be undone.")
+    if confirmation.approvals_required > 1:
+        effects.append(
+            f"It needs {confirmation.approvals_required} different approvers before it "
+            "proceeds."
+        )
+    if tool is not None and tool.level == "external":
+        effects.append("External: it reaches outside the company (people or systems).")
+    return effects
+
+
+def _row(confirmation, now=None, user=None, approvable_ids=frozenset()) -> dict[str, Any]:
     action = confirmation.action_request
     tool = _catalog_entry(action)
     now = now or timezone.now()
+    records = list(confirmation.approval_records.all())
     return {
         "confirmation": confirmation,
         "action": action,
@@ -119,8 +190,14 @@ def _row(confirmation, now=None) -> dict[str, Any]:
         # The human answerable for the request: the key's owner, or the human who
         # asked for a platform operation. Never allowed to approve it (four eyes).
         "accountable": action.accountable_user or (action.key.owner if action.key else None),
-        "progress": _approval_progress(confirmation),
+        "progress": _approval_progress(records, confirmation),
         "expires_soon": confirmation.expires_at - now < EXPIRES_SOON,
+        "description": tool.description if tool else "",
+        "effects": _effects(action, confirmation, tool),
+        "short_id": str(action.pk)[:8],
+        "undecidable": (
+            _undecidable_reason(confirmation, user, records, approvable_ids) if user else ""
+        ),
     }
 
 
@@ -146,12 +223,13 @@ def queue_view(model_admin, request):
     )
     page = paginator.get_page(request.GET.get("page"))
     now = timezone.now()
+    approvable = approvable_workspace_ids(model_admin, request) if page.object_list else set()
     context = {
         **page_context(model_admin, request),
         "title": "Approval queue",
         "opts": model_admin.model._meta,
         "page": page,
-        "rows": [_row(c, now) for c in page.object_list],
+        "rows": [_row(c, now, request.user, approvable) for c in page.object_list],
         "per_workspace": per_workspace,
         "workspace_slug": workspace_slug,
         "total_pending": sum(w["pending"] for w in per_workspace),
@@ -191,6 +269,7 @@ def review_view(model_admin, request, pk):
         confirmation.approval_records.select_related("approver_user").order_by("created_at")
     )
     now = timezone.now()
+    row = _row(confirmation, now, request.user, approvable_workspace_ids(model_admin, request))
     decidable = (
         confirmation.status == ConfirmationRequest.Status.PENDING and confirmation.expires_at > now
     )
@@ -198,7 +277,9 @@ def review_view(model_admin, request, pk):
         **page_context(model_admin, request),
         "title": f"Review request: {action.tool_name}",
         "opts": model_admin.model._meta,
-        "row": _row(confirmation),
+        "row": row,
+        "changes": _governed_changes(action.params),
+        "effect": _effect_sentence(action.params),
         "confirmation": confirmation,
         "action": action,
         "records": records,
@@ -209,13 +290,16 @@ def review_view(model_admin, request, pk):
         "decidable": decidable,
         "expired": confirmation.expires_at <= now
         or confirmation.status == ConfirmationRequest.Status.EXPIRED,
-        "owns_key": _accountable_pk(action) == request.user.pk,
-        "already_voted": any(r.approver_user_id == request.user.pk for r in records),
         "response_pretty": pretty_json(action.response) if action.response else "",
         "now": now,
         "reason_max_length": REASON_MAX_LENGTH,
     }
     return TemplateResponse(request, "admin/approvals/review.html", context)
+
+
+def _effect_sentence(params: Any) -> str:
+    effect = params.get("effect") if isinstance(params, dict) else None
+    return effect if isinstance(effect, str) else ""
 
 
 def _accountable_pk(action: ActionRequest):
@@ -251,6 +335,15 @@ def _urls(model_admin) -> dict[str, str]:
     return {"queue": reverse(f"{prefix}_changelist"), "review": f"{prefix}_review"}
 
 
+def request_name(confirmation) -> str:
+    """Tool, summary and short id: tells apart two pending refunds in a message."""
+    action = confirmation.action_request
+    summary = reveal_invisible(confirmation.summary)
+    if len(summary) > NAME_SUMMARY_CHARS:
+        summary = summary[:NAME_SUMMARY_CHARS] + "…"
+    return f"{reveal_invisible(action.tool_name)} “{summary}” (request {str(action.pk)[:8]})"
+
+
 def _refusal(exc: WardenError, verb: str) -> str:
     return f"Not {verb}: {exc.message} ({exc.code})"
 
@@ -277,15 +370,15 @@ def decide_view(model_admin, request, pk):
         messages.error(request, _refusal(exc, verb))
         return HttpResponseRedirect(review_url)
     confirmation.refresh_from_db(fields=["status"])
-    tool = confirmation.action_request.tool_name
+    named = request_name(confirmation)
     if confirmation.status == ConfirmationRequest.Status.PENDING:
         messages.success(
             request,
-            f"Your approval of {tool} is recorded; it needs another approver before the "
+            f"Your approval of {named} is recorded; it needs another approver before the "
             "agent may proceed.",
         )
     else:
-        messages.success(request, f"Request {tool} {verb}.")
+        messages.success(request, f"{verb.capitalize()}: {named}.")
     return _back(request, urls["queue"])
 
 

@@ -11,15 +11,17 @@ changed, so escaping (templates' autoescape) still applies afterwards."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
-from django.utils.html import conditional_escape, escape, format_html
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 # Kept as they are: the layout characters every text display already shows honestly.
 _LAYOUT = frozenset("\n\r\t")
 _HIDDEN_CATEGORIES = frozenset({"Cf", "Cc", "Zl", "Zp"})
+_MARKER_RE = re.compile(r"⟦(U\+[0-9A-F]{4,6})⟧")
 _HTML_MARKER = '<span class="warden-invisible" title="hidden character {0}">⟦{0}⟧</span>'
 
 
@@ -41,14 +43,14 @@ def reveal_invisible(text: str, *, opening: str = "⟦", closing: str = "⟧") -
 
 
 def reveal_invisible_html(value: Any) -> SafeString:
-    """`value` as escaped HTML with each hidden character as a highlighted marker.
+    """`value` as escaped HTML with each hidden character as a highlighted marker,
+    markers already in the text (summaries are stored revealed) highlighted alike.
     Escaping comes first, so agent text stays inert; only our own spans are markup."""
-    text = "" if value is None else str(value)
-    if text.isprintable():
-        return conditional_escape(text)
-    return mark_safe(  # noqa: S308 - every piece of agent text below is escaped
-        "".join(
-            format_html(_HTML_MARKER, f"U+{ord(c):04X}") if is_invisible(c) else escape(c)
-            for c in text
-        )
+    text = reveal_invisible("" if value is None else str(value))
+    escaped = conditional_escape(text)
+    if "⟦U+" not in escaped:
+        return escaped
+    # Markers hold no character that escaping changes, so they survive it intact.
+    return mark_safe(  # noqa: S308 - the text is escaped; only our spans are added
+        _MARKER_RE.sub(lambda m: format_html(_HTML_MARKER, m.group(1)), escaped)
     )

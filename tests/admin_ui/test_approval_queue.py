@@ -345,7 +345,12 @@ def test_approve_with_reason_lets_the_agent_proceed_once(
         decide_url(confirmation), {"verdict": "approve", "reason": "looks fine"}, follow=True
     )
     assert response.status_code == 200
-    assert any("approved" in m for m in messages_of(response))
+    short_id = str(confirmation.action_request_id)[:8]
+    # The message names the request: two pending sends are told apart.
+    assert (
+        f"Approved: email.send “Send an email to a@example.test” (request {short_id})."
+        in messages_of(response)
+    )
     confirmation.refresh_from_db()
     assert confirmation.status == "approved"
     record = ApprovalRecord.objects.get(confirmation=confirmation)

@@ -50,3 +50,11 @@ def test_template_filter_keeps_autoescaping():
     assert out.startswith('&lt;script&gt;<span class="warden-invisible"')
     assert "<script>" not in out
     assert out.endswith("|-")
+
+
+def test_html_version_highlights_markers_already_in_stored_text():
+    html = reveal_invisible_html("to ann@example.com⟦U+202E⟧ <i>")
+    assert html == (
+        'to ann@example.com<span class="warden-invisible" title="hidden character U+202E">'
+        "⟦U+202E⟧</span> &lt;i&gt;"
+    )
