@@ -165,8 +165,7 @@ def _effects(action: ActionRequest, confirmation, tool) -> list[str]:
         effects.append("Irreversible: once done it cannot be undone.")
     if confirmation.approvals_required > 1:
         effects.append(
-            f"It needs {confirmation.approvals_required} different approvers before it "
-            "proceeds."
+            f"It needs {confirmation.approvals_required} different approvers before it proceeds."
         )
     if tool is not None and tool.level == "external":
         effects.append("External: it reaches outside the company (people or systems).")
