@@ -3,6 +3,9 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common.views import not_found
+from tenants.admin_login import AdminLoginForm
+
+admin.site.login_form = AdminLoginForm
 
 api_v1 = [
     path("", include("tenants.api.urls")),
@@ -23,3 +26,4 @@ urlpatterns = [
 handler404 = "common.views.not_found"
 handler500 = "common.views.internal_error"
 handler400 = "common.views.bad_request"
+handler403 = "common.views.permission_denied"
