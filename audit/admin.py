@@ -215,7 +215,7 @@ class AuditEntryAdmin(EvidenceAdmin):
     search_fields = ("request_id",)
     search_help_text = "Exact request id (X-Request-Id)."
     ordering = ("-created_at", "-seq")
-    readonly_fields = ("input_pretty", "when")
+    readonly_fields = ("input_pretty", "when", "tool_shown", "rationale_shown", "target_shown")
     fields = (
         "workspace",
         "seq",
@@ -224,11 +224,11 @@ class AuditEntryAdmin(EvidenceAdmin):
         "actor_type",
         "action",
         "target_type",
-        "target_id",
-        "tool",
+        "target_shown",
+        "tool_shown",
         "input_pretty",
         "decision",
-        "rationale",
+        "rationale_shown",
         "policy_version",
         "request_id",
         "client_ip",
@@ -248,6 +248,14 @@ class AuditEntryAdmin(EvidenceAdmin):
     @admin.display(description="tool", ordering="tool")
     def tool_shown(self, obj):
         return reveal_invisible_html(obj.tool)
+
+    @admin.display(description="rationale")
+    def rationale_shown(self, obj):
+        return reveal_invisible_html(obj.rationale)
+
+    @admin.display(description="target id")
+    def target_shown(self, obj):
+        return reveal_invisible_html(obj.target_id)
 
     @admin.display(description="actor", ordering="actor")
     def actor_shown(self, obj):
@@ -404,7 +412,15 @@ class AuditEntryAdmin(EvidenceAdmin):
 
 @admin.register(ApprovalRecord)
 class ApprovalRecordAdmin(EvidenceAdmin):
-    list_display = ("created_at", "workspace", "tool", "verdict", "approver", "threshold", "reason")
+    list_display = (
+        "when",
+        "workspace",
+        "tool",
+        "verdict",
+        "approver",
+        "threshold",
+        "reason_shown",
+    )
     list_select_related = ("workspace", "confirmation__action_request")
     list_filter = ("verdict",)
     date_hierarchy = "created_at"
@@ -414,7 +430,15 @@ class ApprovalRecordAdmin(EvidenceAdmin):
 
     @admin.display(description="tool")
     def tool(self, obj):
-        return obj.confirmation.action_request.tool_name
+        return reveal_invisible_html(obj.confirmation.action_request.tool_name)
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    @admin.display(description="reason")
+    def reason_shown(self, obj):
+        return reveal_invisible_html(obj.reason)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -425,7 +449,7 @@ class ApprovalRecordAdmin(EvidenceAdmin):
 
 @admin.register(ExceptionRecord)
 class ExceptionRecordAdmin(EvidenceAdmin):
-    list_display = ("created_at", "workspace", "kind", "severity", "what", "subject", "resolved_at")
+    list_display = ("when", "workspace", "kind", "severity", "what_shown", "subject", "resolved_at")
     list_select_related = ("workspace",)
     list_filter = (ResolvedFilter, "kind", "severity")
     date_hierarchy = "created_at"
@@ -441,10 +465,18 @@ class ExceptionRecordAdmin(EvidenceAdmin):
     def evidence_pretty(self, obj):
         return _pretty(obj.evidence)
 
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    @admin.display(description="what")
+    def what_shown(self, obj):
+        return reveal_invisible_html(obj.what)
+
 
 @admin.register(VersionLog)
 class VersionLogAdmin(EvidenceAdmin):
-    list_display = ("created_at", "workspace", "actor", "target_type", "target_id", "reason")
+    list_display = ("when", "workspace", "actor", "target_type", "target_id", "reason_shown")
     list_select_related = ("workspace",)
     list_filter = ("target_type",)
     date_hierarchy = "created_at"
@@ -456,6 +488,14 @@ class VersionLogAdmin(EvidenceAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = [f.name for f in self.model._meta.fields if f.name not in ("before", "after")]
         return [*fields, "before_pretty", "after_pretty"]
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    @admin.display(description="reason")
+    def reason_shown(self, obj):
+        return reveal_invisible_html(obj.reason)
 
     @admin.display(description="before")
     def before_pretty(self, obj):

@@ -74,3 +74,26 @@ def test_actor_names_cost_the_same_for_one_or_many_keys(
     with django_assert_max_num_queries(len(one.captured_queries)):
         response = client.get(LIST)
     assert response.content.decode().count("warden-id") >= 13
+
+
+def test_hidden_characters_in_evidence_are_marked(
+    workspace, make_key, role_users, admin_client_for
+):
+    key, _ = make_key(workspace)
+    with transaction.atomic():
+        entry = audit_record(
+            workspace=workspace,
+            actor=Actor.for_key(key),
+            action=AuditAction.ACTION_DECIDED,
+            tool="crm\u202eread",
+            rationale="ok\u200b<b>",
+            input={"to": "ann@example.com\u2066"},
+        )
+    client = admin_client_for(role_users[Role.AUDITOR])
+    listing = client.get(LIST).content.decode()
+    detail = client.get(f"{LIST}{entry.pk}/change/").content.decode()
+    for html in (listing, detail):
+        assert "\u202e" not in html and "⟦U+202E⟧" in html
+    for marker in ("⟦U+200B⟧</span>&lt;b&gt;", "⟦U+2066⟧"):
+        assert marker in detail
+    assert "\u200b" not in detail and "\u2066" not in detail
