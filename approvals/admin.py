@@ -4,24 +4,16 @@ and a read-only view of action requests. The approval queue lives in admin_queue
 
 from django.contrib import admin
 
-from approvals import catalog
+from approvals import catalog, proposals
+from approvals.admin_door import admin_actor, through_door
 from approvals.admin_queue import register as register_approval_queue
 from approvals.models import ActionRequest, Tool
-from common.actor import Actor
-from common.net import client_ip
+from tenants.admin import ServiceRefusalMixin
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
 
 
-def _actor(request) -> Actor:
-    return Actor.for_user(
-        request.user,
-        request_id=getattr(request, "request_id", ""),
-        client_ip=client_ip(request),
-    )
-
-
 @admin.register(Tool)
-class ToolAdmin(WorkspaceScopedAdmin):
+class ToolAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
     view_permission = "manage_tools"
     change_permission = "manage_tools"
     list_display = ("name", "workspace", "level", "confirmation", "irreversible", "enabled")
@@ -33,17 +25,26 @@ class ToolAdmin(WorkspaceScopedAdmin):
         return ("workspace",) if obj is not None else ()
 
     def save_model(self, request, obj, form, change):
-        # Bumps the workspace policy version and records before/after, like the API.
-        saved = catalog.tool_save_from_admin(tool=obj, actor=_actor(request))
-        obj.pk = saved.pk
-        obj._state.adding = False
+        # The same door as the API: bumps the policy version and records before/after;
+        # a loosening (no confirmation, lower level, enabling...) waits for a second person.
+        fields = {f: getattr(obj, f) for f in Tool.EDITABLE_FIELDS}
+        if change:
+            current = Tool.objects.get(pk=obj.pk)
+            changes = {f: v for f, v in fields.items() if getattr(current, f) != v}
+            proposal = proposals.tool_update(current, changes)
+        else:
+            proposal = proposals.tool_create(obj.workspace, fields)
+        applied, saved = through_door(self, request, workspace=obj.workspace, proposal=proposal)
+        if applied and saved is not None:
+            obj.pk = saved.pk
+            obj._state.adding = False
 
     def delete_model(self, request, obj):
-        catalog.tool_delete(tool=obj, actor=_actor(request))
+        catalog.tool_delete(tool=obj, actor=admin_actor(request))
 
     def delete_queryset(self, request, queryset):
         for tool in queryset:
-            catalog.tool_delete(tool=tool, actor=_actor(request))
+            catalog.tool_delete(tool=tool, actor=admin_actor(request))
 
 
 @admin.register(ActionRequest)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from django.contrib import messages
@@ -25,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from approvals.governance import BY_NAME
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.services import APPROVE_PERMISSION
 from common.actor import Actor
@@ -97,12 +99,15 @@ def _approval_progress(records, confirmation) -> dict[str, int]:
 
 
 def _catalog_entry(action: ActionRequest):
-    """The tool as the gate saw it: the catalog row, or the built-in platform tool."""
+    """The tool as the gate saw it: the catalog row, or the governed operation."""
     if action.tool is not None:
         return action.tool
-    from approvals.platform import PLATFORM_TOOLS
-
-    return PLATFORM_TOOLS.get(action.tool_name)
+    operation = BY_NAME.get(action.tool_name)
+    if operation is None:
+        return None
+    return SimpleNamespace(
+        name=operation.name, level="write", data_classes=[], description=operation.title
+    )
 
 
 def approvable_workspace_ids(model_admin, request) -> set:

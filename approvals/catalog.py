@@ -60,6 +60,21 @@ def _audit_tool(tool, workspace, actor, action, before, after, reason=""):
     )
 
 
+def check_tool_fields(*, workspace: Workspace, fields: dict, tool: Tool | None = None) -> None:
+    """Validate a create or edit before it is applied or filed for approval, so nobody
+    is asked to approve a tool that could never be saved."""
+    unknown = sorted(set(fields) - set(TOOL_FIELDS))
+    if unknown:
+        raise WardenError("validation_error", "Unknown tool fields.", {"fields": unknown})
+    if tool is None:
+        draft = Tool(workspace=workspace, **fields)
+    else:
+        draft = Tool(**{f.attname: getattr(tool, f.attname) for f in Tool._meta.concrete_fields})
+        for name, value in fields.items():
+            setattr(draft, name, value)
+    _validate_tool(draft)
+
+
 @transaction.atomic
 def tool_create(*, workspace: Workspace, actor: Actor, reason: str = "", **fields) -> Tool:
     unknown = sorted(set(fields) - set(TOOL_FIELDS))
@@ -104,13 +119,3 @@ def tool_delete(*, tool: Tool, actor: Actor, reason: str = "") -> None:
     tool.delete()
     tool.pk = pk
     _audit_tool(tool, locked, actor, AuditAction.TOOL_DELETED, before, None, reason)
-
-
-@transaction.atomic
-def tool_save_from_admin(*, tool: Tool, actor: Actor) -> Tool:
-    """Admin form save: the same audited, version-bumping path as the API."""
-    fields = {f: getattr(tool, f) for f in TOOL_FIELDS}
-    if tool._state.adding:
-        return tool_create(workspace=tool.workspace, actor=actor, **fields)
-    current = Tool.objects.get(pk=tool.pk)
-    return tool_update(tool=current, actor=actor, changes=fields)

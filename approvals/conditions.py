@@ -14,7 +14,7 @@ from typing import Any
 
 import cel
 
-ALLOWED_VARIABLES = frozenset({"params", "key", "workspace"})
+ALLOWED_VARIABLES = frozenset({"params", "key", "workspace", "tool"})
 MAX_CONDITION_LENGTH = 2000
 _POSITION_RE = re.compile(r"<input>:(\d+):(\d+)")
 
@@ -52,7 +52,7 @@ def compile_condition(source: str):
         raise ConditionError(
             "Unknown variables in condition: "
             + ", ".join(unknown)
-            + " (use params, key and workspace)."
+            + " (use params, key, workspace and tool)."
         )
     return program
 
@@ -63,6 +63,24 @@ def key_variables(key) -> dict[str, Any]:
         "name": key.name,
         "scopes": sorted(key.scopes or []),
         "unattended_mode": bool(key.unattended_mode),
+        "unattended": bool(key.unattended_mode),
+        "owner": _owner_email(key),
+    }
+
+
+def _owner_email(key) -> str:
+    owner = getattr(key, "owner", None) if getattr(key, "owner_id", None) else None
+    return (getattr(owner, "email", "") or "") if owner is not None else ""
+
+
+def tool_variables(tool) -> dict[str, Any]:
+    if tool is None:
+        return {"name": "", "level": "", "irreversible": False, "data_classes": []}
+    return {
+        "name": tool.name,
+        "level": str(tool.level),
+        "irreversible": bool(tool.irreversible),
+        "data_classes": sorted(tool.data_classes or []),
     }
 
 
@@ -76,13 +94,14 @@ def workspace_variables(workspace) -> dict[str, Any]:
     }
 
 
-def evaluate_condition(source: str, *, params: dict, key, workspace) -> bool:
+def evaluate_condition(source: str, *, params: dict, key, workspace, tool=None) -> bool:
     """True when the condition holds. Raises ConditionError on any failure."""
     program = compile_condition(source)
     context = {
         "params": params,
         "key": key_variables(key),
         "workspace": workspace_variables(workspace),
+        "tool": tool_variables(tool),
     }
     try:
         result = program.execute(context)

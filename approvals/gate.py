@@ -18,7 +18,7 @@ decides wins and is named in `Decision.rule`:
                 lifts the outbound gate (only the workspace setting does, DESIGN.md 5)
                 and never the platform's own operations (always confirmed by a human).
 
-Platform tools (`warden.*`, approvals.platform) are not in any catalog: their
+Platform tools (`warden.*`, filed by approvals.door) are not in any catalog: their
 endpoint checks the caller's control-plane scope and the gate requires `scope` on
 the principal; they skip the allowlist and the writes switch (which govern agent
 actions) and always need confirmation.
@@ -90,7 +90,9 @@ def confirmation_rule(key, workspace, tool, params) -> tuple[bool, str]:
     if tool.confirmation == "always":
         return True, "the tool always needs confirmation"
     if tool.confirmation == "conditional":
-        if evaluate_condition(tool.condition, params=params, key=key, workspace=workspace):
+        if evaluate_condition(
+            tool.condition, params=params, key=key, workspace=workspace, tool=tool
+        ):
             return True, f"condition holds: {tool.condition}"
         return False, f"condition does not hold: {tool.condition}"
     return False, "the tool needs no confirmation"
@@ -120,6 +122,17 @@ def decide(key, workspace, tool, params, policy_version: int, *, scope: str = ""
         if tool.level in WRITE_LEVELS and not workspace.writes_enabled:
             return _deny("writes_disabled", "writes", "the workspace's writes switch is off", v)
 
+    if not platform and (getattr(tool, "deny_condition", "") or "").strip():
+        try:
+            refused = evaluate_condition(
+                tool.deny_condition, params=params, key=key, workspace=workspace, tool=tool
+            )
+        except ConditionError as exc:
+            return _deny("policy_error", "deny_condition", f"deny rule failed: {exc}", v)
+        if refused:
+            reason = tool.deny_reason or "The tool's policy refuses this call."
+            return _deny("denied_by_policy", "deny_condition", reason, v, reason=reason)
+
     if platform:
         needs, why, rule = True, "the platform's own operations always need a human", "platform"
     else:
@@ -132,6 +145,12 @@ def decide(key, workspace, tool, params, policy_version: int, *, scope: str = ""
         needs, why, rule = False, "unattended key skips the confirmation rule", "unattended"
     if not needs and tool.level == "external" and not workspace.outbound_allowed:
         needs, why, rule = True, "external effects need confirmation (outbound off)", "outbound"
+    if not needs and not platform:
+        floor = floor_reason(workspace, tool)
+        if floor:
+            needs, why, rule = True, floor, "floor"
+        elif "pii" in (tool.data_classes or ()):
+            why = f"{why}; reads personal data (pii): allowed and recorded"
 
     if not needs:
         return Decision(ALLOWED, rule, why, v)
@@ -143,9 +162,32 @@ def decide(key, workspace, tool, params, policy_version: int, *, scope: str = ""
     )
 
 
+SENSITIVE_WRITE_CLASSES = frozenset({"pii", "secrets", "regulated", "financial"})
+SENSITIVE_READ_CLASSES = frozenset({"secrets", "regulated"})
+
+
+def floor_reason(workspace, tool) -> str:
+    """Why the sensitivity floor sends this call to a human ('' when it does not).
+    Holds for every key, unattended ones included (DESIGN.md 10)."""
+    if not getattr(workspace, "sensitivity_floor", True):
+        return ""
+    classes = set(tool.data_classes or ())
+    if tool.irreversible:
+        return "sensitivity floor: irreversible actions always reach a human"
+    if tool.level in WRITE_LEVELS and classes & SENSITIVE_WRITE_CLASSES:
+        touched = ", ".join(sorted(classes & SENSITIVE_WRITE_CLASSES))
+        return f"sensitivity floor: {tool.level} touching {touched} reaches a human"
+    if classes & SENSITIVE_READ_CLASSES:
+        touched = ", ".join(sorted(classes & SENSITIVE_READ_CLASSES))
+        return f"sensitivity floor: reading {touched} reaches a human"
+    return ""
+
+
 def effective_confirmation(key, workspace, tool) -> str:
     """What GET /tools tells the key: never / always / conditional, all rules applied."""
     if tool.level == "external" and not workspace.outbound_allowed:
+        return "always"
+    if not is_platform_tool(tool) and floor_reason(workspace, tool):
         return "always"
     if key.unattended_mode and not is_platform_tool(tool):
         return "never"

@@ -4,10 +4,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from common.guarded import GuardedQuerySet
 from keys.models import MachineKey
 from tenants.models import Workspace
 
-# Tool names the platform reserves for its own gated operations (approvals.platform).
+# Tool names the platform reserves for its own gated operations (approvals.governance).
 PLATFORM_TOOL_PREFIX = "warden."
 
 
@@ -37,6 +38,8 @@ class Tool(models.Model):
         "summary_template",
         "secret_params",
         "enabled",
+        "deny_condition",
+        "deny_reason",
     )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -61,8 +64,18 @@ class Tool(models.Model):
         default=list, blank=True, help_text="Parameter names stored only as HMAC digests."
     )
     enabled = models.BooleanField(default=True)
+    deny_condition = models.TextField(
+        blank=True,
+        help_text="CEL over params, key, workspace and tool; true refuses the call "
+        "(denied_by_policy) with the reason below.",
+    )
+    deny_reason = models.CharField(
+        max_length=300, blank=True, help_text="Told to the agent when the deny rule holds."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = GuardedQuerySet.as_manager()
 
     class Meta:
         ordering = ["workspace", "name"]
@@ -96,6 +109,8 @@ class Tool(models.Model):
             "summary_template": self.summary_template,
             "secret_params": list(self.secret_params),
             "enabled": self.enabled,
+            "deny_condition": self.deny_condition,
+            "deny_reason": self.deny_reason,
         }
 
 
@@ -136,6 +151,9 @@ class ActionRequest(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # Everyone answerable for the request when it was made (the key's chain of custody,
+    # or the proposing human): none of them may approve it.
+    custody_user_ids = models.JSONField(default=list, blank=True)
     tool_name = models.CharField(max_length=200)
     tool = models.ForeignKey(Tool, null=True, blank=True, on_delete=models.SET_NULL)
     params = models.JSONField(default=dict)  # secret params already digested

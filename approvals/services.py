@@ -166,6 +166,14 @@ class _Ask:
     idempotency_key: str
     scope: str = ""
     dry_run: bool = False
+    # Humans answerable for the request (four eyes): none of them may approve it.
+    custody: tuple = ()
+    # Platform requests filed by approvals.door carry their own summary and threshold,
+    # and bind their token to the requested change only (`binding`), not to the
+    # before/after snapshots that change once the request is applied.
+    summary: str = ""
+    approvals_required: int = 1
+    binding: dict | None = None
 
 
 # --- asking --------------------------------------------------------------------------
@@ -248,11 +256,90 @@ def action_submit(
         reason=reason,
         idempotency_key="" if confirmed else idempotency_key,
         dry_run=workspace.is_dry_run,
+        custody=key_custody(key),
     )
     return submit(ask, confirmed=confirmed, token=confirmation_token)
 
 
-def submit(ask: _Ask, *, confirmed: bool, token: str, apply: Callable | None = None):
+def key_custody(key) -> tuple:
+    """The key's owner and chain of custody (creator, rotator, minting keys' custody)."""
+    return tuple(sorted(set(key.custody_user_ids or []) | {key.owner_id}))
+
+
+def _platform_principal(actor: Actor, scope: str):
+    if actor.key is not None:
+        principal, accountable = actor.key, actor.key.owner_id
+    elif actor.user is not None:
+        principal = SessionPrincipal(pk=actor.user.pk, name=actor.label, scopes=(scope,))
+        accountable = actor.user.pk
+    else:
+        raise WardenError("humans_only", "Platform requests need a key or a human session.")
+    if actor.key is not None and scope not in actor.key.scopes:
+        principal = SessionPrincipal(pk=actor.key.pk, name=actor.label, scopes=(scope,))
+    return principal, accountable
+
+
+def platform_submit(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    tool: Tool,
+    params: dict,
+    binding: dict,
+    summary: str,
+    approvals_required: int,
+    custody: list,
+    scope: str,
+    reason: str = "",
+) -> ActionAnswer:
+    """File a platform request built by approvals.door (keys and human sessions may
+    both propose)."""
+    principal, accountable = _platform_principal(actor, scope)
+    ask = _Ask(
+        workspace=workspace,
+        principal=principal,
+        key=actor.key,
+        actor=actor,
+        accountable_user_id=accountable,
+        tool=tool,
+        tool_name=tool.name,
+        params=params,
+        reason=reason,
+        idempotency_key="",
+        scope=scope,
+        dry_run=False,
+        custody=tuple(custody),
+        summary=summary,
+        approvals_required=approvals_required,
+        binding=binding,
+    )
+    return submit(ask, confirmed=False, token="")
+
+
+def platform_collect(
+    *, workspace: Workspace, actor: Actor, binding: dict, token: str
+) -> ActionAnswer:
+    """The proposer's confirmed re-call of a platform request: once a human approved
+    (and the door applied it), use the token exactly once and answer with the request.
+    The token is bound to the requested change (`binding`), the requester and the
+    workspace."""
+    principal, accountable = _platform_principal(actor, "workspace:admin")
+    ask = _Ask(
+        workspace=workspace,
+        principal=principal,
+        key=actor.key,
+        actor=actor,
+        accountable_user_id=accountable,
+        tool=None,
+        tool_name="",
+        params={},
+        reason="",
+        idempotency_key="",
+    )
+    return _use_confirmation(ask, token=token, digest=params_digest(binding))
+
+
+def submit(ask: _Ask, *, confirmed: bool, token: str) -> ActionAnswer:
     if bool(confirmed) != bool(token):
         raise WardenError(
             "validation_error",
@@ -270,7 +357,10 @@ def submit(ask: _Ask, *, confirmed: bool, token: str, apply: Callable | None = N
         ask.workspace.policy_version,
         scope=ask.scope,
     )
-    if ask.tool is not None:
+    if ask.binding is not None:
+        stored = ask.params
+        digest = params_digest(ask.binding)
+    elif ask.tool is not None:
         stored = store_params(ask.params, ask.tool.secret_params)
         digest = params_digest(stored)
     else:
@@ -279,7 +369,7 @@ def submit(ask: _Ask, *, confirmed: bool, token: str, apply: Callable | None = N
         digest = params_digest(store_params(ask.params, ()))
         stored = {}
     if confirmed and not decision.denied:
-        return _use_confirmation(ask, token=token, digest=digest, apply=apply)
+        return _use_confirmation(ask, token=token, digest=digest)
     return _record(ask, decision, stored, digest)
 
 
@@ -289,6 +379,11 @@ def _denial_body(ask: _Ask, decision: gate.Decision) -> dict:
         detail = {"tool": ask.tool_name}
     elif code == "forbidden_by_scope":
         detail = {"required_scope": decision.detail.get("required_scope", "")}
+    elif code == "denied_by_policy":
+        # The rule's stated reason is the admin's text, written for the agent.
+        return error_payload(
+            code, decision.detail.get("reason", "Denied."), {"tool": ask.tool_name}
+        )
     else:
         detail = {}
     return error_payload(code, DENIAL_MESSAGES.get(code, "Denied."), detail)
@@ -309,6 +404,7 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
                 key=ask.key,
                 requested_by=ask.actor.label,
                 accountable_user_id=ask.accountable_user_id,
+                custody_user_ids=list(ask.custody),
                 tool_name=ask.tool_name[:200],
                 tool=saved_tool,
                 params=stored,
@@ -338,16 +434,18 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
                 status, body = ERROR_STATUS[decision.code], _denial_body(ask, decision)
             else:
                 irreversible = decision.irreversible
+                summary = ask.summary or decision.summary
                 confirmation = ConfirmationRequest(
                     workspace=ask.workspace,
                     action_request=action,
                     params_digest=digest,
-                    summary=decision.summary,
+                    summary=summary,
                     irreversible=irreversible,
-                    approvals_required=(
+                    approvals_required=max(
+                        ask.approvals_required,
                         2
                         if irreversible and ask.workspace.require_two_approvals_for_irreversible
-                        else 1
+                        else 1,
                     ),
                     created_at=now,
                     expires_at=now + ask.workspace.confirmation_ttl,
@@ -361,7 +459,7 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
                         "decision": "requires_confirmation",
                         "requires_confirmation": True,
                         "confirmation_token": None,  # filled below; never stored
-                        "summary": decision.summary,
+                        "summary": summary,
                         "irreversible": irreversible,
                         "expires_at": confirmation.expires_at.isoformat().replace("+00:00", "Z"),
                     },
@@ -400,6 +498,7 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
                     },
                     mitigation="Fix the tool's condition or the agent's parameters.",
                     subject=ask.actor.label,
+                    action=AuditAction.POLICY_ERROR,
                 )
             if confirmation is not None:
                 confirmation_id = confirmation.pk
@@ -445,10 +544,9 @@ def _token_error(code: str) -> WardenError:
     return WardenError(code, messages[code])
 
 
-def _use_confirmation(ask: _Ask, *, token: str, digest: str, apply) -> ActionAnswer:
+def _use_confirmation(ask: _Ask, *, token: str, digest: str) -> ActionAnswer:
     now = timezone.now()
     error = None
-    result = None
     with transaction.atomic():
         confirmation = (
             ConfirmationRequest.objects.select_for_update(of=("self",))
@@ -462,7 +560,9 @@ def _use_confirmation(ask: _Ask, *, token: str, digest: str, apply) -> ActionAns
         if confirmation is None or not _is_requester(action, ask):
             # Unknown, another workspace's or another key's token: all the same answer.
             error = _token_error("confirmation_mismatch")
-        elif action.tool_name != ask.tool_name or confirmation.params_digest != digest:
+        elif confirmation.params_digest != digest or (
+            action.tool_name != ask.tool_name and not (ask.tool_name == "" and action.is_platform)
+        ):
             error = _token_error("confirmation_mismatch")
         elif status == S.USED:
             error = _token_error("confirmation_used")
@@ -473,13 +573,23 @@ def _use_confirmation(ask: _Ask, *, token: str, digest: str, apply) -> ActionAns
         elif confirmation.is_past_expiry(now):
             _expire(confirmation, Actor.system("expiry"), now)
             error = _token_error("confirmation_expired")
+        elif action.dry_run and not ask.workspace.is_dry_run:
+            # Approved for a dry run ("nothing will be done for real"): void once live.
+            _expire(confirmation, Actor.system("went-live"), now)
+            error = WardenError(
+                "confirmation_expired",
+                "This request was approved while the workspace was in dry run; it is void "
+                "now that the workspace is live. Ask again.",
+                {"reason": "approved_in_dry_run"},
+            )
         elif status == S.PENDING:
             error = _token_error("confirmation_pending")
         else:
             confirmation.status = S.USED
             confirmation.used_at = now
             confirmation.save(update_fields=["status", "used_at"])
-            action.status = ActionRequest.Status.ALLOWED
+            if action.status != ActionRequest.Status.EXECUTED:  # applied by the door
+                action.status = ActionRequest.Status.ALLOWED
             action.dry_run = ask.dry_run
             action.save(update_fields=["status", "dry_run"])
             audit_record(
@@ -495,12 +605,10 @@ def _use_confirmation(ask: _Ask, *, token: str, digest: str, apply) -> ActionAns
                 policy_version=ask.workspace.policy_version,
                 outcome="allowed",
             )
-            if apply is not None:
-                result = apply()
     if error is not None:
         raise error
     body = {"id": str(action.pk), "decision": "allowed", "dry_run": ask.dry_run}
-    return ActionAnswer(200, body, action, result)
+    return ActionAnswer(200, body, action)
 
 
 # --- approving -----------------------------------------------------------------------
@@ -548,22 +656,25 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
     with transaction.atomic():
         locked = (
             ConfirmationRequest.objects.select_for_update(of=("self",))
-            .select_related("action_request", "workspace")
+            .select_related("action_request", "action_request__key", "workspace")
             .get(pk=confirmation.pk)
         )
         action = locked.action_request
         user = actor.user
-        if not user_can(user, APPROVE_PERMISSION, locked.workspace):
+        permission = required_permission(action)
+        if not user_can(user, APPROVE_PERMISSION, locked.workspace) or not user_can(
+            user, permission, locked.workspace
+        ):
             error = WardenError(
                 "forbidden_by_scope",
-                "You may not approve actions in this workspace.",
-                {"required_permission": APPROVE_PERMISSION},
+                "You may not decide this request in this workspace.",
+                {"required_permission": permission},
             )
-        elif action.accountable_user_id is not None and action.accountable_user_id == user.pk:
+        elif is_answerable(action, user):
             error = WardenError(
                 "four_eyes",
-                "You are answerable for this request (you own its key or asked for it); "
-                "another person must decide.",
+                "You are answerable for this request (you own, created, rotated or minted "
+                "its key, or proposed it); another person must decide.",
             )
         elif locked.status == S.EXPIRED:
             error = _token_error("confirmation_expired")
@@ -601,6 +712,9 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
                 locked.save(update_fields=["status", "decided_at"])
                 action.status = action_status
                 action.save(update_fields=["status"])
+            if action_status == ActionRequest.Status.APPROVED:
+                for hook in APPROVAL_HOOKS:
+                    hook(confirmation=locked, action=action, actor=actor)
             audit_record(
                 workspace=locked.workspace,
                 actor=actor,
@@ -625,6 +739,30 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
     if error is not None:
         raise error
     return locked
+
+
+# Run inside the approving transaction once a request reaches its threshold (the
+# governed-operation door registers itself here: approvals.apps).
+APPROVAL_HOOKS: list[Callable] = []
+
+
+def required_permission(action: ActionRequest) -> str:
+    """Platform requests are decided only by roles that may manage what they change."""
+    if action.is_platform:
+        return (action.params or {}).get("approve_permission") or "manage_workspace"
+    return APPROVE_PERMISSION
+
+
+def is_answerable(action: ActionRequest, user) -> bool:
+    """Four eyes over the whole chain of custody, as it is now and as it was."""
+    if user is None:
+        return True
+    answerable = set(action.custody_user_ids or [])
+    if action.accountable_user_id is not None:
+        answerable.add(action.accountable_user_id)
+    if action.key_id is not None:
+        answerable |= set(key_custody(action.key))
+    return user.pk in answerable
 
 
 def confirmation_approve(*, confirmation, reason: str, actor: Actor) -> ConfirmationRequest:

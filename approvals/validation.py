@@ -47,6 +47,12 @@ def tool_field_errors(tool) -> dict[str, list[str]]:
             compile_condition(condition)
         except ConditionError as exc:
             add("condition", str(exc))
+    deny = (getattr(tool, "deny_condition", "") or "").strip()
+    if deny:
+        try:
+            compile_condition(deny)
+        except ConditionError as exc:
+            add("deny_condition", str(exc))
     if len(tool.summary_template or "") > 2000:
         add("summary_template", "At most 2000 characters.")
     return errors

@@ -69,6 +69,10 @@ class AuditAction(models.TextChoices):
     EXCEPTION_RESOLVED = "exception.resolved"
     PRIVACY_SUMMARY_DOWNLOADED = "privacy_summary.downloaded"
     ANOMALY_DETECTED = "anomaly.detected"
+    POLICY_ERROR = "policy.error"
+    DENIAL_RECORDED = "denial.recorded"
+    GOVERNANCE_BREAK_GLASS = "governance.break_glass"
+    EXCEPTION_REMINDED = "exception.reminded"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_CHANGED = "webhook.changed"
 
@@ -93,7 +97,8 @@ class AuditEntry(AppendOnlyModel):
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=254)  # "user:<email>", "key:<id>", "system:<name>"
     actor_type = models.CharField(max_length=8)  # "user" | "key" | "system": indexed prefix
-    action = models.CharField(max_length=48, choices=AuditAction.choices)
+    # An open set (new actions come with new features): AuditAction lists the known ones.
+    action = models.CharField(max_length=48)
     target_type = models.CharField(max_length=48, blank=True)
     target_id = models.CharField(max_length=64, blank=True)
     tool = models.CharField(max_length=200, blank=True)

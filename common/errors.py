@@ -20,6 +20,8 @@ ERROR_STATUS: dict[str, int] = {
     "keys_only": 403,
     "four_eyes": 403,
     "policy_error": 403,
+    "denied_by_policy": 403,
+    "approval_required": 403,
     "confirmation_denied": 403,
     "confirmation_mismatch": 403,
     "last_owner": 409,

@@ -22,13 +22,15 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 
+from approvals import proposals
+from approvals.admin_door import admin_actor, through_door
 from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
 from keys import services
 from keys.models import MachineKey
-from keys.scopes import ALL_SCOPES, WORKSPACE_ADMIN
+from keys.scopes import ALL_SCOPES
 from keys.validation import clean_allowed_ips, clean_scopes, clean_tool_allowlist
-from tenants.admin import ServiceRefusalMixin, admin_actor
+from tenants.admin import ServiceRefusalMixin
 from tenants.admin_scoping import WorkspaceScopedAdmin
 from tenants.models import Membership
 
@@ -128,14 +130,6 @@ class MachineKeyAddForm(forms.ModelForm):
                 self.add_error(
                     "scopes", f"You cannot hand out scopes you do not hold: {', '.join(beyond)}."
                 )
-            elif WORKSPACE_ADMIN in cleaned["scopes"]:
-                # A platform operation gated by a second human's approval (approvals.platform);
-                # the admin form has no confirmation step, so it cannot skip the gate here.
-                self.add_error(
-                    "scopes",
-                    f"A {WORKSPACE_ADMIN} key needs another person's approval: request it "
-                    "with POST /api/v1/keys and confirm it once approved.",
-                )
         return cleaned
 
 
@@ -227,24 +221,34 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if change:
             return  # keys are immutable here; the change page is view-only
         data = form.cleaned_data
-        try:
-            issued = services.key_create(
-                workspace=data["workspace"],
-                name=data["name"],
-                owner=data["owner"],
-                scopes=data["scopes"],
-                tool_allowlist=data["tool_allowlist"],
-                expires_at=data.get("expires_at"),
-                allowed_ips=data["allowed_ips"],
-                rate_limit_per_minute=data.get("rate_limit_per_minute"),
-                actor=admin_actor(request),
-            )
-        except WardenError as exc:
-            self.refuse(request, exc)
+        fields = {
+            "name": data["name"],
+            "scopes": data["scopes"],
+            "tool_allowlist": data["tool_allowlist"],
+            "expires_at": data.get("expires_at"),
+            "allowed_ips": data["allowed_ips"],
+            "rate_limit_per_minute": data.get("rate_limit_per_minute"),
+        }
+        # The same door as the API: a key with a governance scope waits for a second person.
+        applied, issued = through_door(
+            self,
+            request,
+            workspace=data["workspace"],
+            proposal=proposals.key_create(data["workspace"], data["owner"], fields),
+        )
+        if not applied:
             return
         for field in MachineKey._meta.concrete_fields:
             setattr(obj, field.attname, getattr(issued.key, field.attname))
         obj._state.adding = False
+        if issued.plaintext is None:
+            self.message_user(
+                request,
+                f"Key {issued.key.name} created. Its secret goes to its owner "
+                f"({issued.key.owner.email}), who claims it on the key's page.",
+                messages.SUCCESS,
+            )
+            return
         request._warden_issued_key = issued.plaintext
 
     @sensitive_variables("plaintext")
@@ -292,6 +296,11 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
                 "<path:object_id>/rotate/",
                 self.admin_site.admin_view(self.rotate_view),
                 name=f"{base}_rotate",
+            ),
+            path(
+                "<path:object_id>/claim/",
+                self.admin_site.admin_view(self.claim_view),
+                name=f"{base}_claim",
             ),
         ]
         return own + super().get_urls()
@@ -349,4 +358,27 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         except WardenError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(self._change_url(key))
+        if issued.plaintext is None:
+            self.message_user(
+                request,
+                f"Key {key.name} rotated. The new secret goes to its owner "
+                f"({key.owner.email}), who claims it on this page; the current one keeps "
+                "working until then.",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(self._change_url(key))
         return self._issued_response(request, issued.key, issued.plaintext, "rotated")
+
+    def claim_view(self, request, object_id):
+        """The owner takes a secret someone else made or rotated for them (POST only)."""
+        key = self.get_object(request, object_id)
+        if key is None:
+            raise Http404("No such key.")
+        if request.method != "POST":
+            return self._confirm(request, key, "claim")
+        try:
+            issued = services.key_claim_secret(key=key, actor=admin_actor(request))
+        except WardenError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return HttpResponseRedirect(self._change_url(key))
+        return self._issued_response(request, issued.key, issued.plaintext, "claimed")

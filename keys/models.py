@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from common.guarded import GuardedQuerySet
 from tenants.models import Workspace
 
 
@@ -21,6 +22,24 @@ class MachineKey(models.Model):
         help_text="The human responsible for the agent; may never approve its requests.",
     )
     created_by = models.CharField(max_length=200, editable=False)
+    # Chain of custody (four eyes): every human answerable for this key's requests: its
+    # owner, the human who created or last rotated it, and the custody of the key that
+    # minted it. None of them may approve what the key asks.
+    created_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    minted_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    custody_user_ids = models.JSONField(default=list, blank=True, editable=False)
+    # A key made for someone else (or rotated by someone else) waits for its owner to
+    # claim the secret in their own session: the minter never sees it.
+    secret_pending = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     prefix = models.CharField(max_length=16, unique=True, editable=False)
@@ -43,6 +62,8 @@ class MachineKey(models.Model):
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    objects = GuardedQuerySet.as_manager()
+
     class Meta:
         ordering = ["workspace", "name"]
         indexes = [models.Index(fields=["workspace", "revoked_at"])]
@@ -61,6 +82,8 @@ class MachineKey(models.Model):
     def status(self) -> str:
         if self.revoked_at:
             return "revoked"
+        if self.secret_pending and not self.digest:
+            return "awaiting owner"
         if self.suspended_at:
             return "suspended"
         if self.is_expired():

@@ -3,8 +3,10 @@ key_create/key_rotate; it is never stored, logged or audited."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 
 from django.conf import settings
 from django.db import transaction
@@ -33,7 +35,9 @@ MAX_ROTATION_GRACE = timedelta(days=7)
 @dataclass(frozen=True)
 class IssuedKey:
     key: MachineKey
-    plaintext: str  # shown once; never persisted
+    # Shown once; never persisted. None when the secret waits for the key's owner to
+    # claim it in their own session (a key made or rotated by someone else).
+    plaintext: str | None
 
     def __repr__(self) -> str:  # keep the secret out of reprs, logs and tracebacks
         return f"IssuedKey(key={self.key.pk}, plaintext='***')"
@@ -72,6 +76,100 @@ def _refuse_escalation(*, actor: Actor, workspace: Workspace, scopes) -> None:
         )
 
 
+def _receives_secret(key: MachineKey, actor: Actor) -> bool:
+    """The secret goes to the key's owner (or, for rotation, the key itself), never to
+    someone who would then hold a key answerable to another person. Operators at a
+    shell (system actors) are trusted like break-glass."""
+    if actor.key is not None:
+        return actor.key.pk == key.pk
+    if actor.user is not None:
+        return actor.user.pk == key.owner_id
+    return True
+
+
+def _refuse_wider_than_minter(
+    *, minter: MachineKey, tool_allowlist, allowed_ips, expires_at, rate_limit_per_minute
+) -> None:
+    """A key minted by a key is bounded by it in every dimension (issue: no path around
+    a human): allowlist, IP ranges, expiry and rate."""
+
+    def covered(pattern: str) -> bool:
+        for own in minter.tool_allowlist or ():
+            if own == "*" or own == pattern:
+                return True
+            if own.endswith(".*") and pattern.startswith(own[:-1]):
+                return True
+            if "*" in own and "*" not in pattern and fnmatchcase(pattern, own):
+                return True
+        return False
+
+    problems = {}
+    wider = [p for p in tool_allowlist if not covered(p)]
+    if wider:
+        problems["tool_allowlist"] = [f"Wider than the minting key's allowlist: {p}" for p in wider]
+    if minter.allowed_ips:
+        own = [ipaddress.ip_network(c, strict=False) for c in minter.allowed_ips]
+        if not allowed_ips:
+            problems["allowed_ips"] = ["The minting key is limited to IP ranges; so is this one."]
+        else:
+            outside = [
+                c
+                for c in allowed_ips
+                if not any(
+                    (n := ipaddress.ip_network(c, strict=False)).version == o.version
+                    and n.subnet_of(o)
+                    for o in own
+                )
+            ]
+            if outside:
+                problems["allowed_ips"] = [
+                    f"Outside the minting key's ranges: {c}" for c in outside
+                ]
+    if minter.expires_at is not None and (expires_at is None or expires_at > minter.expires_at):
+        problems["expires_at"] = ["May not outlive the minting key."]
+    if rate_limit_per_minute is not None and rate_limit_per_minute > minter.rate_limit_per_minute:
+        problems["rate_limit_per_minute"] = ["May not exceed the minting key's rate limit."]
+    if problems:
+        field = next(iter(problems))
+        raise WardenError("forbidden_by_scope", problems[field][0], problems)
+
+
+def _refuse_weaker_actor(*, key: MachineKey, actor: Actor, verb: str) -> None:
+    """Revoking, suspending or rotating a key needs at least that key's privileges."""
+    if actor.key is None and actor.user is None:
+        return
+    if actor.key is not None and actor.key.pk == key.pk:
+        return
+    missing = scopes_actor_cannot_grant(actor=actor, workspace=key.workspace, scopes=key.scopes)
+    if missing:
+        raise WardenError(
+            "forbidden_by_scope",
+            f"You cannot {verb} a key holding {missing[0]}: you do not hold it yourself.",
+            {"required_scope": missing[0], "scopes": missing},
+        )
+
+
+def check_mintable(*, workspace: Workspace, actor: Actor, fields: dict) -> None:
+    """Refuse a key the actor could never hand out, before anyone is asked to approve
+    it: unknown or escalated scopes, unattended rules, and (for a minting key) any
+    dimension wider than its own."""
+    scopes = clean_scopes(fields.get("scopes") or [])
+    check_unattended_allowed(
+        scopes=scopes,
+        expires_at=fields.get("expires_at"),
+        unattended_mode=bool(fields.get("unattended_mode")),
+    )
+    _refuse_escalation(actor=actor, workspace=workspace, scopes=scopes)
+    if actor.key is not None:
+        _refuse_wider_than_minter(
+            minter=actor.key,
+            tool_allowlist=clean_tool_allowlist(fields.get("tool_allowlist") or []),
+            allowed_ips=clean_allowed_ips(fields.get("allowed_ips") or []),
+            expires_at=fields.get("expires_at"),
+            rate_limit_per_minute=fields.get("rate_limit_per_minute"),
+        )
+
+
 def _audit(key: MachineKey, actor: Actor, action: str, before: dict | None, reason: str = ""):
     audit_record_change(
         workspace=key.workspace,
@@ -99,7 +197,11 @@ def key_create(
     rate_limit_per_minute: int | None = None,
     unattended_mode: bool = False,
     actor: Actor,
+    extra_custody: list | None = None,
+    reason: str = "",
 ) -> IssuedKey:
+    """`extra_custody`: humans answerable besides the owner and creator (the proposer
+    of a key that a second person approved, through approvals.door)."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise WardenError(
@@ -128,24 +230,77 @@ def key_create(
     scopes = clean_scopes(scopes)
     check_unattended_allowed(scopes=scopes, expires_at=expires_at, unattended_mode=unattended_mode)
     _refuse_escalation(actor=actor, workspace=workspace, scopes=scopes)
-    secret = key_secrets.new_secret()
+    tool_allowlist = clean_tool_allowlist(tool_allowlist or [])
+    allowed_ips = clean_allowed_ips(allowed_ips or [])
+    if actor.key is not None:
+        if rate_limit_per_minute is None:
+            rate_limit_per_minute = min(
+                actor.key.rate_limit_per_minute, settings.WARDEN_KEY_DEFAULT_RATE_PER_MINUTE
+            )
+        _refuse_wider_than_minter(
+            minter=actor.key,
+            tool_allowlist=tool_allowlist,
+            allowed_ips=allowed_ips,
+            expires_at=expires_at,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
+    custody = {owner.pk, *(extra_custody or [])}
+    if actor.user is not None:
+        custody.add(actor.user.pk)
+    if actor.key is not None:
+        custody |= {actor.key.owner_id, *(actor.key.custody_user_ids or [])}
     key = MachineKey(
         workspace=workspace,
         name=name,
         owner=owner,
         created_by=actor.label,
+        created_by_user=actor.user,
+        minted_by=actor.key,
+        custody_user_ids=sorted(custody),
         prefix=key_secrets.new_prefix(),
-        digest=key_secrets.digest(secret),
         scopes=scopes,
-        tool_allowlist=clean_tool_allowlist(tool_allowlist or []),
+        tool_allowlist=tool_allowlist,
         expires_at=expires_at,
-        allowed_ips=clean_allowed_ips(allowed_ips or []),
+        allowed_ips=allowed_ips,
         unattended_mode=unattended_mode,
     )
     if rate_limit_per_minute is not None:
         key.rate_limit_per_minute = rate_limit_per_minute
+    plaintext = None
+    if _receives_secret(key, actor):
+        secret = key_secrets.new_secret()
+        key.digest = key_secrets.digest(secret)
+        plaintext = key_secrets.format_key(key.prefix, secret)
+    else:
+        key.secret_pending = True
     key.save()
-    _audit(key, actor, AuditAction.KEY_CREATED, None)
+    _audit(key, actor, AuditAction.KEY_CREATED, None, reason=reason)
+    return IssuedKey(key=key, plaintext=plaintext)
+
+
+@transaction.atomic
+@sensitive_variables("secret")
+def key_claim_secret(*, key: MachineKey, actor: Actor) -> IssuedKey:
+    """The owner, in their own session, takes the secret of a key someone else made
+    or rotated for them. Shown once; the previous secret (if any) keeps its grace."""
+    key = (
+        MachineKey.objects.select_for_update(of=("self",))
+        .select_related("workspace", "owner")
+        .get(pk=key.pk)
+    )
+    if actor.user is None or actor.user.pk != key.owner_id:
+        raise WardenError("not_found", "Not found.")
+    if not key.secret_pending or key.revoked_at:
+        raise WardenError("conflict", "This key has no secret waiting to be claimed.")
+    before = key.snapshot()
+    secret = key_secrets.new_secret()
+    if key.digest:
+        key.previous_digest = key.digest
+        key.previous_valid_until = timezone.now() + settings.WARDEN_KEY_ROTATION_GRACE
+    key.digest = key_secrets.digest(secret)
+    key.secret_pending = False
+    key.save(update_fields=["digest", "previous_digest", "previous_valid_until", "secret_pending"])
+    _audit(key, actor, AuditAction.KEY_ROTATED, before, reason="secret claimed by its owner")
     return IssuedKey(key=key, plaintext=key_secrets.format_key(key.prefix, secret))
 
 
@@ -168,12 +323,33 @@ def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None)
     if key.revoked_at:
         raise WardenError("conflict", "A revoked key cannot be rotated.")
     _refuse_escalation(actor=actor, workspace=key.workspace, scopes=key.scopes)
+    _refuse_weaker_actor(key=key, actor=actor, verb="rotate")
     before = key.snapshot()
+    update = []
+    if actor.user is not None and actor.user.pk not in (key.custody_user_ids or []):
+        key.custody_user_ids = sorted({*(key.custody_user_ids or []), actor.user.pk})
+        update.append("custody_user_ids")
+    if not _receives_secret(key, actor):
+        # The new secret goes to the owner's session; the current one keeps working
+        # until they claim it (then for the usual grace).
+        key.secret_pending = True
+        key.save(update_fields=[*update, "secret_pending"])
+        _audit(key, actor, AuditAction.KEY_ROTATED, before, reason="new secret awaits its owner")
+        return IssuedKey(key=key, plaintext=None)
     secret = key_secrets.new_secret()
     key.previous_digest = key.digest if grace else ""
     key.previous_valid_until = timezone.now() + grace if grace else None
     key.digest = key_secrets.digest(secret)
-    key.save(update_fields=["digest", "previous_digest", "previous_valid_until"])
+    key.secret_pending = False
+    key.save(
+        update_fields=[
+            *update,
+            "digest",
+            "previous_digest",
+            "previous_valid_until",
+            "secret_pending",
+        ]
+    )
     _audit(
         key,
         actor,
@@ -185,12 +361,18 @@ def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None)
 
 
 @transaction.atomic
-def key_revoke(*, key: MachineKey, actor: Actor, reason: str = "") -> MachineKey:
+def key_revoke(
+    *, key: MachineKey, actor: Actor, reason: str = "", owner_left: bool = False
+) -> MachineKey:
+    """`owner_left`: the revocation follows its owner's removal, which the remover was
+    entitled to; it needs no privilege over the key itself."""
     key = (
         MachineKey.objects.select_for_update(of=("self",))
         .select_related("workspace", "owner")
         .get(pk=key.pk)
     )
+    if not owner_left:
+        _refuse_weaker_actor(key=key, actor=actor, verb="revoke")
     if key.revoked_at:
         return key  # idempotent: revoking twice changes nothing and records nothing
     before = key.snapshot()
@@ -210,6 +392,7 @@ def key_set_suspended(*, key: MachineKey, suspended: bool, actor: Actor, reason:
         .select_related("workspace", "owner")
         .get(pk=key.pk)
     )
+    _refuse_weaker_actor(key=key, actor=actor, verb="suspend")
     if bool(key.suspended_at) == suspended:
         return key
     before = key.snapshot()

@@ -13,32 +13,30 @@ from django.contrib.auth import get_user_model
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from common.actor import Actor
+from approvals import proposals
+from approvals.admin_door import admin_actor, through_door
 from common.errors import WardenError
-from common.net import client_ip
 from tenants import services
 from tenants.admin_scoping import WorkspaceScopedAdmin
 from tenants.models import Membership, Workspace
 
 User = get_user_model()
 
-# Safety switches that only change through the confirmed, audited flow (DESIGN.md 5, 6).
-GATED_WORKSPACE_FIELDS = ("writes_enabled", "mode", "live_after", "outbound_allowed")
+# Every setting is edited through the governed-operation door, as on the API: the
+# registry (approvals.governance), not this list, decides which change waits for a
+# second person.
 EDITABLE_WORKSPACE_FIELDS = (
     "name",
+    "writes_enabled",
+    "mode",
+    "live_after",
+    "outbound_allowed",
+    "sensitivity_floor",
     "confirmation_ttl",
     "require_two_approvals_for_irreversible",
     "plan_rank",
     "audit_retention_days",
 )
-
-
-def admin_actor(request) -> Actor:
-    return Actor.for_user(
-        request.user,
-        request_id=getattr(request, "request_id", ""),
-        client_ip=client_ip(request),
-    )
 
 
 class ServiceRefusalMixin:
@@ -134,12 +132,12 @@ class WorkspaceAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("slug", "name", "owner_email")
-        return ("slug", *EDITABLE_WORKSPACE_FIELDS, *GATED_WORKSPACE_FIELDS, "created_at")
+        return ("slug", *EDITABLE_WORKSPACE_FIELDS, "created_at")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
-        return ("slug", *GATED_WORKSPACE_FIELDS, "created_at")
+        return ("slug", "created_at")
 
     def save_model(self, request, obj, form, change):
         actor = admin_actor(request)
@@ -147,7 +145,13 @@ class WorkspaceAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             if change:
                 changes = {f: form.cleaned_data[f] for f in form.changed_data}
                 if changes:
-                    services.workspace_update(workspace=obj, actor=actor, changes=changes)
+                    current = Workspace.objects.get(pk=obj.pk)
+                    through_door(
+                        self,
+                        request,
+                        workspace=current,
+                        proposal=proposals.workspace_update(current, changes),
+                    )
                 return
             owner = services.user_get_or_create(email=form.cleaned_data["owner_email"])
             created = services.workspace_create(
@@ -211,37 +215,43 @@ class MembershipAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         return ("workspace", "email", "created_at")
 
     def save_model(self, request, obj, form, change):
-        actor = admin_actor(request)
-        try:
-            if change:
-                if "role" in form.changed_data:
-                    services.membership_change_role(
-                        membership=obj, role=form.cleaned_data["role"], actor=actor
-                    )
-                return
-            user = services.user_get_or_create(email=form.cleaned_data["email"])
-            created = services.membership_add(
-                workspace=obj.workspace, user=user, role=obj.role, actor=actor
-            )
+        if change:
+            if "role" in form.changed_data:
+                current = Membership.objects.select_related("user").get(pk=obj.pk)
+                through_door(
+                    self,
+                    request,
+                    workspace=obj.workspace,
+                    proposal=proposals.membership_change_role(current, form.cleaned_data["role"]),
+                )
+            return
+        user = services.user_get_or_create(email=form.cleaned_data["email"])
+        applied, created = through_door(
+            self,
+            request,
+            workspace=obj.workspace,
+            proposal=proposals.membership_add(obj.workspace, user, obj.role),
+        )
+        if applied:
             obj.pk, obj.user = created.pk, user
             obj._state.adding = False
-        except WardenError as exc:
-            self.refuse(request, exc)
 
     def delete_model(self, request, obj):
-        try:
-            services.membership_remove(membership=obj, actor=admin_actor(request))
-        except WardenError as exc:
-            self.refuse(request, exc)
+        # The same door as the API: removing the last approver waits for a second person.
+        through_door(
+            self, request, workspace=obj.workspace, proposal=proposals.membership_remove(obj)
+        )
 
     def delete_queryset(self, request, queryset):
         removed = 0
         for membership in queryset.select_related("user", "workspace"):
-            try:
-                services.membership_remove(membership=membership, actor=admin_actor(request))
-                removed += 1
-            except WardenError as exc:
-                self.refuse(request, exc)
+            applied, _ = through_door(
+                self,
+                request,
+                workspace=membership.workspace,
+                proposal=proposals.membership_remove(membership),
+            )
+            removed += applied
         if self.refused(request) and removed:
             messages.success(request, f"Removed {removed} member(s).")
 

@@ -6,12 +6,14 @@ from django.db import models
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from common.guarded import GuardedQuerySet
+
 
 def default_live_after():
     return timezone.now() + timedelta(days=settings.WARDEN_DRY_RUN_DAYS)
 
 
-class WorkspaceQuerySet(models.QuerySet):
+class WorkspaceQuerySet(GuardedQuerySet):
     def active(self):
         return self.filter(deleted_at__isnull=True)
 
@@ -39,6 +41,9 @@ class Workspace(models.Model):
     require_two_approvals_for_irreversible = models.BooleanField(default=False)
     # Example workspace attribute for CEL conditions (`workspace.plan_rank`).
     plan_rank = models.PositiveSmallIntegerField(default=0)
+    # The sensitivity floor (DESIGN.md 10): irreversible actions and writes on sensitive
+    # data always reach a human. Switching it off is a governed operation.
+    sensitivity_floor = models.BooleanField(default=True)
     # Audit retention in days; null keeps audit rows forever.
     audit_retention_days = models.PositiveIntegerField(null=True, blank=True)
     # Bumped on every tool-catalog change; recorded on each decision.
@@ -77,6 +82,8 @@ class Workspace(models.Model):
             "require_two_approvals_for_irreversible": self.require_two_approvals_for_irreversible,
             "plan_rank": self.plan_rank,
             "audit_retention_days": self.audit_retention_days,
+            "sensitivity_floor": self.sensitivity_floor,
+            "deleted": self.deleted_at is not None,
         }
 
 
@@ -127,6 +134,8 @@ class Membership(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = GuardedQuerySet.as_manager()
 
     class Meta:
         ordering = ["workspace", "user__email"]

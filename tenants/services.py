@@ -18,7 +18,7 @@ User = get_user_model()
 
 ADMIN_SITE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.APPROVER, Role.AUDITOR})
 # Settings a plain update may change. Going live, enabling writes or outbound are
-# gated by approvals.platform (DESIGN.md: the platform's own dangerous operations).
+# gated by approvals.door (DESIGN.md: the platform's own dangerous operations).
 WORKSPACE_SETTINGS = (
     "name",
     "writes_enabled",
@@ -114,7 +114,7 @@ def workspace_update(
 @transaction.atomic
 def workspace_soft_delete(*, workspace: Workspace, actor: Actor, reason: str = "") -> Workspace:
     """Soft delete: the workspace and its keys stop resolving; evidence stays. Reached
-    only through approvals.platform (a confirmed, human-approved operation)."""
+    only through approvals.door (a confirmed, human-approved operation)."""
     workspace = Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
     if workspace.deleted_at is not None:
         return workspace
@@ -192,6 +192,34 @@ def _refuse_owner_change_without_authority(*, actor: Actor, workspace: Workspace
             "Only an owner may grant, change or remove the owner role.",
             {"required_scope": WORKSPACE_ADMIN, "required_permission": "manage_workspace"},
         )
+
+
+def membership_precheck(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    role: str | None = None,
+    user=None,
+    membership: Membership | None = None,
+    removing: bool = False,
+) -> None:
+    """The refusals of membership_add / change_role / remove, checked before a change
+    is filed for approval (approvals.door): nobody approves what cannot be applied."""
+    if role is not None and role not in Role.values:
+        raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
+    if user is not None and Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise WardenError("conflict", "This user is already a member.", {"email": user.email})
+    touches_owner = role == Role.OWNER or (membership is not None and membership.role == Role.OWNER)
+    if touches_owner and not (membership is not None and membership.role == role):
+        _refuse_owner_change_without_authority(actor=actor, workspace=workspace)
+    leaves_owner = removing or (role is not None and role != Role.OWNER)
+    if (
+        membership is not None
+        and membership.role == Role.OWNER
+        and leaves_owner
+        and Membership.objects.filter(workspace=workspace, role=Role.OWNER).count() <= 1
+    ):
+        raise _refuse_last_owner()
 
 
 @transaction.atomic
@@ -279,4 +307,4 @@ def _revoke_keys_owned_by(*, user, workspace: Workspace, actor: Actor) -> None:
 
     owned = MachineKey.objects.filter(workspace=workspace, owner=user, revoked_at__isnull=True)
     for key in owned:
-        key_revoke(key=key, actor=actor, reason="owner removed from the workspace")
+        key_revoke(key=key, actor=actor, reason="owner removed from the workspace", owner_left=True)

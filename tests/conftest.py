@@ -7,6 +7,7 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from approvals.guard import operator_seeding
 from common.actor import Actor
 from keys.services import key_create
 from tenants.models import Role
@@ -14,6 +15,15 @@ from tenants.services import membership_add, user_get_or_create, workspace_creat
 
 SYSTEM = Actor.system("tests")
 _seq = itertools.count(1)
+
+
+
+@pytest.fixture
+def operator_seeded():
+    """For modules whose set-up calls the lower services directly (governance is not
+    what they test): every governed write passes, as for an operator at a shell."""
+    with operator_seeding():
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -47,7 +57,8 @@ def make_workspace(db, make_user):
         if settings:
             for field, value in settings.items():
                 setattr(workspace, field, value)
-            workspace.save()
+            with operator_seeding():  # set-up, like an operator; tests use the door
+                workspace.save()
         return workspace
 
     return make
@@ -57,7 +68,8 @@ def make_workspace(db, make_user):
 def make_member(make_user):
     def make(workspace, role=Role.MEMBER, email=None):
         user = make_user(email)
-        membership_add(workspace=workspace, user=user, role=role, actor=SYSTEM)
+        with operator_seeding():
+            membership_add(workspace=workspace, user=user, role=role, actor=SYSTEM)
         return user
 
     return make
@@ -69,15 +81,16 @@ def make_key(make_member):
 
     def make(workspace, scopes=("actions:read",), tools=("*",), owner=None, **fields):
         owner = owner or make_member(workspace, Role.ADMIN)
-        issued = key_create(
-            workspace=workspace,
-            name=fields.pop("name", f"agent-{next(_seq)}"),
-            owner=owner,
-            scopes=list(scopes),
-            tool_allowlist=list(tools),
-            actor=SYSTEM,
-            **fields,
-        )
+        with operator_seeding():
+            issued = key_create(
+                workspace=workspace,
+                name=fields.pop("name", f"agent-{next(_seq)}"),
+                owner=owner,
+                scopes=list(scopes),
+                tool_allowlist=list(tools),
+                actor=SYSTEM,
+                **fields,
+            )
         return issued.key, issued.plaintext
 
     return make

@@ -131,6 +131,8 @@ class ToolWriteSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=100), required=False, max_length=50
     )
     enabled = serializers.BooleanField(required=False)
+    deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

@@ -5,7 +5,8 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from approvals import catalog, gate, services
+from approvals import catalog, door, gate, proposals, services
+from approvals.api.door_responses import door_response
 from approvals.api.serializers import (
     ActionAllowedSerializer,
     ActionConfirmationSerializer,
@@ -142,10 +143,14 @@ class ToolListView(WorkspaceAPIView):
     @extend_schema(request=ToolWriteSerializer, responses={201: ToolSerializer})
     def post(self, request):
         fields, reason = _tool_write_fields(request, partial=False)
-        tool = catalog.tool_create(
-            workspace=request.workspace, actor=request.actor, reason=reason, **fields
+        catalog.check_tool_fields(workspace=request.workspace, fields=fields)
+        result = door.governed_change(
+            workspace=request.workspace,
+            actor=request.actor,
+            proposal=proposals.tool_create(request.workspace, fields),
+            reason=reason,
         )
-        return Response(ToolSerializer(tool).data, status=status.HTTP_201_CREATED)
+        return door_response(result, lambda t: ToolSerializer(t).data, status=201)
 
 
 class ToolDetailView(WorkspaceAPIView):
@@ -174,8 +179,14 @@ class ToolDetailView(WorkspaceAPIView):
     def patch(self, request, pk):
         tool = self._tool(request, pk)
         fields, reason = _tool_write_fields(request, partial=True)
-        tool = catalog.tool_update(tool=tool, actor=request.actor, changes=fields, reason=reason)
-        return Response(ToolSerializer(tool).data)
+        catalog.check_tool_fields(workspace=request.workspace, fields=fields, tool=tool)
+        result = door.governed_change(
+            workspace=request.workspace,
+            actor=request.actor,
+            proposal=proposals.tool_update(tool, fields),
+            reason=reason,
+        )
+        return door_response(result, lambda t: ToolSerializer(t).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, pk):

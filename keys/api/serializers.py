@@ -52,7 +52,7 @@ class MachineKeyCreateSerializer(serializers.Serializer):
     )
     rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
     unattended_mode = serializers.BooleanField(required=False, default=False)
-    # Re-call of a gated creation (workspace:admin or unattended keys, approvals.platform).
+    # Re-call of a gated creation (workspace:admin or unattended keys, approvals.door).
     confirmed = serializers.BooleanField(required=False, default=False)
     confirmation_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""

@@ -7,4 +7,5 @@ urlpatterns = [
     path("keys/<uuid:pk>", views.KeyDetailView.as_view(), name="key-detail"),
     path("keys/<uuid:pk>/revoke", views.KeyRevokeView.as_view(), name="key-revoke"),
     path("keys/<uuid:pk>/rotate", views.KeyRotateView.as_view(), name="key-rotate"),
+    path("keys/<uuid:pk>/claim", views.KeyClaimView.as_view(), name="key-claim"),
 ]

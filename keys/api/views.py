@@ -5,7 +5,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
-from common.api.views import WorkspaceAPIView
+from approvals import door, proposals
+from approvals.api.door_responses import door_response
+from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
 from keys import services
 from keys.api.serializers import (
@@ -30,8 +32,13 @@ def _key_or_404(request, pk) -> MachineKey:
 
 @sensitive_variables("data")
 def _issued(issued) -> dict:
+    """The key, with its secret only when this caller is the one to receive it (the
+    owner, or the key itself); otherwise the owner claims it in their session."""
+    if not hasattr(issued, "plaintext"):  # a key applied through the door
+        return dict(MachineKeySerializer(issued).data)
     data = dict(MachineKeySerializer(issued.key).data)
-    data["key"] = issued.plaintext
+    if issued.plaintext is not None:
+        data["key"] = issued.plaintext
     return data
 
 
@@ -61,29 +68,22 @@ class KeyListView(WorkspaceAPIView):
 
     @extend_schema(request=MachineKeyCreateSerializer, responses={201: IssuedKeySerializer})
     def post(self, request):
-        from approvals import platform  # admin and unattended keys need a human's approval
-
         data = MachineKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         confirmed = fields.pop("confirmed", False)
         token = fields.pop("confirmation_token", "")
         owner = resolve_owner(request, fields.pop("owner", None))
-        gated = platform.key_create_gated(
+        # Refuse what the caller could never hand out before asking anyone to approve it.
+        services.check_mintable(workspace=request.workspace, actor=request.actor, fields=fields)
+        result = door.governed_change(
             workspace=request.workspace,
             actor=request.actor,
-            scope=KEYS_WRITE,
-            owner=owner,
-            fields=fields,
-            create=lambda: services.key_create(
-                workspace=request.workspace, owner=owner, actor=request.actor, **fields
-            ),
+            proposal=proposals.key_create(request.workspace, owner, fields),
             confirmed=confirmed,
             confirmation_token=token,
         )
-        if not gated.applied:
-            return Response(gated.answer.body, status=gated.answer.status)
-        return Response(_issued(gated.result), status=status.HTTP_201_CREATED)
+        return door_response(result, _issued, status=status.HTTP_201_CREATED)
 
 
 class KeyDetailView(WorkspaceAPIView):
@@ -106,6 +106,18 @@ class KeyRevokeView(WorkspaceAPIView):
             key=key, actor=request.actor, reason=data.validated_data["reason"]
         )
         return Response(MachineKeySerializer(key).data)
+
+
+class KeyClaimView(WorkspaceAPIView):
+    """The owner takes the secret of a key someone else made or rotated for them."""
+
+    principals = (USER,)
+
+    @extend_schema(request=None, responses=IssuedKeySerializer)
+    def post(self, request, pk):
+        key = _key_or_404(request, pk)
+        issued = services.key_claim_secret(key=key, actor=request.actor)
+        return Response(_issued(issued))
 
 
 class KeyRotateView(WorkspaceAPIView):

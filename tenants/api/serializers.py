@@ -17,6 +17,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "live_after",
             "writes_enabled",
             "outbound_allowed",
+            "sensitivity_floor",
             "policy_version",
         ]
         read_only_fields = fields
@@ -37,7 +38,7 @@ class MembershipCreateSerializer(serializers.Serializer):
 
 
 class ConfirmationFieldsSerializer(serializers.Serializer):
-    """The re-call of a gated platform operation (approvals.platform) carries these."""
+    """The re-call of a gated platform operation (approvals.door) carries these."""
 
     confirmed = serializers.BooleanField(required=False, default=False)
     confirmation_token = serializers.CharField(
@@ -59,6 +60,7 @@ class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):
         min_value=60, max_value=30 * 24 * 3600, required=False
     )
     require_two_approvals_for_irreversible = serializers.BooleanField(required=False)
+    sensitivity_floor = serializers.BooleanField(required=False)
     plan_rank = serializers.IntegerField(min_value=0, max_value=32767, required=False)
     audit_retention_days = serializers.IntegerField(
         min_value=1, max_value=36500, required=False, allow_null=True

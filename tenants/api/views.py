@@ -2,9 +2,10 @@ from datetime import timedelta
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
 from rest_framework.response import Response
 
+from approvals import door, proposals
+from approvals.api.door_responses import door_response
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
 from keys.models import MachineKey
@@ -74,13 +75,14 @@ class MemberListView(WorkspaceAPIView):
         data.is_valid(raise_exception=True)
         with transaction.atomic():
             user = services.user_get_or_create(email=data.validated_data["email"])
-            membership = services.membership_add(
+            result = door.governed_change(
                 workspace=request.workspace,
-                user=user,
-                role=data.validated_data["role"],
                 actor=request.actor,
+                proposal=proposals.membership_add(
+                    request.workspace, user, data.validated_data["role"]
+                ),
             )
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+        return door_response(result, lambda m: MembershipSerializer(m).data, status=201)
 
 
 class MemberDetailView(WorkspaceAPIView):
@@ -92,51 +94,38 @@ class MemberDetailView(WorkspaceAPIView):
 
     @extend_schema(request=MembershipUpdateSerializer, responses=MembershipSerializer)
     def patch(self, request, pk):
-        from approvals import platform  # demoting the last approver is gated
-
         membership = _membership_or_404(request, pk)
         data = MembershipUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        role = data.validated_data["role"]
-        gated = platform.membership_change_gated(
-            membership=membership,
+        result = door.governed_change(
+            workspace=request.workspace,
             actor=request.actor,
-            scope=MEMBERS_WRITE,
-            new_role=role,
-            apply=lambda: services.membership_change_role(
-                membership=membership, role=role, actor=request.actor
-            ),
+            proposal=proposals.membership_change_role(membership, data.validated_data["role"]),
             confirmed=data.validated_data["confirmed"],
             confirmation_token=data.validated_data["confirmation_token"],
         )
-        if not gated.applied:
-            return Response(gated.answer.body, status=gated.answer.status)
-        return Response(MembershipSerializer(gated.result).data)
+        return door_response(result, lambda m: MembershipSerializer(m).data)
 
     @extend_schema(request=ConfirmationFieldsSerializer, responses={204: None})
     def delete(self, request, pk):
-        from approvals import platform  # removing the last approver is gated
-
         membership = _membership_or_404(request, pk)
         data = ConfirmationFieldsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        gated = platform.membership_change_gated(
-            membership=membership,
+        result = door.governed_change(
+            workspace=request.workspace,
             actor=request.actor,
-            scope=MEMBERS_WRITE,
-            apply=lambda: services.membership_remove(membership=membership, actor=request.actor),
+            proposal=proposals.membership_remove(membership),
             confirmed=data.validated_data["confirmed"],
             confirmation_token=data.validated_data["confirmation_token"],
         )
-        if not gated.applied:
-            return Response(gated.answer.body, status=gated.answer.status)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return door_response(result, lambda m: None, status=204)
 
 
 class WorkspaceView(WorkspaceAPIView):
-    """The credential's workspace. Going live, enabling writes or outbound, and
-    deleting go through the confirmation gate (approvals.platform): the first call
-    answers 202 with a token; the confirmed re-call after a human approval applies."""
+    """The credential's workspace. Changes that loosen governance (going live, writes,
+    outbound, two approvals off, shorter retention, the sensitivity floor, deleting)
+    go through the governed-operation door: 202 with a token, applied once another
+    human approves (approvals.door)."""
 
     scope_map = {"PATCH": WORKSPACE_ADMIN, "DELETE": WORKSPACE_ADMIN}
 
@@ -146,8 +135,6 @@ class WorkspaceView(WorkspaceAPIView):
 
     @extend_schema(request=WorkspaceUpdateSerializer, responses={200: WorkspaceSerializer})
     def patch(self, request):
-        from approvals import platform
-
         data = WorkspaceUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         changes = {k: v for k, v in data.validated_data.items() if k in data.initial_data}
@@ -156,31 +143,26 @@ class WorkspaceView(WorkspaceAPIView):
         reason = changes.pop("reason", "")
         if "confirmation_ttl_seconds" in changes:
             changes["confirmation_ttl"] = timedelta(seconds=changes.pop("confirmation_ttl_seconds"))
-        gated = platform.workspace_update_gated(
+        result = door.governed_change(
             workspace=request.workspace,
             actor=request.actor,
-            changes=changes,
+            proposal=proposals.workspace_update(request.workspace, changes),
             reason=reason,
             confirmed=confirmed,
             confirmation_token=token,
         )
-        if not gated.applied:
-            return Response(gated.answer.body, status=gated.answer.status)
-        return Response(WorkspaceSerializer(gated.result).data)
+        return door_response(result, lambda w: WorkspaceSerializer(w).data)
 
     @extend_schema(request=WorkspaceDeleteSerializer, responses={204: None})
     def delete(self, request):
-        from approvals import platform
-
         data = WorkspaceDeleteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        gated = platform.workspace_delete_gated(
+        result = door.governed_change(
             workspace=request.workspace,
             actor=request.actor,
+            proposal=proposals.workspace_delete(request.workspace),
             reason=data.validated_data["reason"],
             confirmed=data.validated_data["confirmed"],
             confirmation_token=data.validated_data["confirmation_token"],
         )
-        if not gated.applied:
-            return Response(gated.answer.body, status=gated.answer.status)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return door_response(result, lambda w: None, status=204)

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from common.actor import Actor
 from tenants.models import Role
 
@@ -19,7 +20,8 @@ def postgres_only():
 @pytest.fixture
 def make_tool():
     def make(workspace, name="crm.lookup", **fields):
-        return tool_create(workspace=workspace, actor=SYSTEM, name=name, **fields)
+        with operator_seeding():
+            return tool_create(workspace=workspace, actor=SYSTEM, name=name, **fields)
 
     return make
 

@@ -133,7 +133,7 @@ def test_tool_of_another_workspace_is_not_found(
     assert client.delete(f"/api/v1/tools/{foreign.pk}").status_code == 404
 
 
-def test_demo_tools_are_idempotent(live_workspace):
+def test_demo_tools_are_idempotent(live_workspace, operator_seeded):
     from approvals.demo import load_demo_tools
     from tests.approvals.conftest import SYSTEM
 
@@ -148,13 +148,22 @@ def test_demo_tools_are_idempotent(live_workspace):
     assert load_demo_tools(workspace=live_workspace, actor=SYSTEM) == []
 
 
-def test_demo_conditions_decide_as_documented(live_workspace, agent, ask):
+def test_demo_conditions_decide_as_documented(live_workspace, agent, ask, operator_seeded):
     from approvals.demo import load_demo_tools
     from tests.approvals.conftest import SYSTEM
 
     _, client = agent
     load_demo_tools(workspace=live_workspace, actor=SYSTEM)
     live_workspace.plan_rank = 3
+    live_workspace.save()
+    # The sensitivity floor (on by default): financial writes and irreversible actions
+    # always reach a human, whatever the tool's own condition says.
+    assert ask(client, "billing.refund", {"amount": 50, "customer_id": "c1"}).status_code == 202
+    assert (
+        ask(client, "billing.set_plan", {"new_plan_rank": 5, "new_plan": "pro"}).status_code == 202
+    )
+    # With the floor switched off (a governed change), the tools' conditions decide.
+    live_workspace.sensitivity_floor = False
     live_workspace.save()
     assert ask(client, "billing.refund", {"amount": 50, "customer_id": "c1"}).status_code == 200
     assert ask(client, "billing.refund", {"amount": 5000, "customer_id": "c1"}).status_code == 202

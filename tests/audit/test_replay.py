@@ -14,6 +14,8 @@ from audit.replay import replay_action, tool_snapshot_as_of
 from tenants.services import workspace_update
 from tests.conftest import SYSTEM
 
+pytestmark = pytest.mark.usefixtures("operator_seeded")
+
 
 @pytest.fixture
 def live(workspace):

@@ -5,6 +5,7 @@ import pytest
 from django.db import transaction
 
 from approvals.catalog import tool_create, tool_delete, tool_update
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
 from approvals.services import action_submit
 from audit.models import AuditEntry, VersionLog
@@ -113,9 +114,11 @@ SERVICES = [
 def test_each_service_writes_its_entry_in_its_own_transaction(
     workspace, make_member, make_key, make_user, service
 ):
-    run = _scenarios(workspace, make_member, make_key, make_user)[service]
-    before = AuditEntry.objects.filter(workspace=workspace).count()
-    run()
+    # Governance is not under test here (tests/approvals/test_governance.py is).
+    with operator_seeding():
+        run = _scenarios(workspace, make_member, make_key, make_user)[service]
+        before = AuditEntry.objects.filter(workspace=workspace).count()
+        run()
     assert AuditEntry.objects.filter(workspace=workspace).count() == before + 1
 
 
@@ -123,11 +126,12 @@ def test_each_service_writes_its_entry_in_its_own_transaction(
 def test_failed_audit_write_rolls_the_change_back(
     workspace, make_member, make_key, make_user, audit_fails, service
 ):
-    run = _scenarios(workspace, make_member, make_key, make_user)[service]
-    before = _state(workspace)
-    audit_fails()
-    with pytest.raises(AuditDown), transaction.atomic():  # the test's own savepoint
-        run()
+    with operator_seeding():
+        run = _scenarios(workspace, make_member, make_key, make_user)[service]
+        before = _state(workspace)
+        audit_fails()
+        with pytest.raises(AuditDown), transaction.atomic():  # the test's own savepoint
+            run()
     assert _state(workspace) == before
 
 

@@ -15,6 +15,8 @@ from notifications.services import automation_settings_update
 from tenants.models import Role
 from tests.notifications.conftest import SYSTEM
 
+pytestmark = pytest.mark.usefixtures("operator_seeded")
+
 NOW = datetime(2026, 11, 20, 14, 30, tzinfo=UTC)  # window: 13:00-14:00 UTC
 WINDOW_START, WINDOW_END = window_ending(NOW)
 WORK_HOURS = range(8, 18)  # the key's usual hours (UTC)

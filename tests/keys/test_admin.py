@@ -5,6 +5,7 @@ import re
 import pytest
 from django.test import Client
 
+from approvals.models import ActionRequest
 from audit.models import AuditEntry
 from keys.models import MachineKey
 from tenants.models import Membership, Role
@@ -187,7 +188,7 @@ def test_revoke_button_revokes_with_a_reason(workspace, make_key, owner_a, brows
 
 
 def test_rotate_button_shows_the_new_key_once(workspace, make_key, owner_a, browser, key_client):
-    key, old = make_key(workspace)
+    key, old = make_key(workspace, owner=owner_a)  # the owner rotates their own key
     response = browser(owner_a).post(
         f"/admin/keys/machinekey/{key.pk}/rotate/", {"grace_hours": "1"}
     )
@@ -266,9 +267,13 @@ def test_superuser_sees_every_workspaces_keys(
 def test_workspace_admin_key_cannot_skip_the_approval_gate_in_the_admin(
     workspace, owner_a, browser
 ):
-    response = browser(owner_a).post(ADD, add_form(workspace, owner_a, scopes=["workspace:admin"]))
-    assert "needs another person&#x27;s approval" in response.content.decode()
+    response = browser(owner_a).post(
+        ADD, add_form(workspace, owner_a, scopes=["workspace:admin"]), follow=True
+    )
+    assert "needs another person" in response.content.decode()
     assert not MachineKey.objects.filter(name="admin-made").exists()
+    request = ActionRequest.objects.get(workspace=workspace, status="pending")
+    assert request.tool_name == "warden.key.grant_governance_scope"
 
 
 def test_admin_audit_rows_carry_the_request_id_and_address(workspace, owner_a, browser):

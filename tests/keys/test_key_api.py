@@ -225,9 +225,9 @@ def test_revoke_with_bad_reason_type_is_validation_error(workspace, manager, mak
 # --- rotate -----------------------------------------------------------------------
 
 
-def test_rotate_returns_a_new_key_once(workspace, manager, make_key, key_client):
-    _, client = manager
-    target, old = make_key(workspace)
+def test_a_key_rotating_itself_gets_the_new_secret_once(workspace, make_key, key_client):
+    target, old = make_key(workspace, scopes=["keys:read", "keys:write"])
+    client = key_client(old)
     response = client.post(
         f"/api/v1/keys/{target.pk}/rotate", {"grace_seconds": 3600}, format="json"
     )
@@ -238,6 +238,23 @@ def test_rotate_returns_a_new_key_once(workspace, manager, make_key, key_client)
     assert key_client(old).get("/api/v1/whoami").status_code == 200  # grace
     assert new not in str(client.get(f"/api/v1/keys/{target.pk}").json())
     assert AuditEntry.objects.filter(action="key.rotated", target_id=str(target.pk)).exists()
+
+
+def test_rotating_someone_elses_key_sends_the_secret_to_its_owner(
+    workspace, manager, make_key, key_client, user_client
+):
+    _, client = manager
+    target, old = make_key(workspace)
+    response = client.post(f"/api/v1/keys/{target.pk}/rotate", {}, format="json")
+    assert response.status_code == 200
+    assert "key" not in response.json()  # the rotator never sees it
+    assert key_client(old).get("/api/v1/whoami").status_code == 200  # until claimed
+    owner = user_client(target.owner, workspace)
+    claimed = owner.post(f"/api/v1/keys/{target.pk}/claim")
+    assert claimed.status_code == 200
+    new = claimed.json()["key"]
+    assert key_client(new).get("/api/v1/whoami").status_code == 200
+    assert owner.post(f"/api/v1/keys/{target.pk}/claim").status_code == 409  # once
 
 
 def test_rotate_with_grace_beyond_seven_days_is_validation_error(

@@ -15,6 +15,7 @@ from keys.services import key_revoke, key_rotate, key_set_suspended
 
 SYSTEM = Actor.system("tests")
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+from tenants.models import Role
 
 
 def secret_of(plaintext: str) -> str:
@@ -36,9 +37,9 @@ def test_key_secret_has_at_least_32_random_bytes(workspace, make_key):
     assert len(secret_of(plaintext)) >= 43  # 32 bytes, urlsafe base64
 
 
-def test_full_key_is_returned_at_creation_only(workspace, make_key, key_client):
-    _, admin_key = make_key(workspace, scopes=["keys:read", "keys:write"])
-    client = key_client(admin_key)
+def test_full_key_is_returned_at_creation_only(workspace, make_member, user_client):
+    owner = make_member(workspace, Role.ADMIN)
+    client = user_client(owner, workspace)  # creates a key for themselves: they get it
     created = client.post(
         "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
     ).json()
@@ -250,7 +251,9 @@ def test_rotation_grace_outside_zero_to_seven_days_is_refused(workspace, make_ke
     assert refused.value.code == "validation_error"
 
 
-def test_key_in_deleted_workspace_is_invalid_key(workspace, make_key, key_client, api_error):
+def test_key_in_deleted_workspace_is_invalid_key(
+    workspace, make_key, key_client, api_error, operator_seeded
+):
     _, plaintext = make_key(workspace)
     workspace.deleted_at = timezone.now()
     workspace.save(update_fields=["deleted_at"])

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
+from approvals.models import ActionRequest
 from audit.models import AuditEntry
 from tenants.models import Membership, Role, Workspace
 
@@ -98,13 +99,27 @@ def test_add_form_has_no_user_picker(workspace, other_workspace, owner_a, browse
 def test_changing_a_role_moves_guardian_permissions(workspace, make_member, owner_a, browser):
     user = make_member(workspace, Role.MEMBER)
     membership = Membership.objects.get(workspace=workspace, user=user)
-    browser(owner_a.user).post(membership_url(membership), {"role": "admin"})
+    browser(owner_a.user).post(membership_url(membership), {"role": "auditor"})
     membership.refresh_from_db()
-    assert membership.role == Role.ADMIN
-    assert user.has_perm("tenants.manage_keys", workspace)
+    assert membership.role == Role.AUDITOR
+    assert user.has_perm("tenants.view_audit", workspace)
     assert AuditEntry.objects.filter(
         action="member.role_changed", target_id=str(membership.pk)
     ).exists()
+
+
+def test_raising_a_role_to_admin_in_the_admin_waits_for_a_second_person(
+    workspace, make_member, owner_a, browser
+):
+    user = make_member(workspace, Role.MEMBER)
+    membership = Membership.objects.get(workspace=workspace, user=user)
+    response = browser(owner_a.user).post(
+        membership_url(membership), {"role": "admin"}, follow=True
+    )
+    assert "needs another person" in response.content.decode()
+    membership.refresh_from_db()
+    assert membership.role == Role.MEMBER
+    assert not user.has_perm("tenants.manage_keys", workspace)
 
 
 def test_demoting_the_last_owner_shows_an_error(workspace, owner_a, browser):
@@ -184,13 +199,20 @@ def test_admin_role_cannot_open_workspace_settings(workspace, make_member, brows
 
 
 def settings_form(workspace, **overrides):
-    return {
+    """The change form as the browser posts it (unchecked boxes are absent)."""
+    form = {
         "name": workspace.name,
+        "mode": workspace.mode,
+        "live_after_0": workspace.live_after.strftime("%Y-%m-%d"),
+        "live_after_1": workspace.live_after.strftime("%H:%M:%S"),
         "confirmation_ttl": "1 00:00:00",
         "plan_rank": 0,
         "audit_retention_days": "",
-        **overrides,
     }
+    for switch in ("writes_enabled", "outbound_allowed", "sensitivity_floor"):
+        if getattr(workspace, switch):
+            form[switch] = "on"
+    return {**form, **overrides}
 
 
 def test_owner_changes_settings_through_the_service(workspace, owner_a, browser):
@@ -206,15 +228,24 @@ def test_owner_changes_settings_through_the_service(workspace, owner_a, browser)
     assert entry.input["after"]["name"] == "Renamed"
 
 
-def test_safety_switches_are_not_editable_in_the_admin(workspace, owner_a, browser):
-    browser(owner_a.user).post(
+def test_safety_switches_in_the_admin_wait_for_a_second_person(workspace, owner_a, browser):
+    response = browser(owner_a.user).post(
         f"{WORKSPACES}{workspace.pk}/change/",
         settings_form(workspace, writes_enabled="on", mode="live", outbound_allowed="on"),
+        follow=True,
     )
+    assert "needs another person" in response.content.decode()
     workspace.refresh_from_db()
     assert workspace.writes_enabled is False
     assert workspace.mode == Workspace.Mode.DRY_RUN
     assert workspace.outbound_allowed is False
+    request = ActionRequest.objects.get(workspace=workspace, status="pending")
+    assert request.tool_name == "warden.workspace.change"
+    assert set(request.params["operations"]) == {
+        "warden.workspace.enable_writes",
+        "warden.workspace.go_live",
+        "warden.workspace.enable_outbound",
+    }
 
 
 def test_owner_cannot_change_another_workspace(workspace, other_workspace, owner_a, browser):

@@ -47,13 +47,13 @@ def test_role_change_moves_permissions(workspace, members_key, make_member):
     user = make_member(workspace, Role.AUDITOR)
     membership = Membership.objects.get(workspace=workspace, user=user)
     response = members_key.patch(
-        f"/api/v1/members/{membership.pk}", {"role": "admin"}, format="json"
+        f"/api/v1/members/{membership.pk}", {"role": "approver"}, format="json"
     )
     assert response.status_code == 200
-    assert user.has_perm("tenants.manage_keys", workspace)
-    members_key.patch(f"/api/v1/members/{membership.pk}", {"role": "member"}, format="json")
-    assert not user.has_perm("tenants.manage_keys", workspace)
+    assert user.has_perm("tenants.approve_actions", workspace)
     assert not user.has_perm("tenants.view_audit", workspace)
+    members_key.patch(f"/api/v1/members/{membership.pk}", {"role": "member"}, format="json")
+    assert not user.has_perm("tenants.approve_actions", workspace)
 
 
 def test_removal_drops_permissions_and_is_audited(workspace, members_key, make_member):
@@ -111,9 +111,11 @@ def test_last_owner_cannot_be_removed(workspace, user_client, owner, api_error):
     assert state(workspace) == before
 
 
-def test_an_owner_can_step_down_once_another_owner_exists(workspace, user_client, owner):
+def test_an_owner_can_step_down_once_another_owner_exists(
+    workspace, user_client, owner, make_member
+):
     client = user_client(owner.user)
-    client.post("/api/v1/members", {"email": "co@example.test", "role": "owner"}, format="json")
+    make_member(workspace, Role.OWNER)
     response = client.patch(f"/api/v1/members/{owner.pk}", {"role": "admin"}, format="json")
     assert response.status_code == 200
     assert not owner.user.has_perm("tenants.manage_workspace", workspace)

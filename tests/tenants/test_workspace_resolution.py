@@ -71,7 +71,7 @@ def test_human_with_one_membership_needs_no_header(workspace, make_member, user_
 
 
 def test_human_with_several_memberships_must_name_one(
-    workspace, other_workspace, make_member, user_client, api_error
+    workspace, other_workspace, make_member, user_client, api_error, operator_seeded
 ):
     user = make_member(workspace, Role.ADMIN)
     from common.actor import Actor

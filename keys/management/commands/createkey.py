@@ -3,14 +3,20 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from approvals import door, proposals
 from common.actor import Actor
 from common.errors import WardenError
-from keys.services import key_create
+from keys.services import check_mintable
 from tenants.models import Membership, Workspace
 
 
 class Command(BaseCommand):
-    help = "Create a machine key; the full key is printed alone on the last line of stdout."
+    help = (
+        "Create a machine key; the full key is printed alone on the last line of stdout. "
+        "A key with a governance scope (workspace:admin, tools:write, keys:write, "
+        "members:write, connectors:write) goes through the governed-operation door: refused "
+        "here unless --break-glass gives the reason (recorded as an override)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -19,8 +25,14 @@ class Command(BaseCommand):
         parser.add_argument("--scopes", required=True, help='e.g. "actions:read actions:write"')
         parser.add_argument("--tools", default="", help='Allowlist, e.g. "crm.* email.send"')
         parser.add_argument("--expires-in-days", type=int, default=None)
+        parser.add_argument(
+            "--break-glass",
+            default="",
+            metavar="REASON",
+            help="Apply a governed change directly, as an operator; recorded as break-glass.",
+        )
 
-    def handle(self, slug, name, owner, scopes, tools, expires_in_days, **options):
+    def handle(self, slug, name, owner, scopes, tools, expires_in_days, break_glass, **options):
         workspace = Workspace.objects.active().filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace {slug!r}.")
@@ -36,17 +48,23 @@ class Command(BaseCommand):
             if expires_in_days < 1:
                 raise CommandError("--expires-in-days must be at least 1.")
             expires_at = timezone.now() + timedelta(days=expires_in_days)
+        fields = {
+            "name": name,
+            "scopes": scopes.split(),
+            "tool_allowlist": tools.split(),
+            "expires_at": expires_at,
+        }
+        actor = Actor.system("cli")
         try:
-            issued = key_create(
+            check_mintable(workspace=workspace, actor=actor, fields=fields)
+            result = door.governed_change(
                 workspace=workspace,
-                name=name,
-                owner=membership.user,
-                scopes=scopes.split(),
-                tool_allowlist=tools.split(),
-                expires_at=expires_at,
-                actor=Actor.system("cli"),
+                actor=actor,
+                proposal=proposals.key_create(workspace, membership.user, fields),
+                break_glass=break_glass,
             )
         except WardenError as exc:
             raise CommandError(f"{exc.message} {exc.detail or ''}".strip()) from None
+        issued = result.result
         self.stdout.write(f"Created key {issued.key.name} ({issued.key.pk}); shown once:")
         self.stdout.write(issued.plaintext)

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from approvals.guard import operator_seeding
 from common.actor import Actor
 from keys.models import MachineKey
 from keys.services import key_create, key_rotate
@@ -25,8 +26,13 @@ class Command(BaseCommand):
         "demo agent key (the old one stops working) because secrets are shown only once."
     )
 
-    @transaction.atomic
     def handle(self, **options):
+        # Seeding a demo is an operator's act at a shell: governed settings (writes on,
+        # tools without confirmation, an admin member) are set directly.
+        with transaction.atomic(), operator_seeding():
+            self.seed()
+
+    def seed(self) -> None:
         actor = Actor.system("load_demo")
         users = {}
         for email, _role in DEMO_USERS:

@@ -1,0 +1,57 @@
+"""The admin's way through the governed-operation door: the same door as the API.
+
+A change that loosens nothing is applied; a loosening is filed for another person's
+approval and the admin says so (with a link to the queue) instead of "saved"."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from approvals import door
+from approvals.door import Proposal
+from common.actor import Actor
+from common.errors import WardenError
+from common.net import client_ip
+from tenants.models import Workspace
+
+
+def admin_actor(request) -> Actor:
+    return Actor.for_user(
+        request.user,
+        request_id=getattr(request, "request_id", ""),
+        client_ip=client_ip(request),
+    )
+
+
+def through_door(
+    model_admin, request, *, workspace: Workspace, proposal: Proposal, reason: str = ""
+) -> tuple[bool, Any]:
+    """(applied, result). A pending or refused change is reported to the user and
+    marks the request refused (ServiceRefusalMixin), so no "saved" message follows."""
+    try:
+        result = door.governed_change(
+            workspace=workspace, actor=admin_actor(request), proposal=proposal, reason=reason
+        )
+    except WardenError as exc:
+        model_admin.refuse(request, exc)
+        return False, None
+    if result.applied:
+        return True, result.result
+    confirmation_id = result.answer.action_request.confirmation.pk
+    url = reverse("admin:approvals_confirmationrequest_review", args=[confirmation_id])
+    setattr(request, model_admin.refusal_attr, True)
+    model_admin.message_user(
+        request,
+        format_html(
+            "Not applied yet: {} needs another person's approval. It is waiting in the "
+            '<a href="{}">approval queue</a>.',
+            proposal.label,
+            url,
+        ),
+        messages.WARNING,
+    )
+    return False, None

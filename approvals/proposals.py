@@ -1,0 +1,148 @@
+"""Proposals for the governed-operation door, built from the objects as they are.
+
+Front doors (API views, admin, commands) describe the change they want with one of
+these builders and hand it to `approvals.door.governed_change`; nothing here writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from approvals.door import Proposal, json_value
+from approvals.governance import Target
+from approvals.guard import snapshot
+from approvals.models import Tool
+from keys.models import MachineKey
+from tenants.models import Membership, Workspace
+
+
+def _json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: json_value(v) for k, v in values.items()}
+
+
+def tool_create(workspace: Workspace, fields: dict[str, Any]) -> Proposal:
+    draft = Tool(workspace=workspace, **fields)
+    return Proposal(
+        Target.TOOL, "create", f"tool {draft.name}", None, draft.snapshot(), None, _json(fields)
+    )
+
+
+def tool_update(tool: Tool, changes: dict[str, Any]) -> Proposal:
+    before = tool.snapshot()
+    draft = Tool(**{f.attname: getattr(tool, f.attname) for f in Tool._meta.concrete_fields})
+    for name, value in changes.items():
+        setattr(draft, name, value)
+    return Proposal(
+        Target.TOOL,
+        "update",
+        f"tool {tool.name}",
+        before,
+        draft.snapshot(),
+        str(tool.pk),
+        _json(changes),
+    )
+
+
+def workspace_update(workspace: Workspace, changes: dict[str, Any]) -> Proposal:
+    before = workspace.settings_snapshot()
+    draft = Workspace(
+        **{f.attname: getattr(workspace, f.attname) for f in Workspace._meta.concrete_fields}
+    )
+    for name, value in changes.items():
+        setattr(draft, name, value)
+    return Proposal(
+        Target.WORKSPACE,
+        "update",
+        f"workspace {workspace.slug}",
+        before,
+        draft.settings_snapshot(),
+        str(workspace.pk),
+        _json(changes),
+    )
+
+
+def workspace_delete(workspace: Workspace) -> Proposal:
+    before = workspace.settings_snapshot()
+    return Proposal(
+        Target.WORKSPACE,
+        "delete",
+        f"workspace {workspace.slug}",
+        before,
+        {**before, "deleted": True},
+        str(workspace.pk),
+        {},
+    )
+
+
+def key_create(workspace: Workspace, owner, fields: dict[str, Any]) -> Proposal:
+    values = {**_json(fields), "owner_id": owner.pk}
+    after = {
+        "name": fields.get("name", ""),
+        "owner": getattr(owner, "email", ""),
+        "scopes": sorted(fields.get("scopes") or []),
+        "tool_allowlist": list(fields.get("tool_allowlist") or []),
+        "unattended_mode": bool(fields.get("unattended_mode")),
+        "expires_at": json_value(fields.get("expires_at")),
+        "allowed_ips": list(fields.get("allowed_ips") or []),
+        "suspended_at": None,
+    }
+    return Proposal(
+        Target.KEY,
+        "create",
+        f"key {after['name']} for {after['owner']}",
+        None,
+        after,
+        None,
+        values,
+    )
+
+
+def key_unsuspend(key: MachineKey) -> Proposal:
+    before = key.snapshot()
+    return Proposal(
+        Target.KEY,
+        "unsuspend",
+        f"key {key.name}",
+        before,
+        {**before, "suspended_at": None},
+        str(key.pk),
+        {},
+    )
+
+
+def membership_add(workspace: Workspace, user, role: str) -> Proposal:
+    after = {"user": user.email, "role": role}
+    return Proposal(
+        Target.MEMBERSHIP,
+        "create",
+        f"member {user.email}",
+        None,
+        after,
+        None,
+        {"user_id": user.pk, "role": role},
+    )
+
+
+def membership_change_role(membership: Membership, role: str) -> Proposal:
+    before = snapshot(membership)
+    return Proposal(
+        Target.MEMBERSHIP,
+        "update",
+        f"member {membership.user.email}",
+        before,
+        {**before, "role": role},
+        str(membership.pk),
+        {"role": role},
+    )
+
+
+def membership_remove(membership: Membership) -> Proposal:
+    return Proposal(
+        Target.MEMBERSHIP,
+        "delete",
+        f"member {membership.user.email}",
+        snapshot(membership),
+        None,
+        str(membership.pk),
+        {},
+    )
