@@ -28,7 +28,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from approvals.governance import BY_NAME
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
-from approvals.services import APPROVE_PERMISSION
+from approvals.services import APPROVE_PERMISSION, is_answerable, required_permission
 from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
@@ -110,25 +110,41 @@ def _catalog_entry(action: ActionRequest):
     )
 
 
-def approvable_workspace_ids(model_admin, request) -> set:
-    """Workspaces where the user may approve: one query per page, not one per row."""
-    return set(
-        model_admin.permitted_workspaces(request, APPROVE_PERMISSION).values_list("pk", flat=True)
-    )
+class DecidePermissions:
+    """Workspaces where the user holds each permission a decision needs, read once per
+    permission per page (not once per row): `approve_actions`, plus the permission a
+    platform request names (services.required_permission)."""
+
+    def __init__(self, model_admin, request):
+        self._model_admin, self._request = model_admin, request
+        self._ids: dict[str, set] = {}
+
+    def holds(self, perm: str, workspace_id) -> bool:
+        if perm not in self._ids:
+            self._ids[perm] = set(
+                self._model_admin.permitted_workspaces(self._request, perm).values_list(
+                    "pk", flat=True
+                )
+            )
+        return workspace_id in self._ids[perm]
 
 
-def _undecidable_reason(confirmation, user, records, approvable_ids) -> str:
-    """Why `user` may not decide this request ("" when they may), as the services
-    would refuse it: so the page hides buttons that could only end in a refusal."""
-    if _accountable_pk(confirmation.action_request) == user.pk:
+def _undecidable_reason(confirmation, user, records, permissions: DecidePermissions) -> str:
+    """Why `user` may not decide this request ("" when they may), by the services' own
+    rules (permission, four eyes over the key's chain of custody, one verdict each), so
+    the page hides buttons that could only end in a refusal."""
+    action = confirmation.action_request
+    needed = required_permission(action)
+    for perm in dict.fromkeys((APPROVE_PERMISSION, needed)):
+        if not permissions.holds(perm, confirmation.workspace_id):
+            return f"Deciding this request needs the “{perm}” permission, which you lack here."
+    if is_answerable(action, user):
         return (
-            "You are answerable for this request (you own the key that made it, or you "
-            "asked for it). Four-eyes rule: another approver must decide."
+            "You are answerable for this request (you own, created, rotated or minted its "
+            "key, or asked for it). Four-eyes rule: another approver must decide."
         )
     if any(r.approver_user_id == user.pk for r in records):
         return "You already gave your verdict on this request; a different approver is needed."
-    if confirmation.workspace_id not in approvable_ids:
-        return "You lack the permission to approve actions in this workspace."
     return ""
 
 
@@ -154,13 +170,14 @@ def _governed_changes(params: Any) -> list[dict[str, Any]]:
 def _effects(action: ActionRequest, confirmation, tool) -> list[str]:
     """What approving does, in plain words."""
     effects = []
-    if action.dry_run:
+    if action.is_platform:
+        # Governed changes apply on approval, dry run or not: dry run is about agents.
+        effects.append("Approving applies this change to Warden at once, for real.")
+    elif action.dry_run:
         effects.append(
             "Dry run: nothing will be executed for real. The workspace is in dry-run mode, "
             "so approving only lets the agent go through the motions."
         )
-    elif action.is_platform:
-        effects.append("Approving applies this platform change immediately.")
     else:
         effects.append(
             f"Approving lets the agent run {action.tool_name} once, with exactly the "
@@ -177,7 +194,7 @@ def _effects(action: ActionRequest, confirmation, tool) -> list[str]:
     return effects
 
 
-def _row(confirmation, now=None, user=None, approvable_ids=frozenset()) -> dict[str, Any]:
+def _row(confirmation, now=None, user=None, permissions=None) -> dict[str, Any]:
     action = confirmation.action_request
     tool = _catalog_entry(action)
     now = now or timezone.now()
@@ -200,7 +217,7 @@ def _row(confirmation, now=None, user=None, approvable_ids=frozenset()) -> dict[
         "effects": _effects(action, confirmation, tool),
         "short_id": str(action.pk)[:8],
         "undecidable": (
-            _undecidable_reason(confirmation, user, records, approvable_ids) if user else ""
+            _undecidable_reason(confirmation, user, records, permissions) if user else ""
         ),
     }
 
@@ -227,13 +244,13 @@ def queue_view(model_admin, request):
     )
     page = paginator.get_page(request.GET.get("page"))
     now = timezone.now()
-    approvable = approvable_workspace_ids(model_admin, request) if page.object_list else set()
+    permissions = DecidePermissions(model_admin, request)
     context = {
         **page_context(model_admin, request),
         "title": "Approval queue",
         "opts": model_admin.model._meta,
         "page": page,
-        "rows": [_row(c, now, request.user, approvable) for c in page.object_list],
+        "rows": [_row(c, now, request.user, permissions) for c in page.object_list],
         "per_workspace": per_workspace,
         "workspace_slug": workspace_slug,
         "total_pending": sum(w["pending"] for w in per_workspace),
@@ -273,7 +290,7 @@ def review_view(model_admin, request, pk):
         confirmation.approval_records.select_related("approver_user").order_by("created_at")
     )
     now = timezone.now()
-    row = _row(confirmation, now, request.user, approvable_workspace_ids(model_admin, request))
+    row = _row(confirmation, now, request.user, DecidePermissions(model_admin, request))
     decidable = (
         confirmation.status == ConfirmationRequest.Status.PENDING and confirmation.expires_at > now
     )
@@ -304,12 +321,6 @@ def review_view(model_admin, request, pk):
 def _effect_sentence(params: Any) -> str:
     effect = params.get("effect") if isinstance(params, dict) else None
     return effect if isinstance(effect, str) else ""
-
-
-def _accountable_pk(action: ActionRequest):
-    if action.accountable_user_id:
-        return action.accountable_user_id
-    return action.key.owner_id if action.key_id else None
 
 
 def _reverse_one(action: ActionRequest):

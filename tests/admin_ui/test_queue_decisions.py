@@ -156,3 +156,32 @@ def test_review_shows_governed_changes_before_and_after_with_their_effect(
         flags=re.S,
     )
     assert "Agents&#x27; actions will be executed for real.&lt;b&gt;" in html
+
+
+def test_go_live_shows_before_after_and_only_managers_may_decide(
+    workspace, role_users, make_member, user_client, admin_client_for
+):
+    """A real governed change (approvals.door): the proposer answers for it, a plain
+    approver lacks manage_workspace, a second owner sees what changes and decides."""
+    owner = role_users[Role.OWNER]
+    proposed = user_client(owner, workspace).patch(
+        "/api/v1/workspace", {"mode": "live"}, format="json"
+    )
+    assert proposed.status_code == 202, proposed.json()
+    confirmation = ConfirmationRequest.objects.get(action_request_id=proposed.json()["id"])
+
+    approver_html = admin_client_for(role_users[Role.APPROVER]).get(QUEUE).content.decode()
+    row = _row_html(approver_html, confirmation)
+    assert "needs the “manage_workspace” permission" in row and 'name="verdict"' not in row
+    owner_row = _row_html(admin_client_for(owner).get(QUEUE).content.decode(), confirmation)
+    assert "You are answerable" in owner_row and 'name="verdict"' not in owner_row
+
+    second_owner = make_member(workspace, Role.OWNER)
+    html = admin_client_for(second_owner).get(review_url(confirmation)).content.decode()
+    table = re.search(r'<table id="governed-changes">(.*?)</table>', html, flags=re.S).group(1)
+    assert re.search(r"<td>mode</td><td><code>&quot;dry_run&quot;</code></td>", table)
+    assert "&quot;live&quot;" in table
+    assert 'id="governed-effect"' in html
+    assert "Approving applies this change to Warden at once, for real." in html
+    assert "Dry run: nothing will be executed" not in html
+    assert 'id="decide-form"' in html
