@@ -577,28 +577,23 @@ def test_action_requests_untouched_by_viewing(
 
 
 def test_platform_operation_asked_by_a_person_is_in_the_queue(
-    workspace, role_users, admin_client_for
+    workspace, role_users, make_member, user_client, admin_client_for
 ):
-    from approvals.platform import workspace_update_gated
-    from common.actor import Actor
-
     owner = role_users[Role.OWNER]
-    gated = workspace_update_gated(
-        workspace=workspace,
-        actor=Actor.for_user(owner),
-        changes={"writes_enabled": True},
-        reason="launch",
+    proposed = user_client(owner, workspace).patch(
+        "/api/v1/workspace", {"writes_enabled": True}, format="json"
     )
-    assert not gated.applied
+    assert proposed.status_code == 202, proposed.json()
     confirmation = ConfirmationRequest.objects.get(workspace=workspace)
-    html = admin_client_for(role_users[Role.ADMIN]).get(QUEUE).content.decode()
+    second_owner = make_member(workspace, Role.OWNER)
+    html = admin_client_for(second_owner).get(QUEUE).content.decode()
     assert f"user:{owner.email}" in html and "platform operation" in html
-    assert 'class="warden-badge irreversible"' in html
+    assert "warden.workspace.enable_writes" in html
     response = admin_client_for(owner).post(
         decide_url(confirmation), {"verdict": "approve", "reason": "mine"}, follow=True
     )
     assert any("four_eyes" in m for m in messages_of(response))
-    admin_client_for(role_users[Role.ADMIN]).post(
+    admin_client_for(second_owner).post(
         decide_url(confirmation), {"verdict": "approve", "reason": "agreed"}
     )
     confirmation.refresh_from_db()
