@@ -454,7 +454,8 @@ GOVERNED_FIELDS: dict[Target, frozenset[str]] = {
         }
     ),
     Target.MEMBERSHIP: frozenset({"role"}),
-    Target.WEBHOOK: frozenset({"enabled", "disabled_at"}),
+    # `disabled_at` is set by delivery after repeated failures (a fault, not a choice).
+    Target.WEBHOOK: frozenset({"enabled"}),
     Target.EXPORT: frozenset({"enabled"}),
     Target.AUTOMATION: frozenset({"webhook_host_allowlist", "anomaly_auto_suspend"}),
 }

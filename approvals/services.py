@@ -500,6 +500,20 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
                     subject=ask.actor.label,
                     action=AuditAction.POLICY_ERROR,
                 )
+            elif decision.code == "denied_by_policy":
+                # A deny rule fired: an agent tried something the policy forbids.
+                exception_record(
+                    workspace=ask.workspace,
+                    actor=ask.actor,
+                    kind=ExceptionRecord.Kind.DENIAL,
+                    severity=ExceptionRecord.Severity.LOW,
+                    what=f"Deny rule of {ask.tool_name} refused a call"[:300],
+                    why=decision.reason,
+                    evidence={"action_request": str(action.pk), "tool": ask.tool_name},
+                    mitigation="Check why the agent asked for something the policy forbids.",
+                    subject=ask.actor.label,
+                    action=AuditAction.DENIAL_RECORDED,
+                )
             if confirmation is not None:
                 confirmation_id = confirmation.pk
                 transaction.on_commit(

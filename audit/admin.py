@@ -24,7 +24,9 @@ from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
 from audit.privacy import privacy_summary_build, privacy_summary_download
 from audit.privacy_pdf import privacy_summary_pdf
 from audit.selectors import audit_entries
+from audit.services import exception_resolve
 from common.actor import Actor
+from common.errors import WardenError
 from common.net import client_ip
 from common.text import reveal_invisible_html
 from keys.models import MachineKey
@@ -472,6 +474,50 @@ class ExceptionRecordAdmin(EvidenceAdmin):
     @admin.display(description="what")
     def what_shown(self, obj):
         return reveal_invisible_html(obj.what)
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                "<int:pk>/resolve/",
+                self.admin_site.admin_view(self.resolve_view),
+                name=f"{opts.app_label}_{opts.model_name}_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def resolve_view(self, request, pk):
+        """Close an exception with a reason (required) and the mitigation applied; the
+        same audited service as the API. Needs view_audit and approve_actions."""
+        record = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not request.user.has_perm("tenants.approve_actions", record.workspace):
+            raise permission_missing("approve_actions")
+        change_url = reverse("admin:audit_exceptionrecord_change", args=[record.pk])
+        if request.method == "POST":
+            reason = (request.POST.get("reason") or "").strip()
+            if not reason:
+                messages.error(request, "A reason is required to resolve an exception.")
+            else:
+                try:
+                    exception_resolve(
+                        record=record,
+                        actor=_actor(request),
+                        reason=reason,
+                        mitigation=(request.POST.get("mitigation") or "").strip(),
+                    )
+                except WardenError as exc:
+                    messages.error(request, f"Not resolved: {exc.message}")
+                else:
+                    messages.success(request, f"Exception {record.pk} resolved.")
+                    return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Resolve exception {record.pk}",
+            "record": record,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/audit/exceptionrecord/resolve.html", context)
 
 
 @admin.register(VersionLog)

@@ -48,6 +48,8 @@ class AuditAction(models.TextChoices):
     MEMBER_ADDED = "member.added"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    MEMBER_INVITED = "member.invited"
+    MEMBER_INVITATION_DECLINED = "member.invitation_declined"
     KEY_CREATED = "key.created"
     KEY_UPDATED = "key.updated"
     KEY_ROTATED = "key.rotated"

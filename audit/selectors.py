@@ -151,3 +151,11 @@ def version_logs(*, workspace: Workspace, filters: dict | None = None) -> QueryS
         except (TypeError, ValueError):
             raise _invalid("policy_version", "An integer.") from None
     return _time_range(queryset, filters).order_by("-id")
+
+
+def exception_record_get(*, workspace: Workspace, pk) -> ExceptionRecord | None:
+    return (
+        scoped(ExceptionRecord.objects.select_related("audit_entry"), workspace)
+        .filter(pk=pk)
+        .first()
+    )

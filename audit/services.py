@@ -176,21 +176,25 @@ def exception_record(
 
 @transaction.atomic
 def exception_resolve(
-    *, record: ExceptionRecord, actor: Actor, mitigation: str = ""
+    *, record: ExceptionRecord, actor: Actor, mitigation: str = "", reason: str = ""
 ) -> ExceptionRecord:
-    """Close an exception: only its resolution fields change, and that is audited too."""
+    """Close an exception: only its resolution fields change, and that is audited too
+    (the reason why it is closed, and the mitigation applied)."""
+    if len(reason or "") > 2000 or len(mitigation or "") > 2000:
+        raise WardenError("validation_error", "At most 2000 characters.", {"reason": ["Too long."]})
     record = ExceptionRecord.objects.select_for_update().get(pk=record.pk)
     if record.resolved_at is not None:
         raise WardenError("conflict", "This exception is already resolved.")
     mitigation = clean_text(mitigation) or record.mitigation
+    reason = clean_text(reason or "").strip() or mitigation
     entry = audit_record(
         workspace=record.workspace,
         actor=actor,
         action=AuditAction.EXCEPTION_RESOLVED,
         target_type="exception",
         target_id=record.pk,
-        input={"kind": record.kind, "mitigation": mitigation},
-        rationale=mitigation,
+        input={"kind": record.kind, "mitigation": mitigation, "reason": reason},
+        rationale=reason,
         outcome="resolved",
     )
     ExceptionRecord.objects.filter(pk=record.pk).update(

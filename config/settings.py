@@ -221,6 +221,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 3600},
     },
+    "remind-unresolved-exceptions": {
+        "task": "notifications.remind_unresolved_exceptions",
+        "schedule": crontab(hour=8, minute=0),
+        "options": {"expires": 3600},
+    },
     "verify-audit-chains": {
         "task": "audit.verify_all_chains",
         "schedule": crontab(hour=2, minute=30),
@@ -242,3 +247,6 @@ WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS",
 WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="")
 # Directories under which operators may point a workspace's audit export; empty: none.
 WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", default=[])
+# Exception records open longer than this many days are brought to the workspace's
+# owners (once per period) rather than holding audit retention back unnoticed.
+WARDEN_EXCEPTION_REMIND_DAYS = env.int("WARDEN_EXCEPTION_REMIND_DAYS", default=7)

@@ -184,7 +184,7 @@ def _audit(key: MachineKey, actor: Actor, action: str, before: dict | None, reas
 
 
 @transaction.atomic
-@sensitive_variables("secret")
+@sensitive_variables("secret", "plaintext")
 def key_create(
     *,
     workspace: Workspace,
@@ -305,7 +305,7 @@ def key_claim_secret(*, key: MachineKey, actor: Actor) -> IssuedKey:
 
 
 @transaction.atomic
-@sensitive_variables("secret")
+@sensitive_variables("secret", "plaintext")
 def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None) -> IssuedKey:
     """New secret now; the old one keeps working for `grace` (default 24 h, max 7 days)."""
     grace = settings.WARDEN_KEY_ROTATION_GRACE if grace is None else grace

@@ -13,10 +13,11 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
+from approvals.admin_door import through_door
 from audit import scheduled_export
 from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
-from notifications import services
+from notifications import governance, services
 from notifications.models import (
     AnomalyFinding,
     AuditExportBatch,
@@ -170,10 +171,16 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         actor = admin_actor(request)
         try:
             if change:
-                services.endpoint_update(
-                    endpoint=obj,
-                    actor=actor,
-                    changes={k: data[k] for k in ("name", "url", "events", "enabled")},
+                # The same door as elsewhere: disabling the only active endpoint waits
+                # for a second person (approvals.governance).
+                current = WebhookEndpoint.objects.get(pk=obj.pk)
+                through_door(
+                    self,
+                    request,
+                    workspace=current.workspace,
+                    proposal=governance.webhook_update(
+                        current, {k: data[k] for k in ("name", "url", "events", "enabled")}
+                    ),
                 )
                 return
             issued = services.endpoint_create(
@@ -210,11 +217,18 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         return super().response_change(request, obj)
 
     def delete_model(self, request, obj):
-        services.endpoint_delete(endpoint=obj, actor=admin_actor(request))
+        through_door(
+            self, request, workspace=obj.workspace, proposal=governance.webhook_delete(obj)
+        )
 
     def delete_queryset(self, request, queryset):
         for endpoint in queryset:
-            services.endpoint_delete(endpoint=endpoint, actor=admin_actor(request))
+            through_door(
+                self,
+                request,
+                workspace=endpoint.workspace,
+                proposal=governance.webhook_delete(endpoint),
+            )
 
     @admin.action(description="Re-enable selected endpoints (sends what is pending)")
     def reenable_selected(self, request, queryset):
@@ -348,6 +362,17 @@ class AuditExportDestinationAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             directory = data.get("directory", "") or ""
         else:  # only operators choose directories; others keep the one they have
             directory = obj.directory if change else ""  # not a field of their form
+        if change and obj.enabled is False:
+            current = AuditExportDestination.objects.get(pk=obj.pk)
+            if current.enabled:
+                # Switching the outside copy off is governed: it goes through the door.
+                through_door(
+                    self,
+                    request,
+                    workspace=current.workspace,
+                    proposal=governance.export_disable(current),
+                )
+                return
         try:
             configured = scheduled_export.destination_configure(
                 workspace=obj.workspace,

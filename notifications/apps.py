@@ -16,3 +16,6 @@ class NotificationsConfig(AppConfig):
         from notifications.selectors import export_prune_limit
 
         register_prune_limit(export_prune_limit)
+        from notifications import governance
+
+        governance.register()

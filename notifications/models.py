@@ -17,6 +17,7 @@ class Event(models.TextChoices):
     CONFIRMATION_REQUESTED = "confirmation.requested"
     ANOMALY_DETECTED = "anomaly.detected"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken"
+    EXCEPTION_UNRESOLVED = "exception.unresolved"
 
 
 class WorkspaceAutomationSettings(models.Model):

@@ -500,6 +500,55 @@ def notify_chain_broken(*, workspace: Workspace, result, day: str) -> Notificati
     )
 
 
+def exceptions_remind_unresolved(*, now: datetime | None = None) -> int:
+    """Tell each workspace's admins about exception records left open longer than
+    WARDEN_EXCEPTION_REMIND_DAYS (once per period), instead of letting them hold audit
+    retention back unnoticed. Returns how many workspaces were reminded."""
+    now = now or timezone.now()
+    days = settings.WARDEN_EXCEPTION_REMIND_DAYS
+    cutoff = now - timedelta(days=days)
+    period = int(now.timestamp() // (days * 86400))
+    reminded = 0
+    stale = (
+        ExceptionRecord.objects.filter(resolved_at__isnull=True, created_at__lte=cutoff)
+        .select_related("workspace")
+        .order_by("workspace_id", "created_at")
+    )
+    by_workspace: dict = {}
+    for record in stale:
+        by_workspace.setdefault(record.workspace_id, []).append(record)
+    for records in by_workspace.values():
+        workspace, oldest = records[0].workspace, records[0]
+        rendered = content.render_email(
+            "exception_unresolved",
+            {
+                "workspace_name": content.clean_line(workspace.name),
+                "count": len(records),
+                "days": days,
+                "oldest_what": content.clean_line(oldest.what, limit=300),
+                "oldest_kind": oldest.kind,
+                "oldest_created": oldest.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "link": content.admin_url("/admin/audit/exceptionrecord/?resolved=open"),
+            },
+            subject=f"{len(records)} open exception(s) in {workspace.name}",
+        )
+        admins = users_with_workspace_perm(workspace=workspace, perm="manage_workspace")
+        with transaction.atomic():
+            published = event_publish(
+                workspace=workspace,
+                event=Event.EXCEPTION_UNRESOLVED,
+                event_key=f"{Event.EXCEPTION_UNRESOLVED}:{workspace.pk}:{period}",
+                data={
+                    "open": len(records),
+                    "older_than_days": days,
+                    "exception_ids": [r.pk for r in records[:100]],
+                },
+                emails=_emails_to(admins, rendered),
+            )
+        reminded += published is not None
+    return reminded
+
+
 def chain_verification_run(
     *, workspace: Workspace, actor: Actor | None = None, now: datetime | None = None
 ):

@@ -7,7 +7,7 @@ and the row pending for the sweeper. Failed sends retry with exponential backoff
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from notifications import delivery
+from notifications import delivery, services
 
 # Backoff tops out below the sweeper's threshold, so the sweeper never competes with a
 # retry chain that is still alive.
@@ -51,3 +51,8 @@ def send_email(delivery_id: str) -> str:
 @shared_task(name="notifications.sweep_outbox", acks_late=True)
 def sweep_outbox() -> dict:
     return delivery.outbox_sweep()
+
+
+@shared_task(name="notifications.remind_unresolved_exceptions", acks_late=True)
+def remind_unresolved_exceptions() -> int:
+    return services.exceptions_remind_unresolved()

@@ -226,6 +226,22 @@ class MembershipAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
                 )
             return
         user = services.user_get_or_create(email=form.cleaned_data["email"])
+        if services.needs_invitation(user=user, workspace=obj.workspace):
+            try:
+                services.invitation_create(
+                    workspace=obj.workspace, user=user, role=obj.role, actor=admin_actor(request)
+                )
+            except WardenError as exc:
+                self.refuse(request, exc)
+                return
+            setattr(request, self.refusal_attr, True)  # no membership yet: no "added"
+            self.message_user(
+                request,
+                f"{user.email} belongs to another workspace: invited. They join when they "
+                "accept in their own session (GET /api/v1/invitations).",
+                messages.WARNING,
+            )
+            return
         applied, created = through_door(
             self,
             request,

@@ -158,3 +158,42 @@ class WorkspaceUserObjectPermission(UserObjectPermissionBase):
 
 class WorkspaceGroupObjectPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Workspace, on_delete=models.CASCADE)
+
+
+class Invitation(models.Model):
+    """An existing user of another workspace is invited, never attached: they accept
+    (or decline) in their own session."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    invited_by = models.CharField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "accepted_at", "declined_at"])]
+
+    def __str__(self) -> str:
+        return f"invitation of {self.user} to {self.workspace} ({self.role})"
+
+    @property
+    def is_open(self) -> bool:
+        return (
+            self.accepted_at is None
+            and self.declined_at is None
+            and self.expires_at > timezone.now()
+        )
+
+    def snapshot(self) -> dict:
+        return {
+            "user": self.user.email,
+            "role": self.role,
+            "expires_at": self.expires_at.isoformat(),
+        }

@@ -1,7 +1,8 @@
 from django.db.models import QuerySet
+from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
 
-from tenants.models import Membership, Workspace
+from tenants.models import Invitation, Membership, Workspace
 from tenants.scoping import scoped
 
 
@@ -18,3 +19,14 @@ def workspaces_with_permission(*, user, perm: str) -> QuerySet[Workspace]:
 
 def user_can(user, perm: str, workspace: Workspace) -> bool:
     return bool(user and user.is_authenticated and user.has_perm(f"tenants.{perm}", workspace))
+
+
+def open_invitations_for(*, user) -> QuerySet[Invitation]:
+    """A person's own open invitations (never another person's)."""
+    return Invitation.objects.filter(
+        user=user,
+        accepted_at__isnull=True,
+        declined_at__isnull=True,
+        expires_at__gt=timezone.now(),
+        workspace__deleted_at__isnull=True,
+    ).select_related("workspace", "user")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
@@ -12,7 +14,14 @@ from audit.services import audit_record_change
 from common.actor import Actor
 from common.errors import WardenError
 from keys.scopes import WORKSPACE_ADMIN, has_scope
-from tenants.models import ROLE_PERMISSIONS, WORKSPACE_PERMISSIONS, Membership, Role, Workspace
+from tenants.models import (
+    ROLE_PERMISSIONS,
+    WORKSPACE_PERMISSIONS,
+    Invitation,
+    Membership,
+    Role,
+    Workspace,
+)
 
 User = get_user_model()
 
@@ -29,6 +38,7 @@ WORKSPACE_SETTINGS = (
     "require_two_approvals_for_irreversible",
     "plan_rank",
     "audit_retention_days",
+    "sensitivity_floor",
 )
 
 
@@ -308,3 +318,86 @@ def _revoke_keys_owned_by(*, user, workspace: Workspace, actor: Actor) -> None:
     owned = MachineKey.objects.filter(workspace=workspace, owner=user, revoked_at__isnull=True)
     for key in owned:
         key_revoke(key=key, actor=actor, reason="owner removed from the workspace", owner_left=True)
+
+
+# --- invitations ----------------------------------------------------------------------
+
+INVITATION_TTL = timedelta(days=7)
+INVITABLE_ROLES = frozenset({Role.MEMBER, Role.APPROVER, Role.AUDITOR})
+
+
+def needs_invitation(*, user, workspace: Workspace) -> bool:
+    """A person who already belongs to another workspace consents before joining."""
+    return (
+        Membership.objects.filter(user=user).exclude(workspace=workspace).exists()
+        or Invitation.objects.filter(user=user).exclude(workspace=workspace).exists()
+    )
+
+
+@transaction.atomic
+def invitation_create(*, workspace: Workspace, user, role: str, actor: Actor) -> Invitation:
+    if role not in INVITABLE_ROLES:
+        raise WardenError(
+            "validation_error",
+            "Invite as member, approver or auditor; raise the role once they have joined.",
+            {"role": [f"Not invitable: {role}"]},
+        )
+    _lock_workspace(workspace.pk)
+    if Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise WardenError("conflict", "This user is already a member.", {"email": user.email})
+    open_ones = Invitation.objects.filter(
+        workspace=workspace, user=user, accepted_at__isnull=True, declined_at__isnull=True
+    ).filter(expires_at__gt=timezone.now())
+    if open_ones.exists():
+        raise WardenError("conflict", "This user is already invited.", {"email": user.email})
+    invitation = Invitation.objects.create(
+        workspace=workspace,
+        user=user,
+        role=role,
+        invited_by=actor.label,
+        expires_at=timezone.now() + INVITATION_TTL,
+    )
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=AuditAction.MEMBER_INVITED,
+        target_type="invitation",
+        target_id=invitation.pk,
+        before=None,
+        after=invitation.snapshot(),
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_answer(*, invitation: Invitation, accept: bool, actor: Actor) -> Invitation:
+    """The invited person, in their own session, accepts or declines."""
+    invitation = (
+        Invitation.objects.select_for_update()
+        .select_related("workspace", "user")
+        .get(pk=invitation.pk)
+    )
+    if actor.user is None or actor.user.pk != invitation.user_id:
+        raise WardenError("not_found", "Not found.")
+    if not invitation.is_open:
+        raise WardenError("conflict", "This invitation is no longer open.")
+    now = timezone.now()
+    if accept:
+        invitation.accepted_at = now
+        invitation.save(update_fields=["accepted_at"])
+        membership_add(
+            workspace=invitation.workspace, user=invitation.user, role=invitation.role, actor=actor
+        )
+    else:
+        invitation.declined_at = now
+        invitation.save(update_fields=["declined_at"])
+        audit_record_change(
+            workspace=invitation.workspace,
+            actor=actor,
+            action=AuditAction.MEMBER_INVITATION_DECLINED,
+            target_type="invitation",
+            target_id=invitation.pk,
+            before=invitation.snapshot(),
+            after=None,
+        )
+    return invitation

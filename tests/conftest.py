@@ -17,7 +17,6 @@ SYSTEM = Actor.system("tests")
 _seq = itertools.count(1)
 
 
-
 @pytest.fixture
 def operator_seeded():
     """For modules whose set-up calls the lower services directly (governance is not

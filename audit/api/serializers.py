@@ -135,3 +135,10 @@ def page_of(serializer_class: type[serializers.Serializer]) -> type[serializers.
             "results": serializer_class(many=True),
         },
     )
+
+
+class ExceptionResolveSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+    mitigation = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default=""
+    )

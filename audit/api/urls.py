@@ -6,6 +6,11 @@ from audit.api.privacy_views import PrivacySummaryView
 urlpatterns = [
     path("audit", views.AuditEntryListView.as_view(), name="audit-list"),
     path("audit/exceptions", views.ExceptionRecordListView.as_view(), name="audit-exceptions"),
+    path(
+        "audit/exceptions/<int:pk>/resolve",
+        views.ExceptionResolveView.as_view(),
+        name="audit-exception-resolve",
+    ),
     path("audit/versions", views.VersionLogListView.as_view(), name="audit-versions"),
     # Other evidence routes (e.g. the privacy summary) go below.
     path("privacy-summary", PrivacySummaryView.as_view(), name="privacy-summary"),

@@ -8,16 +8,26 @@ keyset, no COUNT, no OFFSET scan), and related rows come through select_related.
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
 
 from audit.api.serializers import (
     AuditEntrySerializer,
     ExceptionRecordSerializer,
+    ExceptionResolveSerializer,
     VersionLogSerializer,
     page_of,
 )
-from audit.selectors import audit_entries, exception_records, version_logs
-from common.api.views import WorkspaceAPIView
+from audit.selectors import (
+    audit_entries,
+    exception_record_get,
+    exception_records,
+    version_logs,
+)
+from audit.services import exception_resolve
+from common.api.views import USER, WorkspaceAPIView
+from common.errors import WardenError
 from keys.scopes import AUDIT_READ
+from tenants.selectors import user_can
 
 
 class SeqCursorPagination(CursorPagination):
@@ -98,3 +108,32 @@ class VersionLogListView(_EvidenceListView):
     )
     def get(self, request):
         return super().get(request)
+
+
+class ExceptionResolveView(WorkspaceAPIView):
+    """Close an exception record with a reason (and the mitigation applied). Humans
+    who can both read the evidence and decide requests (view_audit + approve_actions)."""
+
+    principals = (USER,)
+    scope_map = {"POST": AUDIT_READ}
+
+    @extend_schema(request=ExceptionResolveSerializer, responses=ExceptionRecordSerializer)
+    def post(self, request, pk):
+        if not user_can(request.user, "approve_actions", request.workspace):
+            raise WardenError(
+                "forbidden_by_scope",
+                "Resolving exceptions needs the approve_actions permission too.",
+                {"required_permission": "approve_actions"},
+            )
+        record = exception_record_get(workspace=request.workspace, pk=pk)
+        if record is None:
+            raise WardenError("not_found", "Not found.")
+        data = ExceptionResolveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        record = exception_resolve(
+            record=record,
+            actor=request.actor,
+            reason=data.validated_data["reason"],
+            mitigation=data.validated_data["mitigation"],
+        )
+        return Response(ExceptionRecordSerializer(record).data)

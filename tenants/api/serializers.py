@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from tenants.models import Membership, Role, Workspace
+from tenants.models import Invitation, Membership, Role, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -70,3 +70,13 @@ class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):
 
 class WorkspaceDeleteSerializer(ConfirmationFieldsSerializer):
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    workspace = serializers.CharField(source="workspace.slug", read_only=True)
+    email = serializers.EmailField(source="user.email", read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "workspace", "email", "role", "invited_by", "created_at", "expires_at"]
+        read_only_fields = fields

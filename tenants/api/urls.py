@@ -7,4 +7,15 @@ urlpatterns = [
     path("workspace", views.WorkspaceView.as_view(), name="workspace"),
     path("members", views.MemberListView.as_view(), name="member-list"),
     path("members/<uuid:pk>", views.MemberDetailView.as_view(), name="member-detail"),
+    path("invitations", views.InvitationListView.as_view(), name="invitation-list"),
+    path(
+        "invitations/<uuid:pk>/accept",
+        views.InvitationAnswerView.as_view(),
+        name="invitation-accept",
+    ),
+    path(
+        "invitations/<uuid:pk>/decline",
+        views.InvitationDeclineView.as_view(),
+        name="invitation-decline",
+    ),
 ]

@@ -2,17 +2,23 @@ from datetime import timedelta
 
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from approvals import door, proposals
 from approvals.api.door_responses import door_response
+from common.actor import Actor
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
+from common.net import client_ip
 from keys.models import MachineKey
 from keys.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
 from tenants import services
 from tenants.api.serializers import (
     ConfirmationFieldsSerializer,
+    InvitationSerializer,
     MembershipCreateSerializer,
     MembershipSerializer,
     MembershipUpdateSerializer,
@@ -20,7 +26,7 @@ from tenants.api.serializers import (
     WorkspaceSerializer,
     WorkspaceUpdateSerializer,
 )
-from tenants.selectors import membership_list
+from tenants.selectors import membership_list, open_invitations_for
 
 
 class WhoAmIView(WorkspaceAPIView):
@@ -75,6 +81,17 @@ class MemberListView(WorkspaceAPIView):
         data.is_valid(raise_exception=True)
         with transaction.atomic():
             user = services.user_get_or_create(email=data.validated_data["email"])
+            if services.needs_invitation(user=user, workspace=request.workspace):
+                invitation = services.invitation_create(
+                    workspace=request.workspace,
+                    user=user,
+                    role=data.validated_data["role"],
+                    actor=request.actor,
+                )
+                return Response(
+                    {"status": "invited", "invitation": InvitationSerializer(invitation).data},
+                    status=202,
+                )
             result = door.governed_change(
                 workspace=request.workspace,
                 actor=request.actor,
@@ -166,3 +183,41 @@ class WorkspaceView(WorkspaceAPIView):
             confirmation_token=data.validated_data["confirmation_token"],
         )
         return door_response(result, lambda w: None, status=204)
+
+
+class InvitationListView(APIView):
+    """The signed-in person's open invitations, across workspaces (they may belong to
+    none yet, or to several)."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses=InvitationSerializer(many=True))
+    def get(self, request):
+        invitations = open_invitations_for(user=request.user)
+        return Response({"results": InvitationSerializer(invitations, many=True).data})
+
+
+class InvitationAnswerView(APIView):
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsAuthenticated]
+    accept = True
+
+    @extend_schema(request=None, responses=InvitationSerializer)
+    def post(self, request, pk):
+        invitation = open_invitations_for(user=request.user).filter(pk=pk).first()
+        if invitation is None:
+            raise WardenError("not_found", "Not found.")
+        actor = Actor.for_user(
+            request.user,
+            request_id=getattr(request, "request_id", ""),
+            client_ip=client_ip(request),
+        )
+        invitation = services.invitation_answer(
+            invitation=invitation, accept=self.accept, actor=actor
+        )
+        return Response(InvitationSerializer(invitation).data)
+
+
+class InvitationDeclineView(InvitationAnswerView):
+    accept = False

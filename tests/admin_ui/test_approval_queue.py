@@ -577,27 +577,34 @@ def test_action_requests_untouched_by_viewing(
 
 
 def test_platform_operation_asked_by_a_person_is_in_the_queue(
-    workspace, role_users, make_member, user_client, admin_client_for
+    workspace, role_users, admin_client_for
 ):
+    from approvals import door, proposals
+    from common.actor import Actor
+
     owner = role_users[Role.OWNER]
-    proposed = user_client(owner, workspace).patch(
-        "/api/v1/workspace", {"writes_enabled": True}, format="json"
+    workspace.refresh_from_db()
+    result = door.governed_change(
+        workspace=workspace,
+        actor=Actor.for_user(owner),
+        proposal=proposals.workspace_update(workspace, {"outbound_allowed": True}),
+        reason="launch",
     )
-    assert proposed.status_code == 202, proposed.json()
+    assert not result.applied
     confirmation = ConfirmationRequest.objects.get(workspace=workspace)
-    second_owner = make_member(workspace, Role.OWNER)
-    html = admin_client_for(second_owner).get(QUEUE).content.decode()
+    html = admin_client_for(role_users[Role.ADMIN]).get(QUEUE).content.decode()
     assert f"user:{owner.email}" in html and "platform operation" in html
-    assert "warden.workspace.enable_writes" in html
     response = admin_client_for(owner).post(
         decide_url(confirmation), {"verdict": "approve", "reason": "mine"}, follow=True
     )
     assert any("four_eyes" in m for m in messages_of(response))
-    admin_client_for(second_owner).post(
-        decide_url(confirmation), {"verdict": "approve", "reason": "agreed"}
+    # A workspace change is decided only by someone who may manage the workspace.
+    response = admin_client_for(role_users[Role.ADMIN]).post(
+        decide_url(confirmation), {"verdict": "approve", "reason": "agreed"}, follow=True
     )
+    assert any("forbidden_by_scope" in m for m in messages_of(response))
     confirmation.refresh_from_db()
-    assert confirmation.status == "approved"
+    assert confirmation.status == "pending"
 
 
 def test_review_page_cost_does_not_grow_with_history(

@@ -423,8 +423,12 @@ def test_catalog_change_is_seen_by_the_next_decision(
     assert ask(client, "crm.lookup").status_code == 200  # warms the per-version cache
     client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": False}, format="json")
     assert error_code(ask(client, "crm.lookup")) == "tool_not_allowed"
+    # Narrowing (disabling) applies at once; tightening it again is seen at once too.
     client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": True}, format="json")
-    assert ask(client, "crm.lookup").status_code == 200
+    assert error_code(ask(client, "crm.lookup")) == "tool_not_allowed"  # enabling: governed
+    client.patch(f"/api/v1/tools/{tool.pk}", {"level": "write"}, format="json")
+    tool.refresh_from_db()
+    assert tool.level == "write" and not tool.enabled
 
 
 @pytest.mark.parametrize(

@@ -591,3 +591,28 @@ def test_no_write_path_loosens_without_the_door(objects, operation, path, django
         assert operation in raised.value.detail["operations"]
     finally:
         _GRANTS.reset(token)
+
+
+def test_a_deny_rule_refuses_with_its_reason_and_records_a_denial(
+    workspace, make_key, key_client, make_tool
+):
+    make_tool(
+        workspace,
+        "crm.export",
+        confirmation="always",
+        deny_condition="params.rows > 1000 && key.unattended == false",
+        deny_reason="Exports above 1000 rows go through the data team.",
+    )
+    _, plaintext = make_key(workspace)
+    response = key_client(plaintext).post(
+        "/api/v1/actions", {"tool": "crm.export", "params": {"rows": 5000}}, format="json"
+    )
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "denied_by_policy"
+    assert error["message"] == "Exports above 1000 rows go through the data team."
+    assert ExceptionRecord.objects.get(kind="denial").what.startswith("Deny rule of crm.export")
+    small = key_client(plaintext).post(
+        "/api/v1/actions", {"tool": "crm.export", "params": {"rows": 5}}, format="json"
+    )
+    assert small.status_code == 202

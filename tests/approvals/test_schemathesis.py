@@ -14,6 +14,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from approvals.demo import load_demo_tools
+from approvals.guard import operator_seeding
 from approvals.services import action_submit
 from common.actor import Actor
 from tenants.models import Role
@@ -45,7 +46,8 @@ def gate_schema(db, settings):
 @pytest.fixture
 def demo_workspace(make_workspace):
     workspace = make_workspace(writes_enabled=True, mode="live")
-    load_demo_tools(workspace=workspace, actor=SYSTEM)
+    with operator_seeding():
+        load_demo_tools(workspace=workspace, actor=SYSTEM)
     return workspace
 
 

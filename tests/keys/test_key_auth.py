@@ -12,10 +12,10 @@ from common.actor import Actor
 from keys import secrets as key_secrets
 from keys.models import MachineKey
 from keys.services import key_revoke, key_rotate, key_set_suspended
+from tenants.models import Role
 
 SYSTEM = Actor.system("tests")
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
-from tenants.models import Role
 
 
 def secret_of(plaintext: str) -> str:

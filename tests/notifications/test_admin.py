@@ -132,12 +132,17 @@ def test_operator_points_the_export_at_a_directory_and_owner_keeps_it(
     url = f"/admin/notifications/auditexportdestination/{live_workspace.pk}/change/"
     page = owner_client.get(url).content.decode()
     assert 'name="directory"' not in page
-    response = owner_client.post(url, {"kind": "directory", "batch_size": "50"})
+    response = owner_client.post(url, {"kind": "directory", "batch_size": "50", "enabled": "on"})
     assert response.status_code == 302
     destination = live_workspace.audit_export
     destination.refresh_from_db()
     assert destination.directory == str(tmp_path / "acme")
-    assert destination.batch_size == 50 and destination.enabled is False
+    assert destination.batch_size == 50 and destination.enabled is True
+    # Switching the only export off is governed: filed for a second person, not applied.
+    response = owner_client.post(url, {"kind": "directory", "batch_size": "50"}, follow=True)
+    assert "needs another person" in response.content.decode()
+    destination.refresh_from_db()
+    assert destination.enabled is True
 
 
 def test_owner_configures_a_webhook_export_and_sees_its_secret_once(

@@ -40,7 +40,7 @@ def last_line(output: str) -> str:
 
 
 def test_no_key_secret_leaks_anywhere_in_a_session(
-    debug_everything, workspace, make_key, key_client, make_member
+    debug_everything, workspace, make_key, key_client, make_member, user_client
 ):
     issued: list[str] = []
     errors: list[str] = []
@@ -53,19 +53,24 @@ def test_no_key_secret_leaks_anywhere_in_a_session(
     created = manager.post(
         "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
     ).json()
-    issued.append(created["key"])
+    # A key made by a key: its secret goes to the owner's session, claimed once.
+    claimer = user_client(MachineKey.objects.get(pk=created["id"]).owner, workspace)
+    first = claimer.post(f"/api/v1/keys/{created['id']}/claim").json()["key"]
+    issued.append(first)
     rotated = manager.post(
         f"/api/v1/keys/{created['id']}/rotate", {"grace_seconds": 60}, format="json"
     ).json()
-    issued.append(rotated["key"])
-    for plaintext in (created["key"], rotated["key"]):
+    assert "key" not in rotated
+    second = claimer.post(f"/api/v1/keys/{created['id']}/claim").json()["key"]
+    issued.append(second)
+    for plaintext in (first, second):
         assert key_client(plaintext).get("/api/v1/whoami").status_code == 200
     manager.post(f"/api/v1/keys/{created['id']}/revoke", {"reason": "done"}, format="json")
 
     # Refusals: a revoked key, a tampered key, a malformed header, a wrong scope.
-    for plaintext in (created["key"], rotated["key"], rotated["key"][:-4] + "AAAA"):
+    for plaintext in (first, second, second[:-4] + "AAAA"):
         errors.append(key_client(plaintext).get("/api/v1/whoami").content.decode())
-    errors.append(key_client(rotated["key"] + " extra").get("/api/v1/whoami").content.decode())
+    errors.append(key_client(second + " extra").get("/api/v1/whoami").content.decode())
     _, reader_plain = make_key(workspace, scopes=["actions:read"])
     issued.append(reader_plain)
     errors.append(

@@ -16,8 +16,12 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from audit.models import AuditEntry, ExceptionRecord, VersionLog
+from common.actor import Actor
+from keys.models import MachineKey
 from tenants.models import Role
 
 SECRET_VALUES = ["sk_live_51TOPSECRETvalue0001", "4111-1111-1111-1111-SECRET", "hunter2-PASSWORD"]
@@ -68,13 +72,18 @@ def test_no_secret_reaches_evidence_logs_or_payloads(
         },
         format="json",
     ).json()
-    key_secrets.append(created["key"])
+    # A key made by a key: its secret goes to the owner's session, claimed once.
+    claimer = user_client(MachineKey.objects.get(pk=created["id"]).owner, workspace)
+    first = claimer.post(f"/api/v1/keys/{created['id']}/claim").json()["key"]
+    key_secrets.append(first)
     rotated = admin.post(
         f"/api/v1/keys/{created['id']}/rotate", {"grace_seconds": 0}, format="json"
     ).json()
-    key_secrets.append(rotated["key"])
-    agent = key_client(rotated["key"])
-    seen(key_client(created["key"]).get("/api/v1/whoami"))  # old secret: refused
+    assert "key" not in rotated
+    second = claimer.post(f"/api/v1/keys/{created['id']}/claim").json()["key"]
+    key_secrets.append(second)
+    agent = key_client(second)
+    seen(key_client(first).get("/api/v1/whoami"))  # old secret, within its grace
     seen(agent.get("/api/v1/whoami"))
 
     # Tools with secret params.
@@ -86,9 +95,17 @@ def test_no_secret_reaches_evidence_logs_or_payloads(
             "secret_params": ["card", "api_token"],
             "summary_template": "Charge {params.amount} to card {params.card}",
         },
-        {"name": "crm.login", "level": "write", "secret_params": ["password"]},
     ):
         assert seen(admin.post("/api/v1/tools", body, format="json")).status_code == 201
+    # A tool that needs no confirmation is a governed change: set up by an operator.
+    with operator_seeding():
+        tool_create(
+            workspace=workspace,
+            actor=Actor.system("tests"),
+            name="crm.login",
+            level="write",
+            secret_params=["password"],
+        )
 
     # Asks with secret values: confirmed once, denied once, a wrong token, a replay.
     def charge(amount):

@@ -1,0 +1,101 @@
+"""The evidence side of the governed operations (approvals.governance): deleting or
+disabling a workspace's only active webhook endpoint or audit export destination.
+Registered with the guard and the door from NotificationsConfig.ready()."""
+
+from __future__ import annotations
+
+from approvals import door, guard
+from approvals.door import Proposal
+from approvals.governance import Target
+from audit import scheduled_export
+from notifications import services
+from notifications.models import AuditExportDestination, WebhookEndpoint
+
+
+def webhook_snapshot(endpoint: WebhookEndpoint) -> dict:
+    others = (
+        WebhookEndpoint.objects.filter(
+            workspace_id=endpoint.workspace_id, enabled=True, disabled_at__isnull=True
+        )
+        .exclude(pk=endpoint.pk)
+        .count()
+    )
+    return {**endpoint.snapshot(), "active": endpoint.is_active, "other_active": others}
+
+
+def export_snapshot(destination: AuditExportDestination) -> dict:
+    # One destination per workspace: it is always the only one.
+    return {**destination.snapshot(), "active": destination.enabled, "other_active": 0}
+
+
+def webhook_update(endpoint: WebhookEndpoint, changes: dict) -> Proposal:
+    before = webhook_snapshot(endpoint)
+    after = {**before, **changes}
+    after["active"] = bool(after.get("enabled")) and endpoint.disabled_at is None
+    return Proposal(
+        Target.WEBHOOK,
+        "update",
+        f"webhook endpoint {endpoint.name}",
+        before,
+        after,
+        str(endpoint.pk),
+        changes,
+    )
+
+
+def webhook_delete(endpoint: WebhookEndpoint) -> Proposal:
+    return Proposal(
+        Target.WEBHOOK,
+        "delete",
+        f"webhook endpoint {endpoint.name}",
+        webhook_snapshot(endpoint),
+        None,
+        str(endpoint.pk),
+        {},
+    )
+
+
+def export_disable(destination: AuditExportDestination) -> Proposal:
+    before = export_snapshot(destination)
+    return Proposal(
+        Target.EXPORT,
+        "disable",
+        f"audit export of {destination.workspace}",
+        before,
+        {**before, "enabled": False, "active": False},
+        str(destination.pk),
+        {},
+    )
+
+
+def _webhook_update(*, workspace, actor, target_id, values, **_):
+    endpoint = WebhookEndpoint.objects.get(workspace=workspace, pk=target_id)
+    return services.endpoint_update(endpoint=endpoint, actor=actor, changes=values)
+
+
+def _webhook_delete(*, workspace, actor, target_id, **_):
+    endpoint = WebhookEndpoint.objects.filter(workspace=workspace, pk=target_id).first()
+    if endpoint is not None:
+        services.endpoint_delete(endpoint=endpoint, actor=actor)
+
+
+def _export_disable(*, workspace, actor, **_):
+    destination = AuditExportDestination.objects.get(workspace=workspace)
+    return scheduled_export.destination_configure(
+        workspace=workspace,
+        kind=destination.kind,
+        directory=destination.directory,
+        url=destination.url,
+        enabled=False,
+        batch_size=destination.batch_size,
+        actor=actor,
+        operator=True,  # the directory is the one an operator set; it does not change
+    ).destination
+
+
+def register() -> None:
+    guard.register(WebhookEndpoint, Target.WEBHOOK, webhook_snapshot)
+    guard.register(AuditExportDestination, Target.EXPORT, export_snapshot)
+    door.register_applier(Target.WEBHOOK, "update", _webhook_update)
+    door.register_applier(Target.WEBHOOK, "delete", _webhook_delete)
+    door.register_applier(Target.EXPORT, "disable", _export_disable)
