@@ -4,16 +4,32 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
+# Every dependency, direct and transitive, pinned with its hashes (README: "Dependencies").
+LOCK := requirements/lock.txt
+UV_VERSION ?= 0.13.9
 
-.PHONY: run test test-fast lint install migrate demo bench clean
+.PHONY: run test test-fast lint install lock migrate demo bench clean
 
-$(STAMP): pyproject.toml
+# Reinstalls whenever pyproject.toml or the lock changes. Only the pinned, hashed
+# packages are installed; Warden itself goes in without resolving anything, and
+# `pip check` refuses a lock that misses a dependency pyproject.toml names.
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e ".[dev]"
+	$(PIP) install --quiet --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --no-deps -e .
+	$(PIP) check || { echo "$(LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve the lock from pyproject.toml, keeping current pins where they still fit;
+# `make lock LOCK_ARGS=--upgrade` (or --upgrade-package NAME) moves pins forward.
+lock:
+	test -x $(PY) || python3 -m venv $(VENV)
+	test -x $(VENV)/bin/uv || $(PIP) install --quiet "uv==$(UV_VERSION)"
+	mkdir -p $(dir $(LOCK))
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
+		--python-version 3.11 --index-url https://pypi.org/simple $(LOCK_ARGS) -o $(LOCK)
 
 migrate: install
 	DEBUG=1 $(PY) manage.py migrate --noinput

@@ -130,8 +130,8 @@ def decide(key, workspace, tool, params, policy_version: int, *, scope: str = ""
         except ConditionError as exc:
             return _deny("policy_error", "deny_condition", f"deny rule failed: {exc}", v)
         if refused:
-            reason = tool.deny_reason or "The tool's policy refuses this call."
-            return _deny("denied_by_policy", "deny_condition", reason, v, reason=reason)
+            stated = tool.deny_reason or "The tool's policy refuses this call."
+            return _deny("denied_by_policy", "deny_condition", stated, v, stated=stated)
 
     if platform:
         needs, why, rule = True, "the platform's own operations always need a human", "platform"

@@ -382,7 +382,7 @@ def _denial_body(ask: _Ask, decision: gate.Decision) -> dict:
     elif code == "denied_by_policy":
         # The rule's stated reason is the admin's text, written for the agent.
         return error_payload(
-            code, decision.detail.get("reason", "Denied."), {"tool": ask.tool_name}
+            code, decision.detail.get("stated", "Denied."), {"tool": ask.tool_name}
         )
     else:
         detail = {}

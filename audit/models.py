@@ -18,9 +18,10 @@ class AppendOnlyQuerySet(models.QuerySet):
     def delete(self):
         raise AppendOnlyError(f"{self.model.__name__} rows are append-only")
 
-    # Only the retention service may prune, through this explicit door: one DELETE
-    # statement, no collector (the service deletes dependent rows first). On PostgreSQL
-    # the append-only trigger lets it through only inside audit.retention's transaction.
+    # Only the retention and quarantine services may remove rows, through this explicit
+    # door: one DELETE statement, no collector (the service deletes dependent rows
+    # first). On PostgreSQL they go through SECURITY DEFINER functions instead, the only
+    # path the append-only trigger lets through (migration 0006).
     def _prune(self) -> int:
         return self._raw_delete(self.db)
 
@@ -113,6 +114,9 @@ class AuditEntry(AppendOnlyModel):
     outcome = models.CharField(max_length=32, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # HMAC of `hash` under the server's signing key (audit/signing.py): proves the entry
+    # was written by the application. Empty on entries older than the column.
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["workspace", "seq"]
@@ -197,3 +201,65 @@ class ExceptionRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.what}"
+
+
+class KeptQuerySet(models.QuerySet):
+    """Rows that are never removed, though some fields may change (delivery state)."""
+
+    def delete(self):
+        raise AppendOnlyError(f"{self.model.__name__} rows are kept")
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "entry #seq of this workspace's chain has this hash, as of
+    signed_at" (Ed25519, audit/checkpoints.py). Kept here and sent to the workspace's
+    export destination, so a later rewrite, truncation or rewind of the chain contradicts
+    a signature the database cannot make. Only the delivery fields ever change."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    signed_at = models.DateTimeField()
+    key_id = models.CharField(max_length=16)
+    signature = models.CharField(max_length=100)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivered_to = models.CharField(max_length=500, blank=True)
+
+    objects = KeptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workspace", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "seq"], name="audit_checkpoint_seq"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["workspace"],
+                condition=models.Q(delivered_at__isnull=True),
+                name="audit_checkpoint_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} checkpoint #{self.seq}"
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("AuditCheckpoint rows are kept")
+
+
+class AuditQuarantine(AppendOnlyModel):
+    """A row found squatting beyond the chain head (written behind the application's
+    back), moved out of the chain so the next audited write is not blocked. Its full
+    content is kept as evidence; an ExceptionRecord(kind=chain_broken) points at it."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    found_at = models.DateTimeField(default=timezone.now)
+    row = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["workspace", "seq"]
+        verbose_name_plural = "audit quarantine"
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} quarantined #{self.seq}"

@@ -8,11 +8,11 @@ it cannot be edited without breaking the chain, and `verify_chain` starts from i
 entry N+1 must link to the recorded hash. Someone with database access but not the
 server secret cannot fake a checkpoint to hide the removal of old entries.
 
-Rows go in one transaction that holds the chain-head lock. On PostgreSQL the
-append-only trigger (migration 0002) lets a DELETE through only when the transaction
-has declared, with `set_config(..., is_local => true)`, the workspace and the last
-sequence number being pruned, and only for rows inside that range (version logs and
-exception records: rows whose audit entry is inside it). Everything else is refused.
+Rows go in one transaction that holds the chain-head lock. On PostgreSQL the rows are
+deleted by the SECURITY DEFINER function `warden_audit_prune(workspace, through)`
+(migration 0006), owned by the role the append-only trigger lets DELETE through; the
+function itself refuses any range the chain's newest `audit.pruned` entry does not
+declare, and never removes an open exception record. No session setting opens it.
 
 Never pruned: entries newer than the retention window, anything from the oldest
 unresolved exception record onwards (open problems keep their evidence), and anything
@@ -152,15 +152,17 @@ def _delete_cascading_references(workspace: Workspace, through: int) -> None:
             referencing.update(**{relation.field.name: None})
 
 
-def _allow_prune(workspace: Workspace, through_seq: int | None) -> None:
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('warden.audit_prune_workspace', %s, true),"
-            " set_config('warden.audit_prune_through_seq', %s, true)",
-            ["" if through_seq is None else str(workspace.pk), str(through_seq or "")],
-        )
+def _delete_through(workspace: Workspace, through: int) -> int:
+    """Remove the chain's prefix up to `through` with its version logs and exception
+    records (the caller has recorded the `audit.pruned` checkpoint declaring it)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT warden_audit_prune(%s, %s)", [workspace.pk, through])
+            return int(cursor.fetchone()[0])
+    in_range = {"workspace": workspace, "audit_entry__seq__lte": through}
+    ExceptionRecord.objects.filter(**in_range)._raw_delete(ExceptionRecord.objects.db)
+    VersionLog.objects.filter(**in_range)._prune()
+    return AuditEntry.objects.filter(workspace=workspace, seq__lte=through)._prune()
 
 
 def audit_prune(
@@ -222,13 +224,8 @@ def audit_prune(
             rationale=f"retention {days} days",
             outcome="pruned",
         )
-        _allow_prune(workspace, through)
-        in_range = {"workspace": workspace, "audit_entry__seq__lte": through}
         _delete_cascading_references(workspace, through)
-        ExceptionRecord.objects.filter(**in_range)._raw_delete(ExceptionRecord.objects.db)
-        VersionLog.objects.filter(**in_range)._prune()
-        deleted = entries.filter(seq__lte=through)._prune()
-        _allow_prune(workspace, None)
+        deleted = _delete_through(workspace, through)
     return PruneResult(workspace.slug, deleted, through, checkpoint_entry.seq)
 
 

@@ -16,6 +16,14 @@ Destinations:
   WARDEN_EXPORT_DIRECTORY_ROOTS. Only platform operators may set a directory.
 - webhook: an HTTPS POST of the JSONL batch (application/x-ndjson), signed like
   notification webhooks, to a URL on the workspace's webhook host allowlist.
+
+Signed chain checkpoints (audit/checkpoints.py) go to the same destination as soon as
+they are made, independently of the entry batches: a directory gets one file per
+checkpoint, `warden-audit-<slug>-checkpoint-<seq>.json` (one JSON line; `cat` them into
+one file for `audit_verify --checkpoints`, or pass the directory); a webhook gets a POST
+of that line (application/json, event `audit.checkpoint`). A checkpoint is marked
+delivered only once the destination accepted it; undelivered ones are retried by the
+checkpoint beat task.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import AuditAction, ExceptionRecord
+from audit.checkpoints import checkpoint_line
+from audit.models import AuditAction, AuditCheckpoint, ExceptionRecord
 from audit.services import audit_record, audit_record_change, exception_record
 from common.actor import Actor
 from common.errors import WardenError
@@ -214,8 +223,12 @@ def _take(workspace: Workspace, after_seq: int, limit: int) -> list[tuple[int, s
 
 def _write_file(destination: AuditExportDestination, workspace: Workspace, first: int, body):
     directory = check_directory(destination.directory)
+    return _write_atomically(directory, f"warden-audit-{workspace.slug}-{first:012d}.jsonl", body)
+
+
+def _write_atomically(directory: Path, name: str, body: bytes) -> str:
+    """Temporary file, fsync, rename, fsync the directory: all or nothing on disk."""
     directory.mkdir(parents=True, exist_ok=True)
-    name = f"warden-audit-{workspace.slug}-{first:012d}.jsonl"
     temporary = directory / f".{name}.tmp"
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(temporary, flags, 0o640)
@@ -385,3 +398,68 @@ def export_run(*, workspace: Workspace, max_batches: int = 20) -> ExportRun:
         .first()
     )
     return ExportRun(batches=batches, entries=entries, last_exported_seq=cursor or 0, error=error)
+
+
+CHECKPOINT_EVENT = "audit.checkpoint"
+CHECKPOINTS_PER_RUN = 200
+
+
+def checkpoints_pending_workspaces() -> list:
+    """Workspaces with an enabled destination and a checkpoint not yet delivered."""
+    enabled = AuditExportDestination.objects.filter(enabled=True).values("workspace_id")
+    pending = AuditCheckpoint.objects.filter(delivered_at__isnull=True, workspace_id__in=enabled)
+    return list(pending.values_list("workspace_id", flat=True).distinct())
+
+
+def _send_checkpoint(destination, workspace: Workspace, checkpoint: AuditCheckpoint) -> str:
+    body = checkpoint_line(checkpoint).encode("utf-8")
+    if destination.kind == AuditExportDestination.Kind.DIRECTORY:
+        directory = check_directory(destination.directory)
+        name = f"warden-audit-{workspace.slug}-checkpoint-{checkpoint.seq:012d}.json"
+        _write_atomically(directory, name, body)
+        return str(directory / name)
+    target = transport.check_destination(destination.url, webhook_host_allowlist(workspace))
+    delivery_id = str(uuid.uuid5(EXPORT_NAMESPACE, f"{workspace.pk}:checkpoint:{checkpoint.seq}"))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Warden-Export/1",
+        signing.EVENT_HEADER: CHECKPOINT_EVENT,
+        **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
+    }
+    timeout = float(getattr(settings, "WARDEN_WEBHOOK_TIMEOUT_SECONDS", 10))
+    response = transport.post(target, body, headers, timeout=timeout)
+    if not 200 <= response.status < 300:
+        raise ExportFailed(f"HTTP {response.status}")
+    return destination.url
+
+
+def checkpoints_deliver(*, workspace: Workspace, now: datetime | None = None) -> int:
+    """Send the workspace's undelivered checkpoints, oldest first, to its destination;
+    stops at the first refusal (the next beat run retries). Returns how many went out.
+    Sending one twice is harmless: same file name, same delivery id."""
+    destination = AuditExportDestination.objects.filter(workspace=workspace, enabled=True).first()
+    if destination is None:
+        return 0
+    pending = AuditCheckpoint.objects.filter(workspace=workspace, delivered_at__isnull=True)
+    sent = 0
+    for checkpoint in pending.order_by("seq")[:CHECKPOINTS_PER_RUN]:
+        try:
+            target = _send_checkpoint(destination, workspace, checkpoint)
+        except (
+            ExportFailed,
+            transport.DestinationRefused,
+            transport.TransportError,
+            OSError,
+        ) as exc:
+            logger.warning(
+                "audit checkpoint #%s of %s not delivered: %s",
+                checkpoint.seq,
+                workspace.pk,
+                f"{type(exc).__name__}: {exc}"[:300],
+            )
+            break
+        AuditCheckpoint.objects.filter(pk=checkpoint.pk).update(
+            delivered_at=now or timezone.now(), delivered_to=target[:500]
+        )
+        sent += 1
+    return sent

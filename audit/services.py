@@ -3,20 +3,30 @@ if the audit row fails, the change rolls back with it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
+from audit import signing
 from audit.chain import clean_text, compute_hash, entry_payload, normalize_json
-from audit.models import AuditAction, AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
+from audit.checkpoints import checkpoint_every, checkpoint_sign
+from audit.models import (
+    AuditAction,
+    AuditChainHead,
+    AuditCheckpoint,
+    AuditEntry,
+    AuditQuarantine,
+    ExceptionRecord,
+    VersionLog,
+)
+from audit.signals import checkpoint_signed
+from audit.verify import VerifyResult, verify_chain
 from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
-
-if TYPE_CHECKING:
-    from audit.verify import VerifyResult
 
 
 def _client_ip(value: str | None) -> str | None:
@@ -45,10 +55,17 @@ def audit_record(
     policy_version: int | None = None,
     outcome: str = "",
 ) -> AuditEntry:
-    """Append one entry to the workspace's chain, serialized by a lock on its head."""
+    """Append one entry to the workspace's chain, serialized by a lock on its head.
+
+    Rows squatting past the head (written behind the application's back) are first
+    moved to quarantine, so they neither block this write nor join the chain. Every
+    `checkpoint_every()` entries, the head is signed in the same transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of its change")
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(workspace=workspace)
+    head = _locked_head(workspace)
+    if head.squatted:
+        _quarantine_beyond_head(workspace, head)
+        head = _locked_head(workspace)
     entry = AuditEntry(
         workspace=workspace,
         seq=head.seq + 1,
@@ -69,9 +86,97 @@ def audit_record(
         prev_hash=head.hash,
     )
     entry.hash = compute_hash(head.hash, entry_payload(entry))
+    entry.mac = signing.entry_mac(entry.hash)
     entry.save()
     AuditChainHead.objects.filter(pk=head.pk).update(seq=entry.seq, hash=entry.hash)
+    if entry.seq % checkpoint_every() == 0:
+        checkpoint_at_head(workspace)
     return entry
+
+
+def _locked_head(workspace: Workspace) -> AuditChainHead:
+    """The chain head, locked, annotated with whether any row sits past it (one query)."""
+    beyond = AuditEntry.objects.filter(workspace=OuterRef("workspace"), seq__gt=OuterRef("seq"))
+    heads = AuditChainHead.objects.select_for_update().annotate(squatted=Exists(beyond))
+    head = heads.filter(workspace=workspace).first()
+    if head is None:
+        AuditChainHead.objects.get_or_create(workspace=workspace)
+        head = heads.get(workspace=workspace)
+    return head
+
+
+_QUARANTINE_FIELDS = ("seq", "created_at", "actor", "actor_type", "action", "target_type",
+                      "target_id", "tool", "input", "decision", "rationale", "policy_version",
+                      "request_id", "client_ip", "outcome", "prev_hash", "hash", "mac")  # fmt: skip
+
+
+def _quarantine_beyond_head(workspace: Workspace, head: AuditChainHead) -> None:
+    """Move rows past the head out of the chain (kept whole in AuditQuarantine) and
+    open a critical chain_broken exception naming them. On PostgreSQL the move runs in
+    the SECURITY DEFINER function `warden_audit_quarantine`, the only path by which a
+    chain row may leave besides pruning (migration 0006)."""
+    found_at = timezone.now()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT warden_audit_quarantine(%s, %s)", [workspace.pk, found_at])
+    else:
+        squatters = AuditEntry.objects.filter(workspace=workspace, seq__gt=head.seq)
+        for values in squatters.values(*_QUARANTINE_FIELDS):
+            row = normalize_json(values)
+            AuditQuarantine.objects.create(
+                workspace=workspace, seq=values["seq"], found_at=found_at, row=row
+            )
+        ids = squatters.values("pk")
+        VersionLog.objects.filter(audit_entry__in=ids)._prune()
+        ExceptionRecord.objects.filter(audit_entry__in=ids)._raw_delete(ExceptionRecord.objects.db)
+        squatters._prune()
+    moved = AuditQuarantine.objects.filter(workspace=workspace, found_at=found_at).order_by("seq")
+    summary = [
+        {k: row.row.get(k) for k in ("seq", "action", "actor", "created_at", "hash")}
+        for row in moved
+    ]
+    seqs = [item["seq"] for item in summary]
+    exception_record(
+        workspace=workspace,
+        actor=Actor.system("audit"),
+        kind=ExceptionRecord.Kind.CHAIN_BROKEN,
+        severity=ExceptionRecord.Severity.CRITICAL,
+        what=f"{len(seqs)} row(s) found past the audit chain head #{head.seq}; quarantined",
+        why="Rows beyond the chain head were not written by the application (it appends at "
+        "head+1 under a lock): someone wrote to the audit table directly. They were moved "
+        "to quarantine, out of the chain, so audited writes continue.",
+        evidence={"head_seq": head.seq, "quarantined": summary},
+        mitigation="Investigate database access; the rows are kept in the audit quarantine.",
+        subject=f"workspace:{workspace.slug}",
+    )
+
+
+def checkpoint_at_head(workspace: Workspace) -> AuditCheckpoint | None:
+    """Sign the chain head if it moved since the last checkpoint and the entries since
+    then verify (a checkpoint never vouches for rows slipped in behind the application).
+    Call with the head locked. Returns None when there is nothing new or the tail does not
+    verify (audit_verify reports that). Delivery follows the commit (`checkpoint_signed`)."""
+    head = AuditChainHead.objects.filter(workspace=workspace).values_list("seq", "hash").first()
+    if head is None or head[0] == 0:
+        return None
+    last = AuditCheckpoint.objects.filter(workspace=workspace).aggregate(s=Max("seq"))["s"]
+    if last is not None and last >= head[0]:
+        return None
+    if not verify_chain(workspace, tail_only=True).ok:
+        return None
+    checkpoint = checkpoint_sign(workspace, head[0], head[1])
+    transaction.on_commit(
+        lambda: checkpoint_signed.send(sender=AuditCheckpoint, workspace_id=workspace.pk)
+    )
+    return checkpoint
+
+
+def checkpoint_create(*, workspace: Workspace) -> AuditCheckpoint | None:
+    """The time-based checkpoint (beat task): its own transaction, head locked."""
+    with transaction.atomic():
+        if not AuditChainHead.objects.select_for_update().filter(workspace=workspace).exists():
+            return None
+        return checkpoint_at_head(workspace)
 
 
 def audit_record_change(
@@ -204,13 +309,14 @@ def exception_resolve(
     return record
 
 
-def audit_verify_and_record(*, workspace: Workspace, actor: Actor, progress=None) -> VerifyResult:
+def audit_verify_and_record(
+    *, workspace: Workspace, actor: Actor, progress=None, checkpoint_file=None
+) -> VerifyResult:
     """Verify the workspace's chain, then append the verdict to that same chain
     (`audit.verified`, outcome ok/broken); a broken chain also opens a critical
-    ExceptionRecord(kind=chain_broken)."""
-    from audit.verify import verify_chain
-
-    result = verify_chain(workspace, progress=progress)
+    ExceptionRecord(kind=chain_broken). `checkpoint_file`: exported checkpoints to
+    hold the chain to (see verify_chain)."""
+    result = verify_chain(workspace, progress=progress, checkpoint_file=checkpoint_file)
     with transaction.atomic():
         entry = audit_record(
             workspace=workspace,

@@ -1,6 +1,7 @@
-"""Scheduled evidence work: nightly chain verification, scheduled export, anomaly
-detection. Fan-out tasks enqueue one task per workspace; each per-workspace task is a
-thin, idempotent wrapper over a service and is acknowledged late."""
+"""Scheduled evidence work: nightly chain verification, signed checkpoints and their
+delivery, scheduled export, anomaly detection. Fan-out tasks enqueue one task per
+workspace; each per-workspace task is a thin, idempotent wrapper over a service and
+is acknowledged late."""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
@@ -113,3 +114,39 @@ def detect_anomalies_task(workspace_id: str, now: str | None = None) -> int:
         return 0
     moment = datetime.fromisoformat(now) if now else None
     return len(anomalies_detect(workspace=workspace, now=moment))
+
+
+@shared_task(name="audit.checkpoint_all", acks_late=True)
+def checkpoint_all() -> int:
+    """Every WARDEN_AUDIT_CHECKPOINT_SECONDS: sign the head of every chain that moved
+    since its last checkpoint, then deliver pending checkpoints."""
+    from audit.checkpoints import workspaces_due
+    from audit.services import checkpoint_create
+
+    signed = 0
+    for workspace in Workspace.objects.filter(pk__in=workspaces_due()):
+        signed += checkpoint_create(workspace=workspace) is not None
+    deliver_all_checkpoints()
+    return signed
+
+
+def deliver_all_checkpoints() -> None:
+    from audit.scheduled_export import checkpoints_pending_workspaces
+
+    for pk in checkpoints_pending_workspaces():
+        deliver_checkpoints_task.delay(str(pk))
+
+
+@shared_task(name="audit.deliver_checkpoints", **RETRY_OPTIONS)
+def deliver_checkpoints_task(workspace_id: str) -> int:
+    from audit.scheduled_export import checkpoints_deliver
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is None:
+        return 0
+    return checkpoints_deliver(workspace=workspace)
+
+
+def on_checkpoint_signed(sender, workspace_id, **kwargs) -> None:
+    """Receiver of audit.signals.checkpoint_signed: ship it to the customer's copy."""
+    deliver_checkpoints_task.delay(str(workspace_id))

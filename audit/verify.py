@@ -12,6 +12,17 @@ after the latest retention checkpoint) to the chain head:
   checkpoint disagrees with the rows, or a version log / exception record no longer
   says what its chained entry says.
 
+And against the signed checkpoints (audit/checkpoints.py), from the table and from an
+exported checkpoint file when one is given:
+- forged checkpoint: a checkpoint whose Ed25519 signature does not verify;
+- truncated: the chain head is behind the newest signed checkpoint (entries deleted
+  and the head rewound, or everything deleted);
+- checkpoint mismatch: the entry at a signed sequence number does not have the signed
+  hash (rewritten, even with every hash after it recomputed);
+- forged entry: an entry newer than the last signed checkpoint without a valid MAC
+  (appended by someone without the server's key);
+- beyond head: rows past the chain head (read, not ignored).
+
 Speed (>= 100,000 entries/s, bench/audit.py): rows come as tuples in keyset-paginated
 chunks on (workspace, seq) (one index range scan each, constant memory, no model
 instances) and are hashed by `audit.chain.row_hasher`, which assembles the canonical
@@ -31,18 +42,26 @@ from dataclasses import asdict, dataclass
 
 from django.db import connection, transaction
 
+from audit import signing
 from audit.chain import GENESIS_HASH, ROW_FIELDS, row_hasher
-from audit.models import AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
+from audit.checkpoints import SignedPoint, file_points, signature_valid, stored_points
+from audit.models import AuditChainHead, AuditEntry, AuditQuarantine, ExceptionRecord, VersionLog
 from tenants.models import Workspace
 
 HASH_MISMATCH = "hash mismatch"
 BROKEN_LINK = "broken link"
 GAP = "gap"
 REORDERED = "reordered"
+FORGED_CHECKPOINT = "forged checkpoint"
+TRUNCATED = "truncated"
+CHECKPOINT_MISMATCH = "checkpoint mismatch"
+FORGED_ENTRY = "forged entry"
+BEYOND_HEAD = "beyond head"
 
 CHUNK_SIZE = 5000
-_FETCH = (*ROW_FIELDS, "actor_type")
-_N_HASHED = len(ROW_FIELDS) - 2  # seq .. outcome; then prev_hash, hash, actor_type
+_FETCH = (*ROW_FIELDS, "actor_type", "mac")
+_N_HASHED = len(ROW_FIELDS) - 2  # seq .. outcome; then prev_hash, hash, actor_type, mac
+_NO_CHECKPOINT = 2**63
 
 Progress = Callable[[int, int], None]
 
@@ -56,6 +75,9 @@ class VerifyResult:
     seconds: float = 0.0
     detail: str = ""
     workspace: str = ""  # slug, for reports over several workspaces
+    last_signed_seq: int = 0  # newest signed checkpoint (table or file); 0: none
+    checkpoints_checked: int = 0
+    quarantined: int = 0  # rows moved out of the chain earlier (see AuditQuarantine)
 
     @property
     def entries_per_second(self) -> float:
@@ -98,10 +120,11 @@ def _moved_successor(workspace: Workspace, prev: str, not_at: int) -> int | None
     )
 
 
-def _fetch_orm(workspace: Workspace, head_seq: int, chunk_size: int):
-    """Keyset-paginated tuples of _FETCH, oldest first (any database)."""
-    rows = AuditEntry.objects.filter(workspace=workspace, seq__lte=head_seq).order_by("seq")
-    last = 0
+def _fetch_orm(workspace: Workspace, after: int, chunk_size: int):
+    """Keyset-paginated tuples of _FETCH after seq `after`, oldest first, including any
+    rows past the chain head (any database)."""
+    rows = AuditEntry.objects.filter(workspace=workspace).order_by("seq")
+    last = after
     while True:
         chunk = list(rows.filter(seq__gt=last).values_list(*_FETCH)[:chunk_size])
         if chunk:
@@ -117,15 +140,15 @@ def _fetch_orm(workspace: Workspace, head_seq: int, chunk_size: int):
 _PG_CHUNK_SQL = """
     SELECT seq, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
            actor, action, target_type, target_id, tool, input, decision, rationale,
-           policy_version, request_id, client_ip, outcome, prev_hash, hash, actor_type
+           policy_version, request_id, client_ip, outcome, prev_hash, hash, actor_type, mac
     FROM audit_auditentry
-    WHERE workspace_id = %s AND seq > %s AND seq <= %s
+    WHERE workspace_id = %s AND seq > %s
     ORDER BY seq
     LIMIT %s
 """
 
 
-def _fetch_postgres(workspace: Workspace, head_seq: int, chunk_size: int):
+def _fetch_postgres(workspace: Workspace, after: int, chunk_size: int):
     """Like _fetch_orm, with the next chunk read on a helper thread while this one is
     hashed: psycopg releases the GIL while the server works, so the database and the
     hashing overlap instead of taking turns. Same connection, same snapshot."""
@@ -134,10 +157,10 @@ def _fetch_postgres(workspace: Workspace, head_seq: int, chunk_size: int):
     with connection.cursor() as cursor:
 
         def produce() -> None:
-            last = 0
+            last = after
             try:
                 while not stop.is_set():
-                    cursor.execute(_PG_CHUNK_SQL, [workspace.pk, last, head_seq, chunk_size])
+                    cursor.execute(_PG_CHUNK_SQL, [workspace.pk, last, chunk_size])
                     chunk = cursor.fetchall()
                     chunks.put(chunk)
                     if len(chunk) < chunk_size:
@@ -210,15 +233,54 @@ def _first_evidence_mismatch(workspace: Workspace, head_seq: int) -> tuple[int, 
     return min(bad) if bad else None
 
 
+def _signed_points(
+    workspace: Workspace, checkpoint_file, tail_only: bool, keys: dict
+) -> tuple[dict[int, SignedPoint], tuple[int, str, str] | None, int]:
+    """seq -> checkpoint from the table (and the file), or the first problem found. The
+    newest checkpoint's signature is always checked (truncation and the MAC boundary
+    rest on it); two checkpoints disagreeing about one seq are settled by theirs."""
+    points: list[SignedPoint] = stored_points(workspace, latest_only=tail_only)
+    if checkpoint_file is not None:
+        points += file_points(workspace, checkpoint_file)
+    checked = 0
+    signed: dict[int, SignedPoint] = {}
+
+    def forged(point: SignedPoint) -> tuple[int, str, str] | None:
+        nonlocal checked
+        checked += 1
+        if signature_valid(point, keys):
+            return None
+        return point.seq, FORGED_CHECKPOINT, f"signature ({point.source})"
+
+    for point in points:
+        other = signed.setdefault(point.seq, point)
+        if other.hash != point.hash:
+            problem = forged(other) or forged(point)
+            problem = problem or (point.seq, CHECKPOINT_MISMATCH, f"{point.source} disagrees")
+            return signed, problem, checked
+    if signed:
+        return signed, forged(signed[max(signed)]), checked
+    return signed, None, checked
+
+
 def verify_chain(
-    workspace: Workspace, *, progress: Progress | None = None, chunk_size: int = CHUNK_SIZE
+    workspace: Workspace,
+    *,
+    progress: Progress | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    checkpoint_file=None,
+    tail_only: bool = False,
 ) -> VerifyResult:
-    """Verify one workspace's chain up to its head; `progress(checked, total)` is
-    called after every chunk."""
+    """Verify one workspace's chain; `progress(checked, total)` is called after every
+    chunk. `checkpoint_file`: exported checkpoints (a JSON-lines file or a directory)
+    to hold the chain to as well. `tail_only`: only the entries after the newest signed
+    checkpoint (what a new checkpoint is about to vouch for)."""
     from audit.retention import latest_checkpoint
 
     started = time.perf_counter()
     checked = 0
+    last_signed = 0
+    checkpoints_checked = 0
 
     def result(bad_seq: int | None = None, problem: str = "", detail: str = "") -> VerifyResult:
         return VerifyResult(
@@ -229,16 +291,45 @@ def verify_chain(
             seconds=time.perf_counter() - started,
             detail=detail,
             workspace=workspace.slug,
+            last_signed_seq=last_signed,
+            checkpoints_checked=checkpoints_checked,
+            quarantined=AuditQuarantine.objects.filter(workspace=workspace).count(),
         )
 
     with _snapshot():
         head = AuditChainHead.objects.filter(workspace=workspace).values_list("seq", "hash").first()
         head_seq, head_hash = head or (0, GENESIS_HASH)
+        keys = signing.trusted_public_keys()
+        signed, bad_point, checkpoints_checked = _signed_points(
+            workspace, checkpoint_file, tail_only, keys
+        )
+        if bad_point is not None:
+            return result(*bad_point)
+        last_signed = max(signed, default=0)
+        if head_seq < last_signed:
+            return result(
+                head_seq + 1, TRUNCATED, f"chain head is #{head_seq}, #{last_signed} was signed"
+            )
         checkpoint = latest_checkpoint(workspace, up_to_seq=head_seq)
         if checkpoint is not None and not checkpoint.signature_valid:
             return result(checkpoint.seq, HASH_MISMATCH, "retention checkpoint signature")
         start = checkpoint.through_seq + 1 if checkpoint else 1
+        start_prev = checkpoint.through_hash if checkpoint else GENESIS_HASH
+        after = 0
+        if tail_only and last_signed >= start:
+            start, start_prev, after = last_signed + 1, signed[last_signed].hash, last_signed
         total = max(head_seq - start + 1, 0)
+        # Signed sequence numbers still to meet, ascending; the sentinel never matches.
+        to_meet = sorted(s for s in signed if s >= start)
+        to_meet.append(_NO_CHECKPOINT)
+        meet_at = 0
+        next_signed = to_meet[0]
+        # Entries after the newest checkpoint must carry the application's MAC. With no
+        # checkpoint yet, entries older than the MAC column may lack one, but once an
+        # entry carries a MAC every later one must.
+        mac_from = last_signed + 1 if last_signed else start
+        mac_required = bool(last_signed)
+        mac_ok = signing.entry_mac_checker()
 
         on_postgres = connection.vendor == "postgresql"
         hash_row = row_hasher(workspace.pk, input_as_text=on_postgres)
@@ -246,23 +337,25 @@ def verify_chain(
         expected = None  # next sequence number expected
         prev = None  # hash the next entry must link to; None: cannot be known
         failure = None  # (seq, problem, detail); the fetch is closed before reporting
-        with contextlib.closing(fetch(workspace, head_seq, chunk_size)) as chunks:
+        beyond = None  # first row found past the chain head
+        with contextlib.closing(fetch(workspace, after, chunk_size)) as chunks:
             for chunk in chunks:
                 for row in chunk:
                     seq = row[0]
+                    if seq > head_seq:
+                        beyond = seq
+                        break
                     if expected is None:  # first entry present
                         if seq > start:
                             failure = (start, GAP, "entries missing at the start of the chain")
                             break
-                        if seq == start:
-                            prev = checkpoint.through_hash if checkpoint else GENESIS_HASH
-                        else:  # older than the checkpoint: kept, its link is unknowable
-                            prev = GENESIS_HASH if seq == 1 else None
+                        # Older than the retention checkpoint: kept, its link unknowable.
+                        prev = start_prev if seq == start else (GENESIS_HASH if seq == 1 else None)
                         expected = seq
                     if seq != expected:
                         failure = (expected, GAP, f"next entry present is #{seq}")
                         break
-                    stored_prev, stored_hash, actor_type = row[_N_HASHED:]
+                    stored_prev, stored_hash, actor_type, mac = row[_N_HASHED:]
                     if prev is not None and stored_prev != prev:
                         failure = (seq, BROKEN_LINK, "")
                         break
@@ -279,10 +372,30 @@ def verify_chain(
                     ):
                         failure = (seq, HASH_MISMATCH, "differs from retention checkpoint")
                         break
+                    if seq == next_signed:
+                        point = signed[seq]
+                        if stored_hash != point.hash:
+                            checkpoints_checked += 1
+                            if signature_valid(point, keys):
+                                failure = (seq, CHECKPOINT_MISMATCH, f"signed in {point.source}")
+                            else:
+                                failure = (seq, FORGED_CHECKPOINT, f"signature ({point.source})")
+                            break
+                        meet_at += 1
+                        next_signed = to_meet[meet_at]
+                    if seq >= mac_from:
+                        if mac:
+                            if not mac_ok(stored_hash, mac):
+                                failure = (seq, FORGED_ENTRY, "entry MAC does not verify")
+                                break
+                            mac_required = True
+                        elif mac_required:
+                            failure = (seq, FORGED_ENTRY, "entry has no MAC")
+                            break
                     prev = stored_hash
                     expected = seq + 1
                     checked += 1
-                if failure is not None:
+                if failure is not None or beyond is not None:
                     break
                 if progress is not None:
                     progress(checked, total)
@@ -297,13 +410,16 @@ def verify_chain(
                     problem, detail = REORDERED, f"the entry linking here sits at #{moved}"
             return result(bad_seq, problem, detail)
 
-        if expected is None:  # no entries at all
+        if expected is None:  # no entries up to the head
             if head_seq >= start:
                 return result(start, GAP, "no entries up to the chain head")
-            return result()
-        if prev != head_hash:
+        elif prev != head_hash:
             return result(head_seq, HASH_MISMATCH, "differs from the chain head")
-        mismatch = _first_evidence_mismatch(workspace, head_seq)
-        if mismatch is not None:
-            return result(mismatch[0], HASH_MISMATCH, mismatch[1])
+        if beyond is not None:
+            count = AuditEntry.objects.filter(workspace=workspace, seq__gt=head_seq).count()
+            return result(beyond, BEYOND_HEAD, f"{count} row(s) past the chain head #{head_seq}")
+        if not tail_only:
+            mismatch = _first_evidence_mismatch(workspace, head_seq)
+            if mismatch is not None:
+                return result(mismatch[0], HASH_MISMATCH, mismatch[1])
     return result()

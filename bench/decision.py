@@ -39,6 +39,9 @@ def bench_env(database_url: str) -> dict[str, str]:
         DATABASE_URL=database_url,
         DJANGO_SETTINGS_MODULE="config.settings",
         SECRET_KEY=env.get("SECRET_KEY") or "bench-only-" + "k" * 50,
+        # base64 of a bench-only 32-byte Ed25519 seed (audit checkpoints and entry MACs)
+        WARDEN_AUDIT_SIGNING_KEY=env.get("WARDEN_AUDIT_SIGNING_KEY")
+        or "YmVuY2gtb25seS1hdWRpdC1zaWduaW5nLWtleS0zMmI=",
         DEBUG="0",
         SECURE_SSL_REDIRECT="0",
         ALLOWED_HOSTS="127.0.0.1,localhost,testserver",

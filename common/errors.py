@@ -37,6 +37,9 @@ ERROR_STATUS: dict[str, int] = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    # A lock wait ran out or the database is momentarily unreachable: nothing was
+    # written; repeat after Retry-After (README: "Contention and faults").
+    "unavailable": 503,
 }
 
 

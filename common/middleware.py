@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.http import JsonResponse
 
+from common.api.exceptions import unavailable_payload
+from common.db import is_transient_db_error
 from common.errors import error_payload
 
 logger = logging.getLogger("warden.api")
@@ -27,7 +29,8 @@ class RequestIdMiddleware:
 
 class ApiJsonErrorsMiddleware:
     """Last line of defence: an exception escaping a view under /api/ becomes a JSON
-    500 without a traceback, even with DEBUG on."""
+    500 without a traceback, even with DEBUG on; a transient database error (lock
+    timeout, lost connection: common.db) becomes 503 `unavailable` with Retry-After."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -38,6 +41,10 @@ class ApiJsonErrorsMiddleware:
     def process_exception(self, request, exception):
         if not request.path.startswith("/api/"):
             return None
+        if is_transient_db_error(exception):
+            logger.warning("Transient database error on %s, answered 503", request.path)
+            payload, headers = unavailable_payload()
+            return JsonResponse(payload, status=503, headers=headers)
         logger.exception("Unhandled error on %s", request.path)
         return JsonResponse(
             error_payload("internal_error", "Internal error; it has been logged."), status=500

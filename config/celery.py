@@ -12,6 +12,7 @@ app.autodiscover_tasks()
 
 @worker_init.connect
 def _require_secret_key(**kwargs) -> None:
-    from config.startup import require_secret_key
+    from config.startup import require_audit_signing_key, require_secret_key
 
     require_secret_key()
+    require_audit_signing_key()

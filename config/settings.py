@@ -79,9 +79,25 @@ DATABASE_URL = env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'd
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+# How long a request waits for a lock before answering 503 `unavailable` with
+# Retry-After (README: "Contention and faults").
+WARDEN_DB_LOCK_WAIT_SECONDS = env.int("WARDEN_DB_LOCK_WAIT_SECONDS", default=10)
+WARDEN_RETRY_AFTER_SECONDS = env.int("WARDEN_RETRY_AFTER_SECONDS", default=2)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # WAL: readers never block the writer. IMMEDIATE: a write transaction takes the
+    # database's write lock at BEGIN, so it waits (busy timeout) instead of failing when
+    # a read lock cannot be upgraded. synchronous stays FULL: a commit is durable.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=WARDEN_DB_LOCK_WAIT_SECONDS,
+        transaction_mode="IMMEDIATE",
+        init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+    )
+elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A bounded wait for row locks: past it the request answers 503 instead of queueing.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "options", f"-c lock_timeout={WARDEN_DB_LOCK_WAIT_SECONDS * 1000}"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -91,6 +107,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="warden"),
+            # A cache that is down must fail fast: rate limits then count per process.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
@@ -221,6 +239,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 3600},
     },
+    "checkpoint-audit-chains": {
+        "task": "audit.checkpoint_all",
+        "schedule": float(env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)),
+        "options": {"expires": 120},
+    },
     "remind-unresolved-exceptions": {
         "task": "notifications.remind_unresolved_exceptions",
         "schedule": crontab(hour=8, minute=0),
@@ -240,6 +263,13 @@ WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int(
 )
 WARDEN_WEBHOOK_MAX_ATTEMPTS = env.int("WARDEN_WEBHOOK_MAX_ATTEMPTS", default=15)
 WARDEN_WEBHOOK_ALLOW_HTTP = env.bool("WARDEN_WEBHOOK_ALLOW_HTTP", default=False)
+# Notifications leave the request on a background thread once it committed: the
+# delivery itself without a broker (eager Celery), the publish to the broker otherwise,
+# so neither a hanging receiver nor a broker outage holds an answer. False: inline
+# (tests that assert a delivery at once).
+WARDEN_DELIVERY_IN_BACKGROUND = env.bool("WARDEN_DELIVERY_IN_BACKGROUND", default=True)
+# Without a broker there is no beat: the background lane sweeps the outbox this often.
+WARDEN_EAGER_SWEEP_SECONDS = env.int("WARDEN_EAGER_SWEEP_SECONDS", default=60)
 # Pending deliveries untried for this long are re-enqueued (longer than the longest
 # retry backoff, 10 minutes, so live retry chains are left alone).
 WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", default=900)
@@ -247,6 +277,18 @@ WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS",
 WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="")
 # Directories under which operators may point a workspace's audit export; empty: none.
 WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", default=[])
+
+# Evidence against database access (README "Evidence: threat model"). The Ed25519 key
+# that signs chain checkpoints and keys the per-entry MAC: base64 of the 32-byte seed or
+# a PEM block; required with DEBUG off (serving processes refuse to start without it).
+# Never stored in the database. Retired public keys (base64) still trusted for older
+# checkpoints after a rotation go in WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS.
+WARDEN_AUDIT_SIGNING_KEY = env.str("WARDEN_AUDIT_SIGNING_KEY", default="")
+WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
+# A checkpoint every N entries (in the write that reaches it) and, for chains that moved,
+# every T seconds (beat task "checkpoint-audit-chains").
+WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default=1000)
+WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)
 # Exception records open longer than this many days are brought to the workspace's
 # owners (once per period) rather than holding audit retention back unnoticed.
 WARDEN_EXCEPTION_REMIND_DAYS = env.int("WARDEN_EXCEPTION_REMIND_DAYS", default=7)

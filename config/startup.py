@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from audit.signing import require_signing_key
+
 
 def require_secret_key() -> None:
     """Serving processes refuse to start without SECRET_KEY (DEBUG off has no default)."""
@@ -10,3 +12,9 @@ def require_secret_key() -> None:
         configured = False
     if not configured:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+
+
+def require_audit_signing_key() -> None:
+    """Serving processes refuse to start without the audit signing key (DEBUG off):
+    evidence signed with nothing, or with a key in the database, proves nothing."""
+    require_signing_key()

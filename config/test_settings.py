@@ -11,3 +11,8 @@ CELERY_BROKER_URL = "memory://"
 # tests that need Redis itself opt in explicitly.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Deliveries run inline, inside the test's transaction, so a test can assert them at
+# once; tests of the background hand-off (tests/reliability) switch this back on.
+WARDEN_DELIVERY_IN_BACKGROUND = False
+# A fixed audit signing key (base64 Ed25519 seed), test-only.
+WARDEN_AUDIT_SIGNING_KEY = "dGVzdC1vbmx5LWF1ZGl0LXNpZ25pbmcta2V5LTMyYnk="

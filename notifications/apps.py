@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class NotificationsConfig(AppConfig):
@@ -19,3 +20,10 @@ class NotificationsConfig(AppConfig):
         from notifications import governance
 
         governance.register()
+
+        if settings.CELERY_TASK_ALWAYS_EAGER and settings.WARDEN_DELIVERY_IN_BACKGROUND:
+            # No broker, so no beat: the background lane runs the outbox sweeper.
+            from common import background
+            from notifications.delivery import outbox_sweep
+
+            background.every(settings.WARDEN_EAGER_SWEEP_SECONDS, outbox_sweep)

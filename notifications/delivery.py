@@ -5,19 +5,21 @@ The outbox itself (events and their delivery rows, written in one transaction) l
 in notifications.services; this module only reads pending rows and attempts them. A
 task claims its delivery row (SELECT ... FOR UPDATE SKIP LOCKED), sends, and marks it
 delivered in the same transaction, so two workers never send the same delivery at once
-and a worker that dies mid-send leaves the row pending for the sweeper.
+and a worker that dies mid-send leaves the row pending for the sweeper. On SQLite the
+send runs outside the transaction (`_sending_scope`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -69,6 +71,20 @@ def _claim(model, pk, *related):
     return qs.filter(pk=pk, status=DeliveryStatus.PENDING).first()
 
 
+def _sending_scope():
+    """PostgreSQL: one transaction around claim, send and record, so the row lock keeps
+    every other worker off this delivery while it is in flight. SQLite has no row locks,
+    and an open write transaction there is the whole database's write lock: it would
+    stall every request for as long as a receiver takes to answer. There the send runs
+    outside any transaction and `_unchanged` lets exactly one attempt be recorded."""
+    return transaction.atomic() if connection.features.has_select_for_update else nullcontext()
+
+
+def _unchanged(model, pk, attempts: int) -> bool:
+    """Inside the recording transaction: nobody recorded an attempt since our claim."""
+    return model.objects.filter(pk=pk, status=DeliveryStatus.PENDING, attempts=attempts).exists()
+
+
 def _count_failure(endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: datetime) -> bool:
     """One more consecutive failure; disables the endpoint at the limit. True if disabled."""
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
@@ -108,7 +124,7 @@ def _count_failure(endpoint: WebhookEndpoint, delivery: WebhookDelivery, now: da
 
 def webhook_deliver(*, delivery_id, now: datetime | None = None) -> Outcome:
     """One attempt of one delivery, recorded whatever happens."""
-    with transaction.atomic():
+    with _sending_scope():
         delivery = _claim(WebhookDelivery, delivery_id, "endpoint", "event", "workspace")
         if delivery is None:
             return Outcome.SKIPPED
@@ -141,36 +157,12 @@ def webhook_deliver(*, delivery_id, now: datetime | None = None) -> Outcome:
         except transport.TransportError as exc:
             error = str(exc)
         duration_ms = int((time.monotonic() - clock) * 1000)  # timeouts take time too
-        ok = not error
-        WebhookAttempt.objects.create(
-            delivery=delivery,
-            number=number,
-            started_at=started,
-            duration_ms=duration_ms,
-            status_code=status_code,
-            ok=ok,
-            error=error[:500],
-        )
-        delivery.attempts = number
-        delivery.last_attempt_at = started
-        delivery.last_status_code = status_code
-        delivery.last_error = error[:500]
-        if ok:
-            delivery.status = DeliveryStatus.DELIVERED
-            delivery.delivered_at = timezone.now()
-            WebhookEndpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(
-                consecutive_failures=0
+        with transaction.atomic():
+            if not _unchanged(WebhookDelivery, delivery.pk, number - 1):
+                return Outcome.SKIPPED
+            outcome = _record_webhook_attempt(
+                delivery, endpoint, number, started, duration_ms, status_code, error, permanent
             )
-            outcome = Outcome.DELIVERED
-        else:
-            if permanent or number >= max_delivery_attempts():
-                delivery.status = DeliveryStatus.FAILED
-                outcome = Outcome.GAVE_UP
-            else:
-                outcome = Outcome.RETRY
-            if _count_failure(endpoint, delivery, started):
-                outcome = Outcome.ENDPOINT_DISABLED if outcome == Outcome.RETRY else outcome
-        delivery.save()
     if outcome != Outcome.DELIVERED:
         logger.warning(
             "webhook delivery %s attempt %s to endpoint %s failed: %s (%s)",
@@ -183,11 +175,48 @@ def webhook_deliver(*, delivery_id, now: datetime | None = None) -> Outcome:
     return outcome
 
 
+def _record_webhook_attempt(
+    delivery, endpoint, number, started, duration_ms, status_code, error, permanent
+) -> Outcome:
+    ok = not error
+    WebhookAttempt.objects.create(
+        delivery=delivery,
+        number=number,
+        started_at=started,
+        duration_ms=duration_ms,
+        status_code=status_code,
+        ok=ok,
+        error=error[:500],
+    )
+    delivery.attempts = number
+    delivery.last_attempt_at = started
+    delivery.last_status_code = status_code
+    delivery.last_error = error[:500]
+    if ok:
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.delivered_at = timezone.now()
+        WebhookEndpoint.objects.filter(pk=endpoint.pk, consecutive_failures__gt=0).update(
+            consecutive_failures=0
+        )
+        outcome = Outcome.DELIVERED
+    else:
+        if permanent or number >= max_delivery_attempts():
+            delivery.status = DeliveryStatus.FAILED
+            outcome = Outcome.GAVE_UP
+        else:
+            outcome = Outcome.RETRY
+        if _count_failure(endpoint, delivery, started):
+            outcome = Outcome.ENDPOINT_DISABLED if outcome == Outcome.RETRY else outcome
+    delivery.save()
+    return outcome
+
+
 def email_send(*, delivery_id, now: datetime | None = None) -> Outcome:
-    with transaction.atomic():
+    with _sending_scope():
         delivery = _claim(EmailDelivery, delivery_id)
         if delivery is None:
             return Outcome.SKIPPED
+        claimed_attempts = delivery.attempts
         started = now or timezone.now()
         delivery.attempts += 1
         delivery.last_attempt_at = started
@@ -213,7 +242,10 @@ def email_send(*, delivery_id, now: datetime | None = None) -> Outcome:
             delivery.sent_at = timezone.now()
             delivery.last_error = ""
             outcome = Outcome.DELIVERED
-        delivery.save()
+        with transaction.atomic():
+            if not _unchanged(EmailDelivery, delivery.pk, claimed_attempts):
+                return Outcome.SKIPPED
+            delivery.save()
     return outcome
 
 

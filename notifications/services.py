@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery.exceptions import Retry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
@@ -28,6 +29,7 @@ from django.utils import timezone
 
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record_change
+from common import background
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import content, signing, transport
@@ -272,12 +274,26 @@ class Email:
 
 
 def _enqueue(task, ids: Iterable) -> None:
-    """Best effort: a failed enqueue (broker down) leaves the row pending for the sweeper."""
-    from celery.exceptions import Retry
+    """Best effort: a failed enqueue (broker down) leaves the row pending for the sweeper.
 
+    Called after the commit, usually still inside the request. Without a broker (eager
+    Celery) the task itself would run here, and with a broker that is down each publish
+    retries for a while: both go to the background thread instead, so the agent is
+    answered without waiting for a receiver or a broker (README: "Contention and
+    faults")."""
+    ids = [str(pk) for pk in ids]
+    if not ids:
+        return
+    if settings.WARDEN_DELIVERY_IN_BACKGROUND:
+        background.submit(_send_now, task, ids)
+    else:
+        _send_now(task, ids)
+
+
+def _send_now(task, ids: list[str]) -> None:
     for pk in ids:
         try:
-            task.delay(str(pk))
+            task.delay(pk)
         except Retry:  # eager mode (no broker) cannot wait for a backoff: the sweeper will
             logger.info("%s %s will be retried by the outbox sweeper", task.name, pk)
         except Exception:

@@ -5,6 +5,7 @@ import itertools
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from rest_framework.test import APIClient
 
 from approvals.guard import operator_seeding
@@ -15,6 +16,28 @@ from tenants.services import membership_add, user_get_or_create, workspace_creat
 
 SYSTEM = Actor.system("tests")
 _seq = itertools.count(1)
+
+
+# Audit tables refuse TRUNCATE (migration audit 0006), but Django's teardown of
+# transactional tests flushes every table with TRUNCATE. In the test database only,
+# those statement triggers are switched off; tests/audit/test_append_only.py switches
+# them back on inside a test transaction to prove they refuse.
+AUDIT_TRUNCATE_GUARDS = (
+    "audit_auditentry",
+    "audit_versionlog",
+    "audit_exceptionrecord",
+    "audit_auditchainhead",
+    "audit_auditcheckpoint",
+    "audit_auditquarantine",
+)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            for table in AUDIT_TRUNCATE_GUARDS:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate")
 
 
 @pytest.fixture

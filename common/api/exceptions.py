@@ -9,6 +9,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from common.db import is_transient_db_error, retry_after_seconds
 from common.errors import ERROR_STATUS, WardenError, error_payload
 
 logger = logging.getLogger("warden.api")
@@ -56,8 +57,23 @@ def _drf_response(exc: exceptions.APIException) -> Response:
     return Response(error_payload(code, message, detail), status=status, headers=headers)
 
 
+def unavailable_payload() -> tuple[dict, dict]:
+    """The 503 body and headers for a transient database failure (common.db)."""
+    wait = retry_after_seconds()
+    payload = error_payload(
+        "unavailable",
+        "The service is busy; nothing was changed. Retry after the indicated delay.",
+        {"retry_after": wait},
+    )
+    return payload, {"Retry-After": str(wait)}
+
+
 def json_exception_handler(exc, context):
     set_rollback()
+    if is_transient_db_error(exc):
+        logger.warning("Transient database error, answered 503: %s", type(exc).__name__)
+        payload, headers = unavailable_payload()
+        return Response(payload, status=503, headers=headers)
     if isinstance(exc, WardenError):
         return Response(exc.as_payload(), status=exc.status)
     if isinstance(exc, Http404):

@@ -39,16 +39,16 @@ def raw_sql(sql, params=()):
 
 
 def tamper(sql, params=(), table="audit_auditentry"):
-    """Raw SQL on the audit table behind the trigger's back, as an attacker with
-    table-owner rights could (SQLite has no trigger to disable)."""
+    """Raw SQL on an audit table behind its triggers' back, as an attacker with
+    table-owner (or superuser) rights could (SQLite has no trigger to disable)."""
     if connection.vendor == "postgresql":
         raw_sql("SET CONSTRAINTS ALL IMMEDIATE")  # no pending FK checks: ALTER may run
-        raw_sql(f"ALTER TABLE {table} DISABLE TRIGGER {table}_append_only")
+        raw_sql(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     try:
         raw_sql(sql, params)
     finally:
         if connection.vendor == "postgresql":
-            raw_sql(f"ALTER TABLE {table} ENABLE TRIGGER {table}_append_only")
+            raw_sql(f"ALTER TABLE {table} ENABLE TRIGGER USER")
             raw_sql("SET CONSTRAINTS ALL DEFERRED")
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.export import iter_export_lines
@@ -149,13 +149,16 @@ def test_prune_command_reports_each_workspace(aged, workspace):
 
 @on_postgres
 @pytest.mark.postgres
-def test_trigger_allows_the_prune_but_nothing_after_it(aged):
-    audit_prune(workspace=aged, actor=PRUNER)
+def test_pruning_through_the_service_works_and_nothing_else_deletes(aged):
+    """The service prunes through warden_audit_prune; a raw DELETE, or calling the
+    function again for more than the chain declares, is refused."""
+    result = audit_prune(workspace=aged, actor=PRUNER)
+    assert result.pruned_entries > 0
+    assert verify_chain(aged).ok
     with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
         raw_sql("DELETE FROM audit_auditentry WHERE workspace_id = %s", [db_id(aged)])
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('warden.audit_prune_workspace', true)")
-        assert cursor.fetchone()[0] in ("", None)
+    with pytest.raises(IntegrityError, match="not declared"), transaction.atomic():
+        raw_sql("SELECT warden_audit_prune(%s, %s)", [db_id(aged), result.through_seq + 3])
 
 
 def test_anomaly_findings_follow_their_pruned_exception_records(make_workspace, make_key):

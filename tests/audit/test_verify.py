@@ -117,7 +117,11 @@ def test_forged_actor_type_is_caught(chain):
 
 
 def test_head_that_disagrees_with_the_last_row_is_caught(chain):
-    AuditChainHead.objects.filter(workspace=chain).update(hash="e" * 64)
+    tamper(
+        "UPDATE audit_auditchainhead SET hash = %s WHERE workspace_id = %s",
+        ["e" * 64, _ws(chain)],
+        table="audit_auditchainhead",
+    )
     result = verify_chain(chain)
     assert (result.first_bad_seq, result.problem) == (30, HASH_MISMATCH)
 

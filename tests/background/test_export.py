@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from audit.models import AuditEntry
-from audit.scheduled_export import destination_configure, export_run
-from audit.tasks import export_all
+from audit.models import AuditCheckpoint, AuditEntry
+from audit.scheduled_export import checkpoints_deliver, destination_configure, export_run
+from audit.services import checkpoint_create
+from audit.tasks import checkpoint_all, export_all
 from common.errors import WardenError
 from notifications import signing
 from notifications.models import AuditExportBatch, AuditExportDestination
@@ -244,3 +245,40 @@ def test_a_failing_export_raises_one_exception_per_failure_streak(
     receiver.status = 200
     assert not export_run(workspace=live_workspace).error
     assert AuditExportDestination.objects.get().consecutive_failures == 0
+
+
+# --- signed checkpoints go to the same destination ---------------------------------------
+
+
+def test_a_checkpoint_is_posted_signed_to_the_webhook_and_retried_after_a_refusal(
+    live_workspace, to_webhook, receiver
+):
+    checkpoint = checkpoint_create(workspace=live_workspace)
+    receiver.statuses = [503]
+    assert checkpoints_deliver(workspace=live_workspace) == 0
+    assert AuditCheckpoint.objects.get(pk=checkpoint.pk).delivered_at is None
+    assert checkpoint_all.delay().get() == 0  # nothing new to sign; delivery retried
+    got = receiver.received[-1]
+    assert got.valid  # signed with the destination's secret, like the entry batches
+    assert got.headers[signing.EVENT_HEADER] == "audit.checkpoint"
+    assert got.headers["Content-Type"] == "application/json"
+    assert (
+        got.headers[signing.DELIVERY_HEADER]
+        == receiver.received[0].headers[signing.DELIVERY_HEADER]
+    )  # the same delivery id for the same checkpoint
+    document = json.loads(got.body)
+    assert (document["seq"], document["hash"]) == (checkpoint.seq, checkpoint.hash)
+    assert AuditCheckpoint.objects.get(pk=checkpoint.pk).delivered_to == receiver.url
+
+
+def test_a_checkpoint_made_inside_a_write_leaves_right_after_the_commit(
+    live_workspace, to_directory, settings, django_capture_on_commit_callbacks
+):
+    settings.WARDEN_AUDIT_CHECKPOINT_EVERY = 3
+    head = AuditEntry.objects.filter(workspace=live_workspace).order_by("-seq").first().seq
+    with django_capture_on_commit_callbacks(execute=True):
+        append(live_workspace, 3 - head % 3)  # reaches the next multiple of 3
+    [written] = to_directory.glob("*checkpoint*.json")
+    seq = json.loads(written.read_text())["seq"]
+    assert seq % 3 == 0 and seq > head
+    assert AuditCheckpoint.objects.get(workspace=live_workspace, seq=seq).delivered_at

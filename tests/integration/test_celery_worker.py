@@ -170,6 +170,7 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "SECRET_KEY": settings.SECRET_KEY,
+        "WARDEN_AUDIT_SIGNING_KEY": settings.WARDEN_AUDIT_SIGNING_KEY,
         "DATABASE_URL": _database_url(),
         "CONN_MAX_AGE": "0",
         "REDIS_URL": broker,

@@ -1,12 +1,15 @@
-"""Verify audit chains: `python manage.py audit_verify [SLUG]`.
+"""Verify audit chains: `python manage.py audit_verify [SLUG] [--checkpoints FILE]`.
 
 Prints one line per workspace with entries/s; exits non-zero naming the first bad
-sequence number of every broken chain. Each verdict is also appended to the chain it
-judged (`audit.verified`; a broken chain opens a critical exception record) unless
---no-record is given."""
+sequence number of every broken chain. Signed checkpoints are checked from the table
+and, with --checkpoints, from an exported copy (a JSON-lines file or the export
+directory), which is what catches a database rewound past its own checkpoints.
+Each verdict is also appended to the chain it judged (`audit.verified`; a broken chain
+opens a critical exception record) unless --no-record is given."""
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.checkpoints import CheckpointFileError
 from audit.progress import ProgressBar
 from audit.services import audit_verify_and_record
 from audit.verify import verify_chain
@@ -22,8 +25,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-record", action="store_true", help="do not append the verdict to the chain"
         )
+        parser.add_argument(
+            "--checkpoints",
+            metavar="FILE",
+            help="exported signed checkpoints (JSON lines, or the export directory)",
+        )
 
-    def handle(self, *args, slug=None, no_record=False, **options):
+    def handle(self, *args, slug=None, no_record=False, checkpoints=None, **options):
         workspaces = Workspace.objects.order_by("slug")
         if slug:
             workspaces = workspaces.filter(slug=slug)
@@ -35,18 +43,24 @@ class Command(BaseCommand):
         total_seconds = 0.0
         for workspace in workspaces.iterator():
             bar = ProgressBar(self.stdout, label=workspace.slug)
-            if no_record:
-                result = verify_chain(workspace, progress=bar)
-            else:
-                result = audit_verify_and_record(workspace=workspace, actor=actor, progress=bar)
+            try:
+                if no_record:
+                    result = verify_chain(workspace, progress=bar, checkpoint_file=checkpoints)
+                else:
+                    result = audit_verify_and_record(
+                        workspace=workspace, actor=actor, progress=bar, checkpoint_file=checkpoints
+                    )
+            except CheckpointFileError as exc:
+                raise CommandError(f"--checkpoints: {exc}") from None
             bar.finish()
             total_entries += result.entries_checked
             total_seconds += result.seconds
             rate = f"{result.entries_per_second:,.0f} entries/s"
+            signed = f", signed through #{result.last_signed_seq}" if result.last_signed_seq else ""
             if result.ok:
                 self.stdout.write(
                     f"{workspace.slug}: ok, {result.entries_checked:,} entries in "
-                    f"{result.seconds:.3f} s ({rate})"
+                    f"{result.seconds:.3f} s ({rate}){signed}"
                 )
             else:
                 broken.append(result)
