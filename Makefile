@@ -8,15 +8,17 @@ STAMP := $(VENV)/.installed
 LOCK := requirements/lock.txt
 UV_VERSION ?= 0.13.9
 
-.PHONY: run test test-fast lint install lock migrate demo bench clean
+.PHONY: run test test-fast test-sdk lint install lock migrate demo bench clean
 
 # Reinstalls whenever pyproject.toml or the lock changes. Only the pinned, hashed
-# packages are installed; Warden itself goes in without resolving anything, and
+# packages are installed; Warden and the Python SDK (clients/python, whose test and
+# adapter dependencies are in the dev extra) go in without resolving anything, and
 # `pip check` refuses a lock that misses a dependency pyproject.toml names.
-$(STAMP): pyproject.toml $(LOCK)
+$(STAMP): pyproject.toml clients/python/pyproject.toml $(LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --require-hashes -r $(LOCK)
 	$(PIP) install --quiet --no-deps -e .
+	$(PIP) install --quiet --no-deps -e ./clients/python
 	$(PIP) check || { echo "$(LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
 
@@ -47,6 +49,10 @@ test: install
 # Fast suite: no browser, no slow integration tests.
 test-fast: install
 	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+# The SDK's own unit tests (a stub server, no Django).
+test-sdk: install
+	cd clients/python && $(abspath $(PY)) -m pytest -q $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

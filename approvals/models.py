@@ -129,6 +129,8 @@ class ActionRequest(models.Model):
         DENIED = "denied"
         EXPIRED = "expired"
         EXECUTED = "executed"
+        # Reported as succeeded while in dry-run: nothing ran for real.
+        SIMULATED = "simulated"
         FAILED = "failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -42,7 +42,12 @@ def confirmation_get(*, workspace: Workspace, pk) -> ConfirmationRequest | None:
 
 def action_request_get(*, workspace: Workspace, pk, key=None) -> ActionRequest | None:
     """An action request; with `key`, only that key's own requests."""
-    qs = scoped(ActionRequest.objects.select_related("confirmation"), workspace)
+    qs = scoped(
+        ActionRequest.objects.select_related("confirmation").prefetch_related(
+            "confirmation__approval_records"
+        ),
+        workspace,
+    )
     if key is not None:
         qs = qs.filter(key=key)
     try:

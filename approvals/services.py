@@ -826,7 +826,8 @@ def confirmations_expire_due(*, now=None) -> int:
 
 
 def action_report_result(*, action_request, key, status: str, output: Any, actor: Actor):
-    """The agent reports what happened, once, for an allowed request of its own key."""
+    """The agent reports what happened, once, for an allowed request of its own key.
+    Success in dry-run is recorded as `simulated`: nothing was performed for real."""
     if status not in ("succeeded", "failed"):
         raise WardenError(
             "validation_error", "status must be succeeded or failed.", {"status": ["Invalid."]}
@@ -859,9 +860,12 @@ def action_report_result(*, action_request, key, status: str, output: Any, actor
         action.result_status = status
         action.result_output = output
         action.result_reported_at = timezone.now()
-        action.status = (
-            ActionRequest.Status.EXECUTED if status == "succeeded" else ActionRequest.Status.FAILED
-        )
+        if status == "failed":
+            action.status = ActionRequest.Status.FAILED
+        elif action.dry_run:
+            action.status = ActionRequest.Status.SIMULATED
+        else:
+            action.status = ActionRequest.Status.EXECUTED
         action.save(
             update_fields=["result_status", "result_output", "result_reported_at", "status"]
         )

@@ -78,6 +78,8 @@ class AuditAction(models.TextChoices):
     EXCEPTION_REMINDED = "exception.reminded"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_CHANGED = "webhook.changed"
+    SECURITY_LOGIN_THROTTLED = "security.login_throttled"
+    SECURITY_KEY_GUESSING_THROTTLED = "security.key_guessing_throttled"
 
 
 class AuditChainHead(models.Model):

@@ -43,8 +43,17 @@ def _invalid(field: str, message: str) -> WardenError:
     return WardenError("validation_error", "Invalid filter.", {field: [message]})
 
 
+# Explicit bounds for time filters: a date near year 1 or 9999 with a UTC offset
+# overflows when converted to UTC (OverflowError, a 500 on SQLite), and nothing in the
+# evidence predates 1900 or follows 9998.
+EARLIEST_WHEN = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_WHEN = datetime(9999, 1, 1, tzinfo=UTC)
+_BOUNDS_MESSAGE = "Use a date between 1900-01-01 and 9998-12-31 (UTC)."
+
+
 def parse_when(value: Any, field: str) -> datetime | None:
-    """A datetime from a datetime, an ISO 8601 timestamp or a date (midnight UTC)."""
+    """A datetime from a datetime, an ISO 8601 timestamp or a date (midnight UTC),
+    in UTC and within [EARLIEST_WHEN, LATEST_WHEN)."""
     if value in (None, ""):
         return None
     if isinstance(value, datetime):
@@ -61,6 +70,12 @@ def parse_when(value: Any, field: str) -> datetime | None:
             raise _invalid(field, "Use an ISO 8601 date or timestamp.")
     if timezone.is_naive(when):
         when = timezone.make_aware(when, UTC)
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:
+        raise _invalid(field, _BOUNDS_MESSAGE) from None
+    if not EARLIEST_WHEN <= when < LATEST_WHEN:
+        raise _invalid(field, _BOUNDS_MESSAGE)
     return when
 
 

@@ -3,11 +3,12 @@ import re
 import uuid
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import JsonResponse, QueryDict
 
 from common.api.exceptions import unavailable_payload
 from common.db import is_transient_db_error
 from common.errors import error_payload
+from common.text import has_unstorable, strip_unstorable
 
 logger = logging.getLogger("warden.api")
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -74,3 +75,37 @@ class ApiBodySizeLimitMiddleware:
                     status=413,
                 )
         return self.get_response(request)
+
+
+class QueryStringSanitizerMiddleware:
+    """Query parameters carrying NUL or unpaired surrogates never reach a filter: the
+    API refuses them (400 validation_error); elsewhere (the admin's changelist filters
+    and search) the characters are dropped, as a browser user cannot mean them."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.META.get("QUERY_STRING") and any(
+            has_unstorable(key) or any(has_unstorable(v) for v in values)
+            for key, values in request.GET.lists()
+        ):
+            if request.path.startswith("/api/"):
+                return JsonResponse(
+                    error_payload(
+                        "validation_error",
+                        "Invalid input.",
+                        {"query": ["Query parameters may not contain NUL or unpaired surrogates."]},
+                    ),
+                    status=400,
+                )
+            request.GET = self._cleaned(request.GET)
+        return self.get_response(request)
+
+    @staticmethod
+    def _cleaned(params: QueryDict) -> QueryDict:
+        cleaned = QueryDict(mutable=True)
+        for key, values in params.lists():
+            cleaned.setlist(strip_unstorable(key), [strip_unstorable(value) for value in values])
+        cleaned._mutable = False
+        return cleaned

@@ -1,4 +1,6 @@
-"""Showing agent text to people without hidden characters.
+"""Text as people and databases need it.
+
+Showing agent text to people without hidden characters:
 
 Bidi controls (U+202A-202E, U+2066-2069, U+200E/200F) reorder what a reader sees:
 `this.\\u202eevil",` displays as `this.,"live`. Zero-width and other format
@@ -54,3 +56,18 @@ def reveal_invisible_html(value: Any) -> SafeString:
     return mark_safe(  # noqa: S308 - the text is escaped; only our spans are added
         _MARKER_RE.sub(lambda m: format_html(_HTML_MARKER, m.group(1)), escaped)
     )
+
+
+# -- characters no database column can hold -------------------------------------------
+# NUL (PostgreSQL text and jsonb refuse it, a 500 wherever it reaches a query) and
+# unpaired surrogates (not encodable as UTF-8, so neither storable nor renderable as
+# JSON).
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_unstorable(text: str) -> bool:
+    return UNSTORABLE.search(text) is not None
+
+
+def strip_unstorable(text: str) -> str:
+    return UNSTORABLE.sub("", text)

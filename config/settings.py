@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "common.middleware.RequestIdMiddleware",
     "common.middleware.ApiBodySizeLimitMiddleware",
+    "common.middleware.QueryStringSanitizerMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -164,6 +165,16 @@ WARDEN_KEY_DEFAULT_RATE_PER_MINUTE = env.int("WARDEN_KEY_DEFAULT_RATE_PER_MINUTE
 WARDEN_KEY_ROTATION_GRACE = timedelta(hours=env.int("WARDEN_KEY_ROTATION_GRACE_HOURS", default=24))
 WARDEN_DRY_RUN_DAYS = env.int("WARDEN_DRY_RUN_DAYS", default=7)
 WARDEN_TRUSTED_PROXIES = env.int("WARDEN_TRUSTED_PROXIES", default=0)
+# Guessing resistance (README: "Login and key-guessing policy"). Failed machine-key
+# authentications per client address and per key prefix, and failed human logins per
+# account and per client address, each within a fixed window; past the limit the
+# caller is refused (429 / a lockout message) until the window ends.
+WARDEN_KEY_GUESS_WINDOW_SECONDS = env.int("WARDEN_KEY_GUESS_WINDOW_SECONDS", default=300)
+WARDEN_KEY_GUESS_MAX_PER_ADDRESS = env.int("WARDEN_KEY_GUESS_MAX_PER_ADDRESS", default=30)
+WARDEN_KEY_GUESS_MAX_PER_PREFIX = env.int("WARDEN_KEY_GUESS_MAX_PER_PREFIX", default=10)
+WARDEN_LOGIN_WINDOW_SECONDS = env.int("WARDEN_LOGIN_WINDOW_SECONDS", default=900)
+WARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT = env.int("WARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT", default=10)
+WARDEN_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("WARDEN_LOGIN_MAX_FAILURES_PER_ADDRESS", default=30)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",

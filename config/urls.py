@@ -3,9 +3,6 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common.views import not_found
-from tenants.admin_login import AdminLoginForm
-
-admin.site.login_form = AdminLoginForm
 
 api_v1 = [
     path("", include("tenants.api.urls")),

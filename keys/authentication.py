@@ -7,6 +7,7 @@ from django.views.decorators.debug import sensitive_variables
 from rest_framework import authentication, exceptions
 
 from common.net import client_ip
+from keys import guessing
 from keys import secrets as key_secrets
 from keys.models import MachineKey
 from keys.services import key_touch
@@ -35,18 +36,18 @@ class MachineKeyAuthentication(authentication.BaseAuthentication):
             raise KeyAuthFailed(
                 "invalid_key", "Unsupported Authorization header; use: Bearer wdn_<key>."
             )
-        if len(parts) != 2:
-            raise _invalid()
-        parsed = key_secrets.parse_key(parts[1])
+        parsed = key_secrets.parse_key(parts[1]) if len(parts) == 2 else None
+        ip, prefix = client_ip(request), parsed[0] if parsed else None
+        guessing.refuse_if_throttled(ip=ip, prefix=prefix)  # before any digest is checked
         if parsed is None:
-            raise _invalid()
+            raise self._guessed(request, ip, None)
         prefix, secret = parsed
         key = MachineKey.objects.select_related("workspace", "owner").filter(prefix=prefix).first()
         now = timezone.now()
         if key is None or not self._secret_matches(key, secret, now):
-            raise _invalid()
-        if not ip_allowed(client_ip(request), key.allowed_ips):
-            raise _invalid()
+            raise self._guessed(request, ip, prefix)
+        if not ip_allowed(ip, key.allowed_ips):
+            raise self._guessed(request, ip, prefix)
         if key.workspace.deleted_at is not None:
             raise _invalid()
         if key.revoked_at is not None:
@@ -57,6 +58,12 @@ class MachineKeyAuthentication(authentication.BaseAuthentication):
             raise KeyAuthFailed("key_expired", "This key has expired.")
         key_touch(key, now)
         return (key.owner, key)
+
+    @staticmethod
+    def _guessed(request, ip: str | None, prefix: str | None) -> KeyAuthFailed:
+        """A failure that looks like guessing: counted (keys.guessing), then invalid_key."""
+        guessing.record_failure(ip=ip, prefix=prefix, request_id=getattr(request, "request_id", ""))
+        return _invalid()
 
     @staticmethod
     @sensitive_variables("secret")

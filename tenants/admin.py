@@ -17,10 +17,13 @@ from approvals import proposals
 from approvals.admin_door import admin_actor, through_door
 from common.errors import WardenError
 from tenants import services
+from tenants.admin_login import ThrottledAdminAuthenticationForm
 from tenants.admin_scoping import WorkspaceScopedAdmin
 from tenants.models import Membership, Workspace
 
 User = get_user_model()
+# Guessing resistance on the admin login (README: "Login and key-guessing policy").
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 # Every setting is edited through the governed-operation door, as on the API: the
 # registry (approvals.governance), not this list, decides which change waits for a

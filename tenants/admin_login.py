@@ -1,14 +1,23 @@
-"""The admin login's refusal for people who may not use the admin.
+"""The admin login form: guessing resistance (tenants.login_guard) and an honest
+refusal for people who may not use the admin.
 
-Django tells an active member with the right password to "enter the correct
-username and password for a staff account", which reads as a wrong password. Admin
-access follows roles here (tenants.services keeps `is_staff` in step with them), so
-the honest answer is that the account has no role that opens the admin. Only said
-after the password was checked: it tells nothing to someone without it."""
+A throttled account or address is refused before the password is checked, with one
+message whatever the account; every refused password counts as a failure.
 
+Django tells an active member with the right password to "enter the correct username
+and password for a staff account", which reads as a wrong password. Admin access
+follows roles here (tenants.services keeps `is_staff` in step with them), so the
+honest answer is that the account has no role that opens the admin. It is said only
+after the password was checked (it tells nothing to someone without it) and is not
+counted as a failed guess."""
+
+from __future__ import annotations
+
+from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.core.exceptions import ValidationError
 
+from common.net import client_ip
+from tenants.login_guard import LOCKOUT_MESSAGE, login_blocked, login_failed
 from tenants.models import Role
 from tenants.services import ADMIN_SITE_ROLES
 
@@ -18,9 +27,28 @@ NO_ADMIN_ACCESS = (
 )
 
 
-class AdminLoginForm(AdminAuthenticationForm):
+class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    def clean(self):
+        username = self.cleaned_data.get("username") or ""
+        password = self.cleaned_data.get("password")
+        if not username or not password:
+            return super().clean()
+        ip = client_ip(self.request) if self.request is not None else None
+        if login_blocked(username=username, ip=ip) is not None:
+            raise forms.ValidationError(LOCKOUT_MESSAGE, code="throttled")
+        try:
+            return super().clean()
+        except forms.ValidationError as exc:
+            if exc.code != "no_admin_access":  # the right password is no failed guess
+                login_failed(
+                    username=username,
+                    ip=ip,
+                    request_id=getattr(self.request, "request_id", ""),
+                )
+            raise
+
     def confirm_login_allowed(self, user):
         if user.is_active and not user.is_staff:
             roles = ", ".join(str(r.label).lower() for r in Role if r in ADMIN_SITE_ROLES)
-            raise ValidationError(NO_ADMIN_ACCESS.format(roles=roles), code="no_admin_access")
+            raise forms.ValidationError(NO_ADMIN_ACCESS.format(roles=roles), code="no_admin_access")
         super().confirm_login_allowed(user)

@@ -50,9 +50,26 @@ class ConfirmationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ActionWaitSerializer(serializers.Serializer):
+    wait = serializers.IntegerField(
+        min_value=0,
+        max_value=30,
+        required=False,
+        default=0,
+        help_text="Long-poll: answer as soon as the action is no longer pending, "
+        "or after this many seconds (0-30).",
+    )
+
+
 class ActionRequestSerializer(serializers.ModelSerializer):
     tool = serializers.CharField(source="tool_name", read_only=True)
     confirmation = serializers.SerializerMethodField()
+    denial_reason = serializers.SerializerMethodField(
+        help_text="The approver's reason when a human denied the request."
+    )
+    decided_by = serializers.SerializerMethodField(
+        help_text="Approvers who gave a verdict (`user:<email>`), in order."
+    )
 
     class Meta:
         model = ActionRequest
@@ -69,8 +86,26 @@ class ActionRequestSerializer(serializers.ModelSerializer):
             "result_status",
             "result_reported_at",
             "confirmation",
+            "denial_reason",
+            "decided_by",
         ]
         read_only_fields = fields
+
+    @staticmethod
+    def _verdicts(obj) -> list:
+        try:
+            return list(obj.confirmation.approval_records.all())
+        except ConfirmationRequest.DoesNotExist:
+            return []
+
+    def get_denial_reason(self, obj) -> str | None:
+        if obj.status != ActionRequest.Status.DENIED:
+            return None
+        denials = [r.reason for r in self._verdicts(obj) if r.verdict == "deny"]
+        return denials[0] if denials else None
+
+    def get_decided_by(self, obj) -> list[str]:
+        return [r.approver for r in self._verdicts(obj)]
 
     def get_confirmation(self, obj) -> dict | None:
         try:

@@ -13,6 +13,7 @@ from approvals.api.serializers import (
     ActionCreateSerializer,
     ActionRequestSerializer,
     ActionResultSerializer,
+    ActionWaitSerializer,
     ApprovalSerializer,
     CallableToolSerializer,
     ReasonRequiredSerializer,
@@ -27,6 +28,7 @@ from approvals.selectors import (
     tool_list,
     tools_callable_by_key,
 )
+from approvals.waiting import action_request_wait
 from common.api.views import KEY, USER, WorkspaceAPIView, require_scope
 from common.errors import WardenError
 from keys.models import MachineKey
@@ -75,11 +77,21 @@ class ActionListView(WorkspaceAPIView):
 
 
 class ActionDetailView(WorkspaceAPIView):
+    """The key's own action request. `?wait=N` long-polls (approvals.waiting): one
+    request, so one unit of the key's rate limit, however long it waits."""
+
     principals = (KEY,)
 
-    @extend_schema(responses=ActionRequestSerializer)
+    @extend_schema(parameters=[ActionWaitSerializer], responses=ActionRequestSerializer)
     def get(self, request, pk):
-        action = action_request_get(workspace=request.workspace, pk=pk, key=request.auth)
+        query = ActionWaitSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        action = action_request_wait(
+            workspace=request.workspace,
+            pk=pk,
+            key=request.auth,
+            seconds=query.validated_data["wait"],
+        )
         if action is None:
             raise _not_found()
         return Response(ActionRequestSerializer(action).data)

@@ -4,6 +4,8 @@ in process through the WSGI app, authenticated with a machine key: zero server e
 Uses schemathesis' Python API (operation strategies driven by hypothesis) rather than
 its pytest plugin, whose lazy fixture loader does not support pytest 9."""
 
+import json
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -11,6 +13,7 @@ from django.db import close_old_connections
 from django.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from approvals.demo import load_demo_tools
@@ -81,10 +84,58 @@ def operations(schema):
     return found
 
 
-def fuzz_all(ops, **call_kwargs):
+# Hostile but well-formed values (issue 15.4): non-finite numbers (sent as the JSON
+# tokens Infinity / NaN), NUL, unpaired surrogates, extreme dates, very long strings.
+OVERFLOW = "__overflow__"  # becomes the number 1e400 in the JSON text
+HOSTILE_VALUES = [
+    OVERFLOW,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x" * 10_000,
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+]
+
+
+def with_hostile_value(case, value, index: int):
+    """The generated case with one body field (and the params inside, when there are
+    any) and every query parameter replaced by a hostile value."""
+    if isinstance(case.body, dict):
+        fields = list(case.body) or ["params"]
+        body = {**case.body, fields[index % len(fields)]: value}
+        if isinstance(body.get("params"), dict):
+            body["params"] = {**body["params"], "hostile": value}
+        case.body = body
+    if case.query:
+        case.query = {name: str(value) for name in case.query}
+    return case
+
+
+def raw_json(case) -> dict:
+    """The body as JSON text with the non-finite tokens the requests library refuses to
+    write (NaN, Infinity) and a float that overflows (1e400)."""
+    if not isinstance(case.body, dict):
+        return {}
+    text = json.dumps(case.body).replace(f'"{OVERFLOW}"', "1e400")
+    return {"data": text.encode()}
+
+
+def hostile_strategy(operation):
+    return st.tuples(
+        operation.as_strategy(), st.sampled_from(HOSTILE_VALUES), st.integers(0, 20)
+    ).map(lambda drawn: with_hostile_value(*drawn))
+
+
+def fuzz_all(
+    ops, strategy=lambda operation: operation.as_strategy(), body=lambda case: {}, **call_kwargs
+):
     for operation in ops:
 
-        @given(case=operation.as_strategy())
+        @given(case=strategy(operation))
         @hypothesis_settings(
             max_examples=EXAMPLES_PER_OPERATION,
             deadline=None,
@@ -93,7 +144,7 @@ def fuzz_all(ops, **call_kwargs):
             database=None,
         )
         def fuzz(case):
-            response = case.call(**call_kwargs)
+            response = case.call(**call_kwargs, **body(case))
             case.validate_response(response, checks=[not_a_server_error])
 
         fuzz()
@@ -109,3 +160,12 @@ def test_gate_endpoints_never_answer_5xx_to_a_key(gate_schema, demo_key):
 def test_gate_endpoints_never_answer_5xx_to_a_session(gate_schema, demo_key, approver_session):
     cookies, headers = approver_session
     fuzz_all(operations(gate_schema), cookies=cookies, headers=headers)
+
+
+def test_gate_endpoints_never_answer_5xx_to_hostile_values(gate_schema, demo_key):
+    fuzz_all(
+        operations(gate_schema),
+        strategy=hostile_strategy,
+        body=raw_json,
+        headers={"Authorization": f"Bearer {demo_key}"},
+    )

@@ -1,0 +1,2 @@
+"""Framework adapters. Each imports its framework lazily (extras `[openai-agents]`,
+`[langgraph]`), so `import warden_sdk` never needs them."""

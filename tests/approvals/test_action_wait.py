@@ -1,0 +1,235 @@
+"""Decisions delivered to the agent: the long-poll (GET /api/v1/actions/{id}?wait=N),
+the approver's reason on denial, and `simulated` results in dry-run, through the API."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from approvals import waiting
+from keys.services import key_revoke
+from tests.approvals.conftest import SYSTEM
+
+
+class FakeClock:
+    """Drives approvals.waiting without real sleeping; records every sleep."""
+
+    def __init__(self, on_sleep=None):
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    clock = FakeClock()
+    monkeypatch.setattr(waiting, "_clock", clock.clock)
+    monkeypatch.setattr(waiting, "_sleep", clock.sleep)
+    return clock
+
+
+@pytest.fixture
+def pending(live_workspace, agent, make_tool, ask):
+    """A pending request of `agent`: (202 body, confirmation id)."""
+    _, client = agent
+    make_tool(live_workspace, "email.send", level="external", confirmation="always")
+    body = ask(client, "email.send", {"to": "a@example.test"}).json()
+    detail = client.get(f"/api/v1/actions/{body['id']}").json()
+    return body, detail["confirmation"]["id"]
+
+
+def wait(client, action_id, seconds):
+    return client.get(f"/api/v1/actions/{action_id}", {"wait": seconds})
+
+
+def test_wait_returns_pending_after_the_deadline_with_growing_sleeps(agent, pending, fake_clock):
+    _, client = agent
+    body, _ = pending
+    response = wait(client, body["id"], 5)
+    assert response.status_code == 200
+    assert response.json()["status"] == "pending"
+    assert fake_clock.sleeps[:5] == [0.2, 0.3, 0.45, 0.675, 1.0]
+    assert max(fake_clock.sleeps) == 1.0
+    assert sum(fake_clock.sleeps) == pytest.approx(5.0)
+
+
+def test_wait_returns_as_soon_as_a_human_approves(
+    live_workspace, agent, pending, approver, approve, fake_clock
+):
+    _, client = agent
+    body, confirmation_id = pending
+
+    def approve_on_second_sleep(count):
+        if count == 2:
+            approve(approver, live_workspace, confirmation_id, reason="fine")
+
+    fake_clock.on_sleep = approve_on_second_sleep
+    response = wait(client, body["id"], 30)
+    assert response.json()["status"] == "approved"
+    assert response.json()["decided_by"] == [f"user:{approver.email}"]
+    assert len(fake_clock.sleeps) == 2
+
+
+def test_wait_on_a_decided_action_answers_at_once(
+    live_workspace, agent, pending, approver, approve, fake_clock
+):
+    _, client = agent
+    body, confirmation_id = pending
+    approve(approver, live_workspace, confirmation_id, verdict="deny", reason="not today")
+    response = wait(client, body["id"], 30)
+    assert response.json()["status"] == "denied"
+    assert fake_clock.sleeps == []
+
+
+def test_wait_zero_is_a_plain_read(agent, pending, fake_clock):
+    _, client = agent
+    body, _ = pending
+    assert wait(client, body["id"], 0).json()["status"] == "pending"
+    assert fake_clock.sleeps == []
+
+
+def test_wait_stops_at_the_confirmation_expiry_and_the_recall_says_expired(
+    agent, pending, fake_clock, ask, api_error
+):
+    _, client = agent
+    body, _ = pending
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        response = wait(client, body["id"], 30)
+        assert response.json()["status"] == "pending"
+        assert fake_clock.sleeps == []
+        recall = ask(
+            client,
+            "email.send",
+            {"to": "a@example.test"},
+            confirmed=True,
+            confirmation_token=body["confirmation_token"],
+        )
+        api_error(recall, 410, "confirmation_expired")
+        assert wait(client, body["id"], 30).json()["status"] == "expired"
+
+
+@pytest.mark.parametrize("value", ["-1", "31", "abc", "1.5", "1e3"])
+def test_bad_wait_values_are_refused(agent, pending, api_error, value, fake_clock):
+    _, client = agent
+    body, _ = pending
+    error = api_error(wait(client, body["id"], value), 400, "validation_error")
+    assert "wait" in error["error"]["detail"]
+    assert fake_clock.sleeps == []
+
+
+def test_a_long_poll_spends_one_unit_of_the_rate_limit(
+    live_workspace, make_key, key_client, make_tool, ask, api_error, fake_clock
+):
+    _, plaintext = make_key(live_workspace, scopes=["actions:external"], rate_limit_per_minute=3)
+    client = key_client(plaintext)
+    make_tool(live_workspace, "email.send", level="external", confirmation="always")
+    body = ask(client, "email.send", {}).json()  # unit 1
+    assert wait(client, body["id"], 20).json()["status"] == "pending"  # unit 2
+    assert len(fake_clock.sleeps) > 10
+    assert wait(client, body["id"], 0).status_code == 200  # unit 3
+    api_error(wait(client, body["id"], 0), 429, "rate_limited")
+
+
+def test_another_keys_or_workspaces_action_is_not_found_without_waiting(
+    live_workspace, other_workspace, make_key, key_client, pending, api_error, fake_clock
+):
+    body, _ = pending
+    _, same_ws = make_key(live_workspace, scopes=["actions:external"])
+    _, other_ws = make_key(other_workspace, scopes=["actions:external"])
+    for plaintext in (same_ws, other_ws):
+        api_error(wait(key_client(plaintext), body["id"], 30), 404, "not_found")
+    assert fake_clock.sleeps == []
+
+
+def test_a_revoked_key_cannot_wait(agent, pending, api_error, fake_clock):
+    key, client = agent
+    body, _ = pending
+    key_revoke(key=key, actor=SYSTEM)
+    api_error(wait(client, body["id"], 30), 401, "key_revoked")
+    assert fake_clock.sleeps == []
+
+
+def test_a_human_session_cannot_wait_on_actions(
+    live_workspace, pending, approver, user_client, api_error
+):
+    body, _ = pending
+    response = user_client(approver, live_workspace).get(
+        f"/api/v1/actions/{body['id']}", {"wait": 1}
+    )
+    api_error(response, 403, "keys_only")
+
+
+# --- the approver's reason reaches the agent -----------------------------------------
+
+
+def test_denied_action_shows_the_approvers_reason(
+    live_workspace, agent, pending, approver, approve
+):
+    _, client = agent
+    body, confirmation_id = pending
+    approve(approver, live_workspace, confirmation_id, verdict="deny", reason="wrong customer")
+    detail = client.get(f"/api/v1/actions/{body['id']}").json()
+    assert (detail["status"], detail["denial_reason"]) == ("denied", "wrong customer")
+    assert detail["decided_by"] == [f"user:{approver.email}"]
+
+
+def test_approved_and_gate_denied_actions_have_no_denial_reason(
+    live_workspace, agent, pending, approver, approve, ask
+):
+    _, client = agent
+    body, confirmation_id = pending
+    approve(approver, live_workspace, confirmation_id, reason="ok by me")
+    approved = client.get(f"/api/v1/actions/{body['id']}").json()
+    assert (approved["status"], approved["denial_reason"]) == ("approved", None)
+    refused = ask(client, "missing.tool", {})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "tool_not_allowed"
+
+
+# --- results in dry-run are simulated ------------------------------------------------
+
+
+@pytest.fixture
+def dry_run_agent(make_workspace, make_key, key_client, make_tool):
+    workspace = make_workspace(writes_enabled=True)
+    assert workspace.mode == "dry_run"
+    _, plaintext = make_key(workspace, scopes=["actions:write"])
+    make_tool(workspace, "crm.update_stage", level="write")
+    return key_client(plaintext)
+
+
+def report(client, action_id, status, output=None):
+    return client.post(
+        f"/api/v1/actions/{action_id}/result", {"status": status, "output": output}, format="json"
+    )
+
+
+def test_success_reported_in_dry_run_is_recorded_simulated(dry_run_agent, ask):
+    body = ask(dry_run_agent, "crm.update_stage", {}).json()
+    assert body["dry_run"] is True
+    response = report(dry_run_agent, body["id"], "succeeded", {"would": "update"})
+    assert response.status_code == 200
+    assert response.json()["status"] == "simulated"
+    assert dry_run_agent.get(f"/api/v1/actions/{body['id']}").json()["status"] == "simulated"
+
+
+def test_failure_reported_in_dry_run_stays_failed(dry_run_agent, ask):
+    body = ask(dry_run_agent, "crm.update_stage", {}).json()
+    assert report(dry_run_agent, body["id"], "failed", "boom").json()["status"] == "failed"
+
+
+def test_success_reported_live_is_executed(live_workspace, agent, make_tool, ask):
+    _, client = agent
+    make_tool(live_workspace, "crm.lookup")
+    body = ask(client, "crm.lookup", {}).json()
+    assert report(client, body["id"], "succeeded", {"ok": 1}).json()["status"] == "executed"
