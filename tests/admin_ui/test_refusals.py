@@ -85,3 +85,11 @@ def test_deactivated_member_gets_no_hint(role_users, login_post):
     member.save(update_fields=["is_active"])
     html = login_post(member.username, PASSWORD).content.decode()
     assert "no access to the admin" not in html
+
+
+def test_the_no_access_answer_is_not_counted_as_a_failed_guess(role_users, login_post, settings):
+    settings.WARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT = 3
+    member = role_users[Role.MEMBER]
+    for _ in range(5):
+        html = login_post(member.username, PASSWORD).content.decode()
+        assert "no access to the admin" in html
