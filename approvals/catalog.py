@@ -19,7 +19,7 @@ from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
 
-TOOL_FIELDS = Tool.EDITABLE_FIELDS
+TOOL_FIELDS = Tool.SERVICE_FIELDS
 
 
 def _bump_policy(workspace: Workspace) -> Workspace:

@@ -38,9 +38,13 @@ class Tool(models.Model):
         "summary_template",
         "secret_params",
         "enabled",
+        "input_schema",
         "deny_condition",
         "deny_reason",
     )
+    # What the catalog services accept: the editable fields plus the connector link,
+    # which only the gateway's catalog import sets.
+    SERVICE_FIELDS = (*EDITABLE_FIELDS, "connector")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tools")
@@ -64,6 +68,17 @@ class Tool(models.Model):
         default=list, blank=True, help_text="Parameter names stored only as HMAC digests."
     )
     enabled = models.BooleanField(default=True)
+    # JSON Schema the params must match (approvals.arguments); empty: not checked.
+    input_schema = models.JSONField(default=dict, blank=True)
+    # Set when the tool was imported from a connector: Warden can execute it (gateway).
+    connector = models.ForeignKey(
+        "gateway.Connector",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="tools",
+    )
     deny_condition = models.TextField(
         blank=True,
         help_text="CEL over params, key, workspace and tool; true refuses the call "
@@ -109,6 +124,7 @@ class Tool(models.Model):
             "summary_template": self.summary_template,
             "secret_params": list(self.secret_params),
             "enabled": self.enabled,
+            "input_schema": self.input_schema or {},
             "deny_condition": self.deny_condition,
             "deny_reason": self.deny_reason,
         }

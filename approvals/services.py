@@ -19,7 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import gate
+from approvals import arguments, gate
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.signals import confirmation_requested
 from audit.models import AuditAction, ExceptionRecord
@@ -43,6 +43,7 @@ DENIAL_MESSAGES = {
     "writes_disabled": "Writes are switched off in this workspace.",
     "policy_error": "The tool's policy could not be evaluated, so the action is denied.",
     "validation_error": "Invalid input.",
+    "invalid_params": "The parameters do not match the tool's input schema.",
 }
 
 
@@ -357,6 +358,7 @@ def submit(ask: _Ask, *, confirmed: bool, token: str) -> ActionAnswer:
         ask.workspace.policy_version,
         scope=ask.scope,
     )
+    decision = arguments.check(decision, ask.tool, ask.params)
     if ask.binding is not None:
         stored = ask.params
         digest = params_digest(ask.binding)
@@ -379,6 +381,8 @@ def _denial_body(ask: _Ask, decision: gate.Decision) -> dict:
         detail = {"tool": ask.tool_name}
     elif code == "forbidden_by_scope":
         detail = {"required_scope": decision.detail.get("required_scope", "")}
+    elif code == "invalid_params":
+        detail = dict(decision.detail)
     elif code == "denied_by_policy":
         # The rule's stated reason is the admin's text, written for the agent.
         return error_payload(
@@ -842,7 +846,7 @@ def action_report_result(*, action_request, key, status: str, output: Any, actor
         )
     with transaction.atomic():
         action = (
-            ActionRequest.objects.select_for_update()
+            ActionRequest.objects.select_for_update(of=("self",))
             .select_related("workspace")
             .filter(pk=action_request.pk, key=key)
             .first()

@@ -6,6 +6,7 @@ import re
 
 from django.core.exceptions import ValidationError
 
+from approvals.arguments import schema_problem
 from approvals.conditions import ConditionError, compile_condition
 
 TOOL_NAME_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
@@ -55,6 +56,8 @@ def tool_field_errors(tool) -> dict[str, list[str]]:
             add("deny_condition", str(exc))
     if len(tool.summary_template or "") > 2000:
         add("summary_template", "At most 2000 characters.")
+    if tool.input_schema and (problem := schema_problem(tool.input_schema)):
+        add("input_schema", problem)
     return errors
 
 

@@ -33,7 +33,7 @@ CHECKPOINT_TYPE = "warden.audit.checkpoint"
 
 
 def checkpoint_every() -> int:
-    return max(int(getattr(settings, "WARDEN_AUDIT_CHECKPOINT_EVERY", 1000)), 1)
+    return max(int(settings.WARDEN_AUDIT_CHECKPOINT_EVERY), 1)
 
 
 def checkpoint_payload(checkpoint: AuditCheckpoint) -> dict:

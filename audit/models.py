@@ -80,6 +80,11 @@ class AuditAction(models.TextChoices):
     WEBHOOK_CHANGED = "webhook.changed"
     SECURITY_LOGIN_THROTTLED = "security.login_throttled"
     SECURITY_KEY_GUESSING_THROTTLED = "security.key_guessing_throttled"
+    CONNECTOR_CREATED = "connector.created"
+    CONNECTOR_UPDATED = "connector.updated"
+    CONNECTOR_DELETED = "connector.deleted"
+    CONNECTOR_SYNCED = "connector.synced"
+    EXECUTION_RECORDED = "execution.recorded"
 
 
 class AuditChainHead(models.Model):

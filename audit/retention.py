@@ -42,7 +42,7 @@ from tenants.models import Workspace
 
 
 def _signing_key() -> bytes:
-    configured = getattr(settings, "WARDEN_AUDIT_CHECKPOINT_KEY", "")
+    configured = settings.WARDEN_AUDIT_CHECKPOINT_KEY
     secret = configured.encode() if configured else pepper()
     return hmac.new(secret, b"warden.audit.checkpoint", hashlib.sha256).digest()
 

@@ -96,7 +96,7 @@ class ConfiguredDestination:
 
 
 def export_roots() -> list[Path]:
-    return [Path(root).resolve() for root in getattr(settings, "WARDEN_EXPORT_DIRECTORY_ROOTS", [])]
+    return [Path(root).resolve() for root in settings.WARDEN_EXPORT_DIRECTORY_ROOTS]
 
 
 def check_directory(directory: str) -> Path:
@@ -265,7 +265,7 @@ def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
         "X-Warden-Export-Last-Seq": str(last),
         **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
     }
-    timeout = float(getattr(settings, "WARDEN_WEBHOOK_TIMEOUT_SECONDS", 10))
+    timeout = float(settings.WARDEN_WEBHOOK_TIMEOUT_SECONDS)
     response = transport.post(target, body, headers, timeout=timeout)
     if not 200 <= response.status < 300:
         raise ExportFailed(f"HTTP {response.status}")
@@ -273,7 +273,7 @@ def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
 
 
 def failure_alarm() -> int:
-    return int(getattr(settings, "WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES", 5))
+    return int(settings.WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES)
 
 
 def _record_failing(destination: AuditExportDestination, workspace: Workspace, first: int):
@@ -426,7 +426,7 @@ def _send_checkpoint(destination, workspace: Workspace, checkpoint: AuditCheckpo
         signing.EVENT_HEADER: CHECKPOINT_EVENT,
         **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
     }
-    timeout = float(getattr(settings, "WARDEN_WEBHOOK_TIMEOUT_SECONDS", 10))
+    timeout = float(settings.WARDEN_WEBHOOK_TIMEOUT_SECONDS)
     response = transport.post(target, body, headers, timeout=timeout)
     if not 200 <= response.status < 300:
         raise ExportFailed(f"HTTP {response.status}")

@@ -73,9 +73,9 @@ def _keys(configured: str, debug: bool, secret_key: str) -> tuple[Ed25519Private
 
 def _current() -> tuple[Ed25519PrivateKey, bytes]:
     return _keys(
-        getattr(settings, "WARDEN_AUDIT_SIGNING_KEY", "") or "",
+        settings.WARDEN_AUDIT_SIGNING_KEY or "",
         bool(settings.DEBUG),
-        getattr(settings, "SECRET_KEY", "") or "",
+        settings.SECRET_KEY or "",
     )
 
 
@@ -112,7 +112,7 @@ def trusted_public_keys() -> dict[str, Ed25519PublicKey]:
     """key id -> public key: the current key plus retired ones still trusted for
     checkpoints signed before a rotation (WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS)."""
     keys = {key_id(): Ed25519PublicKey.from_public_bytes(public_key_bytes())}
-    for text in getattr(settings, "WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", []) or []:
+    for text in settings.WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS or []:
         raw = base64.b64decode(text)
         keys[key_id(raw)] = Ed25519PublicKey.from_public_bytes(raw)
     return keys

@@ -32,4 +32,4 @@ def is_transient_db_error(exc: BaseException) -> bool:
 
 
 def retry_after_seconds() -> int:
-    return max(1, int(getattr(settings, "WARDEN_RETRY_AFTER_SECONDS", 2)))
+    return max(1, int(settings.WARDEN_RETRY_AFTER_SECONDS))

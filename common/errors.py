@@ -6,6 +6,7 @@ from typing import Any
 ERROR_STATUS: dict[str, int] = {
     "validation_error": 400,
     "parse_error": 400,
+    "invalid_params": 400,
     "workspace_required": 400,
     "not_authenticated": 401,
     "invalid_key": 401,
@@ -37,6 +38,7 @@ ERROR_STATUS: dict[str, int] = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    "upstream_error": 502,
     # A lock wait ran out or the database is momentarily unreachable: nothing was
     # written; repeat after Retry-After (README: "Contention and faults").
     "unavailable": 503,

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "approvals",
     "audit",
     "notifications",
+    "gateway",
 ]
 
 MIDDLEWARE = [
@@ -176,6 +177,19 @@ WARDEN_LOGIN_WINDOW_SECONDS = env.int("WARDEN_LOGIN_WINDOW_SECONDS", default=900
 WARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT = env.int("WARDEN_LOGIN_MAX_FAILURES_PER_ACCOUNT", default=10)
 WARDEN_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("WARDEN_LOGIN_MAX_FAILURES_PER_ADDRESS", default=30)
 
+# Gateway (connectors). Fernet keys, comma-separated: the first encrypts, all decrypt
+# (rotation). Empty with DEBUG: a key derived from SECRET_KEY (development only).
+WARDEN_SECRETS_KEY = env.list("WARDEN_SECRETS_KEY", default=[])
+# Private/loopback networks connectors may reach (operator setting; default none).
+WARDEN_CONNECTOR_PRIVATE_NETWORKS = env.list("WARDEN_CONNECTOR_PRIVATE_NETWORKS", default=[])
+WARDEN_CONNECTOR_TIMEOUT_SECONDS = env.float("WARDEN_CONNECTOR_TIMEOUT_SECONDS", default=15.0)
+WARDEN_CONNECTOR_MAX_RESPONSE_BYTES = env.int(
+    "WARDEN_CONNECTOR_MAX_RESPONSE_BYTES", default=1024 * 1024
+)
+# Credential references `env:NAME` may only name variables with this prefix, so a
+# workspace can never point a connector at the server's own secrets (SECRET_KEY, ...).
+WARDEN_CREDENTIAL_ENV_PREFIX = env.str("WARDEN_CREDENTIAL_ENV_PREFIX", default="WARDEN_CRED_")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",
     "DESCRIPTION": "Guardrails control plane for AI agents: ask before acting.",
@@ -295,6 +309,8 @@ WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", defaul
 # Never stored in the database. Retired public keys (base64) still trusted for older
 # checkpoints after a rotation go in WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS.
 WARDEN_AUDIT_SIGNING_KEY = env.str("WARDEN_AUDIT_SIGNING_KEY", default="")
+# Key of the retention checkpoints' HMAC; empty: derived from the key pepper.
+WARDEN_AUDIT_CHECKPOINT_KEY = env.str("WARDEN_AUDIT_CHECKPOINT_KEY", default="")
 WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", default=[])
 # A checkpoint every N entries (in the write that reaches it) and, for chains that moved,
 # every T seconds (beat task "checkpoint-audit-chains").

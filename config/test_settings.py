@@ -11,6 +11,8 @@ CELERY_BROKER_URL = "memory://"
 # tests that need Redis itself opt in explicitly.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# A fixed Fernet key for tests (never a production value).
+WARDEN_SECRETS_KEY = ["dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMhISE="]
 # Deliveries run inline, inside the test's transaction, so a test can assert them at
 # once; tests of the background hand-off (tests/reliability) switch this back on.
 WARDEN_DELIVERY_IN_BACKGROUND = False

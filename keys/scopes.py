@@ -8,6 +8,8 @@ KEYS_WRITE = "keys:write"
 MEMBERS_WRITE = "members:write"
 TOOLS_WRITE = "tools:write"
 AUDIT_READ = "audit:read"
+CONNECTORS_READ = "connectors:read"
+CONNECTORS_WRITE = "connectors:write"
 WORKSPACE_ADMIN = "workspace:admin"
 
 ALL_SCOPES: frozenset[str] = frozenset(
@@ -20,6 +22,8 @@ ALL_SCOPES: frozenset[str] = frozenset(
         MEMBERS_WRITE,
         TOOLS_WRITE,
         AUDIT_READ,
+        CONNECTORS_READ,
+        CONNECTORS_WRITE,
         WORKSPACE_ADMIN,
     }
 )
@@ -36,6 +40,8 @@ SCOPE_PERMISSION: dict[str, str | None] = {
     MEMBERS_WRITE: "manage_members",
     TOOLS_WRITE: "manage_tools",
     AUDIT_READ: "view_audit",
+    CONNECTORS_READ: "manage_tools",
+    CONNECTORS_WRITE: "manage_tools",
     WORKSPACE_ADMIN: "manage_workspace",
 }
 

@@ -43,7 +43,7 @@ def quoted(value) -> str:
 
 
 def admin_url(path: str) -> str:
-    base = (getattr(settings, "WARDEN_PUBLIC_URL", "") or "").rstrip("/")
+    base = (settings.WARDEN_PUBLIC_URL or "").rstrip("/")
     return f"{base}{path}" if base else ""
 
 

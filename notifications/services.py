@@ -59,24 +59,20 @@ AUTOMATION_FIELDS = ("webhook_host_allowlist", "anomaly_auto_suspend", "email_no
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def webhook_timeout() -> float:
-    return float(_setting("WARDEN_WEBHOOK_TIMEOUT_SECONDS", 10))
+    return float(settings.WARDEN_WEBHOOK_TIMEOUT_SECONDS)
 
 
 def max_consecutive_failures() -> int:
-    return int(_setting("WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES", 5))
+    return int(settings.WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES)
 
 
 def max_delivery_attempts() -> int:
-    return int(_setting("WARDEN_WEBHOOK_MAX_ATTEMPTS", 15))
+    return int(settings.WARDEN_WEBHOOK_MAX_ATTEMPTS)
 
 
 def sweep_after() -> timedelta:
-    return timedelta(seconds=int(_setting("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", 900)))
+    return timedelta(seconds=int(settings.WARDEN_OUTBOX_SWEEP_AFTER_SECONDS))
 
 
 def canonical_body(payload: dict) -> bytes:

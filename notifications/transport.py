@@ -202,7 +202,7 @@ def resolve_host(host: str, port: int) -> list[str]:
 
 
 def http_allowed() -> bool:
-    return bool(settings.DEBUG or getattr(settings, "WARDEN_WEBHOOK_ALLOW_HTTP", False))
+    return bool(settings.DEBUG or settings.WARDEN_WEBHOOK_ALLOW_HTTP)
 
 
 def check_destination(

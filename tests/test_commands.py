@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from audit.models import AuditEntry
+from audit.models import AuditEntry, ExceptionRecord
 from keys.models import MachineKey
 from tenants.models import Membership, Role, Workspace
 
@@ -159,3 +159,13 @@ def test_load_demo_users_can_log_in(db, client):
     run("load_demo")
     assert client.login(username="owner@demo.local", password="warden-demo")
     assert client.get("/admin/keys/machinekey/").status_code == 200
+
+
+def test_addmember_as_admin_needs_break_glass_and_records_it(acme):
+    with pytest.raises(CommandError, match="loosens governance"):
+        run("addmember", "acme", "root@acme.test", "--role", "admin")
+    assert not Membership.objects.filter(user__email="root@acme.test").exists()
+    run("addmember", "acme", "root@acme.test", "--role", "admin", "--break-glass", "bootstrap")
+    assert Membership.objects.get(user__email="root@acme.test").role == "admin"
+    assert ExceptionRecord.objects.filter(kind="override", why="bootstrap").exists()
+    assert AuditEntry.objects.filter(action="member.added").exists()

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from gateway.api.serializers import ExecutionSerializer
 
 
 class ActionCreateSerializer(serializers.Serializer):
@@ -14,6 +15,9 @@ class ActionCreateSerializer(serializers.Serializer):
     confirmed = serializers.BooleanField(required=False, default=False)
     confirmation_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
+    )
+    execute = serializers.BooleanField(
+        required=False, default=False, help_text="Connector-backed tools: Warden executes it."
     )
 
 
@@ -70,6 +74,7 @@ class ActionRequestSerializer(serializers.ModelSerializer):
     decided_by = serializers.SerializerMethodField(
         help_text="Approvers who gave a verdict (`user:<email>`), in order."
     )
+    execution = serializers.SerializerMethodField()
 
     class Meta:
         model = ActionRequest
@@ -88,6 +93,7 @@ class ActionRequestSerializer(serializers.ModelSerializer):
             "confirmation",
             "denial_reason",
             "decided_by",
+            "execution",
         ]
         read_only_fields = fields
 
@@ -106,6 +112,10 @@ class ActionRequestSerializer(serializers.ModelSerializer):
 
     def get_decided_by(self, obj) -> list[str]:
         return [r.approver for r in self._verdicts(obj)]
+
+    def get_execution(self, obj) -> dict | None:
+        execution = getattr(obj, "execution", None)  # reverse one-to-one: None when absent
+        return ExecutionSerializer(execution).data if execution is not None else None
 
     def get_confirmation(self, obj) -> dict | None:
         try:
@@ -166,6 +176,7 @@ class ToolWriteSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=100), required=False, max_length=50
     )
     enabled = serializers.BooleanField(required=False)
+    input_schema = serializers.JSONField(required=False)
     deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)

@@ -31,6 +31,7 @@ from approvals.selectors import (
 from approvals.waiting import action_request_wait
 from common.api.views import KEY, USER, WorkspaceAPIView, require_scope
 from common.errors import WardenError
+from gateway.api.rest import execute_response
 from keys.models import MachineKey
 from keys.scopes import TOOLS_WRITE
 from tenants.selectors import user_can
@@ -63,6 +64,8 @@ class ActionListView(WorkspaceAPIView):
         data = ActionCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        if values["execute"]:
+            return execute_response(request, values)
         answer = services.action_submit(
             key=request.auth,
             tool_name=values["tool"],

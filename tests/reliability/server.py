@@ -33,6 +33,8 @@ def server_env(database: Path | str, **extra: str) -> dict[str, str]:
         DATABASE_URL=database if isinstance(database, str) else f"sqlite:///{database}",
         DJANGO_SETTINGS_MODULE="config.settings",
         SECRET_KEY="reliability-tests-only-" + "r" * 40,
+        # Serving without DEBUG needs the audit signing key (config/startup.py).
+        WARDEN_AUDIT_SIGNING_KEY="dGVzdC1vbmx5LWF1ZGl0LXNpZ25pbmcta2V5LTMyYnk=",
         DEBUG="0",
         SECURE_SSL_REDIRECT="0",
         ALLOWED_HOSTS="127.0.0.1,testserver",

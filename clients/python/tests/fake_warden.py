@@ -43,6 +43,7 @@ class FakeWarden:
         self.dry_run = False
         self.throttle_next = 0
         self.retry_after = "2"
+        self.unavailable_next = 0
         self.scripted: tuple[str, str, int] | None = None  # verdict, reason, after polls
         self.polls = 0
         self.hold_long_polls = True  # False: answer pending at once (past expiry)
@@ -80,6 +81,9 @@ class FakeWarden:
         if self.throttle_next:
             self.throttle_next -= 1
             return error(429, "rate_limited", {"Retry-After": self.retry_after})
+        if self.unavailable_next:
+            self.unavailable_next -= 1
+            return error(503, "unavailable", {"Retry-After": "1"})
         path = request.url.path.removeprefix("/api/v1/")
         if path == "whoami":
             return httpx.Response(

@@ -304,3 +304,13 @@ def test_wait_stops_when_the_server_answers_pending_early(warden, fake):
     fake.hold_long_polls = False
     assert warden.wait(pending.id, timeout=300).status == "pending"
     assert len([r for r in fake.requests if r.method == "GET"]) == 1
+
+
+def test_unavailable_is_retried_after_retry_after_then_raised(warden, fake, clock):
+    fake.unavailable_next = 1
+    assert warden.whoami().workspace == "acme"
+    assert clock.sleeps == [1.0]
+    fake.unavailable_next = 10
+    with pytest.raises(WardenError) as caught:
+        warden.whoami()
+    assert (caught.value.code, caught.value.status) == ("unavailable", 503)

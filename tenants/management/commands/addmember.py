@@ -2,30 +2,43 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
+from approvals import door, proposals
 from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Role, Workspace
-from tenants.services import membership_add, user_get_or_create
+from tenants.services import user_get_or_create
 
 
 class Command(BaseCommand):
     help = (
         "Add a member (the user is created if missing; password from WARDEN_PASSWORD, "
-        "else unusable)."
+        "else unusable). Making someone an admin or owner is a governed operation: refused "
+        "here unless --break-glass gives the reason (recorded as an override)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
         parser.add_argument("email")
         parser.add_argument("--role", required=True, choices=Role.values)
+        parser.add_argument(
+            "--break-glass",
+            default="",
+            metavar="REASON",
+            help="Apply a governed change directly, as an operator; recorded as break-glass.",
+        )
 
-    def handle(self, slug, email, role, **options):
+    def handle(self, slug, email, role, break_glass, **options):
         workspace = Workspace.objects.active().filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace {slug!r}.")
         try:
             user = user_get_or_create(email=email, password=os.environ.get("WARDEN_PASSWORD"))
-            membership_add(workspace=workspace, user=user, role=role, actor=Actor.system("cli"))
+            door.governed_change(
+                workspace=workspace,
+                actor=Actor.system("cli"),
+                proposal=proposals.membership_add(workspace, user, role),
+                break_glass=break_glass,
+            )
         except WardenError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Added {email} to {slug} as {role}")

@@ -22,6 +22,9 @@ __version__ = "0.1.0"
 MAX_WAIT_SECONDS = 30  # the server's long-poll ceiling per request
 DEFAULT_APPROVAL_TIMEOUT = 300.0
 MAX_FAILURE_TEXT = 2000
+# Answers that wrote nothing and carry Retry-After: rate_limited (429) and
+# unavailable (503: a lock wait ran out or the database blinked).
+RETRIED_STATUSES = (429, 503)
 
 Params = Mapping[str, Any] | Callable[..., Mapping[str, Any]] | None
 

@@ -70,11 +70,13 @@ class AsyncWarden:
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         for attempt in range(self.max_retries + 1):
             response = await self._http.request(method, path, **kwargs)
-            if response.status_code != 429:
+            if response.status_code not in _base.RETRIED_STATUSES:
                 return response
             wait = _base.retry_after(response)
             if attempt == self.max_retries:
-                raise RateLimited(wait)
+                if response.status_code == 429:
+                    raise RateLimited(wait)
+                return response  # 503 unavailable: raised as WardenError by the caller
             await self._sleep(wait)
         raise AssertionError("unreachable")
 

@@ -33,8 +33,9 @@ R = TypeVar("R")
 class Warden:
     """`Warden(url, key)`: ask before acting, wait for a human, report what happened.
 
-    429 answers are retried up to `max_retries` times after the server's Retry-After;
-    then RateLimited is raised. `transport`, `sleep` and `clock` are for tests."""
+    429 (rate_limited) and 503 (unavailable) answers are retried up to `max_retries`
+    times after the server's Retry-After; then RateLimited / WardenError("unavailable").
+    `transport`, `sleep` and `clock` are for tests."""
 
     def __init__(
         self,
@@ -74,11 +75,13 @@ class Warden:
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         for attempt in range(self.max_retries + 1):
             response = self._http.request(method, path, **kwargs)
-            if response.status_code != 429:
+            if response.status_code not in _base.RETRIED_STATUSES:
                 return response
             wait = _base.retry_after(response)
             if attempt == self.max_retries:
-                raise RateLimited(wait)
+                if response.status_code == 429:
+                    raise RateLimited(wait)
+                return response  # 503 unavailable: raised as WardenError by the caller
             self._sleep(wait)
         raise AssertionError("unreachable")
 

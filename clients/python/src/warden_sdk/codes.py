@@ -5,6 +5,7 @@ suite (tests/test_sdk_codes.py), so the two lists cannot drift."""
 
 ERROR_CODES: dict[str, int] = {
     "validation_error": 400,
+    "invalid_params": 400,
     "parse_error": 400,
     "workspace_required": 400,
     "not_authenticated": 401,
@@ -37,4 +38,6 @@ ERROR_CODES: dict[str, int] = {
     "unsupported_media_type": 415,
     "rate_limited": 429,
     "internal_error": 500,
+    "upstream_error": 502,
+    "unavailable": 503,
 }

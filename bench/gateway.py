@@ -1,0 +1,216 @@
+"""Gateway benchmark: an allowed MCP `tools/call` through Warden's /mcp (gate, audit,
+execution record, upstream call with Warden's credential) against the same call sent
+to the upstream directly, same upstream, same client, same run.
+
+    .venv/bin/python bench/gateway.py [--requests 300] [--threads 2] [--rounds 3]
+
+The upstream is a FastMCP server (official `mcp` SDK, stateless Streamable HTTP, JSON
+answers) on a free loopback port; Warden runs under gunicorn (bench/decision.py) on
+another. Needs a local PostgreSQL (BENCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/warden_bench_gateway). Prints p50/p99 for both
+paths, the p50/p99 Warden adds, and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import uvicorn
+from benchdb import ensure_database
+from decision import ROOT, bench_env, free_port, percentile, start_gunicorn
+from mcp.server.fastmcp import Context, FastMCP
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/warden_bench_gateway"
+CREDENTIAL = "Bearer bench-upstream-credential"
+CALL = {"name": "lookup", "arguments": {"customer_id": 7}}
+
+
+def start_upstream() -> tuple[int, list]:
+    seen: list = []
+    server = FastMCP("bench-upstream", host="127.0.0.1", stateless_http=True, json_response=True)
+
+    @server.tool(description="Look a customer up by id.")
+    def lookup(customer_id: int, ctx: Context) -> dict:
+        seen.append(ctx.request_context.request.headers.get("authorization"))
+        return {"customer_id": customer_id, "name": "Ada Lovelace"}
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    runner = uvicorn.Server(
+        uvicorn.Config(server.streamable_http_app(), log_level="warning", access_log=False)
+    )
+    threading.Thread(target=runner.run, kwargs={"sockets": [sock]}, daemon=True).start()
+    deadline = time.monotonic() + 15
+    while not runner.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return port, seen
+
+
+def seed(env: dict[str, str], upstream_port: int) -> str:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from approvals.catalog import tool_update
+    from approvals.guard import operator_seeding
+    from approvals.models import Tool
+    from common.actor import Actor
+    from gateway.services import connector_create, connector_sync
+    from keys.services import key_create
+    from notifications.services import automation_settings_update
+    from tenants.services import user_get_or_create, workspace_create
+
+    actor = Actor.system("bench")
+    suffix = uuid.uuid4().hex[:8]
+    owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
+    workspace = workspace_create(slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor)
+    workspace.mode, workspace.writes_enabled = "live", True
+    workspace.save()
+    automation_settings_update(
+        workspace=workspace,
+        actor=actor,
+        changes={"webhook_host_allowlist": ["127.0.0.1"]},
+        operator=True,
+    )
+    connector = connector_create(
+        workspace=workspace,
+        actor=actor,
+        name="crm",
+        url=f"http://127.0.0.1:{upstream_port}/mcp",
+        headers={"Authorization": CREDENTIAL},
+    )
+    connector_sync(connector=connector, actor=actor)
+    with operator_seeding():  # a human enabled the tool through the governed door
+        tool_update(
+            tool=Tool.objects.get(workspace=workspace, name="crm.lookup"),
+            actor=actor,
+            changes={"enabled": True, "level": "read", "confirmation": "never"},
+        )
+    issued = key_create(
+        workspace=workspace,
+        name="bench-agent",
+        owner=owner,
+        scopes=["actions:read"],
+        tool_allowlist=["crm.*"],
+        rate_limit_per_minute=100_000,
+        actor=actor,
+    )
+    return issued.plaintext
+
+
+def drive(port, path, headers, message, total, threads) -> tuple[list[float], int]:
+    body = json.dumps(message)
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        for _ in range(total // threads):
+            started = time.perf_counter()
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            answer = response.read()
+            mine.append((time.perf_counter() - started) * 1000)
+            if response.status != 200 or b'"isError":true' in answer.replace(b" ", b""):
+                with lock:
+                    errors[0] += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return latencies, errors[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=300, help="per path and round")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
+    env = bench_env(database_url)
+    env.update(
+        WARDEN_CONNECTOR_PRIVATE_NETWORKS="127.0.0.0/8",
+        WARDEN_WEBHOOK_ALLOW_HTTP="1",
+        WARDEN_SECRETS_KEY=env.get("WARDEN_SECRETS_KEY")
+        or "YmVuY2gtb25seS1mZXJuZXQta2V5LTMyLWJ5dGVzISE=",
+    )
+    ensure_database(database_url)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    upstream_port, seen = start_upstream()
+    key = seed(env, upstream_port)
+    port = free_port()
+    server = start_gunicorn(env, port, "gthread")
+    accept = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    paths = {
+        "direct": (upstream_port, "/mcp", {**accept, "Authorization": CREDENTIAL}),
+        "warden": (port, "/mcp", {**accept, "Authorization": f"Bearer {key}"}),
+    }
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**CALL}}
+    warden_message = {**message, "params": {**CALL, "name": "crm.lookup"}}
+    results: dict[str, tuple[list[float], int]] = {"direct": ([], 0), "warden": ([], 0)}
+    try:
+        for name, (p, path, headers) in paths.items():  # warm up
+            drive(p, path, headers, warden_message if name == "warden" else message, 20, 2)
+        for _ in range(args.rounds):
+            for name, (p, path, headers) in paths.items():
+                lat, errors = drive(
+                    p,
+                    path,
+                    headers,
+                    warden_message if name == "warden" else message,
+                    args.requests,
+                    args.threads,
+                )
+                results[name] = (results[name][0] + lat, results[name][1] + errors)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    print(f"{args.threads} client threads, {args.rounds} alternating rounds, PostgreSQL")
+    print(f"{'path':<44}{'calls':>7}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    summary = {}
+    for name, label in (
+        ("direct", "tools/call to the upstream directly"),
+        ("warden", "tools/call through Warden /mcp (executed)"),
+    ):
+        lat, errors = results[name]
+        summary[name] = (percentile(lat, 50), percentile(lat, 99))
+        print(
+            f"{label:<44}{len(lat):>7}{summary[name][0]:>9.2f}{summary[name][1]:>9.2f}{errors:>8}"
+        )
+    direct, warden = summary["direct"], summary["warden"]
+    print(
+        f"Warden adds: p50 {warden[0] - direct[0]:.2f} ms, p99 {warden[1] - direct[1]:.2f} ms; "
+        f"ratio p50 {warden[0] / direct[0]:.2f}x, p99 {warden[1] / direct[1]:.2f}x"
+    )
+    print(f"upstream saw Warden's credential on every call: {set(seen) == {CREDENTIAL}}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

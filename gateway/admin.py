@@ -1,0 +1,121 @@
+"""Connectors in the admin, saved through gateway.services. Header values are
+write-only: the form never renders them (not even after a validation error)."""
+
+import json
+
+from django import forms
+from django.contrib import admin, messages
+
+from common.errors import WardenError
+from gateway import services
+from gateway.models import Connector, Execution
+from tenants.admin import ServiceRefusalMixin, admin_actor
+from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    def format_value(self, value):
+        return ""
+
+
+class ConnectorForm(forms.ModelForm):
+    headers = forms.CharField(
+        required=False,
+        widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
+        help_text='Write-only JSON, e.g. {"Authorization": "Bearer ..."} or '
+        '{"Authorization": "env:WARDEN_CRED_CRM"}. Replaces all headers; blank keeps them.',
+    )
+
+    class Meta:
+        model = Connector
+        fields = ("workspace", "name", "kind", "url", "declared_tools", "enabled")
+
+    def clean_headers(self):
+        raw = self.cleaned_data.get("headers") or ""
+        if not raw.strip():
+            return None
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise forms.ValidationError("Headers must be a JSON object.") from None
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Headers must be a JSON object.")
+        return value
+
+    def validate_unique(self):
+        """The service checks uniqueness (and answers with a message)."""
+
+
+@admin.register(Connector)
+class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+    form = ConnectorForm
+    view_permission = "manage_tools"
+    change_permission = "manage_tools"
+    list_display = ("name", "workspace", "kind", "url", "enabled", "last_synced_at")
+    list_filter = ("kind", "enabled")
+    search_fields = ("name", "url")
+    readonly_fields = ("header_names", "last_synced_at", "created_at", "updated_at")
+    actions = ["sync_selected"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("workspace", "name", "kind", "url", "headers", "declared_tools", "enabled")
+        return ("url", "headers", "declared_tools", "enabled", *self.readonly_fields)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        actor = admin_actor(request)
+        try:
+            if change:
+                changes = {k: data[k] for k in ("url", "declared_tools", "enabled")}
+                if data.get("headers") is not None:
+                    changes["headers"] = data["headers"]
+                saved = services.connector_update(connector=obj, actor=actor, changes=changes)
+            else:
+                saved = services.connector_create(
+                    workspace=data["workspace"],
+                    actor=actor,
+                    name=data["name"],
+                    kind=data["kind"],
+                    url=data["url"],
+                    headers=data.get("headers") or {},
+                    declared_tools=data["declared_tools"],
+                    enabled=data["enabled"],
+                )
+        except WardenError as exc:
+            self.refuse(request, exc)
+            return
+        for field in Connector._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+
+    def delete_model(self, request, obj):
+        services.connector_delete(connector=obj, actor=admin_actor(request))
+
+    def delete_queryset(self, request, queryset):
+        for connector in queryset:
+            services.connector_delete(connector=connector, actor=admin_actor(request))
+
+    @admin.action(description="Import the upstream catalog (new tools start disabled)")
+    def sync_selected(self, request, queryset):
+        for connector in queryset:
+            if not self.has_change_permission(request, connector):
+                continue
+            try:
+                report = services.connector_sync(connector=connector, actor=admin_actor(request))
+            except WardenError as exc:
+                self.message_user(request, f"{connector.name}: {exc.message}", messages.ERROR)
+                continue
+            summary = ", ".join(f"{k}: {len(v)}" for k, v in report.items())
+            self.message_user(request, f"{connector.name}: {summary}", messages.SUCCESS)
+
+
+@admin.register(Execution)
+class ExecutionAdmin(ReadOnlyWorkspaceAdmin):
+    view_permission = "view_audit"
+    list_display = ("started_at", "upstream_tool", "connector", "status", "latency_ms")
+    list_filter = ("status",)
+    list_select_related = ("connector", "workspace")
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]

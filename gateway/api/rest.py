@@ -1,0 +1,33 @@
+"""`POST /api/v1/actions` with `"execute": true`: the same gate, then Warden executes
+connector-backed tools itself and answers with the upstream's result."""
+
+from rest_framework.response import Response
+
+from common.errors import WardenError
+from gateway.api.serializers import ExecutionSerializer
+from gateway.services import action_execute
+
+
+def execute_response(request, values: dict) -> Response:
+    if bool(values["confirmed"]) != bool(values["confirmation_token"]):
+        raise WardenError(
+            "validation_error",
+            "Send confirmed: true together with the confirmation_token.",
+            {"confirmation_token": ["Required with confirmed: true (and only then)."]},
+        )
+    found = action_execute(
+        key=request.auth,
+        actor=request.actor,
+        tool_name=values["tool"],
+        params=values["params"],
+        reason=values["reason"],
+        idempotency_key=values["idempotency_key"],
+        confirmation_token=values["confirmation_token"],
+    )
+    body = dict(found.answer.body)
+    if found.answer.allowed:
+        body["execution"] = (
+            ExecutionSerializer(found.execution).data if found.execution is not None else None
+        )
+        body["result"] = found.result
+    return Response(body, status=found.answer.status)

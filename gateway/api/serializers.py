@@ -1,0 +1,85 @@
+from rest_framework import serializers
+
+from gateway.models import Connector, Execution
+
+
+class ConnectorSerializer(serializers.ModelSerializer):
+    """Reads: header names only, never values."""
+
+    headers = serializers.ListField(source="header_names", read_only=True)
+    tools = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Connector
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "url",
+            "headers",
+            "declared_tools",
+            "enabled",
+            "tools",
+            "created_at",
+            "updated_at",
+            "last_synced_at",
+        ]
+        read_only_fields = fields
+
+    def get_tools(self, connector) -> list[str]:
+        return sorted(t.name for t in connector.tools.all())
+
+
+class ConnectorWriteSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=63)
+    kind = serializers.ChoiceField(choices=Connector.Kind.choices, default=Connector.Kind.MCP)
+    url = serializers.CharField(max_length=2000)
+    headers = serializers.DictField(
+        child=serializers.CharField(max_length=8192, trim_whitespace=False),
+        required=False,
+        help_text="Write-only: {name: value or env:NAME}. Replaces all headers when sent.",
+    )
+    declared_tools = serializers.ListField(
+        child=serializers.DictField(), required=False, max_length=500
+    )
+    enabled = serializers.BooleanField(required=False, default=True)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ConnectorUpdateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2000, required=False)
+    headers = serializers.DictField(
+        child=serializers.CharField(max_length=8192, trim_whitespace=False), required=False
+    )
+    declared_tools = serializers.ListField(
+        child=serializers.DictField(), required=False, max_length=500
+    )
+    enabled = serializers.BooleanField(required=False)
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class SyncReportSerializer(serializers.Serializer):
+    created = serializers.ListField(child=serializers.CharField())
+    changed = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField())
+    skipped = serializers.ListField(child=serializers.CharField())
+
+
+class ExecutionSerializer(serializers.ModelSerializer):
+    connector = serializers.CharField(source="connector.name", default=None, read_only=True)
+
+    class Meta:
+        model = Execution
+        fields = [
+            "id",
+            "connector",
+            "upstream_tool",
+            "status",
+            "error",
+            "output_sha256",
+            "output_bytes",
+            "latency_ms",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,84 @@
+"""Connectors API: thin views over gateway.services / gateway.selectors."""
+
+from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+
+from common.api.views import WorkspaceAPIView
+from common.errors import WardenError
+from gateway import services
+from gateway.api.serializers import (
+    ConnectorSerializer,
+    ConnectorUpdateSerializer,
+    ConnectorWriteSerializer,
+    SyncReportSerializer,
+)
+from gateway.selectors import connector_get, connector_list
+from keys.scopes import CONNECTORS_READ, CONNECTORS_WRITE
+
+
+def _connector_or_404(request, pk):
+    connector = connector_get(workspace=request.workspace, pk=pk)
+    if connector is None:
+        raise WardenError("not_found", "Not found.")
+    return connector
+
+
+class ConnectorListView(WorkspaceAPIView):
+    scope_map = {"GET": CONNECTORS_READ, "POST": CONNECTORS_WRITE}
+
+    @extend_schema(responses=ConnectorSerializer(many=True))
+    def get(self, request):
+        connectors = connector_list(workspace=request.workspace).prefetch_related("tools")
+        return Response({"results": ConnectorSerializer(connectors, many=True).data})
+
+    @extend_schema(request=ConnectorWriteSerializer, responses={201: ConnectorSerializer})
+    @sensitive_variables("values")
+    def post(self, request):
+        data = ConnectorWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        connector = services.connector_create(
+            workspace=request.workspace, actor=request.actor, **values
+        )
+        return Response(ConnectorSerializer(connector).data, status=status.HTTP_201_CREATED)
+
+
+class ConnectorDetailView(WorkspaceAPIView):
+    scope_map = {"GET": CONNECTORS_READ, "PATCH": CONNECTORS_WRITE, "DELETE": CONNECTORS_WRITE}
+
+    @extend_schema(responses=ConnectorSerializer)
+    def get(self, request, pk):
+        return Response(ConnectorSerializer(_connector_or_404(request, pk)).data)
+
+    @extend_schema(request=ConnectorUpdateSerializer, responses=ConnectorSerializer)
+    @sensitive_variables("changes")
+    def patch(self, request, pk):
+        connector = _connector_or_404(request, pk)
+        data = ConnectorUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        changes = dict(data.validated_data)
+        reason = changes.pop("reason", "")
+        connector = services.connector_update(
+            connector=connector, actor=request.actor, changes=changes, reason=reason
+        )
+        return Response(ConnectorSerializer(connector).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk):
+        services.connector_delete(connector=_connector_or_404(request, pk), actor=request.actor)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ConnectorSyncView(WorkspaceAPIView):
+    """Import the upstream catalog; new and changed tools are disabled until enabled."""
+
+    scope_map = {"POST": CONNECTORS_WRITE}
+
+    @extend_schema(request=None, responses=SyncReportSerializer)
+    def post(self, request, pk):
+        report = services.connector_sync(
+            connector=_connector_or_404(request, pk), actor=request.actor
+        )
+        return Response(SyncReportSerializer(report).data)

@@ -1,0 +1,575 @@
+"""Every state change of the gateway: connectors (create, update, delete, catalog sync)
+and executions. Each writes its audit entry in the same transaction; header values are
+never part of any audit entry, error or log line (header names only)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from approvals import catalog, gate
+from approvals.arguments import schema_problem
+from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from approvals.services import (
+    ActionAnswer,
+    action_report_result,
+    action_submit,
+    catalog_tool,
+    confirmation_token,
+    params_digest,
+    store_params,
+)
+from audit.models import AuditAction
+from audit.services import audit_record, audit_record_change
+from common.actor import Actor
+from common.errors import WardenError
+from gateway import credentials, crypto, outbound, upstream
+from gateway.models import CONNECTOR_NAME, Connector, Execution
+from tenants.models import Workspace
+
+HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
+# Set by the gateway itself on every upstream request.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "accept",
+        "connection",
+        "transfer-encoding",
+        "te",
+        "upgrade",
+        "mcp-session-id",
+        "mcp-protocol-version",
+    }
+)
+MAX_HEADERS = 20
+MAX_HEADER_VALUE = 8192
+MAX_TOOLS_PER_SYNC = 500
+UPSTREAM_TOOL_NAME = re.compile(r"[a-z0-9_]+(\.[a-z0-9_]+)*")
+UPDATABLE = ("url", "headers", "declared_tools", "enabled")
+
+
+def _invalid(field: str, message: str) -> WardenError:
+    return WardenError("validation_error", message, {field: [message]})
+
+
+# --- credentials -----------------------------------------------------------------------
+
+
+@sensitive_variables("headers", "value", "clean")
+def _clean_headers(headers: Any) -> dict[str, str]:
+    """Validated headers. Errors name the header, never its value."""
+    if headers is None:
+        return {}
+    if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
+        raise _invalid("headers", f"An object of at most {MAX_HEADERS} headers.")
+    clean: dict[str, str] = {}
+    for name, value in headers.items():
+        if not isinstance(name, str) or not HEADER_NAME.fullmatch(name):
+            raise _invalid("headers", "Header names are HTTP tokens (letters, digits, -).")
+        if name.lower() in RESERVED_HEADERS:
+            raise _invalid("headers", f"The header {name} is set by Warden itself.")
+        if name.lower() in (n.lower() for n in clean):
+            raise _invalid("headers", f"The header {name} is given twice.")
+        if (
+            not isinstance(value, str)
+            or not value
+            or len(value) > MAX_HEADER_VALUE
+            or any(c in value for c in "\r\n\x00")
+        ):
+            raise _invalid("headers", f"The value of {name} must be one line of text.")
+        try:
+            credentials.check(value)
+        except credentials.CredentialError as exc:
+            raise _invalid("headers", f"{name}: {exc}") from None
+        clean[name] = value
+    return clean
+
+
+@sensitive_variables("headers")
+def _store_headers(connector: Connector, headers: dict[str, str]) -> None:
+    connector.headers_encrypted = crypto.encrypt(json.dumps(headers)) if headers else ""
+    connector.header_names = sorted(headers)
+
+
+@sensitive_variables("stored", "resolved")
+def _headers_for_call(connector: Connector) -> dict[str, str]:
+    """The headers to send, decrypted and references resolved, at call time only."""
+    if not connector.headers_encrypted:
+        return {}
+    stored = json.loads(crypto.decrypt(connector.headers_encrypted))
+    resolved = {name: credentials.resolve(value) for name, value in stored.items()}
+    return resolved
+
+
+def reencrypt_all() -> int:
+    """After putting a new key first in WARDEN_SECRETS_KEY: move every stored credential
+    to it, so the old key can be removed. Returns how many connectors were rewritten."""
+    done = 0
+    for pk in Connector.objects.exclude(headers_encrypted="").values_list("pk", flat=True):
+        with transaction.atomic():
+            connector = Connector.objects.select_for_update().get(pk=pk)
+            connector.headers_encrypted = crypto.reencrypt(connector.headers_encrypted)
+            connector.save(update_fields=["headers_encrypted"])
+            done += 1
+    return done
+
+
+# --- connectors ------------------------------------------------------------------------
+
+
+def _check_url(url: Any, workspace: Workspace) -> str:
+    if not isinstance(url, str) or not url.strip() or len(url) > 2000:
+        raise _invalid("url", "A URL of at most 2000 characters.")
+    try:
+        outbound.check_url(url.strip(), workspace, resolve=False)
+    except outbound.DestinationRefused as exc:
+        raise _invalid("url", str(exc)) from None
+    return url.strip()
+
+
+def _clean_declared_tools(tools: Any) -> list[dict]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list) or len(tools) > MAX_TOOLS_PER_SYNC:
+        raise _invalid("declared_tools", f"A list of at most {MAX_TOOLS_PER_SYNC} tools.")
+    clean, seen = [], set()
+    for item in tools:
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not UPSTREAM_TOOL_NAME.fullmatch(name) or name in seen:
+            raise _invalid("declared_tools", "Each tool needs a unique lowercase dotted name.")
+        schema = item.get("input_schema") or {"type": "object"}
+        problem = schema_problem(schema)
+        if problem:
+            raise _invalid("declared_tools", f"{name}: {problem}")
+        description = item.get("description") or ""
+        if not isinstance(description, str) or len(description) > 5000:
+            raise _invalid("declared_tools", f"{name}: description is text (5000 at most).")
+        seen.add(name)
+        clean.append({"name": name, "description": description, "input_schema": schema})
+    return clean
+
+
+def _audit_connector(connector, workspace, actor, action, before, after, reason=""):
+    audit_record_change(
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        target_type="connector",
+        target_id=connector.pk,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+@sensitive_variables("headers", "clean_headers")
+def connector_create(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    name: str,
+    url: str,
+    kind: str = Connector.Kind.MCP,
+    headers: dict | None = None,
+    declared_tools: list | None = None,
+    enabled: bool = True,
+    reason: str = "",
+) -> Connector:
+    if not isinstance(name, str) or not CONNECTOR_NAME.fullmatch(name):
+        raise _invalid("name", "Lowercase letters, digits, - and _ (no dots), 1-63 characters.")
+    if kind not in Connector.Kind.values:
+        raise _invalid("kind", f"One of {', '.join(Connector.Kind.values)}.")
+    clean_headers = _clean_headers(headers)
+    connector = Connector(
+        workspace=workspace,
+        name=name,
+        kind=kind,
+        url=_check_url(url, workspace),
+        declared_tools=_clean_declared_tools(declared_tools),
+        enabled=bool(enabled),
+    )
+    _store_headers(connector, clean_headers)
+    with transaction.atomic():
+        if Connector.objects.filter(workspace=workspace, name=name).exists():
+            raise WardenError(
+                "conflict", "A connector with this name exists.", {"name": ["Already used."]}
+            )
+        connector.save(force_insert=True)
+        _audit_connector(
+            connector,
+            workspace,
+            actor,
+            AuditAction.CONNECTOR_CREATED,
+            None,
+            connector.snapshot(),
+            reason,
+        )
+    return connector
+
+
+def _disable_tools(connector: Connector, actor: Actor, reason: str) -> None:
+    for tool in Tool.objects.filter(connector=connector, enabled=True):
+        catalog.tool_update(tool=tool, actor=actor, changes={"enabled": False}, reason=reason)
+
+
+@sensitive_variables("changes", "clean_headers")
+def connector_update(
+    *, connector: Connector, actor: Actor, changes: dict, reason: str = ""
+) -> Connector:
+    """Change url, headers (replaced as a whole), declared tools or enabled. A new URL
+    disables the connector's tools until a human reviews them again."""
+    unknown = sorted(set(changes) - set(UPDATABLE))
+    if unknown:
+        raise _invalid("fields", f"Not changeable: {', '.join(unknown)}.")
+    with transaction.atomic():
+        connector = Connector.objects.select_for_update().get(pk=connector.pk)
+        workspace = connector.workspace
+        before = connector.snapshot()
+        url_changed = False
+        if "url" in changes:
+            url = _check_url(changes["url"], workspace)
+            url_changed = url != connector.url
+            connector.url = url
+        if "headers" in changes:
+            clean_headers = _clean_headers(changes["headers"])
+            _store_headers(connector, clean_headers)
+        if "declared_tools" in changes:
+            connector.declared_tools = _clean_declared_tools(changes["declared_tools"])
+        if "enabled" in changes:
+            connector.enabled = bool(changes["enabled"])
+        connector.updated_at = timezone.now()
+        connector.save()
+        after = connector.snapshot()
+        if "headers" in changes:
+            # Values never enter the trail; that they changed does.
+            after = {**after, "headers_replaced": True}
+        _audit_connector(
+            connector, workspace, actor, AuditAction.CONNECTOR_UPDATED, before, after, reason
+        )
+        if url_changed:
+            _disable_tools(connector, actor, f"connector {connector.name}: URL changed")
+    return connector
+
+
+def connector_delete(*, connector: Connector, actor: Actor, reason: str = "") -> None:
+    """Removes the connector and the tools imported from it (each audited)."""
+    with transaction.atomic():
+        connector = Connector.objects.select_for_update().get(pk=connector.pk)
+        for tool in Tool.objects.filter(connector=connector):
+            catalog.tool_delete(
+                tool=tool, actor=actor, reason=f"connector {connector.name} removed"
+            )
+        before = connector.snapshot()
+        pk = connector.pk
+        connector.delete()
+        connector.pk = pk
+        _audit_connector(
+            connector,
+            connector.workspace,
+            actor,
+            AuditAction.CONNECTOR_DELETED,
+            before,
+            None,
+            reason,
+        )
+
+
+def _upstream_tools(connector: Connector) -> list[upstream.UpstreamTool]:
+    if connector.kind == Connector.Kind.HTTP:
+        return [
+            upstream.UpstreamTool(t["name"], t.get("description", ""), t["input_schema"])
+            for t in connector.declared_tools or []
+        ]
+    try:
+        target = outbound.check_url(connector.url, connector.workspace)
+        return upstream.mcp_list_tools(connector.pk, target, _headers_for_call(connector))
+    except (
+        outbound.DestinationRefused,
+        outbound.UpstreamError,
+        credentials.CredentialError,
+        crypto.SecretUnreadable,
+    ) as exc:
+        raise WardenError(
+            "upstream_error", f"The catalog of {connector.name} could not be read: {exc}"
+        ) from None
+
+
+def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]]:
+    """Import the upstream catalog as `<connector>.<tool>`: new tools start disabled
+    (level write, always confirmed) until a human enables them; a changed description or
+    schema is a version-log entry and disables the tool again; vanished tools go."""
+    if not connector.enabled:
+        raise WardenError("conflict", "This connector is disabled.")
+    offered = _upstream_tools(connector)
+    unusable = {
+        t.name
+        for t in offered
+        if not UPSTREAM_TOOL_NAME.fullmatch(t.name)
+        or len(connector.name) + 1 + len(t.name) > 200
+        or schema_problem(t.input_schema)
+    }
+    skipped = sorted(name[:200] for name in unusable)[:100]  # upstream text: bounded
+    usable = {t.name: t for t in offered if t.name not in unusable}
+    if len(usable) > MAX_TOOLS_PER_SYNC:
+        raise WardenError("upstream_error", f"More than {MAX_TOOLS_PER_SYNC} tools upstream.")
+    report: dict[str, list[str]] = {"created": [], "changed": [], "removed": []}
+    with transaction.atomic():
+        connector = Connector.objects.select_for_update().get(pk=connector.pk)
+        workspace = connector.workspace
+        prefix = f"{connector.name}."
+        names = {prefix + name for name in usable}
+        clashing = Tool.objects.filter(workspace=workspace, name__in=names).exclude(
+            connector=connector
+        )
+        if clashing.exists():
+            raise WardenError(
+                "conflict",
+                "Catalog tools not imported from this connector already use these names.",
+                {"names": sorted(clashing.values_list("name", flat=True))},
+            )
+        existing = {t.name: t for t in Tool.objects.filter(connector=connector)}
+        why = f"catalog sync of connector {connector.name}"
+        for name, offer in sorted(usable.items()):
+            full = prefix + name
+            tool = existing.get(full)
+            if tool is None:
+                catalog.tool_create(
+                    workspace=workspace,
+                    actor=actor,
+                    reason=why,
+                    name=full,
+                    description=offer.description,
+                    input_schema=offer.input_schema,
+                    level=Tool.Level.WRITE,
+                    confirmation=Tool.Confirmation.ALWAYS,
+                    enabled=False,
+                    connector=connector,
+                )
+                report["created"].append(full)
+            elif tool.description != offer.description or tool.input_schema != offer.input_schema:
+                catalog.tool_update(
+                    tool=tool,
+                    actor=actor,
+                    reason=f"{why}: changed upstream, disabled until reviewed",
+                    changes={
+                        "description": offer.description,
+                        "input_schema": offer.input_schema,
+                        "enabled": False,
+                    },
+                )
+                report["changed"].append(full)
+        for full, tool in sorted(existing.items()):
+            if full not in names:
+                catalog.tool_delete(tool=tool, actor=actor, reason=f"{why}: gone upstream")
+                report["removed"].append(full)
+        connector.last_synced_at = timezone.now()
+        connector.save(update_fields=["last_synced_at"])
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=AuditAction.CONNECTOR_SYNCED,
+            target_type="connector",
+            target_id=connector.pk,
+            input={**report, "skipped": skipped},
+            outcome="applied",
+        )
+    return {**report, "skipped": skipped}
+
+
+# --- execution -------------------------------------------------------------------------
+
+
+@dataclass
+class GatewayAnswer:
+    """The gate's answer, and what Warden did with it."""
+
+    answer: ActionAnswer
+    tool: Tool | None = None
+    execution: Execution | None = None
+    result: dict | None = None  # the upstream's CallToolResult, when it ran now
+    connector: Connector | None = None
+
+
+def _waiting_token(key, tool: Tool, params: dict) -> str:
+    """The token of this key's open confirmation for the very same call (same tool,
+    same params), so that calling again after a human approved executes it."""
+    digest = params_digest(store_params(params, tool.secret_params))
+    found = (
+        ConfirmationRequest.objects.filter(
+            workspace_id=key.workspace_id,
+            action_request__key=key,
+            action_request__tool_name=tool.name,
+            params_digest=digest,
+            status__in=[ConfirmationRequest.Status.APPROVED, ConfirmationRequest.Status.PENDING],
+            expires_at__gt=timezone.now(),
+        )
+        .order_by("status", "-created_at")  # "approved" sorts before "pending"
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return confirmation_token(found) if found else ""
+
+
+def action_execute(
+    *,
+    key,
+    actor: Actor,
+    tool_name: str,
+    params: Any,
+    reason: str = "",
+    idempotency_key: str = "",
+    confirmation_token: str = "",
+) -> GatewayAnswer:
+    """Ask the gate (approvals.services.action_submit: one gate, one trail); when the
+    answer is allowed and the tool has a connector, execute it upstream, once."""
+    _, tool = catalog_tool(key.workspace, tool_name)
+    token = confirmation_token
+    may_need_human = tool is not None and (
+        gate.effective_confirmation(key, key.workspace, tool) != "never"
+    )
+    if not token and may_need_human and isinstance(params, dict):
+        token = _waiting_token(key, tool, params)
+    answer = action_submit(
+        key=key,
+        tool_name=tool_name,
+        params=params,
+        actor=actor,
+        reason=reason,
+        idempotency_key="" if token else idempotency_key,
+        confirmed=bool(token),
+        confirmation_token=token,
+    )
+    found = GatewayAnswer(answer=answer, tool=tool)
+    if not answer.allowed or tool is None or tool.connector_id is None:
+        return found
+    connector = (
+        Connector.objects.select_related("workspace")
+        .filter(pk=tool.connector_id, workspace_id=answer.action_request.workspace_id)
+        .first()
+    )
+    if connector is None:
+        return found
+    found.connector = connector
+    found.execution, found.result = _execute(
+        answer.action_request, tool, connector, params, actor, dry_run=answer.body["dry_run"]
+    )
+    return found
+
+
+def _digest(value: Any) -> tuple[str, int]:
+    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(encoded).hexdigest(), len(encoded)
+
+
+@sensitive_variables("headers")
+def _redact(text: str, headers: dict[str, str]) -> str:
+    for value in headers.values():
+        if len(value) >= 4:
+            text = text.replace(value, "[redacted]")
+    return text[:500]
+
+
+def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: bool):
+    upstream_name = tool.name[len(connector.name) + 1 :]
+    try:
+        with transaction.atomic():
+            execution = Execution.objects.create(
+                workspace_id=action.workspace_id,
+                action_request=action,
+                connector=connector,
+                upstream_tool=upstream_name,
+                status=Execution.Status.DRY_RUN if dry_run else Execution.Status.STARTED,
+            )
+            if dry_run:
+                execution.finished_at = execution.started_at
+                execution.save(update_fields=["finished_at"])
+                _audit_execution(action, tool, connector, execution, actor)
+    except IntegrityError:
+        # Already attempted for this request (a retry, or a race): never a second call.
+        return Execution.objects.get(action_request=action), None
+    if dry_run:
+        return execution, None
+    headers: dict[str, str] = {}
+    result, error = None, ""
+    started = time.monotonic()
+    try:
+        if not connector.enabled:
+            raise outbound.UpstreamError(f"The connector {connector.name} is disabled.")
+        target = outbound.check_url(connector.url, connector.workspace)
+        headers = _headers_for_call(connector)
+        call = (
+            upstream.mcp_call_tool
+            if connector.kind == Connector.Kind.MCP
+            else (upstream.http_call_tool)
+        )
+        outcome = call(connector.pk, target, headers, upstream_name, params)
+        result = outcome.result
+        status = Execution.Status.TOOL_ERROR if outcome.is_error else Execution.Status.SUCCEEDED
+    except (
+        outbound.DestinationRefused,
+        outbound.UpstreamError,
+        credentials.CredentialError,
+        crypto.SecretUnreadable,
+    ) as exc:
+        status, error = Execution.Status.FAILED, _redact(str(exc), headers)
+    latency_ms = int((time.monotonic() - started) * 1000)
+    sha, size = _digest(result) if result is not None else ("", 0)
+    with transaction.atomic():
+        execution.status = status
+        execution.error = error
+        execution.output_sha256 = sha
+        execution.output_bytes = size
+        execution.latency_ms = latency_ms
+        execution.finished_at = timezone.now()
+        execution.save()
+        action_report_result(
+            action_request=action,
+            key=action.key,
+            status="succeeded" if status == Execution.Status.SUCCEEDED else "failed",
+            output={
+                "execution": str(execution.pk),
+                "outcome": status,
+                "output_sha256": sha,
+                "output_bytes": size,
+            },
+            actor=Actor.system("gateway"),
+        )
+        _audit_execution(action, tool, connector, execution, actor)
+    return execution, result
+
+
+def _audit_execution(action, tool, connector, execution: Execution, actor: Actor) -> None:
+    audit_record(
+        workspace=connector.workspace,
+        actor=actor,
+        action=AuditAction.EXECUTION_RECORDED,
+        target_type="execution",
+        target_id=execution.pk,
+        tool=tool.name,
+        input={
+            "action_request": str(action.pk),
+            "params": action.params,  # secret params already digested
+            "connector": connector.name,
+            "upstream_tool": execution.upstream_tool,
+            "output_sha256": execution.output_sha256,
+            "output_bytes": execution.output_bytes,
+            "latency_ms": execution.latency_ms,
+            "error": execution.error,
+        },
+        decision="allowed",
+        rationale="executed by Warden through the connector"
+        if execution.status != Execution.Status.DRY_RUN
+        else "dry run: nothing was called",
+        policy_version=action.policy_version,
+        outcome=execution.status,
+    )

@@ -1,0 +1,80 @@
+"""Connectors in the admin: saved through the services, header values never shown."""
+
+import json
+
+import pytest
+from django.test import Client
+
+from audit.models import AuditEntry
+from gateway.models import Connector
+from tenants.models import Role
+from tests.gateway.conftest import SECRET
+
+pytestmark = pytest.mark.django_db
+ADD_URL = "/admin/gateway/connector/add/"
+HEADERS_JSON = json.dumps({"Authorization": SECRET})
+LIST_URL = "/admin/gateway/connector/"
+
+
+@pytest.fixture
+def owner(gw_workspace):
+    client = Client()
+    client.force_login(gw_workspace.memberships.get(role=Role.OWNER).user)
+    return client
+
+
+def _add(client, workspace, **fields):
+    data = {
+        "workspace": str(workspace.pk),
+        "name": "crm",
+        "kind": "mcp",
+        "url": "http://127.0.0.1:9/mcp",
+        "headers": HEADERS_JSON,
+        "declared_tools": "[]",
+        "enabled": "on",
+        **fields,
+    }
+    return client.post(ADD_URL, data)
+
+
+def test_add_through_the_service_and_never_show_the_value(owner, gw_workspace):
+    response = _add(owner, gw_workspace)
+    assert response.status_code == 302, response.content[:800]
+    connector = Connector.objects.get()
+    assert connector.header_names == ["Authorization"]
+    assert AuditEntry.objects.filter(action="connector.created").exists()
+    for page in (LIST_URL, f"{LIST_URL}{connector.pk}/change/"):
+        shown = owner.get(page)
+        assert shown.status_code == 200
+        assert "sk-live" not in shown.content.decode()
+    assert "Authorization" in owner.get(f"{LIST_URL}{connector.pk}/change/").content.decode()
+
+
+def test_refused_save_does_not_echo_the_secret(owner, gw_workspace):
+    response = _add(owner, gw_workspace, url="http://not-allowed.example.com/mcp")
+    assert not Connector.objects.exists()
+    followed = owner.get(response.url) if response.status_code == 302 else response
+    assert "sk-live" not in followed.content.decode()
+    bad = _add(owner, gw_workspace, name="", headers=HEADERS_JSON)
+    assert bad.status_code == 200 and "sk-live" not in bad.content.decode()
+
+
+def test_change_keeps_headers_when_left_blank(owner, gw_workspace):
+    _add(owner, gw_workspace)
+    connector = Connector.objects.get()
+    response = owner.post(
+        f"{LIST_URL}{connector.pk}/change/",
+        {"url": connector.url, "headers": "", "declared_tools": "[]"},
+    )
+    assert response.status_code == 302
+    connector.refresh_from_db()
+    assert connector.header_names == ["Authorization"] and connector.enabled is False
+
+
+def test_other_workspace_admin_cannot_see_it(owner, gw_workspace, other_workspace):
+    _add(owner, gw_workspace)
+    connector = Connector.objects.get()
+    client = Client()
+    client.force_login(other_workspace.memberships.get(role=Role.OWNER).user)
+    assert "crm" not in client.get(LIST_URL).content.decode()
+    assert client.get(f"{LIST_URL}{connector.pk}/change/").status_code in (302, 403, 404)
