@@ -4,12 +4,11 @@ Guardian-scoped by `approve_actions`; no add, change or delete form exists: the 
 writes are approve/deny through the approval services (approvals/admin_views.py)."""
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed
 from django.urls import path
 
 from approvals import admin_views
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin
+from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
 
 
 class ApprovalQueueAdmin(ReadOnlyWorkspaceAdmin):
@@ -22,7 +21,7 @@ class ApprovalQueueAdmin(ReadOnlyWorkspaceAdmin):
         def wrap(view, method):
             def wrapper(request, *args, **kwargs):
                 if not self.has_view_permission(request):
-                    raise PermissionDenied
+                    raise permission_missing(self.view_permission)
                 if request.method != method:
                     return HttpResponseNotAllowed([method])
                 return view(self, request, *args, **kwargs)

@@ -28,9 +28,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 
 from approvals.governance import BY_NAME
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
+from approvals.services import APPROVE_PERMISSION, is_answerable, required_permission
 from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
+from common.text import reveal_invisible
 from tenants.scoping import scoped
 
 QUEUE_PAGE_SIZE = 50
@@ -38,6 +40,7 @@ BULK_MAX = 200
 HISTORY_LIMIT = 25
 EXPIRES_SOON = timedelta(hours=1)
 REASON_MAX_LENGTH = 2000
+NAME_SUMMARY_CHARS = 80
 
 
 def pretty_json(value: Any) -> str:
@@ -88,8 +91,7 @@ def page_context(model_admin, request) -> dict[str, Any]:
     }
 
 
-def _approval_progress(confirmation) -> dict[str, int]:
-    records = list(confirmation.approval_records.all())
+def _approval_progress(records, confirmation) -> dict[str, int]:
     return {
         "approvals": sum(1 for r in records if r.verdict == ApprovalRecord.Verdict.APPROVE),
         "required": confirmation.approvals_required,
@@ -108,10 +110,95 @@ def _catalog_entry(action: ActionRequest):
     )
 
 
-def _row(confirmation, now=None) -> dict[str, Any]:
+class DecidePermissions:
+    """Workspaces where the user holds each permission a decision needs, read once per
+    permission per page (not once per row): `approve_actions`, plus the permission a
+    platform request names (services.required_permission)."""
+
+    def __init__(self, model_admin, request):
+        self._model_admin, self._request = model_admin, request
+        self._ids: dict[str, set] = {}
+
+    def holds(self, perm: str, workspace_id) -> bool:
+        if perm not in self._ids:
+            self._ids[perm] = set(
+                self._model_admin.permitted_workspaces(self._request, perm).values_list(
+                    "pk", flat=True
+                )
+            )
+        return workspace_id in self._ids[perm]
+
+
+def _undecidable_reason(confirmation, user, records, permissions: DecidePermissions) -> str:
+    """Why `user` may not decide this request ("" when they may), by the services' own
+    rules (permission, four eyes over the key's chain of custody, one verdict each), so
+    the page hides buttons that could only end in a refusal."""
+    action = confirmation.action_request
+    needed = required_permission(action)
+    for perm in dict.fromkeys((APPROVE_PERMISSION, needed)):
+        if not permissions.holds(perm, confirmation.workspace_id):
+            return f"Deciding this request needs the “{perm}” permission, which you lack here."
+    if is_answerable(action, user):
+        return (
+            "You are answerable for this request (you own, created, rotated or minted its "
+            "key, or asked for it). Four-eyes rule: another approver must decide."
+        )
+    if any(r.approver_user_id == user.pk for r in records):
+        return "You already gave your verdict on this request; a different approver is needed."
+    return ""
+
+
+def _governed_changes(params: Any) -> list[dict[str, Any]]:
+    """`{"changes": {field: {"before": x, "after": y}}}` as rows, for platform changes
+    that say what they change; other shapes give no rows (the raw params still show)."""
+    changes = params.get("changes") if isinstance(params, dict) else None
+    if not isinstance(changes, dict):
+        return []
+    rows = []
+    for field, change in sorted(changes.items()):
+        if isinstance(change, dict) and {"before", "after"} <= change.keys():
+            rows.append(
+                {
+                    "field": str(field).replace("_", " "),
+                    "before": pretty_json(change["before"]),
+                    "after": pretty_json(change["after"]),
+                }
+            )
+    return rows
+
+
+def _effects(action: ActionRequest, confirmation, tool) -> list[str]:
+    """What approving does, in plain words."""
+    effects = []
+    if action.is_platform:
+        # Governed changes apply on approval, dry run or not: dry run is about agents.
+        effects.append("Approving applies this change to Warden at once, for real.")
+    elif action.dry_run:
+        effects.append(
+            "Dry run: nothing will be executed for real. The workspace is in dry-run mode, "
+            "so approving only lets the agent go through the motions."
+        )
+    else:
+        effects.append(
+            f"Approving lets the agent run {action.tool_name} once, with exactly the "
+            "parameters below."
+        )
+    if confirmation.irreversible:
+        effects.append("Irreversible: once done it cannot be undone.")
+    if confirmation.approvals_required > 1:
+        effects.append(
+            f"It needs {confirmation.approvals_required} different approvers before it proceeds."
+        )
+    if tool is not None and tool.level == "external":
+        effects.append("External: it reaches outside the company (people or systems).")
+    return effects
+
+
+def _row(confirmation, now=None, user=None, permissions=None) -> dict[str, Any]:
     action = confirmation.action_request
     tool = _catalog_entry(action)
     now = now or timezone.now()
+    records = list(confirmation.approval_records.all())
     return {
         "confirmation": confirmation,
         "action": action,
@@ -124,8 +211,14 @@ def _row(confirmation, now=None) -> dict[str, Any]:
         # The human answerable for the request: the key's owner, or the human who
         # asked for a platform operation. Never allowed to approve it (four eyes).
         "accountable": action.accountable_user or (action.key.owner if action.key else None),
-        "progress": _approval_progress(confirmation),
+        "progress": _approval_progress(records, confirmation),
         "expires_soon": confirmation.expires_at - now < EXPIRES_SOON,
+        "description": tool.description if tool else "",
+        "effects": _effects(action, confirmation, tool),
+        "short_id": str(action.pk)[:8],
+        "undecidable": (
+            _undecidable_reason(confirmation, user, records, permissions) if user else ""
+        ),
     }
 
 
@@ -151,12 +244,13 @@ def queue_view(model_admin, request):
     )
     page = paginator.get_page(request.GET.get("page"))
     now = timezone.now()
+    permissions = DecidePermissions(model_admin, request)
     context = {
         **page_context(model_admin, request),
         "title": "Approval queue",
         "opts": model_admin.model._meta,
         "page": page,
-        "rows": [_row(c, now) for c in page.object_list],
+        "rows": [_row(c, now, request.user, permissions) for c in page.object_list],
         "per_workspace": per_workspace,
         "workspace_slug": workspace_slug,
         "total_pending": sum(w["pending"] for w in per_workspace),
@@ -196,6 +290,7 @@ def review_view(model_admin, request, pk):
         confirmation.approval_records.select_related("approver_user").order_by("created_at")
     )
     now = timezone.now()
+    row = _row(confirmation, now, request.user, DecidePermissions(model_admin, request))
     decidable = (
         confirmation.status == ConfirmationRequest.Status.PENDING and confirmation.expires_at > now
     )
@@ -203,7 +298,9 @@ def review_view(model_admin, request, pk):
         **page_context(model_admin, request),
         "title": f"Review request: {action.tool_name}",
         "opts": model_admin.model._meta,
-        "row": _row(confirmation),
+        "row": row,
+        "changes": _governed_changes(action.params),
+        "effect": _effect_sentence(action.params),
         "confirmation": confirmation,
         "action": action,
         "records": records,
@@ -214,8 +311,6 @@ def review_view(model_admin, request, pk):
         "decidable": decidable,
         "expired": confirmation.expires_at <= now
         or confirmation.status == ConfirmationRequest.Status.EXPIRED,
-        "owns_key": _accountable_pk(action) == request.user.pk,
-        "already_voted": any(r.approver_user_id == request.user.pk for r in records),
         "response_pretty": pretty_json(action.response) if action.response else "",
         "now": now,
         "reason_max_length": REASON_MAX_LENGTH,
@@ -223,10 +318,9 @@ def review_view(model_admin, request, pk):
     return TemplateResponse(request, "admin/approvals/review.html", context)
 
 
-def _accountable_pk(action: ActionRequest):
-    if action.accountable_user_id:
-        return action.accountable_user_id
-    return action.key.owner_id if action.key_id else None
+def _effect_sentence(params: Any) -> str:
+    effect = params.get("effect") if isinstance(params, dict) else None
+    return effect if isinstance(effect, str) else ""
 
 
 def _reverse_one(action: ActionRequest):
@@ -256,6 +350,15 @@ def _urls(model_admin) -> dict[str, str]:
     return {"queue": reverse(f"{prefix}_changelist"), "review": f"{prefix}_review"}
 
 
+def request_name(confirmation) -> str:
+    """Tool, summary and short id: tells apart two pending refunds in a message."""
+    action = confirmation.action_request
+    summary = reveal_invisible(confirmation.summary)
+    if len(summary) > NAME_SUMMARY_CHARS:
+        summary = summary[:NAME_SUMMARY_CHARS] + "…"
+    return f"{reveal_invisible(action.tool_name)} “{summary}” (request {str(action.pk)[:8]})"
+
+
 def _refusal(exc: WardenError, verb: str) -> str:
     return f"Not {verb}: {exc.message} ({exc.code})"
 
@@ -282,15 +385,15 @@ def decide_view(model_admin, request, pk):
         messages.error(request, _refusal(exc, verb))
         return HttpResponseRedirect(review_url)
     confirmation.refresh_from_db(fields=["status"])
-    tool = confirmation.action_request.tool_name
+    named = request_name(confirmation)
     if confirmation.status == ConfirmationRequest.Status.PENDING:
         messages.success(
             request,
-            f"Your approval of {tool} is recorded; it needs another approver before the "
+            f"Your approval of {named} is recorded; it needs another approver before the "
             "agent may proceed.",
         )
     else:
-        messages.success(request, f"Request {tool} {verb}.")
+        messages.success(request, f"{verb.capitalize()}: {named}.")
     return _back(request, urls["queue"])
 
 

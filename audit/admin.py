@@ -6,15 +6,17 @@ summary (page and PDF download)."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth import get_user_model
 from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from approvals.models import ApprovalRecord, Tool
@@ -26,16 +28,19 @@ from audit.services import exception_resolve
 from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin
+from common.text import reveal_invisible_html
+from keys.models import MachineKey
+from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
 
 VIEW_AUDIT = "view_audit"
 DOWNLOAD_PRIVACY_SUMMARY = "download_privacy_summary"
 
 
 def _pretty(value: Any):
-    """JSON evidence, indented and escaped (agent-supplied text stays data)."""
+    """JSON evidence, indented and escaped (agent-supplied text stays data), hidden
+    characters shown as markers."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre class="warden-json">{}</pre>', text)
+    return format_html('<pre class="warden-json">{}</pre>', reveal_invisible_html(text))
 
 
 def _actor(request) -> Actor:
@@ -152,18 +157,59 @@ class EvidenceAdmin(ReadOnlyWorkspaceAdmin):
         return [WorkspaceFilter, *self.list_filter]
 
 
+def actor_names(entries) -> dict[tuple[Any, str], str]:
+    """Readable names for the actors of `entries`, keyed by (workspace id, actor):
+    "key:<id>" -> the key's name (a key of the entry's own workspace only),
+    "user:<email>" -> the person's name. At most two queries for any page size."""
+    key_ids, emails = set(), set()
+    for entry in entries:
+        kind, _, ident = entry.actor.partition(":")
+        if kind == "key":
+            try:
+                key_ids.add(uuid.UUID(ident))
+            except ValueError:
+                continue
+        elif kind == "user":
+            emails.add(ident)
+    workspaces = {entry.workspace_id for entry in entries}
+    names = {}
+    if key_ids:
+        for pk, workspace_id, name in MachineKey.objects.filter(
+            pk__in=key_ids, workspace_id__in=workspaces
+        ).values_list("pk", "workspace_id", "name"):
+            names[(workspace_id, f"key:{pk}")] = name
+    people = {}
+    if emails:
+        for email, first, last in (
+            get_user_model()
+            .objects.filter(email__in=emails)
+            .values_list("email", "first_name", "last_name")
+        ):
+            if f"{first} {last}".strip():
+                people[f"user:{email}"] = f"{first} {last}".strip()
+    for entry in entries:
+        if entry.actor in people:
+            names[(entry.workspace_id, entry.actor)] = people[entry.actor]
+    return names
+
+
+def _time_with_zone(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z") if value else ""
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(EvidenceAdmin):
+    # What happened first (tool, decision, outcome, request id), so it fits 1280 px.
     list_display = (
-        "seq",
-        "created_at",
-        "workspace",
-        "actor",
-        "action",
-        "tool",
+        "when",
+        "tool_shown",
         "decision",
         "outcome",
         "request_id",
+        "actor_shown",
+        "action",
+        "workspace",
+        "seq",
     )
     list_select_related = ("workspace",)
     list_filter = (ActorPrefixFilter, "action", ToolFilter, DecisionFilter)
@@ -171,20 +217,20 @@ class AuditEntryAdmin(EvidenceAdmin):
     search_fields = ("request_id",)
     search_help_text = "Exact request id (X-Request-Id)."
     ordering = ("-created_at", "-seq")
-    readonly_fields = ("input_pretty",)
+    readonly_fields = ("input_pretty", "when", "tool_shown", "rationale_shown", "target_shown")
     fields = (
         "workspace",
         "seq",
-        "created_at",
+        "when",
         "actor",
         "actor_type",
         "action",
         "target_type",
-        "target_id",
-        "tool",
+        "target_shown",
+        "tool_shown",
         "input_pretty",
         "decision",
-        "rationale",
+        "rationale_shown",
         "policy_version",
         "request_id",
         "client_ip",
@@ -196,6 +242,42 @@ class AuditEntryAdmin(EvidenceAdmin):
     @admin.display(description="input")
     def input_pretty(self, obj):
         return _pretty(obj.input)
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    @admin.display(description="tool", ordering="tool")
+    def tool_shown(self, obj):
+        return reveal_invisible_html(obj.tool)
+
+    @admin.display(description="rationale")
+    def rationale_shown(self, obj):
+        return reveal_invisible_html(obj.rationale)
+
+    @admin.display(description="target id")
+    def target_shown(self, obj):
+        return reveal_invisible_html(obj.target_id)
+
+    @admin.display(description="actor", ordering="actor")
+    def actor_shown(self, obj):
+        name = getattr(obj, "actor_name", "")
+        actor = reveal_invisible_html(obj.actor)
+        if not name:
+            return actor
+        return format_html(
+            '{}<div class="warden-quiet warden-id">{}</div>', reveal_invisible_html(name), actor
+        )
+
+    def get_changelist_instance(self, request):
+        """Names beside actor ids: the page's entries are read once, their actors named
+        in two queries (the template iterates the same, cached, entries)."""
+        changelist = super().get_changelist_instance(request)
+        entries = list(changelist.result_list)
+        names = actor_names(entries)
+        for entry in entries:
+            entry.actor_name = names.get((entry.workspace_id, entry.actor), "")
+        return changelist
 
     def get_search_results(self, request, queryset, search_term):
         """Request ids are matched exactly, through their index."""
@@ -238,7 +320,7 @@ class AuditEntryAdmin(EvidenceAdmin):
 
     def _workspace(self, request, perm: str, slug: str):
         if not self._holds(request, perm):
-            raise PermissionDenied
+            raise permission_missing(perm)
         return get_object_or_404(self.permitted_workspaces(request, perm), slug=slug)
 
     @staticmethod
@@ -293,7 +375,7 @@ class AuditEntryAdmin(EvidenceAdmin):
     def privacy_index_view(self, request):
         workspaces = list(self.permitted_workspaces(request, DOWNLOAD_PRIVACY_SUMMARY))
         if not workspaces:
-            raise PermissionDenied
+            raise permission_missing(DOWNLOAD_PRIVACY_SUMMARY)
         if len(workspaces) == 1:
             return HttpResponseRedirect(
                 reverse("admin:privacy_summary_workspace", args=[workspaces[0].slug])
@@ -332,7 +414,15 @@ class AuditEntryAdmin(EvidenceAdmin):
 
 @admin.register(ApprovalRecord)
 class ApprovalRecordAdmin(EvidenceAdmin):
-    list_display = ("created_at", "workspace", "tool", "verdict", "approver", "threshold", "reason")
+    list_display = (
+        "when",
+        "workspace",
+        "tool",
+        "verdict",
+        "approver",
+        "threshold",
+        "reason_shown",
+    )
     list_select_related = ("workspace", "confirmation__action_request")
     list_filter = ("verdict",)
     date_hierarchy = "created_at"
@@ -342,7 +432,15 @@ class ApprovalRecordAdmin(EvidenceAdmin):
 
     @admin.display(description="tool")
     def tool(self, obj):
-        return obj.confirmation.action_request.tool_name
+        return reveal_invisible_html(obj.confirmation.action_request.tool_name)
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    @admin.display(description="reason")
+    def reason_shown(self, obj):
+        return reveal_invisible_html(obj.reason)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -353,7 +451,7 @@ class ApprovalRecordAdmin(EvidenceAdmin):
 
 @admin.register(ExceptionRecord)
 class ExceptionRecordAdmin(EvidenceAdmin):
-    list_display = ("created_at", "workspace", "kind", "severity", "what", "subject", "resolved_at")
+    list_display = ("when", "workspace", "kind", "severity", "what_shown", "subject", "resolved_at")
     list_select_related = ("workspace",)
     list_filter = (ResolvedFilter, "kind", "severity")
     date_hierarchy = "created_at"
@@ -368,6 +466,14 @@ class ExceptionRecordAdmin(EvidenceAdmin):
     @admin.display(description="evidence")
     def evidence_pretty(self, obj):
         return _pretty(obj.evidence)
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    @admin.display(description="what")
+    def what_shown(self, obj):
+        return reveal_invisible_html(obj.what)
 
     def get_urls(self):
         opts = self.model._meta
@@ -385,7 +491,7 @@ class ExceptionRecordAdmin(EvidenceAdmin):
         same audited service as the API. Needs view_audit and approve_actions."""
         record = get_object_or_404(self.get_queryset(request), pk=pk)
         if not request.user.has_perm("tenants.approve_actions", record.workspace):
-            raise PermissionDenied
+            raise permission_missing("approve_actions")
         change_url = reverse("admin:audit_exceptionrecord_change", args=[record.pk])
         if request.method == "POST":
             reason = (request.POST.get("reason") or "").strip()
@@ -416,7 +522,7 @@ class ExceptionRecordAdmin(EvidenceAdmin):
 
 @admin.register(VersionLog)
 class VersionLogAdmin(EvidenceAdmin):
-    list_display = ("created_at", "workspace", "actor", "target_type", "target_id", "reason")
+    list_display = ("when", "workspace", "actor", "target_type", "target_id", "reason_shown")
     list_select_related = ("workspace",)
     list_filter = ("target_type",)
     date_hierarchy = "created_at"
@@ -428,6 +534,14 @@ class VersionLogAdmin(EvidenceAdmin):
     def get_readonly_fields(self, request, obj=None):
         fields = [f.name for f in self.model._meta.fields if f.name not in ("before", "after")]
         return [*fields, "before_pretty", "after_pretty"]
+
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    @admin.display(description="reason")
+    def reason_shown(self, obj):
+        return reveal_invisible_html(obj.reason)
 
     @admin.display(description="before")
     def before_pretty(self, obj):

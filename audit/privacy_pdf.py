@@ -1,19 +1,27 @@
 """The privacy summary as a PDF (fpdf2: pure Python, no system libraries).
 
 Uses the PDF core fonts so the output does not depend on fonts installed on the
-host; text outside Latin-1 (a workspace name, say) is transliterated to '?'."""
+host; text outside Latin-1 (a workspace name, say) is transliterated to '?', and
+invisible or direction-changing characters are shown as [U+XXXX] markers. The same
+summary always gives the same bytes: the PDF's dates are the summary's own
+`generated_at`, so a rendered page can be compared with a reviewed picture."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from common.text import reveal_invisible
 
 _FONT = "Helvetica"
 
 
 def _latin1(text: Any) -> str:
-    return str(text).encode("latin-1", "replace").decode("latin-1")
+    shown = reveal_invisible(str(text), opening="[", closing="]")
+    return shown.encode("latin-1", "replace").decode("latin-1")
 
 
 class _SummaryPDF(FPDF):
@@ -22,10 +30,19 @@ class _SummaryPDF(FPDF):
         self._footer_text = footer_text
 
     def footer(self):
-        self.set_y(-15)
+        # Inside the 10 mm margin, below the body (which breaks 18 mm above the edge).
+        self.set_y(-17)
         self.set_font(_FONT, size=8)
         self.set_text_color(110, 110, 110)
-        self.cell(0, 10, _latin1(f"{self._footer_text} - page {self.page_no()}"), align="C")
+        self.cell(0, 6, _latin1(f"{self._footer_text} - page {self.page_no()}"), align="C")
+
+    def block(self, height: float, text: Any, **kwargs) -> None:
+        """A paragraph across the printable width that leaves the cursor at the left
+        margin of the next line. fpdf2's multi_cell leaves it at the right edge by
+        default, which pushed every following paragraph off the page."""
+        self.multi_cell(
+            self.epw, height, _latin1(text), new_x=XPos.LMARGIN, new_y=YPos.NEXT, **kwargs
+        )
 
 
 def privacy_summary_pdf(summary: dict[str, Any]) -> bytes:
@@ -35,32 +52,31 @@ def privacy_summary_pdf(summary: dict[str, Any]) -> bytes:
     pdf.set_title(_latin1(f"Privacy summary: {workspace['name']}"))
     pdf.set_author("Warden")
     pdf.set_creator("Warden")
+    pdf.set_producer("Warden")
+    pdf.set_creation_date(datetime.fromisoformat(summary["generated_at"]))
     pdf.set_auto_page_break(auto=True, margin=18)
     pdf.add_page()
-    width = pdf.epw
 
     pdf.set_font(_FONT, style="B", size=18)
-    pdf.multi_cell(width, 9, _latin1(f"Privacy summary: {workspace['name']}"))
+    pdf.block(9, f"Privacy summary: {workspace['name']}", align="L")
     pdf.set_font(_FONT, size=9)
     pdf.set_text_color(80, 80, 80)
-    pdf.multi_cell(
-        width,
+    pdf.block(
         5,
-        _latin1(
-            f"Workspace {workspace['slug']} ({workspace['id']}). "
-            f"Generated {summary['generated_at']}. "
-            f"Audit chain head #{head['seq']}: {head['hash']}"
-        ),
+        f"Workspace {workspace['slug']} ({workspace['id']}). "
+        f"Generated {summary['generated_at']}. "
+        f"Audit chain head #{head['seq']}: {head['hash']}",
+        align="L",
     )
     pdf.set_text_color(0, 0, 0)
     pdf.ln(3)
 
     for section in summary["sections"]:
         pdf.set_font(_FONT, style="B", size=12)
-        pdf.multi_cell(width, 7, _latin1(section["title"]))
+        pdf.block(7, section["title"], align="L")
         pdf.set_font(_FONT, size=10)
         for paragraph in section["paragraphs"]:
-            pdf.multi_cell(width, 5, _latin1(paragraph))
+            pdf.block(5, paragraph)
             pdf.ln(1.5)
         pdf.ln(2)
 
@@ -68,11 +84,10 @@ def privacy_summary_pdf(summary: dict[str, Any]) -> bytes:
     return bytes(pdf.output())
 
 
-def _figures_table(pdf: FPDF, summary: dict[str, Any]) -> None:
+def _figures_table(pdf: _SummaryPDF, summary: dict[str, Any]) -> None:
     """The raw figures, so a reviewer can check the prose against numbers."""
-    width = pdf.epw
     pdf.set_font(_FONT, style="B", size=12)
-    pdf.multi_cell(width, 7, "Figures")
+    pdf.block(7, "Figures", align="L")
     pdf.set_font(_FONT, size=10)
     rows = [("Record", "Count")]
     rows += [(name.replace("_", " "), f"{n:,}") for name, n in summary["stored"]["counts"].items()]

@@ -35,3 +35,4 @@ urlpatterns = [
 handler404 = "common.views.not_found"
 handler500 = "common.views.internal_error"
 handler400 = "common.views.bad_request"
+handler403 = "common.views.permission_denied"

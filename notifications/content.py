@@ -1,17 +1,18 @@
 """What notifications say. Agent-supplied text (summaries, reasons, tool parameters)
-is data: it is cleaned of control characters, quoted in the text email, escaped in
-the HTML email by template autoescaping, and never used as a template itself. No
-notification carries a confirmation token."""
+is data: hidden characters (controls, bidi, zero-width) are shown as ⟦U+XXXX⟧ markers
+rather than silently dropped, so an approver sees that they are there; it is quoted
+in the text email, escaped in the HTML email by template autoescaping, and never used
+as a template itself. No notification carries a confirmation token."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.template.loader import render_to_string
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+from common.text import reveal_invisible
+
 MAX_FIELD = 2000
 
 
@@ -23,9 +24,11 @@ class EmailContent:
 
 
 def clean_text(value, *, limit: int = MAX_FIELD) -> str:
-    """Printable text only (no control or bidi characters), bounded in length."""
-    text = _CONTROL.sub("", str(value if value is not None else ""))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """Hidden characters shown as markers; bounded in length, saying how much was cut."""
+    text = reveal_invisible(str(value if value is not None else ""))
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… (+{len(text) - limit:,} characters)"
 
 
 def clean_line(value, *, limit: int = 150) -> str:

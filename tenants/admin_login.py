@@ -1,7 +1,15 @@
-"""The admin login form with guessing resistance (tenants.login_guard).
+"""The admin login form: guessing resistance (tenants.login_guard) and an honest
+refusal for people who may not use the admin.
 
 A throttled account or address is refused before the password is checked, with one
-message whatever the account; every refused password counts as a failure."""
+message whatever the account; every refused password counts as a failure.
+
+Django tells an active member with the right password to "enter the correct username
+and password for a staff account", which reads as a wrong password. Admin access
+follows roles here (tenants.services keeps `is_staff` in step with them), so the
+honest answer is that the account has no role that opens the admin. It is said only
+after the password was checked (it tells nothing to someone without it) and is not
+counted as a failed guess."""
 
 from __future__ import annotations
 
@@ -10,6 +18,13 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 
 from common.net import client_ip
 from tenants.login_guard import LOCKOUT_MESSAGE, login_blocked, login_failed
+from tenants.models import Role
+from tenants.services import ADMIN_SITE_ROLES
+
+NO_ADMIN_ACCESS = (
+    "Your account has no access to the admin: ask a workspace admin for a role that "
+    "includes it ({roles})."
+)
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
@@ -23,10 +38,17 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
             raise forms.ValidationError(LOCKOUT_MESSAGE, code="throttled")
         try:
             return super().clean()
-        except forms.ValidationError:
-            login_failed(
-                username=username,
-                ip=ip,
-                request_id=getattr(self.request, "request_id", ""),
-            )
+        except forms.ValidationError as exc:
+            if exc.code != "no_admin_access":  # the right password is no failed guess
+                login_failed(
+                    username=username,
+                    ip=ip,
+                    request_id=getattr(self.request, "request_id", ""),
+                )
             raise
+
+    def confirm_login_allowed(self, user):
+        if user.is_active and not user.is_staff:
+            roles = ", ".join(str(r.label).lower() for r in Role if r in ADMIN_SITE_ROLES)
+            raise forms.ValidationError(NO_ADMIN_ACCESS.format(roles=roles), code="no_admin_access")
+        super().confirm_login_allowed(user)

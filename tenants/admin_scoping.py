@@ -4,8 +4,21 @@ where they hold the named object permission; superusers see all."""
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 
+from tenants.models import ROLE_PERMISSIONS, Role, Workspace
 from tenants.selectors import workspaces_with_permission
+
+
+def permission_missing(perm: str) -> PermissionDenied:
+    """A refusal that says which permission is missing and which roles carry it; the
+    admin's 403 page (common.views.permission_denied) shows the message."""
+    description = dict(Workspace._meta.permissions).get(perm, perm)
+    roles = ", ".join(str(role.label) for role in Role if perm in ROLE_PERMISSIONS[role])
+    return PermissionDenied(
+        f"This page needs the permission “{description}” ({perm}) in a workspace. "
+        f"Roles that have it: {roles or 'none'}. Ask a workspace admin if you need it."
+    )
 
 
 class BoundedChangeList(ChangeList):
@@ -82,6 +95,19 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return self._holds(request, self.change_permission, obj)
+
+    def changelist_view(self, request, extra_context=None):
+        try:
+            return super().changelist_view(request, extra_context)
+        except PermissionDenied as exc:
+            raise (exc if str(exc) else permission_missing(self.view_permission)) from None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except PermissionDenied as exc:
+            perm = self.view_permission if object_id else self.change_permission
+            raise (exc if str(exc) or not perm else permission_missing(perm)) from None
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         # Only offer workspaces the admin may change.

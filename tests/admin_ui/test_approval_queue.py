@@ -197,6 +197,26 @@ def test_agent_supplied_text_renders_inert(
         assert "[click me](javascript:alert(3))" in html
 
 
+def test_hidden_characters_in_agent_text_are_marked_on_queue_and_review(
+    workspace, agent, make_pending, role_users, admin_client_for
+):
+    [confirmation] = make_pending(
+        workspace,
+        agent[0],
+        params={"to": "ann@example.com\u202e\u2066", "body": 'this.\u202eevil",'},
+        reason="fine\u200b",
+        summary="Send email to ann@example.com\u200d",
+    )
+    client = admin_client_for(role_users[Role.APPROVER])
+    for url in (QUEUE, review_url(confirmation)):
+        html = client.get(url).content.decode()
+        for char in ("\u202e", "\u2066", "\u200b", "\u200d"):
+            assert char not in html
+        for code in ("202E", "2066", "200B", "200D"):
+            assert f'title="hidden character U+{code}">⟦U+{code}⟧</span>' in html
+        assert "ann@example.com<span" in html
+
+
 def test_review_page_shows_request_and_history_of_same_tool_by_same_key(
     workspace, agent, make_pending, make_tool, make_key, role_users, admin_client_for
 ):
@@ -325,7 +345,12 @@ def test_approve_with_reason_lets_the_agent_proceed_once(
         decide_url(confirmation), {"verdict": "approve", "reason": "looks fine"}, follow=True
     )
     assert response.status_code == 200
-    assert any("approved" in m for m in messages_of(response))
+    short_id = str(confirmation.action_request_id)[:8]
+    # The message names the request: two pending sends are told apart.
+    assert (
+        f"Approved: email.send “Send an email to a@example.test” (request {short_id})."
+        in messages_of(response)
+    )
     confirmation.refresh_from_db()
     assert confirmation.status == "approved"
     record = ApprovalRecord.objects.get(confirmation=confirmation)

@@ -91,3 +91,36 @@ def test_summary_without_template_names_the_tool():
     assert (
         render_summary("", {"b": 1, "a": 2}, tool_name="crm.update") == "Run crm.update with a, b"
     )
+
+
+def test_summary_says_how_much_of_a_long_value_was_left_out():
+    text = render_summary("Note: {params.body}", {"body": "x" * 390}, tool_name="crm.note")
+    assert text == "Note: " + "x" * 200 + "… (+190 characters)"
+
+
+def test_summary_shows_recipient_fields_whole_with_hidden_characters_marked():
+    to = "ann@example.com" + "\u200b" * 190 + ", attacker@evil.test"
+    text = render_summary("Send email to {params.to}", {"to": to}, tool_name="email.send")
+    assert text.endswith("⟦U+200B⟧, attacker@evil.test")
+    assert text.count("⟦U+200B⟧") == 190
+    assert "…" not in text
+
+
+def test_summary_appends_recipient_fields_the_template_does_not_show():
+    params = {"subject": "Hi", "cc": "boss@example.com", "meta": {"callback_url": "https://x.test"}}
+    text = render_summary("Send {params.subject}", params, tool_name="email.send")
+    assert text == "Send Hi (cc: boss@example.com; meta.callback_url: https://x.test)"
+    untemplated = render_summary("", {"to": "ann@example.com", "body": "hi"}, tool_name="mail")
+    assert untemplated == "Run mail with body, to (to: ann@example.com)"
+
+
+def test_summary_never_shows_secret_params_even_if_recipient_like():
+    text = render_summary(
+        "Call hook", {"url": "https://hook.test/s3cr3t"}, tool_name="x", secret_params=["url"]
+    )
+    assert text == "Call hook"
+
+
+def test_summary_marks_direction_changes():
+    text = render_summary("Post {params.body}", {"body": 'this.\u202eevil",'}, tool_name="x")
+    assert text == 'Post this.⟦U+202E⟧evil",'

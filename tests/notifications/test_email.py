@@ -90,3 +90,13 @@ def test_failed_email_is_recorded_and_left_for_retry(
 
     assert send_email.delay(str(delivery.pk)).get() == "delivered"
     assert [m.to for m in mail.outbox if m.to == [approver.email]] == [[approver.email]]
+
+
+def test_email_marks_hidden_characters_in_agent_text(live_workspace, approver, ask_pending):
+    ask_pending(params={"to": "ann@example.com\u202e\u2066"}, reason="ok\u200b")
+    message = next(m for m in mail.outbox if m.to == [approver.email])
+    html = message.alternatives[0][0]
+    for part in (message.body, html):
+        assert "\u202e" not in part and "\u200b" not in part
+        assert "⟦U+202E⟧⟦U+2066⟧" in part
+        assert "ok⟦U+200B⟧" in part

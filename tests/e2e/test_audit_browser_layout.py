@@ -1,0 +1,55 @@
+"""The audit browser at 1280 px: the columns a reviewer reads first are on screen,
+actors are named, times carry their zone."""
+
+import pytest
+from django.db import transaction
+
+from audit.models import AuditAction
+from audit.services import audit_record
+from common.actor import Actor
+from tenants.models import Role
+from tests.e2e.conftest import PASSWORD
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def auditor_page(browser, live_server, e2e_settings, workspace, make_key, make_member):
+    key, _ = make_key(workspace, name="invoice-bot")
+    for n in range(3):
+        with transaction.atomic():
+            audit_record(
+                workspace=workspace,
+                actor=Actor.for_key(key, request_id=f"4f9c2e7a-request-{n:04d}-long-id"),
+                action=AuditAction.ACTION_DECIDED,
+                tool="billing.refund_customer_payment",
+                decision="requires_confirmation",
+                outcome="pending",
+            )
+    auditor = make_member(workspace, Role.AUDITOR)
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto("/admin/login/")
+    page.fill("#id_username", auditor.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url("**/admin/")
+    yield page
+    context.close()
+
+
+def test_important_columns_fit_at_1280_px(auditor_page, screenshot):
+    page = auditor_page
+    page.goto("/admin/audit/auditentry/")
+    screenshot(page, "audit-browser-1280")
+    # The result table scrolls inside its own box: a column must end inside that box.
+    visible = page.locator("#changelist .results").bounding_box()
+    right = min(visible["x"] + visible["width"], 1280)
+    for column in ("tool_shown", "decision", "outcome", "request_id", "actor_shown"):
+        header = page.locator(f"#result_list thead th.column-{column}")
+        box = header.bounding_box()
+        assert box is not None and header.is_visible(), column
+        assert box["x"] + box["width"] <= right + 1, f"{column} is cut off"
+    row = page.locator("#result_list tbody tr", has_text="billing.refund").first.inner_text()
+    assert "invoice-bot" in row and "UTC" in row
