@@ -102,16 +102,17 @@ class WorkspaceAutomationSettingsAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin
         operator = request.user.is_superuser
         if operator:
             changes["webhook_host_allowlist"] = split_words(data.get("webhook_host_allowlist", ""))
-        workspace = obj.workspace
-        try:
-            saved = services.automation_settings_update(
-                workspace=workspace, actor=admin_actor(request), changes=changes, operator=operator
-            )
-        except WardenError as exc:
-            self.refuse(request, exc)
-            return
-        obj.pk = saved.pk
-        obj._state.adding = False
+        # The same door as elsewhere: widening the host allowlist or switching
+        # auto-suspend off waits for a second person (approvals.governance).
+        applied, saved = through_door(
+            self,
+            request,
+            workspace=obj.workspace,
+            proposal=governance.automation_update(obj.workspace, changes, operator=operator),
+        )
+        if applied:
+            obj.pk = saved.pk
+            obj._state.adding = False
 
 
 # --- webhook endpoints ----------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The evidence side of the governed operations (approvals.governance): deleting or
-disabling a workspace's only active webhook endpoint or audit export destination.
+"""The notification side of the governed operations (approvals.governance): deleting
+or disabling a workspace's only active webhook endpoint or audit export destination,
+widening the outbound host allowlist and switching anomaly auto-suspend off.
 Registered with the guard and the door from NotificationsConfig.ready()."""
 
 from __future__ import annotations
@@ -9,7 +10,11 @@ from approvals.door import Proposal
 from approvals.governance import Target
 from audit import scheduled_export
 from notifications import services
-from notifications.models import AuditExportDestination, WebhookEndpoint
+from notifications.models import (
+    AuditExportDestination,
+    WebhookEndpoint,
+    WorkspaceAutomationSettings,
+)
 
 
 def webhook_snapshot(endpoint: WebhookEndpoint) -> dict:
@@ -68,6 +73,29 @@ def export_disable(destination: AuditExportDestination) -> Proposal:
     )
 
 
+def automation_update(workspace, changes: dict, *, operator: bool) -> Proposal:
+    current = WorkspaceAutomationSettings.objects.filter(workspace=workspace).first()
+    before = (current or WorkspaceAutomationSettings(workspace=workspace)).snapshot()
+    return Proposal(
+        Target.AUTOMATION,
+        "update",
+        f"automation settings of {workspace.slug}",
+        before,
+        {**before, **changes},
+        str(workspace.pk),
+        {"changes": changes, "operator": operator},
+    )
+
+
+def _automation_update(*, workspace, actor, values, **_):
+    return services.automation_settings_update(
+        workspace=workspace,
+        actor=actor,
+        changes=values["changes"],
+        operator=bool(values.get("operator")),
+    )
+
+
 def _webhook_update(*, workspace, actor, target_id, values, **_):
     endpoint = WebhookEndpoint.objects.get(workspace=workspace, pk=target_id)
     return services.endpoint_update(endpoint=endpoint, actor=actor, changes=values)
@@ -96,6 +124,7 @@ def _export_disable(*, workspace, actor, **_):
 def register() -> None:
     guard.register(WebhookEndpoint, Target.WEBHOOK, webhook_snapshot)
     guard.register(AuditExportDestination, Target.EXPORT, export_snapshot)
+    door.register_applier(Target.AUTOMATION, "update", _automation_update)
     door.register_applier(Target.WEBHOOK, "update", _webhook_update)
     door.register_applier(Target.WEBHOOK, "delete", _webhook_delete)
     door.register_applier(Target.EXPORT, "disable", _export_disable)

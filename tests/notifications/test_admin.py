@@ -4,11 +4,13 @@ once, the host allowlist reserved to operators, tenants kept apart."""
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
+from rest_framework.test import APIClient
 
+from approvals.models import ActionRequest
 from audit.models import AuditEntry
 from notifications.models import WebhookEndpoint, WorkspaceAutomationSettings
 from notifications.services import automation_settings_update
-from tenants.models import Role
+from tenants.models import Membership, Role
 from tests.notifications.conftest import SYSTEM
 
 ADD_URL = "/admin/notifications/webhookendpoint/add/"
@@ -101,6 +103,19 @@ def test_operator_sets_the_host_allowlist(live_workspace, operator_client):
         },
     )
     assert response.status_code == 302
+    # Widening where Warden may connect is governed: filed for the workspace's owner.
+    request = ActionRequest.objects.get(workspace=live_workspace, status="pending")
+    assert request.tool_name == "warden.workspace.widen_outbound_hosts"
+    owner = Membership.objects.get(workspace=live_workspace, role=Role.OWNER).user
+    approver = APIClient()
+    approver.force_login(owner)
+    approved = approver.post(
+        f"/api/v1/approvals/{request.confirmation.pk}/approve",
+        {"reason": "our hooks"},
+        format="json",
+        HTTP_X_WARDEN_WORKSPACE=live_workspace.slug,
+    )
+    assert approved.status_code == 200, approved.json()
     saved = WorkspaceAutomationSettings.objects.get(workspace=live_workspace)
     assert saved.webhook_host_allowlist == ["hooks.example.com", "*.acme.test", "10.0.0.0/8"]
 
