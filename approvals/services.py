@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from approvals import arguments, gate
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
-from approvals.signals import confirmation_requested
+from approvals.signals import action_decided, confirmation_requested
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record, exception_record
 from common.actor import Actor
@@ -632,6 +632,17 @@ def _use_confirmation(ask: _Ask, *, token: str, digest: str) -> ActionAnswer:
 # --- approving -----------------------------------------------------------------------
 
 
+def _announce(action: ActionRequest, event: str) -> None:
+    """Tell listeners (webhooks for agents) once the state change has committed. Only
+    agents' requests are announced; governed changes have their own trail."""
+    if action.key_id is None:
+        return
+    action_id = action.pk
+    transaction.on_commit(
+        lambda: action_decided.send(sender=ActionRequest, action_id=action_id, event=event)
+    )
+
+
 def _expire(confirmation: ConfirmationRequest, actor: Actor, now: datetime) -> None:
     """Mark a locked confirmation expired, with its action request and audit entry."""
     confirmation.status = ConfirmationRequest.Status.EXPIRED
@@ -640,6 +651,7 @@ def _expire(confirmation: ConfirmationRequest, actor: Actor, now: datetime) -> N
     action = confirmation.action_request
     ActionRequest.objects.filter(pk=action.pk).update(status=ActionRequest.Status.EXPIRED)
     action.status = ActionRequest.Status.EXPIRED
+    _announce(action, "action.expired")
     audit_record(
         workspace=confirmation.workspace,
         actor=actor,
@@ -733,6 +745,9 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
             if action_status == ActionRequest.Status.APPROVED:
                 for hook in APPROVAL_HOOKS:
                     hook(confirmation=locked, action=action, actor=actor)
+                _announce(action, "action.approved")
+            elif action_status == ActionRequest.Status.DENIED:
+                _announce(action, "action.denied")
             audit_record(
                 workspace=locked.workspace,
                 actor=actor,
@@ -890,4 +905,6 @@ def action_report_result(*, action_request, key, status: str, output: Any, actor
             policy_version=action.policy_version,
             outcome=status,
         )
+        if action.status == ActionRequest.Status.EXECUTED:
+            _announce(action, "action.executed")
     return action

@@ -7,12 +7,13 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications and background work"
 
     def ready(self):
-        from approvals.signals import confirmation_requested
-        from notifications.receivers import on_confirmation_requested
+        from approvals.signals import action_decided, confirmation_requested
+        from notifications.receivers import on_action_decided, on_confirmation_requested
 
         confirmation_requested.connect(
             on_confirmation_requested, dispatch_uid="notifications.confirmation_requested"
         )
+        action_decided.connect(on_action_decided, dispatch_uid="notifications.action_decided")
         from audit.retention import register_prune_limit
         from notifications.selectors import export_prune_limit
 

@@ -18,6 +18,10 @@ class Event(models.TextChoices):
     ANOMALY_DETECTED = "anomaly.detected"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken"
     EXCEPTION_UNRESOLVED = "exception.unresolved"
+    ACTION_APPROVED = "action.approved"
+    ACTION_DENIED = "action.denied"
+    ACTION_EXPIRED = "action.expired"
+    ACTION_EXECUTED = "action.executed"
 
 
 class WorkspaceAutomationSettings(models.Model):

@@ -19,3 +19,10 @@ def on_confirmation_requested(sender=None, *, confirmation_id, **kwargs) -> None
             "could not publish confirmation.requested for %s; the sweeper will retry",
             confirmation_id,
         )
+
+
+def on_action_decided(sender=None, *, action_id, event, **kwargs) -> None:
+    try:
+        services.notify_action_decided(action_id=action_id, event=event)
+    except Exception:
+        logger.exception("could not publish %s for %s", event, action_id)

@@ -27,6 +27,7 @@ from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from approvals.models import ActionRequest
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record_change
 from common import background
@@ -510,6 +511,33 @@ def notify_chain_broken(*, workspace: Workspace, result, day: str) -> Notificati
         data=data,
         emails=_emails_to(auditors, rendered),
     )
+
+
+def notify_action_decided(*, action_id, event: str) -> NotificationEvent | None:
+    """Webhook event for the agent's side: its request was approved, denied, expired or
+    executed (no email: people already saw it in the queue). Agent text is not sent:
+    the ids let the agent's runner fetch the request with its key."""
+    action = (
+        ActionRequest.objects.select_related("workspace", "key", "confirmation")
+        .filter(pk=action_id)
+        .first()
+    )
+    if action is None or action.key is None:
+        return None
+    data = {
+        "action_id": str(action.pk),
+        "tool": action.tool_name,
+        "status": action.status,
+        "key": {"id": str(action.key.pk), "prefix": action.key.prefix},
+        "dry_run": action.dry_run,
+    }
+    with transaction.atomic():
+        return event_publish(
+            workspace=action.workspace,
+            event=event,
+            event_key=f"{event}:{action.pk}",
+            data=data,
+        )
 
 
 def exceptions_remind_unresolved(*, now: datetime | None = None) -> int:
