@@ -48,6 +48,7 @@ class FakeWarden:
         self.polls = 0
         self.hold_long_polls = True  # False: answer pending at once (past expiry)
         self.replies: dict[str, httpx.Response] = {}  # idempotency key -> first answer
+        self.executed: list[tuple[str, dict]] = []  # calls the "gateway" ran
 
     # --- test helpers ----------------------------------------------------------------
 
@@ -154,9 +155,7 @@ class FakeWarden:
             if status != "approved":
                 return error(409, "confirmation_used")
             action["status"] = "allowed"
-            return httpx.Response(
-                200, json={"id": action["id"], "decision": "allowed", "dry_run": self.dry_run}
-            )
+            return httpx.Response(200, json=self._allowed(action, body))
         key = body.get("idempotency_key")
         if key and key in self.replies:
             first = self.replies[key]
@@ -165,6 +164,14 @@ class FakeWarden:
         if key:
             self.replies[key] = reply
         return reply
+
+    def _allowed(self, action: dict, body: dict) -> dict:
+        answer = {"id": action["id"], "decision": "allowed", "dry_run": self.dry_run}
+        if body.get("execute"):  # Warden's gateway ran the tool: the upstream's answer
+            self.executed.append((body["tool"], body["params"]))
+            answer["result"] = None if self.dry_run else {"echo": body["params"]}
+            answer["execution"] = {"status": "skipped" if self.dry_run else "succeeded"}
+        return answer
 
     def _first_ask(self, body: dict, rule: str) -> httpx.Response:
         if rule not in ("allow", "confirm"):
@@ -182,9 +189,7 @@ class FakeWarden:
         }
         self.actions[action["id"]] = action
         if rule == "allow":
-            return httpx.Response(
-                200, json={"id": action["id"], "decision": "allowed", "dry_run": self.dry_run}
-            )
+            return httpx.Response(200, json=self._allowed(action, body))
         return httpx.Response(
             202,
             json={

@@ -93,3 +93,16 @@ def test_async_refusal_and_rate_limit(make_async, fake, clock):
 def test_async_guard_refuses_sync_functions(make_async):
     with pytest.raises(TypeError):
         make_async().guard("x")(lambda: None)
+
+
+def test_async_call_tool_waits_for_a_human_then_executes_once(make_async, fake):
+    fake.tools = {"email.send": "confirm"}
+    fake.scripted = ("approve", "ok", 2)
+
+    async def main():
+        async with make_async() as warden:
+            return await warden.call_tool("email.send", {"to": "ann@example.com"})
+
+    call = asyncio.run(main())
+    assert call.result == {"echo": {"to": "ann@example.com"}}
+    assert len(fake.executed) == 1

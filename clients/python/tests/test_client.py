@@ -314,3 +314,38 @@ def test_unavailable_is_retried_after_retry_after_then_raised(warden, fake, cloc
     with pytest.raises(WardenError) as caught:
         warden.whoami()
     assert (caught.value.code, caught.value.status) == ("unavailable", 503)
+
+
+# --- call_tool: Warden executes connector-backed tools itself ----------------------------
+
+
+def test_call_tool_returns_what_the_upstream_answered(warden, fake):
+    fake.tools = {"crm.lookup": "allow"}
+    call = warden.call_tool("crm.lookup", {"id": 7})
+    assert call.result == {"echo": {"id": 7}} and call.execution["status"] == "succeeded"
+    assert fake.sent("POST", "/api/v1/actions")[0]["execute"] is True
+    assert fake.executed == [("crm.lookup", {"id": 7})]
+
+
+def test_call_tool_waits_for_a_human_then_executes_once(warden, fake):
+    fake.tools = {"email.send": "confirm"}
+    fake.scripted = ("approve", "ok", 2)
+    call = warden.call_tool("email.send", {"to": "ann@example.com"})
+    assert call.result == {"echo": {"to": "ann@example.com"}}
+    assert len(confirmed_calls(fake)) == 1 and len(fake.executed) == 1
+
+
+def test_call_tool_denied_never_executes(warden, fake):
+    fake.tools = {"email.send": "confirm"}
+    fake.scripted = ("deny", "not to this customer", 1)
+    with pytest.raises(Denied) as denied:
+        warden.call_tool("email.send", {"to": "x@example.com"})
+    assert denied.value.reason == "not to this customer"
+    assert fake.executed == []
+
+
+def test_call_tool_in_dry_run_calls_nothing(warden, fake):
+    fake.tools = {"crm.lookup": "allow"}
+    fake.dry_run = True
+    call = warden.call_tool("crm.lookup", {"id": 1})
+    assert call.dry_run and call.result is None

@@ -12,7 +12,16 @@ from warden_sdk.errors import (
     RateLimited,
     WardenError,
 )
-from warden_sdk.models import Action, Allowed, AskResult, Authorisation, Identity, Pending, Tool
+from warden_sdk.models import (
+    Action,
+    Allowed,
+    AskResult,
+    Authorisation,
+    Identity,
+    Pending,
+    Tool,
+    ToolCall,
+)
 
 __all__ = [
     "ERROR_CODES",
@@ -31,6 +40,7 @@ __all__ = [
     "Pending",
     "RateLimited",
     "Tool",
+    "ToolCall",
     "Warden",
     "WardenError",
     "__version__",

@@ -99,3 +99,11 @@ def raise_timeout_if_pending(exc: WardenError, action_id: str) -> None:
     from_pending = exc.code == "confirmation_pending"
     if from_pending:
         raise ApprovalTimeout(action_id) from exc
+
+
+def tool_call_body(tool: str, arguments, reason: str, token: str = "") -> dict:
+    """POST /actions for a call Warden executes through its gateway."""
+    body = {"tool": tool, "params": dict(arguments or {}), "reason": reason, "execute": True}
+    if token:
+        body.update(confirmed=True, confirmation_token=token)
+    return body

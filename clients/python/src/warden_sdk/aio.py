@@ -23,6 +23,7 @@ from warden_sdk.models import (
     Identity,
     Pending,
     Tool,
+    ToolCall,
     ask_result,
 )
 
@@ -130,6 +131,32 @@ class AsyncWarden:
             timeout=self._timeout + wait,
         )
         return Action.from_json(body)
+
+    async def call_tool(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> ToolCall:
+        """As Warden.call_tool: Warden executes the connector-backed tool itself."""
+        status, body = await self._json(
+            "POST", "actions", json=_base.tool_call_body(tool, arguments, reason)
+        )
+        if status == 202:
+            pending = ask_result(status, body)
+            _base.check_after_wait(await self.wait(pending.id, timeout))
+            try:
+                _, body = await self._json(
+                    "POST",
+                    "actions",
+                    json=_base.tool_call_body(tool, arguments, reason, pending.token),
+                )
+            except WardenError as exc:
+                _base.raise_timeout_if_pending(exc, pending.id)
+                raise
+        return ToolCall.from_json(body)
 
     async def wait(self, action_id: str, timeout: float | None = None) -> Action:
         budget = self.approval_timeout if timeout is None else timeout

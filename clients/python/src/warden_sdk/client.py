@@ -22,6 +22,7 @@ from warden_sdk.models import (
     Identity,
     Pending,
     Tool,
+    ToolCall,
     ask_result,
 )
 
@@ -159,6 +160,34 @@ class Warden:
             "POST", f"actions/{action_id}/result", json={"status": status, "output": output}
         )
         return Action.from_json(body)
+
+    def call_tool(
+        self,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        reason: str = "",
+        timeout: float | None = None,
+    ) -> ToolCall:
+        """Have Warden call a connector-backed tool with the credentials it holds: asks,
+        waits for a human when one must confirm, and returns the upstream's answer.
+        Raises Denied, Expired, NotAllowed, ApprovalTimeout or RateLimited."""
+        status, body = self._json(
+            "POST", "actions", json=_base.tool_call_body(tool, arguments, reason)
+        )
+        if status == 202:
+            pending = ask_result(status, body)
+            _base.check_after_wait(self.wait(pending.id, timeout))
+            try:
+                _, body = self._json(
+                    "POST",
+                    "actions",
+                    json=_base.tool_call_body(tool, arguments, reason, pending.token),
+                )
+            except WardenError as exc:
+                _base.raise_timeout_if_pending(exc, pending.id)
+                raise
+        return ToolCall.from_json(body)
 
     # --- guard ---------------------------------------------------------------------
 

@@ -143,3 +143,26 @@ def ask_result(status: int, body: dict[str, Any]) -> AskResult:
             irreversible=bool(body.get("irreversible")),
         )
     return Allowed(id=str(body["id"]), dry_run=bool(body.get("dry_run")))
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call Warden executed itself (a connector-backed tool, `execute: true`):
+    the upstream's answer, and Warden's record of the execution. In dry-run nothing
+    was called and `result` is None."""
+
+    id: str
+    dry_run: bool
+    result: Any
+    execution: dict[str, Any] | None
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> ToolCall:
+        return cls(
+            id=str(body.get("id", "")),
+            dry_run=bool(body.get("dry_run")),
+            result=body.get("result"),
+            execution=body.get("execution"),
+            raw=body,
+        )
