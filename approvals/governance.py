@@ -132,6 +132,12 @@ def _tool_protection_removed(before: Snapshot, after: Snapshot) -> bool:
             and (_was(before, "deny_condition") or "").strip()
             != (_is(after, "deny_condition") or "").strip()
         )
+        # Another argument schema validates differently; a tool that ends disabled (a
+        # connector sync flagging an upstream change) reaches no agent until reviewed.
+        or (
+            bool(_is(after, "enabled"))
+            and (_was(before, "input_schema") or {}) != (_is(after, "input_schema") or {})
+        )
     )
 
 
@@ -265,7 +271,8 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
     GovernedOperation(
         "warden.tool.remove_protection",
         Target.TOOL,
-        "Clear irreversible, remove a data class or a secret parameter, or change a deny rule",
+        "Clear irreversible, remove a data class or a secret parameter, change a deny rule, "
+        "or change the argument schema of an enabled tool",
         _tool_protection_removed,
         "the sensitivity floor, secret digests or a deny rule would stop applying to it",
         "manage_tools",
@@ -438,6 +445,7 @@ GOVERNED_FIELDS: dict[Target, frozenset[str]] = {
             "secret_params",
             "enabled",
             "deny_condition",
+            "input_schema",
         }
     ),
     Target.KEY: frozenset({"scopes", "unattended_mode", "suspended_at"}),

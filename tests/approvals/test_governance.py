@@ -616,3 +616,24 @@ def test_a_deny_rule_refuses_with_its_reason_and_records_a_denial(
         "/api/v1/actions", {"tool": "crm.export", "params": {"rows": 5}}, format="json"
     )
     assert small.status_code == 202
+
+
+def test_changing_an_enabled_tools_argument_schema_is_governed(
+    workspace, make_key, key_client, make_tool, other_workspace, user_client, make_member
+):
+    schema = {"type": "object", "properties": {"rows": {"type": "integer", "maximum": 10}}}
+    tool = make_tool(workspace, "crm.export", confirmation="always", input_schema=schema)
+    _, plaintext = make_key(workspace, scopes=["tools:write"])
+    response = key_client(plaintext).patch(
+        f"/api/v1/tools/{tool.pk}", {"input_schema": {}}, format="json"
+    )
+    assert response.status_code == 202
+    assert response.json()["governed_operations"] == ["warden.tool.remove_protection"]
+    tool.refresh_from_db()
+    assert tool.input_schema == schema
+    # Another workspace's admin cannot even see the tool to propose a change.
+    outsider = user_client(make_member(other_workspace, Role.ADMIN), other_workspace)
+    assert (
+        outsider.patch(f"/api/v1/tools/{tool.pk}", {"input_schema": {}}, format="json").status_code
+        == 404
+    )
