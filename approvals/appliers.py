@@ -146,12 +146,19 @@ def register() -> None:
             Target.MEMBERSHIP, verb, lambda verb=verb, **kw: _membership_check(verb=verb, **kw)
         )
 
-    door.register_reader(Target.TOOL, lambda ws, pk: Tool.objects.filter(pk=pk).first())
+    # Readers stay inside the request's workspace, like every other read.
+    door.register_reader(
+        Target.TOOL, lambda ws, pk: Tool.objects.filter(workspace=ws, pk=pk).first()
+    )
     door.register_reader(
         Target.WORKSPACE, lambda ws, pk: Workspace.objects.filter(pk=ws.pk).first()
     )
-    door.register_reader(Target.KEY, lambda ws, pk: MachineKey.objects.filter(pk=pk).first())
-    door.register_reader(Target.MEMBERSHIP, lambda ws, pk: Membership.objects.filter(pk=pk).first())
+    door.register_reader(
+        Target.KEY, lambda ws, pk: MachineKey.objects.filter(workspace=ws, pk=pk).first()
+    )
+    door.register_reader(
+        Target.MEMBERSHIP, lambda ws, pk: Membership.objects.filter(workspace=ws, pk=pk).first()
+    )
 
     if door.apply_approved not in services.APPROVAL_HOOKS:
         services.APPROVAL_HOOKS.append(door.apply_approved)

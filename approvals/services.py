@@ -146,7 +146,6 @@ class ActionAnswer:
     status: int
     body: dict
     action_request: ActionRequest | None = None
-    result: Any = None  # return value of a platform operation applied on confirmation
 
     @property
     def allowed(self) -> bool:
