@@ -230,9 +230,9 @@ def cluster(tmp_path):
         Worker(env, queue, tmp_path / "worker-2.log"),
     )
     cluster = Cluster(nodes, workers, receiver, {})
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
     try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{database}"')
         subprocess.run(
             [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
             cwd=ROOT,
