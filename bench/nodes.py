@@ -1,7 +1,10 @@
 """Scaling out the web tier: allowed decisions (POST /api/v1/actions) and the bare
 authenticated call (GET /api/v1/whoami) against 1..N gunicorn nodes sharing one
 PostgreSQL and one Redis (rate limits shared, as in production), the client threads
-spread round-robin over the nodes.
+spread round-robin over the nodes, one node and all nodes in alternating rounds of the
+same run. It also reports the CPU time each request costs in gunicorn and in the
+PostgreSQL backends (Linux /proc, same host), which holds when the machine is busy and
+is what sizing needs: requests/s per core of web processes.
 
     .venv/bin/python bench/nodes.py --nodes 1 --workers 1 [--threads 8] [--requests 2000]
 
@@ -25,6 +28,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from benchdb import ensure_database
 
@@ -170,6 +174,45 @@ def drive(ports, keys, endpoint, total, threads) -> tuple[list[float], float, in
     return latencies, time.perf_counter() - started, errors[0]
 
 
+TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def web_cpu(servers) -> float:
+    """CPU seconds of every gunicorn master and worker so far."""
+    return sum(_cpu(p) for _, proc in servers for p in (proc.pid, *_children(proc.pid)))
+
+
+def database_cpu(database: str) -> float:
+    """CPU seconds of the PostgreSQL backends serving `database` (same host only)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if title.startswith("postgres: ") and f" {database} " in title:
+            total += _cpu(int(entry.name))
+    return total
+
+
 def drop_keys(redis_url: str, prefix: str) -> None:
     import redis
 
@@ -208,6 +251,9 @@ def main() -> int:
     # One node, then all of them, alternately, so both see the same background load.
     configs = {1: ports[:1], args.nodes: ports}
     results: dict[tuple[int, str], tuple[list[float], float, int]] = {}
+    database = urlsplit(database_url).path.lstrip("/")
+    cpu = {"bare": (0.0, 0.0), "decision": (0.0, 0.0)}  # (web, database) CPU seconds
+    counted = {"bare": 0, "decision": 0}
     loads = []
     try:
         for endpoint in ("bare", "decision"):  # warm every process and its connections
@@ -215,9 +261,13 @@ def main() -> int:
         for _ in range(args.rounds):
             for nodes, config_ports in configs.items():
                 for endpoint in ("bare", "decision"):
+                    before = web_cpu(servers), database_cpu(database)
                     lat, elapsed, errors = drive(
                         config_ports, keys, endpoint, args.requests, args.threads
                     )
+                    used = web_cpu(servers) - before[0], database_cpu(database) - before[1]
+                    cpu[endpoint] = tuple(c + u for c, u in zip(cpu[endpoint], used, strict=True))
+                    counted[endpoint] += len(lat)
                     old = results.get((nodes, endpoint), ([], 0.0, 0))
                     results[nodes, endpoint] = (old[0] + lat, old[1] + elapsed, old[2] + errors)
             loads.append(os.getloadavg()[0])
@@ -254,6 +304,12 @@ def main() -> int:
         print(
             f"{endpoint}: {args.nodes} nodes / 1 node = "
             f"{rate[args.nodes, endpoint] / rate[1, endpoint]:.2f}x requests/s"
+        )
+    for endpoint in ("bare", "decision"):
+        web, db = (1000 * c / counted[endpoint] for c in cpu[endpoint])
+        print(
+            f"{endpoint}: CPU per request {web:.1f} ms in gunicorn, {db:.1f} ms in PostgreSQL "
+            f"backends: about {1000 / web:.0f} req/s per core of web processes"
         )
     return 0
 
