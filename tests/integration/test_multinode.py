@@ -151,6 +151,11 @@ class Node:
                 time.sleep(0.2)
         raise AssertionError(f"node {self.name} not serving in {timeout}s:\n{self.output()}")
 
+    def terminate(self) -> None:
+        """Ask for a graceful stop (gunicorn lets the background lane finish)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -269,6 +274,8 @@ def cluster(tmp_path):
         print(cluster.logs())
         raise
     finally:
+        for node in nodes:  # both at once: each may wait for its background lane
+            node.terminate()
         for node in nodes:
             node.stop()
         for worker in workers:
