@@ -8,6 +8,7 @@ from django.http import HttpResponseNotAllowed
 from django.urls import path
 
 from approvals import admin_views
+from approvals.models import ConfirmationRequest
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
 
 
@@ -45,7 +46,5 @@ class ApprovalQueueAdmin(ReadOnlyWorkspaceAdmin):
 
 
 def register(site: admin.AdminSite = admin.site) -> None:
-    from approvals.models import ConfirmationRequest
-
     if not site.is_registered(ConfirmationRequest):
         site.register(ConfirmationRequest, ApprovalQueueAdmin)

@@ -13,7 +13,7 @@ DEBUG = env.bool("DEBUG", default=False)
 # Required when DEBUG is off, but enforced where it is used rather than at import, so
 # commands that need no secret (makemigrations, showmigrations) run without one:
 # config/wsgi.py, config/asgi.py and the Celery worker refuse to start without it,
-# Django refuses to sign anything with an empty key, and keys.secrets.pepper() refuses
+# Django refuses to sign anything with an empty key, and common.secrets.pepper() refuses
 # to digest with an empty pepper.
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY and DEBUG:
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "audit",
     "notifications",
     "gateway",
+    "oversight",
 ]
 
 MIDDLEWARE = [

@@ -21,15 +21,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from celery import current_app
 from celery.exceptions import Retry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from approvals.models import ActionRequest
+from approvals.models import ActionRequest, ConfirmationRequest
 from audit.models import AuditAction, ExceptionRecord
-from audit.services import audit_record_change
+from audit.services import audit_record_change, audit_verify_and_record
 from common import background
 from common.actor import Actor
 from common.errors import WardenError
@@ -58,6 +59,10 @@ USER_AGENT = "Warden-Webhooks/1"
 AUTOMATION_FIELDS = ("webhook_host_allowlist", "anomaly_auto_suspend", "email_notifications")
 # Only platform operators may widen where Warden connects to (README: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
+
+
+DELIVER_WEBHOOK_TASK = "notifications.deliver_webhook"
+SEND_EMAIL_TASK = "notifications.send_email"
 
 
 def webhook_timeout() -> float:
@@ -270,7 +275,7 @@ class Email:
     content: content.EmailContent
 
 
-def _enqueue(task, ids: Iterable) -> None:
+def _enqueue(task_name: str, ids: Iterable) -> None:
     """Best effort: a failed enqueue (broker down) leaves the row pending for the sweeper.
 
     Called after the commit, usually still inside the request. Without a broker (eager
@@ -282,12 +287,15 @@ def _enqueue(task, ids: Iterable) -> None:
     if not ids:
         return
     if settings.WARDEN_DELIVERY_IN_BACKGROUND:
-        background.submit(_send_now, task, ids)
+        background.submit(_send_now, task_name, ids)
     else:
-        _send_now(task, ids)
+        _send_now(task_name, ids)
 
 
-def _send_now(task, ids: list[str]) -> None:
+def _send_now(task_name: str, ids: list[str]) -> None:
+    # By name: the tasks module (registered in NotificationsConfig.ready) sits above
+    # this one. The registered task object keeps eager mode working.
+    task = current_app.tasks[task_name]
     for pk in ids:
         try:
             task.delay(pk)
@@ -300,15 +308,11 @@ def _send_now(task, ids: list[str]) -> None:
 
 
 def enqueue_webhooks(ids: Iterable) -> None:
-    from notifications.tasks import deliver_webhook
-
-    _enqueue(deliver_webhook, ids)
+    _enqueue(DELIVER_WEBHOOK_TASK, ids)
 
 
 def enqueue_emails(ids: Iterable) -> None:
-    from notifications.tasks import send_email
-
-    _enqueue(send_email, ids)
+    _enqueue(SEND_EMAIL_TASK, ids)
 
 
 @transaction.atomic
@@ -386,8 +390,6 @@ def _review_path(confirmation_id) -> str:
 def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | None:
     """Approvers learn of a pending request: webhooks, and email to every member who may
     approve it (never the key's owner, who cannot approve it anyway)."""
-    from approvals.models import ConfirmationRequest
-
     confirmation = (
         ConfirmationRequest.objects.select_related(
             "workspace", "action_request__key", "action_request__tool"
@@ -595,8 +597,6 @@ def chain_verification_run(
     """Verify and record (audit.verified; chain_broken exception when broken), then
     notify on failure. Nightly runs act as system:chain-verify; the admin button passes
     the person who pressed it."""
-    from audit.services import audit_verify_and_record
-
     result = audit_verify_and_record(
         workspace=workspace, actor=actor or Actor.system("chain-verify")
     )
