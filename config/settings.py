@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "audit",
     "notifications",
     "gateway",
+    "oversight",
 ]
 
 MIDDLEWARE = [
