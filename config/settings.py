@@ -205,6 +205,7 @@ SPECTACULAR_SETTINGS = {
     # Choice fields named alike (status, role, level...) get distinct, stable enum names.
     "ENUM_NAME_OVERRIDES": {
         "ConfirmationStatusEnum": "approvals.models.ConfirmationRequest.Status",
+        "PostureLevelEnum": "oversight.posture.LEVELS",
     },
 }
 

@@ -43,6 +43,7 @@ WEIGHTS: dict[str, int] = {
     "unattended_keys": 7,  # x share of active keys in unattended mode
     "unconfirmed_tools": 8,  # x share of enabled write/external tools with confirmation never
 }
+LEVELS = ("low", "high")  # of each axis, in the decision
 SENSITIVITY_HIGH = 20  # of 50: sensitivity points at or above this count as "high"
 AUTONOMY_HIGH = 25  # of 50: autonomy points at or above this count as "high"
 
@@ -259,7 +260,11 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
             "Revoke the keys in unattended mode (create attended replacements): their "
             "requests then follow each tool's confirmation rule.",
             replace(inputs, unattended_keys=0),
-            {"method": "POST", "path": "/api/v1/keys/{id}/revoke", "body": ""},
+            {
+                "method": "POST",
+                "path": "/api/v1/keys/{id}/revoke",
+                "body": '{"reason": "posture: no unattended keys"}',
+            },
             [
                 {"name": k.name, "admin_url": _admin("keys_machinekey_change", k.pk)}
                 for k in observed.unattended

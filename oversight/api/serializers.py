@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from oversight.posture import LEVELS
+
 
 class PostureWorkspaceSerializer(serializers.Serializer):
     id = serializers.UUIDField()
@@ -13,8 +15,8 @@ class PostureDecisionSerializer(serializers.Serializer):
     code = serializers.ChoiceField(choices=["allow", "allow_with_approvals", "deny"])
     label = serializers.CharField()
     meaning = serializers.CharField()
-    sensitivity = serializers.ChoiceField(choices=["low", "high"])
-    autonomy = serializers.ChoiceField(choices=["low", "high"])
+    sensitivity = serializers.ChoiceField(choices=LEVELS)
+    autonomy = serializers.ChoiceField(choices=LEVELS)
 
 
 class PostureDataClassSerializer(serializers.Serializer):

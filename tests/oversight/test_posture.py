@@ -117,7 +117,7 @@ def _apply(mitigation, workspace, client):
         for target in mitigation["targets"]:
             pk = model.objects.get(workspace=workspace, name=target["name"]).pk
             path = api["path"].replace("{id}", str(pk))
-            body = json.loads(api["body"]) if api["body"] else {"reason": "posture"}
+            body = json.loads(api["body"])
             response = getattr(client, api["method"].lower())(path, body, format="json")
             assert response.status_code == 200, response.json()
         return
