@@ -7,10 +7,10 @@ from django.urls import path
 from oversight import admin_views
 
 urlpatterns = [
-    path("", admin.site.admin_view(admin_views.posture_index_view), name="posture"),
+    path("", admin.site.admin_view(admin_views.posture_index_view), name="posture_admin"),
     path(
         "<slug:slug>/",
         admin.site.admin_view(admin_views.posture_view),
-        name="posture_workspace",
+        name="posture_admin_workspace",
     ),
 ]

@@ -28,7 +28,7 @@ def posture_index_view(request):
     if not workspaces:
         raise permission_missing(VIEW_PERMISSION)
     if len(workspaces) == 1:
-        return HttpResponseRedirect(reverse("posture_workspace", args=[workspaces[0].slug]))
+        return HttpResponseRedirect(reverse("posture_admin_workspace", args=[workspaces[0].slug]))
     context = {
         **admin.site.each_context(request),
         "title": "Posture",

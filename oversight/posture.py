@@ -270,8 +270,12 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
                 for k in observed.unattended
             ],
         )
+    # Idle relative to the rest of the workspace: without any traffic in the window
+    # every tool would look idle, and "disable everything" is no advice.
     idle_sensitive = [
-        t for t in observed.tools if _is_sensitive(t) and not observed.traffic_by_tool.get(t.pk)
+        t
+        for t in observed.tools
+        if inputs.decisions and _is_sensitive(t) and not observed.traffic_by_tool.get(t.pk)
     ]
     if idle_sensitive:
         add(

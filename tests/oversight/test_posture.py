@@ -79,8 +79,11 @@ def test_without_traffic_the_tool_share_stands_in(make_workspace, add_tool):
     workspace = make_workspace()
     add_tool(workspace, "a", data_classes=["pii"])
     add_tool(workspace, "b")
-    parts = {p["factor"]: p["points"] for p in posture_build(workspace=workspace)["score_parts"]}
+    posture = posture_build(workspace=workspace)
+    parts = {p["factor"]: p["points"] for p in posture["score_parts"]}
     assert parts["sensitive_traffic"] == parts["sensitive_tools"] == 12.5
+    # With no traffic at all no tool is "idle": disabling everything is no advice.
+    assert "disable_idle_sensitive_tools" not in [m["code"] for m in posture["mitigations"]]
 
 
 def test_revoked_and_expired_keys_do_not_count(permissive, make_key):

@@ -29,7 +29,8 @@ def auditor(permissive, make_member):
 
 
 def test_the_admin_home_links_to_posture_for_those_who_may_see_it(permissive, auditor, make_member):
-    assert 'id="posture-link"' in _client(auditor).get("/admin/").content.decode()
+    html = _client(auditor).get("/admin/").content.decode()
+    assert '<a href="/admin/posture/" id="posture-link">' in html
     approver = make_member(permissive, Role.APPROVER)
     assert 'id="posture-link"' not in _client(approver).get("/admin/").content.decode()
 
