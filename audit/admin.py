@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -29,6 +30,8 @@ from common.net import client_ip
 from common.text import reveal_invisible_html
 from keys.models import MachineKey
 from notifications.services import chain_verification_run
+from oversight.posture import posture_build
+from oversight.posture_pdf import posture_page
 from oversight.privacy import privacy_summary_build, privacy_summary_download
 from oversight.privacy_pdf import privacy_summary_pdf
 from oversight.tasks import verify_chain_task
@@ -397,7 +400,13 @@ class AuditEntryAdmin(EvidenceAdmin):
             return HttpResponseNotAllowed(["GET"])
         workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
         summary = privacy_summary_download(workspace=workspace, actor=_actor(request), fmt="pdf")
-        response = HttpResponse(privacy_summary_pdf(summary), content_type="application/pdf")
+        posture = posture_build(
+            workspace=workspace, now=datetime.fromisoformat(summary["generated_at"])
+        )
+        response = HttpResponse(
+            privacy_summary_pdf(summary, extra_pages=[posture_page(posture)]),
+            content_type="application/pdf",
+        )
         filename = f"warden-privacy-summary-{workspace.slug}.pdf"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"

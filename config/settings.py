@@ -205,6 +205,7 @@ SPECTACULAR_SETTINGS = {
     # Choice fields named alike (status, role, level...) get distinct, stable enum names.
     "ENUM_NAME_OVERRIDES": {
         "ConfirmationStatusEnum": "approvals.models.ConfirmationRequest.Status",
+        "PostureLevelEnum": "oversight.posture.LEVELS",
     },
 }
 
@@ -307,8 +308,9 @@ WARDEN_EAGER_SWEEP_SECONDS = env.int("WARDEN_EAGER_SWEEP_SECONDS", default=60)
 # Pending deliveries untried for this long are re-enqueued (longer than the longest
 # retry backoff, 10 minutes, so live retry chains are left alone).
 WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", default=900)
-# Base URL for links in notifications (e.g. https://warden.example.com); empty: no links.
-WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="")
+# Base URL for links in notifications (e.g. https://warden.example.com); empty: no links
+# (the notification says so). With DEBUG (`make run`) it defaults to the dev server.
+WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="http://127.0.0.1:8000" if DEBUG else "")
 # Directories under which operators may point a workspace's audit export; empty: none.
 WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", default=[])
 

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 from celery import current_app
 from celery.exceptions import Retry
@@ -29,6 +30,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from approvals.models import ActionRequest, ConfirmationRequest
+from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
+from approvals.review_link import review_link_token
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record_change, audit_verify_and_record
 from common import background
@@ -387,6 +390,17 @@ def _review_path(confirmation_id) -> str:
         return "/admin/"
 
 
+def _signed_review_path(confirmation) -> str:
+    """The review page with a signed link (approvals.review_link): bound to this request
+    and workspace, dead when the request expires, and never a credential by itself."""
+    token = review_link_token(
+        confirmation_id=confirmation.pk,
+        workspace_id=confirmation.workspace_id,
+        expires_at=confirmation.expires_at,
+    )
+    return f"{_review_path(confirmation.pk)}?{urlencode({LINK_PARAMETER: token})}"
+
+
 def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | None:
     """Approvers learn of a pending request: webhooks, and email to every member who may
     approve it (never the key's owner, who cannot approve it anyway)."""
@@ -402,7 +416,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
     workspace = confirmation.workspace
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
-    review_path = _review_path(confirmation.pk)
+    review_url = content.admin_url(_signed_review_path(confirmation))
     data = {
         "confirmation_id": str(confirmation.pk),
         "action_request_id": str(action.pk),
@@ -415,7 +429,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
         "expires_at": confirmation.expires_at.isoformat(),
         "requested_by": action.requested_by,
         "key": {"id": str(key.pk), "name": key.name} if key else None,
-        "review_url": content.admin_url(review_path),
+        "review_url": review_url,
     }
     rendered = content.render_email(
         "confirmation_requested",
@@ -427,7 +441,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
             ),
             "irreversible": confirmation.irreversible,
             "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "link": content.admin_url(review_path),
+            "link": review_url,
             "has_reason": bool(action.reason),
             "agent": {"summary": confirmation.summary, "reason": action.reason},
         },

@@ -7,6 +7,7 @@ class OversightConfig(AppConfig):
     privacy summaries, replay, posture). Nothing below imports it."""
 
     name = "oversight"
+    verbose_name = "Oversight"
 
     def ready(self):
         from audit.signals import checkpoint_signed
