@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from approvals.validation import clean_tool_fields
 from common.guarded import GuardedQuerySet
 from keys.models import MachineKey
 from tenants.models import Workspace
@@ -106,8 +107,6 @@ class Tool(models.Model):
         return self.name.startswith(PLATFORM_TOOL_PREFIX)
 
     def clean(self):
-        from approvals.validation import clean_tool_fields
-
         clean_tool_fields(self)
 
     def snapshot(self) -> dict:

@@ -4,6 +4,8 @@ each due request and records it; running twice expires nothing twice."""
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from approvals.services import confirmations_expire_due
+
 
 @shared_task(
     name="approvals.expire_confirmations",
@@ -14,6 +16,4 @@ from django.db import InterfaceError, OperationalError
     max_retries=3,
 )
 def expire_confirmations() -> int:
-    from approvals.services import confirmations_expire_due
-
     return confirmations_expire_due()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -21,8 +22,6 @@ from django.utils.html import format_html
 
 from approvals.models import ApprovalRecord, Tool
 from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
-from audit.privacy import privacy_summary_build, privacy_summary_download
-from audit.privacy_pdf import privacy_summary_pdf
 from audit.selectors import audit_entries
 from audit.services import exception_resolve
 from common.actor import Actor
@@ -30,6 +29,12 @@ from common.errors import WardenError
 from common.net import client_ip
 from common.text import reveal_invisible_html
 from keys.models import MachineKey
+from notifications.services import chain_verification_run
+from oversight.posture import posture_build
+from oversight.posture_pdf import posture_page
+from oversight.privacy import privacy_summary_build, privacy_summary_download
+from oversight.privacy_pdf import privacy_summary_pdf
+from oversight.tasks import verify_chain_task
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
 
 VIEW_AUDIT = "view_audit"
@@ -323,15 +328,6 @@ class AuditEntryAdmin(EvidenceAdmin):
             raise permission_missing(perm)
         return get_object_or_404(self.permitted_workspaces(request, perm), slug=slug)
 
-    @staticmethod
-    def _verify_task():
-        """The background verification task (audit/tasks.py), when it is installed."""
-        try:
-            from audit.tasks import verify_chain_task
-        except ImportError:
-            return None
-        return verify_chain_task
-
     def verify_view(self, request):
         """POST runs a verification; GET shows the latest recorded verdicts."""
         if request.method not in ("GET", "POST"):
@@ -347,15 +343,14 @@ class AuditEntryAdmin(EvidenceAdmin):
             "task_id": None,
         }
         if request.method == "POST":
-            task = self._verify_task()
-            if task is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+            if not settings.CELERY_TASK_ALWAYS_EAGER:
                 # A worker runs it (and notifies on a broken chain); the verdict lands
                 # in the chain itself, recorded as this person's verification.
-                context["task_id"] = task.delay(str(workspace.pk), _actor(request).label).id
+                context["task_id"] = verify_chain_task.delay(
+                    str(workspace.pk), _actor(request).label
+                ).id
                 messages.info(request, "Verification queued; its verdict is recorded below.")
             else:
-                from notifications.services import chain_verification_run
-
                 result = chain_verification_run(workspace=workspace, actor=_actor(request))
                 context["result"] = result
                 if result.ok:
@@ -405,7 +400,13 @@ class AuditEntryAdmin(EvidenceAdmin):
             return HttpResponseNotAllowed(["GET"])
         workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
         summary = privacy_summary_download(workspace=workspace, actor=_actor(request), fmt="pdf")
-        response = HttpResponse(privacy_summary_pdf(summary), content_type="application/pdf")
+        posture = posture_build(
+            workspace=workspace, now=datetime.fromisoformat(summary["generated_at"])
+        )
+        response = HttpResponse(
+            privacy_summary_pdf(summary, extra_pages=[posture_page(posture)]),
+            content_type="application/pdf",
+        )
         filename = f"warden-privacy-summary-{workspace.slug}.pdf"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"

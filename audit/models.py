@@ -4,7 +4,6 @@ from django.db import models
 from django.utils import timezone
 
 from audit.chain import GENESIS_HASH
-from tenants.models import Workspace
 
 
 class AppendOnlyError(Exception):
@@ -92,7 +91,7 @@ class AuditChainHead(models.Model):
     are serialized and the chain cannot fork (DESIGN.md 7)."""
 
     workspace = models.OneToOneField(
-        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="audit_head"
+        "tenants.Workspace", on_delete=models.CASCADE, primary_key=True, related_name="audit_head"
     )
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
@@ -102,7 +101,7 @@ class AuditChainHead(models.Model):
 
 
 class AuditEntry(AppendOnlyModel):
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     seq = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=254)  # "user:<email>", "key:<id>", "system:<name>"
@@ -147,7 +146,7 @@ class AuditEntry(AppendOnlyModel):
 class VersionLog(AppendOnlyModel):
     """Before/after of every change to a key, tool, membership or workspace setting."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=254)
     target_type = models.CharField(max_length=48)
@@ -187,7 +186,7 @@ class ExceptionRecord(models.Model):
         HIGH = "high"
         CRITICAL = "critical"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=24, choices=Kind.choices)
     severity = models.CharField(max_length=12, choices=Severity.choices)
@@ -223,7 +222,7 @@ class AuditCheckpoint(models.Model):
     export destination, so a later rewrite, truncation or rewind of the chain contradicts
     a signature the database cannot make. Only the delivery fields ever change."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     seq = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
     signed_at = models.DateTimeField()
@@ -259,7 +258,7 @@ class AuditQuarantine(AppendOnlyModel):
     back), moved out of the chain so the next audited write is not blocked. Its full
     content is kept as evidence; an ExceptionRecord(kind=chain_broken) points at it."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     seq = models.PositiveBigIntegerField()
     found_at = models.DateTimeField(default=timezone.now)
     row = models.JSONField(default=dict)

@@ -13,7 +13,7 @@ Filters (all optional; unknown keys are ignored so a view can pass its query par
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -21,8 +21,10 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from audit.models import AuditEntry, ExceptionRecord, VersionLog
 from common.errors import WardenError
-from tenants.models import Workspace
-from tenants.scoping import scoped
+from common.scoping import scoped
+
+if TYPE_CHECKING:
+    from tenants.models import Workspace
 
 ACTOR_TYPES = ("key", "user", "system")
 AUDIT_FILTERS = (

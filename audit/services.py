@@ -3,7 +3,7 @@ if the audit row fails, the change rolls back with it."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -26,7 +26,9 @@ from audit.signals import checkpoint_signed
 from audit.verify import VerifyResult, verify_chain
 from common.actor import Actor
 from common.errors import WardenError
-from tenants.models import Workspace
+
+if TYPE_CHECKING:
+    from tenants.models import Workspace
 
 
 def _client_ip(value: str | None) -> str | None:

@@ -131,7 +131,7 @@ class VersionLogSerializer(serializers.ModelSerializer):
         return json_diff(obj.before, obj.after)
 
 
-# --- privacy summary (audit.privacy.privacy_summary_build) ------------------------
+# --- privacy summary (oversight.privacy.privacy_summary_build) ------------------------
 
 
 class PrivacyWorkspaceRefSerializer(serializers.Serializer):

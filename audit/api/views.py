@@ -27,7 +27,7 @@ from audit.services import exception_resolve
 from common.api.schema import page_of
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
-from keys.scopes import AUDIT_READ
+from common.scopes import AUDIT_READ
 from tenants.selectors import user_can
 
 

@@ -25,8 +25,8 @@ from audit.models import (
 )
 from audit.services import audit_record
 from common.actor import Actor
+from common.scopes import AUDIT_READ, has_scope
 from keys.models import MachineKey
-from keys.scopes import AUDIT_READ, has_scope
 from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
 
 SUMMARY_VERSION = 1
