@@ -10,7 +10,7 @@ is what sizing needs: requests/s per core of web processes.
 
 Needs a local PostgreSQL (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/warden_bench_nodes; created and migrated if missing)
-and REDIS_URL (the rate-limit counters; a key prefix unique to the run, removed after).
+and REDIS_URL (the rate-limit counters and a queue, both unique to the run, removed after).
 Each client thread spreads its requests over 8 keys of one workspace so that the
 figures measure the web tier and the database, not one key's rate limit.
 """
@@ -217,7 +217,8 @@ def drop_keys(redis_url: str, prefix: str) -> None:
     import redis
 
     client = redis.Redis.from_url(redis_url)
-    for name in client.scan_iter(match=f"{prefix}:*", count=1000):
+    # the cache keys, and the run's queue (checkpoint deliveries land there) and bindings
+    for name in client.scan_iter(match=f"*{prefix}*", count=1000):
         client.delete(name)
     client.close()
 
