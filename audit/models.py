@@ -85,6 +85,9 @@ class AuditAction(models.TextChoices):
     CONNECTOR_DELETED = "connector.deleted"
     CONNECTOR_SYNCED = "connector.synced"
     EXECUTION_RECORDED = "execution.recorded"
+    PLAIN_COPIES_PRUNED = "data.plain_copies_pruned"
+    CREDENTIAL_IN_PARAMS = "params.credential_digested"
+    ATTACHMENT_ADDED = "evidence.attachment_added"
 
 
 class AuditChainHead(models.Model):
@@ -180,6 +183,8 @@ class ExceptionRecord(models.Model):
         OVERRIDE = "override"
         DELIVERY_FAILURE = "delivery_failure"
         CHAIN_BROKEN = "chain_broken"
+        # A parameter not declared secret looked like a credential: stored as a digest.
+        CREDENTIAL_IN_PARAMS = "credential_in_params"
 
     class Severity(models.TextChoices):
         LOW = "low"
