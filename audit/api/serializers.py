@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.chain import fast_timestamp
-from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
+from audit.models import AuditAction, AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
+from common.api.schema import results_of
 from common.api.serializers import StrictSerializer
 
 
@@ -217,3 +218,36 @@ class ExceptionResolveSerializer(StrictSerializer):
     mitigation = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default=""
     )
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    created_at = EvidenceTimestampField()
+
+    class Meta:
+        model = EvidenceAttachment
+        fields = [
+            "id",
+            "created_at",
+            "target_type",
+            "target_id",
+            "url",
+            "sha256",
+            "title",
+            "added_by",
+        ]
+        read_only_fields = fields
+
+
+class AttachmentCreateSerializer(StrictSerializer):
+    """Checked again by the service (audit.attachments): https only, no credentials."""
+
+    url = serializers.CharField(
+        max_length=2000, help_text="An https URL without user name, password or credential."
+    )
+    sha256 = serializers.CharField(
+        max_length=71, help_text="SHA-256 of the linked document: 64 hex digits (`sha256:` ok)."
+    )
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+AttachmentListSerializer = results_of(AttachmentSerializer, name="AttachmentList")
