@@ -4,6 +4,26 @@ import django.db.models.deletion
 import django.utils.timezone
 from django.db import migrations, models
 
+# Attachment links are evidence: on PostgreSQL the rows are append-only in the database
+# too, with the trigger function of migration 0006 (UPDATE refused; DELETE only by the
+# pruning role, and no pruning function removes attachments).
+TABLE = "audit_evidenceattachment"
+
+
+def guard(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(
+        f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
+        "FOR EACH ROW EXECUTE FUNCTION warden_audit_append_only()"
+    )
+
+
+def unguard(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(f"DROP TRIGGER IF EXISTS {TABLE}_append_only ON {TABLE}")
+
 
 class Migration(migrations.Migration):
 
@@ -36,4 +56,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['workspace', 'target_type', 'target_id'], name='audit_evide_workspa_aa63d9_idx')],
             },
         ),
+        migrations.RunPython(guard, unguard, elidable=False),
     ]

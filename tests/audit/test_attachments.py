@@ -5,7 +5,7 @@ scoped to the workspace, through the API and the admin."""
 import hashlib
 
 import pytest
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.test import Client
 
 from approvals.catalog import tool_create
@@ -267,3 +267,20 @@ def test_the_admin_hides_another_workspaces_objects(
         assert client.get(path).status_code == 404
         assert client.post(path, {"url": URL, "sha256": DIGEST}).status_code == 404
     assert not EvidenceAttachment.objects.exists()
+
+
+def test_on_postgresql_the_database_itself_refuses_changes(workspace, record):
+    if connection.vendor != "postgresql":
+        pytest.skip("the database trigger exists on PostgreSQL only")
+    attachment_add(workspace=workspace, target=record, url=URL, sha256=DIGEST, actor=SYSTEM)
+    for sql in (
+        "UPDATE audit_evidenceattachment SET url = 'https://elsewhere.example.com/'",
+        "DELETE FROM audit_evidenceattachment",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
+    assert EvidenceAttachment.objects.get().url == URL
