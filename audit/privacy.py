@@ -132,7 +132,8 @@ def _kept_for_texts(retention: dict[str, Any], plain: dict[str, int], audit_days
     return [
         f"Action parameters: the plain copy on each agent request is {period}. The digest "
         "and size are kept for as long as the request record. Requests waiting for a human "
-        "keep their copy until decided. Now "
+        "keep their copy until decided; the summary an approver was shown is kept with the "
+        "approval as evidence of the decision. Now "
         f"{_plural(plain['action_requests_with_plain_copy'], 'request holds', 'requests hold')}"
         f" a plain copy and {_plural(plain['action_requests_digests_only'], 'holds', 'hold')}"
         " digests only.",
