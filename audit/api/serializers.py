@@ -154,6 +154,19 @@ class PrivacyDataClassFiguresSerializer(serializers.Serializer):
 class PrivacyRetentionSerializer(serializers.Serializer):
     audit_retention_days = serializers.IntegerField(allow_null=True)
     confirmation_ttl_seconds = serializers.IntegerField()
+    plain_copy_retention_days = serializers.IntegerField(
+        allow_null=True,
+        help_text="Days plain copies of params and outputs are kept (null: forever); "
+        "their SHA-256 digest and size are kept for good.",
+    )
+    max_output_copy_bytes = serializers.IntegerField(
+        help_text="Larger outputs are kept as digest and size only."
+    )
+
+
+class PrivacyPlainCopiesSerializer(serializers.Serializer):
+    action_requests_with_plain_copy = serializers.IntegerField()
+    action_requests_digests_only = serializers.IntegerField()
 
 
 class PrivacySecretParamsSerializer(serializers.Serializer):
@@ -167,6 +180,9 @@ class PrivacyStoredSerializer(serializers.Serializer):
     )
     by_data_class = serializers.DictField(child=PrivacyDataClassFiguresSerializer())
     retention = PrivacyRetentionSerializer()
+    plain_copies = PrivacyPlainCopiesSerializer(
+        help_text="Agent requests holding a plain copy of their params, and pruned ones."
+    )
     key_secrets = serializers.CharField()
     secret_params = PrivacySecretParamsSerializer(many=True)
 
