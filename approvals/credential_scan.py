@@ -13,6 +13,7 @@ the values."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from audit.models import AuditAction, ExceptionRecord
@@ -23,7 +24,7 @@ from keys import secrets as key_secrets
 from tenants.models import Workspace
 
 CREDENTIAL_PREFIX = "credential-hmac-sha256:"
-MAX_DEPTH = 32
+MAX_DEPTH = 64
 MAX_PATHS_RECORDED = 50
 
 
@@ -35,7 +36,11 @@ def mask(value: Any, *, shown_as: str | None = None, depth: int = 0) -> Any:
             return value
         return shown_as if shown_as is not None else CREDENTIAL_PREFIX + key_secrets.digest(value)
     if depth >= MAX_DEPTH:
-        return value
+        # Deeper than any API body may be (common.api.parsers): judge the subtree whole.
+        text = json.dumps(value, sort_keys=True, default=str)
+        if credential_type(text) is None:
+            return value
+        return shown_as if shown_as is not None else CREDENTIAL_PREFIX + key_secrets.digest(text)
     if isinstance(value, dict):
         return {
             name: mask(item, shown_as=shown_as, depth=depth + 1) for name, item in value.items()
@@ -45,17 +50,19 @@ def mask(value: Any, *, shown_as: str | None = None, depth: int = 0) -> Any:
     return value
 
 
-def masked_paths(value: Any, path: str = "params") -> list[str]:
+def masked_paths(value: Any, path: str = "params", depth: int = 0) -> list[str]:
     """Where `value` holds masked credentials, as dotted paths (params.auth.token)."""
     if isinstance(value, str):
         return [path] if value.startswith(CREDENTIAL_PREFIX) else []
     found: list[str] = []
+    if depth >= MAX_DEPTH:
+        return found  # mask() never nests a digest deeper
     if isinstance(value, dict):
         for name, item in value.items():
-            found += masked_paths(item, f"{path}.{name}")
+            found += masked_paths(item, f"{path}.{name}", depth + 1)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found += masked_paths(item, f"{path}[{index}]")
+            found += masked_paths(item, f"{path}[{index}]", depth + 1)
     return found
 
 

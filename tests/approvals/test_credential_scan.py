@@ -131,3 +131,16 @@ def test_approvers_never_see_the_credential_and_the_approved_call_still_matches(
     again = ask(client, "email.send", params, confirmed=True, confirmation_token=token)
     assert again.status_code == 200, again.json()
     assert AWS_KEY not in _stored_everywhere(live_workspace)
+
+
+def test_a_credential_nested_as_deep_as_the_api_allows_is_still_masked(
+    lookup, agent, ask, live_workspace
+):
+    params = {"token": AWS_KEY}
+    for _ in range(62):  # 63 levels of params: the deepest body the API parses
+        params = {"a": params}
+    _, client = agent
+    response = ask(client, "crm.lookup", params)
+    assert response.status_code == 200, response.json()
+    assert AWS_KEY not in _stored_everywhere(live_workspace)
+    assert ExceptionRecord.objects.filter(workspace=live_workspace).count() == 1

@@ -284,3 +284,16 @@ def test_on_postgresql_the_database_itself_refuses_changes(workspace, record):
         ):
             cursor.execute(sql)
     assert EvidenceAttachment.objects.get().url == URL
+
+
+def test_listing_costs_the_same_queries_however_many_links(
+    workspace, record, auditor, user_client, django_assert_max_num_queries
+):
+    client = user_client(auditor, workspace)
+    for n in range(5):
+        attachment_add(
+            workspace=workspace, target=record, url=f"{URL}/{n}", sha256=DIGEST, actor=SYSTEM
+        )
+    with django_assert_max_num_queries(7):
+        response = client.get(_url(record))
+    assert len(response.json()["results"]) == 5
