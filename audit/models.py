@@ -84,6 +84,9 @@ class AuditAction(models.TextChoices):
     CONNECTOR_DELETED = "connector.deleted"
     CONNECTOR_SYNCED = "connector.synced"
     EXECUTION_RECORDED = "execution.recorded"
+    PLAIN_COPIES_PRUNED = "data.plain_copies_pruned"
+    CREDENTIAL_IN_PARAMS = "params.credential_digested"
+    ATTACHMENT_ADDED = "evidence.attachment_added"
 
 
 class AuditChainHead(models.Model):
@@ -179,6 +182,8 @@ class ExceptionRecord(models.Model):
         OVERRIDE = "override"
         DELIVERY_FAILURE = "delivery_failure"
         CHAIN_BROKEN = "chain_broken"
+        # A parameter not declared secret looked like a credential: stored as a digest.
+        CREDENTIAL_IN_PARAMS = "credential_in_params"
 
     class Severity(models.TextChoices):
         LOW = "low"
@@ -269,3 +274,31 @@ class AuditQuarantine(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.workspace_id} quarantined #{self.seq}"
+
+
+class EvidenceAttachment(AppendOnlyModel):
+    """A link to a document kept elsewhere (a ticket, a signed change request, a
+    screenshot), pinned by its SHA-256 so that a later change of the document shows.
+    Attached to an approval record, an exception record or a version log of the same
+    workspace (audit.attachments); never changed or removed, and recorded in the chain."""
+
+    class Target(models.TextChoices):
+        APPROVAL_RECORD = "approval_record"
+        EXCEPTION_RECORD = "exception_record"
+        VERSION_LOG = "version_log"
+
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    target_type = models.CharField(max_length=24, choices=Target.choices)
+    target_id = models.CharField(max_length=64)
+    url = models.URLField(max_length=2000)
+    sha256 = models.CharField(max_length=64)
+    title = models.CharField(max_length=200, blank=True)
+    added_by = models.CharField(max_length=254)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["workspace", "target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.target_type}:{self.target_id} -> {self.url}"

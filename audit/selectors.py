@@ -19,7 +19,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from audit.models import AuditEntry, ExceptionRecord, VersionLog
+from audit.models import AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
 from common.errors import WardenError
 from common.scoping import scoped
 
@@ -176,3 +176,14 @@ def exception_record_get(*, workspace: Workspace, pk) -> ExceptionRecord | None:
         .filter(pk=pk)
         .first()
     )
+
+
+def attachments_of(*, workspace: Workspace, target_type: str, target_id) -> QuerySet:
+    """The attachment links of one evidence object of `workspace`, oldest first."""
+    return scoped(EvidenceAttachment.objects.all(), workspace).filter(
+        target_type=target_type, target_id=str(target_id)
+    )
+
+
+def version_log_get(*, workspace: Workspace, pk) -> VersionLog | None:
+    return scoped(VersionLog.objects.all(), workspace).filter(pk=pk).first()

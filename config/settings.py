@@ -277,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 3600},
     },
+    "prune-plain-copies": {
+        "task": "approvals.prune_plain_copies",
+        "schedule": crontab(hour=3, minute=45),
+        "options": {"expires": 3600},
+    },
     "checkpoint-audit-chains": {
         "task": "audit.checkpoint_all",
         "schedule": float(env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)),

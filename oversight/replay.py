@@ -188,6 +188,10 @@ def replay_action(action_id) -> ReplayReport:
     key_then, key_source = key_as_of(action.key, action.created_at)
     workspace_then, workspace_source = workspace_as_of(workspace, action.created_at)
     params = action.params if isinstance(action.params, dict) else {}
+    if action.plain_pruned_at is not None:
+        report.notes.append(
+            "the plain params were pruned (data minimisation); replayed without them"
+        )
     secret = set((snapshot or {}).get("secret_params") or [])
     if secret and (snapshot or {}).get("condition"):
         report.notes.append(

@@ -40,6 +40,7 @@ WORKSPACE_SETTINGS = (
     "plan_rank",
     "audit_retention_days",
     "sensitivity_floor",
+    "plain_copy_retention_days",
 )
 
 
