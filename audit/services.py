@@ -13,6 +13,7 @@ from django.utils import timezone
 from audit import signing
 from audit.chain import clean_text, compute_hash, entry_payload, normalize_json
 from audit.checkpoints import checkpoint_every, checkpoint_sign
+from audit.events import check_event
 from audit.models import (
     AuditAction,
     AuditChainHead,
@@ -64,6 +65,7 @@ def audit_record(
     `checkpoint_every()` entries, the head is signed in the same transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of its change")
+    check_event(action, target_type, input)
     head = _locked_head(workspace)
     if head.squatted:
         _quarantine_beyond_head(workspace, head)

@@ -19,7 +19,9 @@ EVIDENCE_LISTS = (
 
 def _record(workspace, actor, **fields):
     with transaction.atomic():
-        return audit_record(workspace=workspace, actor=actor, **fields)
+        return audit_record(
+            workspace=workspace, actor=actor, **{"target_type": "action_request", **fields}
+        )
 
 
 @pytest.fixture
@@ -127,6 +129,7 @@ def test_detail_page_is_read_only_and_escapes_input(evidence, role_users, admin_
             workspace=evidence,
             actor=Actor.system("tests"),
             action=AuditAction.ACTION_DECIDED,
+            target_type="action_request",
             input={"params": {"x": "<script>alert(1)</script>"}},
         )
     response = admin_client_for(role_users[Role.AUDITOR]).get(f"{LIST}{entry.pk}/change/")

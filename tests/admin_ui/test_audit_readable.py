@@ -18,6 +18,7 @@ def _decided(workspace, key, tool="crm.read", request_id="req-1"):
             workspace=workspace,
             actor=Actor.for_key(key, request_id=request_id),
             action=AuditAction.ACTION_DECIDED,
+            target_type="action_request",
             tool=tool,
             decision="allowed",
             outcome="allowed",
@@ -35,6 +36,7 @@ def test_key_and_user_names_beside_actor_ids(workspace, make_key, role_users, ad
             workspace=workspace,
             actor=Actor.for_user(auditor),
             action=AuditAction.ACTION_DECIDED,
+            target_type="action_request",
             tool="crm.read",
         )
     html = admin_client_for(auditor).get(LIST).content.decode()
@@ -85,9 +87,10 @@ def test_hidden_characters_in_evidence_are_marked(
             workspace=workspace,
             actor=Actor.for_key(key),
             action=AuditAction.ACTION_DECIDED,
+            target_type="action_request",
             tool="crm\u202eread",
             rationale="ok\u200b<b>",
-            input={"to": "ann@example.com\u2066"},
+            input={"params": {"to": "ann@example.com\u2066"}},
         )
     client = admin_client_for(role_users[Role.AUDITOR])
     listing = client.get(LIST).content.decode()

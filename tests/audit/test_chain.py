@@ -95,7 +95,7 @@ def test_normalize_json_makes_values_database_stable():
 
 def test_stored_hash_recomputes_after_database_round_trip(workspace):
     tricky = {"é": '☃ \u2028 "q" \\', "n": [1.5, -0.0, 1e-07, 1e300, 123456789012345678], "z": None}
-    [entry] = append(workspace, actor=HUMAN, input=tricky)
+    [entry] = append(workspace, actor=HUMAN, input={"params": tricky})
     stored = AuditEntry.objects.get(pk=entry.pk)
     assert stored.client_ip == "2001:db8::1"
     assert compute_hash(stored.prev_hash, entry_payload(stored)) == stored.hash
@@ -121,8 +121,9 @@ def test_any_input_survives_the_database_and_verifies(workspace, input_, text, i
             workspace=workspace,
             actor=actor,
             action="action.decided",
+            target_type="action_request",
             tool=text,
-            input={"params": input_, text: text},
+            input={"params": {"value": input_, text: text}},
             rationale=text,
         )
     stored = AuditEntry.objects.get(pk=entry.pk)
@@ -135,8 +136,8 @@ def test_lone_surrogates_and_nul_from_an_agent_are_stored_and_verify(workspace):
     evil = "a\ud800b\x00c\udfff"
     with transaction.atomic():
         entry = audit_record(
-            workspace=workspace, actor=HUMAN, action="action.decided", tool=evil,
-            input={evil: [evil]}, rationale=evil,
+            workspace=workspace, actor=HUMAN, action="action.decided", target_type="action_request", tool=evil,
+            input={"params": {evil: [evil]}}, rationale=evil,
         )  # fmt: skip
     assert entry.tool == "a\ufffdb\ufffdc\ufffd"
     assert verify_chain(workspace).ok

@@ -33,8 +33,9 @@ def _run_writers(workspaces, per_thread=PER_THREAD, threads=THREADS):
                         workspace=workspace,
                         actor=Actor(f"key:writer-{n}"),
                         action="action.decided",
+                        target_type="action_request",
                         tool="crm.read",
-                        input={"writer": n, "i": i},
+                        input={"params": {"writer": n, "i": i}},
                         decision="allowed",
                     )
         except Exception as exc:  # surfaced by the assertion below

@@ -31,7 +31,7 @@ def readme_recipe():
 
 
 def test_export_lines_verify_with_the_readme_recipe(workspace):
-    append(workspace, 25, input={"params": {"q": "naïve ☃", "amount": 12.5}, "list": [1, None]})
+    append(workspace, 25, input={"params": {"q": "naïve ☃", "amount": 12.5, "list": [1, None]}})
     append(workspace, 3, actor=HUMAN)
     lines = list(iter_export_lines(workspace))
     assert all(line.endswith("\n") and line.count("\n") == 1 for line in lines)

@@ -148,4 +148,6 @@ def test_audit_record_refuses_to_run_outside_a_transaction(workspace):
     from audit.services import audit_record
 
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        audit_record(workspace=workspace, actor=SYSTEM, action="audit.verified")
+        audit_record(
+            workspace=workspace, actor=SYSTEM, action="audit.verified", target_type="audit_chain"
+        )

@@ -22,6 +22,7 @@ def auditor_page(browser, live_server, e2e_settings, workspace, make_key, make_m
                 workspace=workspace,
                 actor=Actor.for_key(key, request_id=f"4f9c2e7a-request-{n:04d}-long-id"),
                 action=AuditAction.ACTION_DECIDED,
+                target_type="action_request",
                 tool="billing.refund_customer_payment",
                 decision="requires_confirmation",
                 outcome="pending",
