@@ -136,7 +136,8 @@ def test_lone_surrogates_and_nul_from_an_agent_are_stored_and_verify(workspace):
     evil = "a\ud800b\x00c\udfff"
     with transaction.atomic():
         entry = audit_record(
-            workspace=workspace, actor=HUMAN, action="action.decided", target_type="action_request", tool=evil,
+            workspace=workspace, actor=HUMAN, action="action.decided",
+            target_type="action_request", tool=evil,
             input={"params": {evil: [evil]}}, rationale=evil,
         )  # fmt: skip
     assert entry.tool == "a\ufffdb\ufffdc\ufffd"
