@@ -1,4 +1,6 @@
-"""Synthetic workspaces for posture: one locked down, one permissive, built from the
+"""Oversight tests reuse the notification fixtures (receiver, endpoints, agent).
+
+Synthetic workspaces for posture: one locked down, one permissive, built from the
 same rows a real workspace has (settings, tools, keys, recent decisions)."""
 
 import hashlib
@@ -11,6 +13,19 @@ from django.utils import timezone
 
 from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
+from tests.notifications.conftest import (  # noqa: F401 - the scheduled work notifies
+    SYSTEM,
+    agent,
+    allow_http,
+    allow_local,
+    approver,
+    ask_pending,
+    eager_retries,
+    gated_tool,
+    live_workspace,
+    make_endpoint,
+    receiver,
+)
 
 _n = itertools.count(1)
 

@@ -9,6 +9,7 @@ from django.utils import timezone
 from approvals.models import ConfirmationRequest
 from approvals.tasks import expire_confirmations
 from audit.models import AuditEntry
+from tests.notifications.conftest import ask_pending, gated_tool  # noqa: F401
 
 
 def test_expiry_runs_every_minute_on_beat():
@@ -17,7 +18,7 @@ def test_expiry_runs_every_minute_on_beat():
     assert entry["schedule"] == 60.0
 
 
-def test_due_confirmations_expire_once_and_are_recorded(live_workspace, ask_pending):
+def test_due_confirmations_expire_once_and_are_recorded(live_workspace, ask_pending):  # noqa: F811
     due = ask_pending(params={"deal": 1})
     fresh = ask_pending(params={"deal": 2})
     ConfirmationRequest.objects.filter(pk=due.pk).update(
@@ -34,7 +35,7 @@ def test_due_confirmations_expire_once_and_are_recorded(live_workspace, ask_pend
     assert recorded.count() == 1
 
 
-def test_everything_expires_after_the_ttl(live_workspace, ask_pending):
+def test_everything_expires_after_the_ttl(live_workspace, ask_pending):  # noqa: F811
     ask_pending()
     with time_machine.travel(
         timezone.now() + live_workspace.confirmation_ttl + timedelta(minutes=1)
