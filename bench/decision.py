@@ -64,6 +64,7 @@ def seed(env: dict[str, str]) -> tuple[str, int]:
     from django.test.utils import CaptureQueriesContext
 
     from approvals.catalog import tool_create
+    from approvals.guard import operator_seeding
     from common.actor import Actor
     from keys.services import key_create
     from tenants.services import user_get_or_create, workspace_create
@@ -72,16 +73,17 @@ def seed(env: dict[str, str]) -> tuple[str, int]:
     suffix = uuid.uuid4().hex[:8]
     owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
     workspace = workspace_create(slug=f"bench-{suffix}", name="Bench", owner=owner, actor=actor)
-    tool_create(workspace=workspace, actor=actor, name="crm.lookup", level="read")
-    issued = key_create(
-        workspace=workspace,
-        name="bench-agent",
-        owner=owner,
-        scopes=["actions:read"],
-        tool_allowlist=["crm.*"],
-        rate_limit_per_minute=100_000,
-        actor=actor,
-    )
+    with operator_seeding():  # set-up, as an operator at a shell
+        tool_create(workspace=workspace, actor=actor, name="crm.lookup", level="read")
+        issued = key_create(
+            workspace=workspace,
+            name="bench-agent",
+            owner=owner,
+            scopes=["actions:read"],
+            tool_allowlist=["crm.*"],
+            rate_limit_per_minute=100_000,
+            actor=actor,
+        )
     client = Client(HTTP_AUTHORIZATION=f"Bearer {issued.plaintext}")
     body = json.dumps({"tool": "crm.lookup", "params": {"id": 1}})
     client.post("/api/v1/actions", body, content_type="application/json")  # warm
