@@ -121,8 +121,9 @@ def checkpoint_all() -> int:
     """Every WARDEN_AUDIT_CHECKPOINT_SECONDS: sign the head of every chain that moved
     since its last checkpoint, then deliver pending checkpoints."""
     from audit.checkpoints import workspaces_due
-    from audit.services import checkpoint_create
+    from audit.services import audit_seal_all_pending, checkpoint_create
 
+    audit_seal_all_pending()  # entries a stopped process left queued (group commit)
     signed = 0
     for workspace in Workspace.objects.filter(pk__in=workspaces_due()):
         signed += checkpoint_create(workspace=workspace) is not None

@@ -323,6 +323,10 @@ WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", 
 # A checkpoint every N entries (in the write that reaches it) and, for chains that moved,
 # every T seconds (beat task "checkpoint-audit-chains").
 WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default=1000)
+# Group commit of audit appends (README "Contention"): a decision that finds its
+# workspace's chain head busy commits its entry to a queue and seals it right after,
+# instead of waiting for the holder's commit. Off: every append queues on the head lock.
+WARDEN_AUDIT_GROUP_COMMIT = env.bool("WARDEN_AUDIT_GROUP_COMMIT", default=True)
 WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)
 # Exception records open longer than this many days are brought to the workspace's
 # owners (once per period) rather than holding audit retention back unnoticed.
