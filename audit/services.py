@@ -359,9 +359,12 @@ def _lock_head(workspace_id, *, before=None, after=None, skip_locked: bool = Fal
         f"WITH {', '.join(ctes)} SELECT {_HEAD_COLUMNS}, {queued}"  # noqa: S608 (model SQL)
         " FROM (VALUES (1)) AS one LEFT JOIN locked l ON true"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    # Pipelined: the BEGIN the driver sends first and this statement share one round
+    # trip (the statement usually opens the transaction).
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
     if row[0] is None and not skip_locked:
         return None
     return _Head(*row)
