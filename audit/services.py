@@ -361,10 +361,10 @@ def _lock_head(workspace_id, *, before=None, after=None, skip_locked: bool = Fal
     )
     # Pipelined: the BEGIN the driver sends first and this statement share one round
     # trip (the statement usually opens the transaction).
-    with connection.wrap_database_errors, connection.connection.pipeline():
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
+    pipeline = connection.connection.pipeline
+    with connection.wrap_database_errors, pipeline(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
     if row[0] is None and not skip_locked:
         return None
     return _Head(*row)
