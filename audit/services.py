@@ -258,6 +258,7 @@ class _Sealer:
     database connection is closed after a second of idleness."""
 
     IDLE_SECONDS = 1.0
+    RETRIES = 3
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -266,6 +267,7 @@ class _Sealer:
         self._idle = threading.Event()
         self._idle.set()
         self._pid: int | None = None
+        self._failures: dict[Any, int] = {}
 
     def request(self, workspace: Workspace) -> None:
         with self._lock:
@@ -291,13 +293,19 @@ class _Sealer:
             for workspace in batch.values():
                 try:
                     audit_seal_pending(workspace)
+                    self._failures.pop(workspace.pk, None)
                 except Exception:  # the entries stay queued: the next append seals them
-                    logger.exception("Sealing queued audit entries failed; will retry")
+                    failures = self._failures.get(workspace.pk, 0) + 1
+                    logger.exception("Sealing queued audit entries failed (%d)", failures)
                     connection.close()
-                    with self._lock:
-                        self._dirty.setdefault(workspace.pk, workspace)
-                    time.sleep(0.5)
-                    self._wake.set()
+                    if failures < self.RETRIES:
+                        self._failures[workspace.pk] = failures
+                        with self._lock:
+                            self._dirty.setdefault(workspace.pk, workspace)
+                        time.sleep(0.5)
+                        self._wake.set()
+                    else:  # left to the next append or the checkpoint beat
+                        self._failures.pop(workspace.pk, None)
             with self._lock:
                 if not self._dirty:
                     self._idle.set()
