@@ -7,7 +7,8 @@ from django.contrib import admin
 from django.http import HttpResponseNotAllowed
 from django.urls import path
 
-from approvals import admin_views
+from approvals import admin_review_link, admin_views
+from approvals.models import ConfirmationRequest
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
 
 
@@ -35,7 +36,11 @@ class ApprovalQueueAdmin(ReadOnlyWorkspaceAdmin):
                 wrap(admin_views.bulk_deny_view, "POST"),
                 name=f"{name}_bulk_deny",
             ),
-            path("<uuid:pk>/", wrap(admin_views.review_view, "GET"), name=f"{name}_review"),
+            path(
+                "<uuid:pk>/",
+                wrap(admin_review_link.linked_review_view, "GET"),
+                name=f"{name}_review",
+            ),
             path(
                 "<uuid:pk>/decide/",
                 wrap(admin_views.decide_view, "POST"),
@@ -45,7 +50,5 @@ class ApprovalQueueAdmin(ReadOnlyWorkspaceAdmin):
 
 
 def register(site: admin.AdminSite = admin.site) -> None:
-    from approvals.models import ConfirmationRequest
-
     if not site.is_registered(ConfirmationRequest):
         site.register(ConfirmationRequest, ApprovalQueueAdmin)

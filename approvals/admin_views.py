@@ -26,6 +26,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from approvals import services
 from approvals.governance import BY_NAME
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.services import APPROVE_PERMISSION, is_answerable, required_permission
@@ -364,8 +365,6 @@ def _refusal(exc: WardenError, verb: str) -> str:
 
 
 def decide_view(model_admin, request, pk):
-    from approvals import services  # the gate's services, shared with the API
-
     confirmation = _get_confirmation(model_admin, request, pk)
     urls = _urls(model_admin)
     review_url = reverse(urls["review"], args=[confirmation.pk])
@@ -398,8 +397,6 @@ def decide_view(model_admin, request, pk):
 
 
 def bulk_deny_view(model_admin, request):
-    from approvals import services
-
     urls = _urls(model_admin)
     ids = []
     for raw in request.POST.getlist("ids")[: BULK_MAX + 1]:

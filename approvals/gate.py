@@ -31,7 +31,7 @@ from fnmatch import fnmatchcase
 
 from approvals.conditions import ConditionError, evaluate_condition
 from approvals.summary import render_summary
-from keys.scopes import has_scope, scope_for_level
+from common.scopes import has_scope, scope_for_level
 
 ALLOWED = "allowed"
 DENIED = "denied"

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from approvals.validation import clean_tool_fields
 from common.guarded import GuardedQuerySet
 from keys.models import MachineKey
 from tenants.models import Workspace
@@ -106,8 +107,6 @@ class Tool(models.Model):
         return self.name.startswith(PLATFORM_TOOL_PREFIX)
 
     def clean(self):
-        from approvals.validation import clean_tool_fields
-
         clean_tool_fields(self)
 
     def snapshot(self) -> dict:
@@ -190,6 +189,14 @@ class ActionRequest(models.Model):
     result_output = models.JSONField(null=True, blank=True)
     result_reported_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Data minimisation (approvals.minimisation): once the workspace's plain-copy period
+    # is over, `params` and `result_output` are emptied and only their fingerprints
+    # stay: `params_digest` (SHA-256 of the stored params), the sizes below and the
+    # output's SHA-256.
+    plain_pruned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    params_bytes = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    result_output_sha256 = models.CharField(max_length=64, blank=True, editable=False)
+    result_output_bytes = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -200,7 +207,14 @@ class ActionRequest(models.Model):
                 name="unique_idempotency_per_key",
             )
         ]
-        indexes = [models.Index(fields=["workspace", "key", "tool_name", "created_at"])]
+        indexes = [
+            models.Index(fields=["workspace", "key", "tool_name", "created_at"]),
+            models.Index(
+                fields=["workspace", "created_at"],
+                condition=models.Q(plain_pruned_at__isnull=True),
+                name="action_plain_copy_kept",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.tool_name} by {self.requested_by}: {self.status}"

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from approvals import arguments, gate
+from approvals import arguments, credential_scan, gate
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.signals import action_decided, confirmation_requested
 from audit.models import AuditAction, ExceptionRecord
@@ -94,13 +94,14 @@ def require_storable(value: Any, field: str) -> None:
 
 
 def store_params(params: dict, secret_params) -> dict:
-    """The params as stored and audited: secret ones replaced by an HMAC digest."""
+    """The params as stored and audited: secret ones replaced by an HMAC digest, and
+    credential-shaped values in the others too (approvals.credential_scan)."""
     secret = set(secret_params or ())
     return {
         name: (
             SECRET_PARAM_PREFIX + key_secrets.digest(canonical_json(value).decode("utf-8"))
             if name in secret
-            else value
+            else credential_scan.mask(value)
         )
         for name, value in params.items()
     }
@@ -491,6 +492,7 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
             )
             if confirmation is not None:
                 confirmation.save(force_insert=True)
+            credential_scan.record_findings(ask.workspace, ask.actor, action)
             if decision.code == "policy_error":
                 exception_record(
                     workspace=ask.workspace,

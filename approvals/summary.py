@@ -14,11 +14,13 @@ import json
 import re
 from typing import Any
 
+from approvals import credential_scan
 from common.text import reveal_invisible
 
 PLACEHOLDER_RE = re.compile(r"\{params\.([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\}")
 MISSING = "?"
 SECRET = "[secret]"
+CREDENTIAL = "[credential]"
 MAX_VALUE_CHARS = 200
 # Field names (any nesting level) whose value says who or where an action reaches:
 # shown whole, however long.
@@ -41,6 +43,7 @@ def _lookup(params: Any, path: str) -> Any:
 
 
 def _as_text(value: Any, *, whole: bool = False) -> str:
+    value = credential_scan.mask(value, shown_as=CREDENTIAL)  # never shown, even whole
     if isinstance(value, str):
         text = value
     elif value is None or isinstance(value, bool | int | float):

@@ -1,8 +1,12 @@
-"""Expiry of pending confirmations (Celery beat, every minute). The service expires
-each due request and records it; running twice expires nothing twice."""
+"""Periodic gate work (Celery beat): expiry of pending confirmations every minute, and
+the daily pruning of plain copies. Both are thin over services and idempotent."""
 
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+
+from approvals.minimisation import plain_copies_prune_all
+from approvals.services import confirmations_expire_due
+from common.actor import Actor
 
 
 @shared_task(
@@ -14,6 +18,19 @@ from django.db import InterfaceError, OperationalError
     max_retries=3,
 )
 def expire_confirmations() -> int:
-    from approvals.services import confirmations_expire_due
-
     return confirmations_expire_due()
+
+
+@shared_task(
+    name="approvals.prune_plain_copies",
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=30,
+    retry_backoff_max=600,
+    max_retries=5,
+)
+def prune_plain_copies() -> int:
+    """Daily data minimisation: plain copies past each workspace's period become
+    digests (the service audits every batch; running twice prunes nothing twice)."""
+    results = plain_copies_prune_all(actor=Actor.system("retention"))
+    return sum(sum(r.pruned.values()) for r in results)

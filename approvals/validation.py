@@ -15,9 +15,9 @@ RESERVED_PREFIX = "warden."
 
 
 def tool_field_errors(tool) -> dict[str, list[str]]:
-    """Field -> messages for an unsaved or changed Tool; empty when valid."""
-    from approvals.models import Tool
-
+    """Field -> messages for an unsaved or changed Tool; empty when valid. The choices
+    come from the instance's class, so this module does not import the models."""
+    Tool = type(tool)
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:

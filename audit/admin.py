@@ -7,29 +7,36 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from approvals.models import ApprovalRecord, Tool
-from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
-from audit.privacy import privacy_summary_build, privacy_summary_download
-from audit.privacy_pdf import privacy_summary_pdf
-from audit.selectors import audit_entries
+from audit.attachments import attachment_add, target_type_of
+from audit.models import AuditAction, AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
+from audit.selectors import attachments_of, audit_entries
 from audit.services import exception_resolve
 from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
 from common.text import reveal_invisible_html
 from keys.models import MachineKey
+from notifications.services import chain_verification_run
+from oversight.posture import posture_build
+from oversight.posture_pdf import posture_page
+from oversight.privacy import privacy_summary_build, privacy_summary_download
+from oversight.privacy_pdf import privacy_summary_pdf
+from oversight.tasks import verify_chain_task
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
 
 VIEW_AUDIT = "view_audit"
@@ -155,6 +162,80 @@ class EvidenceAdmin(ReadOnlyWorkspaceAdmin):
 
     def get_list_filter(self, request):
         return [WorkspaceFilter, *self.list_filter]
+
+
+class AttachmentsAdminMixin:
+    """Attachment links (URL + SHA-256) of an evidence object: listed on its page and
+    added at `<pk>/attach/` through the same audited service as the API. Anyone who
+    may see the object (view_audit in its workspace) may attach a link to it."""
+
+    @admin.display(description="attachments")
+    def attachments_shown(self, obj):
+        rows = attachments_of(
+            workspace=obj.workspace, target_type=target_type_of(obj), target_id=obj.pk
+        )
+        items = format_html_join(
+            "",
+            '<li><a href="{}" rel="noopener noreferrer nofollow">{}</a> '
+            "<code>sha256:{}</code> ({}, {})</li>",
+            (
+                (a.url, a.title or a.url, a.sha256, a.added_by, _time_with_zone(a.created_at))
+                for a in rows
+            ),
+        )
+        return format_html("<ul>{}</ul>", items) if items else "none"
+
+    def get_urls(self):
+        opts = self.model._meta
+        return [
+            path(
+                "<path:object_id>/attach/",
+                self.admin_site.admin_view(self.attach_view),
+                name=f"{opts.app_label}_{opts.model_name}_attach",
+            ),
+            *super().get_urls(),
+        ]
+
+    def attach_view(self, request, object_id):
+        obj = (
+            self.get_queryset(request).filter(pk=object_id).first()
+            if _valid_pk(self.model, object_id)
+            else None
+        )
+        if obj is None:
+            raise Http404("Not found.")
+        opts = self.model._meta
+        change_url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+        values = {"url": "", "sha256": "", "title": ""}
+        if request.method == "POST":
+            values = {name: (request.POST.get(name) or "").strip() for name in values}
+            try:
+                attachment_add(workspace=obj.workspace, target=obj, actor=_actor(request), **values)
+            except WardenError as exc:
+                problems = "; ".join(
+                    f"{field}: {' '.join(map(str, msgs))}" for field, msgs in exc.detail.items()
+                )
+                messages.error(request, f"Not attached: {problems or exc.message}")
+            else:
+                messages.success(request, f"Link attached to {opts.verbose_name} {obj.pk}.")
+                return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": opts,
+            "title": f"Attach a link to {opts.verbose_name} {obj.pk}",
+            "original": obj,
+            "change_url": change_url,
+            "values": values,
+        }
+        return TemplateResponse(request, "admin/audit/attach.html", context)
+
+
+def _valid_pk(model, value) -> bool:
+    try:
+        model._meta.pk.to_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 def actor_names(entries) -> dict[tuple[Any, str], str]:
@@ -323,15 +404,6 @@ class AuditEntryAdmin(EvidenceAdmin):
             raise permission_missing(perm)
         return get_object_or_404(self.permitted_workspaces(request, perm), slug=slug)
 
-    @staticmethod
-    def _verify_task():
-        """The background verification task (audit/tasks.py), when it is installed."""
-        try:
-            from audit.tasks import verify_chain_task
-        except ImportError:
-            return None
-        return verify_chain_task
-
     def verify_view(self, request):
         """POST runs a verification; GET shows the latest recorded verdicts."""
         if request.method not in ("GET", "POST"):
@@ -347,15 +419,14 @@ class AuditEntryAdmin(EvidenceAdmin):
             "task_id": None,
         }
         if request.method == "POST":
-            task = self._verify_task()
-            if task is not None and not settings.CELERY_TASK_ALWAYS_EAGER:
+            if not settings.CELERY_TASK_ALWAYS_EAGER:
                 # A worker runs it (and notifies on a broken chain); the verdict lands
                 # in the chain itself, recorded as this person's verification.
-                context["task_id"] = task.delay(str(workspace.pk), _actor(request).label).id
+                context["task_id"] = verify_chain_task.delay(
+                    str(workspace.pk), _actor(request).label
+                ).id
                 messages.info(request, "Verification queued; its verdict is recorded below.")
             else:
-                from notifications.services import chain_verification_run
-
                 result = chain_verification_run(workspace=workspace, actor=_actor(request))
                 context["result"] = result
                 if result.ok:
@@ -405,7 +476,13 @@ class AuditEntryAdmin(EvidenceAdmin):
             return HttpResponseNotAllowed(["GET"])
         workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
         summary = privacy_summary_download(workspace=workspace, actor=_actor(request), fmt="pdf")
-        response = HttpResponse(privacy_summary_pdf(summary), content_type="application/pdf")
+        posture = posture_build(
+            workspace=workspace, now=datetime.fromisoformat(summary["generated_at"])
+        )
+        response = HttpResponse(
+            privacy_summary_pdf(summary, extra_pages=[posture_page(posture)]),
+            content_type="application/pdf",
+        )
         filename = f"warden-privacy-summary-{workspace.slug}.pdf"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         response["Cache-Control"] = "no-store"
@@ -413,7 +490,7 @@ class AuditEntryAdmin(EvidenceAdmin):
 
 
 @admin.register(ApprovalRecord)
-class ApprovalRecordAdmin(EvidenceAdmin):
+class ApprovalRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
     list_display = (
         "when",
         "workspace",
@@ -429,6 +506,7 @@ class ApprovalRecordAdmin(EvidenceAdmin):
     search_fields = ("approver",)
     search_help_text = "Exact approver, e.g. user:alice@example.com."
     ordering = ("-created_at",)
+    readonly_fields = ("attachments_shown",)
 
     @admin.display(description="tool")
     def tool(self, obj):
@@ -450,7 +528,7 @@ class ApprovalRecordAdmin(EvidenceAdmin):
 
 
 @admin.register(ExceptionRecord)
-class ExceptionRecordAdmin(EvidenceAdmin):
+class ExceptionRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
     list_display = ("when", "workspace", "kind", "severity", "what_shown", "subject", "resolved_at")
     list_select_related = ("workspace",)
     list_filter = (ResolvedFilter, "kind", "severity")
@@ -461,7 +539,7 @@ class ExceptionRecordAdmin(EvidenceAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = [f.name for f in self.model._meta.fields if f.name != "evidence"]
-        return [*fields, "evidence_pretty"]
+        return [*fields, "evidence_pretty", "attachments_shown"]
 
     @admin.display(description="evidence")
     def evidence_pretty(self, obj):
@@ -521,7 +599,7 @@ class ExceptionRecordAdmin(EvidenceAdmin):
 
 
 @admin.register(VersionLog)
-class VersionLogAdmin(EvidenceAdmin):
+class VersionLogAdmin(AttachmentsAdminMixin, EvidenceAdmin):
     list_display = ("when", "workspace", "actor", "target_type", "target_id", "reason_shown")
     list_select_related = ("workspace",)
     list_filter = ("target_type",)
@@ -533,7 +611,7 @@ class VersionLogAdmin(EvidenceAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = [f.name for f in self.model._meta.fields if f.name not in ("before", "after")]
-        return [*fields, "before_pretty", "after_pretty"]
+        return [*fields, "before_pretty", "after_pretty", "attachments_shown"]
 
     @admin.display(description="when", ordering="created_at")
     def when(self, obj):
@@ -556,3 +634,14 @@ class VersionLogAdmin(EvidenceAdmin):
         if not term:
             return queryset, False
         return queryset.filter(target_id=term), False
+
+
+@admin.register(EvidenceAttachment)
+class EvidenceAttachmentAdmin(EvidenceAdmin):
+    """Every attachment link, read-only; links are added from the object they belong to."""
+
+    list_display = ("created_at", "workspace", "target_type", "target_id", "url", "added_by")
+    list_select_related = ("workspace",)
+    list_filter = ("target_type",)
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)

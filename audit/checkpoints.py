@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import OuterRef, Subquery
@@ -27,7 +28,9 @@ from django.utils import timezone
 from audit import signing
 from audit.chain import canonical_json, format_timestamp
 from audit.models import AuditChainHead, AuditCheckpoint
-from tenants.models import Workspace
+
+if TYPE_CHECKING:
+    from tenants.models import Workspace
 
 CHECKPOINT_TYPE = "warden.audit.checkpoint"
 

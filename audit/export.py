@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.db import connection
 
 from audit.chain import ROW_FIELDS, canonical_json_text, decode_json_text, fast_timestamp
 from audit.models import AuditEntry
-from tenants.models import Workspace
+
+if TYPE_CHECKING:
+    from tenants.models import Workspace
 
 CHUNK_SIZE = 2000
 

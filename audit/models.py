@@ -4,7 +4,6 @@ from django.db import models
 from django.utils import timezone
 
 from audit.chain import GENESIS_HASH
-from tenants.models import Workspace
 
 
 class AppendOnlyError(Exception):
@@ -85,6 +84,9 @@ class AuditAction(models.TextChoices):
     CONNECTOR_DELETED = "connector.deleted"
     CONNECTOR_SYNCED = "connector.synced"
     EXECUTION_RECORDED = "execution.recorded"
+    PLAIN_COPIES_PRUNED = "data.plain_copies_pruned"
+    CREDENTIAL_IN_PARAMS = "params.credential_digested"
+    ATTACHMENT_ADDED = "evidence.attachment_added"
 
 
 class AuditChainHead(models.Model):
@@ -92,7 +94,7 @@ class AuditChainHead(models.Model):
     are serialized and the chain cannot fork (DESIGN.md 7)."""
 
     workspace = models.OneToOneField(
-        Workspace, on_delete=models.CASCADE, primary_key=True, related_name="audit_head"
+        "tenants.Workspace", on_delete=models.CASCADE, primary_key=True, related_name="audit_head"
     )
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
@@ -102,7 +104,7 @@ class AuditChainHead(models.Model):
 
 
 class AuditEntry(AppendOnlyModel):
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     seq = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=254)  # "user:<email>", "key:<id>", "system:<name>"
@@ -147,7 +149,7 @@ class AuditEntry(AppendOnlyModel):
 class VersionLog(AppendOnlyModel):
     """Before/after of every change to a key, tool, membership or workspace setting."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=254)
     target_type = models.CharField(max_length=48)
@@ -180,6 +182,8 @@ class ExceptionRecord(models.Model):
         OVERRIDE = "override"
         DELIVERY_FAILURE = "delivery_failure"
         CHAIN_BROKEN = "chain_broken"
+        # A parameter not declared secret looked like a credential: stored as a digest.
+        CREDENTIAL_IN_PARAMS = "credential_in_params"
 
     class Severity(models.TextChoices):
         LOW = "low"
@@ -187,7 +191,7 @@ class ExceptionRecord(models.Model):
         HIGH = "high"
         CRITICAL = "critical"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     kind = models.CharField(max_length=24, choices=Kind.choices)
     severity = models.CharField(max_length=12, choices=Severity.choices)
@@ -223,7 +227,7 @@ class AuditCheckpoint(models.Model):
     export destination, so a later rewrite, truncation or rewind of the chain contradicts
     a signature the database cannot make. Only the delivery fields ever change."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     seq = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)
     signed_at = models.DateTimeField()
@@ -259,7 +263,7 @@ class AuditQuarantine(AppendOnlyModel):
     back), moved out of the chain so the next audited write is not blocked. Its full
     content is kept as evidence; an ExceptionRecord(kind=chain_broken) points at it."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     seq = models.PositiveBigIntegerField()
     found_at = models.DateTimeField(default=timezone.now)
     row = models.JSONField(default=dict)
@@ -272,6 +276,34 @@ class AuditQuarantine(AppendOnlyModel):
         return f"{self.workspace_id} quarantined #{self.seq}"
 
 
+class EvidenceAttachment(AppendOnlyModel):
+    """A link to a document kept elsewhere (a ticket, a signed change request, a
+    screenshot), pinned by its SHA-256 so that a later change of the document shows.
+    Attached to an approval record, an exception record or a version log of the same
+    workspace (audit.attachments); never changed or removed, and recorded in the chain."""
+
+    class Target(models.TextChoices):
+        APPROVAL_RECORD = "approval_record"
+        EXCEPTION_RECORD = "exception_record"
+        VERSION_LOG = "version_log"
+
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    target_type = models.CharField(max_length=24, choices=Target.choices)
+    target_id = models.CharField(max_length=64)
+    url = models.URLField(max_length=2000)
+    sha256 = models.CharField(max_length=64)
+    title = models.CharField(max_length=200, blank=True)
+    added_by = models.CharField(max_length=254)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["workspace", "target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.target_type}:{self.target_id} -> {self.url}"
+
+
 class AuditPending(models.Model):
     """An audit entry committed together with its change while the workspace's chain
     head was busy, waiting to be sealed into the chain (group commit, README
@@ -279,7 +311,7 @@ class AuditPending(models.Model):
     later append to the chain, or the checkpoint beat, seals what a crash left behind.
     Rows leave this queue only by becoming chain entries."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.PROTECT, related_name="+")
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
     actor = models.CharField(max_length=254)
     actor_type = models.CharField(max_length=8)

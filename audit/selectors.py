@@ -13,16 +13,18 @@ Filters (all optional; unknown keys are ignored so a view can pass its query par
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from audit.models import AuditEntry, ExceptionRecord, VersionLog
+from audit.models import AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
 from common.errors import WardenError
-from tenants.models import Workspace
-from tenants.scoping import scoped
+from common.scoping import scoped
+
+if TYPE_CHECKING:
+    from tenants.models import Workspace
 
 ACTOR_TYPES = ("key", "user", "system")
 AUDIT_FILTERS = (
@@ -174,3 +176,14 @@ def exception_record_get(*, workspace: Workspace, pk) -> ExceptionRecord | None:
         .filter(pk=pk)
         .first()
     )
+
+
+def attachments_of(*, workspace: Workspace, target_type: str, target_id) -> QuerySet:
+    """The attachment links of one evidence object of `workspace`, oldest first."""
+    return scoped(EvidenceAttachment.objects.all(), workspace).filter(
+        target_type=target_type, target_id=str(target_id)
+    )
+
+
+def version_log_get(*, workspace: Workspace, pk) -> VersionLog | None:
+    return scoped(VersionLog.objects.all(), workspace).filter(pk=pk).first()

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -34,7 +34,9 @@ from audit.verify import VerifyResult, verify_chain
 from common.actor import Actor
 from common.errors import WardenError
 from common.sql import insert_select_statement, insert_statement
-from tenants.models import Workspace
+
+if TYPE_CHECKING:
+    from tenants.models import Workspace
 
 logger = logging.getLogger("warden.audit")
 
@@ -245,10 +247,8 @@ def audit_seal_pending(workspace: Workspace) -> int:
 def audit_seal_all_pending() -> int:
     """Seal what a stopped process left queued, in every workspace (checkpoint beat)."""
     waiting = AuditPending.objects.values("workspace_id").distinct()
-    return sum(
-        audit_seal_pending(workspace)
-        for workspace in Workspace.objects.filter(pk__in=waiting).order_by("pk")
-    )
+    heads = AuditChainHead.objects.select_related("workspace").filter(workspace_id__in=waiting)
+    return sum(audit_seal_pending(head.workspace) for head in heads.order_by("pk"))
 
 
 class _Sealer:

@@ -3,5 +3,5 @@
 from django.dispatch import Signal
 
 # Sent after the transaction that signed a checkpoint committed; kwargs: workspace_id.
-# audit.tasks delivers it to the workspace's export destination.
+# oversight.tasks delivers it to the workspace's export destination.
 checkpoint_signed = Signal()

@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -51,7 +52,10 @@ from audit import signing
 from audit.chain import GENESIS_HASH, ROW_FIELDS, row_hasher
 from audit.checkpoints import SignedPoint, file_points, signature_valid, stored_points
 from audit.models import AuditChainHead, AuditEntry, AuditQuarantine, ExceptionRecord, VersionLog
-from tenants.models import Workspace
+from audit.prune_marks import latest_checkpoint
+
+if TYPE_CHECKING:
+    from tenants.models import Workspace
 
 HASH_MISMATCH = "hash mismatch"
 BROKEN_LINK = "broken link"
@@ -463,8 +467,6 @@ def verify_chain(
     chunk. `checkpoint_file`: exported checkpoints (a JSON-lines file or a directory)
     to hold the chain to as well. `tail_only`: only the entries after the newest signed
     checkpoint (what a new checkpoint is about to vouch for)."""
-    from audit.retention import latest_checkpoint
-
     started = time.perf_counter()
     checked = 0
     last_signed = 0

@@ -13,7 +13,7 @@ DEBUG = env.bool("DEBUG", default=False)
 # Required when DEBUG is off, but enforced where it is used rather than at import, so
 # commands that need no secret (makemigrations, showmigrations) run without one:
 # config/wsgi.py, config/asgi.py and the Celery worker refuse to start without it,
-# Django refuses to sign anything with an empty key, and keys.secrets.pepper() refuses
+# Django refuses to sign anything with an empty key, and common.secrets.pepper() refuses
 # to digest with an empty pepper.
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY and DEBUG:
@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "audit",
     "notifications",
     "gateway",
+    "oversight",
 ]
 
 MIDDLEWARE = [
@@ -204,6 +205,7 @@ SPECTACULAR_SETTINGS = {
     # Choice fields named alike (status, role, level...) get distinct, stable enum names.
     "ENUM_NAME_OVERRIDES": {
         "ConfirmationStatusEnum": "approvals.models.ConfirmationRequest.Status",
+        "PostureLevelEnum": "oversight.posture.LEVELS",
     },
 }
 
@@ -211,6 +213,9 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+# The queue tasks go to and workers read by default: lets two deployments (or a test
+# run) share one Redis without taking each other's tasks.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -272,6 +277,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=15),
         "options": {"expires": 3600},
     },
+    "prune-plain-copies": {
+        "task": "approvals.prune_plain_copies",
+        "schedule": crontab(hour=3, minute=45),
+        "options": {"expires": 3600},
+    },
     "checkpoint-audit-chains": {
         "task": "audit.checkpoint_all",
         "schedule": float(env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)),
@@ -306,8 +316,9 @@ WARDEN_EAGER_SWEEP_SECONDS = env.int("WARDEN_EAGER_SWEEP_SECONDS", default=60)
 # Pending deliveries untried for this long are re-enqueued (longer than the longest
 # retry backoff, 10 minutes, so live retry chains are left alone).
 WARDEN_OUTBOX_SWEEP_AFTER_SECONDS = env.int("WARDEN_OUTBOX_SWEEP_AFTER_SECONDS", default=900)
-# Base URL for links in notifications (e.g. https://warden.example.com); empty: no links.
-WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="")
+# Base URL for links in notifications (e.g. https://warden.example.com); empty: no links
+# (the notification says so). With DEBUG (`make run`) it defaults to the dev server.
+WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="http://127.0.0.1:8000" if DEBUG else "")
 # Directories under which operators may point a workspace's audit export; empty: none.
 WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", default=[])
 

@@ -16,9 +16,11 @@ api_v1 = [
     path("", include("approvals.api.urls")),
     path("", include("audit.api.urls")),
     path("", include("gateway.api.urls")),
+    path("", include("oversight.api.urls")),
 ]
 
 urlpatterns = [
+    path("admin/posture/", include("oversight.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("mcp", MCPView.as_view(), name="mcp"),

@@ -86,6 +86,11 @@ class Execution(models.Model):
     error = models.TextField(blank=True)
     output_sha256 = models.CharField(max_length=64, blank=True)
     output_bytes = models.PositiveIntegerField(default=0)
+    # The upstream's result as observed, kept for the workspace's plain-copy period
+    # (approvals.minimisation) when at most MAX_OUTPUT_COPY_BYTES; the digest and size
+    # above are kept forever.
+    output = models.JSONField(null=True, blank=True, editable=False)
+    output_pruned_at = models.DateTimeField(null=True, blank=True, editable=False)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

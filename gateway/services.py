@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import catalog, gate
+from approvals import catalog, gate, minimisation
 from approvals.arguments import schema_problem
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.services import (
@@ -529,6 +529,7 @@ def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: 
         execution.error = error
         execution.output_sha256 = sha
         execution.output_bytes = size
+        execution.output = minimisation.output_copy(connector.workspace, result, size)
         execution.latency_ms = latency_ms
         execution.finished_at = timezone.now()
         execution.save()

@@ -26,9 +26,9 @@ from approvals import proposals
 from approvals.admin_door import admin_actor, through_door
 from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
+from common.scopes import ALL_SCOPES
 from keys import services
 from keys.models import MachineKey
-from keys.scopes import ALL_SCOPES
 from keys.validation import clean_allowed_ips, clean_scopes, clean_tool_allowlist
 from tenants.admin import ServiceRefusalMixin
 from tenants.admin_scoping import WorkspaceScopedAdmin

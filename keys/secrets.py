@@ -5,22 +5,12 @@ import hashlib
 import hmac
 import secrets
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
+
+from common.secrets import pepper
 
 KEY_PREFIX = "wdn"
 SECRET_BYTES = 32
-
-
-@sensitive_variables("secret")
-def pepper() -> bytes:
-    """The server secret behind every digest (keys, tokens, checkpoints). Never empty:
-    a digest keyed with nothing would be forgeable."""
-    value = settings.WARDEN_KEY_PEPPER or settings.SECRET_KEY  # empty SECRET_KEY raises
-    if not value:
-        raise ImproperlyConfigured("Set SECRET_KEY (or WARDEN_KEY_PEPPER) when DEBUG is off.")
-    return value.encode()
 
 
 def digest(secret: str) -> str:

@@ -17,9 +17,9 @@ from audit.models import AuditAction
 from audit.services import audit_record_change
 from common.actor import Actor
 from common.errors import WardenError
+from common.scopes import KEYS_WRITE, SCOPE_PERMISSION, has_scope
 from keys import secrets as key_secrets
 from keys.models import MachineKey
-from keys.scopes import KEYS_WRITE, SCOPE_PERMISSION, has_scope
 from keys.validation import (
     check_unattended_allowed,
     clean_allowed_ips,
@@ -409,3 +409,12 @@ def key_touch(key: MachineKey, now: datetime) -> None:
         return
     MachineKey.objects.filter(pk=key.pk).update(last_used_at=now)
     key.last_used_at = now
+
+
+def keys_revoke_for_departed_member(*, user, workspace, actor: Actor, **kwargs) -> None:
+    """Receiver of tenants.signals.member_removed. A key's owner answers for its agent;
+    when they leave, their agents stop. Each revocation is its own audited change, in the
+    removal's transaction."""
+    owned = MachineKey.objects.filter(workspace=workspace, owner=user, revoked_at__isnull=True)
+    for key in owned:
+        key_revoke(key=key, actor=actor, reason="owner removed from the workspace", owner_left=True)

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from common.errors import WardenError
-from keys.scopes import WORKSPACE_ADMIN, unknown_scopes
+from common.scopes import WORKSPACE_ADMIN, unknown_scopes
 
 TOOL_PATTERN_RE = re.compile(r"^(\*|[a-z0-9_]+(\.[a-z0-9_]+)*(\.\*)?)$")
 

@@ -14,7 +14,6 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from approvals.admin_door import through_door
-from audit import scheduled_export
 from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
 from notifications import governance, services
@@ -29,6 +28,8 @@ from notifications.models import (
     WebhookEndpoint,
     WorkspaceAutomationSettings,
 )
+from oversight import governance as export_governance
+from oversight import scheduled_export
 from tenants.admin import ServiceRefusalMixin, admin_actor
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
 
@@ -371,7 +372,7 @@ class AuditExportDestinationAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
                     self,
                     request,
                     workspace=current.workspace,
-                    proposal=governance.export_disable(current),
+                    proposal=export_governance.export_disable(current),
                 )
                 return
         try:

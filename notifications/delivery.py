@@ -23,6 +23,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from approvals.models import ConfirmationRequest
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import exception_record
 from notifications import signing, transport
@@ -269,8 +270,6 @@ def outbox_sweep(
 
 
 def _backfill_confirmations(*, now: datetime, limit: int) -> int:
-    from approvals.models import ConfirmationRequest
-
     candidates = list(
         ConfirmationRequest.objects.filter(
             status=ConfirmationRequest.Status.PENDING,

@@ -1,5 +1,5 @@
 """The notification side of the governed operations (approvals.governance): deleting
-or disabling a workspace's only active webhook endpoint or audit export destination,
+or disabling a workspace's only active webhook endpoint,
 widening the outbound host allowlist and switching anomaly auto-suspend off.
 Registered with the guard and the door from NotificationsConfig.ready()."""
 
@@ -8,10 +8,8 @@ from __future__ import annotations
 from approvals import door, guard
 from approvals.door import Proposal
 from approvals.governance import Target
-from audit import scheduled_export
 from notifications import services
 from notifications.models import (
-    AuditExportDestination,
     WebhookEndpoint,
     WorkspaceAutomationSettings,
 )
@@ -26,11 +24,6 @@ def webhook_snapshot(endpoint: WebhookEndpoint) -> dict:
         .count()
     )
     return {**endpoint.snapshot(), "active": endpoint.is_active, "other_active": others}
-
-
-def export_snapshot(destination: AuditExportDestination) -> dict:
-    # One destination per workspace: it is always the only one.
-    return {**destination.snapshot(), "active": destination.enabled, "other_active": 0}
 
 
 def webhook_update(endpoint: WebhookEndpoint, changes: dict) -> Proposal:
@@ -56,19 +49,6 @@ def webhook_delete(endpoint: WebhookEndpoint) -> Proposal:
         webhook_snapshot(endpoint),
         None,
         str(endpoint.pk),
-        {},
-    )
-
-
-def export_disable(destination: AuditExportDestination) -> Proposal:
-    before = export_snapshot(destination)
-    return Proposal(
-        Target.EXPORT,
-        "disable",
-        f"audit export of {destination.workspace}",
-        before,
-        {**before, "enabled": False, "active": False},
-        str(destination.pk),
         {},
     )
 
@@ -107,24 +87,8 @@ def _webhook_delete(*, workspace, actor, target_id, **_):
         services.endpoint_delete(endpoint=endpoint, actor=actor)
 
 
-def _export_disable(*, workspace, actor, **_):
-    destination = AuditExportDestination.objects.get(workspace=workspace)
-    return scheduled_export.destination_configure(
-        workspace=workspace,
-        kind=destination.kind,
-        directory=destination.directory,
-        url=destination.url,
-        enabled=False,
-        batch_size=destination.batch_size,
-        actor=actor,
-        operator=True,  # the directory is the one an operator set; it does not change
-    ).destination
-
-
 def register() -> None:
     guard.register(WebhookEndpoint, Target.WEBHOOK, webhook_snapshot)
-    guard.register(AuditExportDestination, Target.EXPORT, export_snapshot)
     door.register_applier(Target.AUTOMATION, "update", _automation_update)
     door.register_applier(Target.WEBHOOK, "update", _webhook_update)
     door.register_applier(Target.WEBHOOK, "delete", _webhook_delete)
-    door.register_applier(Target.EXPORT, "disable", _export_disable)

@@ -94,8 +94,6 @@ def export_destinations_enabled() -> QuerySet[AuditExportDestination]:
 def export_prune_limit(workspace) -> int | None:
     """Retention never prunes what the customer's export has not received yet (a
     paused destination holds pruning back too); no destination: no limit."""
-    from notifications.models import AuditExportDestination
-
     return (
         AuditExportDestination.objects.filter(workspace=workspace)
         .values_list("last_exported_seq", flat=True)

@@ -20,16 +20,20 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
+from celery import current_app
 from celery.exceptions import Retry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from approvals.models import ActionRequest
+from approvals.models import ActionRequest, ConfirmationRequest
+from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
+from approvals.review_link import review_link_token
 from audit.models import AuditAction, ExceptionRecord
-from audit.services import audit_record_change
+from audit.services import audit_record_change, audit_verify_and_record
 from common import background
 from common.actor import Actor
 from common.errors import WardenError
@@ -58,6 +62,10 @@ USER_AGENT = "Warden-Webhooks/1"
 AUTOMATION_FIELDS = ("webhook_host_allowlist", "anomaly_auto_suspend", "email_notifications")
 # Only platform operators may widen where Warden connects to (README: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
+
+
+DELIVER_WEBHOOK_TASK = "notifications.deliver_webhook"
+SEND_EMAIL_TASK = "notifications.send_email"
 
 
 def webhook_timeout() -> float:
@@ -270,7 +278,7 @@ class Email:
     content: content.EmailContent
 
 
-def _enqueue(task, ids: Iterable) -> None:
+def _enqueue(task_name: str, ids: Iterable) -> None:
     """Best effort: a failed enqueue (broker down) leaves the row pending for the sweeper.
 
     Called after the commit, usually still inside the request. Without a broker (eager
@@ -282,12 +290,15 @@ def _enqueue(task, ids: Iterable) -> None:
     if not ids:
         return
     if settings.WARDEN_DELIVERY_IN_BACKGROUND:
-        background.submit(_send_now, task, ids)
+        background.submit(_send_now, task_name, ids)
     else:
-        _send_now(task, ids)
+        _send_now(task_name, ids)
 
 
-def _send_now(task, ids: list[str]) -> None:
+def _send_now(task_name: str, ids: list[str]) -> None:
+    # By name: the tasks module (registered in NotificationsConfig.ready) sits above
+    # this one. The registered task object keeps eager mode working.
+    task = current_app.tasks[task_name]
     for pk in ids:
         try:
             task.delay(pk)
@@ -300,15 +311,11 @@ def _send_now(task, ids: list[str]) -> None:
 
 
 def enqueue_webhooks(ids: Iterable) -> None:
-    from notifications.tasks import deliver_webhook
-
-    _enqueue(deliver_webhook, ids)
+    _enqueue(DELIVER_WEBHOOK_TASK, ids)
 
 
 def enqueue_emails(ids: Iterable) -> None:
-    from notifications.tasks import send_email
-
-    _enqueue(send_email, ids)
+    _enqueue(SEND_EMAIL_TASK, ids)
 
 
 @transaction.atomic
@@ -383,11 +390,20 @@ def _review_path(confirmation_id) -> str:
         return "/admin/"
 
 
+def _signed_review_path(confirmation) -> str:
+    """The review page with a signed link (approvals.review_link): bound to this request
+    and workspace, dead when the request expires, and never a credential by itself."""
+    token = review_link_token(
+        confirmation_id=confirmation.pk,
+        workspace_id=confirmation.workspace_id,
+        expires_at=confirmation.expires_at,
+    )
+    return f"{_review_path(confirmation.pk)}?{urlencode({LINK_PARAMETER: token})}"
+
+
 def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | None:
     """Approvers learn of a pending request: webhooks, and email to every member who may
     approve it (never the key's owner, who cannot approve it anyway)."""
-    from approvals.models import ConfirmationRequest
-
     confirmation = (
         ConfirmationRequest.objects.select_related(
             "workspace", "action_request__key", "action_request__tool"
@@ -400,7 +416,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
     workspace = confirmation.workspace
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
-    review_path = _review_path(confirmation.pk)
+    review_url = content.admin_url(_signed_review_path(confirmation))
     data = {
         "confirmation_id": str(confirmation.pk),
         "action_request_id": str(action.pk),
@@ -413,7 +429,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
         "expires_at": confirmation.expires_at.isoformat(),
         "requested_by": action.requested_by,
         "key": {"id": str(key.pk), "name": key.name} if key else None,
-        "review_url": content.admin_url(review_path),
+        "review_url": review_url,
     }
     rendered = content.render_email(
         "confirmation_requested",
@@ -425,7 +441,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
             ),
             "irreversible": confirmation.irreversible,
             "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
-            "link": content.admin_url(review_path),
+            "link": review_url,
             "has_reason": bool(action.reason),
             "agent": {"summary": confirmation.summary, "reason": action.reason},
         },
@@ -595,8 +611,6 @@ def chain_verification_run(
     """Verify and record (audit.verified; chain_broken exception when broken), then
     notify on failure. Nightly runs act as system:chain-verify; the admin button passes
     the person who pressed it."""
-    from audit.services import audit_verify_and_record
-
     result = audit_verify_and_record(
         workspace=workspace, actor=actor or Actor.system("chain-verify")
     )

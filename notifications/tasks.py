@@ -25,7 +25,7 @@ class DeliveryRetry(Exception):
 
 
 @shared_task(
-    name="notifications.deliver_webhook",
+    name=services.DELIVER_WEBHOOK_TASK,
     autoretry_for=(DeliveryRetry, OperationalError, InterfaceError),
     **RETRY_OPTIONS,
 )
@@ -37,7 +37,7 @@ def deliver_webhook(delivery_id: str) -> str:
 
 
 @shared_task(
-    name="notifications.send_email",
+    name=services.SEND_EMAIL_TASK,
     autoretry_for=(DeliveryRetry, OperationalError, InterfaceError),
     **RETRY_OPTIONS,
 )

@@ -39,6 +39,7 @@ EDITABLE_WORKSPACE_FIELDS = (
     "require_two_approvals_for_irreversible",
     "plan_rank",
     "audit_retention_days",
+    "plain_copy_retention_days",
 )
 
 

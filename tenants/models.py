@@ -2,6 +2,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
@@ -46,6 +47,17 @@ class Workspace(models.Model):
     sensitivity_floor = models.BooleanField(default=True)
     # Audit retention in days; null keeps audit rows forever.
     audit_retention_days = models.PositiveIntegerField(null=True, blank=True)
+    # Data minimisation: days the plain copies of action parameters and outputs are
+    # kept before pruning replaces them by their digest (approvals.minimisation).
+    # Digests and sizes are kept forever; null keeps plain copies forever too.
+    plain_copy_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=30,
+        validators=[MaxValueValidator(36500)],
+        help_text="Days plain copies of action parameters and outputs are kept; their "
+        "SHA-256 digest and size are kept forever. Empty: keep plain copies forever.",
+    )
     # Bumped on every tool-catalog change; recorded on each decision.
     policy_version = models.PositiveIntegerField(default=1, editable=False)
 
@@ -82,6 +94,7 @@ class Workspace(models.Model):
             "require_two_approvals_for_irreversible": self.require_two_approvals_for_irreversible,
             "plan_rank": self.plan_rank,
             "audit_retention_days": self.audit_retention_days,
+            "plain_copy_retention_days": self.plain_copy_retention_days,
             "sensitivity_floor": self.sensitivity_floor,
             "deleted": self.deleted_at is not None,
         }

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
-
 from common.api.serializers import CLIENT_WORKSPACE_FIELDS
 from common.errors import WardenError
+from common.scoping import scoped  # noqa: F401  (re-exported: the helper views use)
 from tenants.models import Workspace
 
 WORKSPACE_HEADER = "X-Warden-Workspace"
@@ -68,8 +67,3 @@ def check_client_workspace(workspace: Workspace, *sources: Any) -> None:
             value = source.get(field)
             if value not in (None, "") and not _matches(workspace, value):
                 raise _mismatch()
-
-
-def scoped(queryset: QuerySet, workspace: Workspace) -> QuerySet:
-    """Every queryset that serves a request goes through here."""
-    return queryset.filter(workspace=workspace)

@@ -13,7 +13,7 @@ from audit.models import AuditAction
 from audit.services import audit_record_change
 from common.actor import Actor
 from common.errors import WardenError
-from keys.scopes import WORKSPACE_ADMIN, has_scope
+from common.scopes import WORKSPACE_ADMIN, has_scope
 from tenants.models import (
     ROLE_PERMISSIONS,
     WORKSPACE_PERMISSIONS,
@@ -22,6 +22,7 @@ from tenants.models import (
     Role,
     Workspace,
 )
+from tenants.signals import member_removed
 
 User = get_user_model()
 
@@ -39,6 +40,7 @@ WORKSPACE_SETTINGS = (
     "plan_rank",
     "audit_retention_days",
     "sensitivity_floor",
+    "plain_copy_retention_days",
 )
 
 
@@ -306,18 +308,9 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
         before=before,
         after=None,
     )
-    _revoke_keys_owned_by(user=membership.user, workspace=membership.workspace, actor=actor)
-
-
-def _revoke_keys_owned_by(*, user, workspace: Workspace, actor: Actor) -> None:
-    """A key's owner answers for its agent; when they leave, their agents stop.
-    Each revocation is its own audited change in the removal's transaction."""
-    from keys.models import MachineKey
-    from keys.services import key_revoke
-
-    owned = MachineKey.objects.filter(workspace=workspace, owner=user, revoked_at__isnull=True)
-    for key in owned:
-        key_revoke(key=key, actor=actor, reason="owner removed from the workspace", owner_left=True)
+    member_removed.send(
+        sender=Membership, user=membership.user, workspace=membership.workspace, actor=actor
+    )
 
 
 # --- invitations ----------------------------------------------------------------------

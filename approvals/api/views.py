@@ -33,9 +33,9 @@ from approvals.selectors import (
 from approvals.waiting import action_request_wait
 from common.api.views import KEY, USER, WorkspaceAPIView, require_scope
 from common.errors import WardenError
+from common.scopes import TOOLS_WRITE
 from gateway.api.rest import execute_response
 from keys.models import MachineKey
-from keys.scopes import TOOLS_WRITE
 from tenants.selectors import user_can
 
 MAX_APPROVALS_LISTED = 200

@@ -2,11 +2,11 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from audit.api.serializers import PrivacySummarySerializer
-from audit.privacy import privacy_summary_download
 from common.api.views import WorkspaceAPIView, require_scope
 from common.errors import WardenError
+from common.scopes import AUDIT_READ
 from keys.models import MachineKey
-from keys.scopes import AUDIT_READ
+from oversight.privacy import privacy_summary_download
 from tenants.selectors import user_can
 
 DOWNLOAD_PERMISSION = "download_privacy_summary"

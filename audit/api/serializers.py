@@ -10,7 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.chain import fast_timestamp
-from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
+from audit.models import AuditAction, AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
+from common.api.schema import results_of
 from common.api.serializers import StrictSerializer
 
 
@@ -131,7 +132,7 @@ class VersionLogSerializer(serializers.ModelSerializer):
         return json_diff(obj.before, obj.after)
 
 
-# --- privacy summary (audit.privacy.privacy_summary_build) ------------------------
+# --- privacy summary (oversight.privacy.privacy_summary_build) ------------------------
 
 
 class PrivacyWorkspaceRefSerializer(serializers.Serializer):
@@ -153,6 +154,19 @@ class PrivacyDataClassFiguresSerializer(serializers.Serializer):
 class PrivacyRetentionSerializer(serializers.Serializer):
     audit_retention_days = serializers.IntegerField(allow_null=True)
     confirmation_ttl_seconds = serializers.IntegerField()
+    plain_copy_retention_days = serializers.IntegerField(
+        allow_null=True,
+        help_text="Days plain copies of params and outputs are kept (null: forever); "
+        "their SHA-256 digest and size are kept for good.",
+    )
+    max_output_copy_bytes = serializers.IntegerField(
+        help_text="Larger outputs are kept as digest and size only."
+    )
+
+
+class PrivacyPlainCopiesSerializer(serializers.Serializer):
+    action_requests_with_plain_copy = serializers.IntegerField()
+    action_requests_digests_only = serializers.IntegerField()
 
 
 class PrivacySecretParamsSerializer(serializers.Serializer):
@@ -166,6 +180,9 @@ class PrivacyStoredSerializer(serializers.Serializer):
     )
     by_data_class = serializers.DictField(child=PrivacyDataClassFiguresSerializer())
     retention = PrivacyRetentionSerializer()
+    plain_copies = PrivacyPlainCopiesSerializer(
+        help_text="Agent requests holding a plain copy of their params, and pruned ones."
+    )
     key_secrets = serializers.CharField()
     secret_params = PrivacySecretParamsSerializer(many=True)
 
@@ -217,3 +234,36 @@ class ExceptionResolveSerializer(StrictSerializer):
     mitigation = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default=""
     )
+
+
+class AttachmentSerializer(serializers.ModelSerializer):
+    created_at = EvidenceTimestampField()
+
+    class Meta:
+        model = EvidenceAttachment
+        fields = [
+            "id",
+            "created_at",
+            "target_type",
+            "target_id",
+            "url",
+            "sha256",
+            "title",
+            "added_by",
+        ]
+        read_only_fields = fields
+
+
+class AttachmentCreateSerializer(StrictSerializer):
+    """Checked again by the service (audit.attachments): https only, no credentials."""
+
+    url = serializers.CharField(
+        max_length=2000, help_text="An https URL without user name, password or credential."
+    )
+    sha256 = serializers.CharField(
+        max_length=71, help_text="SHA-256 of the linked document: 64 hex digits (`sha256:` ok)."
+    )
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+AttachmentListSerializer = results_of(AttachmentSerializer, name="AttachmentList")

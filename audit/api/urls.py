@@ -11,7 +11,17 @@ urlpatterns = [
         views.ExceptionResolveView.as_view(),
         name="audit-exception-resolve",
     ),
+    path(
+        "audit/exceptions/<int:pk>/attachments",
+        views.ExceptionAttachmentsView.as_view(),
+        name="audit-exception-attachments",
+    ),
     path("audit/versions", views.VersionLogListView.as_view(), name="audit-versions"),
+    path(
+        "audit/versions/<int:pk>/attachments",
+        views.VersionLogAttachmentsView.as_view(),
+        name="audit-version-attachments",
+    ),
     # Other evidence routes (e.g. the privacy summary) go below.
     path("privacy-summary", PrivacySummaryView.as_view(), name="privacy-summary"),
 ]

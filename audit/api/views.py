@@ -11,23 +11,29 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from audit.api.serializers import (
+    AttachmentCreateSerializer,
+    AttachmentListSerializer,
+    AttachmentSerializer,
     AuditEntrySerializer,
     ExceptionRecordSerializer,
     ExceptionResolveSerializer,
     VersionLogSerializer,
 )
-from audit.models import AuditAction, ExceptionRecord
+from audit.attachments import attachment_add
+from audit.models import AuditAction, EvidenceAttachment, ExceptionRecord
 from audit.selectors import (
+    attachments_of,
     audit_entries,
     exception_record_get,
     exception_records,
+    version_log_get,
     version_logs,
 )
 from audit.services import exception_resolve
 from common.api.schema import page_of
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
-from keys.scopes import AUDIT_READ
+from common.scopes import AUDIT_READ
 from tenants.selectors import user_can
 
 
@@ -187,3 +193,79 @@ class ExceptionResolveView(WorkspaceAPIView):
             mitigation=data.validated_data["mitigation"],
         )
         return Response(ExceptionRecordSerializer(record).data)
+
+
+class _AttachmentsView(WorkspaceAPIView):
+    """Attachment links (URL + SHA-256) of one evidence object. Humans with view_audit
+    read and add them; another workspace's object answers 404 like a missing one."""
+
+    principals = (USER,)
+    scope_map = {"GET": AUDIT_READ, "POST": AUDIT_READ}
+    target_type = ""
+
+    def target(self, request, pk):
+        raise NotImplementedError
+
+    def _target_or_404(self, request, pk):
+        target = self.target(request, pk)
+        if target is None:
+            raise WardenError("not_found", "Not found.")
+        return target
+
+    def get(self, request, pk):
+        target = self._target_or_404(request, pk)
+        rows = attachments_of(
+            workspace=request.workspace, target_type=self.target_type, target_id=target.pk
+        )
+        return Response({"results": AttachmentSerializer(rows, many=True).data})
+
+    def post(self, request, pk):
+        target = self._target_or_404(request, pk)
+        data = AttachmentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        attachment = attachment_add(
+            workspace=request.workspace, target=target, actor=request.actor, **data.validated_data
+        )
+        return Response(AttachmentSerializer(attachment).data, status=201)
+
+
+class ExceptionAttachmentsView(_AttachmentsView):
+    target_type = EvidenceAttachment.Target.EXCEPTION_RECORD
+
+    def target(self, request, pk):
+        return exception_record_get(workspace=request.workspace, pk=pk)
+
+    @extend_schema(
+        operation_id="audit_exception_attachments_list", responses=AttachmentListSerializer
+    )
+    def get(self, request, pk):
+        return super().get(request, pk)
+
+    @extend_schema(
+        operation_id="audit_exception_attachments_add",
+        request=AttachmentCreateSerializer,
+        responses={201: AttachmentSerializer},
+    )
+    def post(self, request, pk):
+        return super().post(request, pk)
+
+
+class VersionLogAttachmentsView(_AttachmentsView):
+    target_type = EvidenceAttachment.Target.VERSION_LOG
+
+    def target(self, request, pk):
+        return version_log_get(workspace=request.workspace, pk=pk)
+
+    @extend_schema(
+        operation_id="audit_version_attachments_list", responses=AttachmentListSerializer
+    )
+    def get(self, request, pk):
+        return super().get(request, pk)
+
+    @extend_schema(
+        operation_id="audit_version_attachments_add",
+        request=AttachmentCreateSerializer,
+        responses={201: AttachmentSerializer},
+    )
+    def post(self, request, pk):
+        return super().post(request, pk)

@@ -11,8 +11,8 @@ from rest_framework.views import APIView
 from common.actor import Actor
 from common.errors import WardenError
 from common.net import client_ip
+from common.scopes import SCOPE_PERMISSION, has_scope
 from keys.models import MachineKey
-from keys.scopes import SCOPE_PERMISSION, has_scope
 from tenants.scoping import WORKSPACE_HEADER, check_client_workspace, resolve_workspace
 from tenants.selectors import user_can
 

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
+from common.scopes import CONNECTORS_READ, CONNECTORS_WRITE
 from gateway import services
 from gateway.api.serializers import (
     ConnectorListSerializer,
@@ -16,7 +17,6 @@ from gateway.api.serializers import (
     SyncReportSerializer,
 )
 from gateway.selectors import connector_get, connector_list
-from keys.scopes import CONNECTORS_READ, CONNECTORS_WRITE
 
 
 def _connector_or_404(request, pk):

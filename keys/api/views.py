@@ -10,6 +10,7 @@ from approvals.api.door_responses import door_response
 from approvals.api.serializers import ActionConfirmationSerializer
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
+from common.scopes import KEYS_READ, KEYS_WRITE
 from keys import services
 from keys.api.serializers import (
     IssuedKeySerializer,
@@ -20,7 +21,6 @@ from keys.api.serializers import (
     ReasonSerializer,
 )
 from keys.models import MachineKey
-from keys.scopes import KEYS_READ, KEYS_WRITE
 from keys.selectors import key_get, key_list
 from tenants.selectors import membership_list
 

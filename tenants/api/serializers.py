@@ -32,6 +32,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "writes_enabled",
             "outbound_allowed",
             "sensitivity_floor",
+            "plain_copy_retention_days",
             "policy_version",
         ]
         read_only_fields = fields
@@ -79,6 +80,14 @@ class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):
     plan_rank = serializers.IntegerField(min_value=0, max_value=32767, required=False)
     audit_retention_days = serializers.IntegerField(
         min_value=1, max_value=36500, required=False, allow_null=True
+    )
+    plain_copy_retention_days = serializers.IntegerField(
+        min_value=0,
+        max_value=36500,
+        required=False,
+        allow_null=True,
+        help_text="Days plain copies of action parameters and outputs are kept (digests: "
+        "forever); null keeps them forever. Not governed: it never widens what agents may do.",
     )
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 

@@ -14,8 +14,8 @@ from common.actor import Actor
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
 from common.net import client_ip
+from common.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
 from keys.models import MachineKey
-from keys.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
 from tenants import services
 from tenants.api.serializers import (
     ConfirmationFieldsSerializer,

@@ -230,7 +230,7 @@ def test_verify_requires_csrf(evidence, role_users):
 def test_verify_goes_to_celery_when_a_worker_is_configured(
     evidence, role_users, admin_client_for, settings, monkeypatch
 ):
-    tasks = pytest.importorskip("audit.tasks")
+    tasks = pytest.importorskip("oversight.tasks")
     queued = []
 
     class _Result:

@@ -4,8 +4,8 @@ import pytest
 from pypdf import PdfReader
 
 from audit.models import AuditAction, AuditChainHead, AuditEntry
-from audit.privacy import privacy_summary_build
-from audit.privacy_pdf import privacy_summary_pdf
+from oversight.privacy import privacy_summary_build
+from oversight.privacy_pdf import privacy_summary_pdf
 from tenants.models import ROLE_PERMISSIONS, Role
 
 PAGE = "/admin/audit/auditentry/privacy-summary/{slug}/"

@@ -358,7 +358,12 @@ def test_property_tampered_params_never_allowed(
         approve(approver, live_workspace, confirmation.pk)
         confirmation.refresh_from_db()
     answer = recall(ask, client, body, params=params)
-    assert (answer.status_code, code(answer)) == (403, "confirmation_mismatch")
+    # Parameters that are not valid input at all (a NUL, say) are refused before the
+    # token is compared; either way the tampered call is never allowed.
+    assert (answer.status_code, code(answer)) in {
+        (403, "confirmation_mismatch"),
+        (400, "validation_error"),
+    }
 
 
 @settings(

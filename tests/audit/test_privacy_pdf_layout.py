@@ -14,8 +14,8 @@ import pdfplumber
 import pytest
 from PIL import Image, ImageChops
 
-from audit.privacy import privacy_summary_build, privacy_summary_sections
-from audit.privacy_pdf import privacy_summary_pdf
+from oversight.privacy import privacy_summary_build, privacy_summary_sections
+from oversight.privacy_pdf import privacy_summary_pdf
 
 MM = 72 / 25.4
 MARGIN = 10 * MM  # fpdf2's default margins, all four sides

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 from approvals.catalog import tool_create, tool_delete, tool_update
 from approvals.models import ActionRequest
 from approvals.services import action_submit
-from audit.replay import replay_action, tool_snapshot_as_of
+from oversight.replay import replay_action, tool_snapshot_as_of
 from tenants.services import workspace_update
 from tests.conftest import SYSTEM
 

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from audit.export import iter_export_lines
 from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
-from audit.retention import audit_prune, latest_checkpoint
+from audit.prune_marks import latest_checkpoint
+from audit.retention import audit_prune
 from audit.services import exception_record, exception_resolve
 from audit.verify import GAP, HASH_MISMATCH, verify_chain
 from common.actor import Actor

@@ -21,9 +21,7 @@ from audit.models import (
     AuditQuarantine,
     ExceptionRecord,
 )
-from audit.scheduled_export import checkpoints_deliver, destination_configure
 from audit.services import audit_verify_and_record, checkpoint_create
-from audit.tasks import checkpoint_all
 from audit.verify import (
     BEYOND_HEAD,
     CHECKPOINT_MISMATCH,
@@ -33,6 +31,8 @@ from audit.verify import (
     verify_chain,
 )
 from common.actor import Actor
+from oversight.scheduled_export import checkpoints_deliver, destination_configure
+from oversight.tasks import checkpoint_all
 from tests.audit.helpers import append, db_id, tamper
 
 

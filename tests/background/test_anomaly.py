@@ -8,10 +8,10 @@ from django.core import mail
 
 from approvals.catalog import tool_create
 from approvals.models import ActionRequest
-from audit.anomaly import analyze_key, anomalies_detect, window_ending
 from audit.models import AuditEntry, ExceptionRecord
 from notifications.models import AnomalyFinding, NotificationEvent, WebhookDelivery
 from notifications.services import automation_settings_update
+from oversight.anomaly import analyze_key, anomalies_detect, window_ending
 from tenants.models import Role
 from tests.notifications.conftest import SYSTEM
 
@@ -205,7 +205,7 @@ def test_without_auto_suspend_the_key_keeps_working(live_workspace, key, tools):
 
 
 def test_detection_task_pins_the_window(live_workspace, key, tools):
-    from audit.tasks import detect_anomalies_task
+    from oversight.tasks import detect_anomalies_task
 
     history(key, tools)
     requests(key, tools["crm.lookup"], WINDOW_START, 120)

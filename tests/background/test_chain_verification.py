@@ -5,8 +5,8 @@ from django.conf import settings
 from django.core import mail
 
 from audit.models import AuditEntry, ExceptionRecord
-from audit.tasks import verify_all_chains, verify_chain_task
 from notifications.models import NotificationEvent
+from oversight.tasks import verify_all_chains, verify_chain_task
 from tenants.models import Role
 from tests.audit.helpers import append, db_id, tamper
 

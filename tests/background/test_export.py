@@ -6,12 +6,12 @@ import json
 import pytest
 
 from audit.models import AuditCheckpoint, AuditEntry
-from audit.scheduled_export import checkpoints_deliver, destination_configure, export_run
 from audit.services import checkpoint_create
-from audit.tasks import checkpoint_all, export_all
 from common.errors import WardenError
 from notifications import signing
 from notifications.models import AuditExportBatch, AuditExportDestination
+from oversight.scheduled_export import checkpoints_deliver, destination_configure, export_run
+from oversight.tasks import checkpoint_all, export_all
 from tests.audit.helpers import append
 from tests.notifications.conftest import SYSTEM
 
@@ -72,7 +72,7 @@ def test_exported_lines_are_the_chain_as_stored(live_workspace, to_directory):
 
 
 def test_export_bookkeeping_does_not_feed_itself(live_workspace, to_directory):
-    from audit.scheduled_export import export_batch
+    from oversight.scheduled_export import export_batch
 
     export_batch(workspace=live_workspace)  # records one audit.exported entry
     assert AuditEntry.objects.filter(action="audit.exported").count() == 1

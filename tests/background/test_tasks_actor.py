@@ -1,7 +1,7 @@
 """Verification queued from the admin is recorded as the person who asked."""
 
 from audit.models import AuditAction, AuditEntry
-from audit.tasks import verify_chain_task
+from oversight.tasks import verify_chain_task
 
 
 def test_queued_verification_records_who_asked(workspace):
@@ -22,8 +22,8 @@ def test_daily_retention_task_prunes_and_checkpoints(make_workspace):
     import time_machine
     from django.utils import timezone
 
-    from audit.tasks import prune_all
     from audit.verify import verify_chain
+    from oversight.tasks import prune_all
 
     with time_machine.travel(timezone.now() - timedelta(days=40)):
         workspace = make_workspace(audit_retention_days=30)

@@ -318,6 +318,6 @@ def test_review_link_points_at_the_approval_queue(
     make_endpoint(live_workspace)
     confirmation = ask_pending()
     payload = json.loads(receiver.received[0].body)
-    assert payload["data"]["review_url"] == (
-        f"https://warden.example.com/admin/approvals/confirmationrequest/{confirmation.pk}/"
+    assert payload["data"]["review_url"].startswith(
+        f"https://warden.example.com/admin/approvals/confirmationrequest/{confirmation.pk}/?link="
     )

@@ -208,6 +208,7 @@ def settings_form(workspace, **overrides):
         "confirmation_ttl": "1 00:00:00",
         "plan_rank": 0,
         "audit_retention_days": "",
+        "plain_copy_retention_days": workspace.plain_copy_retention_days or "",
     }
     for switch in ("writes_enabled", "outbound_allowed", "sensitivity_floor"):
         if getattr(workspace, switch):
@@ -226,6 +227,23 @@ def test_owner_changes_settings_through_the_service(workspace, owner_a, browser)
     assert workspace.confirmation_ttl == timedelta(hours=2)
     entry = AuditEntry.objects.filter(action="workspace.settings_changed").get()
     assert entry.input["after"]["name"] == "Renamed"
+
+
+def test_owner_sets_the_plain_copy_period_in_the_admin_at_once_and_it_is_audited(
+    workspace, owner_a, browser
+):
+    page = browser(owner_a.user).get(f"{WORKSPACES}{workspace.pk}/change/").content.decode()
+    assert 'name="plain_copy_retention_days"' in page and 'value="30"' in page
+    response = browser(owner_a.user).post(
+        f"{WORKSPACES}{workspace.pk}/change/",
+        settings_form(workspace, plain_copy_retention_days="90"),
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    workspace.refresh_from_db()
+    assert workspace.plain_copy_retention_days == 90  # not governed: no second person
+    entry = AuditEntry.objects.filter(action="workspace.settings_changed").get()
+    assert entry.input["before"]["plain_copy_retention_days"] == 30
+    assert entry.input["after"]["plain_copy_retention_days"] == 90
 
 
 def test_safety_switches_in_the_admin_wait_for_a_second_person(workspace, owner_a, browser):

@@ -1,13 +1,13 @@
 """`python manage.py audit_replay ACTION_ID`: the recorded action's decision under
-the policy of its time and under today's, side by side (audit/replay.py)."""
+the policy of its time and under today's, side by side (oversight/replay.py)."""
 
 import json
 from dataclasses import asdict
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.replay import render_side_by_side, replay_action
 from common.errors import WardenError
+from oversight.replay import render_side_by_side, replay_action
 
 
 class Command(BaseCommand):

@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from approvals.demo import load_demo_tools
 from approvals.guard import operator_seeding
 from common.actor import Actor
 from keys.models import MachineKey
@@ -78,9 +79,5 @@ class Command(BaseCommand):
         )
 
     def load_tools(self, workspace, actor) -> None:
-        """Filled by the tool catalog (approvals.demo) when it is installed."""
-        try:
-            from approvals.demo import load_demo_tools
-        except ImportError:
-            return
+        """The demo tool catalog (approvals.demo)."""
         load_demo_tools(workspace=workspace, actor=actor)

@@ -48,7 +48,7 @@ def uninstall(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0006_guarded_chain'),
+        ('audit', '0007_credential_kind_evidence_attachment'),
         ('tenants', '0003_invitations'),
     ]
 

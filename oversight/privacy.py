@@ -15,6 +15,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
+from approvals.services import MAX_RESULT_OUTPUT_BYTES
 from audit.models import (
     GENESIS_HASH,
     AuditAction,
@@ -25,8 +26,8 @@ from audit.models import (
 )
 from audit.services import audit_record
 from common.actor import Actor
+from common.scopes import AUDIT_READ, has_scope
 from keys.models import MachineKey
-from keys.scopes import AUDIT_READ, has_scope
 from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
 
 SUMMARY_VERSION = 1
@@ -72,12 +73,81 @@ NEVER_LEAVES = (
     "Machine-key secrets: never stored. Warden keeps only the key's public prefix and an "
     "HMAC-SHA-256 digest; the full key is shown once, when it is created.",
     "Confirmation tokens: never stored; only their digest is kept.",
-    "Parameters a tool marks as secret: replaced by a digest before anything is stored, "
-    "so they appear in no request record, audit entry, export or this summary.",
+    "Parameters a tool marks as secret, and values in any parameter that look like a "
+    "credential (provider keys, tokens, private keys, passwords in URLs): replaced by a "
+    "digest before anything is stored, so they appear in no request record, audit entry, "
+    "export, notification or this summary.",
+    "Connector credentials: stored only encrypted; used only to call that connector's own "
+    "upstream; never shown, logged, audited, exported or sent anywhere else.",
     "Human passwords: stored only as salted password hashes.",
     "Audit evidence: served only to this workspace's members and keys that hold the right "
     "permission; it is never sent to any third party.",
 )
+
+
+CREDENTIAL_SCAN_TEXT = (
+    "Values in parameters not marked secret that look like a credential (a provider key, "
+    "a token, a private key, a password in a URL) are replaced by a digest before they are "
+    "stored, "
+    "and an exception record tells this workspace's admins which request and parameter "
+    "carried one, never the value."
+)
+CONNECTOR_CREDENTIALS_TEXT = (
+    "Connector credentials (the headers Warden sends to a connector's upstream) are stored "
+    "only encrypted at rest, under the operator's WARDEN_SECRETS_KEY; only their header "
+    "names are kept in clear. Warden decrypts them only to call that connector's own "
+    "upstream; they are never shown, logged, audited or exported, and are gone when the "
+    "connector is deleted or its headers are replaced."
+)
+WHERE_IT_GOES = (
+    "Nowhere outside Warden unless this workspace sets it up: Warden itself sends none of "
+    "it to any third party.",
+    "Scheduled audit export, when configured: audit entries as described above (digests "
+    "of outputs, parameters as stored) and signed chain checkpoints go to the workspace's "
+    "own destination: a directory the operator controls, or an HTTPS endpoint on the "
+    "workspace's host allowlist.",
+    "Webhooks and emails to approvers: a request's tool, summary and reason, who asked and "
+    "a review link; the summary never shows secret or credential-shaped values. Action "
+    "events (approved, denied, expired, executed) carry ids, tool and status only. Neither "
+    "carries full parameters or outputs.",
+    "Connectors: when Warden executes a call, the parameters go to that connector's "
+    "upstream only, with its credentials; the output comes back to the agent and is kept "
+    "as described above.",
+    "Attachments on evidence (approvals, exceptions, version logs) are links with the "
+    "SHA-256 of the linked document: the documents stay where they are.",
+)
+
+
+def _kept_for_texts(retention: dict[str, Any], plain: dict[str, int], audit_days) -> list[str]:
+    """What is kept of parameters and outputs, for how long (approvals.minimisation)."""
+    days = retention["plain_copy_retention_days"]
+    kib = retention["max_output_copy_bytes"] // 1024
+    if days is None:
+        period = "kept indefinitely: no plain-copy period is configured"
+    elif days == 0:
+        period = "not kept: it is replaced at the next daily pruning"
+    else:
+        period = f"kept for {days} days, then replaced by its SHA-256 digest and size"
+    audit_life = f"{audit_days} days" if audit_days else "indefinitely"
+    return [
+        f"Action parameters: the plain copy on each agent request is {period}. The digest "
+        "and size are kept for as long as the request record. Requests waiting for a human "
+        "keep their copy until decided; the summary an approver was shown is kept with the "
+        "approval as evidence of the decision. Now "
+        f"{_plural(plain['action_requests_with_plain_copy'], 'request holds', 'requests hold')}"
+        f" a plain copy and {_plural(plain['action_requests_digests_only'], 'holds', 'hold')}"
+        " digests only.",
+        "Outputs: results agents report and outputs Warden observes when it executes a call "
+        f"through a connector (copied only up to {kib} KiB; larger ones as digest and size "
+        "only) follow the same rule. Every pruning is recorded in the audit log.",
+        "Audit entries record each decision with its parameters as stored at that moment "
+        "(secret and credential-shaped values already digested) and outputs as digest and "
+        "size only. They are never rewritten, so the hash chain keeps verifying: parameters "
+        f"in the audit log are kept {audit_life}, with the audit log, not for the plain-copy "
+        "period.",
+        "Approval records, exception records and version logs are audit evidence and follow "
+        "the audit log's retention.",
+    ]
 
 
 def _permission_descriptions() -> dict[str, str]:
@@ -154,6 +224,16 @@ def _secret_params(workspace: Workspace) -> list[dict[str, Any]]:
     ]
 
 
+def _plain_copies(workspace: Workspace) -> dict[str, int]:
+    """Agent requests still holding a plain copy of their params, and those pruned to
+    their digests (approvals.minimisation). Platform requests are not counted."""
+    agents = ActionRequest.objects.filter(workspace=workspace, key__isnull=False)
+    return {
+        "action_requests_with_plain_copy": agents.filter(plain_pruned_at__isnull=True).count(),
+        "action_requests_digests_only": agents.filter(plain_pruned_at__isnull=False).count(),
+    }
+
+
 def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
     """The summary as data: figures plus the plain-language text built from them."""
     counts = _counts(workspace)
@@ -169,7 +249,10 @@ def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
             "retention": {
                 "audit_retention_days": retention_days,
                 "confirmation_ttl_seconds": int(workspace.confirmation_ttl.total_seconds()),
+                "plain_copy_retention_days": workspace.plain_copy_retention_days,
+                "max_output_copy_bytes": MAX_RESULT_OUTPUT_BYTES,
             },
+            "plain_copies": _plain_copies(workspace),
             "key_secrets": "nowhere: only a prefix and an HMAC-SHA-256 digest per key",
             "secret_params": _secret_params(workspace),
         },
@@ -218,6 +301,7 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
         else "Audit entries are kept indefinitely: no retention period is configured."
     )
     ttl_hours = retention["confirmation_ttl_seconds"] / 3600
+    kept_for = _kept_for_texts(retention, stored["plain_copies"], days)
     secret_params = stored["secret_params"]
     secret_text = (
         "Parameters marked secret (stored only as digests): "
@@ -255,8 +339,13 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
             "title": "How long it is kept",
             "paragraphs": [
                 retention_text,
+                *kept_for,
                 f"Unanswered confirmation requests expire after {ttl_hours:g} hours.",
             ],
+        },
+        {
+            "title": "Where it goes",
+            "paragraphs": list(WHERE_IT_GOES),
         },
         {
             "title": "Where key secrets are",
@@ -265,6 +354,8 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
                 "digest of its secret; the full key is shown once, when it is created, and "
                 "cannot be recovered from Warden.",
                 secret_text,
+                CREDENTIAL_SCAN_TEXT,
+                CONNECTOR_CREDENTIALS_TEXT,
             ],
         },
         {

@@ -8,6 +8,7 @@ summary always gives the same bytes: the PDF's dates are the summary's own
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,7 +46,11 @@ class _SummaryPDF(FPDF):
         )
 
 
-def privacy_summary_pdf(summary: dict[str, Any]) -> bytes:
+def privacy_summary_pdf(
+    summary: dict[str, Any], *, extra_pages: Sequence[Callable[[FPDF], None]] = ()
+) -> bytes:
+    """`extra_pages` (the posture page) each draw one page of their own after the
+    figures, with `pdf.block` for paragraphs; the summary itself stays posture-free."""
     workspace = summary["workspace"]
     head = summary["audit_chain_head"]
     pdf = _SummaryPDF(f"Warden privacy summary for {workspace['slug']}")
@@ -81,6 +86,9 @@ def privacy_summary_pdf(summary: dict[str, Any]) -> bytes:
         pdf.ln(2)
 
     _figures_table(pdf, summary)
+    for draw in extra_pages:
+        pdf.add_page()
+        draw(pdf)
     return bytes(pdf.output())
 
 

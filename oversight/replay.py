@@ -22,6 +22,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from approvals import gate
+from approvals.models import ActionRequest, Tool
 from audit.models import VersionLog
 from common.errors import WardenError
 
@@ -92,8 +94,6 @@ def tool_snapshot_as_of(workspace, tool_name: str, policy_version: int) -> tuple
 
 
 def _tool_from_snapshot(workspace, snapshot: dict | None):
-    from approvals.models import Tool
-
     if snapshot is None:
         return None
     known = {f.name for f in Tool._meta.get_fields()}
@@ -141,9 +141,6 @@ def _decision(label, decision, tool, sources) -> ReplayedDecision:
 
 
 def replay_action(action_id) -> ReplayReport:
-    from approvals import gate
-    from approvals.models import ActionRequest, Tool
-
     try:
         action = ActionRequest.objects.select_related("workspace", "key", "key__owner").get(
             pk=action_id
@@ -191,6 +188,10 @@ def replay_action(action_id) -> ReplayReport:
     key_then, key_source = key_as_of(action.key, action.created_at)
     workspace_then, workspace_source = workspace_as_of(workspace, action.created_at)
     params = action.params if isinstance(action.params, dict) else {}
+    if action.plain_pruned_at is not None:
+        report.notes.append(
+            "the plain params were pruned (data minimisation); replayed without them"
+        )
     secret = set((snapshot or {}).get("secret_params") or [])
     if secret and (snapshot or {}).get("condition"):
         report.notes.append(

@@ -31,6 +31,10 @@ from audit.models import ExceptionRecord
 from audit.services import exception_record
 from common.actor import Actor
 from keys.models import MachineKey
+from keys.services import key_set_suspended
+from notifications.models import AnomalyFinding
+from notifications.selectors import automation_settings_for
+from notifications.services import notify_anomaly
 from tenants.models import Workspace
 
 ACTOR = Actor.system("anomaly-detection")
@@ -218,11 +222,6 @@ def _record(
     key: MachineKey, finding: Finding, window_start: datetime, window_end: datetime
 ) -> tuple[object, bool] | None:
     """Record one finding (deduped), notify, and auto-suspend if the workspace says so."""
-    from keys.services import key_set_suspended
-    from notifications.models import AnomalyFinding
-    from notifications.selectors import automation_settings_for
-    from notifications.services import notify_anomaly
-
     with transaction.atomic():
         # Serialize detectors on the key row, so the dedupe check below is race-free.
         key = MachineKey.objects.select_for_update().select_related("workspace").get(pk=key.pk)

@@ -3,10 +3,24 @@ delivery, scheduled export, anomaly detection. Fan-out tasks enqueue one task pe
 workspace; each per-workspace task is a thin, idempotent wrapper over a service and
 is acknowledged late."""
 
+from datetime import datetime
+
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
+from audit.checkpoints import workspaces_due
+from audit.services import audit_seal_all_pending, checkpoint_create
 from common.actor import Actor
+from notifications.selectors import export_destinations_enabled
+from notifications.services import chain_verification_run
+from oversight.anomaly import anomalies_detect, workspaces_with_activity
+from oversight.retention import audit_prune_all
+from oversight.scheduled_export import (
+    checkpoints_deliver,
+    checkpoints_pending_workspaces,
+    export_run,
+)
 from tenants.models import Workspace
 
 TRANSIENT = (OperationalError, InterfaceError)
@@ -39,8 +53,6 @@ def verify_all_chains() -> int:
 @shared_task(name="audit.verify_chain", **RETRY_OPTIONS)
 def verify_chain_task(workspace_id: str, actor_label: str | None = None) -> dict:
     """`actor_label` names who asked (e.g. "user:<email>" from the admin button)."""
-    from notifications.services import chain_verification_run
-
     workspace = _active(workspace_id)
     if workspace is None:
         return {"skipped": True}
@@ -52,16 +64,12 @@ def verify_chain_task(workspace_id: str, actor_label: str | None = None) -> dict
 @shared_task(name="audit.prune_all", **RETRY_OPTIONS)
 def prune_all() -> int:
     """Daily retention: prune each workspace with a retention setting (checkpointed)."""
-    from audit.retention import audit_prune_all
-
     results = audit_prune_all(actor=Actor.system("retention"))
     return sum(r.pruned_entries for r in results)
 
 
 @shared_task(name="audit.export_all", acks_late=True)
 def export_all() -> int:
-    from notifications.selectors import export_destinations_enabled
-
     ids = list(export_destinations_enabled().values_list("workspace_id", flat=True))
     for pk in ids:
         export_workspace_task.delay(str(pk))
@@ -78,8 +86,6 @@ def export_all() -> int:
     max_retries=3,
 )
 def export_workspace_task(workspace_id: str) -> dict:
-    from audit.scheduled_export import export_run
-
     workspace = _active(workspace_id)
     if workspace is None:
         return {"skipped": True}
@@ -91,10 +97,6 @@ def export_workspace_task(workspace_id: str) -> dict:
 
 @shared_task(name="audit.detect_anomalies_all", acks_late=True)
 def detect_anomalies_all() -> int:
-    from django.utils import timezone
-
-    from audit.anomaly import workspaces_with_activity
-
     now = timezone.now()
     ids = workspaces_with_activity(now=now)
     for pk in ids:
@@ -105,10 +107,6 @@ def detect_anomalies_all() -> int:
 @shared_task(name="audit.detect_anomalies", **RETRY_OPTIONS)
 def detect_anomalies_task(workspace_id: str, now: str | None = None) -> int:
     """`now` pins the window, so a late or repeated run checks the same hour (deduped)."""
-    from datetime import datetime
-
-    from audit.anomaly import anomalies_detect
-
     workspace = _active(workspace_id)
     if workspace is None:
         return 0
@@ -120,9 +118,6 @@ def detect_anomalies_task(workspace_id: str, now: str | None = None) -> int:
 def checkpoint_all() -> int:
     """Every WARDEN_AUDIT_CHECKPOINT_SECONDS: sign the head of every chain that moved
     since its last checkpoint, then deliver pending checkpoints."""
-    from audit.checkpoints import workspaces_due
-    from audit.services import audit_seal_all_pending, checkpoint_create
-
     audit_seal_all_pending()  # entries a stopped process left queued (group commit)
     signed = 0
     for workspace in Workspace.objects.filter(pk__in=workspaces_due()):
@@ -132,16 +127,12 @@ def checkpoint_all() -> int:
 
 
 def deliver_all_checkpoints() -> None:
-    from audit.scheduled_export import checkpoints_pending_workspaces
-
     for pk in checkpoints_pending_workspaces():
         deliver_checkpoints_task.delay(str(pk))
 
 
 @shared_task(name="audit.deliver_checkpoints", **RETRY_OPTIONS)
 def deliver_checkpoints_task(workspace_id: str) -> int:
-    from audit.scheduled_export import checkpoints_deliver
-
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
         return 0

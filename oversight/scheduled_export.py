@@ -44,6 +44,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.checkpoints import checkpoint_line
+from audit.export import iter_export_lines
 from audit.models import AuditAction, AuditCheckpoint, ExceptionRecord
 from audit.services import audit_record, audit_record_change, exception_record
 from common.actor import Actor
@@ -198,8 +199,6 @@ def destination_configure(
 
 
 def _iter_lines(workspace: Workspace, after_seq: int):
-    from audit.export import iter_export_lines  # the evidence module's exporter
-
     return iter_export_lines(workspace, after_seq=after_seq)
 
 

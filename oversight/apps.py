@@ -1,0 +1,19 @@
+from django.apps import AppConfig
+
+
+class OversightConfig(AppConfig):
+    """The oversight layer: work that watches the evidence core and the gate from above
+    (anomaly detection, scheduled export and checkpoint delivery, the retention schedule,
+    privacy summaries, replay, posture). Nothing below imports it."""
+
+    name = "oversight"
+    verbose_name = "Oversight"
+
+    def ready(self):
+        from audit.signals import checkpoint_signed
+        from oversight import governance
+        from oversight.tasks import on_checkpoint_signed
+
+        governance.register()
+
+        checkpoint_signed.connect(on_checkpoint_signed, dispatch_uid="audit.checkpoint_signed")

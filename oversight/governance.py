@@ -1,0 +1,48 @@
+"""The export side of the governed operations (approvals.governance): disabling a
+workspace's only audit export destination. Registered with the guard and the door from
+OversightConfig.ready()."""
+
+from __future__ import annotations
+
+from approvals import door, guard
+from approvals.door import Proposal
+from approvals.governance import Target
+from notifications.models import AuditExportDestination
+from oversight import scheduled_export
+
+
+def export_snapshot(destination: AuditExportDestination) -> dict:
+    # One destination per workspace: it is always the only one.
+    return {**destination.snapshot(), "active": destination.enabled, "other_active": 0}
+
+
+def export_disable(destination: AuditExportDestination) -> Proposal:
+    before = export_snapshot(destination)
+    return Proposal(
+        Target.EXPORT,
+        "disable",
+        f"audit export of {destination.workspace}",
+        before,
+        {**before, "enabled": False, "active": False},
+        str(destination.pk),
+        {},
+    )
+
+
+def _export_disable(*, workspace, actor, **_):
+    destination = AuditExportDestination.objects.get(workspace=workspace)
+    return scheduled_export.destination_configure(
+        workspace=workspace,
+        kind=destination.kind,
+        directory=destination.directory,
+        url=destination.url,
+        enabled=False,
+        batch_size=destination.batch_size,
+        actor=actor,
+        operator=True,  # the directory is the one an operator set; it does not change
+    ).destination
+
+
+def register() -> None:
+    guard.register(AuditExportDestination, Target.EXPORT, export_snapshot)
+    door.register_applier(Target.EXPORT, "disable", _export_disable)

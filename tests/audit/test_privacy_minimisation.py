@@ -1,0 +1,91 @@
+"""The privacy summary says what is kept of parameters and outputs, for how long and
+where it goes, from the workspace's real settings and records."""
+
+import io
+from datetime import timedelta
+
+import pdfplumber
+import pytest
+from django.utils import timezone
+
+from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
+from approvals.minimisation import plain_copies_prune
+from oversight.privacy import privacy_summary_build
+from oversight.privacy_pdf import privacy_summary_pdf
+from tenants.models import Role, Workspace
+from tests.conftest import SYSTEM
+
+pytestmark = pytest.mark.django_db
+
+
+def _text(summary) -> str:
+    return "\n".join(p for s in summary["sections"] for p in s["paragraphs"])
+
+
+@pytest.fixture
+def asked(workspace, make_key, key_client):
+    """Two agent requests with plain params in `workspace`."""
+    with operator_seeding():
+        tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    _, plaintext = make_key(workspace, scopes=["actions:read"])
+    client = key_client(plaintext)
+    for n in (1, 2):
+        response = client.post(
+            "/api/v1/actions", {"tool": "crm.lookup", "params": {"id": n}}, format="json"
+        )
+        assert response.status_code == 200
+    return workspace
+
+
+def test_the_summary_states_the_plain_copy_period_and_what_stays(workspace):
+    summary = privacy_summary_build(workspace=workspace)
+    assert summary["stored"]["retention"]["plain_copy_retention_days"] == 30
+    text = _text(summary)
+    assert "kept for 30 days, then replaced by its SHA-256 digest and size" in text
+    assert "Outputs:" in text and "64 KiB" in text
+    assert "never rewritten" in text  # audit entries keep params as stored, and why
+    assert "Connector credentials" in text and "encrypted" in text
+    assert "look like a credential" in text
+    titles = [s["title"] for s in summary["sections"]]
+    assert "Where it goes" in titles
+
+
+def test_the_figures_follow_pruning(asked):
+    before = privacy_summary_build(workspace=asked)["stored"]["plain_copies"]
+    assert before == {"action_requests_with_plain_copy": 2, "action_requests_digests_only": 0}
+    later = timezone.now() + timedelta(days=31)
+    plain_copies_prune(workspace=asked, actor=SYSTEM, now=later)
+    summary = privacy_summary_build(workspace=asked)
+    assert summary["stored"]["plain_copies"] == {
+        "action_requests_with_plain_copy": 0,
+        "action_requests_digests_only": 2,
+    }
+    assert "Now 0 requests hold a plain copy and 2 hold digests only." in _text(summary)
+
+
+@pytest.mark.parametrize(
+    ("days", "said"),
+    [
+        (None, "kept indefinitely: no plain-copy period is configured"),
+        (0, "not kept: it is replaced at the next daily pruning"),
+        (7, "kept for 7 days"),
+    ],
+)
+def test_the_statement_follows_the_setting(workspace, days, said):
+    Workspace.objects.filter(pk=workspace.pk).update(plain_copy_retention_days=days)
+    workspace.refresh_from_db()
+    assert said in _text(privacy_summary_build(workspace=workspace))
+
+
+def test_the_pdf_and_the_admin_page_carry_the_statements(workspace, make_member, user_client):
+    summary = privacy_summary_build(workspace=workspace)
+    with pdfplumber.open(io.BytesIO(privacy_summary_pdf(summary))) as pdf:
+        text = " ".join((page.extract_text() or "") for page in pdf.pages)
+    assert "Where it goes" in " ".join(text.split())
+    assert "plain copy on each agent request is kept for 30 days" in " ".join(text.split())
+    auditor = make_member(workspace, Role.AUDITOR)
+    client = user_client(auditor)
+    page = client.get(f"/admin/audit/auditentry/privacy-summary/{workspace.slug}/")
+    assert page.status_code == 200
+    assert "Where it goes" in page.content.decode()
