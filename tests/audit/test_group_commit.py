@@ -16,10 +16,10 @@ from django.db import connection, transaction
 from approvals.models import ActionRequest
 from approvals.services import action_submit
 from audit.models import AuditChainHead, AuditEntry, AuditPending
-from audit.replay import replay_action
 from audit.services import audit_record, audit_seal_pending, seal_wait_idle
 from audit.verify import verify_chain
 from common.actor import Actor
+from oversight.replay import replay_action
 from tests.audit.helpers import on_postgres
 from tests.audit.test_concurrency import _assert_linear
 
