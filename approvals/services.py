@@ -23,7 +23,7 @@ from approvals import arguments, credential_scan, gate
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.signals import action_decided, confirmation_requested
 from audit.models import AuditAction, ExceptionRecord
-from audit.services import audit_record, exception_record
+from audit.services import audit_record, audit_record_with, exception_record
 from common.actor import Actor
 from common.errors import ERROR_STATUS, WardenError, error_payload
 from keys import secrets as key_secrets
@@ -35,6 +35,9 @@ SECRET_PARAM_PREFIX = "hmac-sha256:"
 MAX_RESULT_OUTPUT_BYTES = 64 * 1024
 MAX_REASON_CHARS = 2000
 APPROVE_PERMISSION = "approve_actions"
+
+# Denials that also open an exception record (which points at their audit entry).
+FLAGGED_DENIALS = ("policy_error", "denied_by_policy")
 
 DENIAL_MESSAGES = {
     # One message for unknown, disabled and not-allowlisted tools: no existence oracle.
@@ -470,10 +473,11 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
                 )
             action.response_status = status
             action.response = body
-            action.save(force_insert=True)
-            if confirmation is not None:
-                confirmation.save(force_insert=True)
-            audit_record(
+            # The request row rides with the chain append (audit_record_with); a decision
+            # that opens an exception record appends behind the head lock instead.
+            audit_record_with(
+                action,
+                group_commit=decision.code not in FLAGGED_DENIALS,
                 workspace=ask.workspace,
                 actor=ask.actor,
                 action=AuditAction.ACTION_DECIDED,
@@ -486,6 +490,8 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ac
                 policy_version=decision.policy_version,
                 outcome=decision.code or str(action.status),
             )
+            if confirmation is not None:
+                confirmation.save(force_insert=True)
             credential_scan.record_findings(ask.workspace, ask.actor, action)
             if decision.code == "policy_error":
                 exception_record(

@@ -302,3 +302,34 @@ class EvidenceAttachment(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.target_type}:{self.target_id} -> {self.url}"
+
+
+class AuditPending(models.Model):
+    """An audit entry committed together with its change while the workspace's chain
+    head was busy, waiting to be sealed into the chain (group commit, README
+    "Contention"). The writer seals it right after its commit, before it answers; any
+    later append to the chain, or the checkpoint beat, seals what a crash left behind.
+    Rows leave this queue only by becoming chain entries."""
+
+    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    actor = models.CharField(max_length=254)
+    actor_type = models.CharField(max_length=8)
+    action = models.CharField(max_length=48)
+    target_type = models.CharField(max_length=48, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    tool = models.CharField(max_length=200, blank=True)
+    input = models.JSONField(default=dict, blank=True)
+    decision = models.CharField(max_length=32, blank=True)
+    rationale = models.TextField(blank=True)
+    policy_version = models.PositiveIntegerField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["workspace", "id"]
+        verbose_name_plural = "audit entries pending sealing"
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} pending {self.action}"

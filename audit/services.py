@@ -3,10 +3,16 @@ if the audit row fails, the change rolls back with it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import json
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
@@ -19,6 +25,7 @@ from audit.models import (
     AuditChainHead,
     AuditCheckpoint,
     AuditEntry,
+    AuditPending,
     AuditQuarantine,
     ExceptionRecord,
     VersionLog,
@@ -27,9 +34,12 @@ from audit.signals import checkpoint_signed
 from audit.verify import VerifyResult, verify_chain
 from common.actor import Actor
 from common.errors import WardenError
+from common.sql import insert_select_statement, insert_statement
 
 if TYPE_CHECKING:
     from tenants.models import Workspace
+
+logger = logging.getLogger("warden.audit")
 
 
 def _client_ip(value: str | None) -> str | None:
@@ -42,6 +52,43 @@ def _client_ip(value: str | None) -> str | None:
         return field.get_prep_value(value)
     except (ValidationError, ValueError):
         return None
+
+
+def _new_entry(
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    tool: str,
+    input: dict | None,
+    decision: str,
+    rationale: str,
+    policy_version: int | None,
+    outcome: str,
+) -> AuditEntry:
+    """An unsaved entry, every value already in the form the database gives back (what
+    is hashed must be what verification reads); seq and hashes come with its place.
+    Its shape is checked against the action's declared schema (audit/events.py) first."""
+    check_event(action, target_type, input)
+    return AuditEntry(
+        workspace=workspace,
+        created_at=timezone.now(),
+        actor=clean_text(actor.label),
+        actor_type=actor.kind,
+        action=action,
+        target_type=target_type,
+        target_id=clean_text(str(target_id or "")),
+        tool=clean_text(tool),
+        input=normalize_json(input or {}),
+        decision=decision,
+        rationale=clean_text(rationale),
+        policy_version=policy_version,
+        request_id=clean_text(actor.request_id),
+        client_ip=_client_ip(actor.client_ip),
+        outcome=outcome,
+    )
 
 
 def audit_record(
@@ -61,52 +108,361 @@ def audit_record(
     """Append one entry to the workspace's chain, serialized by a lock on its head.
 
     Rows squatting past the head (written behind the application's back) are first
-    moved to quarantine, so they neither block this write nor join the chain. Every
+    moved to quarantine, so they neither block this write nor join the chain; entries
+    waiting in the group-commit queue (AuditPending) are sealed first, in order. Every
     `checkpoint_every()` entries, the head is signed in the same transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of its change")
-    check_event(action, target_type, input)
-    head = _locked_head(workspace)
-    if head.squatted:
-        _quarantine_beyond_head(workspace, head)
-        head = _locked_head(workspace)
-    entry = AuditEntry(
+    entry = _new_entry(
         workspace=workspace,
-        seq=head.seq + 1,
-        created_at=timezone.now(),
-        actor=clean_text(actor.label),
-        actor_type=actor.kind,
+        actor=actor,
         action=action,
         target_type=target_type,
-        target_id=clean_text(str(target_id or "")),
-        tool=clean_text(tool),
-        input=normalize_json(input or {}),
+        target_id=target_id,
+        tool=tool,
+        input=input,
         decision=decision,
-        rationale=clean_text(rationale),
+        rationale=rationale,
         policy_version=policy_version,
-        request_id=clean_text(actor.request_id),
-        client_ip=_client_ip(actor.client_ip),
         outcome=outcome,
-        prev_hash=head.hash,
     )
-    entry.hash = compute_hash(head.hash, entry_payload(entry))
-    entry.mac = signing.entry_mac(entry.hash)
-    entry.save()
-    AuditChainHead.objects.filter(pk=head.pk).update(seq=entry.seq, hash=entry.hash)
-    if entry.seq % checkpoint_every() == 0:
-        checkpoint_at_head(workspace)
+    head = _lock_head(workspace.pk)
+    if head is None:
+        AuditChainHead.objects.get_or_create(workspace=workspace)
+        head = _lock_head(workspace.pk)
+    return _append_locked(workspace, head, entry)
+
+
+def audit_record_with(
+    row: models.Model,
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    action: str,
+    target_type: str = "",
+    target_id: Any = "",
+    tool: str = "",
+    input: dict | None = None,
+    decision: str = "",
+    rationale: str = "",
+    policy_version: int | None = None,
+    outcome: str = "",
+    group_commit: bool = True,
+) -> None:
+    """Insert `row` (the change) and append its audit entry, in as few round trips as
+    the database allows: on PostgreSQL the insert rides in the statement that locks the
+    chain head, and the entry plus the head move are one more (`warden_audit_append`).
+
+    `group_commit`: when another transaction holds this chain's head, do not queue
+    behind its commit (which is what caps one workspace at one commit flush per entry).
+    The entry is committed with the change into AuditPending instead (same statement,
+    same transaction, same durability), and right after the commit the process's
+    sealer thread chains every queued entry of the workspace in one transaction
+    (README "Contention": group commit). Only for callers that need nothing from the
+    entry row itself (no foreign key to it)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("audit_record_with must run inside the transaction of its change")
+    entry = _new_entry(
+        workspace=workspace,
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        tool=tool,
+        input=input,
+        decision=decision,
+        rationale=rationale,
+        policy_version=policy_version,
+        outcome=outcome,
+    )
+    group_commit = group_commit and settings.WARDEN_AUDIT_GROUP_COMMIT
+    if connection.vendor != "postgresql":
+        row.save(force_insert=True)
+        audit_record(
+            workspace=workspace,
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            tool=tool,
+            input=input,
+            decision=decision,
+            rationale=rationale,
+            policy_version=policy_version,
+            outcome=outcome,
+        )
+        return
+    row_sql, row_params = insert_statement(row, connection)
+    queue = None
+    if group_commit:
+        pending = AuditPending(
+            **{name: getattr(entry, name) for name in _PENDING_FIELDS},
+            workspace_id=workspace.pk,
+        )
+        # Queued only if the head exists but another transaction holds it.
+        queue_sql, queue_params = insert_select_statement(
+            pending,
+            connection,
+            "NOT EXISTS (SELECT 1 FROM locked) AND EXISTS"
+            " (SELECT 1 FROM audit_auditchainhead WHERE workspace_id = %s)",
+        )
+        queue = (f"queued AS ({queue_sql} RETURNING 1)", [*queue_params, workspace.pk])
+    head = _lock_head(
+        workspace.pk,
+        before=(f"inserted AS ({row_sql})", row_params),
+        after=queue,
+        skip_locked=group_commit,
+    )
+    row._state.adding, row._state.db = False, connection.alias
+    if head is not None and head.queued:
+        # Busy: the entry is committed with the change; the process's sealer thread
+        # chains it right after the commit (audit_seal_pending), without this writer.
+        transaction.on_commit(lambda: seal_soon(workspace))
+        return
+    if head is None or head.seq is None:
+        AuditChainHead.objects.get_or_create(workspace=workspace)
+        head = _lock_head(workspace.pk)
+    _append_locked(workspace, head, entry)
+
+
+def audit_seal_pending(workspace: Workspace) -> int:
+    """Seal the workspace's queued entries into its chain, in queue order, in one
+    transaction with the head locked (waiting for it). Returns how many were sealed
+    (0 when another writer sealed them first). The group-commit path hands this to the
+    process's sealer thread (`seal_soon`); audit_verify and export call it first."""
+    with transaction.atomic():
+        head = _lock_head(workspace.pk)
+        if head is None:
+            return 0
+        if head.squatted:
+            _quarantine_beyond_head(workspace, head)
+            head = _lock_head(workspace.pk)
+        after = _seal_locked(workspace, head)
+        if after.seq == head.seq:
+            # Nothing to seal. Roll back: the row lock alone would cost a commit flush.
+            transaction.set_rollback(True)
+            return 0
+        _checkpoint_if_crossed(workspace, head.seq, after.seq)
+    return after.seq - head.seq
+
+
+def audit_seal_all_pending() -> int:
+    """Seal what a stopped process left queued, in every workspace (checkpoint beat)."""
+    waiting = AuditPending.objects.values("workspace_id").distinct()
+    heads = AuditChainHead.objects.select_related("workspace").filter(workspace_id__in=waiting)
+    return sum(audit_seal_pending(head.workspace) for head in heads.order_by("pk"))
+
+
+class _Sealer:
+    """One thread per process that seals queued entries right after their commit, so a
+    writer that found the head busy answers without waiting for it. Requests for one
+    workspace coalesce: a batch takes everything queued when it gets the head. Its
+    database connection is closed after a second of idleness."""
+
+    IDLE_SECONDS = 1.0
+    RETRIES = 3
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._dirty: dict[Any, Workspace] = {}
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._pid: int | None = None
+        self._failures: dict[Any, int] = {}
+
+    def request(self, workspace: Workspace) -> None:
+        with self._lock:
+            self._dirty[workspace.pk] = workspace
+            self._idle.clear()
+            if self._pid != os.getpid():  # first use in this (possibly forked) process
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="warden-audit-sealer", daemon=True).start()
+        self._wake.set()
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Until every requested seal is done (tests, benchmarks)."""
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            if not self._wake.wait(self.IDLE_SECONDS):
+                connection.close()
+                continue
+            with self._lock:
+                batch, self._dirty = self._dirty, {}
+                self._wake.clear()
+            for workspace in batch.values():
+                try:
+                    audit_seal_pending(workspace)
+                    self._failures.pop(workspace.pk, None)
+                except Exception:  # the entries stay queued: the next append seals them
+                    failures = self._failures.get(workspace.pk, 0) + 1
+                    logger.exception("Sealing queued audit entries failed (%d)", failures)
+                    connection.close()
+                    if failures < self.RETRIES:
+                        self._failures[workspace.pk] = failures
+                        with self._lock:
+                            self._dirty.setdefault(workspace.pk, workspace)
+                        time.sleep(0.5)
+                        self._wake.set()
+                    else:  # left to the next append or the checkpoint beat
+                        self._failures.pop(workspace.pk, None)
+            with self._lock:
+                if not self._dirty:
+                    self._idle.set()
+
+
+_sealer = _Sealer()
+seal_soon = _sealer.request
+seal_wait_idle = _sealer.wait_idle
+
+
+class _Head(NamedTuple):
+    seq: int | None  # None: another transaction holds the head (skip_locked)
+    hash: str | None
+    squatted: bool  # rows past the head: written behind the application's back
+    pending: bool  # entries waiting in AuditPending to be sealed
+    queued: bool = False  # this statement queued its entry (group commit)
+
+
+_HEAD_COLUMNS = (
+    "l.seq, l.hash,"
+    " EXISTS(SELECT 1 FROM audit_auditentry e"
+    " WHERE e.workspace_id = l.workspace_id AND e.seq > l.seq),"
+    " EXISTS(SELECT 1 FROM audit_auditpending p WHERE p.workspace_id = l.workspace_id)"
+)
+_LOCK = "SELECT workspace_id, seq, hash FROM audit_auditchainhead WHERE workspace_id = %s"
+_PENDING_FIELDS = ("created_at", "actor", "actor_type", "action", "target_type", "target_id",
+                   "tool", "input", "decision", "rationale", "policy_version", "request_id",
+                   "client_ip", "outcome")  # fmt: skip
+
+
+def _lock_head(workspace_id, *, before=None, after=None, skip_locked: bool = False):
+    """The chain head, locked, with its squatted/pending flags, in one statement, which
+    may carry data-modifying CTEs: `before` and `after` are (sql, params) of a CTE
+    written before and after the one named `locked` (which `after` may refer to; an
+    `after` CTE named `queued` reports whether it inserted). None if there is no head
+    row; with skip_locked, a _Head whose seq is None if another transaction holds it."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        beyond = AuditEntry.objects.filter(workspace=OuterRef("workspace"), seq__gt=OuterRef("seq"))
+        waiting = AuditPending.objects.filter(workspace=OuterRef("workspace"))
+        row = (
+            AuditChainHead.objects.select_for_update()
+            .annotate(squatted=Exists(beyond), pending=Exists(waiting))
+            .filter(workspace_id=workspace_id)
+            .values_list("seq", "hash", "squatted", "pending")
+            .first()
+        )
+        return None if row is None else _Head(*row)
+    lock = _LOCK + " FOR UPDATE" + (" SKIP LOCKED" if skip_locked else "")
+    ctes, params = [f"locked AS ({lock})"], [workspace_id]
+    if before is not None:
+        ctes.insert(0, before[0])
+        params[:0] = before[1]
+    if after is not None:
+        ctes.append(after[0])
+        params += after[1]
+    queued = "EXISTS(SELECT 1 FROM queued)" if after is not None else "false"
+    sql = (
+        f"WITH {', '.join(ctes)} SELECT {_HEAD_COLUMNS}, {queued}"  # noqa: S608 (model SQL)
+        " FROM (VALUES (1)) AS one LEFT JOIN locked l ON true"
+    )
+    # Pipelined: the BEGIN the driver sends first and this statement share one round
+    # trip (the statement usually opens the transaction).
+    pipeline = connection.connection.pipeline
+    with connection.wrap_database_errors, pipeline(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row[0] is None and not skip_locked:
+        return None
+    return _Head(*row)
+
+
+def _append_locked(workspace: Workspace, head: _Head, entry: AuditEntry) -> AuditEntry:
+    if head.squatted:
+        _quarantine_beyond_head(workspace, head)
+        head = _lock_head(workspace.pk)
+    start = head.seq
+    if head.pending:
+        head = _seal_locked(workspace, head)
+    _chain_and_write([entry], head.seq, head.hash)
+    _checkpoint_if_crossed(workspace, start, entry.seq)
     return entry
 
 
-def _locked_head(workspace: Workspace) -> AuditChainHead:
-    """The chain head, locked, annotated with whether any row sits past it (one query)."""
-    beyond = AuditEntry.objects.filter(workspace=OuterRef("workspace"), seq__gt=OuterRef("seq"))
-    heads = AuditChainHead.objects.select_for_update().annotate(squatted=Exists(beyond))
-    head = heads.filter(workspace=workspace).first()
-    if head is None:
-        AuditChainHead.objects.get_or_create(workspace=workspace)
-        head = heads.get(workspace=workspace)
-    return head
+def _chain_and_write(entries: list[AuditEntry], seq: int, prev_hash: str) -> None:
+    """Give the entries their places after (seq, prev_hash), in order, and write them,
+    moving the head onto each (on PostgreSQL one statement for them all)."""
+    for entry in entries:
+        entry.seq, entry.prev_hash = seq + 1, prev_hash
+        entry.hash = compute_hash(prev_hash, entry_payload(entry))
+        entry.mac = signing.entry_mac(entry.hash)
+        seq, prev_hash = entry.seq, entry.hash
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        for entry in entries:
+            entry.save()
+            AuditChainHead.objects.filter(pk=entry.workspace_id).update(
+                seq=entry.seq, hash=entry.hash
+            )
+        return
+    payload = [
+        {
+            **{name: getattr(entry, name) for name in _APPEND_FIELDS},
+            "workspace_id": str(entry.workspace_id),
+            "created_at": entry.created_at.isoformat(),
+        }
+        for entry in entries
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT warden_audit_append(%s::jsonb)", [json.dumps(payload)])
+        ids = [row[0] for row in cursor.fetchall()]
+    for entry, pk in zip(entries, ids, strict=True):
+        entry.pk = pk
+        entry._state.adding, entry._state.db = False, connection.alias
+
+
+_APPEND_FIELDS = ("seq", "actor", "actor_type", "action", "target_type", "target_id", "tool",
+                  "input", "decision", "rationale", "policy_version", "request_id",
+                  "client_ip", "outcome", "prev_hash", "hash", "mac")  # fmt: skip
+
+
+def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
+    """Move the queued entries (committed, oldest first) into the chain after `head`."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DELETE FROM audit_auditpending WHERE workspace_id = %s"  # noqa: S608
+                f" RETURNING id, {', '.join(_PENDING_FIELDS)}",
+                [workspace.pk],
+            )
+            rows = sorted(cursor.fetchall())
+    else:
+        queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
+        rows = list(queued.values_list("id", *_PENDING_FIELDS))
+        AuditPending.objects.filter(pk__in=[r[0] for r in rows]).delete()
+    if not rows:
+        return head._replace(pending=False)
+    entries = []
+    for row in rows:
+        values = dict(zip(_PENDING_FIELDS, row[1:], strict=True))
+        if isinstance(values["input"], str):
+            values["input"] = json.loads(values["input"])
+        if values["client_ip"] is not None:
+            values["client_ip"] = str(values["client_ip"])
+        entries.append(AuditEntry(workspace_id=workspace.pk, **values))
+    _chain_and_write(entries, head.seq, head.hash)
+    return _Head(entries[-1].seq, entries[-1].hash, False, False)
+
+
+def _checkpoint_if_crossed(workspace: Workspace, before: int, after: int) -> None:
+    every = checkpoint_every()
+    if after // every > before // every:
+        checkpoint_at_head(workspace)
 
 
 _QUARANTINE_FIELDS = ("seq", "created_at", "actor", "actor_type", "action", "target_type",
@@ -319,7 +675,8 @@ def audit_verify_and_record(
     """Verify the workspace's chain, then append the verdict to that same chain
     (`audit.verified`, outcome ok/broken); a broken chain also opens a critical
     ExceptionRecord(kind=chain_broken). `checkpoint_file`: exported checkpoints to
-    hold the chain to (see verify_chain)."""
+    hold the chain to (see verify_chain). Queued entries are sealed first."""
+    audit_seal_pending(workspace)
     result = verify_chain(workspace, progress=progress, checkpoint_file=checkpoint_file)
     with transaction.atomic():
         entry = audit_record(

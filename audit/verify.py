@@ -33,7 +33,11 @@ PostgreSQL the next chunk is fetched on a helper thread while one is hashed.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import multiprocessing
+import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +45,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from audit import signing
@@ -192,6 +197,189 @@ def _fetch_postgres(workspace: Workspace, after: int, chunk_size: int):
             producer.join()
 
 
+def _no_rows(workspace: Workspace, after: int, chunk_size: int):
+    yield from ()
+
+
+# --- Parallel fast path (PostgreSQL, long chains) ---------------------------------------
+# Hashing is CPU-bound Python and the GIL keeps one process on one core. A long chain is
+# cut into contiguous segments walked by forked processes, each on its own connection in
+# the verifier's exported snapshot (pg_export_snapshot: the same view, as pg_dump -j
+# does), checking within its segment everything the serial walk checks per entry; the
+# parent joins the segments (contiguity and links across the cuts, the MAC rule) and
+# runs the whole-chain checks after the walk as before. Only a verdict of "intact" is
+# taken from it: on any finding, the serial walk runs and names the first bad entry
+# exactly as it always has.
+
+PARALLEL_MIN_ENTRIES = 100_000
+_SNAPSHOT_ID = re.compile(r"^[0-9A-Fa-f]+-[0-9A-Fa-f]+(-[0-9]+)?$")
+
+
+def verify_workers() -> int:
+    configured = int(getattr(settings, "WARDEN_AUDIT_VERIFY_WORKERS", 0) or 0)
+    return configured if configured > 0 else (os.cpu_count() or 1)
+
+
+def _parallel_ok(total: int, tail_only: bool) -> bool:
+    return (
+        connection.vendor == "postgresql"
+        and not tail_only
+        and total >= PARALLEL_MIN_ENTRIES
+        and verify_workers() > 1
+        and hasattr(os, "fork")
+        and not multiprocessing.current_process().daemon  # e.g. a Celery prefork child
+    )
+
+
+@dataclass
+class _Segment:
+    ok: bool
+    first_prev: str | None = None
+    last_hash: str | None = None
+    first_mac: int | None = None  # first entry >= mac_from carrying a valid MAC
+    first_nomac: int | None = None  # first entry >= mac_from without a MAC
+
+
+def _walk_segment(cursor, workspace_id, lo: int, hi: int, cfg: dict) -> _Segment:
+    """Entries lo+1..hi, every per-entry check of the serial walk except the link into
+    the first one (the parent joins segments). Not ok on any finding."""
+    hash_row = row_hasher(workspace_id, input_as_text=True)
+    mac_ok = signing.entry_mac_checker()
+    retention, signed, mac_from = cfg["retention"], cfg["signed"], cfg["mac_from"]
+    expected, prev, out = lo + 1, None, _Segment(ok=False)
+    while expected <= hi:
+        cursor.execute(_PG_RANGE_SQL, [workspace_id, expected - 1, hi, CHUNK_SIZE])
+        rows = cursor.fetchall()
+        if not rows:
+            return out
+        for row in rows:
+            seq = row[0]
+            stored_prev, stored_hash, actor_type, mac = row[_N_HASHED:]
+            if seq != expected or (prev is not None and stored_prev != prev):
+                return out
+            if hash_row(stored_prev, row) != stored_hash:
+                return out
+            if not row[2].startswith(actor_type + ":"):
+                return out
+            if retention is not None and seq == retention[0] and stored_hash != retention[1]:
+                return out
+            if seq in signed and stored_hash != signed[seq]:
+                return out
+            if seq >= mac_from:
+                if mac:
+                    if not mac_ok(stored_hash, mac):
+                        return out
+                    if out.first_mac is None:
+                        out.first_mac = seq
+                elif out.first_mac is not None:
+                    return out  # once an entry carries a MAC, every later one must
+                elif out.first_nomac is None:
+                    out.first_nomac = seq
+            if prev is None:
+                out.first_prev = stored_prev
+            prev = stored_hash
+            expected = seq + 1
+    out.ok, out.last_hash = True, prev
+    return out
+
+
+def _segment_child(params, snapshot: str, workspace_id, lo: int, hi: int, cfg: dict, pipe):
+    """In a forked process: a fresh connection (the parent's socket is never touched),
+    the parent's snapshot, one segment; the verdict goes back through `pipe`."""
+    try:
+        if not _SNAPSHOT_ID.match(snapshot):
+            raise ValueError("unexpected snapshot id")
+        conn = connection.get_new_connection(params)
+        conn.autocommit = True  # the transaction below is opened explicitly
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                result = _walk_segment(cursor, workspace_id, lo, hi, cfg)
+        finally:
+            conn.close()
+        pipe.send(asdict(result))
+    except BaseException:  # the parent falls back to the serial walk
+        pipe.send(None)
+    finally:
+        pipe.close()
+        os._exit(0)
+
+
+def _parallel_walk(
+    workspace: Workspace,
+    *,
+    start: int,
+    start_prev: str,
+    head_seq: int,
+    retention,
+    signed: dict,
+    mac_from: int,
+    mac_required: bool,
+) -> str | None:
+    """The hash of the chain head if entries start..head are intact, else None."""
+    if AuditEntry.objects.filter(workspace=workspace, seq__gt=head_seq).exists():
+        return None  # rows past the head: the serial walk reports them
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        snapshot = cursor.fetchone()[0]
+    if AuditEntry.objects.filter(workspace=workspace, seq__lt=start).exists():
+        return None  # entries kept from before a retention checkpoint: the serial walk
+    workers = verify_workers()
+    bounds = [start - 1 + (head_seq - start + 1) * i // workers for i in range(workers + 1)]
+    cfg = {"retention": retention, "signed": signed, "mac_from": mac_from}
+    params = connection.get_connection_params()
+    context = multiprocessing.get_context("fork")
+    children = []
+    try:
+        for lo, hi in itertools.pairwise(bounds[1:]):
+            receive, send = context.Pipe(duplex=False)
+            child = context.Process(
+                target=_segment_child,
+                args=(params, snapshot, workspace.pk, lo, hi, cfg, send),
+                daemon=True,
+            )
+            child.start()
+            send.close()
+            children.append((child, receive))
+        with connection.cursor() as cursor:
+            own = _walk_segment(cursor, workspace.pk, bounds[0], bounds[1], cfg)
+        segments = [own]
+        for _child, receive in children:
+            try:
+                found = receive.recv()
+            except EOFError:
+                found = None
+            segments.append(_Segment(**found) if found else _Segment(ok=False))
+    finally:
+        for child, receive in children:
+            receive.close()
+            child.join(timeout=60)
+    prev, mac_seen = start_prev, mac_required
+    for segment in segments:
+        if not segment.ok or (prev is not None and segment.first_prev != prev):
+            return None
+        if mac_seen and segment.first_nomac is not None:
+            return None
+        if segment.first_mac is not None:
+            if segment.first_nomac is not None and segment.first_nomac > segment.first_mac:
+                return None
+            mac_seen = True
+        prev = segment.last_hash
+    return prev
+
+
+_PG_RANGE_SQL = """
+    SELECT seq, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+           actor, action, target_type, target_id, tool, input, decision, rationale,
+           policy_version, request_id, client_ip, outcome, prev_hash, hash, actor_type, mac
+    FROM audit_auditentry
+    WHERE workspace_id = %s AND seq > %s AND seq <= %s
+    ORDER BY seq
+    LIMIT %s
+"""
+
+
 _VERSION_FIELDS = ("audit_entry__seq", "before", "after", "reason", "actor", "target_type",
                    "target_id", "policy_version", "created_at", "audit_entry__input",
                    "audit_entry__rationale", "audit_entry__actor", "audit_entry__target_type",
@@ -298,6 +486,7 @@ def verify_chain(
             quarantined=AuditQuarantine.objects.filter(workspace=workspace).count(),
         )
 
+    own_snapshot = not connection.in_atomic_block  # one the parallel walk can share
     with _snapshot():
         head = AuditChainHead.objects.filter(workspace=workspace).values_list("seq", "hash").first()
         head_seq, head_hash = head or (0, GENESIS_HASH)
@@ -340,6 +529,23 @@ def verify_chain(
         prev = None  # hash the next entry must link to; None: cannot be known
         failure = None  # (seq, problem, detail); the fetch is closed before reporting
         beyond = None  # first row found past the chain head
+        walked = None
+        if own_snapshot and _parallel_ok(total, tail_only):
+            walked = _parallel_walk(
+                workspace,
+                start=start,
+                start_prev=start_prev,
+                head_seq=head_seq,
+                retention=(checkpoint.through_seq, checkpoint.through_hash) if checkpoint else None,
+                signed={seq: point.hash for seq, point in signed.items() if seq >= start},
+                mac_from=mac_from,
+                mac_required=mac_required,
+            )
+        if walked is not None:  # intact: the serial walk below has nothing to do
+            checked, prev, expected = total, walked, head_seq + 1
+            if progress is not None:
+                progress(checked, total)
+            fetch = _no_rows
         with contextlib.closing(fetch(workspace, after, chunk_size)) as chunks:
             for chunk in chunks:
                 for row in chunk:

@@ -334,6 +334,12 @@ WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", 
 # A checkpoint every N entries (in the write that reaches it) and, for chains that moved,
 # every T seconds (beat task "checkpoint-audit-chains").
 WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default=1000)
+# Group commit of audit appends (README "Contention"): a decision that finds its
+# workspace's chain head busy commits its entry to a queue and seals it right after,
+# instead of waiting for the holder's commit. Off: every append queues on the head lock.
+WARDEN_AUDIT_GROUP_COMMIT = env.bool("WARDEN_AUDIT_GROUP_COMMIT", default=True)
+# Processes walking a long chain in parallel (audit_verify, PostgreSQL); 0: one per CPU.
+WARDEN_AUDIT_VERIFY_WORKERS = env.int("WARDEN_AUDIT_VERIFY_WORKERS", default=0)
 WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)
 # Exception records open longer than this many days are brought to the workspace's
 # owners (once per period) rather than holding audit retention back unnoticed.

@@ -9,6 +9,7 @@ from rest_framework import authentication, exceptions
 from common.net import client_ip
 from keys import guessing
 from keys import secrets as key_secrets
+from keys.lookup import key_by_prefix
 from keys.models import MachineKey
 from keys.services import key_touch
 from keys.validation import ip_allowed
@@ -42,7 +43,7 @@ class MachineKeyAuthentication(authentication.BaseAuthentication):
         if parsed is None:
             raise self._guessed(request, ip, None)
         prefix, secret = parsed
-        key = MachineKey.objects.select_related("workspace", "owner").filter(prefix=prefix).first()
+        key = key_by_prefix(prefix)
         now = timezone.now()
         if key is None or not self._secret_matches(key, secret, now):
             raise self._guessed(request, ip, prefix)

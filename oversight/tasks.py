@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from audit.checkpoints import workspaces_due
-from audit.services import checkpoint_create
+from audit.services import audit_seal_all_pending, checkpoint_create
 from common.actor import Actor
 from notifications.selectors import export_destinations_enabled
 from notifications.services import chain_verification_run
@@ -118,6 +118,7 @@ def detect_anomalies_task(workspace_id: str, now: str | None = None) -> int:
 def checkpoint_all() -> int:
     """Every WARDEN_AUDIT_CHECKPOINT_SECONDS: sign the head of every chain that moved
     since its last checkpoint, then deliver pending checkpoints."""
+    audit_seal_all_pending()  # entries a stopped process left queued (group commit)
     signed = 0
     for workspace in Workspace.objects.filter(pk__in=workspaces_due()):
         signed += checkpoint_create(workspace=workspace) is not None

@@ -1,3 +1,5 @@
+import copy
+
 from rest_framework import serializers
 
 from common.api.schema import results_of
@@ -6,7 +8,17 @@ from tenants.models import Invitation, Membership, Role, Workspace
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
+    """Read-only, on every whoami: its fields are derived from the model once per
+    process and copied per use (DRF rebuilds them from model metadata each time)."""
+
     dry_run = serializers.BooleanField(source="is_dry_run", read_only=True)
+    _prototype: dict | None = None
+
+    def get_fields(self):
+        cls = type(self)
+        if cls.__dict__.get("_prototype") is None:
+            cls._prototype = super().get_fields()
+        return copy.deepcopy(cls._prototype)
 
     class Meta:
         model = Workspace

@@ -8,6 +8,7 @@ from approvals.catalog import tool_create, tool_delete, tool_update
 from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
 from approvals.services import action_submit
+from audit import services as audit_services
 from audit.models import AuditEntry, VersionLog
 from keys.models import MachineKey
 from keys.services import key_create, key_revoke, key_rotate, key_set_suspended
@@ -32,10 +33,12 @@ def audit_fails(monkeypatch):
     """Make every audit append fail, as a full disk or a broken constraint would."""
 
     def arm():
-        def boom(self, *args, **kwargs):
+        def boom(*args, **kwargs):
             raise AuditDown("audit write failed")
 
         monkeypatch.setattr(AuditEntry, "save", boom)
+        # The PostgreSQL path writes the entry with one statement, not through save().
+        monkeypatch.setattr(audit_services, "_chain_and_write", boom)
 
     return arm
 

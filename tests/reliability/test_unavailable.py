@@ -14,6 +14,7 @@ from approvals import services
 from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ConfirmationRequest
+from audit import services as audit_services
 from audit.models import AuditEntry
 from common.actor import Actor
 from common.middleware import ApiJsonErrorsMiddleware
@@ -62,10 +63,11 @@ def test_a_transient_error_mid_decision_answers_503_and_writes_nothing(
     _, client = agent
     decisions_before = AuditEntry.objects.count()
 
-    def fail(**kwargs):
+    def fail(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(services, "audit_record", fail)  # after the action row was saved
+    # The chain append, after the action row was written in the same transaction.
+    monkeypatch.setattr(audit_services, "_chain_and_write", fail)
     body = {"tool": "crm.lookup", "params": {"id": 1}, "idempotency_key": "retry-me"}
     response = client.post("/api/v1/actions", body, format="json")
     assert_unavailable(response, api_error)
@@ -81,10 +83,10 @@ def test_a_transient_error_mid_decision_answers_503_and_writes_nothing(
 def test_a_real_defect_is_still_a_500_not_a_retry(agent, read_tool, monkeypatch, api_error):
     _, client = agent
 
-    def fail(**kwargs):
+    def fail(*args, **kwargs):
         raise wrapped(sqlite3.OperationalError("no such table: audit_auditentry"))
 
-    monkeypatch.setattr(services, "audit_record", fail)
+    monkeypatch.setattr(audit_services, "_chain_and_write", fail)
     response = client.post("/api/v1/actions", {"tool": "crm.lookup"}, format="json")
     api_error(response, 500, "internal_error")
     assert "Retry-After" not in response

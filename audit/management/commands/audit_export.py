@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.export import encode_line, export_count, iter_export_rows
 from audit.progress import ProgressBar
 from audit.selectors import parse_when
-from audit.services import audit_record_export
+from audit.services import audit_record_export, audit_seal_pending
 from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
@@ -35,6 +35,7 @@ class Command(BaseCommand):
             since_at = parse_when(since, "since")
         except WardenError as exc:
             raise CommandError(f"--since: {exc.detail['since'][0]}") from None
+        audit_seal_pending(workspace)  # queued entries join the chain first
         out = self.stdout._out
         bar = ProgressBar(self.stderr, label=f"export {slug}")
         if bar.enabled:

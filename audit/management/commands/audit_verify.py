@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.checkpoints import CheckpointFileError
 from audit.progress import ProgressBar
-from audit.services import audit_verify_and_record
+from audit.services import audit_seal_pending, audit_verify_and_record
 from audit.verify import verify_chain
 from common.actor import Actor
 from tenants.models import Workspace
@@ -45,6 +45,7 @@ class Command(BaseCommand):
             bar = ProgressBar(self.stdout, label=workspace.slug)
             try:
                 if no_record:
+                    audit_seal_pending(workspace)  # queued entries join the chain first
                     result = verify_chain(workspace, progress=bar, checkpoint_file=checkpoints)
                 else:
                     result = audit_verify_and_record(

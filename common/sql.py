@@ -1,0 +1,42 @@
+"""Small SQL builders for hot paths, derived from model metadata once per process."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.db import models
+
+
+@cache
+def _insert_template(model: type[models.Model], vendor: str, quote) -> tuple[str, tuple]:
+    fields = tuple(
+        f
+        for f in model._meta.concrete_fields
+        if not (f.primary_key and isinstance(f, models.AutoField | models.BigAutoField))
+    )
+    columns = ", ".join(quote(f.column) for f in fields)
+    placeholders = ", ".join(["%s"] * len(fields))
+    table = quote(model._meta.db_table)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608 (metadata)
+    return sql, fields
+
+
+def insert_statement(obj: models.Model, connection) -> tuple[str, list]:
+    """(sql, params) inserting `obj` as `obj.save(force_insert=True)` would (defaults
+    and pre_save applied, values prepared for the backend), without the ORM's per-call
+    query compilation, so the statement can ride inside another (a data-modifying CTE).
+    Auto-increment primary keys are left to the database (not returned)."""
+    sql, fields = _insert_template(type(obj), connection.vendor, connection.ops.quote_name)
+    params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    return sql, params
+
+
+def insert_select_statement(obj: models.Model, connection, where: str) -> tuple[str, list]:
+    """Like `insert_statement`, as `INSERT ... SELECT <values> WHERE <where>`: a
+    conditional insert (for a data-modifying CTE). Every value is cast to its column's
+    type, since a SELECT list does not take its types from the target columns."""
+    sql, params = insert_statement(obj, connection)
+    _, fields = _insert_template(type(obj), connection.vendor, connection.ops.quote_name)
+    head, _ = sql.split(" VALUES (", 1)
+    casts = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+    return f"{head} SELECT {casts} WHERE {where}", params

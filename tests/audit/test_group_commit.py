@@ -1,0 +1,191 @@
+"""Group commit of chain appends (README "Contention"): with real threads and
+connections on PostgreSQL. A decision that finds its workspace's chain head held by
+another transaction does not wait for that commit: its entry is committed with the
+decision into the queue (AuditPending) and sealed into the chain right after, in
+queue order, so the chain stays strictly ordered and verifiable."""
+
+import io
+import json
+import threading
+import time
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, transaction
+
+from approvals.models import ActionRequest
+from approvals.services import action_submit
+from audit.models import AuditChainHead, AuditEntry, AuditPending
+from audit.services import audit_record, audit_seal_pending, seal_wait_idle
+from audit.verify import verify_chain
+from common.actor import Actor
+from oversight.replay import replay_action
+from tests.audit.helpers import on_postgres
+from tests.audit.test_concurrency import _assert_linear
+
+pytestmark = [on_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+CLIENTS = 8
+PER_CLIENT = 10
+
+
+@pytest.fixture
+def agents(workspace, make_key, operator_seeded):
+    from approvals.catalog import tool_create
+    from tests.conftest import SYSTEM
+
+    tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    return [make_key(workspace, tools=("crm.*",))[0] for _ in range(CLIENTS)]
+
+
+def _decide(keys, per_client=PER_CLIENT):
+    """Each key decides `per_client` times from its own thread; returns the answers."""
+    answers, errors = [], []
+    barrier = threading.Barrier(len(keys))
+
+    def client(key):
+        try:
+            key = type(key).objects.select_related("workspace", "owner").get(pk=key.pk)
+            actor = Actor.for_key(key, request_id="r", client_ip="10.0.0.1")
+            barrier.wait(timeout=30)
+            for i in range(per_client):
+                answers.append(
+                    action_submit(key=key, tool_name="crm.lookup", params={"i": i}, actor=actor)
+                )
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    pool = [threading.Thread(target=client, args=(key,)) for key in keys]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=120)
+    assert not errors, errors
+    return answers
+
+
+def _hold_head(workspace, release: threading.Event, held: threading.Event):
+    """Another transaction holding the chain head until `release` (a slow writer)."""
+
+    def run():
+        try:
+            with transaction.atomic():
+                AuditChainHead.objects.select_for_update().get(workspace=workspace)
+                held.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert held.wait(timeout=30)
+    return thread
+
+
+def test_eight_clients_in_one_workspace_keep_the_chain_linear_and_verifiable(workspace, agents):
+    before = AuditEntry.objects.filter(workspace=workspace).count()
+    answers = _decide(agents)
+    assert all(answer.allowed for answer in answers)
+    assert seal_wait_idle()
+    assert not AuditPending.objects.filter(workspace=workspace).exists()
+    rows = _assert_linear(workspace)
+    assert len(rows) == before + CLIENTS * PER_CLIENT
+    decided = AuditEntry.objects.filter(workspace=workspace, action="action.decided")
+    assert set(decided.values_list("target_id", flat=True)) == {
+        str(answer.action_request.pk) for answer in answers
+    }
+    assert verify_chain(workspace).ok
+
+
+def test_a_busy_head_does_not_hold_the_decision_back(workspace, agents):
+    """While another transaction holds the head, decisions answer anyway: decision and
+    entry are committed (visible to another connection), queued; once the holder lets
+    go, they are sealed in the order they were queued."""
+    release, held = threading.Event(), threading.Event()
+    holder = _hold_head(workspace, release, held)
+    try:
+        started = time.monotonic()
+        answers = _decide(agents[:4], per_client=3)
+        assert time.monotonic() - started < 20  # the lock wait would be 10 s per call
+        assert all(answer.allowed for answer in answers)
+        ids = {str(answer.action_request.pk) for answer in answers}
+        queued = list(AuditPending.objects.filter(workspace=workspace).order_by("id"))
+        assert {row.target_id for row in queued} == ids  # committed, not yet chained
+        assert ActionRequest.objects.filter(pk__in=ids).count() == len(ids)
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert seal_wait_idle()
+    assert not AuditPending.objects.filter(workspace=workspace).exists()
+    chained = list(
+        AuditEntry.objects.filter(workspace=workspace, target_id__in=ids)
+        .order_by("seq")
+        .values_list("target_id", "created_at", "input", "request_id", "client_ip")
+    )
+    assert [row[0] for row in chained] == [row.target_id for row in queued]  # queue order
+    assert [row[1:] for row in chained] == [
+        (row.created_at, row.input, row.request_id, row.client_ip) for row in queued
+    ]
+    _assert_linear(workspace)
+    assert verify_chain(workspace).ok
+
+
+def test_entries_left_queued_are_sealed_before_the_next_append(workspace):
+    """A process stopped between commit and seal leaves entries queued: the next append
+    to the chain seals them first, in queue order (causal order), then itself."""
+    from django.utils import timezone
+
+    left = [
+        AuditPending.objects.create(
+            workspace=workspace,
+            created_at=timezone.now(),
+            actor=f"key:left-{n}",
+            actor_type="key",
+            action="action.decided",
+            target_type="action_request",
+            target_id=f"left-{n}",
+            tool="crm.lookup",
+            input={"params": {"n": n, "s": "é ☃"}, "reason": "", "dry_run": False},
+            decision="allowed",
+            rationale="allowlist: fine",
+            policy_version=2,
+            request_id=f"r{n}",
+            client_ip="2001:db8::1",
+            outcome="allowed",
+        )
+        for n in range(3)
+    ]
+    with transaction.atomic():
+        last = audit_record(
+            workspace=workspace,
+            actor=Actor.system("t"),
+            action="audit.verified",
+            target_type="audit_chain",
+        )
+    assert not AuditPending.objects.filter(workspace=workspace).exists()
+    sealed = list(
+        AuditEntry.objects.filter(workspace=workspace, target_id__startswith="left-")
+        .order_by("seq")
+        .values_list("seq", "target_id", "input", "client_ip")
+    )
+    assert [row[1] for row in sealed] == [row.target_id for row in left]
+    assert [row[0] for row in sealed] == [last.seq - 3, last.seq - 2, last.seq - 1]
+    assert sealed[0][2] == left[0].input and sealed[0][3] == "2001:db8::1"
+    assert audit_seal_pending(workspace) == 0
+    _assert_linear(workspace)
+    assert verify_chain(workspace).ok
+
+
+def test_export_and_replay_stay_exact_under_group_commit(workspace, agents):
+    answers = _decide(agents[:4], per_client=5)
+    out = io.StringIO()
+    call_command("audit_export", workspace.slug, "--no-record", stdout=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
+    exported = {line["target_id"] for line in lines if line["action"] == "action.decided"}
+    assert {str(a.action_request.pk) for a in answers} <= exported
+    report = replay_action(answers[0].action_request.pk)
+    assert report.then.outcome == report.now.outcome == "allowed"
+    assert report.matches_record and not report.changed
