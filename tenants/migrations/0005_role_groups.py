@@ -100,7 +100,7 @@ def to_user_permissions(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0003_invitations"),
+        ("tenants", "0004_plain_copy_retention"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
