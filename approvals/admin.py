@@ -5,9 +5,10 @@ and a read-only view of action requests. The approval queue lives in admin_queue
 from django.contrib import admin
 
 from approvals import catalog, proposals
-from approvals.admin_door import admin_actor, through_door
+from approvals.admin_door import through_door
 from approvals.admin_queue import register as register_approval_queue
 from approvals.models import ActionRequest, Tool
+from common.actor import Actor
 from tenants.admin import ServiceRefusalMixin
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
 
@@ -40,11 +41,11 @@ class ToolAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             obj._state.adding = False
 
     def delete_model(self, request, obj):
-        catalog.tool_delete(tool=obj, actor=admin_actor(request))
+        catalog.tool_delete(tool=obj, actor=Actor.for_request(request))
 
     def delete_queryset(self, request, queryset):
         for tool in queryset:
-            catalog.tool_delete(tool=tool, actor=admin_actor(request))
+            catalog.tool_delete(tool=tool, actor=Actor.for_request(request))
 
 
 @admin.register(ActionRequest)

@@ -15,16 +15,7 @@ from approvals import door
 from approvals.door import Proposal
 from common.actor import Actor
 from common.errors import WardenError
-from common.net import client_ip
 from tenants.models import Workspace
-
-
-def admin_actor(request) -> Actor:
-    return Actor.for_user(
-        request.user,
-        request_id=getattr(request, "request_id", ""),
-        client_ip=client_ip(request),
-    )
 
 
 def through_door(
@@ -34,7 +25,7 @@ def through_door(
     marks the request refused (ServiceRefusalMixin), so no "saved" message follows."""
     try:
         result = door.governed_change(
-            workspace=workspace, actor=admin_actor(request), proposal=proposal, reason=reason
+            workspace=workspace, actor=Actor.for_request(request), proposal=proposal, reason=reason
         )
     except WardenError as exc:
         model_admin.refuse(request, exc)

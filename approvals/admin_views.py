@@ -32,7 +32,6 @@ from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.services import APPROVE_PERMISSION, is_answerable, required_permission
 from common.actor import Actor
 from common.errors import WardenError
-from common.net import client_ip
 from common.text import reveal_invisible
 from tenants.scoping import scoped
 
@@ -47,14 +46,6 @@ NAME_SUMMARY_CHARS = 80
 def pretty_json(value: Any) -> str:
     """Indented JSON for display; the template escapes it."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-
-
-def actor_for(request) -> Actor:
-    return Actor.for_user(
-        request.user,
-        request_id=getattr(request, "request_id", ""),
-        client_ip=client_ip(request),
-    )
 
 
 def queue_queryset(model_admin, request):
@@ -379,7 +370,7 @@ def decide_view(model_admin, request, pk):
     decide = services.confirmation_approve if verdict == "approve" else services.confirmation_deny
     verb = "approved" if verdict == "approve" else "denied"
     try:
-        decide(confirmation=confirmation, reason=reason, actor=actor_for(request))
+        decide(confirmation=confirmation, reason=reason, actor=Actor.for_request(request))
     except WardenError as exc:
         messages.error(request, _refusal(exc, verb))
         return HttpResponseRedirect(review_url)
@@ -422,7 +413,7 @@ def bulk_deny_view(model_admin, request):
     )
     if not confirmations:
         raise Http404("No such requests.")
-    actor = actor_for(request)
+    actor = Actor.for_request(request)
     denied, refused = 0, []
     for confirmation in confirmations:
         try:

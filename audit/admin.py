@@ -28,7 +28,6 @@ from audit.selectors import attachments_of, audit_entries
 from audit.services import exception_resolve
 from common.actor import Actor
 from common.errors import WardenError
-from common.net import client_ip
 from common.text import reveal_invisible_html
 from keys.models import MachineKey
 from notifications.services import chain_verification_run
@@ -37,7 +36,7 @@ from oversight.posture_pdf import posture_page
 from oversight.privacy import privacy_summary_build, privacy_summary_download
 from oversight.privacy_pdf import privacy_summary_pdf
 from oversight.tasks import verify_chain_task
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
+from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, holds_in, permission_missing
 
 VIEW_AUDIT = "view_audit"
 DOWNLOAD_PRIVACY_SUMMARY = "download_privacy_summary"
@@ -48,12 +47,6 @@ def _pretty(value: Any):
     characters shown as markers."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return format_html('<pre class="warden-json">{}</pre>', reveal_invisible_html(text))
-
-
-def _actor(request) -> Actor:
-    return Actor.for_user(
-        request.user, request_id=getattr(request, "request_id", ""), client_ip=client_ip(request)
-    )
 
 
 class ActorPrefixFilter(admin.SimpleListFilter):
@@ -210,7 +203,9 @@ class AttachmentsAdminMixin:
         if request.method == "POST":
             values = {name: (request.POST.get(name) or "").strip() for name in values}
             try:
-                attachment_add(workspace=obj.workspace, target=obj, actor=_actor(request), **values)
+                attachment_add(
+                    workspace=obj.workspace, target=obj, actor=Actor.for_request(request), **values
+                )
             except WardenError as exc:
                 problems = "; ".join(
                     f"{field}: {' '.join(map(str, msgs))}" for field, msgs in exc.detail.items()
@@ -423,11 +418,13 @@ class AuditEntryAdmin(EvidenceAdmin):
                 # A worker runs it (and notifies on a broken chain); the verdict lands
                 # in the chain itself, recorded as this person's verification.
                 context["task_id"] = verify_chain_task.delay(
-                    str(workspace.pk), _actor(request).label
+                    str(workspace.pk), Actor.for_request(request).label
                 ).id
                 messages.info(request, "Verification queued; its verdict is recorded below.")
             else:
-                result = chain_verification_run(workspace=workspace, actor=_actor(request))
+                result = chain_verification_run(
+                    workspace=workspace, actor=Actor.for_request(request)
+                )
                 context["result"] = result
                 if result.ok:
                     messages.success(
@@ -475,7 +472,9 @@ class AuditEntryAdmin(EvidenceAdmin):
         if request.method != "GET":
             return HttpResponseNotAllowed(["GET"])
         workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
-        summary = privacy_summary_download(workspace=workspace, actor=_actor(request), fmt="pdf")
+        summary = privacy_summary_download(
+            workspace=workspace, actor=Actor.for_request(request), fmt="pdf"
+        )
         posture = posture_build(
             workspace=workspace, now=datetime.fromisoformat(summary["generated_at"])
         )
@@ -568,7 +567,7 @@ class ExceptionRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
         """Close an exception with a reason (required) and the mitigation applied; the
         same audited service as the API. Needs view_audit and approve_actions."""
         record = get_object_or_404(self.get_queryset(request), pk=pk)
-        if not request.user.has_perm("tenants.approve_actions", record.workspace):
+        if not holds_in(request, "approve_actions", record.workspace):
             raise permission_missing("approve_actions")
         change_url = reverse("admin:audit_exceptionrecord_change", args=[record.pk])
         if request.method == "POST":
@@ -579,7 +578,7 @@ class ExceptionRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
                 try:
                     exception_resolve(
                         record=record,
-                        actor=_actor(request),
+                        actor=Actor.for_request(request),
                         reason=reason,
                         mitigation=(request.POST.get("mitigation") or "").strip(),
                     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from common.net import client_ip
+
 if TYPE_CHECKING:
     from keys.models import MachineKey
 
@@ -38,6 +40,19 @@ class Actor:
     @classmethod
     def for_key(cls, key, *, request_id: str = "", client_ip: str | None = None) -> Actor:
         return cls(f"key:{key.pk}", key=key, request_id=request_id, client_ip=client_ip)
+
+    @classmethod
+    def for_request(cls, request, *, key: Any = None) -> Actor:
+        """The actor of an HTTP request (admin page, session or key API call): the key
+        that authenticated it, else the logged-in person. The only request-to-Actor
+        helper; API views read `request.actor` (set by the Principal) instead."""
+        context = {
+            "request_id": getattr(request, "request_id", ""),
+            "client_ip": client_ip(request),
+        }
+        if key is not None:
+            return cls.for_key(key, **context)
+        return cls.for_user(request.user, **context)
 
     @classmethod
     def system(cls, name: str) -> Actor:

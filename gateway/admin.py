@@ -6,10 +6,11 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
+from common.actor import Actor
 from common.errors import WardenError
 from gateway import services
 from gateway.models import Connector, Execution
-from tenants.admin import ServiceRefusalMixin, admin_actor
+from tenants.admin import ServiceRefusalMixin
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
 
 
@@ -64,7 +65,7 @@ class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        actor = admin_actor(request)
+        actor = Actor.for_request(request)
         try:
             if change:
                 changes = {k: data[k] for k in ("url", "declared_tools", "enabled")}
@@ -90,11 +91,11 @@ class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         obj._state.adding = False
 
     def delete_model(self, request, obj):
-        services.connector_delete(connector=obj, actor=admin_actor(request))
+        services.connector_delete(connector=obj, actor=Actor.for_request(request))
 
     def delete_queryset(self, request, queryset):
         for connector in queryset:
-            services.connector_delete(connector=connector, actor=admin_actor(request))
+            services.connector_delete(connector=connector, actor=Actor.for_request(request))
 
     @admin.action(description="Import the upstream catalog (new tools start disabled)")
     def sync_selected(self, request, queryset):
@@ -102,7 +103,9 @@ class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             if not self.has_change_permission(request, connector):
                 continue
             try:
-                report = services.connector_sync(connector=connector, actor=admin_actor(request))
+                report = services.connector_sync(
+                    connector=connector, actor=Actor.for_request(request)
+                )
             except WardenError as exc:
                 self.message_user(request, f"{connector.name}: {exc.message}", messages.ERROR)
                 continue

@@ -23,7 +23,8 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.debug import sensitive_variables
 
 from approvals import proposals
-from approvals.admin_door import admin_actor, through_door
+from approvals.admin_door import through_door
+from common.actor import Actor
 from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
 from common.scopes import ALL_SCOPES
@@ -124,7 +125,7 @@ class MachineKeyAddForm(forms.ModelForm):
             self.add_error("owner", "The key's owner must be a member of this workspace.")
         if workspace and cleaned.get("scopes") and self.request is not None:
             beyond = services.scopes_actor_cannot_grant(
-                actor=admin_actor(self.request), workspace=workspace, scopes=cleaned["scopes"]
+                actor=Actor.for_request(self.request), workspace=workspace, scopes=cleaned["scopes"]
             )
             if beyond:
                 self.add_error(
@@ -275,7 +276,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
 
     @admin.action(description="Revoke selected keys", permissions=["manage_keys"])
     def revoke_selected(self, request, queryset):
-        actor = admin_actor(request)
+        actor = Actor.for_request(request)
         revoked = 0
         for key in queryset.select_related("workspace"):
             if key.revoked_at is None and self.has_manage_keys_permission(request, key):
@@ -334,7 +335,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             return self._confirm(request, key, "revoke")
         services.key_revoke(
             key=key,
-            actor=admin_actor(request),
+            actor=Actor.for_request(request),
             reason=request.POST.get("reason", "")[:2000] or "revoked in the admin",
         )
         self.message_user(request, f"Key {key.name} revoked.", messages.SUCCESS)
@@ -350,7 +351,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         try:
             hours = int(request.POST.get("grace_hours", default_hours))
             issued = services.key_rotate(
-                key=key, actor=admin_actor(request), grace=timedelta(hours=hours)
+                key=key, actor=Actor.for_request(request), grace=timedelta(hours=hours)
             )
         except (ValueError, OverflowError):
             self.message_user(request, "Grace must be a whole number of hours.", messages.ERROR)
@@ -377,7 +378,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if request.method != "POST":
             return self._confirm(request, key, "claim")
         try:
-            issued = services.key_claim_secret(key=key, actor=admin_actor(request))
+            issued = services.key_claim_secret(key=key, actor=Actor.for_request(request))
         except WardenError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(self._change_url(key))

@@ -14,13 +14,12 @@ import logging
 import threading
 import time
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.locmem import LocMemCache
 from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
-from keys.models import MachineKey
+from keys.principal import rate_identity
 
 logger = logging.getLogger("warden.throttling")
 
@@ -71,15 +70,11 @@ def window_hit(ident: str) -> tuple[int, float]:
 
 
 class PrincipalRateThrottle(BaseThrottle):
-    def _identity(self, request) -> tuple[str, int] | None:
-        if isinstance(request.auth, MachineKey):
-            return f"key:{request.auth.pk}", request.auth.rate_limit_per_minute
-        if request.user is not None and request.user.is_authenticated:
-            return f"user:{request.user.pk}", settings.WARDEN_USER_RATE_PER_MINUTE
-        return None
+    """Runs inside DRF's initial(), before the Principal exists (refused calls count
+    too), so it asks keys.principal for the same identity and budget."""
 
     def allow_request(self, request, view) -> bool:
-        identity = self._identity(request)
+        identity = rate_identity(request)
         if identity is None:
             return True
         ident, limit = identity

@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from approvals.admin_door import through_door
+from common.actor import Actor
 from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
 from notifications import governance, services
@@ -30,7 +31,7 @@ from notifications.models import (
 )
 from oversight import governance as export_governance
 from oversight import scheduled_export
-from tenants.admin import ServiceRefusalMixin, admin_actor
+from tenants.admin import ServiceRefusalMixin
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
 
 SECRET_TEMPLATE = "admin/notifications/secret_issued.html"
@@ -170,7 +171,7 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
-        actor = admin_actor(request)
+        actor = Actor.for_request(request)
         try:
             if change:
                 # The same door as elsewhere: disabling the only active endpoint waits
@@ -237,7 +238,7 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         count = 0
         for endpoint in queryset:
             if self.has_change_permission(request, endpoint):
-                services.endpoint_reenable(endpoint=endpoint, actor=admin_actor(request))
+                services.endpoint_reenable(endpoint=endpoint, actor=Actor.for_request(request))
                 count += 1
         self.message_user(request, f"Re-enabled {count} endpoint(s).", messages.SUCCESS)
 
@@ -250,7 +251,9 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if not self.has_change_permission(request, endpoint):
             self.message_user(request, "You may not change this endpoint.", messages.ERROR)
             return None
-        issued = services.endpoint_rotate_secret(endpoint=endpoint, actor=admin_actor(request))
+        issued = services.endpoint_rotate_secret(
+            endpoint=endpoint, actor=Actor.for_request(request)
+        )
         return _secret_response(
             self,
             request,
@@ -383,7 +386,7 @@ class AuditExportDestinationAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
                 url=data.get("url", "") or "",
                 enabled=data["enabled"],
                 batch_size=data["batch_size"],
-                actor=admin_actor(request),
+                actor=Actor.for_request(request),
                 operator=request.user.is_superuser,
                 rotate_secret=data.get("rotate_secret", False),
             )

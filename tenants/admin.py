@@ -14,7 +14,8 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 from approvals import proposals
-from approvals.admin_door import admin_actor, through_door
+from approvals.admin_door import through_door
+from common.actor import Actor
 from common.errors import WardenError
 from tenants import services
 from tenants.admin_login import ThrottledAdminAuthenticationForm
@@ -144,7 +145,7 @@ class WorkspaceAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         return ("slug", "created_at")
 
     def save_model(self, request, obj, form, change):
-        actor = admin_actor(request)
+        actor = Actor.for_request(request)
         try:
             if change:
                 changes = {f: form.cleaned_data[f] for f in form.changed_data}
@@ -233,7 +234,10 @@ class MembershipAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if services.needs_invitation(user=user, workspace=obj.workspace):
             try:
                 services.invitation_create(
-                    workspace=obj.workspace, user=user, role=obj.role, actor=admin_actor(request)
+                    workspace=obj.workspace,
+                    user=user,
+                    role=obj.role,
+                    actor=Actor.for_request(request),
                 )
             except WardenError as exc:
                 self.refuse(request, exc)

@@ -7,7 +7,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 
 from tenants.models import ROLE_PERMISSIONS, Role, Workspace
-from tenants.selectors import workspaces_with_permission
+from tenants.selectors import permission_checker, workspaces_with_permission
 
 
 def permission_missing(perm: str) -> PermissionDenied:
@@ -19,6 +19,16 @@ def permission_missing(perm: str) -> PermissionDenied:
         f"This page needs the permission “{description}” ({perm}) in a workspace. "
         f"Roles that have it: {roles or 'none'}. Ask a workspace admin if you need it."
     )
+
+
+def holds_in(request, perm: str, workspace) -> bool:
+    """Whether the admin user holds `perm` in `workspace`. One guardian checker per
+    request: a page asks view/change/delete for the same object several times, and the
+    first question fetches all of that workspace's permissions (two statements)."""
+    checker = request.__dict__.get("_warden_permission_checker")
+    if checker is None:
+        checker = request._warden_permission_checker = permission_checker(request.user)
+    return checker.has_perm(perm, workspace)
 
 
 class BoundedChangeList(ChangeList):
@@ -77,7 +87,7 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
             if perm not in held:
                 held[perm] = self.permitted_workspaces(request, perm).exists()
             return held[perm]
-        return request.user.has_perm(f"tenants.{perm}", self._workspace_of(obj))
+        return holds_in(request, perm, self._workspace_of(obj))
 
     def has_module_permission(self, request):
         return self._holds(request, self.view_permission)

@@ -139,6 +139,12 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
 WORKSPACE_PERMISSIONS: frozenset[str] = ROLE_PERMISSIONS[Role.OWNER]
 
 
+def role_group_name(workspace_id, role: str) -> str:
+    """The guardian group of one role in one workspace. Its permissions are assigned
+    once, when the workspace is created; a membership is a place in one such group."""
+    return f"workspace:{workspace_id}:{role}"
+
+
 class Membership(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
@@ -164,12 +170,16 @@ class Membership(models.Model):
 
 
 class WorkspaceUserObjectPermission(UserObjectPermissionBase):
-    """Direct-FK guardian table: fast lookups, no orphans (STYLE.md)."""
+    """Direct-FK guardian table for per-user grants. Roles never write here (they are
+    group permissions); guardian still reads it, so it stays direct-FK and empty."""
 
     content_object = models.ForeignKey(Workspace, on_delete=models.CASCADE)
 
 
 class WorkspaceGroupObjectPermission(GroupObjectPermissionBase):
+    """Direct-FK guardian table holding what each role group may do in its workspace
+    (STYLE.md: fast lookups, no orphans)."""
+
     content_object = models.ForeignKey(Workspace, on_delete=models.CASCADE)
 
 

@@ -1,5 +1,6 @@
 from django.db.models import QuerySet
 from django.utils import timezone
+from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
 
 from tenants.models import Invitation, Membership, Workspace
@@ -27,7 +28,22 @@ def workspaces_with_permission(*, user, perm: str) -> QuerySet[Workspace]:
 
 
 def user_can(user, perm: str, workspace: Workspace) -> bool:
+    """One question to guardian (services, which hold an Actor, not a Principal)."""
     return bool(user and user.is_authenticated and user.has_perm(f"tenants.{perm}", workspace))
+
+
+def workspace_permissions(*, user, workspace: Workspace) -> frozenset[str]:
+    """Everything `user` may do in `workspace`, asked of guardian once (its role
+    group's permissions; superusers all) so a request can check many for free."""
+    if not (user and user.is_authenticated):
+        return frozenset()
+    return frozenset(ObjectPermissionChecker(user).get_perms(workspace))
+
+
+def permission_checker(user) -> ObjectPermissionChecker:
+    """A guardian checker that remembers each workspace's permissions once fetched:
+    for pages (the admin) that ask about many objects of a few workspaces."""
+    return ObjectPermissionChecker(user)
 
 
 def open_invitations_for(*, user) -> QuerySet[Invitation]:

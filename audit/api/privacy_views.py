@@ -2,27 +2,23 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from audit.api.serializers import PrivacySummarySerializer
-from common.api.views import WorkspaceAPIView, require_scope
-from common.errors import WardenError
+from common.api.views import WorkspaceAPIView
+from common.principal import Principal
 from common.scopes import AUDIT_READ
-from keys.models import MachineKey
 from oversight.privacy import privacy_summary_download
-from tenants.selectors import user_can
 
 DOWNLOAD_PERMISSION = "download_privacy_summary"
 
 
-def require_privacy_summary_access(request, workspace) -> None:
+def require_privacy_summary_access(principal: Principal) -> None:
     """Keys need audit:read; humans need the workspace's download_privacy_summary."""
-    if isinstance(request.auth, MachineKey):
-        require_scope(request, workspace, AUDIT_READ)
+    if principal.is_key:
+        principal.require_scope(AUDIT_READ)
         return
-    if not user_can(request.user, DOWNLOAD_PERMISSION, workspace):
-        raise WardenError(
-            "forbidden_by_scope",
-            "Your role in this workspace does not allow downloading the privacy summary.",
-            {"required_permission": DOWNLOAD_PERMISSION},
-        )
+    principal.require_permission(
+        DOWNLOAD_PERMISSION,
+        "Your role in this workspace does not allow downloading the privacy summary.",
+    )
 
 
 class PrivacySummaryView(WorkspaceAPIView):
@@ -35,7 +31,7 @@ class PrivacySummaryView(WorkspaceAPIView):
         responses=PrivacySummarySerializer,
     )
     def get(self, request):
-        require_privacy_summary_access(request, request.workspace)
+        require_privacy_summary_access(request.principal)
         summary = privacy_summary_download(
             workspace=request.workspace, actor=request.actor, fmt="json"
         )

@@ -34,7 +34,6 @@ from common.api.schema import page_of
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import AUDIT_READ
-from tenants.selectors import user_can
 
 
 class SeqCursorPagination(CursorPagination):
@@ -175,12 +174,9 @@ class ExceptionResolveView(WorkspaceAPIView):
         responses=ExceptionRecordSerializer,
     )
     def post(self, request, pk):
-        if not user_can(request.user, "approve_actions", request.workspace):
-            raise WardenError(
-                "forbidden_by_scope",
-                "Resolving exceptions needs the approve_actions permission too.",
-                {"required_permission": "approve_actions"},
-            )
+        request.principal.require_permission(
+            "approve_actions", "Resolving exceptions needs the approve_actions permission too."
+        )
         record = exception_record_get(workspace=request.workspace, pk=pk)
         if record is None:
             raise WardenError("not_found", "Not found.")

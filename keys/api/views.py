@@ -47,7 +47,7 @@ def _issued(issued) -> dict:
 def resolve_owner(request, email: str | None):
     """The key's owner: a member named by email, else the caller (or the caller's owner)."""
     if not email:
-        return request.auth.owner if isinstance(request.auth, MachineKey) else request.user
+        return request.principal.user
     membership = (
         membership_list(workspace=request.workspace).filter(user__email__iexact=email).first()
     )

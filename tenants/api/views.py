@@ -13,9 +13,7 @@ from approvals.api.serializers import ActionConfirmationSerializer
 from common.actor import Actor
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
-from common.net import client_ip
 from common.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
-from keys.models import MachineKey
 from tenants import services
 from tenants.api.serializers import (
     ConfirmationFieldsSerializer,
@@ -46,8 +44,8 @@ class WhoAmIView(WorkspaceAPIView):
             "dry_run": workspace.is_dry_run,
             "writes_enabled": workspace.writes_enabled,
         }
-        if isinstance(request.auth, MachineKey):
-            key = request.auth
+        if request.principal.is_key:
+            key = request.principal.key
             body["principal"] = "key"
             body["key"] = {
                 "id": str(key.pk),
@@ -250,13 +248,8 @@ class InvitationAnswerView(APIView):
         invitation = open_invitations_for(user=request.user).filter(pk=pk).first()
         if invitation is None:
             raise WardenError("not_found", "Not found.")
-        actor = Actor.for_user(
-            request.user,
-            request_id=getattr(request, "request_id", ""),
-            client_ip=client_ip(request),
-        )
         invitation = services.invitation_answer(
-            invitation=invitation, accept=self.accept, actor=actor
+            invitation=invitation, accept=self.accept, actor=Actor.for_request(request)
         )
         return Response(InvitationSerializer(invitation).data)
 

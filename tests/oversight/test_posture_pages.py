@@ -7,11 +7,14 @@ import pdfplumber
 import pytest
 from django.test import Client
 
+from approvals.guard import operator_seeding
+from common.actor import Actor
 from oversight.posture import posture_build
 from oversight.posture_pdf import posture_page
 from oversight.privacy import privacy_summary_build
 from oversight.privacy_pdf import privacy_summary_pdf
 from tenants.models import Role
+from tenants.services import membership_add
 from tests.audit.test_privacy_pdf_layout import MARGIN, SLACK
 
 PAGE = "/admin/posture/open/"
@@ -41,10 +44,10 @@ def test_one_workspace_goes_straight_to_its_page(permissive, auditor):
 
 
 def test_several_workspaces_are_listed(permissive, locked_down, auditor):
-    locked_down.memberships.create(user=auditor, role=Role.AUDITOR)
-    from tenants.services import _sync_role_permissions
-
-    _sync_role_permissions(locked_down.memberships.get(user=auditor))
+    with operator_seeding():
+        membership_add(
+            workspace=locked_down, user=auditor, role=Role.AUDITOR, actor=Actor.system("tests")
+        )
     html = _client(auditor).get("/admin/posture/").content.decode()
     assert 'href="/admin/posture/open/"' in html and 'href="/admin/posture/locked/"' in html
 
