@@ -83,13 +83,14 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
         changes={"webhook_host_allowlist": ["127.0.0.1"]},
         operator=True,
     )
-    connector = connector_create(
-        workspace=workspace,
-        actor=actor,
-        name="crm",
-        url=f"http://127.0.0.1:{upstream_port}/mcp",
-        headers={"Authorization": CREDENTIAL},
-    )
+    with operator_seeding():  # adding a connector is governed; an operator seeds it
+        connector = connector_create(
+            workspace=workspace,
+            actor=actor,
+            name="crm",
+            url=f"http://127.0.0.1:{upstream_port}/mcp",
+            headers={"Authorization": CREDENTIAL},
+        )
     connector_sync(connector=connector, actor=actor)
     with operator_seeding():  # a human enabled the tool through the governed door
         tool_update(

@@ -22,6 +22,7 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.server.fastmcp import Context, FastMCP  # noqa: E402
 
+from approvals.guard import operator_seeding  # noqa: E402
 from approvals.models import ConfirmationRequest, Tool  # noqa: E402
 from gateway.services import connector_create  # noqa: E402
 from tenants.models import Role  # noqa: E402
@@ -114,13 +115,14 @@ def test_warden_as_the_agents_mcp_server(
     user_client,
 ):
     admin = user_client(gw_admin, gw_workspace)
-    connector = connector_create(
-        workspace=gw_workspace,
-        actor=SYSTEM,
-        name="crm",
-        url=real_upstream.url,
-        headers={"Authorization": UPSTREAM_CREDENTIAL},
-    )
+    with operator_seeding():  # adding a connector is governed (test_governance.py)
+        connector = connector_create(
+            workspace=gw_workspace,
+            actor=SYSTEM,
+            name="crm",
+            url=real_upstream.url,
+            headers={"Authorization": UPSTREAM_CREDENTIAL},
+        )
     sync = admin.post(f"/api/v1/connectors/{connector.pk}/sync").json()
     assert sync["created"] == ["crm.delete_account", "crm.lookup", "crm.send_email"]
     assert not Tool.objects.filter(enabled=True).exists()  # imported disabled
