@@ -73,17 +73,19 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
 
     actor = Actor.system("bench")
     suffix = uuid.uuid4().hex[:8]
-    owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-    workspace = workspace_create(slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor)
-    workspace.mode, workspace.writes_enabled = "live", True
-    workspace.save()
-    automation_settings_update(
-        workspace=workspace,
-        actor=actor,
-        changes={"webhook_host_allowlist": ["127.0.0.1"]},
-        operator=True,
-    )
-    with operator_seeding():  # adding a connector is governed; an operator seeds it
+    # An operator seeds the bench: going live, the connector and the enabled tool are
+    # governed operations a human would approve through the door.
+    with operator_seeding():
+        owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
+        workspace = workspace_create(slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor)
+        workspace.mode, workspace.writes_enabled = "live", True
+        workspace.save()
+        automation_settings_update(
+            workspace=workspace,
+            actor=actor,
+            changes={"webhook_host_allowlist": ["127.0.0.1"]},
+            operator=True,
+        )
         connector = connector_create(
             workspace=workspace,
             actor=actor,
@@ -91,22 +93,21 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
             url=f"http://127.0.0.1:{upstream_port}/mcp",
             headers={"Authorization": CREDENTIAL},
         )
-    connector_sync(connector=connector, actor=actor)
-    with operator_seeding():  # a human enabled the tool through the governed door
+        connector_sync(connector=connector, actor=actor)
         tool_update(
             tool=Tool.objects.get(workspace=workspace, name="crm.lookup"),
             actor=actor,
             changes={"enabled": True, "level": "read", "confirmation": "never"},
         )
-    issued = key_create(
-        workspace=workspace,
-        name="bench-agent",
-        owner=owner,
-        scopes=["actions:read"],
-        tool_allowlist=["crm.*"],
-        rate_limit_per_minute=100_000,
-        actor=actor,
-    )
+        issued = key_create(
+            workspace=workspace,
+            name="bench-agent",
+            owner=owner,
+            scopes=["actions:read"],
+            tool_allowlist=["crm.*"],
+            rate_limit_per_minute=100_000,
+            actor=actor,
+        )
     return issued.plaintext
 
 
