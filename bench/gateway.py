@@ -1,6 +1,9 @@
 """Gateway benchmark: an allowed MCP `tools/call` through Warden's /mcp (gate, audit,
 execution record, upstream call with Warden's credential) against the same call sent
-to the upstream directly, same upstream, same client, same run.
+to the upstream directly, same upstream, same client, same run; also the decision path
+alone (POST /api/v1/actions, nothing executed) and Warden with its keep-alive pool off
+(WARDEN_CONNECTOR_KEEPALIVE_SECONDS=0, the gateway before the pool), rounds alternating
+so that a busy machine weighs on every path alike.
 
     .venv/bin/python bench/gateway.py [--requests 300] [--threads 2] [--rounds 3]
 
@@ -165,51 +168,74 @@ def main() -> int:
     )
     upstream_port, seen = start_upstream()
     key = seed(env, upstream_port)
-    port = free_port()
+    # Two Warden servers, same code and database: one reuses upstream connections (the
+    # default), one opens a new connection per call (the gateway before the pool).
+    port, port_unpooled = free_port(), free_port()
     server = start_gunicorn(env, port, "gthread")
+    unpooled = start_gunicorn(
+        {**env, "WARDEN_CONNECTOR_KEEPALIVE_SECONDS": "0"}, port_unpooled, "gthread"
+    )
     accept = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-    paths = {
-        "direct": (upstream_port, "/mcp", {**accept, "Authorization": CREDENTIAL}),
-        "warden": (port, "/mcp", {**accept, "Authorization": f"Bearer {key}"}),
-    }
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**CALL}}
     warden_message = {**message, "params": {**CALL, "name": "crm.lookup"}}
-    results: dict[str, tuple[list[float], int]] = {"direct": ([], 0), "warden": ([], 0)}
+    as_agent = {**accept, "Authorization": f"Bearer {key}"}
+    paths = {  # name: (port, path, headers, message, label)
+        "direct": (
+            upstream_port,
+            "/mcp",
+            {**accept, "Authorization": CREDENTIAL},
+            message,
+            "tools/call to the upstream directly",
+        ),
+        "decision": (
+            port,
+            "/api/v1/actions",
+            as_agent,
+            {"tool": "crm.lookup", "params": CALL["arguments"]},
+            "decision only (POST /api/v1/actions)",
+        ),
+        "unpooled": (
+            port_unpooled,
+            "/mcp",
+            as_agent,
+            warden_message,
+            "through Warden /mcp, new connection per call",
+        ),
+        "warden": (port, "/mcp", as_agent, warden_message, "through Warden /mcp, keep-alive pool"),
+    }
+    results: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in paths}
     try:
-        for name, (p, path, headers) in paths.items():  # warm up
-            drive(p, path, headers, warden_message if name == "warden" else message, 20, 2)
+        for p, path, headers, body, _ in paths.values():  # warm up
+            drive(p, path, headers, body, 20, 2)
         for _ in range(args.rounds):
-            for name, (p, path, headers) in paths.items():
-                lat, errors = drive(
-                    p,
-                    path,
-                    headers,
-                    warden_message if name == "warden" else message,
-                    args.requests,
-                    args.threads,
-                )
+            for name, (p, path, headers, body, _) in paths.items():
+                lat, errors = drive(p, path, headers, body, args.requests, args.threads)
                 results[name] = (results[name][0] + lat, results[name][1] + errors)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, unpooled):
+            process.terminate()
+            process.wait(timeout=30)
 
     print(f"{args.threads} client threads, {args.rounds} alternating rounds, PostgreSQL")
-    print(f"{'path':<44}{'calls':>7}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'path':<48}{'calls':>7}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     summary = {}
-    for name, label in (
-        ("direct", "tools/call to the upstream directly"),
-        ("warden", "tools/call through Warden /mcp (executed)"),
-    ):
+    for name, (*_, label) in paths.items():
         lat, errors = results[name]
         summary[name] = (percentile(lat, 50), percentile(lat, 99))
         print(
-            f"{label:<44}{len(lat):>7}{summary[name][0]:>9.2f}{summary[name][1]:>9.2f}{errors:>8}"
+            f"{label:<48}{len(lat):>7}{summary[name][0]:>9.2f}{summary[name][1]:>9.2f}{errors:>8}"
         )
-    direct, warden = summary["direct"], summary["warden"]
-    print(
-        f"Warden adds: p50 {warden[0] - direct[0]:.2f} ms, p99 {warden[1] - direct[1]:.2f} ms; "
-        f"ratio p50 {warden[0] / direct[0]:.2f}x, p99 {warden[1] / direct[1]:.2f}x"
-    )
+    direct, decision = summary["direct"], summary["decision"]
+    for name in ("unpooled", "warden"):
+        through = summary[name]
+        added = (through[0] - direct[0], through[1] - direct[1])
+        to_direct = (through[0] / direct[0], through[1] / direct[1])
+        to_decision = (added[0] / decision[0], added[1] / decision[1])
+        print(
+            f"{paths[name][4]}: adds p50 {added[0]:.2f} ms, p99 {added[1]:.2f} ms; "
+            f"x direct p50 {to_direct[0]:.2f}, p99 {to_direct[1]:.2f}; "
+            f"added / decision p50 {to_decision[0]:.2f}, p99 {to_decision[1]:.2f}"
+        )
     print(f"upstream saw Warden's credential on every call: {set(seen) == {CREDENTIAL}}")
     return 0
 
