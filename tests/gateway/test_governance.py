@@ -118,6 +118,12 @@ def test_the_plaintext_is_nowhere_but_the_upstream_call(
         assert page.status_code == 200
         pages.append(page.content.decode())
         assert sealed not in pages[-1] and "Authorization" in pages[-1]
+        record = review_client.get(
+            reverse("admin:approvals_actionrequest_change", args=[action.pk])
+        )
+        assert record.status_code == 200 and "(encrypted, write-only)" in record.content.decode()
+        assert sealed not in record.content.decode()
+        pages.append(record.content.decode())
     listed = user_client(approver, gw_workspace).get("/api/v1/approvals")
     assert listed.status_code == 200 and "(encrypted, write-only)" in listed.content.decode()
     bodies.append(listed.content.decode())
