@@ -139,3 +139,16 @@ def test_a_failed_request_is_not_sent_again(server, monkeypatch):
     assert server.requests == 2 and server.connections == 1
     with outbound._POOL_LOCK:
         assert not any(outbound._POOL.values())
+
+
+def test_reuse_does_not_wait_for_delayed_acks(server):
+    """The test upstream writes headers and body apart with Nagle on, like many servers:
+    without TCP_NODELAY/TCP_QUICKACK every kept-alive call waited ~40 ms for an ACK."""
+    _post(server)
+    timings = []
+    for _ in range(9):
+        started = time.perf_counter()
+        _post(server)
+        timings.append(time.perf_counter() - started)
+    assert server.connections == 1
+    assert sorted(timings)[4] < 0.025, timings
