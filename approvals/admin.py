@@ -7,6 +7,7 @@ from django.contrib import admin
 from approvals import catalog, proposals
 from approvals.admin_door import through_door
 from approvals.admin_queue import register as register_approval_queue
+from approvals.admin_views import pretty_json
 from approvals.models import ActionRequest, Tool
 from common.actor import Actor
 from tenants.admin import ServiceRefusalMixin
@@ -57,8 +58,16 @@ class ActionRequestAdmin(ReadOnlyWorkspaceAdmin):
     date_hierarchy = "created_at"
     list_select_related = ("workspace",)
 
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        # Params as people see them: a governed proposal's sealed values stay hidden.
+        return ["shown_params" if f.name == "params" else f.name for f in self.model._meta.fields]
+
+    @admin.display(description="params")
+    def shown_params(self, obj) -> str:
+        return pretty_json(obj.shown_params)
 
 
 # The approval queue: ConfirmationRequest's admin is the queue (admin_queue.py).

@@ -197,7 +197,7 @@ def _row(confirmation, now=None, user=None, permissions=None) -> dict[str, Any]:
         "tool_name": action.tool_name,
         "level": tool.level if tool else "",
         "data_classes": list(tool.data_classes) if tool else [],
-        "params_pretty": pretty_json(action.params),
+        "params_pretty": pretty_json(action.shown_params),
         "key": action.key,
         "requested_by": action.requested_by,
         # The human answerable for the request: the key's owner, or the human who
@@ -297,7 +297,11 @@ def review_view(model_admin, request, pk):
         "action": action,
         "records": records,
         "history": [
-            {"action": h, "params_pretty": pretty_json(h.params), "confirmation": _reverse_one(h)}
+            {
+                "action": h,
+                "params_pretty": pretty_json(h.shown_params),
+                "confirmation": _reverse_one(h),
+            }
             for h in history
         ],
         "decidable": decidable,

@@ -103,7 +103,9 @@ def json_value(value: Any) -> Any:
 
 
 def _diff(before: Snapshot, after: Snapshot) -> dict[str, dict[str, Any]]:
-    fields = sorted(set(before or {}) | set(after or {}))
+    """Changed fields, for people. `_`-prefixed snapshot fields exist for the registry's
+    predicates only (e.g. credential fingerprints) and are never shown or stored."""
+    fields = sorted(f for f in set(before or {}) | set(after or {}) if not f.startswith("_"))
     return {
         f: {"before": (before or {}).get(f), "after": (after or {}).get(f)}
         for f in fields

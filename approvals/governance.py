@@ -33,6 +33,7 @@ class Target(StrEnum):
     WEBHOOK = "webhook_endpoint"
     EXPORT = "export_destination"
     AUTOMATION = "automation_settings"
+    CONNECTOR = "connector"
 
 
 # Scopes that change governance itself: a key holding one can rewrite the rules, mint
@@ -249,6 +250,28 @@ def _last_active_removed(before: Snapshot, after: Snapshot) -> bool:
     return after is None or not _is(after, "active", True)
 
 
+# --- connectors ----------------------------------------------------------------------------
+# Snapshots carry `header_names` (shown to people) and `_header_fingerprints` ({name:
+# opaque keyed digest of the value}, computed by the gateway in memory, never stored or
+# shown: the door leaves `_` fields out of diffs and summaries). A value is "new" when
+# its fingerprint is not the one stored under that name.
+
+
+def _connector_url_changed(before: Snapshot, after: Snapshot) -> bool:
+    return before is not None and after is not None and _was(before, "url") != _is(after, "url")
+
+
+def _connector_credentials_added(before: Snapshot, after: Snapshot) -> bool:
+    """A header added or a value replaced; dropping headers is narrowing."""
+    if before is None or after is None:
+        return False
+    was = _was(before, "_header_fingerprints") or {}
+    return any(
+        was.get(name) != digest
+        for name, digest in (_is(after, "_header_fingerprints") or {}).items()
+    )
+
+
 OPERATIONS: tuple[GovernedOperation, ...] = (
     # Tool catalog
     GovernedOperation(
@@ -394,6 +417,31 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         "a key behaving anomalously would keep working until someone looks",
         "manage_workspace",
     ),
+    # Connectors (the upstream hosts Warden calls, with credentials agents never see)
+    GovernedOperation(
+        "warden.connector.create",
+        Target.CONNECTOR,
+        "Add a connector (an upstream host Warden calls with stored credentials)",
+        _created,
+        "Warden could call a new upstream, with new credentials, for tools imported from it",
+        "manage_tools",
+    ),
+    GovernedOperation(
+        "warden.connector.change_url",
+        Target.CONNECTOR,
+        "Point a connector at another URL",
+        _connector_url_changed,
+        "Warden would send the connector's calls and credentials to another place",
+        "manage_tools",
+    ),
+    GovernedOperation(
+        "warden.connector.change_credentials",
+        Target.CONNECTOR,
+        "Add a credential header to a connector or replace a header's value",
+        _connector_credentials_added,
+        "Warden would call the upstream as another principal, with other rights",
+        "manage_tools",
+    ),
     # Members
     GovernedOperation(
         "warden.member.grant_admin",
@@ -466,6 +514,7 @@ GOVERNED_FIELDS: dict[Target, frozenset[str]] = {
     Target.WEBHOOK: frozenset({"enabled"}),
     Target.EXPORT: frozenset({"enabled"}),
     Target.AUTOMATION: frozenset({"webhook_host_allowlist", "anomaly_auto_suspend"}),
+    Target.CONNECTOR: frozenset({"url", "headers_encrypted", "header_names"}),
 }
 
 

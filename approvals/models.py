@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -11,6 +12,9 @@ from tenants.models import Workspace
 
 # Tool names the platform reserves for its own gated operations (approvals.governance).
 PLATFORM_TOOL_PREFIX = "warden."
+# Keys of a governed proposal's `values` that hold ciphertext (approvals.door, e.g.
+# gateway.governance): never shown to people.
+SEALED_PREFIX = "sealed_"
 
 
 class Tool(models.Model):
@@ -222,6 +226,22 @@ class ActionRequest(models.Model):
     @property
     def is_platform(self) -> bool:
         return self.tool_name.startswith(PLATFORM_TOOL_PREFIX)
+
+    @property
+    def shown_params(self) -> Any:
+        """Params as people see them: a governed proposal's sealed values (ciphertext
+        only its applier opens, e.g. connector credentials) replaced by a marker."""
+        params = self.params
+        values = params.get("values") if isinstance(params, dict) else None
+        if not isinstance(values, dict) or not any(
+            str(k).startswith(SEALED_PREFIX) for k in values
+        ):
+            return params
+        shown = {
+            k: ("(encrypted, write-only)" if v else "") if str(k).startswith(SEALED_PREFIX) else v
+            for k, v in values.items()
+        }
+        return {**params, "values": shown}
 
 
 class ConfirmationRequest(models.Model):

@@ -1,6 +1,9 @@
 """Gateway benchmark: an allowed MCP `tools/call` through Warden's /mcp (gate, audit,
 execution record, upstream call with Warden's credential) against the same call sent
-to the upstream directly, same upstream, same client, same run.
+to the upstream directly, same upstream, same client, same run; also the decision path
+alone (POST /api/v1/actions, nothing executed) and Warden with its keep-alive pool off
+(WARDEN_CONNECTOR_KEEPALIVE_SECONDS=0, the gateway before the pool), rounds alternating
+so that a busy machine weighs on every path alike.
 
     .venv/bin/python bench/gateway.py [--requests 300] [--threads 2] [--rounds 3]
 
@@ -73,39 +76,41 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
 
     actor = Actor.system("bench")
     suffix = uuid.uuid4().hex[:8]
-    owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-    workspace = workspace_create(slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor)
-    workspace.mode, workspace.writes_enabled = "live", True
-    workspace.save()
-    automation_settings_update(
-        workspace=workspace,
-        actor=actor,
-        changes={"webhook_host_allowlist": ["127.0.0.1"]},
-        operator=True,
-    )
-    connector = connector_create(
-        workspace=workspace,
-        actor=actor,
-        name="crm",
-        url=f"http://127.0.0.1:{upstream_port}/mcp",
-        headers={"Authorization": CREDENTIAL},
-    )
-    connector_sync(connector=connector, actor=actor)
-    with operator_seeding():  # a human enabled the tool through the governed door
+    # An operator seeds the bench: going live, the connector and the enabled tool are
+    # governed operations a human would approve through the door.
+    with operator_seeding():
+        owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
+        workspace = workspace_create(slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor)
+        workspace.mode, workspace.writes_enabled = "live", True
+        workspace.save()
+        automation_settings_update(
+            workspace=workspace,
+            actor=actor,
+            changes={"webhook_host_allowlist": ["127.0.0.1"]},
+            operator=True,
+        )
+        connector = connector_create(
+            workspace=workspace,
+            actor=actor,
+            name="crm",
+            url=f"http://127.0.0.1:{upstream_port}/mcp",
+            headers={"Authorization": CREDENTIAL},
+        )
+        connector_sync(connector=connector, actor=actor)
         tool_update(
             tool=Tool.objects.get(workspace=workspace, name="crm.lookup"),
             actor=actor,
             changes={"enabled": True, "level": "read", "confirmation": "never"},
         )
-    issued = key_create(
-        workspace=workspace,
-        name="bench-agent",
-        owner=owner,
-        scopes=["actions:read"],
-        tool_allowlist=["crm.*"],
-        rate_limit_per_minute=100_000,
-        actor=actor,
-    )
+        issued = key_create(
+            workspace=workspace,
+            name="bench-agent",
+            owner=owner,
+            scopes=["actions:read"],
+            tool_allowlist=["crm.*"],
+            rate_limit_per_minute=100_000,
+            actor=actor,
+        )
     return issued.plaintext
 
 
@@ -117,10 +122,17 @@ def drive(port, path, headers, message, total, threads) -> tuple[list[float], in
 
     def worker():
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.connect()
+        # Like gateway.outbound: no Nagle delay and a quick ACK on a kept-alive connection
+        # (without them every call here waited ~40 ms for a delayed ACK, and the direct
+        # path looked 40 ms slower than the upstream is).
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         mine = []
         for _ in range(total // threads):
             started = time.perf_counter()
             conn.request("POST", path, body=body, headers=headers)
+            if hasattr(socket, "TCP_QUICKACK"):  # as gateway.outbound does (Linux)
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             response = conn.getresponse()
             answer = response.read()
             mine.append((time.perf_counter() - started) * 1000)
@@ -163,51 +175,80 @@ def main() -> int:
     )
     upstream_port, seen = start_upstream()
     key = seed(env, upstream_port)
-    port = free_port()
+    # Two Warden servers, same code and database: one reuses upstream connections (the
+    # default), one opens a new connection per call (the gateway before the pool).
+    port, port_unpooled = free_port(), free_port()
     server = start_gunicorn(env, port, "gthread")
+    unpooled = start_gunicorn(
+        {**env, "WARDEN_CONNECTOR_KEEPALIVE_SECONDS": "0"}, port_unpooled, "gthread"
+    )
     accept = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
-    paths = {
-        "direct": (upstream_port, "/mcp", {**accept, "Authorization": CREDENTIAL}),
-        "warden": (port, "/mcp", {**accept, "Authorization": f"Bearer {key}"}),
-    }
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**CALL}}
     warden_message = {**message, "params": {**CALL, "name": "crm.lookup"}}
-    results: dict[str, tuple[list[float], int]] = {"direct": ([], 0), "warden": ([], 0)}
+    as_agent = {**accept, "Authorization": f"Bearer {key}"}
+    paths = {  # name: (port, path, headers, message, label)
+        "direct": (
+            upstream_port,
+            "/mcp",
+            {**accept, "Authorization": CREDENTIAL},
+            message,
+            "tools/call to the upstream directly",
+        ),
+        "decision": (
+            port,
+            "/api/v1/actions",
+            as_agent,
+            {"tool": "crm.lookup", "params": CALL["arguments"]},
+            "decision only (POST /api/v1/actions)",
+        ),
+        "unpooled": (
+            port_unpooled,
+            "/mcp",
+            as_agent,
+            warden_message,
+            "through Warden /mcp, new connection per call",
+        ),
+        "warden": (port, "/mcp", as_agent, warden_message, "through Warden /mcp, keep-alive pool"),
+    }
+    results: dict[str, tuple[list[float], int]] = {name: ([], 0) for name in paths}
     try:
-        for name, (p, path, headers) in paths.items():  # warm up
-            drive(p, path, headers, warden_message if name == "warden" else message, 20, 2)
-        for _ in range(args.rounds):
-            for name, (p, path, headers) in paths.items():
-                lat, errors = drive(
-                    p,
-                    path,
-                    headers,
-                    warden_message if name == "warden" else message,
-                    args.requests,
-                    args.threads,
-                )
+        for p, path, headers, body, _ in paths.values():  # warm up
+            drive(p, path, headers, body, 20, 2)
+        for round_no in range(args.rounds):
+            # The path measured later in a round came out slower whatever it was: swap
+            # the two Warden paths every other round so neither carries that bias.
+            order = list(paths)
+            if round_no % 2:
+                order[2], order[3] = order[3], order[2]
+            for name in order:
+                p, path, headers, body, _ = paths[name]
+                lat, errors = drive(p, path, headers, body, args.requests, args.threads)
                 results[name] = (results[name][0] + lat, results[name][1] + errors)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, unpooled):
+            process.terminate()
+            process.wait(timeout=30)
 
     print(f"{args.threads} client threads, {args.rounds} alternating rounds, PostgreSQL")
-    print(f"{'path':<44}{'calls':>7}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(f"{'path':<48}{'calls':>7}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}")
     summary = {}
-    for name, label in (
-        ("direct", "tools/call to the upstream directly"),
-        ("warden", "tools/call through Warden /mcp (executed)"),
-    ):
+    for name, (*_, label) in paths.items():
         lat, errors = results[name]
         summary[name] = (percentile(lat, 50), percentile(lat, 99))
         print(
-            f"{label:<44}{len(lat):>7}{summary[name][0]:>9.2f}{summary[name][1]:>9.2f}{errors:>8}"
+            f"{label:<48}{len(lat):>7}{summary[name][0]:>9.2f}{summary[name][1]:>9.2f}{errors:>8}"
         )
-    direct, warden = summary["direct"], summary["warden"]
-    print(
-        f"Warden adds: p50 {warden[0] - direct[0]:.2f} ms, p99 {warden[1] - direct[1]:.2f} ms; "
-        f"ratio p50 {warden[0] / direct[0]:.2f}x, p99 {warden[1] / direct[1]:.2f}x"
-    )
+    direct, decision = summary["direct"], summary["decision"]
+    for name in ("unpooled", "warden"):
+        through = summary[name]
+        added = (through[0] - direct[0], through[1] - direct[1])
+        to_direct = (through[0] / direct[0], through[1] / direct[1])
+        to_decision = (added[0] / decision[0], added[1] / decision[1])
+        print(
+            f"{paths[name][4]}: adds p50 {added[0]:.2f} ms, p99 {added[1]:.2f} ms; "
+            f"x direct p50 {to_direct[0]:.2f}, p99 {to_direct[1]:.2f}; "
+            f"added / decision p50 {to_decision[0]:.2f}, p99 {to_decision[1]:.2f}"
+        )
     print(f"upstream saw Warden's credential on every call: {set(seen) == {CREDENTIAL}}")
     return 0
 

@@ -185,6 +185,9 @@ WARDEN_SECRETS_KEY = env.list("WARDEN_SECRETS_KEY", default=[])
 # Private/loopback networks connectors may reach (operator setting; default none).
 WARDEN_CONNECTOR_PRIVATE_NETWORKS = env.list("WARDEN_CONNECTOR_PRIVATE_NETWORKS", default=[])
 WARDEN_CONNECTOR_TIMEOUT_SECONDS = env.float("WARDEN_CONNECTOR_TIMEOUT_SECONDS", default=15.0)
+# Idle upstream connections are reused for this long (0: a new connection per call).
+# Keep it below the upstreams' keep-alive timeout (uvicorn 5 s, gunicorn 2 s).
+WARDEN_CONNECTOR_KEEPALIVE_SECONDS = env.float("WARDEN_CONNECTOR_KEEPALIVE_SECONDS", default=4.0)
 WARDEN_CONNECTOR_MAX_RESPONSE_BYTES = env.int(
     "WARDEN_CONNECTOR_MAX_RESPONSE_BYTES", default=1024 * 1024
 )

@@ -6,9 +6,10 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
+from approvals.admin_door import through_door
 from common.actor import Actor
 from common.errors import WardenError
-from gateway import services
+from gateway import governance, services
 from gateway.models import Connector, Execution
 from tenants.admin import ServiceRefusalMixin
 from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
@@ -64,27 +65,34 @@ class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         return ("url", "headers", "declared_tools", "enabled", *self.readonly_fields)
 
     def save_model(self, request, obj, form, change):
+        """Through the governed-operation door, like the API: a new connector, a new URL
+        or new credential values wait for another person's approval."""
         data = form.cleaned_data
-        actor = Actor.for_request(request)
         try:
             if change:
                 changes = {k: data[k] for k in ("url", "declared_tools", "enabled")}
                 if data.get("headers") is not None:
                     changes["headers"] = data["headers"]
-                saved = services.connector_update(connector=obj, actor=actor, changes=changes)
+                workspace = obj.workspace
+                proposal = governance.connector_update(Connector.objects.get(pk=obj.pk), changes)
             else:
-                saved = services.connector_create(
-                    workspace=data["workspace"],
-                    actor=actor,
-                    name=data["name"],
-                    kind=data["kind"],
-                    url=data["url"],
-                    headers=data.get("headers") or {},
-                    declared_tools=data["declared_tools"],
-                    enabled=data["enabled"],
+                workspace = data["workspace"]
+                proposal = governance.connector_create(
+                    workspace,
+                    {
+                        "name": data["name"],
+                        "kind": data["kind"],
+                        "url": data["url"],
+                        "headers": data.get("headers") or {},
+                        "declared_tools": data["declared_tools"],
+                        "enabled": data["enabled"],
+                    },
                 )
         except WardenError as exc:
             self.refuse(request, exc)
+            return
+        applied, saved = through_door(self, request, workspace=workspace, proposal=proposal)
+        if not applied or saved is None:
             return
         for field in Connector._meta.concrete_fields:
             setattr(obj, field.attname, getattr(saved, field.attname))

@@ -7,6 +7,8 @@ class GatewayConfig(AppConfig):
 
     def ready(self):
         from approvals.minimisation import register_pruner
+        from gateway import governance
         from gateway.minimisation import executions_prune_outputs
 
         register_pruner("executions", executions_prune_outputs)
+        governance.register()

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from approvals.models import ActionRequest
+from common.guarded import GuardedQuerySet
 from tenants.models import Workspace
 
 # Lowercase, no dots: a connector's name prefixes its tools (`crm.lookup`).
@@ -36,6 +37,9 @@ class Connector(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
     last_synced_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # A bulk update of the URL or the credentials meets the same guard as save().
+    objects = GuardedQuerySet.as_manager()
 
     class Meta:
         ordering = ["workspace", "name"]

@@ -173,6 +173,40 @@ def _audit_connector(connector, workspace, actor, action, before, after, reason=
 
 
 @sensitive_variables("headers", "clean_headers")
+def connector_create_check(
+    *,
+    workspace: Workspace,
+    name: Any,
+    url: Any,
+    kind: Any = Connector.Kind.MCP,
+    headers: dict | None = None,
+    declared_tools: list | None = None,
+    enabled: bool = True,
+) -> dict[str, Any]:
+    """The validated fields of a new connector (headers still in clear, for the caller
+    to encrypt or store at once), or WardenError: bad input is refused before anyone is
+    asked to approve it."""
+    if not isinstance(name, str) or not CONNECTOR_NAME.fullmatch(name):
+        raise _invalid("name", "Lowercase letters, digits, - and _ (no dots), 1-63 characters.")
+    if kind not in Connector.Kind.values:
+        raise _invalid("kind", f"One of {', '.join(Connector.Kind.values)}.")
+    clean_headers = _clean_headers(headers)
+    fields = {
+        "name": name,
+        "kind": kind,
+        "url": _check_url(url, workspace),
+        "declared_tools": _clean_declared_tools(declared_tools),
+        "enabled": bool(enabled),
+        "headers": clean_headers,
+    }
+    if Connector.objects.filter(workspace=workspace, name=name).exists():
+        raise WardenError(
+            "conflict", "A connector with this name exists.", {"name": ["Already used."]}
+        )
+    return fields
+
+
+@sensitive_variables("headers", "clean_headers")
 def connector_create(
     *,
     workspace: Workspace,
@@ -185,19 +219,19 @@ def connector_create(
     enabled: bool = True,
     reason: str = "",
 ) -> Connector:
-    if not isinstance(name, str) or not CONNECTOR_NAME.fullmatch(name):
-        raise _invalid("name", "Lowercase letters, digits, - and _ (no dots), 1-63 characters.")
-    if kind not in Connector.Kind.values:
-        raise _invalid("kind", f"One of {', '.join(Connector.Kind.values)}.")
-    clean_headers = _clean_headers(headers)
-    connector = Connector(
+    """Creating a connector is governed (approvals.governance): callers go through the
+    door (gateway.governance), the model guard refuses it otherwise."""
+    fields = connector_create_check(
         workspace=workspace,
         name=name,
+        url=url,
         kind=kind,
-        url=_check_url(url, workspace),
-        declared_tools=_clean_declared_tools(declared_tools),
-        enabled=bool(enabled),
+        headers=headers,
+        declared_tools=declared_tools,
+        enabled=enabled,
     )
+    clean_headers = fields.pop("headers")
+    connector = Connector(workspace=workspace, **fields)
     _store_headers(connector, clean_headers)
     with transaction.atomic():
         if Connector.objects.filter(workspace=workspace, name=name).exists():
@@ -222,12 +256,41 @@ def _disable_tools(connector: Connector, actor: Actor, reason: str) -> None:
         catalog.tool_update(tool=tool, actor=actor, changes={"enabled": False}, reason=reason)
 
 
+@sensitive_variables("changes", "clean")
+def connector_update_check(*, connector: Connector, changes: dict) -> dict[str, Any]:
+    """The validated changes (headers still in clear), or WardenError."""
+    unknown = sorted(set(changes) - set(UPDATABLE))
+    if unknown:
+        raise _invalid("fields", f"Not changeable: {', '.join(unknown)}.")
+    clean = dict(changes)
+    if "url" in clean:
+        clean["url"] = _check_url(clean["url"], connector.workspace)
+    if "headers" in clean:
+        clean["headers"] = _clean_headers(clean["headers"])
+    if "declared_tools" in clean:
+        clean["declared_tools"] = _clean_declared_tools(clean["declared_tools"])
+    if "enabled" in clean:
+        clean["enabled"] = bool(clean["enabled"])
+    return clean
+
+
+@sensitive_variables("stored")
+def stored_headers(connector: Connector) -> dict[str, str]:
+    """The stored header values, decrypted, references unresolved: for comparing what a
+    change replaces (gateway.governance), never for display."""
+    if not connector.headers_encrypted:
+        return {}
+    stored = json.loads(crypto.decrypt(connector.headers_encrypted))
+    return stored
+
+
 @sensitive_variables("changes", "clean_headers")
 def connector_update(
     *, connector: Connector, actor: Actor, changes: dict, reason: str = ""
 ) -> Connector:
     """Change url, headers (replaced as a whole), declared tools or enabled. A new URL
-    disables the connector's tools until a human reviews them again."""
+    disables the connector's tools until a human reviews them again. A new URL or new
+    credential values are governed (gateway.governance routes them through the door)."""
     unknown = sorted(set(changes) - set(UPDATABLE))
     if unknown:
         raise _invalid("fields", f"Not changeable: {', '.join(unknown)}.")

@@ -8,7 +8,8 @@ from __future__ import annotations
 from approvals import door, guard
 from approvals.door import Proposal
 from approvals.governance import Target
-from notifications import services
+from common.errors import WardenError
+from notifications import services, transport
 from notifications.models import (
     WebhookEndpoint,
     WorkspaceAutomationSettings,
@@ -65,6 +66,18 @@ def automation_update(workspace, changes: dict, *, operator: bool) -> Proposal:
         str(workspace.pk),
         {"changes": changes, "operator": operator},
     )
+
+
+def outbound_hosts_update(workspace, hosts: list[str]) -> Proposal:
+    """`outbound_hosts` on PATCH /api/v1/workspace: the one allowlist that webhooks,
+    exports and connectors all use. Through the door, so the operator-only rule of the
+    admin form gives way to the registry's: removing hosts applies at once, adding one
+    waits for another person with manage_workspace."""
+    try:
+        clean = list(dict.fromkeys(transport.validate_entries(hosts)))
+    except ValueError as exc:
+        raise WardenError("validation_error", str(exc), {"outbound_hosts": [str(exc)]}) from None
+    return automation_update(workspace, {"webhook_host_allowlist": clean}, operator=True)
 
 
 def _automation_update(*, workspace, actor, values, **_):

@@ -231,7 +231,7 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
     action_request = serializers.UUIDField(source="action_request_id", read_only=True)
     tool = serializers.CharField(source="action_request.tool_name", read_only=True)
-    params = serializers.JSONField(source="action_request.params", read_only=True)
+    params = serializers.JSONField(source="action_request.shown_params", read_only=True)
     reason = serializers.CharField(source="action_request.reason", read_only=True)
     requested_by = serializers.CharField(source="action_request.requested_by", read_only=True)
     approvals = serializers.SerializerMethodField()

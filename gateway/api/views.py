@@ -5,10 +5,13 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from approvals import door
+from approvals.api.door_responses import door_response
+from approvals.api.serializers import ActionConfirmationSerializer
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import CONNECTORS_READ, CONNECTORS_WRITE
-from gateway import services
+from gateway import governance, services
 from gateway.api.serializers import (
     ConnectorListSerializer,
     ConnectorSerializer,
@@ -36,18 +39,24 @@ class ConnectorListView(WorkspaceAPIView):
 
     @extend_schema(
         operation_id="connectors_create",
+        description="Adding a connector is a governed operation: the answer is 202 with a "
+        "confirmation, and the connector exists once another human approves.",
         request=ConnectorWriteSerializer,
-        responses={201: ConnectorSerializer},
+        responses={201: ConnectorSerializer, 202: ActionConfirmationSerializer},
     )
     @sensitive_variables("values")
     def post(self, request):
         data = ConnectorWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
-        connector = services.connector_create(
-            workspace=request.workspace, actor=request.actor, **values
+        reason = values.pop("reason", "")
+        result = door.governed_change(
+            workspace=request.workspace,
+            actor=request.actor,
+            proposal=governance.connector_create(request.workspace, values),
+            reason=reason,
         )
-        return Response(ConnectorSerializer(connector).data, status=status.HTTP_201_CREATED)
+        return door_response(result, lambda c: ConnectorSerializer(c).data, status=201)
 
 
 class ConnectorDetailView(WorkspaceAPIView):
@@ -59,8 +68,10 @@ class ConnectorDetailView(WorkspaceAPIView):
 
     @extend_schema(
         operation_id="connectors_update",
+        description="A new URL or new credential values are governed (202 with a "
+        "confirmation); other changes, and dropping headers, apply at once.",
         request=ConnectorUpdateSerializer,
-        responses=ConnectorSerializer,
+        responses={200: ConnectorSerializer, 202: ActionConfirmationSerializer},
     )
     @sensitive_variables("changes")
     def patch(self, request, pk):
@@ -69,10 +80,13 @@ class ConnectorDetailView(WorkspaceAPIView):
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         reason = changes.pop("reason", "")
-        connector = services.connector_update(
-            connector=connector, actor=request.actor, changes=changes, reason=reason
+        result = door.governed_change(
+            workspace=request.workspace,
+            actor=request.actor,
+            proposal=governance.connector_update(connector, changes),
+            reason=reason,
         )
-        return Response(ConnectorSerializer(connector).data)
+        return door_response(result, lambda c: ConnectorSerializer(c).data)
 
     @extend_schema(operation_id="connectors_delete", request=None, responses={204: None})
     def delete(self, request, pk):

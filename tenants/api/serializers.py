@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from common.api.schema import results_of
 from common.api.serializers import StrictSerializer
+from gateway.outbound import outbound_hosts
 from tenants.models import Invitation, Membership, Role, Workspace
 
 
@@ -36,6 +37,23 @@ class WorkspaceSerializer(serializers.ModelSerializer):
             "policy_version",
         ]
         read_only_fields = fields
+
+
+class WorkspaceDetailSerializer(WorkspaceSerializer):
+    """GET/PATCH /workspace: the settings plus the outbound host allowlist (kept out of
+    whoami, which answers from the key lookup alone)."""
+
+    outbound_hosts = serializers.SerializerMethodField(
+        help_text="Hosts webhooks, audit exports and connectors may reach: exact host, "
+        "*.suffix or IP/CIDR. Empty: none. Adding hosts is governed."
+    )
+
+    class Meta(WorkspaceSerializer.Meta):
+        fields = [*WorkspaceSerializer.Meta.fields, "outbound_hosts"]
+        read_only_fields = fields
+
+    def get_outbound_hosts(self, workspace) -> list[str]:
+        return outbound_hosts(workspace)
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -88,6 +106,13 @@ class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):
         allow_null=True,
         help_text="Days plain copies of action parameters and outputs are kept (digests: "
         "forever); null keeps them forever. Not governed: it never widens what agents may do.",
+    )
+    outbound_hosts = serializers.ListField(
+        child=serializers.CharField(max_length=255),
+        max_length=200,
+        required=False,
+        help_text="Replaces the allowlist; send it alone (it is stored apart from the other "
+        "settings). Removing hosts applies at once; adding one is governed (202).",
     )
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 

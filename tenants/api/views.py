@@ -14,6 +14,7 @@ from common.actor import Actor
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
+from notifications import governance as notification_governance
 from tenants import services
 from tenants.api.serializers import (
     ConfirmationFieldsSerializer,
@@ -26,9 +27,11 @@ from tenants.api.serializers import (
     MembershipUpdateSerializer,
     WhoAmISerializer,
     WorkspaceDeleteSerializer,
+    WorkspaceDetailSerializer,
     WorkspaceSerializer,
     WorkspaceUpdateSerializer,
 )
+from tenants.models import Workspace
 from tenants.selectors import membership_list, open_invitations_for
 
 
@@ -171,14 +174,14 @@ class WorkspaceView(WorkspaceAPIView):
 
     scope_map = {"PATCH": WORKSPACE_ADMIN, "DELETE": WORKSPACE_ADMIN}
 
-    @extend_schema(operation_id="workspace_get", responses=WorkspaceSerializer)
+    @extend_schema(operation_id="workspace_get", responses=WorkspaceDetailSerializer)
     def get(self, request):
-        return Response(WorkspaceSerializer(request.workspace).data)
+        return Response(WorkspaceDetailSerializer(request.workspace).data)
 
     @extend_schema(
         operation_id="workspace_update",
         request=WorkspaceUpdateSerializer,
-        responses={200: WorkspaceSerializer, 202: ActionConfirmationSerializer},
+        responses={200: WorkspaceDetailSerializer, 202: ActionConfirmationSerializer},
     )
     def patch(self, request):
         data = WorkspaceUpdateSerializer(data=request.data)
@@ -187,17 +190,33 @@ class WorkspaceView(WorkspaceAPIView):
         confirmed = changes.pop("confirmed", False)
         token = changes.pop("confirmation_token", "")
         reason = changes.pop("reason", "")
-        if "confirmation_ttl_seconds" in changes:
-            changes["confirmation_ttl"] = timedelta(seconds=changes.pop("confirmation_ttl_seconds"))
+        if "outbound_hosts" in changes:
+            hosts = changes.pop("outbound_hosts")
+            if changes:
+                message = "Send outbound_hosts alone (it is not stored with the other settings)."
+                raise WardenError("validation_error", message, {"outbound_hosts": [message]})
+            proposal = notification_governance.outbound_hosts_update(request.workspace, hosts)
+        else:
+            if "confirmation_ttl_seconds" in changes:
+                seconds = changes.pop("confirmation_ttl_seconds")
+                changes["confirmation_ttl"] = timedelta(seconds=seconds)
+            proposal = proposals.workspace_update(request.workspace, changes)
         result = door.governed_change(
             workspace=request.workspace,
             actor=request.actor,
-            proposal=proposals.workspace_update(request.workspace, changes),
+            proposal=proposal,
             reason=reason,
             confirmed=confirmed,
             confirmation_token=token,
         )
-        return door_response(result, lambda w: WorkspaceSerializer(w).data)
+
+        def render(changed) -> dict:
+            # The allowlist's applier answers with the settings row, not the workspace.
+            if not isinstance(changed, Workspace):
+                changed = Workspace.objects.get(pk=request.workspace.pk)
+            return WorkspaceDetailSerializer(changed).data
+
+        return door_response(result, render)
 
     @extend_schema(
         operation_id="workspace_delete",

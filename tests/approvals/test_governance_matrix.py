@@ -121,8 +121,12 @@ CALLS = {
 }
 # Reached only through other paths (tested where they live): lifting a suspension has
 # no API call; the last approver cannot exist with the shipped roles; the evidence and
-# outbound-host operations belong to the notification settings.
+# outbound-host operations belong to the notification settings; connectors need a
+# reachable upstream (tests/gateway/test_governance.py).
 ELSEWHERE = {
+    "warden.connector.create",
+    "warden.connector.change_url",
+    "warden.connector.change_credentials",
     "warden.key.unsuspend",
     "warden.member.remove_last_approver",
     "warden.workspace.widen_outbound_hosts",

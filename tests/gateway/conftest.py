@@ -66,14 +66,16 @@ def gw_admin(gw_workspace, make_member):
 @pytest.fixture
 def make_connector(upstream):
     def make(workspace, name="crm", url=None, headers=None, **fields):
-        return connector_create(
-            workspace=workspace,
-            actor=SYSTEM,
-            name=name,
-            url=url or upstream.url,
-            headers={"Authorization": SECRET} if headers is None else headers,
-            **fields,
-        )
+        # Adding a connector is governed: seeding it stands for an approved request.
+        with operator_seeding():
+            return connector_create(
+                workspace=workspace,
+                actor=SYSTEM,
+                name=name,
+                url=url or upstream.url,
+                headers={"Authorization": SECRET} if headers is None else headers,
+                **fields,
+            )
 
     return make
 

@@ -1,10 +1,11 @@
-"""Connectors in the admin: saved through the services, header values never shown."""
+"""Connectors in the admin: saved through the door, header values never shown."""
 
 import json
 
 import pytest
 from django.test import Client
 
+from approvals.models import ActionRequest
 from audit.models import AuditEntry
 from gateway.models import Connector
 from tenants.models import Role
@@ -23,6 +24,21 @@ def owner(gw_workspace):
     return client
 
 
+@pytest.fixture
+def add_approved(gw_workspace, make_member, approve):
+    """Add through the admin (filed for approval), then a second admin approves it."""
+    second = make_member(gw_workspace, Role.ADMIN)
+
+    def add(client, workspace, **fields):
+        response = _add(client, workspace, **fields)
+        action = ActionRequest.objects.get(status="pending")
+        assert action.params["operations"] == ["warden.connector.create"]
+        assert approve(second, workspace, action.confirmation.pk).status_code == 200
+        return response
+
+    return add
+
+
 def _add(client, workspace, **fields):
     data = {
         "workspace": str(workspace.pk),
@@ -37,8 +53,8 @@ def _add(client, workspace, **fields):
     return client.post(ADD_URL, data)
 
 
-def test_add_through_the_service_and_never_show_the_value(owner, gw_workspace):
-    response = _add(owner, gw_workspace)
+def test_add_through_the_door_and_never_show_the_value(owner, gw_workspace, add_approved):
+    response = add_approved(owner, gw_workspace)
     assert response.status_code == 302, response.content[:800]
     connector = Connector.objects.get()
     assert connector.header_names == ["Authorization"]
@@ -59,8 +75,8 @@ def test_refused_save_does_not_echo_the_secret(owner, gw_workspace):
     assert bad.status_code == 200 and "sk-live" not in bad.content.decode()
 
 
-def test_change_keeps_headers_when_left_blank(owner, gw_workspace):
-    _add(owner, gw_workspace)
+def test_change_keeps_headers_when_left_blank(owner, gw_workspace, add_approved):
+    add_approved(owner, gw_workspace)
     connector = Connector.objects.get()
     response = owner.post(
         f"{LIST_URL}{connector.pk}/change/",
@@ -71,8 +87,8 @@ def test_change_keeps_headers_when_left_blank(owner, gw_workspace):
     assert connector.header_names == ["Authorization"] and connector.enabled is False
 
 
-def test_other_workspace_admin_cannot_see_it(owner, gw_workspace, other_workspace):
-    _add(owner, gw_workspace)
+def test_other_workspace_admin_cannot_see_it(owner, gw_workspace, other_workspace, add_approved):
+    add_approved(owner, gw_workspace)
     connector = Connector.objects.get()
     client = Client()
     client.force_login(other_workspace.memberships.get(role=Role.OWNER).user)

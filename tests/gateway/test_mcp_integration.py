@@ -22,8 +22,8 @@ from mcp import ClientSession  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.server.fastmcp import Context, FastMCP  # noqa: E402
 
-from approvals.models import ConfirmationRequest, Tool  # noqa: E402
-from gateway.services import connector_create  # noqa: E402
+from approvals.models import ActionRequest, ConfirmationRequest, Tool  # noqa: E402
+from gateway.models import Connector  # noqa: E402
 from tenants.models import Role  # noqa: E402
 from tests.gateway.conftest import SYSTEM, seeded_tool_update  # noqa: E402
 
@@ -112,15 +112,26 @@ def test_warden_as_the_agents_mcp_server(
     make_key,
     make_member,
     user_client,
+    approve,
 ):
     admin = user_client(gw_admin, gw_workspace)
-    connector = connector_create(
-        workspace=gw_workspace,
-        actor=SYSTEM,
-        name="crm",
-        url=real_upstream.url,
-        headers={"Authorization": UPSTREAM_CREDENTIAL},
+    # Adding a connector is governed: one admin proposes, a second one approves.
+    proposed = admin.post(
+        "/api/v1/connectors",
+        {
+            "name": "crm",
+            "kind": "mcp",
+            "url": real_upstream.url,
+            "headers": {"Authorization": UPSTREAM_CREDENTIAL},
+        },
+        format="json",
     )
+    assert proposed.status_code == 202, proposed.json()
+    assert not Connector.objects.exists()
+    confirmation = ActionRequest.objects.get(pk=proposed.json()["id"]).confirmation
+    second_admin = make_member(gw_workspace, Role.ADMIN)
+    assert approve(second_admin, gw_workspace, confirmation.pk).status_code == 200
+    connector = Connector.objects.get(workspace=gw_workspace, name="crm")
     sync = admin.post(f"/api/v1/connectors/{connector.pk}/sync").json()
     assert sync["created"] == ["crm.delete_account", "crm.lookup", "crm.send_email"]
     assert not Tool.objects.filter(enabled=True).exists()  # imported disabled
