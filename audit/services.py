@@ -126,6 +126,11 @@ def audit_record(
         policy_version=policy_version,
         outcome=outcome,
     )
+    return _append(workspace, entry)
+
+
+def _append(workspace: Workspace, entry: AuditEntry) -> AuditEntry:
+    """Lock the chain head (creating it for a workspace's first entry) and append."""
     head = _lock_head(workspace.pk)
     if head is None:
         AuditChainHead.objects.get_or_create(workspace=workspace)
@@ -179,19 +184,7 @@ def audit_record_with(
     group_commit = group_commit and settings.WARDEN_AUDIT_GROUP_COMMIT
     if connection.vendor != "postgresql":
         row.save(force_insert=True)
-        audit_record(
-            workspace=workspace,
-            actor=actor,
-            action=action,
-            target_type=target_type,
-            target_id=target_id,
-            tool=tool,
-            input=input,
-            decision=decision,
-            rationale=rationale,
-            policy_version=policy_version,
-            outcome=outcome,
-        )
+        _append(workspace, entry)
         return
     row_sql, row_params = insert_statement(row, connection)
     queue = None
