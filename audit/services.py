@@ -426,18 +426,12 @@ _APPEND_FIELDS = ("seq", "actor", "actor_type", "action", "target_type", "target
 def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
     """Move the queued entries (committed, oldest first) into the chain after `head`."""
     connection = transaction.get_connection()
+    # Chained first, then taken off the queue: on PostgreSQL a queued row may only be
+    # deleted once its identical entry is in the chain (migration audit 0009).
+    queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"DELETE FROM audit_auditpending WHERE workspace_id = %s"  # noqa: S608
-                f" RETURNING id, {', '.join(_PENDING_FIELDS)}",
-                [workspace.pk],
-            )
-            rows = sorted(cursor.fetchall())
-    else:
-        queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
-        rows = list(queued.values_list("id", *_PENDING_FIELDS))
-        AuditPending.objects.filter(pk__in=[r[0] for r in rows]).delete()
+        queued = queued.select_for_update()
+    rows = list(queued.values_list("id", *_PENDING_FIELDS))
     if not rows:
         return head._replace(pending=False)
     entries = []
@@ -449,6 +443,7 @@ def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
             values["client_ip"] = str(values["client_ip"])
         entries.append(AuditEntry(workspace_id=workspace.pk, **values))
     _chain_and_write(entries, head.seq, head.hash)
+    AuditPending.objects.filter(pk__in=[row[0] for row in rows]).delete()
     return _Head(entries[-1].seq, entries[-1].hash, False, False)
 
 

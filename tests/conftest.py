@@ -29,6 +29,7 @@ AUDIT_TRUNCATE_GUARDS = (
     "audit_auditchainhead",
     "audit_auditcheckpoint",
     "audit_auditquarantine",
+    "audit_auditpending",
 )
 
 

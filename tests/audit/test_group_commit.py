@@ -11,7 +11,7 @@ import time
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from approvals.models import ActionRequest
 from approvals.services import action_submit
@@ -20,7 +20,7 @@ from audit.services import audit_record, audit_seal_pending, seal_wait_idle
 from audit.verify import verify_chain
 from common.actor import Actor
 from oversight.replay import replay_action
-from tests.audit.helpers import on_postgres
+from tests.audit.helpers import on_postgres, raw_sql
 from tests.audit.test_concurrency import _assert_linear
 
 pytestmark = [on_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -189,3 +189,59 @@ def test_export_and_replay_stay_exact_under_group_commit(workspace, agents):
     report = replay_action(answers[0].action_request.pk)
     assert report.then.outcome == report.now.outcome == "allowed"
     assert report.matches_record and not report.changed
+
+
+def _queued(workspace, n: int = 0) -> AuditPending:
+    from django.utils import timezone
+
+    return AuditPending.objects.create(
+        workspace=workspace,
+        created_at=timezone.now(),
+        actor=f"key:queued-{n}",
+        actor_type="key",
+        action="action.decided",
+        target_type="action_request",
+        target_id=f"queued-{n}",
+        tool="crm.lookup",
+        input={"params": {"n": n, "amount": 12.5}, "reason": "", "dry_run": False},
+        decision="allowed",
+        request_id=f"q{n}",
+        outcome="allowed",
+    )
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "DELETE FROM audit_auditpending WHERE workspace_id = %s",
+        "UPDATE audit_auditpending SET decision = 'denied' WHERE workspace_id = %s",
+    ],
+    ids=["delete", "update"],
+)
+def test_a_queued_entry_cannot_be_removed_or_edited_before_it_is_chained(workspace, sql):
+    """Migration audit 0009: the queue is evidence already; a session with table
+    privileges cannot make a committed decision's entry disappear before sealing."""
+    queued = _queued(workspace)
+    with pytest.raises(IntegrityError, match="leave only by being chained"), transaction.atomic():
+        raw_sql(sql, [workspace.pk])
+    assert AuditPending.objects.filter(pk=queued.pk, decision="allowed").exists()
+    # Sealing (chain first, then off the queue) still works, and the chain verifies.
+    with transaction.atomic():
+        audit_record(
+            workspace=workspace,
+            actor=Actor.system("t"),
+            action="audit.verified",
+            target_type="audit_chain",
+        )
+    assert not AuditPending.objects.filter(workspace=workspace).exists()
+    assert AuditEntry.objects.filter(workspace=workspace, target_id="queued-0").count() == 1
+    assert verify_chain(workspace).ok
+
+
+def test_the_queue_refuses_truncate(workspace):
+    """(Only the test database switches this statement trigger off, for teardown.)"""
+    _queued(workspace)
+    with pytest.raises(IntegrityError, match="TRUNCATE refused"), transaction.atomic():
+        raw_sql("ALTER TABLE audit_auditpending ENABLE TRIGGER audit_auditpending_no_truncate")
+        raw_sql("TRUNCATE audit_auditpending")
+    assert AuditPending.objects.filter(workspace=workspace).exists()
