@@ -261,6 +261,10 @@ def _connector_url_changed(before: Snapshot, after: Snapshot) -> bool:
     return before is not None and after is not None and _was(before, "url") != _is(after, "url")
 
 
+def _connector_enabled(before: Snapshot, after: Snapshot) -> bool:
+    return before is not None and _became(before, after, "enabled", True)
+
+
 def _connector_credentials_added(before: Snapshot, after: Snapshot) -> bool:
     """A header added or a value replaced; dropping headers is narrowing."""
     if before is None or after is None:
@@ -442,6 +446,15 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         "Warden would call the upstream as another principal, with other rights",
         "manage_tools",
     ),
+    GovernedOperation(
+        "warden.connector.enable",
+        Target.CONNECTOR,
+        "Switch a disabled connector back on",
+        _connector_enabled,
+        "tools imported from it could be executed through Warden again (it may have been "
+        "switched off after an incident)",
+        "manage_tools",
+    ),
     # Members
     GovernedOperation(
         "warden.member.grant_admin",
@@ -514,7 +527,7 @@ GOVERNED_FIELDS: dict[Target, frozenset[str]] = {
     Target.WEBHOOK: frozenset({"enabled"}),
     Target.EXPORT: frozenset({"enabled"}),
     Target.AUTOMATION: frozenset({"webhook_host_allowlist", "anomaly_auto_suspend"}),
-    Target.CONNECTOR: frozenset({"url", "headers_encrypted", "header_names"}),
+    Target.CONNECTOR: frozenset({"url", "headers_encrypted", "header_names", "enabled"}),
 }
 
 

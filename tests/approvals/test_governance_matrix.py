@@ -127,6 +127,7 @@ ELSEWHERE = {
     "warden.connector.create",
     "warden.connector.change_url",
     "warden.connector.change_credentials",
+    "warden.connector.enable",
     "warden.key.unsuspend",
     "warden.member.remove_last_approver",
     "warden.workspace.widen_outbound_hosts",

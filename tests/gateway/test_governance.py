@@ -164,11 +164,26 @@ def test_narrowing_changes_apply_at_once(gw_workspace, proposer, make_connector)
     assert stored_headers(Connector.objects.get()) == {"Authorization": SECRET}
     off = proposer.patch(url, {"enabled": False, "declared_tools": []}, format="json")
     assert off.status_code == 200 and off.json()["enabled"] is False
-    # Switching it back on is not a new host or credential: tools stay as reviewed.
-    assert proposer.patch(url, {"enabled": True}, format="json").status_code == 200
     assert proposer.delete(url).status_code == 204
     assert not Connector.objects.exists()
     assert not ActionRequest.objects.exists()
+
+
+def test_switching_a_connector_back_on_waits_for_another_human(
+    gw_workspace, agent_key, approver, approve, make_connector
+):
+    """Switched off after an incident, a connector must not come back on the word of an
+    agent key (or one admin): its tools would execute again."""
+    connector = make_connector(gw_workspace)
+    _, client = agent_key
+    url = f"/api/v1/connectors/{connector.pk}"
+    assert client.patch(url, {"enabled": False}, format="json").status_code == 200
+    response = client.patch(url, {"enabled": True}, format="json")
+    confirmation = _confirmation(response)
+    assert response.json()["governed_operations"] == ["warden.connector.enable"]
+    assert Connector.objects.get().enabled is False
+    assert approve(approver, gw_workspace, confirmation.pk).status_code == 200
+    assert Connector.objects.get().enabled is True
 
 
 def test_same_credentials_resent_is_no_change(gw_workspace, proposer, make_connector):
