@@ -17,18 +17,17 @@ Every decision commits durably (synchronous_commit on) before it answers.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 from benchdb import ensure_database
+from load import drive, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/warden_bench"
@@ -101,12 +100,6 @@ def seed(env: dict[str, str]) -> tuple[str, int]:
     return issued.plaintext, len(statements)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_gunicorn(env: dict[str, str], port: int, worker_class: str) -> subprocess.Popen:
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     command = [
@@ -129,51 +122,6 @@ def start_gunicorn(env: dict[str, str], port: int, worker_class: str) -> subproc
             time.sleep(0.2)
     process.terminate()
     raise RuntimeError("gunicorn did not start")
-
-
-def drive(port, key, endpoint, total, threads, seconds) -> tuple[list[float], float, int]:
-    """`total` requests over `threads` keep-alive connections; latencies in ms."""
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    body = json.dumps({"tool": "crm.lookup", "params": {"id": 1}})
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    per_thread = total // threads
-    stop_at = time.monotonic() + seconds
-
-    def worker():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        for _ in range(per_thread):
-            if time.monotonic() > stop_at:
-                break
-            started = time.perf_counter()
-            if endpoint == "decision":
-                conn.request("POST", "/api/v1/actions", body=body, headers=headers)
-            else:
-                conn.request("GET", "/api/v1/whoami", headers=headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                with lock:
-                    errors[0] += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    started = time.perf_counter()
-    pool = [threading.Thread(target=worker) for _ in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return latencies, time.perf_counter() - started, errors[0]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main() -> int:
@@ -208,12 +156,12 @@ def main() -> int:
     try:
         per_round = max(args.threads, args.requests // args.rounds)
         for endpoint in ("bare", "decision"):  # warm both workers and their connections
-            drive(port, key, endpoint, args.threads * 20, args.threads, args.seconds)
+            drive([port], [key], endpoint, args.threads * 20, args.threads, args.seconds)
         results = {"bare": ([], 0.0, 0), "decision": ([], 0.0, 0)}
         for _ in range(args.rounds):
             for endpoint in ("bare", "decision"):
                 lat, elapsed, errors = drive(
-                    port, key, endpoint, per_round, args.threads, args.seconds
+                    [port], [key], endpoint, per_round, args.threads, args.seconds
                 )
                 old = results[endpoint]
                 results[endpoint] = (old[0] + lat, old[1] + elapsed, old[2] + errors)

@@ -18,34 +18,21 @@ figures measure the web tier and the database, not one key's rate limit.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchdb import ensure_database
+from load import drive, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/warden_bench_nodes"
 KEYS = 8
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def node_env(database_url: str, redis_url: str, run: str) -> dict[str, str]:
@@ -135,43 +122,6 @@ def start_nodes(
                     raise RuntimeError("gunicorn did not start") from None
                 time.sleep(0.2)
     return started
-
-
-def drive(ports, keys, endpoint, total, threads) -> tuple[list[float], float, int]:
-    """`total` requests over `threads` keep-alive connections, thread i on node i % N."""
-    body = json.dumps({"tool": "crm.lookup", "params": {"id": 1}})
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-
-    def worker(i: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", ports[i % len(ports)], timeout=30)
-        headers = {"Authorization": f"Bearer {keys[i % len(keys)]}"}
-        mine = []
-        for _ in range(total // threads):
-            started = time.perf_counter()
-            if endpoint == "decision":
-                headers["Content-Type"] = "application/json"
-                conn.request("POST", "/api/v1/actions", body=body, headers=headers)
-            else:
-                conn.request("GET", "/api/v1/whoami", headers=headers)
-            response = conn.getresponse()
-            response.read()
-            mine.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                with lock:
-                    errors[0] += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    started = time.perf_counter()
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return latencies, time.perf_counter() - started, errors[0]
 
 
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
