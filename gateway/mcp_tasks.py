@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,6 +48,7 @@ TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 # ActionRequest.result_status of a request its agent withdrew with tasks/cancel.
 WITHDRAWN = "cancelled"
 LIST_PAGE = 50
+STARTING = timedelta(minutes=1)
 
 
 @dataclass
@@ -91,7 +93,7 @@ def task_find(*, key, task_id: Any) -> ActionRequest | None:
     except ValueError:
         return None
     return (
-        ActionRequest.objects.select_related("tool", "key__owner")
+        ActionRequest.objects.select_related(*RELATED)
         .filter(pk=pk, key=key, workspace_id=key.workspace_id)
         .first()
     )
@@ -124,7 +126,7 @@ def task_list(*, key, cursor: Any = None) -> tuple[list[ActionRequest], str | No
     except (TypeError, ValueError):
         raise WardenError("validation_error", "Unknown cursor.") from None
     page = list(
-        ActionRequest.objects.select_related("tool", "key__owner")
+        ActionRequest.objects.select_related(*RELATED)
         .filter(key=key, workspace_id=key.workspace_id)
         .order_by("-created_at", "-pk")[offset : offset + LIST_PAGE + 1]
     )
@@ -132,12 +134,15 @@ def task_list(*, key, cursor: Any = None) -> tuple[list[ActionRequest], str | No
     return page[:LIST_PAGE], (str(offset + LIST_PAGE) if more else None)
 
 
-def _confirmation(action: ActionRequest) -> ConfirmationRequest | None:
-    return ConfirmationRequest.objects.filter(action_request=action).first()
+RELATED = ("tool", "key__owner", "confirmation", "execution")
 
 
-def _execution(action: ActionRequest) -> Execution | None:
-    return Execution.objects.filter(action_request=action).first()
+def _related(action: ActionRequest, name: str):
+    """A reverse one-to-one (selected with the request), or None."""
+    try:
+        return getattr(action, name)
+    except ObjectDoesNotExist:
+        return None
 
 
 def waiting_message(action: ActionRequest, confirmation: ConfirmationRequest) -> str:
@@ -189,7 +194,7 @@ def task_state(*, key, actor: Actor, action: ActionRequest, run: bool = True) ->
     """The task's status from the database. With `run`, an approved, unused
     confirmation is spent now (exactly once, whoever polls first)."""
     now = timezone.now()
-    confirmation = _confirmation(action)
+    confirmation = _related(action, "confirmation")
     S = ConfirmationRequest.Status
     ran_now, note = None, ""
     if (
@@ -200,9 +205,9 @@ def task_state(*, key, actor: Actor, action: ActionRequest, run: bool = True) ->
         and action.result_status != WITHDRAWN
     ):
         ran_now, note = _run_approved(key, actor, action, confirmation)
-        action.refresh_from_db()
-        confirmation.refresh_from_db()
-    execution = _execution(action)
+        action = ActionRequest.objects.select_related(*RELATED).get(pk=action.pk)
+        confirmation = _related(action, "confirmation")
+    execution = _related(action, "execution")
     updated = max(
         t
         for t in (
@@ -250,10 +255,14 @@ def task_state(*, key, actor: Actor, action: ActionRequest, run: bool = True) ->
                 f"Approved by a human, not run yet{why}. Poll again, or call the tool again "
                 "with the very same arguments.",
             )
-        # Used: by this task or a confirmed re-call.
-        if action.tool is not None and action.tool.connector_id is not None:
+        # Used, by this task or a confirmed re-call; the execution row follows at once
+        # when Warden runs it through a connector.
+        starting = confirmation.used_at is not None and confirmation.used_at > now - STARTING
+        if action.tool is not None and action.tool.connector_id is not None and starting:
             return state(WORKING, "Approved; the upstream call is starting.")
-        return state(COMPLETED, "Approved. Warden holds no connector for this tool.")
+        if action.status == ActionRequest.Status.FAILED:
+            return state(FAILED, "Approved; the agent reported that it failed.")
+        return state(COMPLETED, "Approved and used; Warden ran nothing through a connector.")
     if action.status == ActionRequest.Status.DENIED or action.decision == "denied":
         return state(FAILED, f"Refused by Warden ({action.denial_code}): {action.rationale}")
     return state(COMPLETED, "Allowed by Warden.")
@@ -306,5 +315,4 @@ def task_cancel(*, key, actor: Actor, action: ActionRequest) -> ActionRequest:
                 sender=ActionRequest, action_id=action_id, event="action.expired"
             )
         )
-    action.refresh_from_db()
-    return action
+    return ActionRequest.objects.select_related(*RELATED).get(pk=action.pk)

@@ -219,7 +219,8 @@ def _call_as_task(request, params: dict) -> dict:
             )
         except WardenError as error:
             raise _RpcError(INVALID_PARAMS, _refused(error)["content"][0]["text"]) from None
-        action = ran.answer.action_request
+        recorded = ran.answer.action_request
+        action = mcp_tasks.task_find(key=key, task_id=getattr(recorded, "pk", None))
         if action is None:  # defensive: every gate answer is recorded
             raise _RpcError(INVALID_PARAMS, "Refused by Warden.")
     state = mcp_tasks.task_state(key=key, actor=request.actor, action=action, run=False)
