@@ -208,7 +208,9 @@ def _call_as_task(request, params: dict) -> dict:
     key, name = request.auth, params.get("name")
     arguments = params.get("arguments") or {}
     tool = mcp_tasks.task_tool(key, name[:200]) if isinstance(name, str) and name else None
-    if tool is None or not isinstance(arguments, dict):
+    if not isinstance(arguments, dict):
+        raise _RpcError(INVALID_PARAMS, "arguments must be an object.")
+    if tool is None:
         raise _RpcError(METHOD_NOT_FOUND, f"The tool {name!r} does not run as a task here.")
     action = mcp_tasks.task_open(key=key, tool=tool, params=arguments)
     ran = None

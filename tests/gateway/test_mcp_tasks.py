@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from approvals.models import ActionRequest, ConfirmationRequest
 from audit.models import AuditEntry
+from gateway import mcp_tasks
 from gateway.models import Execution
 from tenants.models import Role
 
@@ -237,20 +238,15 @@ def test_tasks_belong_to_the_calling_key(
         assert rpc(client, "tasks/get", {"taskId": bad})["error"]["code"] == -32602
 
 
-def test_task_list_pages(synced, gw_agent, rpc, task_call):
+def test_task_list_pages(synced, gw_agent, rpc, task_call, monkeypatch):
     _, client, _ = gw_agent
     ids = {
         task_call(client, {"name": "crm.send", "arguments": {"to": f"u{i}"}})["taskId"]
         for i in range(3)
     }
-    from gateway import mcp_tasks
-
-    mcp_tasks.LIST_PAGE, saved = 2, mcp_tasks.LIST_PAGE
-    try:
-        first = rpc(client, "tasks/list")["result"]
-        second = rpc(client, "tasks/list", {"cursor": first["nextCursor"]})["result"]
-    finally:
-        mcp_tasks.LIST_PAGE = saved
+    monkeypatch.setattr(mcp_tasks, "LIST_PAGE", 2)
+    first = rpc(client, "tasks/list")["result"]
+    second = rpc(client, "tasks/list", {"cursor": first["nextCursor"]})["result"]
     assert len(first["tasks"]) == 2 and "nextCursor" not in second
     assert {t["taskId"] for t in first["tasks"] + second["tasks"]} == ids
     assert rpc(client, "tasks/list", {"cursor": "x"})["error"]["code"] == -32602
