@@ -5,7 +5,8 @@ same checks (WorkspaceAPIView: rate limit, workspace from the key). `tools/list`
 exactly what the key may call; `tools/call` asks the same gate as POST /api/v1/actions
 (gateway.services.action_execute) and, when allowed, Warden calls the upstream with
 credentials the agent never sees. Answers are plain JSON (no server-sent events, no
-session): every request stands alone."""
+session): every request stands alone. On revision 2025-11-25 a gated call may be made
+as a task (gateway.mcp_tasks: the task is the action request, read from the database)."""
 
 from __future__ import annotations
 
