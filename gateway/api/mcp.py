@@ -5,7 +5,8 @@ same checks (WorkspaceAPIView: rate limit, workspace from the key). `tools/list`
 exactly what the key may call; `tools/call` asks the same gate as POST /api/v1/actions
 (gateway.services.action_execute) and, when allowed, Warden calls the upstream with
 credentials the agent never sees. Answers are plain JSON (no server-sent events, no
-session): every request stands alone."""
+session): every request stands alone. On revision 2025-11-25 a gated call may be made
+as a task (gateway.mcp_tasks: the task is the action request, read from the database)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from approvals import gate
 from approvals.selectors import tools_callable_by_key
 from common.api.views import KEY, WorkspaceAPIView
 from common.errors import WardenError
+from gateway import mcp_tasks
 from gateway.models import Execution
 from gateway.services import GatewayAnswer, action_execute
 from keys.authentication import MachineKeyAuthentication
@@ -31,6 +33,13 @@ from keys.authentication import MachineKeyAuthentication
 SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 SERVER_INFO = {"name": "warden", "version": "1.0.0"}
 TOKEN_META = "warden/confirmation_token"
+# Tasks are defined by 2025-11-25 only (experimental there; 2026-07-28 moved them out of
+# the core protocol into the io.modelcontextprotocol/tasks extension, another shape).
+TASK_PROTOCOL_VERSIONS = ("2025-11-25",)
+TASKS_CAPABILITY = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+RELATED_TASK = "io.modelcontextprotocol/related-task"
+IMMEDIATE_RESPONSE = "io.modelcontextprotocol/model-immediate-response"
+POLL_INTERVAL_MS = 5000
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS = -32700, -32600, -32601, -32602
 
@@ -51,9 +60,10 @@ def _text(text: str, *, error: bool = False, structured: dict | None = None, met
     return result
 
 
-def _tool_listing(key, workspace) -> list[dict]:
-    return [
-        {
+def _tool_listing(key, workspace, *, tasks: bool) -> list[dict]:
+    listed = []
+    for tool in tools_callable_by_key(key=key, workspace=workspace):
+        entry = {
             "name": tool.name,
             "description": tool.description,
             "inputSchema": tool.input_schema or {"type": "object"},
@@ -62,8 +72,10 @@ def _tool_listing(key, workspace) -> list[dict]:
                 "warden/confirmation": gate.effective_confirmation(key, workspace, tool),
             },
         }
-        for tool in tools_callable_by_key(key=key, workspace=workspace)
-    ]
+        if tasks and mcp_tasks.tool_runs_as_task(key, tool):
+            entry["execution"] = {"taskSupport": "optional"}
+        listed.append(entry)
+    return listed
 
 
 def _refused(error: WardenError) -> dict:
@@ -169,23 +181,159 @@ def _call(request, params: dict) -> dict:
     return _executed(found)
 
 
+# --- tasks (2025-11-25): gateway.mcp_tasks holds the domain side -------------------------
+
+
+def _task(state: mcp_tasks.TaskState) -> dict:
+    return {
+        "taskId": str(state.action.pk),
+        "status": state.status,
+        "statusMessage": state.message,
+        "createdAt": state.action.created_at.isoformat(),
+        "lastUpdatedAt": state.updated_at.isoformat(),
+        "ttl": None,  # kept as long as the workspace keeps its action requests
+        "pollInterval": POLL_INTERVAL_MS,
+    }
+
+
+def _found_task(request, params: dict):
+    action = mcp_tasks.task_find(key=request.auth, task_id=params.get("taskId"))
+    if action is None:
+        raise _RpcError(INVALID_PARAMS, "Failed to retrieve task: Task not found")
+    return action
+
+
+def _call_as_task(request, params: dict) -> dict:
+    """A task-augmented tools/call: the gate is asked as for a plain call; the answer
+    is a task (waiting for a human, or already ended) instead of the tool's result."""
+    key, name = request.auth, params.get("name")
+    arguments = params.get("arguments") or {}
+    tool = mcp_tasks.task_tool(key, name[:200]) if isinstance(name, str) and name else None
+    if not isinstance(arguments, dict):
+        raise _RpcError(INVALID_PARAMS, "arguments must be an object.")
+    if tool is None:
+        raise _RpcError(METHOD_NOT_FOUND, f"The tool {name!r} does not run as a task here.")
+    action = mcp_tasks.task_open(key=key, tool=tool, params=arguments)
+    ran = None
+    if action is None:
+        try:
+            ran = action_execute(
+                key=key, actor=request.actor, tool_name=tool.name, params=arguments
+            )
+        except WardenError as error:
+            raise _RpcError(INVALID_PARAMS, _refused(error)["content"][0]["text"]) from None
+        recorded = ran.answer.action_request
+        action = mcp_tasks.task_find(key=key, task_id=getattr(recorded, "pk", None))
+        if action is None:  # defensive: every gate answer is recorded
+            raise _RpcError(INVALID_PARAMS, "Refused by Warden.")
+    state = mcp_tasks.task_state(key=key, actor=request.actor, action=action, run=False)
+    meta = {IMMEDIATE_RESPONSE: state.message, "warden/action_id": str(action.pk)}
+    return {"task": _task(state), "_meta": meta}
+
+
+def _task_result(state: mcp_tasks.TaskState) -> dict:
+    """What the tools/call would have returned, for a task that ended."""
+    action, execution = state.action, state.execution
+    if state.ran_now is not None and state.ran_now.execution is not None:
+        result = _executed(state.ran_now)
+    elif execution is not None and isinstance(execution.output, dict):
+        result = dict(execution.output)
+        result.setdefault("content", [])
+    elif execution is not None and execution.status == Execution.Status.SUCCEEDED:
+        result = _text(
+            f"Executed once by Warden (execution {execution.pk}); this workspace keeps no "
+            f"copy of outputs (SHA-256 {execution.output_sha256}).",
+        )
+    else:
+        result = _text(state.message, error=state.status != mcp_tasks.COMPLETED)
+    result["_meta"] = {
+        **(result.get("_meta") or {}),
+        "warden/action_id": str(action.pk),
+        RELATED_TASK: {"taskId": str(action.pk)},
+    }
+    if execution is not None:
+        result["_meta"]["warden/execution"] = {"id": str(execution.pk), "status": execution.status}
+    return result
+
+
+def _tasks_get(request, params: dict) -> dict:
+    action = _found_task(request, params)
+    return _task(mcp_tasks.task_state(key=request.auth, actor=request.actor, action=action))
+
+
+def _tasks_result(request, params: dict) -> dict:
+    action = _found_task(request, params)
+    state = mcp_tasks.task_state(key=request.auth, actor=request.actor, action=action)
+    if not state.terminal:
+        # A plain-JSON endpoint holds no request open for a human's decision: poll.
+        raise _RpcError(
+            INVALID_PARAMS,
+            f"Task {action.pk} is still {state.status}: {state.message} Poll tasks/get.",
+        )
+    return _task_result(state)
+
+
+def _tasks_list(request, params: dict) -> dict:
+    try:
+        page, cursor = mcp_tasks.task_list(key=request.auth, cursor=params.get("cursor"))
+    except WardenError as error:
+        raise _RpcError(INVALID_PARAMS, error.message) from None
+    tasks = [
+        _task(mcp_tasks.task_state(key=request.auth, actor=request.actor, action=a, run=False))
+        for a in page
+    ]
+    return {"tasks": tasks, **({"nextCursor": cursor} if cursor else {})}
+
+
+def _tasks_cancel(request, params: dict) -> dict:
+    action = _found_task(request, params)
+    try:
+        action = mcp_tasks.task_cancel(key=request.auth, actor=request.actor, action=action)
+    except WardenError as error:
+        raise _RpcError(INVALID_PARAMS, error.message) from None
+    state = mcp_tasks.task_state(key=request.auth, actor=request.actor, action=action, run=False)
+    return _task(state)
+
+
+TASK_METHODS = {
+    "tasks/get": _tasks_get,
+    "tasks/result": _tasks_result,
+    "tasks/list": _tasks_list,
+    "tasks/cancel": _tasks_cancel,
+}
+
+
+def _tasks_on(request) -> bool:
+    """Tasks only where the negotiated revision defines them (the SDK client sends the
+    revision on every request after initialize; none means 2025-03-26)."""
+    return request.headers.get("MCP-Protocol-Version") in TASK_PROTOCOL_VERSIONS
+
+
 def _dispatch(request, method: str, params: dict) -> dict:
     if method == "initialize":
         requested = params.get("protocolVersion")
         supported = SUPPORTED_PROTOCOL_VERSIONS
         version = requested if requested in supported else supported[0]
+        capabilities: dict[str, Any] = {"tools": {"listChanged": False}}
+        if version in TASK_PROTOCOL_VERSIONS:
+            capabilities["tasks"] = TASKS_CAPABILITY
         return {
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": False}},
+            "capabilities": capabilities,
             "serverInfo": SERVER_INFO,
             "instructions": "Every tool call is checked by Warden; some need a human first.",
         }
     if method == "ping":
         return {}
     if method == "tools/list":
-        return {"tools": _tool_listing(request.auth, request.workspace)}
+        tasks = _tasks_on(request)
+        return {"tools": _tool_listing(request.auth, request.workspace, tasks=tasks)}
     if method == "tools/call":
+        if _tasks_on(request) and isinstance(params.get("task"), dict):
+            return _call_as_task(request, params)
         return _call(request, params)
+    if method in TASK_METHODS and _tasks_on(request):
+        return TASK_METHODS[method](request, params)
     raise _RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
 

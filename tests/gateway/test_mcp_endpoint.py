@@ -29,7 +29,7 @@ def test_initialize_negotiates_a_supported_version(gw_agent, rpc):
     ]:
         result = rpc(client, "initialize", {"protocolVersion": asked}).json()["result"]
         assert result["protocolVersion"] == answered
-        assert result["capabilities"] == {"tools": {"listChanged": False}}
+        assert result["capabilities"]["tools"] == {"listChanged": False}
 
 
 def test_sdk_versions_are_all_supported():
