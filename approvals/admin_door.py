@@ -22,7 +22,8 @@ def through_door(
     model_admin, request, *, workspace: Workspace, proposal: Proposal, reason: str = ""
 ) -> tuple[bool, Any]:
     """(applied, result). A pending or refused change is reported to the user and
-    marks the request refused (ServiceRefusalMixin), so no "saved" message follows."""
+    marks the request refused (tenants.admin_base.WardenModelAdmin), so no "saved"
+    message follows."""
     try:
         result = door.governed_change(
             workspace=workspace, actor=Actor.for_request(request), proposal=proposal, reason=reason
@@ -34,7 +35,7 @@ def through_door(
         return True, result.result
     confirmation_id = result.answer.action_request.confirmation.pk
     url = reverse("admin:approvals_confirmationrequest_review", args=[confirmation_id])
-    setattr(request, model_admin.refusal_attr, True)
+    model_admin.withhold_success(request)
     model_admin.message_user(
         request,
         format_html(
