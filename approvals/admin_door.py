@@ -13,7 +13,6 @@ from django.utils.html import format_html
 
 from approvals import door
 from approvals.door import Proposal
-from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
 
@@ -26,7 +25,7 @@ def through_door(
     message follows."""
     try:
         result = door.governed_change(
-            workspace=workspace, actor=Actor.for_request(request), proposal=proposal, reason=reason
+            workspace=workspace, actor=model_admin.actor(request), proposal=proposal, reason=reason
         )
     except WardenError as exc:
         model_admin.refuse(request, exc)

@@ -118,3 +118,22 @@ def test_changing_the_table_changes_what_the_admin_asks_for(
     assert auditor.get(tools).status_code == 403
     monkeypatch.setitem(SCOPE_PERMISSION, TOOLS_WRITE, "view_audit")
     assert auditor.get(tools).status_code == 200
+
+
+@pytest.mark.parametrize("model_admin", WARDEN_ADMINS, ids=by_label)
+def test_an_operation_without_a_declared_service_call_is_offered_to_nobody(
+    model_admin, workspace, make_user
+):
+    """Superusers included: the admin never falls back to Model.save()/delete()."""
+    operator = make_user()
+    operator.is_staff = operator.is_superuser = True
+    operator.save()
+    request = RequestFactory().get("/admin/")
+    request.user = operator
+    row = workspace if model_admin.model is Workspace else model_admin.model(workspace=workspace)
+    writes = model_admin.writes
+    assert model_admin.has_view_permission(request, row)
+    assert model_admin.has_change_permission(request, row) is (writes.update is not None)
+    assert model_admin.has_delete_permission(request, row) is (writes.delete is not None)
+    if model_admin.model is not Workspace:  # workspaces: operators add them by design
+        assert model_admin.has_add_permission(request) is (writes.create is not None)
