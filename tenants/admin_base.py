@@ -252,6 +252,7 @@ class WardenModelAdmin(admin.ModelAdmin):
             # The row the service made: the admin's redirect and history name it.
             for field in self.model._meta.concrete_fields:
                 setattr(obj, field.attname, getattr(saved, field.attname))
+            obj._state.fields_cache.update(saved._state.fields_cache)  # no refetching
             obj._state.adding = False
 
     def delete_model(self, request, obj):
