@@ -9,15 +9,42 @@ from approvals.admin_door import through_door
 from approvals.admin_queue import register as register_approval_queue
 from approvals.admin_views import pretty_json
 from approvals.models import ActionRequest, Tool
-from common.actor import Actor
-from tenants.admin import ServiceRefusalMixin
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
+from common.scopes import AUDIT_READ, TOOLS_WRITE
+from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
+
+
+def _tool_fields(write: AdminWrite) -> dict:
+    return {f: getattr(write.obj, f) for f in Tool.EDITABLE_FIELDS}
+
+
+def _through_door(write: AdminWrite, proposal) -> Tool | None:
+    """The same door as the API: bumps the policy version and records before/after; a
+    loosening (no confirmation, lower level, enabling...) waits for a second person."""
+    applied, saved = through_door(
+        write.admin, write.request, workspace=write.obj.workspace, proposal=proposal
+    )
+    return saved if applied else None
+
+
+def _tool_create(write: AdminWrite) -> Tool | None:
+    return _through_door(write, proposals.tool_create(write.obj.workspace, _tool_fields(write)))
+
+
+def _tool_update(write: AdminWrite) -> Tool | None:
+    current = Tool.objects.get(pk=write.obj.pk)
+    changes = {f: v for f, v in _tool_fields(write).items() if getattr(current, f) != v}
+    return _through_door(write, proposals.tool_update(current, changes))
+
+
+def _tool_delete(write: AdminWrite) -> None:
+    catalog.tool_delete(tool=write.obj, actor=write.actor)
 
 
 @admin.register(Tool)
-class ToolAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
-    view_permission = "manage_tools"
-    change_permission = "manage_tools"
+class ToolAdmin(WardenModelAdmin):
+    view_scope = TOOLS_WRITE
+    change_scope = TOOLS_WRITE
+    writes = ServiceCalls(create=_tool_create, update=_tool_update, delete=_tool_delete)
     list_display = ("name", "workspace", "level", "confirmation", "irreversible", "enabled")
     list_filter = ("level", "confirmation", "enabled", "irreversible")
     search_fields = ("name", "description")
@@ -26,32 +53,11 @@ class ToolAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ("workspace",) if obj is not None else ()
 
-    def save_model(self, request, obj, form, change):
-        # The same door as the API: bumps the policy version and records before/after;
-        # a loosening (no confirmation, lower level, enabling...) waits for a second person.
-        fields = {f: getattr(obj, f) for f in Tool.EDITABLE_FIELDS}
-        if change:
-            current = Tool.objects.get(pk=obj.pk)
-            changes = {f: v for f, v in fields.items() if getattr(current, f) != v}
-            proposal = proposals.tool_update(current, changes)
-        else:
-            proposal = proposals.tool_create(obj.workspace, fields)
-        applied, saved = through_door(self, request, workspace=obj.workspace, proposal=proposal)
-        if applied and saved is not None:
-            obj.pk = saved.pk
-            obj._state.adding = False
-
-    def delete_model(self, request, obj):
-        catalog.tool_delete(tool=obj, actor=Actor.for_request(request))
-
-    def delete_queryset(self, request, queryset):
-        for tool in queryset:
-            catalog.tool_delete(tool=tool, actor=Actor.for_request(request))
-
 
 @admin.register(ActionRequest)
-class ActionRequestAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = "view_audit"
+class ActionRequestAdmin(WardenModelAdmin):
+    view_scope = AUDIT_READ
+    change_scope = None
     list_display = ("created_at", "tool_name", "requested_by", "decision", "status", "dry_run")
     list_filter = ("decision", "status", "dry_run")
     search_fields = ("tool_name", "requested_by", "id")

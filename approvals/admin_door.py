@@ -13,7 +13,6 @@ from django.utils.html import format_html
 
 from approvals import door
 from approvals.door import Proposal
-from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
 
@@ -22,10 +21,11 @@ def through_door(
     model_admin, request, *, workspace: Workspace, proposal: Proposal, reason: str = ""
 ) -> tuple[bool, Any]:
     """(applied, result). A pending or refused change is reported to the user and
-    marks the request refused (ServiceRefusalMixin), so no "saved" message follows."""
+    marks the request refused (tenants.admin_base.WardenModelAdmin), so no "saved"
+    message follows."""
     try:
         result = door.governed_change(
-            workspace=workspace, actor=Actor.for_request(request), proposal=proposal, reason=reason
+            workspace=workspace, actor=model_admin.actor(request), proposal=proposal, reason=reason
         )
     except WardenError as exc:
         model_admin.refuse(request, exc)
@@ -34,7 +34,7 @@ def through_door(
         return True, result.result
     confirmation_id = result.answer.action_request.confirmation.pk
     url = reverse("admin:approvals_confirmationrequest_review", args=[confirmation_id])
-    setattr(request, model_admin.refusal_attr, True)
+    model_admin.withhold_success(request)
     model_admin.message_user(
         request,
         format_html(

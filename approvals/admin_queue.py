@@ -1,7 +1,8 @@
 """The approval queue's admin entry: ConfirmationRequest, shown only as the queue.
 
-Guardian-scoped by `approve_actions`; no add, change or delete form exists: the only
-writes are approve/deny through the approval services (approvals/admin_views.py)."""
+Guardian-scoped by `approve_actions` (the scope table's permission for approvals:decide);
+no add, change or delete form exists: the only writes are approve/deny through the
+approval services (approvals/admin_views.py)."""
 
 from django.contrib import admin
 from django.http import HttpResponseNotAllowed
@@ -9,11 +10,13 @@ from django.urls import path
 
 from approvals import admin_review_link, admin_views
 from approvals.models import ConfirmationRequest
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, permission_missing
+from common.scopes import APPROVALS_DECIDE
+from tenants.admin_base import WardenModelAdmin, permission_missing
 
 
-class ApprovalQueueAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = "approve_actions"
+class ApprovalQueueAdmin(WardenModelAdmin):
+    view_scope = APPROVALS_DECIDE
+    change_scope = None
 
     def get_urls(self):
         opts = self.model._meta

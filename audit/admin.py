@@ -26,8 +26,8 @@ from audit.attachments import attachment_add, target_type_of
 from audit.models import AuditAction, AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
 from audit.selectors import attachments_of, audit_entries
 from audit.services import exception_resolve
-from common.actor import Actor
 from common.errors import WardenError
+from common.scopes import APPROVALS_DECIDE, AUDIT_READ, PRIVACY_DOWNLOAD, SCOPE_PERMISSION
 from common.text import reveal_invisible_html
 from keys.models import MachineKey
 from notifications.services import chain_verification_run
@@ -36,10 +36,12 @@ from oversight.posture_pdf import posture_page
 from oversight.privacy import privacy_summary_build, privacy_summary_download
 from oversight.privacy_pdf import privacy_summary_pdf
 from oversight.tasks import verify_chain_task
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, holds_in, permission_missing
+from tenants.admin_base import WardenModelAdmin, holds_in, permission_missing
 
-VIEW_AUDIT = "view_audit"
-DOWNLOAD_PRIVACY_SUMMARY = "download_privacy_summary"
+# The permissions of these pages, read from the API's scope table.
+VIEW_AUDIT = SCOPE_PERMISSION[AUDIT_READ]
+DOWNLOAD_PRIVACY_SUMMARY = SCOPE_PERMISSION[PRIVACY_DOWNLOAD]
+DECIDE = SCOPE_PERMISSION[APPROVALS_DECIDE]
 
 
 def _pretty(value: Any):
@@ -144,8 +146,11 @@ class ResolvedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EvidenceAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = VIEW_AUDIT
+class EvidenceAdmin(WardenModelAdmin):
+    """Evidence: readable with audit:read, never added, changed or deleted here."""
+
+    view_scope = AUDIT_READ
+    change_scope = None
     list_per_page = 50
     show_full_result_count = False  # no second COUNT over a large, filtered table
     actions = None
@@ -157,10 +162,10 @@ class EvidenceAdmin(ReadOnlyWorkspaceAdmin):
         return [WorkspaceFilter, *self.list_filter]
 
 
-class AttachmentsAdminMixin:
-    """Attachment links (URL + SHA-256) of an evidence object: listed on its page and
-    added at `<pk>/attach/` through the same audited service as the API. Anyone who
-    may see the object (view_audit in its workspace) may attach a link to it."""
+class AttachableEvidenceAdmin(EvidenceAdmin):
+    """Evidence with attachment links (URL + SHA-256): listed on its page and added at
+    `<pk>/attach/` through the same audited service as the API. Anyone who may see the
+    object (view_audit in its workspace) may attach a link to it."""
 
     @admin.display(description="attachments")
     def attachments_shown(self, obj):
@@ -204,7 +209,7 @@ class AttachmentsAdminMixin:
             values = {name: (request.POST.get(name) or "").strip() for name in values}
             try:
                 attachment_add(
-                    workspace=obj.workspace, target=obj, actor=Actor.for_request(request), **values
+                    workspace=obj.workspace, target=obj, actor=self.actor(request), **values
                 )
             except WardenError as exc:
                 problems = "; ".join(
@@ -395,7 +400,7 @@ class AuditEntryAdmin(EvidenceAdmin):
         ]
 
     def _workspace(self, request, perm: str, slug: str):
-        if not self._holds(request, perm):
+        if not self.holds(request, perm):
             raise permission_missing(perm)
         return get_object_or_404(self.permitted_workspaces(request, perm), slug=slug)
 
@@ -418,13 +423,11 @@ class AuditEntryAdmin(EvidenceAdmin):
                 # A worker runs it (and notifies on a broken chain); the verdict lands
                 # in the chain itself, recorded as this person's verification.
                 context["task_id"] = verify_chain_task.delay(
-                    str(workspace.pk), Actor.for_request(request).label
+                    str(workspace.pk), self.actor(request).label
                 ).id
                 messages.info(request, "Verification queued; its verdict is recorded below.")
             else:
-                result = chain_verification_run(
-                    workspace=workspace, actor=Actor.for_request(request)
-                )
+                result = chain_verification_run(workspace=workspace, actor=self.actor(request))
                 context["result"] = result
                 if result.ok:
                     messages.success(
@@ -473,7 +476,7 @@ class AuditEntryAdmin(EvidenceAdmin):
             return HttpResponseNotAllowed(["GET"])
         workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
         summary = privacy_summary_download(
-            workspace=workspace, actor=Actor.for_request(request), fmt="pdf"
+            workspace=workspace, actor=self.actor(request), fmt="pdf"
         )
         posture = posture_build(
             workspace=workspace, now=datetime.fromisoformat(summary["generated_at"])
@@ -489,7 +492,7 @@ class AuditEntryAdmin(EvidenceAdmin):
 
 
 @admin.register(ApprovalRecord)
-class ApprovalRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
+class ApprovalRecordAdmin(AttachableEvidenceAdmin):
     list_display = (
         "when",
         "workspace",
@@ -527,7 +530,7 @@ class ApprovalRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
 
 
 @admin.register(ExceptionRecord)
-class ExceptionRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
+class ExceptionRecordAdmin(AttachableEvidenceAdmin):
     list_display = ("when", "workspace", "kind", "severity", "what_shown", "subject", "resolved_at")
     list_select_related = ("workspace",)
     list_filter = (ResolvedFilter, "kind", "severity")
@@ -567,8 +570,8 @@ class ExceptionRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
         """Close an exception with a reason (required) and the mitigation applied; the
         same audited service as the API. Needs view_audit and approve_actions."""
         record = get_object_or_404(self.get_queryset(request), pk=pk)
-        if not holds_in(request, "approve_actions", record.workspace):
-            raise permission_missing("approve_actions")
+        if not holds_in(request, DECIDE, record.workspace):
+            raise permission_missing(DECIDE)
         change_url = reverse("admin:audit_exceptionrecord_change", args=[record.pk])
         if request.method == "POST":
             reason = (request.POST.get("reason") or "").strip()
@@ -578,7 +581,7 @@ class ExceptionRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
                 try:
                     exception_resolve(
                         record=record,
-                        actor=Actor.for_request(request),
+                        actor=self.actor(request),
                         reason=reason,
                         mitigation=(request.POST.get("mitigation") or "").strip(),
                     )
@@ -598,7 +601,7 @@ class ExceptionRecordAdmin(AttachmentsAdminMixin, EvidenceAdmin):
 
 
 @admin.register(VersionLog)
-class VersionLogAdmin(AttachmentsAdminMixin, EvidenceAdmin):
+class VersionLogAdmin(AttachableEvidenceAdmin):
     list_display = ("when", "workspace", "actor", "target_type", "target_id", "reason_shown")
     list_select_related = ("workspace",)
     list_filter = ("target_type",)

@@ -11,6 +11,11 @@ AUDIT_READ = "audit:read"
 CONNECTORS_READ = "connectors:read"
 CONNECTORS_WRITE = "connectors:write"
 WORKSPACE_ADMIN = "workspace:admin"
+# Human-only scopes: work no key may do (deciding approvals, downloading the privacy
+# summary). They are in the table so the API and the admin read one mapping, and not in
+# ALL_SCOPES, so no key can be given them (clean_scopes refuses unknown scopes).
+APPROVALS_DECIDE = "approvals:decide"
+PRIVACY_DOWNLOAD = "privacy:download"
 
 ALL_SCOPES: frozenset[str] = frozenset(
     {
@@ -30,7 +35,8 @@ ALL_SCOPES: frozenset[str] = frozenset(
 
 # The guardian permission on the workspace that lets a *human* session use an
 # endpoint guarded by the scope. `None`: humans never act through that scope
-# (agents' actions are machine-only).
+# (agents' actions are machine-only). The one scope-to-permission table: the API's
+# ScopeTablePermission and the admin's base (tenants.admin_base) both read it.
 SCOPE_PERMISSION: dict[str, str | None] = {
     ACTIONS_READ: None,
     ACTIONS_WRITE: None,
@@ -43,6 +49,8 @@ SCOPE_PERMISSION: dict[str, str | None] = {
     CONNECTORS_READ: "manage_tools",
     CONNECTORS_WRITE: "manage_tools",
     WORKSPACE_ADMIN: "manage_workspace",
+    APPROVALS_DECIDE: "approve_actions",
+    PRIVACY_DOWNLOAD: "download_privacy_summary",
 }
 
 

@@ -7,6 +7,10 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 
-def scoped(queryset: QuerySet, workspace) -> QuerySet:
-    """Every queryset that serves a request goes through here."""
-    return queryset.filter(workspace=workspace)
+def scoped(queryset: QuerySet, workspace, *, field: str = "workspace") -> QuerySet:
+    """Every queryset that serves a request goes through here. `workspace` is one
+    workspace, or a queryset of them (the admin: every workspace where the person holds
+    the page's permission); `field` is the path to the row's workspace."""
+    if isinstance(workspace, QuerySet):
+        return queryset.filter(**{f"{field}__in": workspace})
+    return queryset.filter(**{field: workspace})

@@ -37,7 +37,7 @@ def permission_denied(request, exception=None):
         return JsonResponse(error_payload("permission_denied", "Permission denied."), status=403)
     user = getattr(request, "user", None)
     if request.path.startswith("/admin/") and user is not None and user.is_authenticated:
-        # The refusal's message is ours (tenants.admin_scoping.permission_missing),
+        # The refusal's message is ours (tenants.admin_base.permission_missing),
         # never user input: it names the permission and the roles that carry it.
         context = {
             **admin.site.each_context(request),

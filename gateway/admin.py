@@ -7,12 +7,11 @@ from django import forms
 from django.contrib import admin, messages
 
 from approvals.admin_door import through_door
-from common.actor import Actor
 from common.errors import WardenError
+from common.scopes import AUDIT_READ, CONNECTORS_READ, CONNECTORS_WRITE
 from gateway import governance, services
 from gateway.models import Connector, Execution
-from tenants.admin import ServiceRefusalMixin
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
+from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
 
 
 class WriteOnlyTextarea(forms.Textarea):
@@ -48,11 +47,52 @@ class ConnectorForm(forms.ModelForm):
         """The service checks uniqueness (and answers with a message)."""
 
 
+def _connector_through_door(write: AdminWrite, workspace, proposal) -> Connector | None:
+    """Through the governed-operation door, like the API: a new connector, a new URL or
+    new credential values wait for another person's approval."""
+    applied, saved = through_door(
+        write.admin, write.request, workspace=workspace, proposal=proposal
+    )
+    return saved if applied else None
+
+
+def _connector_create(write: AdminWrite) -> Connector | None:
+    data = write.data
+    fields = {
+        "name": data["name"],
+        "kind": data["kind"],
+        "url": data["url"],
+        "headers": data.get("headers") or {},
+        "declared_tools": data["declared_tools"],
+        "enabled": data["enabled"],
+    }
+    workspace = data["workspace"]
+    return _connector_through_door(write, workspace, governance.connector_create(workspace, fields))
+
+
+def _connector_update(write: AdminWrite) -> Connector | None:
+    data = write.data
+    changes = {k: data[k] for k in ("url", "declared_tools", "enabled")}
+    if data.get("headers") is not None:
+        changes["headers"] = data["headers"]
+    current = Connector.objects.get(pk=write.obj.pk)
+    return _connector_through_door(
+        write, write.obj.workspace, governance.connector_update(current, changes)
+    )
+
+
+def _connector_delete(write: AdminWrite) -> None:
+    services.connector_delete(connector=write.obj, actor=write.actor)
+
+
 @admin.register(Connector)
-class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+class ConnectorAdmin(WardenModelAdmin):
     form = ConnectorForm
-    view_permission = "manage_tools"
-    change_permission = "manage_tools"
+    view_scope = CONNECTORS_READ
+    change_scope = CONNECTORS_WRITE
+    writes = ServiceCalls(
+        create=_connector_create, update=_connector_update, delete=_connector_delete
+    )
     list_display = ("name", "workspace", "kind", "url", "enabled", "last_synced_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "url")
@@ -64,56 +104,13 @@ class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             return ("workspace", "name", "kind", "url", "headers", "declared_tools", "enabled")
         return ("url", "headers", "declared_tools", "enabled", *self.readonly_fields)
 
-    def save_model(self, request, obj, form, change):
-        """Through the governed-operation door, like the API: a new connector, a new URL
-        or new credential values wait for another person's approval."""
-        data = form.cleaned_data
-        try:
-            if change:
-                changes = {k: data[k] for k in ("url", "declared_tools", "enabled")}
-                if data.get("headers") is not None:
-                    changes["headers"] = data["headers"]
-                workspace = obj.workspace
-                proposal = governance.connector_update(Connector.objects.get(pk=obj.pk), changes)
-            else:
-                workspace = data["workspace"]
-                proposal = governance.connector_create(
-                    workspace,
-                    {
-                        "name": data["name"],
-                        "kind": data["kind"],
-                        "url": data["url"],
-                        "headers": data.get("headers") or {},
-                        "declared_tools": data["declared_tools"],
-                        "enabled": data["enabled"],
-                    },
-                )
-        except WardenError as exc:
-            self.refuse(request, exc)
-            return
-        applied, saved = through_door(self, request, workspace=workspace, proposal=proposal)
-        if not applied or saved is None:
-            return
-        for field in Connector._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(saved, field.attname))
-        obj._state.adding = False
-
-    def delete_model(self, request, obj):
-        services.connector_delete(connector=obj, actor=Actor.for_request(request))
-
-    def delete_queryset(self, request, queryset):
-        for connector in queryset:
-            services.connector_delete(connector=connector, actor=Actor.for_request(request))
-
     @admin.action(description="Import the upstream catalog (new tools start disabled)")
     def sync_selected(self, request, queryset):
         for connector in queryset:
             if not self.has_change_permission(request, connector):
                 continue
             try:
-                report = services.connector_sync(
-                    connector=connector, actor=Actor.for_request(request)
-                )
+                report = services.connector_sync(connector=connector, actor=self.actor(request))
             except WardenError as exc:
                 self.message_user(request, f"{connector.name}: {exc.message}", messages.ERROR)
                 continue
@@ -122,8 +119,9 @@ class ConnectorAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
 
 
 @admin.register(Execution)
-class ExecutionAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = "view_audit"
+class ExecutionAdmin(WardenModelAdmin):
+    view_scope = AUDIT_READ
+    change_scope = None
     list_display = ("started_at", "upstream_tool", "connector", "status", "latency_ms")
     list_filter = ("status",)
     list_select_related = ("connector", "workspace")

@@ -24,15 +24,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from approvals import proposals
 from approvals.admin_door import through_door
-from common.actor import Actor
 from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
-from common.scopes import ALL_SCOPES
+from common.scopes import ALL_SCOPES, KEYS_READ, KEYS_WRITE
 from keys import services
 from keys.models import MachineKey
 from keys.validation import clean_allowed_ips, clean_scopes, clean_tool_allowlist
-from tenants.admin import ServiceRefusalMixin
-from tenants.admin_scoping import WorkspaceScopedAdmin
+from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
 from tenants.models import Membership
 
 User = get_user_model()
@@ -70,7 +68,7 @@ class OwnerChoiceField(forms.ModelChoiceField):
 
 
 class MachineKeyAddForm(forms.ModelForm):
-    request = None  # set by MachineKeyAdmin.get_form
+    actor = None  # the admin's actor, set by MachineKeyAdmin.get_form
 
     scopes = forms.MultipleChoiceField(
         choices=[(s, s) for s in sorted(ALL_SCOPES)],
@@ -123,9 +121,9 @@ class MachineKeyAddForm(forms.ModelForm):
             and not Membership.objects.filter(workspace=workspace, user=owner).exists()
         ):
             self.add_error("owner", "The key's owner must be a member of this workspace.")
-        if workspace and cleaned.get("scopes") and self.request is not None:
+        if workspace and cleaned.get("scopes") and self.actor is not None:
             beyond = services.scopes_actor_cannot_grant(
-                actor=Actor.for_request(self.request), workspace=workspace, scopes=cleaned["scopes"]
+                actor=self.actor, workspace=workspace, scopes=cleaned["scopes"]
             )
             if beyond:
                 self.add_error(
@@ -134,10 +132,46 @@ class MachineKeyAddForm(forms.ModelForm):
         return cleaned
 
 
+def _key_create(write: AdminWrite) -> MachineKey | None:
+    """The same door as the API: a key with a governance scope waits for a second
+    person. The secret, when the creator may see it, is kept on the request for the
+    one response that shows it."""
+    data, request = write.data, write.request
+    fields = {
+        "name": data["name"],
+        "scopes": data["scopes"],
+        "tool_allowlist": data["tool_allowlist"],
+        "expires_at": data.get("expires_at"),
+        "allowed_ips": data["allowed_ips"],
+        "rate_limit_per_minute": data.get("rate_limit_per_minute"),
+    }
+    applied, issued = through_door(
+        write.admin,
+        request,
+        workspace=data["workspace"],
+        proposal=proposals.key_create(data["workspace"], data["owner"], fields),
+    )
+    if not applied:
+        return None
+    if issued.plaintext is None:
+        write.admin.message_user(
+            request,
+            f"Key {issued.key.name} created. Its secret goes to its owner "
+            f"({issued.key.owner.email}), who claims it on the key's page.",
+            messages.SUCCESS,
+        )
+    else:
+        request._warden_issued_key = issued.plaintext
+    return issued.key
+
+
 @admin.register(MachineKey)
-class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
-    view_permission = "manage_keys"
-    change_permission = "manage_keys"
+class MachineKeyAdmin(WardenModelAdmin):
+    view_scope = KEYS_READ
+    change_scope = KEYS_WRITE
+    # Keys are created here and revoked or rotated from their page; never edited or
+    # deleted (they are evidence): no update or delete call.
+    writes = ServiceCalls(create=_key_create)
     list_display = (
         "name",
         "full_prefix",
@@ -168,18 +202,9 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
     def scope_list(self, obj):
         return " ".join(obj.scopes) or "—"
 
-    # Permissions: view-only change page, no deletion (keys are evidence), revocation
-    # and rotation through the services.
-    def has_change_permission(self, request, obj=None):
-        if obj is not None:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
     def has_manage_keys_permission(self, request, obj=None):
-        return self._holds(request, "manage_keys", obj)
+        """Revoke, rotate (the object tools and the bulk action): the write scope's."""
+        return self.holds(request, self.change_permission, obj)
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -201,7 +226,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         if obj is None:
-            form = type("BoundMachineKeyAddForm", (form,), {"request": request})
+            form = type("BoundMachineKeyAddForm", (form,), {"actor": self.actor(request)})
         return form
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -217,40 +242,6 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             kwargs["queryset"] = users
             kwargs["form_class"] = OwnerChoiceField
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            return  # keys are immutable here; the change page is view-only
-        data = form.cleaned_data
-        fields = {
-            "name": data["name"],
-            "scopes": data["scopes"],
-            "tool_allowlist": data["tool_allowlist"],
-            "expires_at": data.get("expires_at"),
-            "allowed_ips": data["allowed_ips"],
-            "rate_limit_per_minute": data.get("rate_limit_per_minute"),
-        }
-        # The same door as the API: a key with a governance scope waits for a second person.
-        applied, issued = through_door(
-            self,
-            request,
-            workspace=data["workspace"],
-            proposal=proposals.key_create(data["workspace"], data["owner"], fields),
-        )
-        if not applied:
-            return
-        for field in MachineKey._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(issued.key, field.attname))
-        obj._state.adding = False
-        if issued.plaintext is None:
-            self.message_user(
-                request,
-                f"Key {issued.key.name} created. Its secret goes to its owner "
-                f"({issued.key.owner.email}), who claims it on the key's page.",
-                messages.SUCCESS,
-            )
-            return
-        request._warden_issued_key = issued.plaintext
 
     @sensitive_variables("plaintext")
     def response_add(self, request, obj, post_url_continue=None):
@@ -276,7 +267,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
 
     @admin.action(description="Revoke selected keys", permissions=["manage_keys"])
     def revoke_selected(self, request, queryset):
-        actor = Actor.for_request(request)
+        actor = self.actor(request)
         revoked = 0
         for key in queryset.select_related("workspace"):
             if key.revoked_at is None and self.has_manage_keys_permission(request, key):
@@ -335,7 +326,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             return self._confirm(request, key, "revoke")
         services.key_revoke(
             key=key,
-            actor=Actor.for_request(request),
+            actor=self.actor(request),
             reason=request.POST.get("reason", "")[:2000] or "revoked in the admin",
         )
         self.message_user(request, f"Key {key.name} revoked.", messages.SUCCESS)
@@ -351,7 +342,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         try:
             hours = int(request.POST.get("grace_hours", default_hours))
             issued = services.key_rotate(
-                key=key, actor=Actor.for_request(request), grace=timedelta(hours=hours)
+                key=key, actor=self.actor(request), grace=timedelta(hours=hours)
             )
         except (ValueError, OverflowError):
             self.message_user(request, "Grace must be a whole number of hours.", messages.ERROR)
@@ -378,7 +369,7 @@ class MachineKeyAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if request.method != "POST":
             return self._confirm(request, key, "claim")
         try:
-            issued = services.key_claim_secret(key=key, actor=Actor.for_request(request))
+            issued = services.key_claim_secret(key=key, actor=self.actor(request))
         except WardenError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(self._change_url(key))

@@ -14,9 +14,8 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from approvals.admin_door import through_door
-from common.actor import Actor
-from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
+from common.scopes import AUDIT_READ, WORKSPACE_ADMIN
 from notifications import governance, services
 from notifications.models import (
     AnomalyFinding,
@@ -31,8 +30,7 @@ from notifications.models import (
 )
 from oversight import governance as export_governance
 from oversight import scheduled_export
-from tenants.admin import ServiceRefusalMixin
-from tenants.admin_scoping import ReadOnlyWorkspaceAdmin, WorkspaceScopedAdmin
+from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
 
 SECRET_TEMPLATE = "admin/notifications/secret_issued.html"
 
@@ -73,8 +71,32 @@ class AutomationSettingsForm(forms.ModelForm):
             self.initial["webhook_host_allowlist"] = "\n".join(self.instance.webhook_host_allowlist)
 
 
+def _automation_update(write: AdminWrite) -> WorkspaceAutomationSettings | None:
+    """Created or changed alike. The same door as elsewhere: widening the host
+    allowlist or switching auto-suspend off waits for a second person
+    (approvals.governance). Only operators (superusers) edit the allowlist."""
+    data, workspace = write.data, write.obj.workspace
+    changes = {
+        "anomaly_auto_suspend": data["anomaly_auto_suspend"],
+        "email_notifications": data["email_notifications"],
+    }
+    operator = write.request.user.is_superuser
+    if operator:
+        changes["webhook_host_allowlist"] = split_words(data.get("webhook_host_allowlist", ""))
+    applied, saved = through_door(
+        write.admin,
+        write.request,
+        workspace=workspace,
+        proposal=governance.automation_update(workspace, changes, operator=operator),
+    )
+    return saved if applied else None
+
+
 @admin.register(WorkspaceAutomationSettings)
-class WorkspaceAutomationSettingsAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+class WorkspaceAutomationSettingsAdmin(WardenModelAdmin):
+    view_scope = WORKSPACE_ADMIN
+    change_scope = WORKSPACE_ADMIN
+    writes = ServiceCalls(create=_automation_update, update=_automation_update)
     form = AutomationSettingsForm
     list_display = ("workspace", "anomaly_auto_suspend", "email_notifications", "allowlist")
     list_select_related = ("workspace",)
@@ -91,30 +113,6 @@ class WorkspaceAutomationSettingsAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin
 
     def get_readonly_fields(self, request, obj=None):
         return () if request.user.is_superuser else ("allowlist",)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        changes = {
-            "anomaly_auto_suspend": data["anomaly_auto_suspend"],
-            "email_notifications": data["email_notifications"],
-        }
-        operator = request.user.is_superuser
-        if operator:
-            changes["webhook_host_allowlist"] = split_words(data.get("webhook_host_allowlist", ""))
-        # The same door as elsewhere: widening the host allowlist or switching
-        # auto-suspend off waits for a second person (approvals.governance).
-        applied, saved = through_door(
-            self,
-            request,
-            workspace=obj.workspace,
-            proposal=governance.automation_update(obj.workspace, changes, operator=operator),
-        )
-        if applied:
-            obj.pk = saved.pk
-            obj._state.adding = False
 
 
 # --- webhook endpoints ----------------------------------------------------------------
@@ -145,8 +143,49 @@ class WebhookAttemptInline(admin.TabularInline):
         return False
 
 
+def _endpoint_create(write: AdminWrite) -> WebhookEndpoint:
+    """The signing secret is kept on the request for the one response that shows it."""
+    data = write.data
+    issued = services.endpoint_create(
+        workspace=data["workspace"],
+        name=data["name"],
+        url=data["url"],
+        events=data["events"],
+        actor=write.actor,
+    )
+    write.request._warden_issued_secret = issued.secret
+    return issued.endpoint
+
+
+def _endpoint_update(write: AdminWrite) -> None:
+    # The same door as elsewhere: disabling the only active endpoint waits for a
+    # second person (approvals.governance).
+    current = WebhookEndpoint.objects.get(pk=write.obj.pk)
+    through_door(
+        write.admin,
+        write.request,
+        workspace=current.workspace,
+        proposal=governance.webhook_update(
+            current, {k: write.data[k] for k in ("name", "url", "events", "enabled")}
+        ),
+    )
+
+
+def _endpoint_delete(write: AdminWrite) -> bool:
+    applied, _ = through_door(
+        write.admin,
+        write.request,
+        workspace=write.obj.workspace,
+        proposal=governance.webhook_delete(write.obj),
+    )
+    return applied
+
+
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+class WebhookEndpointAdmin(WardenModelAdmin):
+    view_scope = WORKSPACE_ADMIN
+    change_scope = WORKSPACE_ADMIN
+    writes = ServiceCalls(create=_endpoint_create, update=_endpoint_update, delete=_endpoint_delete)
     form = WebhookEndpointForm
     list_display = ("name", "workspace", "url", "event_list", "state", "consecutive_failures")
     list_select_related = ("workspace",)
@@ -169,38 +208,6 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             return ("workspace", "name", "url", "events")
         return ("name", "url", "events", "enabled", *self.readonly_fields)
 
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        actor = Actor.for_request(request)
-        try:
-            if change:
-                # The same door as elsewhere: disabling the only active endpoint waits
-                # for a second person (approvals.governance).
-                current = WebhookEndpoint.objects.get(pk=obj.pk)
-                through_door(
-                    self,
-                    request,
-                    workspace=current.workspace,
-                    proposal=governance.webhook_update(
-                        current, {k: data[k] for k in ("name", "url", "events", "enabled")}
-                    ),
-                )
-                return
-            issued = services.endpoint_create(
-                workspace=data["workspace"],
-                name=data["name"],
-                url=data["url"],
-                events=data["events"],
-                actor=actor,
-            )
-        except WardenError as exc:
-            self.refuse(request, exc)
-            return
-        for field in WebhookEndpoint._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(issued.endpoint, field.attname))
-        obj._state.adding = False
-        request._warden_issued_secret = issued.secret
-
     def response_add(self, request, obj, post_url_continue=None):
         secret = getattr(request, "_warden_issued_secret", None)
         if self.refused(request) or secret is None:
@@ -214,31 +221,12 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
             back=request.path.replace("/add/", "/"),
         )
 
-    def response_change(self, request, obj):
-        if self.refused(request):
-            return self._back(request, "change", obj.pk)
-        return super().response_change(request, obj)
-
-    def delete_model(self, request, obj):
-        through_door(
-            self, request, workspace=obj.workspace, proposal=governance.webhook_delete(obj)
-        )
-
-    def delete_queryset(self, request, queryset):
-        for endpoint in queryset:
-            through_door(
-                self,
-                request,
-                workspace=endpoint.workspace,
-                proposal=governance.webhook_delete(endpoint),
-            )
-
     @admin.action(description="Re-enable selected endpoints (sends what is pending)")
     def reenable_selected(self, request, queryset):
         count = 0
         for endpoint in queryset:
             if self.has_change_permission(request, endpoint):
-                services.endpoint_reenable(endpoint=endpoint, actor=Actor.for_request(request))
+                services.endpoint_reenable(endpoint=endpoint, actor=self.actor(request))
                 count += 1
         self.message_user(request, f"Re-enabled {count} endpoint(s).", messages.SUCCESS)
 
@@ -251,9 +239,7 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if not self.has_change_permission(request, endpoint):
             self.message_user(request, "You may not change this endpoint.", messages.ERROR)
             return None
-        issued = services.endpoint_rotate_secret(
-            endpoint=endpoint, actor=Actor.for_request(request)
-        )
+        issued = services.endpoint_rotate_secret(endpoint=endpoint, actor=self.actor(request))
         return _secret_response(
             self,
             request,
@@ -265,8 +251,9 @@ class WebhookEndpointAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = "manage_workspace"
+class WebhookDeliveryAdmin(WardenModelAdmin):
+    view_scope = WORKSPACE_ADMIN
+    change_scope = None
     list_display = ("created_at", "workspace", "endpoint", "event_type", "status", "attempts")
     list_filter = ("status", ("workspace", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("workspace", "endpoint", "event")
@@ -292,8 +279,9 @@ class WebhookDeliveryAdmin(ReadOnlyWorkspaceAdmin):
 
 
 @admin.register(EmailDelivery)
-class EmailDeliveryAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = "manage_workspace"
+class EmailDeliveryAdmin(WardenModelAdmin):
+    view_scope = WORKSPACE_ADMIN
+    change_scope = None
     list_display = ("created_at", "workspace", "recipient", "subject", "status", "attempts")
     list_filter = ("status", ("workspace", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("workspace",)
@@ -325,8 +313,46 @@ class ExportDestinationForm(forms.ModelForm):
         fields = ["workspace", "kind", "directory", "url", "enabled", "batch_size"]
 
 
+def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
+    """Created or changed alike, through the audited service. Switching the outside
+    copy off is governed: it goes through the door. Only operators choose
+    directories; others keep the one they have."""
+    data, obj, request = write.data, write.obj, write.request
+    operator = request.user.is_superuser
+    adding = obj._state.adding
+    # Not a field of a non-operator's form: they keep the directory they have.
+    kept = "" if adding else obj.directory
+    directory = (data.get("directory", "") or "") if operator else kept
+    if not adding and obj.enabled is False:
+        current = AuditExportDestination.objects.get(pk=obj.pk)
+        if current.enabled:
+            through_door(
+                write.admin,
+                request,
+                workspace=current.workspace,
+                proposal=export_governance.export_disable(current),
+            )
+            return None
+    configured = scheduled_export.destination_configure(
+        workspace=obj.workspace,
+        kind=data["kind"],
+        directory=directory,
+        url=data.get("url", "") or "",
+        enabled=data["enabled"],
+        batch_size=data["batch_size"],
+        actor=write.actor,
+        operator=operator,
+        rotate_secret=data.get("rotate_secret", False),
+    )
+    request._warden_issued_secret = configured.secret
+    return configured.destination
+
+
 @admin.register(AuditExportDestination)
-class AuditExportDestinationAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+class AuditExportDestinationAdmin(WardenModelAdmin):
+    view_scope = WORKSPACE_ADMIN
+    change_scope = WORKSPACE_ADMIN
+    writes = ServiceCalls(create=_destination_configure, update=_destination_configure)
     form = ExportDestinationForm
     list_display = (
         "workspace",
@@ -358,46 +384,6 @@ class AuditExportDestinationAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         tail = list(self.readonly_fields) if obj is not None else []
         return head + fields + tail
 
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        data = form.cleaned_data
-        if request.user.is_superuser:
-            directory = data.get("directory", "") or ""
-        else:  # only operators choose directories; others keep the one they have
-            directory = obj.directory if change else ""  # not a field of their form
-        if change and obj.enabled is False:
-            current = AuditExportDestination.objects.get(pk=obj.pk)
-            if current.enabled:
-                # Switching the outside copy off is governed: it goes through the door.
-                through_door(
-                    self,
-                    request,
-                    workspace=current.workspace,
-                    proposal=export_governance.export_disable(current),
-                )
-                return
-        try:
-            configured = scheduled_export.destination_configure(
-                workspace=obj.workspace,
-                kind=data["kind"],
-                directory=directory,
-                url=data.get("url", "") or "",
-                enabled=data["enabled"],
-                batch_size=data["batch_size"],
-                actor=Actor.for_request(request),
-                operator=request.user.is_superuser,
-                rotate_secret=data.get("rotate_secret", False),
-            )
-        except WardenError as exc:
-            self.refuse(request, exc)
-            return
-        for field in AuditExportDestination._meta.concrete_fields:
-            setattr(obj, field.attname, getattr(configured.destination, field.attname))
-        obj._state.adding = False
-        request._warden_issued_secret = configured.secret
-
     def _issued(self, request, obj):
         secret = getattr(request, "_warden_issued_secret", None)
         if self.refused(request) or not secret:
@@ -417,13 +403,14 @@ class AuditExportDestinationAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
 
     def response_change(self, request, obj):
         if self.refused(request):
-            return self._back(request, "change", obj.pk)
+            return super().response_change(request, obj)
         return self._issued(request, obj) or super().response_change(request, obj)
 
 
 @admin.register(AuditExportBatch)
-class AuditExportBatchAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = "view_audit"
+class AuditExportBatchAdmin(WardenModelAdmin):
+    view_scope = AUDIT_READ
+    change_scope = None
     list_display = ("sent_at", "workspace", "kind", "first_seq", "last_seq", "entries", "target")
     list_filter = (("workspace", admin.RelatedOnlyFieldListFilter),)
     list_select_related = ("workspace",)
@@ -441,8 +428,9 @@ class AuditExportBatchAdmin(ReadOnlyWorkspaceAdmin):
 
 
 @admin.register(AnomalyFinding)
-class AnomalyFindingAdmin(ReadOnlyWorkspaceAdmin):
-    view_permission = "view_audit"
+class AnomalyFindingAdmin(WardenModelAdmin):
+    view_scope = AUDIT_READ
+    change_scope = None
     list_display = ("window_start", "workspace", "key", "kind", "exception_record")
     list_filter = ("kind", ("workspace", admin.RelatedOnlyFieldListFilter))
     list_select_related = ("workspace", "key", "exception_record")

@@ -12,11 +12,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from common.scopes import AUDIT_READ, SCOPE_PERMISSION
 from oversight.posture import WEIGHTS, posture_build
-from tenants.admin_scoping import permission_missing
+from tenants.admin_base import permission_missing
 from tenants.selectors import workspaces_with_permission
 
-VIEW_PERMISSION = "view_audit"
+# The permission behind the API's audit:read, from the one scope table.
+VIEW_PERMISSION = SCOPE_PERMISSION[AUDIT_READ]
 
 
 def _permitted(request):

@@ -1,8 +1,9 @@
 """Workspaces and memberships in the admin, scoped with guardian.
 
-Every write goes through tenants.services, exactly as the API does, so guardian
-permissions, the staff flag and the audit chain stay right. A refusal from a service
-(last owner, owner-only change) is shown as an admin error message.
+Every write goes through tenants.services or the governed-operation door, exactly as
+the API does, so guardian permissions, the staff flag and the audit chain stay right.
+A refusal from a service (last owner, owner-only change) is shown as an admin error
+message (tenants.admin_base).
 """
 
 from __future__ import annotations
@@ -10,16 +11,13 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.http import HttpResponseRedirect
-from django.urls import reverse
 
 from approvals import proposals
 from approvals.admin_door import through_door
-from common.actor import Actor
-from common.errors import WardenError
+from common.scopes import MEMBERS_WRITE, WORKSPACE_ADMIN
 from tenants import services
+from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
 from tenants.admin_login import ThrottledAdminAuthenticationForm
-from tenants.admin_scoping import WorkspaceScopedAdmin
 from tenants.models import Membership, Workspace
 
 User = get_user_model()
@@ -44,53 +42,6 @@ EDITABLE_WORKSPACE_FIELDS = (
 )
 
 
-class ServiceRefusalMixin:
-    """Turns a WardenError raised by a service into an admin error message.
-
-    The refusal is remembered on the request so the success message, the admin
-    history entry and the redirect to a non-existent object are all skipped."""
-
-    refusal_attr = "_warden_refused"
-
-    def refuse(self, request, exc: WardenError) -> None:
-        setattr(request, self.refusal_attr, True)
-        self.message_user(request, exc.message, messages.ERROR)
-
-    def refused(self, request) -> bool:
-        return getattr(request, self.refusal_attr, False)
-
-    def message_user(self, request, message, level=messages.INFO, *args, **kwargs):
-        if self.refused(request) and level == messages.SUCCESS:
-            return
-        super().message_user(request, message, level, *args, **kwargs)
-
-    def log_addition(self, request, obj, message):
-        if not self.refused(request):
-            return super().log_addition(request, obj, message)
-        return None
-
-    def log_change(self, request, obj, message):
-        if not self.refused(request):
-            return super().log_change(request, obj, message)
-        return None
-
-    def _back(self, request, name: str, *args):
-        opts = self.model._meta
-        return HttpResponseRedirect(
-            reverse(f"admin:{opts.app_label}_{opts.model_name}_{name}", args=args)
-        )
-
-    def response_add(self, request, obj, post_url_continue=None):
-        if self.refused(request):
-            return self._back(request, "add")
-        return super().response_add(request, obj, post_url_continue)
-
-    def response_change(self, request, obj):
-        if self.refused(request):
-            return self._back(request, "change", obj.pk)
-        return super().response_change(request, obj)
-
-
 class WorkspaceAddForm(forms.ModelForm):
     owner_email = forms.EmailField(
         label="Owner email", help_text="The first owner; the user is created if missing."
@@ -101,33 +52,43 @@ class WorkspaceAddForm(forms.ModelForm):
         fields = ["slug", "name"]
 
 
+def _workspace_create(write: AdminWrite) -> Workspace:
+    owner = services.user_get_or_create(email=write.data["owner_email"])
+    return services.workspace_create(
+        slug=write.obj.slug, name=write.obj.name, owner=owner, actor=write.actor
+    )
+
+
+def _workspace_update(write: AdminWrite) -> None:
+    if write.changed:
+        current = Workspace.objects.get(pk=write.obj.pk)
+        through_door(
+            write.admin,
+            write.request,
+            workspace=current,
+            proposal=proposals.workspace_update(current, write.changed),
+        )
+
+
 @admin.register(Workspace)
-class WorkspaceAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
+class WorkspaceAdmin(WardenModelAdmin):
     """Owners see and edit their workspaces' settings; only superusers add workspaces.
     Deleting a workspace and flipping the safety switches go through the confirmed flow,
-    never a plain admin save."""
+    never a plain admin save (no delete call here)."""
 
-    view_permission = "manage_workspace"
-    change_permission = "manage_workspace"
+    view_scope = WORKSPACE_ADMIN
+    change_scope = WORKSPACE_ADMIN
     workspace_field = "pk"
+    writes = ServiceCalls(create=_workspace_create, update=_workspace_update)
     list_display = ("slug", "name", "mode", "writes_enabled", "outbound_allowed", "created_at")
     search_fields = ("slug", "name")
     ordering = ("slug",)
 
     def get_queryset(self, request):
-        qs = admin.ModelAdmin.get_queryset(self, request).filter(deleted_at__isnull=True)
-        if request.user.is_superuser:
-            return qs
-        return qs.filter(pk__in=self.permitted_workspaces(request, self.view_permission))
-
-    def _workspace_of(self, obj):
-        return obj
+        return super().get_queryset(request).filter(deleted_at__isnull=True)
 
     def has_add_permission(self, request):
         return request.user.is_active and request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_form(self, request, obj=None, **kwargs):
         if obj is None:
@@ -143,29 +104,6 @@ class WorkspaceAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if obj is None:
             return ()
         return ("slug", "created_at")
-
-    def save_model(self, request, obj, form, change):
-        actor = Actor.for_request(request)
-        try:
-            if change:
-                changes = {f: form.cleaned_data[f] for f in form.changed_data}
-                if changes:
-                    current = Workspace.objects.get(pk=obj.pk)
-                    through_door(
-                        self,
-                        request,
-                        workspace=current,
-                        proposal=proposals.workspace_update(current, changes),
-                    )
-                return
-            owner = services.user_get_or_create(email=form.cleaned_data["owner_email"])
-            created = services.workspace_create(
-                slug=obj.slug, name=obj.name, owner=owner, actor=actor
-            )
-            obj.pk = created.pk
-            obj._state.adding = False
-        except WardenError as exc:
-            self.refuse(request, exc)
 
 
 class MembershipAddForm(forms.ModelForm):
@@ -189,10 +127,62 @@ class MembershipAddForm(forms.ModelForm):
         return cleaned
 
 
+def _membership_add(write: AdminWrite) -> Membership | None:
+    """A person of another workspace is invited (they accept in their own session);
+    anyone else is added through the door, as on the API."""
+    admin_, request, obj = write.admin, write.request, write.obj
+    user = services.user_get_or_create(email=write.data["email"])
+    if services.needs_invitation(user=user, workspace=obj.workspace):
+        services.invitation_create(
+            workspace=obj.workspace, user=user, role=obj.role, actor=write.actor
+        )
+        admin_.withhold_success(request)  # no membership yet: no "added"
+        admin_.message_user(
+            request,
+            f"{user.email} belongs to another workspace: invited. They join when they "
+            "accept in their own session (GET /api/v1/invitations).",
+            messages.WARNING,
+        )
+        return None
+    applied, created = through_door(
+        admin_,
+        request,
+        workspace=obj.workspace,
+        proposal=proposals.membership_add(obj.workspace, user, obj.role),
+    )
+    return created if applied else None
+
+
+def _membership_change_role(write: AdminWrite) -> None:
+    if "role" in write.changed:
+        current = Membership.objects.select_related("user").get(pk=write.obj.pk)
+        through_door(
+            write.admin,
+            write.request,
+            workspace=write.obj.workspace,
+            proposal=proposals.membership_change_role(current, write.changed["role"]),
+        )
+
+
+def _membership_remove(write: AdminWrite) -> bool:
+    # The same door as the API: removing the last approver waits for a second person.
+    applied, _ = through_door(
+        write.admin,
+        write.request,
+        workspace=write.obj.workspace,
+        proposal=proposals.membership_remove(write.obj),
+    )
+    return applied
+
+
 @admin.register(Membership)
-class MembershipAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
-    view_permission = "manage_members"
-    change_permission = "manage_members"
+class MembershipAdmin(WardenModelAdmin):
+    view_scope = MEMBERS_WRITE
+    change_scope = MEMBERS_WRITE
+    writes = ServiceCalls(
+        create=_membership_add, update=_membership_change_role, delete=_membership_remove
+    )
+    deleted_message = "Removed {count} member(s)."
     list_display = ("email", "workspace", "role", "created_at")
     list_filter = ("role", ("workspace", admin.RelatedOnlyFieldListFilter))
     search_fields = ("user__email",)
@@ -218,68 +208,3 @@ class MembershipAdmin(ServiceRefusalMixin, WorkspaceScopedAdmin):
         if obj is None:
             return ()
         return ("workspace", "email", "created_at")
-
-    def save_model(self, request, obj, form, change):
-        if change:
-            if "role" in form.changed_data:
-                current = Membership.objects.select_related("user").get(pk=obj.pk)
-                through_door(
-                    self,
-                    request,
-                    workspace=obj.workspace,
-                    proposal=proposals.membership_change_role(current, form.cleaned_data["role"]),
-                )
-            return
-        user = services.user_get_or_create(email=form.cleaned_data["email"])
-        if services.needs_invitation(user=user, workspace=obj.workspace):
-            try:
-                services.invitation_create(
-                    workspace=obj.workspace,
-                    user=user,
-                    role=obj.role,
-                    actor=Actor.for_request(request),
-                )
-            except WardenError as exc:
-                self.refuse(request, exc)
-                return
-            setattr(request, self.refusal_attr, True)  # no membership yet: no "added"
-            self.message_user(
-                request,
-                f"{user.email} belongs to another workspace: invited. They join when they "
-                "accept in their own session (GET /api/v1/invitations).",
-                messages.WARNING,
-            )
-            return
-        applied, created = through_door(
-            self,
-            request,
-            workspace=obj.workspace,
-            proposal=proposals.membership_add(obj.workspace, user, obj.role),
-        )
-        if applied:
-            obj.pk, obj.user = created.pk, user
-            obj._state.adding = False
-
-    def delete_model(self, request, obj):
-        # The same door as the API: removing the last approver waits for a second person.
-        through_door(
-            self, request, workspace=obj.workspace, proposal=proposals.membership_remove(obj)
-        )
-
-    def delete_queryset(self, request, queryset):
-        removed = 0
-        for membership in queryset.select_related("user", "workspace"):
-            applied, _ = through_door(
-                self,
-                request,
-                workspace=membership.workspace,
-                proposal=proposals.membership_remove(membership),
-            )
-            removed += applied
-        if self.refused(request) and removed:
-            messages.success(request, f"Removed {removed} member(s).")
-
-    def response_delete(self, request, obj_display, obj_id):
-        if self.refused(request):
-            return self._back(request, "change", obj_id)
-        return super().response_delete(request, obj_display, obj_id)
