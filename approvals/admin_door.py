@@ -32,7 +32,7 @@ def through_door(
         return False, None
     if result.applied:
         return True, result.result
-    confirmation_id = result.answer.action_request.confirmation.pk
+    confirmation_id = result.outcome.confirmation_id
     url = reverse("admin:approvals_confirmationrequest_review", args=[confirmation_id])
     model_admin.withhold_success(request)
     model_admin.message_user(

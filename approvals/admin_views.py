@@ -26,10 +26,15 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from approvals import services
+from approvals.confirmations import (
+    APPROVE_PERMISSION,
+    confirmation_approve,
+    confirmation_deny,
+    is_answerable,
+    required_permission,
+)
 from approvals.governance import BY_NAME
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
-from approvals.services import APPROVE_PERMISSION, is_answerable, required_permission
 from common.actor import Actor
 from common.errors import WardenError
 from common.text import reveal_invisible
@@ -105,7 +110,7 @@ def _catalog_entry(action: ActionRequest):
 class DecidePermissions:
     """Workspaces where the user holds each permission a decision needs, read once per
     permission per page (not once per row): `approve_actions`, plus the permission a
-    platform request names (services.required_permission)."""
+    platform request names (approvals.confirmations.required_permission)."""
 
     def __init__(self, model_admin, request):
         self._model_admin, self._request = model_admin, request
@@ -307,7 +312,6 @@ def review_view(model_admin, request, pk):
         "decidable": decidable,
         "expired": confirmation.expires_at <= now
         or confirmation.status == ConfirmationRequest.Status.EXPIRED,
-        "response_pretty": pretty_json(action.response) if action.response else "",
         "now": now,
         "reason_max_length": REASON_MAX_LENGTH,
     }
@@ -371,7 +375,7 @@ def decide_view(model_admin, request, pk):
     if not reason:
         messages.error(request, "A reason is required to approve or deny.")
         return HttpResponseRedirect(review_url)
-    decide = services.confirmation_approve if verdict == "approve" else services.confirmation_deny
+    decide = confirmation_approve if verdict == "approve" else confirmation_deny
     verb = "approved" if verdict == "approve" else "denied"
     try:
         decide(confirmation=confirmation, reason=reason, actor=Actor.for_request(request))
@@ -421,7 +425,7 @@ def bulk_deny_view(model_admin, request):
     denied, refused = 0, []
     for confirmation in confirmations:
         try:
-            services.confirmation_deny(confirmation=confirmation, reason=reason, actor=actor)
+            confirmation_deny(confirmation=confirmation, reason=reason, actor=actor)
         except WardenError as exc:
             refused.append((confirmation.action_request.tool_name, exc))
         else:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 
-from approvals import catalog, door, guard, services
+from approvals import catalog, confirmations, door, guard
 from approvals.governance import APPROVER_ROLES, Target
 from approvals.models import Tool
 from keys import services as key_services
@@ -160,5 +160,5 @@ def register() -> None:
         Target.MEMBERSHIP, lambda ws, pk: Membership.objects.filter(workspace=ws, pk=pk).first()
     )
 
-    if door.apply_approved not in services.APPROVAL_HOOKS:
-        services.APPROVAL_HOOKS.append(door.apply_approved)
+    if door.apply_approved not in confirmations.APPROVAL_HOOKS:
+        confirmations.APPROVAL_HOOKS.append(door.apply_approved)

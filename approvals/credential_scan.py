@@ -1,6 +1,6 @@
 """Credential-shaped values in parameters nobody declared secret.
 
-`mask` runs where params are prepared for storage (approvals.services.store_params):
+`mask` runs where params are prepared for storage (approvals.params.store_params):
 any string that looks like a credential (common.credentials) is replaced by an HMAC
 digest with the server pepper, marked `credential-hmac-sha256:`, before anything
 is stored, audited, shown to an approver or sent in a notification. The digest is

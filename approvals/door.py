@@ -27,7 +27,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from approvals import services
+from approvals.asking import platform_request_collect, platform_request_submit
 from approvals.governance import (
     GovernedOperation,
     Snapshot,
@@ -37,6 +37,7 @@ from approvals.governance import (
 )
 from approvals.guard import Grant, granted
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from approvals.outcome import Outcome
 from audit.models import ExceptionRecord
 from audit.services import exception_record
 from common.actor import Actor
@@ -63,11 +64,12 @@ class Proposal:
 
 @dataclass
 class DoorResult:
-    """`applied` with the applier's `result`, or pending with the 202 `answer`."""
+    """`applied` with the applier's `result`, or not yet, with the asking `outcome`
+    (pending: filed for a human)."""
 
     applied: bool
     result: Any = None
-    answer: services.ActionAnswer | None = None
+    outcome: Outcome | None = None
     operations: tuple[str, ...] = ()
 
 
@@ -192,10 +194,10 @@ def governed_change(
     }
     if confirmed:
         # Collect the outcome of an approved (and so already applied) request.
-        answer = services.platform_collect(
+        collected = platform_request_collect(
             workspace=workspace, actor=actor, binding=binding, token=confirmation_token
         )
-        action = answer.action_request
+        action = collected.action
         reader = _READERS.get(str(proposal.target))
         target_id = (action.result_output or {}).get("target_id") or proposal.target_id
         result = reader(workspace, target_id) if reader else None
@@ -245,7 +247,7 @@ def governed_change(
         "approve_permission": operation.permission,
         "approvals_required": operation.approvals,
     }
-    answer = services.platform_submit(
+    outcome = platform_request_submit(
         workspace=workspace,
         actor=actor,
         tool=_request_tool(operation),
@@ -257,7 +259,7 @@ def governed_change(
         scope=DOOR_SCOPE,
         reason=reason,
     )
-    return DoorResult(False, answer=answer, operations=tuple(sorted(names)))
+    return DoorResult(False, outcome=outcome, operations=tuple(sorted(names)))
 
 
 def _break_glass(actor, proposal, operations, common, why: str, reason: str) -> DoorResult:

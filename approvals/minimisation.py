@@ -30,7 +30,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from approvals.models import PLATFORM_TOOL_PREFIX, ActionRequest
-from approvals.services import MAX_RESULT_OUTPUT_BYTES, canonical_json
+from approvals.params import canonical_json
+from approvals.results import MAX_RESULT_OUTPUT_BYTES
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor

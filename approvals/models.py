@@ -187,8 +187,10 @@ class ActionRequest(models.Model):
     policy_version = models.PositiveIntegerField()
     dry_run = models.BooleanField(default=False)
     idempotency_key = models.CharField(max_length=200, blank=True)
-    response_status = models.PositiveSmallIntegerField(default=200)
-    response = models.JSONField(default=dict)  # first answer, replayed for idempotency
+    # The gate's outcome (approvals.outcome.Outcome.stored(): allowed / denied with its
+    # code / pending with its confirmation), replayed through the one presenter for an
+    # idempotent retry. Never an HTTP body, never a token.
+    outcome = models.JSONField(default=dict)
     result_status = models.CharField(max_length=16, blank=True)
     result_output = models.JSONField(null=True, blank=True)
     result_reported_at = models.DateTimeField(null=True, blank=True)

@@ -4,8 +4,8 @@ the daily pruning of plain copies. Both are thin over services and idempotent.""
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from approvals.confirmations import confirmations_expire_due
 from approvals.minimisation import plain_copies_prune_all
-from approvals.services import confirmations_expire_due
 from common.actor import Actor
 
 

@@ -17,16 +17,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from approvals import catalog, gate, minimisation
 from approvals.arguments import schema_problem
+from approvals.asking import action_submit, tool_lookup
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
-from approvals.services import (
-    ActionAnswer,
-    action_report_result,
-    action_submit,
-    catalog_tool,
-    confirmation_token,
-    params_digest,
-    store_params,
-)
+from approvals.outcome import Outcome
+from approvals.params import params_digest, store_params
+from approvals.results import action_report_result
+from approvals.tokens import confirmation_token
 from audit.models import AuditAction
 from audit.services import audit_record, audit_record_change
 from common.actor import Actor
@@ -456,7 +452,7 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
 class GatewayAnswer:
     """The gate's answer, and what Warden did with it."""
 
-    answer: ActionAnswer
+    outcome: Outcome
     tool: Tool | None = None
     execution: Execution | None = None
     result: dict | None = None  # the upstream's CallToolResult, when it ran now
@@ -493,16 +489,16 @@ def action_execute(
     idempotency_key: str = "",
     confirmation_token: str = "",
 ) -> GatewayAnswer:
-    """Ask the gate (approvals.services.action_submit: one gate, one trail); when the
-    answer is allowed and the tool has a connector, execute it upstream, once."""
-    _, tool = catalog_tool(key.workspace, tool_name)
+    """Ask the gate (approvals.asking.action_submit: one gate, one trail); when the
+    outcome is allowed and the tool has a connector, execute it upstream, once."""
+    _, tool = tool_lookup(workspace=key.workspace, name=tool_name)
     token = confirmation_token
     may_need_human = tool is not None and (
         gate.effective_confirmation(key, key.workspace, tool) != "never"
     )
     if not token and may_need_human and isinstance(params, dict):
         token = _waiting_token(key, tool, params)
-    answer = action_submit(
+    outcome = action_submit(
         key=key,
         tool_name=tool_name,
         params=params,
@@ -512,19 +508,19 @@ def action_execute(
         confirmed=bool(token),
         confirmation_token=token,
     )
-    found = GatewayAnswer(answer=answer, tool=tool)
-    if not answer.allowed or tool is None or tool.connector_id is None:
+    found = GatewayAnswer(outcome=outcome, tool=tool)
+    if not outcome.allowed or tool is None or tool.connector_id is None:
         return found
     connector = (
         Connector.objects.select_related("workspace")
-        .filter(pk=tool.connector_id, workspace_id=answer.action_request.workspace_id)
+        .filter(pk=tool.connector_id, workspace_id=outcome.action.workspace_id)
         .first()
     )
     if connector is None:
         return found
     found.connector = connector
     found.execution, found.result = _execute(
-        answer.action_request, tool, connector, params, actor, dry_run=answer.body["dry_run"]
+        outcome.action, tool, connector, params, actor, dry_run=outcome.dry_run
     )
     return found
 

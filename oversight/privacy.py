@@ -15,7 +15,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
-from approvals.services import MAX_RESULT_OUTPUT_BYTES
+from approvals.results import MAX_RESULT_OUTPUT_BYTES
 from audit.models import (
     GENESIS_HASH,
     AuditAction,

@@ -5,8 +5,9 @@ from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, ext
 from rest_framework import status
 from rest_framework.response import Response
 
-from approvals import catalog, door, gate, proposals, services
+from approvals import catalog, door, gate, proposals
 from approvals.api.door_responses import door_response
+from approvals.api.presenter import outcome_response
 from approvals.api.serializers import (
     ActionAllowedSerializer,
     ActionConfirmationSerializer,
@@ -22,6 +23,9 @@ from approvals.api.serializers import (
     ToolWriteSerializer,
     VerdictSerializer,
 )
+from approvals.asking import action_submit
+from approvals.confirmations import APPROVE_PERMISSION, confirmation_approve, confirmation_deny
+from approvals.results import action_report_result
 from approvals.selectors import (
     action_request_get,
     confirmation_get,
@@ -60,7 +64,7 @@ class ActionListView(WorkspaceAPIView):
         values = data.validated_data
         if values["execute"]:
             return execute_response(request, values)
-        answer = services.action_submit(
+        outcome = action_submit(
             key=request.auth,
             tool_name=values["tool"],
             params=values["params"],
@@ -70,7 +74,7 @@ class ActionListView(WorkspaceAPIView):
             confirmed=values["confirmed"],
             confirmation_token=values["confirmation_token"],
         )
-        return Response(answer.body, status=answer.status)
+        return outcome_response(outcome)
 
 
 class ActionDetailView(WorkspaceAPIView):
@@ -113,7 +117,7 @@ class ActionResultView(WorkspaceAPIView):
             raise _not_found()
         data = ActionResultSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        action = services.action_report_result(
+        action = action_report_result(
             action_request=action,
             key=request.auth,
             status=data.validated_data["status"],
@@ -236,7 +240,7 @@ class ToolDetailView(WorkspaceAPIView):
 
 def _require_approver(request) -> None:
     request.principal.require_permission(
-        services.APPROVE_PERMISSION, "You may not approve actions in this workspace."
+        APPROVE_PERMISSION, "You may not approve actions in this workspace."
     )
 
 
@@ -267,11 +271,7 @@ class _VerdictView(WorkspaceAPIView):
             raise _not_found()
         data = VerdictSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        decide = (
-            services.confirmation_approve
-            if self.verdict == "approve"
-            else services.confirmation_deny
-        )
+        decide = confirmation_approve if self.verdict == "approve" else confirmation_deny
         confirmation = decide(
             confirmation=confirmation, reason=data.validated_data["reason"], actor=request.actor
         )

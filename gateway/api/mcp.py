@@ -21,6 +21,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from approvals import gate
+from approvals.api.presenter import outcome_body
 from approvals.selectors import tools_callable_by_key
 from common.api.views import KEY, WorkspaceAPIView
 from common.errors import WardenError
@@ -88,8 +89,8 @@ def _refused(error: WardenError) -> dict:
 
 
 def _needs_human(found: GatewayAnswer, key) -> dict:
-    body = found.answer.body
-    confirmation = getattr(found.answer.action_request, "confirmation", None)
+    body = outcome_body(found.outcome)
+    confirmation = getattr(found.outcome.action, "confirmation", None)
     required = confirmation.approvals_required if confirmation is not None else 1
     owner = getattr(key.owner, "email", "") or "the key's owner"
     who = (
@@ -121,7 +122,7 @@ def _needs_human(found: GatewayAnswer, key) -> dict:
 
 
 def _executed(found: GatewayAnswer) -> dict:
-    body = found.answer.body
+    body = outcome_body(found.outcome)
     execution = found.execution
     meta = {"warden/action_id": body.get("id")}
     if found.connector is None or execution is None:
@@ -172,12 +173,11 @@ def _call(request, params: dict) -> dict:
         )
     except WardenError as error:
         return _refused(error)
-    status, body = found.answer.status, found.answer.body
-    if status == 202:
+    outcome = found.outcome
+    if outcome.pending:
         return _needs_human(found, request.auth)
-    if not found.answer.allowed:
-        err = body.get("error", {})
-        return _refused(WardenError(err.get("code"), err.get("message", ""), err.get("detail")))
+    if outcome.denied:
+        return _refused(WardenError(outcome.code, outcome.message, outcome.detail))
     return _executed(found)
 
 

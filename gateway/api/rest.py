@@ -3,6 +3,7 @@ connector-backed tools itself and answers with the upstream's result."""
 
 from rest_framework.response import Response
 
+from approvals.api.presenter import outcome_body, outcome_status
 from common.errors import WardenError
 from gateway.api.serializers import ExecutionSerializer
 from gateway.services import action_execute
@@ -24,10 +25,10 @@ def execute_response(request, values: dict) -> Response:
         idempotency_key=values["idempotency_key"],
         confirmation_token=values["confirmation_token"],
     )
-    body = dict(found.answer.body)
-    if found.answer.allowed:
+    body = outcome_body(found.outcome)
+    if found.outcome.allowed:
         body["execution"] = (
             ExecutionSerializer(found.execution).data if found.execution is not None else None
         )
         body["result"] = found.result
-    return Response(body, status=found.answer.status)
+    return Response(body, status=outcome_status(found.outcome))

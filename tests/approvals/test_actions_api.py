@@ -8,6 +8,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from approvals.catalog import tool_update
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ConfirmationRequest
 from audit.models import AuditEntry, ExceptionRecord
 from keys.services import key_revoke
@@ -232,6 +234,53 @@ def test_idempotent_denial_replays_denial(live_workspace, agent, ask):
     second = ask(client, "nope.tool", idempotency_key="d1")
     assert (first.status_code, first.json()) == (second.status_code, second.json())
     assert ActionRequest.objects.count() == 1
+
+
+REPLAY_CASES = {
+    "allowed": ("crm.lookup", {}),
+    "denied": ("crm.nope", {}),
+    "pending": ("crm.update_stage", {"level": "write", "confirmation": "always"}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REPLAY_CASES))
+def test_a_replay_is_the_first_answer_byte_for_byte(live_workspace, agent, make_tool, ask, case):
+    _, client = agent
+    tool, fields = REPLAY_CASES[case]
+    if case != "denied":
+        make_tool(live_workspace, tool, **fields)
+    first = ask(client, tool, {"id": 1}, idempotency_key=f"replay-{case}")
+    second = ask(client, tool, {"id": 1}, idempotency_key=f"replay-{case}")
+    assert first.status_code == {"allowed": 200, "denied": 403, "pending": 202}[case]
+    assert (second.status_code, second.content) == (first.status_code, first.content)
+    assert ActionRequest.objects.count() == 1
+
+
+def test_the_request_keeps_the_outcome_not_the_answer(live_workspace, agent, make_tool, ask):
+    _, client = agent
+    make_tool(live_workspace, "crm.update_stage", level="write", confirmation="always")
+    body = ask(client, "crm.update_stage", idempotency_key="kept").json()
+    confirmation = ConfirmationRequest.objects.get()
+    assert ActionRequest.objects.get(pk=body["id"]).outcome == {
+        "kind": "pending",
+        "confirmation_id": str(confirmation.pk),
+        "summary": body["summary"],
+        "irreversible": False,
+        "expires_at": confirmation.expires_at.isoformat(),
+    }  # no status code, no body, and never the token (derived again on a replay)
+
+
+def test_a_replayed_denial_keeps_the_reason_it_was_given(live_workspace, agent, make_tool, ask):
+    _, client = agent
+    tool = make_tool(
+        live_workspace, "crm.export", deny_condition="params.rows > 10", deny_reason="Too many."
+    )
+    first = ask(client, "crm.export", {"rows": 50}, idempotency_key="deny-reason")
+    with operator_seeding():
+        tool_update(tool=tool, actor=SYSTEM, changes={"deny_reason": "Changed since."})
+    second = ask(client, "crm.export", {"rows": 50}, idempotency_key="deny-reason")
+    assert first.json()["error"]["message"] == "Too many."
+    assert (second.status_code, second.content) == (first.status_code, first.content)
 
 
 def test_idempotency_keys_are_per_key(live_workspace, make_key, key_client, make_tool, ask):

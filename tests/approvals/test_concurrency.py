@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections
 
+from approvals.asking import action_submit
+from approvals.confirmations import confirmation_approve, confirmation_deny
 from approvals.models import ApprovalRecord, ConfirmationRequest
-from approvals.services import action_submit, confirmation_approve, confirmation_deny
 from common.actor import Actor
 from common.errors import WardenError
 from keys.models import MachineKey
@@ -47,7 +48,7 @@ def approved_token(live_workspace, agent, make_tool, make_member):
         reason="fine",
         actor=Actor.for_user(make_member(live_workspace, Role.APPROVER)),
     )
-    return key, answer.body["confirmation_token"]
+    return key, answer.confirmation_token
 
 
 def test_fifty_concurrent_confirms_allow_exactly_once(approved_token):
@@ -64,7 +65,7 @@ def test_fifty_concurrent_confirms_allow_exactly_once(approved_token):
                 confirmed=True,
                 confirmation_token=token,
             )
-            return "allowed" if answer.allowed else f"status {answer.status}"
+            return "allowed" if answer.allowed else f"outcome {answer.kind}"
         except WardenError as exc:
             return exc.code
 
@@ -122,7 +123,7 @@ def test_concurrent_first_calls_with_one_idempotency_key_record_once(
             actor=Actor.for_key(fresh),
             idempotency_key="same",
         )
-        return answer.status, answer.body["id"]
+        return answer.kind, answer.action_id
 
     results = run_concurrently(10, call)
     assert len(set(results)) == 1, results

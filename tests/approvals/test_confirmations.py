@@ -8,9 +8,13 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from approvals.confirmations import (
+    confirmation_approve,
+    confirmation_deny,
+    confirmations_expire_due,
+)
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.selectors import confirmation_get, pending_confirmations
-from approvals.services import confirmation_approve, confirmation_deny, confirmations_expire_due
 from approvals.signals import confirmation_requested
 from audit.models import AuditEntry
 from common.actor import Actor

@@ -21,7 +21,7 @@ DB_URL = "postgres://app:s3cr3t-pass@db.internal:5432/app"
 def _stored_everywhere(workspace) -> str:
     """Every place a request's params could be kept, as one string."""
     rows = [
-        *ActionRequest.objects.filter(workspace=workspace).values_list("params", "response"),
+        *ActionRequest.objects.filter(workspace=workspace).values_list("params", "outcome"),
         *AuditEntry.objects.filter(workspace=workspace).values_list("input", "rationale"),
         *ExceptionRecord.objects.filter(workspace=workspace).values_list("evidence", "why"),
         *ConfirmationRequest.objects.filter(workspace=workspace).values_list("summary"),

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from approvals.minimisation import plain_copies_prune
 from approvals.models import ActionRequest
-from approvals.services import canonical_json
+from approvals.params import canonical_json
 from approvals.tasks import prune_plain_copies
 from audit.models import AuditEntry, VersionLog
 from audit.verify import verify_chain

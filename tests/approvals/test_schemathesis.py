@@ -16,9 +16,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+from approvals.asking import action_submit
 from approvals.demo import load_demo_tools
 from approvals.guard import operator_seeding
-from approvals.services import action_submit
 from common.actor import Actor
 from tenants.models import Role
 from tests.approvals.conftest import SYSTEM

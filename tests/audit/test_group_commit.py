@@ -13,8 +13,8 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 
+from approvals.asking import action_submit
 from approvals.models import ActionRequest
-from approvals.services import action_submit
 from audit.models import AuditChainHead, AuditEntry, AuditPending
 from audit.services import audit_record, audit_seal_pending, seal_wait_idle
 from audit.verify import verify_chain
@@ -94,7 +94,7 @@ def test_eight_clients_in_one_workspace_keep_the_chain_linear_and_verifiable(wor
     assert len(rows) == before + CLIENTS * PER_CLIENT
     decided = AuditEntry.objects.filter(workspace=workspace, action="action.decided")
     assert set(decided.values_list("target_id", flat=True)) == {
-        str(answer.action_request.pk) for answer in answers
+        answer.action_id for answer in answers
     }
     assert verify_chain(workspace).ok
 
@@ -110,7 +110,7 @@ def test_a_busy_head_does_not_hold_the_decision_back(workspace, agents):
         answers = _decide(agents[:4], per_client=3)
         assert time.monotonic() - started < 20  # the lock wait would be 10 s per call
         assert all(answer.allowed for answer in answers)
-        ids = {str(answer.action_request.pk) for answer in answers}
+        ids = {answer.action_id for answer in answers}
         queued = list(AuditPending.objects.filter(workspace=workspace).order_by("id"))
         assert {row.target_id for row in queued} == ids  # committed, not yet chained
         assert ActionRequest.objects.filter(pk__in=ids).count() == len(ids)
@@ -185,8 +185,8 @@ def test_export_and_replay_stay_exact_under_group_commit(workspace, agents):
     lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
     assert [line["seq"] for line in lines] == list(range(1, len(lines) + 1))
     exported = {line["target_id"] for line in lines if line["action"] == "action.decided"}
-    assert {str(a.action_request.pk) for a in answers} <= exported
-    report = replay_action(answers[0].action_request.pk)
+    assert {a.action_id for a in answers} <= exported
+    report = replay_action(answers[0].action.pk)
     assert report.then.outcome == report.now.outcome == "allowed"
     assert report.matches_record and not report.changed
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from approvals.asking import action_submit
 from approvals.catalog import tool_create, tool_delete, tool_update
 from approvals.models import ActionRequest
-from approvals.services import action_submit
 from oversight.replay import replay_action, tool_snapshot_as_of
 from tenants.services import workspace_update
 from tests.conftest import SYSTEM
@@ -35,9 +35,9 @@ def agent_key(live, make_key):
 def recorded(live, agent_key):
     """An action allowed under policy v2 (crm.update, write, no confirmation)."""
     tool_create(workspace=live, actor=SYSTEM, name="crm.update", level="write")
-    answer = action_submit(key=agent_key, tool_name="crm.update", params={"deal": 7}, actor=SYSTEM)
-    assert answer.body["decision"] == "allowed"
-    return answer.action_request
+    outcome = action_submit(key=agent_key, tool_name="crm.update", params={"deal": 7}, actor=SYSTEM)
+    assert outcome.allowed
+    return outcome.action
 
 
 def test_unchanged_policy_replays_to_the_same_decision(recorded):
@@ -76,8 +76,8 @@ def test_workspace_settings_are_rebuilt_as_of_the_action(recorded, live):
 
 def test_denial_under_old_policy_is_replayed_as_a_denial(live, agent_key):
     tool_create(workspace=live, actor=SYSTEM, name="crm.export", level="read", enabled=False)
-    answer = action_submit(key=agent_key, tool_name="crm.export", params={}, actor=SYSTEM)
-    assert answer.body["error"]["code"] == "tool_not_allowed"
+    outcome = action_submit(key=agent_key, tool_name="crm.export", params={}, actor=SYSTEM)
+    assert (outcome.denied, outcome.code) == (True, "tool_not_allowed")
     action = ActionRequest.objects.get(workspace=live, tool_name="crm.export")
     tool_update(tool=action.tool, actor=SYSTEM, changes={"enabled": True})
     report = replay_action(action.pk)

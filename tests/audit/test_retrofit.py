@@ -4,10 +4,10 @@ entry per change, and a change whose audit row fails to write is rolled back."""
 import pytest
 from django.db import transaction
 
+from approvals.asking import action_submit
 from approvals.catalog import tool_create, tool_delete, tool_update
 from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
-from approvals.services import action_submit
 from audit import services as audit_services
 from audit.models import AuditEntry, VersionLog
 from keys.models import MachineKey

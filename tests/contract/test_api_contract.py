@@ -9,10 +9,10 @@ from django.contrib.staticfiles import finders
 from django.test import Client
 from rest_framework.test import APIClient
 
+from approvals.asking import action_submit
 from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
 from approvals.models import ConfirmationRequest
-from approvals.services import action_submit
 from common.actor import Actor
 from keys.models import MachineKey
 from tenants.login_guard import LOCKOUT_MESSAGE
@@ -87,9 +87,9 @@ def test_verdicts_refuse_unknown_fields_and_decide_nothing(
             confirmation="always",
         )
     key = make_key(workspace, scopes=["actions:external"])[0]
-    answer = action_submit(key=key, tool_name="email.send", params={}, actor=Actor.for_key(key))
-    assert answer.status == 202
-    confirmation = ConfirmationRequest.objects.get(action_request=answer.action_request)
+    outcome = action_submit(key=key, tool_name="email.send", params={}, actor=Actor.for_key(key))
+    assert outcome.pending
+    confirmation = ConfirmationRequest.objects.get(action_request=outcome.action)
     client = user_client(make_member(workspace, Role.ADMIN), workspace)
     for verdict in ("approve", "deny"):
         response = client.post(

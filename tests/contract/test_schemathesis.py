@@ -28,9 +28,9 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.stateful import run_state_machine_as_test
 
+from approvals.asking import action_submit
 from approvals.demo import load_demo_tools
 from approvals.guard import operator_seeding
-from approvals.services import action_submit
 from common.actor import Actor
 from tenants.models import Role
 from tests.conftest import SYSTEM

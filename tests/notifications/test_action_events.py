@@ -5,13 +5,13 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from approvals.models import ConfirmationRequest
-from approvals.services import (
+from approvals.confirmations import (
     confirmation_approve,
     confirmation_deny,
-    confirmation_token,
     confirmations_expire_due,
 )
+from approvals.models import ConfirmationRequest
+from approvals.tokens import confirmation_token
 from common.actor import Actor
 from notifications.models import NotificationEvent, WebhookDelivery
 

@@ -15,10 +15,11 @@ def main() -> None:
     django.setup()
     from django.test import Client
 
+    from approvals.asking import action_submit
     from approvals.catalog import tool_create
+    from approvals.confirmations import confirmation_approve
     from approvals.guard import operator_seeding
     from approvals.models import ConfirmationRequest
-    from approvals.services import action_submit, confirmation_approve
     from common.actor import Actor
     from keys.services import key_create
     from notifications.services import automation_settings_update, endpoint_create
@@ -63,19 +64,19 @@ def main() -> None:
 
     approved = ask("crm.update_stage", {"deal": 0})
     confirmation_approve(
-        confirmation=ConfirmationRequest.objects.get(action_request_id=approved.body["id"]),
+        confirmation=ConfirmationRequest.objects.get(action_request_id=approved.action_id),
         reason="fine",
         actor=Actor.for_user(approver),
     )
     to_deny = [
         str(
             ConfirmationRequest.objects.get(
-                action_request_id=ask("crm.update_stage", {"deal": n + 1}).body["id"]
+                action_request_id=ask("crm.update_stage", {"deal": n + 1}).action_id
             ).pk
         )
         for n in range(pairs)
     ]
-    allowed = [ask("crm.lookup", {"id": n}).body["id"] for n in range(pairs)]
+    allowed = [ask("crm.lookup", {"id": n}).action_id for n in range(pairs)]
     webhook_secret = ""
     if webhook_url:  # last, so that seeding itself sends nothing
         with operator_seeding():
@@ -99,7 +100,7 @@ def main() -> None:
             {
                 "key": issued.plaintext,
                 "workspace": workspace.slug,
-                "confirm": {"params": {"deal": 0}, "token": approved.body["confirmation_token"]},
+                "confirm": {"params": {"deal": 0}, "token": approved.confirmation_token},
                 "to_deny": to_deny,
                 "allowed": allowed,
                 "session": session.cookies["sessionid"].value,

@@ -10,8 +10,9 @@ import pytest
 from django.db import InterfaceError, OperationalError, connection, connections, transaction
 from django.test import RequestFactory
 
-from approvals import services
+from approvals.asking import action_submit
 from approvals.catalog import tool_create
+from approvals.confirmations import confirmation_approve
 from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ConfirmationRequest
 from audit import services as audit_services
@@ -124,11 +125,11 @@ def test_a_real_postgres_lock_timeout_answers_503_then_the_retry_is_allowed_once
             level="write",
             confirmation="always",
         )
-    answer = services.action_submit(
+    outcome = action_submit(
         key=key, tool_name="crm.update_stage", params={"deal": 1}, actor=Actor.for_key(key)
     )
     confirmation = ConfirmationRequest.objects.get()
-    services.confirmation_approve(
+    confirmation_approve(
         confirmation=confirmation,
         reason="fine",
         actor=Actor.for_user(make_member(live_workspace, Role.APPROVER)),
@@ -137,7 +138,7 @@ def test_a_real_postgres_lock_timeout_answers_503_then_the_retry_is_allowed_once
         "tool": "crm.update_stage",
         "params": {"deal": 1},
         "confirmed": True,
-        "confirmation_token": answer.body["confirmation_token"],
+        "confirmation_token": outcome.confirmation_token,
     }
     locked, release = threading.Event(), threading.Event()
 

@@ -7,9 +7,10 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from approvals.asking import action_submit
 from approvals.catalog import tool_create
+from approvals.confirmations import confirmation_approve
 from approvals.models import ConfirmationRequest
-from approvals.services import action_submit, confirmation_approve
 from audit.models import AuditEntry
 from common.actor import Actor
 from tenants.models import Membership, Role
@@ -40,8 +41,8 @@ def tenant_a(make_workspace, make_key, make_member):
     return {
         "workspace": workspace,
         "tool": tool,
-        "action": allowed.body["id"],
-        "token": allowed.body["confirmation_token"],
+        "action": allowed.action_id,
+        "token": allowed.confirmation_token,
         "confirmation": confirmation,
     }
 
