@@ -26,15 +26,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import credential_scan, gate
+from approvals.asking import tool_lookup
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
-from approvals.services import (
-    SECRET_PARAM_PREFIX,
-    catalog_tool,
-    confirmation_token,
-    params_digest,
-    store_params,
-)
+from approvals.params import SECRET_PARAM_PREFIX, params_digest, store_params
 from approvals.signals import action_decided
+from approvals.tokens import confirmation_token
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -81,7 +77,7 @@ def tool_runs_as_task(key, tool: Tool | None) -> bool:
 
 def task_tool(key, tool_name: str) -> Tool | None:
     """The catalog tool a task-augmented call names, when it may run as a task."""
-    _, tool = catalog_tool(key.workspace, tool_name)
+    _, tool = tool_lookup(workspace=key.workspace, name=tool_name)
     return tool if tool_runs_as_task(key, tool) else None
 
 
@@ -184,9 +180,9 @@ def _run_approved(key, actor: Actor, action: ActionRequest, confirmation) -> tup
     except WardenError as error:
         # Used by a concurrent poll or a re-call, expired meanwhile...: read it again.
         return None, f"{error.code}: {error.message}"
-    if not found.answer.allowed:
-        error = found.answer.body.get("error", {})
-        return None, f"Warden now refuses it: {error.get('code')}: {error.get('message')}"
+    if not found.outcome.allowed:
+        outcome = found.outcome
+        return None, f"Warden now refuses it: {outcome.code}: {outcome.message}"
     return found, ""
 
 

@@ -222,7 +222,7 @@ def _call_as_task(request, params: dict) -> dict:
             )
         except WardenError as error:
             raise _RpcError(INVALID_PARAMS, _refused(error)["content"][0]["text"]) from None
-        recorded = ran.answer.action_request
+        recorded = ran.outcome.action
         action = mcp_tasks.task_find(key=key, task_id=getattr(recorded, "pk", None))
         if action is None:  # defensive: every gate answer is recorded
             raise _RpcError(INVALID_PARAMS, "Refused by Warden.")

@@ -5,8 +5,9 @@ polls of an approved task run it once; a cancel racing the polls either withdraw
 import pytest
 from django.db import connections
 
+from approvals.asking import action_submit
+from approvals.confirmations import confirmation_approve
 from approvals.models import ConfirmationRequest
-from approvals.services import action_submit, confirmation_approve
 from common.actor import Actor
 from common.errors import WardenError
 from gateway import mcp_tasks
@@ -27,14 +28,14 @@ def approved_task(synced, gw_workspace, gw_agent, make_member):
     answer = action_submit(
         key=key, tool_name="crm.send", params={"to": "bob"}, actor=Actor.for_key(key)
     )
-    assert answer.status == 202
+    assert answer.pending
     confirmation = ConfirmationRequest.objects.get()
     confirmation_approve(
         confirmation=confirmation,
         reason="fine",
         actor=Actor.for_user(make_member(gw_workspace, Role.APPROVER)),
     )
-    return key, str(answer.action_request.pk)
+    return key, answer.action_id
 
 
 def _fresh_key(key):
