@@ -179,9 +179,9 @@ def _change(action, targets) -> EventType:
     return EventType(action, _targets(targets), frozenset(CHANGE), config_change=True)
 
 
-def _exception(action, *more: str) -> EventType:
+def _exception(action) -> EventType:
     """An exception record's entry (exception_record)."""
-    return _event(action, T.EXCEPTION, *EXCEPTION, *more)
+    return _event(action, T.EXCEPTION, *EXCEPTION)
 
 
 class _Events(dict):

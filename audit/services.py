@@ -580,6 +580,8 @@ def exception_record(
     subject: str = "",
     action: str = "anomaly.detected",
 ) -> ExceptionRecord:
+    """An exception record and its audit entry: `action`'s event, declared with
+    `_exception` in audit/events.py (kind, severity, what, evidence)."""
     event = EVENTS[action].event(
         target_type=TargetType.EXCEPTION,
         input={"kind": kind, "severity": severity, "what": what, "evidence": evidence or {}},
