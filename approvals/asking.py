@@ -21,6 +21,7 @@ from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.outcome import Outcome
 from approvals.params import params_digest, require_storable, store_params
 from approvals.signals import announce_confirmation_requested
+from audit.events import EVENTS
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record_with, exception_record
 from common.actor import Actor
@@ -399,18 +400,18 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ou
             # that opens an exception record appends behind the head lock instead.
             audit_record_with(
                 action,
-                group_commit=decision.code not in FLAGGED_DENIALS,
+                EVENTS[AuditAction.ACTION_DECIDED].event(
+                    target_id=action.pk,
+                    tool=ask.tool_name[:200],
+                    input={"params": stored, "reason": ask.reason, "dry_run": ask.dry_run},
+                    decision=decision.outcome,
+                    rationale=f"{decision.rule}: {decision.reason}",
+                    policy_version=decision.policy_version,
+                    outcome=decision.code or str(action.status),
+                ),
                 workspace=ask.workspace,
                 actor=ask.actor,
-                action=AuditAction.ACTION_DECIDED,
-                target_type="action_request",
-                target_id=action.pk,
-                tool=ask.tool_name[:200],
-                input={"params": stored, "reason": ask.reason, "dry_run": ask.dry_run},
-                decision=decision.outcome,
-                rationale=f"{decision.rule}: {decision.reason}",
-                policy_version=decision.policy_version,
-                outcome=decision.code or str(action.status),
+                group_commit=decision.code not in FLAGGED_DENIALS,
             )
             if confirmation is not None:
                 confirmation.save(force_insert=True)

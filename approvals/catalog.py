@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from approvals.models import Tool
 from approvals.validation import tool_field_errors
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record_change
 from common.actor import Actor
@@ -46,11 +47,7 @@ def _validate_tool(tool: Tool) -> None:
 
 
 def _audit_tool(tool, workspace, actor, action, before, after, reason=""):
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=action,
-        target_type="tool",
+    event = EVENTS[action].change(
         target_id=tool.pk,
         before=before,
         after=after,
@@ -58,6 +55,7 @@ def _audit_tool(tool, workspace, actor, action, before, after, reason=""):
         policy_version=workspace.policy_version,
         tool=tool.name,
     )
+    audit_record_change(event, workspace=workspace, actor=actor)
 
 
 def check_tool_fields(*, workspace: Workspace, fields: dict, tool: Tool | None = None) -> None:

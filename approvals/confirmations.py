@@ -19,6 +19,7 @@ from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.outcome import Outcome
 from approvals.params import storable_text
 from approvals.signals import announce_action_decided
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -88,20 +89,20 @@ def _expire(confirmation: ConfirmationRequest, actor: Actor, now: datetime) -> N
     action.status = ActionRequest.Status.EXPIRED
     announce_action_decided(action, "action.expired")
     audit_record(
+        EVENTS[AuditAction.CONFIRMATION_EXPIRED].event(
+            target_id=confirmation.pk,
+            tool=action.tool_name,
+            input={
+                "action_request": str(action.pk),
+                "expires_at": confirmation.expires_at.isoformat(),
+            },
+            decision="expired",
+            rationale="no usable human decision before the confirmation expired",
+            policy_version=action.policy_version,
+            outcome="expired",
+        ),
         workspace=confirmation.workspace,
         actor=actor,
-        action=AuditAction.CONFIRMATION_EXPIRED,
-        target_type="confirmation",
-        target_id=confirmation.pk,
-        tool=action.tool_name,
-        input={
-            "action_request": str(action.pk),
-            "expires_at": confirmation.expires_at.isoformat(),
-        },
-        decision="expired",
-        rationale="no usable human decision before the confirmation expired",
-        policy_version=action.policy_version,
-        outcome="expired",
     )
 
 
@@ -203,17 +204,17 @@ def confirmation_use(
             action.dry_run = dry_run
             action.save(update_fields=["status", "dry_run"])
             audit_record(
+                EVENTS[AuditAction.CONFIRMATION_USED].event(
+                    target_id=confirmation.pk,
+                    tool=action.tool_name,
+                    input={"action_request": str(action.pk), "dry_run": dry_run},
+                    decision="allowed",
+                    rationale="confirmed by a human; token used once",
+                    policy_version=workspace.policy_version,
+                    outcome="allowed",
+                ),
                 workspace=workspace,
                 actor=actor,
-                action=AuditAction.CONFIRMATION_USED,
-                target_type="confirmation",
-                target_id=confirmation.pk,
-                tool=action.tool_name,
-                input={"action_request": str(action.pk), "dry_run": dry_run},
-                decision="allowed",
-                rationale="confirmed by a human; token used once",
-                policy_version=workspace.policy_version,
-                outcome="allowed",
             )
     if error is not None:
         raise error
@@ -302,25 +303,25 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
             elif action_status == ActionRequest.Status.DENIED:
                 announce_action_decided(action, "action.denied")
             audit_record(
-                workspace=locked.workspace,
-                actor=actor,
-                action=(
+                EVENTS[
                     AuditAction.CONFIRMATION_DENIED
                     if verdict == ApprovalRecord.Verdict.DENY
                     else AuditAction.CONFIRMATION_APPROVED
+                ].event(
+                    target_id=locked.pk,
+                    tool=action.tool_name,
+                    input={
+                        "action_request": str(action.pk),
+                        "approvals": approvals,
+                        "approvals_required": locked.approvals_required,
+                    },
+                    decision=verdict,
+                    rationale=reason,
+                    policy_version=action.policy_version,
+                    outcome=str(locked.status),
                 ),
-                target_type="confirmation",
-                target_id=locked.pk,
-                tool=action.tool_name,
-                input={
-                    "action_request": str(action.pk),
-                    "approvals": approvals,
-                    "approvals_required": locked.approvals_required,
-                },
-                decision=verdict,
-                rationale=reason,
-                policy_version=action.policy_version,
-                outcome=str(locked.status),
+                workspace=locked.workspace,
+                actor=actor,
             )
     if error is not None:
         raise error

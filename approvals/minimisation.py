@@ -32,6 +32,7 @@ from django.utils import timezone
 from approvals.models import PLATFORM_TOOL_PREFIX, ActionRequest
 from approvals.params import canonical_json
 from approvals.results import MAX_RESULT_OUTPUT_BYTES
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -138,11 +139,7 @@ def plain_copies_prune(
                 pruned[name] = pruner(workspace, cutoff, now, BATCH_SIZE)
             if not any(pruned.values()):
                 return result
-            audit_record(
-                workspace=workspace,
-                actor=actor,
-                action=AuditAction.PLAIN_COPIES_PRUNED,
-                target_type="workspace",
+            event = EVENTS[AuditAction.PLAIN_COPIES_PRUNED].event(
                 target_id=workspace.pk,
                 input={
                     "retention_days": days,
@@ -153,6 +150,7 @@ def plain_copies_prune(
                 rationale=f"plain copies kept {days} days; digests kept",
                 outcome="pruned",
             )
+            audit_record(event, workspace=workspace, actor=actor)
         result.audit_entries += 1
         for name, ids in pruned.items():
             result.pruned[name] = result.pruned.get(name, 0) + len(ids)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from approvals.models import ActionRequest
 from approvals.params import canonical_json, require_storable
 from approvals.signals import announce_action_decided
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -68,21 +69,21 @@ def action_report_result(
             update_fields=["result_status", "result_output", "result_reported_at", "status"]
         )
         audit_record(
+            EVENTS[AuditAction.ACTION_RESULT_REPORTED].event(
+                target_id=action.pk,
+                tool=action.tool_name,
+                # The output itself may hold personal data: the chain keeps its fingerprint.
+                input={
+                    "status": status,
+                    "output_bytes": len(encoded),
+                    "output_sha256": hashlib.sha256(encoded).hexdigest(),
+                },
+                decision=action.decision,
+                policy_version=action.policy_version,
+                outcome=status,
+            ),
             workspace=action.workspace,
             actor=actor,
-            action=AuditAction.ACTION_RESULT_REPORTED,
-            target_type="action_request",
-            target_id=action.pk,
-            tool=action.tool_name,
-            # The output itself may hold personal data: the chain keeps its fingerprint.
-            input={
-                "status": status,
-                "output_bytes": len(encoded),
-                "output_sha256": hashlib.sha256(encoded).hexdigest(),
-            },
-            decision=action.decision,
-            policy_version=action.policy_version,
-            outcome=status,
         )
         if action.status == ActionRequest.Status.EXECUTED:
             announce_action_decided(action, "action.executed")

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from django.db import models, transaction
 
+from audit.events import EVENTS
 from audit.models import AuditAction, EvidenceAttachment
 from audit.services import audit_record
 from common.actor import Actor
@@ -111,10 +112,7 @@ def attachment_add(
             added_by=actor.label,
         )
         attachment.save()
-        audit_record(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.ATTACHMENT_ADDED,
+        event = EVENTS[AuditAction.ATTACHMENT_ADDED].event(
             target_type=target_type,
             target_id=target.pk,
             input={
@@ -125,4 +123,5 @@ def attachment_add(
             },
             outcome="attached",
         )
+        audit_record(event, workspace=workspace, actor=actor)
     return attachment

@@ -1,12 +1,25 @@
-"""The schema of every audit entry: which target an action names and which fields its
-`input` may carry. audit_record() checks each entry against it before appending, so an
-entry whose shape nobody declared never reaches the chain (and a reader of the evidence
-knows what each action's input holds)."""
+"""Typed audit events: one definition per audit action (which targets it names, which
+fields its `input` may carry), and the event object made from it. An event is checked
+against its definition when it is made, so an entry whose shape nobody declared never
+reaches the chain (and a reader of the evidence knows what each action's input holds):
+
+    audit_record(
+        EVENTS[AuditAction.ATTACHMENT_ADDED].event(target_type=..., target_id=..., input=...),
+        workspace=workspace,
+        actor=actor,
+    )
+    audit_record_change(
+        EVENTS[AuditAction.KEY_REVOKED].change(target_id=key.pk, before=..., after=...),
+        workspace=workspace,
+        actor=actor,
+    )
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from audit.models import AuditAction
 
@@ -36,63 +49,202 @@ class TargetType(StrEnum):
     VERSION_LOG = "version_log"
 
 
+class UndeclaredEvent(ValueError):
+    """An audit event whose action, target or input fields are not declared below: a
+    programming error, refused where the event is made, before anything is written."""
+
+
+def check_event(action: str, target_type: str, input: dict | None) -> None:
+    definition = EVENTS[action]
+    if target_type not in definition.targets:
+        raise UndeclaredEvent(f"audit action {action!r} does not name a {target_type!r}")
+    if not definition.open_fields:
+        extra = set(input or ()) - definition.fields
+        if extra:
+            raise UndeclaredEvent(f"audit action {action!r} has no fields {sorted(extra)}")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """What one audit entry says, apart from who (the actor) and where (the workspace).
+    Made by its action's definition (`EVENTS[action].event(...)` / `.change(...)`) and
+    checked against it when made: a wrong action, target or field fails at the call
+    site, before any write. `audit_record(event, workspace=..., actor=...)` appends it."""
+
+    action: str
+    target_type: str
+    target_id: Any = ""
+    input: dict = field(default_factory=dict, repr=False)  # agent data: kept out of reprs
+    tool: str = ""
+    decision: str = ""
+    rationale: str = ""
+    policy_version: int | None = None
+    outcome: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "input", dict(self.input or {}))  # checked = recorded
+        check_event(self.action, self.target_type, self.input)
+
+    @property
+    def is_change(self) -> bool:
+        """A config change: recorded with its version log (audit_record_change)."""
+        return EVENTS[self.action].config_change
+
+
 @dataclass(frozen=True)
 class EventType:
+    """One audit action's definition: the targets it may name, the fields its input
+    may carry, and the constructor of its events."""
+
+    action: str
     targets: frozenset[TargetType]
     fields: frozenset[str]
     open_fields: bool = False  # True: further keys are named at run time (see below)
+    config_change: bool = False  # input is before/after/reason, with a VersionLog
+
+    def _target(self, target_type: TargetType | None) -> TargetType:
+        if target_type is not None:
+            return target_type
+        if len(self.targets) != 1:
+            raise UndeclaredEvent(
+                f"audit action {self.action!r} names one of {sorted(self.targets)}: say which"
+            )
+        return next(iter(self.targets))
+
+    def event(
+        self,
+        *,
+        target_id: Any = "",
+        target_type: TargetType | None = None,
+        input: dict | None = None,
+        tool: str = "",
+        decision: str = "",
+        rationale: str = "",
+        policy_version: int | None = None,
+        outcome: str = "",
+    ) -> AuditEvent:
+        """An event of this action. `target_type` may be left out when the action
+        names only one."""
+        if self.config_change:
+            raise UndeclaredEvent(f"audit action {self.action!r} is a config change: use .change()")
+        return AuditEvent(
+            action=self.action,
+            target_type=self._target(target_type),
+            target_id=target_id,
+            input=input,
+            tool=tool,
+            decision=decision,
+            rationale=rationale,
+            policy_version=policy_version,
+            outcome=outcome,
+        )
+
+    def change(
+        self,
+        *,
+        target_id: Any,
+        before: dict | None,
+        after: dict | None,
+        reason: str = "",
+        target_type: TargetType | None = None,
+        policy_version: int | None = None,
+        tool: str = "",
+    ) -> AuditEvent:
+        """A config change of this action (None before: created; None after: removed),
+        for audit_record_change, which also writes its version log."""
+        if not self.config_change:
+            raise UndeclaredEvent(f"audit action {self.action!r} is not a config change")
+        return AuditEvent(
+            action=self.action,
+            target_type=self._target(target_type),
+            target_id=target_id,
+            input={"before": before, "after": after, "reason": reason},
+            tool=tool,
+            rationale=reason,
+            policy_version=policy_version,
+            outcome="applied",
+        )
 
 
-def _event(targets, *fields: str, open_fields: bool = False) -> EventType:
-    targets = (targets,) if isinstance(targets, TargetType) else targets
-    return EventType(frozenset(targets), frozenset(fields), open_fields)
+def _targets(targets: TargetType | tuple[TargetType, ...]) -> frozenset[TargetType]:
+    return frozenset((targets,) if isinstance(targets, TargetType) else targets)
 
 
+def _event(action, targets, *fields: str, open_fields: bool = False) -> EventType:
+    return EventType(action, _targets(targets), frozenset(fields), open_fields)
+
+
+def _change(action, targets) -> EventType:
+    """A config change: its before/after snapshots and the reason (plus a VersionLog)."""
+    return EventType(action, _targets(targets), frozenset(CHANGE), config_change=True)
+
+
+def _exception(action) -> EventType:
+    """An exception record's entry (exception_record)."""
+    return _event(action, T.EXCEPTION, *EXCEPTION)
+
+
+class _Events(dict):
+    def __missing__(self, action):
+        raise UndeclaredEvent(f"audit action {action!r} has no schema in audit/events.py")
+
+
+def _declare(*definitions: EventType) -> dict[str, EventType]:
+    events = _Events()
+    for definition in definitions:
+        if definition.action in events:
+            raise ValueError(f"audit action {definition.action!r} is declared twice")
+        events[definition.action] = definition
+    return events
+
+
+A = AuditAction
 T = TargetType
-# A config change (audit_record_change): the VersionLog's before/after and the reason.
 CHANGE = ("before", "after", "reason")
-# An exception record (audit_record's exception_record).
 EXCEPTION = ("kind", "severity", "what", "evidence")
 
-EVENTS: dict[str, EventType] = {
-    AuditAction.WORKSPACE_CREATED: _event(T.WORKSPACE, *CHANGE),
-    AuditAction.WORKSPACE_SETTINGS_CHANGED: _event(
-        (T.WORKSPACE, T.AUTOMATION_SETTINGS, T.AUDIT_EXPORT_DESTINATION), *CHANGE
+# One definition per action. To declare a new one: add it to AuditAction, then one line
+# here (a config change: _change; an exception record: _exception; else _event with its
+# target types and input fields). tests/audit/test_events.py holds every action to one.
+EVENTS: dict[str, EventType] = _declare(
+    _change(A.WORKSPACE_CREATED, T.WORKSPACE),
+    _change(
+        A.WORKSPACE_SETTINGS_CHANGED,
+        (T.WORKSPACE, T.AUTOMATION_SETTINGS, T.AUDIT_EXPORT_DESTINATION),
     ),
-    AuditAction.WORKSPACE_DELETED: _event(T.WORKSPACE, *CHANGE),
-    AuditAction.MEMBER_ADDED: _event(T.MEMBERSHIP, *CHANGE),
-    AuditAction.MEMBER_ROLE_CHANGED: _event(T.MEMBERSHIP, *CHANGE),
-    AuditAction.MEMBER_REMOVED: _event(T.MEMBERSHIP, *CHANGE),
-    AuditAction.MEMBER_INVITED: _event(T.INVITATION, *CHANGE),
-    AuditAction.MEMBER_INVITATION_DECLINED: _event(T.INVITATION, *CHANGE),
-    AuditAction.KEY_CREATED: _event(T.MACHINE_KEY, *CHANGE),
-    AuditAction.KEY_UPDATED: _event(T.MACHINE_KEY, *CHANGE),
-    AuditAction.KEY_ROTATED: _event(T.MACHINE_KEY, *CHANGE),
-    AuditAction.KEY_REVOKED: _event(T.MACHINE_KEY, *CHANGE),
-    AuditAction.KEY_SUSPENDED: _event(T.MACHINE_KEY, *CHANGE),
-    AuditAction.KEY_UNSUSPENDED: _event(T.MACHINE_KEY, *CHANGE),
-    AuditAction.TOOL_CREATED: _event(T.TOOL, *CHANGE),
-    AuditAction.TOOL_UPDATED: _event(T.TOOL, *CHANGE),
-    AuditAction.TOOL_DELETED: _event(T.TOOL, *CHANGE),
-    AuditAction.WEBHOOK_CHANGED: _event(T.WEBHOOK_ENDPOINT, *CHANGE),
-    AuditAction.CONNECTOR_CREATED: _event(T.CONNECTOR, *CHANGE),
-    AuditAction.CONNECTOR_UPDATED: _event(T.CONNECTOR, *CHANGE),
-    AuditAction.CONNECTOR_DELETED: _event(T.CONNECTOR, *CHANGE),
+    _change(A.WORKSPACE_DELETED, T.WORKSPACE),
+    _change(A.MEMBER_ADDED, T.MEMBERSHIP),
+    _change(A.MEMBER_ROLE_CHANGED, T.MEMBERSHIP),
+    _change(A.MEMBER_REMOVED, T.MEMBERSHIP),
+    _change(A.MEMBER_INVITED, T.INVITATION),
+    _change(A.MEMBER_INVITATION_DECLINED, T.INVITATION),
+    _change(A.KEY_CREATED, T.MACHINE_KEY),
+    _change(A.KEY_UPDATED, T.MACHINE_KEY),
+    _change(A.KEY_ROTATED, T.MACHINE_KEY),
+    _change(A.KEY_REVOKED, T.MACHINE_KEY),
+    _change(A.KEY_SUSPENDED, T.MACHINE_KEY),
+    _change(A.KEY_UNSUSPENDED, T.MACHINE_KEY),
+    _change(A.TOOL_CREATED, T.TOOL),
+    _change(A.TOOL_UPDATED, T.TOOL),
+    _change(A.TOOL_DELETED, T.TOOL),
+    _change(A.WEBHOOK_CHANGED, T.WEBHOOK_ENDPOINT),
+    _change(A.CONNECTOR_CREATED, T.CONNECTOR),
+    _change(A.CONNECTOR_UPDATED, T.CONNECTOR),
+    _change(A.CONNECTOR_DELETED, T.CONNECTOR),
     # The gate
-    AuditAction.ACTION_DECIDED: _event(T.ACTION_REQUEST, "params", "reason", "dry_run"),
-    AuditAction.ACTION_RESULT_REPORTED: _event(
-        T.ACTION_REQUEST, "status", "output_bytes", "output_sha256"
+    _event(A.ACTION_DECIDED, T.ACTION_REQUEST, "params", "reason", "dry_run"),
+    _event(A.ACTION_RESULT_REPORTED, T.ACTION_REQUEST, "status", "output_bytes", "output_sha256"),
+    _event(
+        A.CONFIRMATION_APPROVED, T.CONFIRMATION, "action_request", "approvals", "approvals_required"
     ),
-    AuditAction.CONFIRMATION_APPROVED: _event(
-        T.CONFIRMATION, "action_request", "approvals", "approvals_required"
+    _event(
+        A.CONFIRMATION_DENIED, T.CONFIRMATION, "action_request", "approvals", "approvals_required"
     ),
-    AuditAction.CONFIRMATION_DENIED: _event(
-        T.CONFIRMATION, "action_request", "approvals", "approvals_required"
-    ),
-    AuditAction.CONFIRMATION_EXPIRED: _event(T.CONFIRMATION, "action_request", "expires_at"),
-    AuditAction.CONFIRMATION_USED: _event(T.CONFIRMATION, "action_request", "dry_run"),
-    AuditAction.CONNECTOR_SYNCED: _event(T.CONNECTOR, "created", "changed", "removed", "skipped"),
-    AuditAction.EXECUTION_RECORDED: _event(
+    _event(A.CONFIRMATION_EXPIRED, T.CONFIRMATION, "action_request", "expires_at"),
+    _event(A.CONFIRMATION_USED, T.CONFIRMATION, "action_request", "dry_run"),
+    _event(A.CONNECTOR_SYNCED, T.CONNECTOR, "created", "changed", "removed", "skipped"),
+    _event(
+        A.EXECUTION_RECORDED,
         T.EXECUTION,
         "action_request",
         "params",
@@ -104,17 +256,18 @@ EVENTS: dict[str, EventType] = {
         "error",
     ),
     # Exception records
-    AuditAction.ANOMALY_DETECTED: _event(T.EXCEPTION, *EXCEPTION),
-    AuditAction.POLICY_ERROR: _event(T.EXCEPTION, *EXCEPTION),
-    AuditAction.DENIAL_RECORDED: _event(T.EXCEPTION, *EXCEPTION),
-    AuditAction.GOVERNANCE_BREAK_GLASS: _event(T.EXCEPTION, *EXCEPTION),
-    AuditAction.WEBHOOK_DISABLED: _event(T.EXCEPTION, *EXCEPTION),
-    AuditAction.CREDENTIAL_IN_PARAMS: _event(T.EXCEPTION, *EXCEPTION),
-    AuditAction.EXCEPTION_RESOLVED: _event(T.EXCEPTION, "kind", "mitigation", "reason"),
-    # Reserved: reminders are sent as notifications and not recorded in the chain yet.
-    AuditAction.EXCEPTION_REMINDED: _event(T.EXCEPTION),
+    _exception(A.ANOMALY_DETECTED),
+    _exception(A.POLICY_ERROR),
+    _exception(A.DENIAL_RECORDED),
+    _exception(A.GOVERNANCE_BREAK_GLASS),
+    _exception(A.WEBHOOK_DISABLED),
+    _exception(A.CREDENTIAL_IN_PARAMS),
+    _event(A.EXCEPTION_RESOLVED, T.EXCEPTION, "kind", "mitigation", "reason"),
+    # Open exceptions brought to the workspace's admins (notifications, once a period).
+    _event(A.EXCEPTION_REMINDED, T.WORKSPACE, "open", "older_than_days", "exception_ids"),
     # The evidence itself
-    AuditAction.AUDIT_VERIFIED: _event(
+    _event(
+        A.AUDIT_VERIFIED,
         T.AUDIT_CHAIN,
         "workspace",
         "ok",
@@ -128,7 +281,8 @@ EVENTS: dict[str, EventType] = {
         "quarantined",
     ),
     # A manual export (audit_record_export), a scheduled batch, or a failed delivery.
-    AuditAction.AUDIT_EXPORTED: _event(
+    _event(
+        A.AUDIT_EXPORTED,
         (T.AUDIT_CHAIN, T.AUDIT_EXPORT_BATCH, T.EXCEPTION),
         "entries",
         "first_seq",
@@ -139,7 +293,8 @@ EVENTS: dict[str, EventType] = {
         "sha256",
         *EXCEPTION,
     ),
-    AuditAction.AUDIT_PRUNED: _event(
+    _event(
+        A.AUDIT_PRUNED,
         T.AUDIT_CHAIN,
         "pruned_from_seq",
         "pruned_through_seq",
@@ -151,38 +306,32 @@ EVENTS: dict[str, EventType] = {
     ),
     # Plus one list of pruned ids per registered pruner ("action_requests",
     # "executions", ...), named at run time.
-    AuditAction.PLAIN_COPIES_PRUNED: _event(
-        T.WORKSPACE, "retention_days", "cutoff", "kept", open_fields=True
+    _event(
+        A.PLAIN_COPIES_PRUNED, T.WORKSPACE, "retention_days", "cutoff", "kept", open_fields=True
     ),
-    AuditAction.ATTACHMENT_ADDED: _event(
+    _event(
+        A.ATTACHMENT_ADDED,
         (T.APPROVAL_RECORD, T.EXCEPTION_RECORD, T.VERSION_LOG),
         "attachment",
         "url",
         "sha256",
         "title",
     ),
-    AuditAction.PRIVACY_SUMMARY_DOWNLOADED: _event(
-        T.PRIVACY_SUMMARY, "format", "generated_at", "chain_head_seq", "chain_head_hash"
+    _event(
+        A.PRIVACY_SUMMARY_DOWNLOADED,
+        T.PRIVACY_SUMMARY,
+        "format",
+        "generated_at",
+        "chain_head_seq",
+        "chain_head_hash",
     ),
-    AuditAction.SECURITY_LOGIN_THROTTLED: _event(T.USER, "throttled", "failures", "window_seconds"),
-    AuditAction.SECURITY_KEY_GUESSING_THROTTLED: _event(
-        T.MACHINE_KEY, "throttled", "prefix", "failures", "window_seconds"
+    _event(A.SECURITY_LOGIN_THROTTLED, T.USER, "throttled", "failures", "window_seconds"),
+    _event(
+        A.SECURITY_KEY_GUESSING_THROTTLED,
+        T.MACHINE_KEY,
+        "throttled",
+        "prefix",
+        "failures",
+        "window_seconds",
     ),
-}
-
-
-class UndeclaredEvent(ValueError):
-    """An audit entry whose action, target or input fields are not in EVENTS: a
-    programming error, refused before anything is written."""
-
-
-def check_event(action: str, target_type: str, input: dict | None) -> None:
-    event = EVENTS.get(action)
-    if event is None:
-        raise UndeclaredEvent(f"audit action {action!r} has no schema in audit/events.py")
-    if target_type not in event.targets:
-        raise UndeclaredEvent(f"audit action {action!r} does not name a {target_type!r}")
-    if not event.open_fields:
-        extra = set(input or ()) - event.fields
-        if extra:
-            raise UndeclaredEvent(f"audit action {action!r} has no fields {sorted(extra)}")
+)

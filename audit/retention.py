@@ -32,6 +32,7 @@ from django.db.models import Min
 from django.utils import timezone
 
 from audit.chain import format_timestamp
+from audit.events import EVENTS
 from audit.models import AuditAction, AuditChainHead, AuditEntry, ExceptionRecord, VersionLog
 from audit.prune_marks import checkpoint_signature, latest_checkpoint
 from audit.services import audit_record
@@ -166,11 +167,7 @@ def audit_prune(
         through_hash = entries.values_list("hash", flat=True).get(seq=through)
         first_present = entries.aggregate(s=Min("seq"))["s"] or 1
         count = entries.filter(seq__lte=through).count()
-        checkpoint_entry = audit_record(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.AUDIT_PRUNED,
-            target_type="audit_chain",
+        event = EVENTS[AuditAction.AUDIT_PRUNED].event(
             target_id=workspace.pk,
             input={
                 "pruned_from_seq": first_present,
@@ -184,6 +181,7 @@ def audit_prune(
             rationale=f"retention {days} days",
             outcome="pruned",
         )
+        checkpoint_entry = audit_record(event, workspace=workspace, actor=actor)
         _delete_cascading_references(workspace, through)
         deleted = _delete_through(workspace, through)
     return PruneResult(workspace.slug, deleted, through, checkpoint_entry.seq)

@@ -19,7 +19,7 @@ from django.utils import timezone
 from audit import signing
 from audit.chain import clean_text, compute_hash, entry_payload, normalize_json
 from audit.checkpoints import checkpoint_every, checkpoint_sign
-from audit.events import check_event
+from audit.events import EVENTS, AuditEvent, TargetType, UndeclaredEvent
 from audit.models import (
     AuditAction,
     AuditChainHead,
@@ -54,79 +54,74 @@ def _client_ip(value: str | None) -> str | None:
         return None
 
 
-def _new_entry(
-    *,
-    workspace: Workspace,
-    actor: Actor,
-    action: str,
-    target_type: str,
-    target_id: Any,
-    tool: str,
-    input: dict | None,
-    decision: str,
-    rationale: str,
-    policy_version: int | None,
-    outcome: str,
-) -> AuditEntry:
+def _new_entry(workspace: Workspace, actor: Actor, event: AuditEvent) -> AuditEntry:
     """An unsaved entry, every value already in the form the database gives back (what
     is hashed must be what verification reads); seq and hashes come with its place.
-    Its shape is checked against the action's declared schema (audit/events.py) first."""
-    check_event(action, target_type, input)
+    The event's shape was checked against its declared schema when it was made."""
     return AuditEntry(
         workspace=workspace,
         created_at=timezone.now(),
         actor=clean_text(actor.label),
         actor_type=actor.kind,
-        action=action,
-        target_type=target_type,
-        target_id=clean_text(str(target_id or "")),
-        tool=clean_text(tool),
-        input=normalize_json(input or {}),
-        decision=decision,
-        rationale=clean_text(rationale),
-        policy_version=policy_version,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=clean_text(str(event.target_id or "")),
+        tool=clean_text(event.tool),
+        input=normalize_json(event.input),
+        decision=event.decision,
+        rationale=clean_text(event.rationale),
+        policy_version=event.policy_version,
         request_id=clean_text(actor.request_id),
         client_ip=_client_ip(actor.client_ip),
-        outcome=outcome,
+        outcome=event.outcome,
     )
 
 
+# LEGACY: remove once approvals/services.py and gateway/services.py are converted.
+# The keyword form `audit_record(workspace=, actor=, action=, target_type=, ...)`,
+# turned into the event it describes (and checked like one).
+def _legacy_event(event: AuditEvent | None, legacy: dict[str, Any]) -> AuditEvent:
+    if event is not None and legacy:
+        raise TypeError(f"an audit event and the keywords {sorted(legacy)}: pass one")
+    if event is None:
+        return AuditEvent(**legacy)
+    return event
+
+
+def _plain_event(event: AuditEvent) -> AuditEvent:
+    if not isinstance(event, AuditEvent):
+        raise TypeError(f"audit_record takes an AuditEvent, not {type(event).__name__}")
+    if event.is_change:
+        raise UndeclaredEvent(
+            f"audit action {event.action!r} is a config change: record it with "
+            "audit_record_change, which writes its version log"
+        )
+    return event
+
+
 def audit_record(
+    event: AuditEvent | None = None,
+    /,
     *,
     workspace: Workspace,
     actor: Actor,
-    action: str,
-    target_type: str = "",
-    target_id: Any = "",
-    tool: str = "",
-    input: dict | None = None,
-    decision: str = "",
-    rationale: str = "",
-    policy_version: int | None = None,
-    outcome: str = "",
+    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
+    **legacy: Any,
 ) -> AuditEntry:
-    """Append one entry to the workspace's chain, serialized by a lock on its head.
+    """Append the event to the workspace's chain, serialized by a lock on its head.
 
     Rows squatting past the head (written behind the application's back) are first
     moved to quarantine, so they neither block this write nor join the chain; entries
     waiting in the group-commit queue (AuditPending) are sealed first, in order. Every
     `checkpoint_every()` entries, the head is signed in the same transaction."""
+    event = _plain_event(_legacy_event(event, legacy))
+    return _record(event, workspace, actor)
+
+
+def _record(event: AuditEvent, workspace: Workspace, actor: Actor) -> AuditEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of its change")
-    entry = _new_entry(
-        workspace=workspace,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        tool=tool,
-        input=input,
-        decision=decision,
-        rationale=rationale,
-        policy_version=policy_version,
-        outcome=outcome,
-    )
-    return _append(workspace, entry)
+    return _append(workspace, _new_entry(workspace, actor, event))
 
 
 def _append(workspace: Workspace, entry: AuditEntry) -> AuditEntry:
@@ -140,19 +135,14 @@ def _append(workspace: Workspace, entry: AuditEntry) -> AuditEntry:
 
 def audit_record_with(
     row: models.Model,
+    event: AuditEvent | None = None,
+    /,
     *,
     workspace: Workspace,
     actor: Actor,
-    action: str,
-    target_type: str = "",
-    target_id: Any = "",
-    tool: str = "",
-    input: dict | None = None,
-    decision: str = "",
-    rationale: str = "",
-    policy_version: int | None = None,
-    outcome: str = "",
     group_commit: bool = True,
+    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
+    **legacy: Any,
 ) -> None:
     """Insert `row` (the change) and append its audit entry, in as few round trips as
     the database allows: on PostgreSQL the insert rides in the statement that locks the
@@ -165,22 +155,11 @@ def audit_record_with(
     sealer thread chains every queued entry of the workspace in one transaction
     (README "Contention": group commit). Only for callers that need nothing from the
     entry row itself (no foreign key to it)."""
+    event = _plain_event(_legacy_event(event, legacy))
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record_with must run inside the transaction of its change")
-    entry = _new_entry(
-        workspace=workspace,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        tool=tool,
-        input=input,
-        decision=decision,
-        rationale=rationale,
-        policy_version=policy_version,
-        outcome=outcome,
-    )
+    entry = _new_entry(workspace, actor, event)
     group_commit = group_commit and settings.WARDEN_AUDIT_GROUP_COMMIT
     if connection.vendor != "postgresql":
         row.save(force_insert=True)
@@ -528,41 +507,36 @@ def checkpoint_create(*, workspace: Workspace) -> AuditCheckpoint | None:
 
 
 def audit_record_change(
+    event: AuditEvent | None = None,
+    /,
     *,
     workspace: Workspace,
     actor: Actor,
-    action: str,
-    target_type: str,
-    target_id: Any,
-    before: dict | None,
-    after: dict | None,
-    reason: str = "",
-    policy_version: int | None = None,
-    tool: str = "",
+    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
+    **legacy: Any,
 ) -> AuditEntry:
-    """A config change: one audit entry plus its VersionLog (before/after JSON)."""
-    entry = audit_record(
-        workspace=workspace,
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        tool=tool,
-        input={"before": before, "after": after, "reason": reason},
-        rationale=reason,
-        policy_version=policy_version,
-        outcome="applied",
-    )
+    """A config change (`EVENTS[action].change(...)`): one audit entry plus its
+    VersionLog (before/after JSON)."""
+    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
+    if event is None:
+        event = EVENTS[legacy.pop("action")].change(**legacy)
+    elif legacy:
+        raise TypeError(f"an audit event and the keywords {sorted(legacy)}: pass one")
+    if not isinstance(event, AuditEvent):
+        raise TypeError(f"audit_record_change takes an AuditEvent, not {type(event).__name__}")
+    if not event.is_change:
+        raise UndeclaredEvent(f"audit action {event.action!r} is not a config change")
+    entry = _record(event, workspace, actor)
     VersionLog.objects.create(
         workspace=workspace,
         created_at=entry.created_at,
         actor=entry.actor,
-        target_type=target_type,
+        target_type=event.target_type,
         target_id=entry.target_id,
         before=entry.input["before"],
         after=entry.input["after"],
         reason=entry.rationale,
-        policy_version=policy_version,
+        policy_version=event.policy_version,
         audit_entry=entry,
     )
     return entry
@@ -606,15 +580,15 @@ def exception_record(
     subject: str = "",
     action: str = "anomaly.detected",
 ) -> ExceptionRecord:
-    entry = audit_record(
-        workspace=workspace,
-        actor=actor,
-        action=action,
-        target_type="exception",
+    """An exception record and its audit entry: `action`'s event, declared with
+    `_exception` in audit/events.py (kind, severity, what, evidence)."""
+    event = EVENTS[action].event(
+        target_type=TargetType.EXCEPTION,
         input={"kind": kind, "severity": severity, "what": what, "evidence": evidence or {}},
         rationale=why,
         outcome=kind,
     )
+    entry = audit_record(event, workspace=workspace, actor=actor)
     return _attach_exception(
         entry,
         kind=kind,
@@ -640,16 +614,13 @@ def exception_resolve(
         raise WardenError("conflict", "This exception is already resolved.")
     mitigation = clean_text(mitigation) or record.mitigation
     reason = clean_text(reason or "").strip() or mitigation
-    entry = audit_record(
-        workspace=record.workspace,
-        actor=actor,
-        action=AuditAction.EXCEPTION_RESOLVED,
-        target_type="exception",
+    event = EVENTS[AuditAction.EXCEPTION_RESOLVED].event(
         target_id=record.pk,
         input={"kind": record.kind, "mitigation": mitigation, "reason": reason},
         rationale=reason,
         outcome="resolved",
     )
+    entry = audit_record(event, workspace=record.workspace, actor=actor)
     ExceptionRecord.objects.filter(pk=record.pk).update(
         resolved_by=entry.actor, resolved_at=entry.created_at, mitigation=mitigation
     )
@@ -667,17 +638,14 @@ def audit_verify_and_record(
     audit_seal_pending(workspace)
     result = verify_chain(workspace, progress=progress, checkpoint_file=checkpoint_file)
     with transaction.atomic():
-        entry = audit_record(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.AUDIT_VERIFIED,
-            target_type="audit_chain",
+        event = EVENTS[AuditAction.AUDIT_VERIFIED].event(
             target_id=workspace.pk,
             input=result.as_dict(),
             decision="ok" if result.ok else "broken",
             rationale=result.summary(),
             outcome="ok" if result.ok else "broken",
         )
+        entry = audit_record(event, workspace=workspace, actor=actor)
         if not result.ok:
             _attach_exception(
                 entry,
@@ -703,11 +671,8 @@ def audit_record_export(
 ) -> AuditEntry:
     """Evidence that evidence left the system: what range, to where."""
     with transaction.atomic():
-        return audit_record(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.AUDIT_EXPORTED,
-            target_type="audit_chain",
+        event = EVENTS[AuditAction.AUDIT_EXPORTED].event(
+            target_type=TargetType.AUDIT_CHAIN,
             target_id=workspace.pk,
             input={
                 "entries": entries,
@@ -717,3 +682,4 @@ def audit_record_export(
             },
             outcome="exported",
         )
+        return audit_record(event, workspace=workspace, actor=actor)

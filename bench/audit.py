@@ -81,17 +81,15 @@ def _workspaces(prefix: str, count: int):
 def _append_loop(workspaces, count: int, offset: int = 0) -> None:
     from django.db import transaction
 
+    from audit.events import EVENTS
+    from audit.models import AuditAction
     from audit.services import audit_record
     from common.actor import Actor
 
     actor = Actor("key:6f1c1d7e-0000-4000-8000-000000000001", client_ip="10.1.2.3")
     for i in range(count):
         with transaction.atomic():
-            audit_record(
-                workspace=workspaces[(offset + i) % len(workspaces)],
-                actor=actor,
-                action="action.decided",
-                target_type="action_request",
+            event = EVENTS[AuditAction.ACTION_DECIDED].event(
                 target_id="3b7e0c8a-0000-4000-8000-000000000002",
                 tool="crm.lookup",
                 input={"params": {"q": "acme", "limit": 10}, "reason": "", "dry_run": False},
@@ -100,6 +98,7 @@ def _append_loop(workspaces, count: int, offset: int = 0) -> None:
                 policy_version=4,
                 outcome="allowed",
             )
+            audit_record(event, workspace=workspaces[(offset + i) % len(workspaces)], actor=actor)
 
 
 def _threaded(workspaces, total: int, threads: int) -> float:

@@ -31,6 +31,7 @@ from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.params import SECRET_PARAM_PREFIX, params_digest, store_params
 from approvals.signals import action_decided
 from approvals.tokens import confirmation_token
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -290,20 +291,20 @@ def task_cancel(*, key, actor: Actor, action: ActionRequest) -> ActionRequest:
             status=ActionRequest.Status.EXPIRED, result_status=WITHDRAWN
         )
         audit_record(
+            EVENTS[AuditAction.CONFIRMATION_EXPIRED].event(
+                target_id=confirmation.pk,
+                tool=action.tool_name,
+                input={
+                    "action_request": str(action.pk),
+                    "expires_at": confirmation.expires_at.isoformat(),
+                },
+                decision="expired",
+                rationale="withdrawn by the requesting agent (MCP tasks/cancel) before it ran",
+                policy_version=action.policy_version,
+                outcome="expired",
+            ),
             workspace=key.workspace,
             actor=actor,
-            action=AuditAction.CONFIRMATION_EXPIRED,
-            target_type="confirmation",
-            target_id=confirmation.pk,
-            tool=action.tool_name,
-            input={
-                "action_request": str(action.pk),
-                "expires_at": confirmation.expires_at.isoformat(),
-            },
-            decision="expired",
-            rationale="withdrawn by the requesting agent (MCP tasks/cancel) before it ran",
-            policy_version=action.policy_version,
-            outcome="expired",
         )
         action_id = action.pk
         transaction.on_commit(

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from rest_framework.exceptions import Throttled
 
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -76,11 +77,7 @@ def _report(counter: Counter, *, ip: str | None, prefix: str | None, request_id:
     if key is None:
         return
     with transaction.atomic():
-        audit_record(
-            workspace=key.workspace,
-            actor=Actor(ACTOR_LABEL, request_id=request_id, client_ip=ip),
-            action=AuditAction.SECURITY_KEY_GUESSING_THROTTLED,
-            target_type="machine_key",
+        event = EVENTS[AuditAction.SECURITY_KEY_GUESSING_THROTTLED].event(
             target_id=key.pk,
             input={
                 "throttled": "prefix",
@@ -95,3 +92,5 @@ def _report(counter: Counter, *, ip: str | None, prefix: str | None, request_id:
             ),
             outcome="throttled",
         )
+        actor = Actor(ACTOR_LABEL, request_id=request_id, client_ip=ip)
+        audit_record(event, workspace=key.workspace, actor=actor)

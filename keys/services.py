@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record_change
 from common.actor import Actor
@@ -171,16 +172,10 @@ def check_mintable(*, workspace: Workspace, actor: Actor, fields: dict) -> None:
 
 
 def _audit(key: MachineKey, actor: Actor, action: str, before: dict | None, reason: str = ""):
-    audit_record_change(
-        workspace=key.workspace,
-        actor=actor,
-        action=action,
-        target_type="machine_key",
-        target_id=key.pk,
-        before=before,
-        after=key.snapshot(),
-        reason=reason,
+    event = EVENTS[action].change(
+        target_id=key.pk, before=before, after=key.snapshot(), reason=reason
     )
+    audit_record_change(event, workspace=key.workspace, actor=actor)
 
 
 @transaction.atomic

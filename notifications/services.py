@@ -32,8 +32,9 @@ from django.utils import timezone
 from approvals.models import ActionRequest, ConfirmationRequest
 from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
 from approvals.review_link import review_link_token
+from audit.events import EVENTS, TargetType
 from audit.models import AuditAction, ExceptionRecord
-from audit.services import audit_record_change, audit_verify_and_record
+from audit.services import audit_record, audit_record_change, audit_verify_and_record
 from common import background
 from common.actor import Actor
 from common.errors import WardenError
@@ -126,15 +127,13 @@ def automation_settings_update(
     current.updated_at = timezone.now()
     current.save()
     if current.snapshot() != before:
-        audit_record_change(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.WORKSPACE_SETTINGS_CHANGED,
-            target_type="automation_settings",
+        event = EVENTS[AuditAction.WORKSPACE_SETTINGS_CHANGED].change(
+            target_type=TargetType.AUTOMATION_SETTINGS,
             target_id=workspace.pk,
             before=before,
             after=current.snapshot(),
         )
+        audit_record_change(event, workspace=workspace, actor=actor)
     return current
 
 
@@ -168,16 +167,13 @@ class IssuedEndpoint:
 
 
 def _audit_endpoint(endpoint, actor, before, reason=""):
-    audit_record_change(
-        workspace=endpoint.workspace,
-        actor=actor,
-        action=AuditAction.WEBHOOK_CHANGED,
-        target_type="webhook_endpoint",
+    event = EVENTS[AuditAction.WEBHOOK_CHANGED].change(
         target_id=endpoint.pk,
         before=before,
         after=endpoint.snapshot() if endpoint.pk else None,
         reason=reason,
     )
+    audit_record_change(event, workspace=endpoint.workspace, actor=actor)
 
 
 @transaction.atomic
@@ -257,15 +253,8 @@ def endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
     before = endpoint.snapshot()
     pk, workspace = endpoint.pk, endpoint.workspace
     endpoint.delete()
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=AuditAction.WEBHOOK_CHANGED,
-        target_type="webhook_endpoint",
-        target_id=pk,
-        before=before,
-        after=None,
-    )
+    event = EVENTS[AuditAction.WEBHOOK_CHANGED].change(target_id=pk, before=before, after=None)
+    audit_record_change(event, workspace=workspace, actor=actor)
 
 
 # ---------------------------------------------------------------------------
@@ -589,18 +578,27 @@ def exceptions_remind_unresolved(*, now: datetime | None = None) -> int:
             subject=f"{len(records)} open exception(s) in {workspace.name}",
         )
         admins = users_with_workspace_perm(workspace=workspace, perm="manage_workspace")
+        data = {
+            "open": len(records),
+            "older_than_days": days,
+            "exception_ids": [r.pk for r in records[:100]],
+        }
         with transaction.atomic():
             published = event_publish(
                 workspace=workspace,
                 event=Event.EXCEPTION_UNRESOLVED,
                 event_key=f"{Event.EXCEPTION_UNRESOLVED}:{workspace.pk}:{period}",
-                data={
-                    "open": len(records),
-                    "older_than_days": days,
-                    "exception_ids": [r.pk for r in records[:100]],
-                },
+                data=data,
                 emails=_emails_to(admins, rendered),
             )
+            if published is not None:  # the evidence shows the reminder went out, and when
+                event = EVENTS[AuditAction.EXCEPTION_REMINDED].event(
+                    target_id=workspace.pk,
+                    input=data,
+                    rationale=f"{len(records)} exception(s) open longer than {days} days",
+                    outcome="reminded",
+                )
+                audit_record(event, workspace=workspace, actor=SYSTEM)
         reminded += published is not None
     return reminded
 

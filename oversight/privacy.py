@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.results import MAX_RESULT_OUTPUT_BYTES
+from audit.events import EVENTS
 from audit.models import (
     GENESIS_HASH,
     AuditAction,
@@ -386,11 +387,7 @@ def privacy_summary_download(*, workspace: Workspace, actor: Actor, fmt: str) ->
         raise ValueError(f"unknown privacy summary format {fmt!r}")
     with transaction.atomic():
         summary = privacy_summary_build(workspace=workspace)
-        audit_record(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.PRIVACY_SUMMARY_DOWNLOADED,
-            target_type="privacy_summary",
+        event = EVENTS[AuditAction.PRIVACY_SUMMARY_DOWNLOADED].event(
             target_id=workspace.pk,
             input={
                 "format": fmt,
@@ -400,4 +397,5 @@ def privacy_summary_download(*, workspace: Workspace, actor: Actor, fmt: str) ->
             },
             outcome="downloaded",
         )
+        audit_record(event, workspace=workspace, actor=actor)
     return summary

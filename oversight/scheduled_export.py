@@ -44,6 +44,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.checkpoints import checkpoint_line
+from audit.events import EVENTS, TargetType
 from audit.export import iter_export_lines
 from audit.models import AuditAction, AuditCheckpoint, ExceptionRecord
 from audit.services import audit_record, audit_record_change, exception_record
@@ -185,16 +186,14 @@ def destination_configure(
     destination.batch_size = int(batch_size)
     destination.save()
     if before != destination.snapshot() or new_secret:
-        audit_record_change(
-            workspace=workspace,
-            actor=actor,
-            action=AuditAction.WORKSPACE_SETTINGS_CHANGED,
-            target_type="audit_export_destination",
+        event = EVENTS[AuditAction.WORKSPACE_SETTINGS_CHANGED].change(
+            target_type=TargetType.AUDIT_EXPORT_DESTINATION,
             target_id=workspace.pk,
             before=before,
             after=destination.snapshot(),
             reason="signing secret issued" if new_secret else "",
         )
+        audit_record_change(event, workspace=workspace, actor=actor)
     return ConfiguredDestination(destination=destination, secret=new_secret)
 
 
@@ -361,11 +360,8 @@ def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchR
         # A batch of nothing but earlier export records is not itself recorded, or every
         # run would export the previous run's record forever.
         if any(action != AuditAction.AUDIT_EXPORTED for _, action, _ in rows):
-            audit_record(
-                workspace=workspace,
-                actor=ACTOR,
-                action=AuditAction.AUDIT_EXPORTED,
-                target_type="audit_export_batch",
+            event = EVENTS[AuditAction.AUDIT_EXPORTED].event(
+                target_type=TargetType.AUDIT_EXPORT_BATCH,
                 target_id=batch.pk,
                 input={
                     "kind": destination.kind,
@@ -377,6 +373,7 @@ def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchR
                 },
                 outcome="sent",
             )
+            audit_record(event, workspace=workspace, actor=ACTOR)
         return BatchResult(BatchOutcome.SENT, entries=len(rows))
 
 

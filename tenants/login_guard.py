@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -85,11 +86,7 @@ def _report(counter: Counter, *, username: str, ip: str | None, request_id: str)
     actor = Actor(ACTOR_LABEL, request_id=request_id, client_ip=ip)
     for membership in memberships:
         with transaction.atomic():
-            audit_record(
-                workspace=membership.workspace,
-                actor=actor,
-                action=AuditAction.SECURITY_LOGIN_THROTTLED,
-                target_type="user",
+            event = EVENTS[AuditAction.SECURITY_LOGIN_THROTTLED].event(
                 target_id=membership.user_id,
                 input={
                     "throttled": "account",
@@ -103,3 +100,4 @@ def _report(counter: Counter, *, username: str, ip: str | None, request_id: str)
                 ),
                 outcome="throttled",
             )
+            audit_record(event, workspace=membership.workspace, actor=actor)

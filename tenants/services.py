@@ -10,6 +10,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
+from audit.events import EVENTS, TargetType
 from audit.models import AuditAction
 from audit.services import audit_record_change
 from common.actor import Actor
@@ -113,15 +114,10 @@ def workspace_create(*, slug: str, name: str, owner, actor: Actor) -> Workspace:
         raise WardenError("conflict", f"A workspace with slug {slug!r} exists.", {"slug": slug})
     workspace = Workspace.objects.create(slug=slug, name=name)
     _create_role_groups(workspace)
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=AuditAction.WORKSPACE_CREATED,
-        target_type="workspace",
-        target_id=workspace.pk,
-        before=None,
-        after=workspace.settings_snapshot(),
+    event = EVENTS[AuditAction.WORKSPACE_CREATED].change(
+        target_id=workspace.pk, before=None, after=workspace.settings_snapshot()
     )
+    audit_record_change(event, workspace=workspace, actor=actor)
     membership_add(workspace=workspace, user=owner, role=Role.OWNER, actor=actor)
     return workspace
 
@@ -139,16 +135,14 @@ def workspace_update(
         setattr(workspace, field, value)
     workspace.full_clean()
     workspace.save(update_fields=list(changes))
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=AuditAction.WORKSPACE_SETTINGS_CHANGED,
-        target_type="workspace",
+    event = EVENTS[AuditAction.WORKSPACE_SETTINGS_CHANGED].change(
+        target_type=TargetType.WORKSPACE,
         target_id=workspace.pk,
         before=before,
         after=workspace.settings_snapshot(),
         reason=reason,
     )
+    audit_record_change(event, workspace=workspace, actor=actor)
     return workspace
 
 
@@ -162,16 +156,13 @@ def workspace_soft_delete(*, workspace: Workspace, actor: Actor, reason: str = "
     before = workspace.settings_snapshot()
     workspace.deleted_at = timezone.now()
     workspace.save(update_fields=["deleted_at"])
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=AuditAction.WORKSPACE_DELETED,
-        target_type="workspace",
+    event = EVENTS[AuditAction.WORKSPACE_DELETED].change(
         target_id=workspace.pk,
         before=before,
         after={**workspace.settings_snapshot(), "deleted_at": workspace.deleted_at.isoformat()},
         reason=reason,
     )
+    audit_record_change(event, workspace=workspace, actor=actor)
     return workspace
 
 
@@ -275,15 +266,10 @@ def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Me
     membership = Membership.objects.create(workspace=workspace, user=user, role=role)
     _join_role_group(membership)
     _sync_staff_flag(user)
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=AuditAction.MEMBER_ADDED,
-        target_type="membership",
-        target_id=membership.pk,
-        before=None,
-        after=membership.snapshot(),
+    event = EVENTS[AuditAction.MEMBER_ADDED].change(
+        target_id=membership.pk, before=None, after=membership.snapshot()
     )
+    audit_record_change(event, workspace=workspace, actor=actor)
     return membership
 
 
@@ -304,15 +290,10 @@ def membership_change_role(*, membership: Membership, role: str, actor: Actor) -
     _leave_role_groups(membership)
     _join_role_group(membership)
     _sync_staff_flag(membership.user)
-    audit_record_change(
-        workspace=membership.workspace,
-        actor=actor,
-        action=AuditAction.MEMBER_ROLE_CHANGED,
-        target_type="membership",
-        target_id=membership.pk,
-        before=before,
-        after=membership.snapshot(),
+    event = EVENTS[AuditAction.MEMBER_ROLE_CHANGED].change(
+        target_id=membership.pk, before=before, after=membership.snapshot()
     )
+    audit_record_change(event, workspace=membership.workspace, actor=actor)
     return membership
 
 
@@ -328,15 +309,8 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
     _leave_role_groups(membership)
     membership.delete()
     _sync_staff_flag(membership.user)
-    audit_record_change(
-        workspace=membership.workspace,
-        actor=actor,
-        action=AuditAction.MEMBER_REMOVED,
-        target_type="membership",
-        target_id=pk,
-        before=before,
-        after=None,
-    )
+    event = EVENTS[AuditAction.MEMBER_REMOVED].change(target_id=pk, before=before, after=None)
+    audit_record_change(event, workspace=membership.workspace, actor=actor)
     member_removed.send(
         sender=Membership, user=membership.user, workspace=membership.workspace, actor=actor
     )
@@ -379,15 +353,10 @@ def invitation_create(*, workspace: Workspace, user, role: str, actor: Actor) ->
         invited_by=actor.label,
         expires_at=timezone.now() + INVITATION_TTL,
     )
-    audit_record_change(
-        workspace=workspace,
-        actor=actor,
-        action=AuditAction.MEMBER_INVITED,
-        target_type="invitation",
-        target_id=invitation.pk,
-        before=None,
-        after=invitation.snapshot(),
+    event = EVENTS[AuditAction.MEMBER_INVITED].change(
+        target_id=invitation.pk, before=None, after=invitation.snapshot()
     )
+    audit_record_change(event, workspace=workspace, actor=actor)
     return invitation
 
 
@@ -413,13 +382,8 @@ def invitation_answer(*, invitation: Invitation, accept: bool, actor: Actor) -> 
     else:
         invitation.declined_at = now
         invitation.save(update_fields=["declined_at"])
-        audit_record_change(
-            workspace=invitation.workspace,
-            actor=actor,
-            action=AuditAction.MEMBER_INVITATION_DECLINED,
-            target_type="invitation",
-            target_id=invitation.pk,
-            before=invitation.snapshot(),
-            after=None,
+        event = EVENTS[AuditAction.MEMBER_INVITATION_DECLINED].change(
+            target_id=invitation.pk, before=invitation.snapshot(), after=None
         )
+        audit_record_change(event, workspace=invitation.workspace, actor=actor)
     return invitation

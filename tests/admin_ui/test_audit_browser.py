@@ -2,6 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from audit.events import EVENTS
 from audit.models import AuditAction, AuditEntry, ExceptionRecord, VersionLog
 from audit.services import audit_record, exception_record
 from common.actor import Actor
@@ -17,11 +18,9 @@ EVIDENCE_LISTS = (
 )
 
 
-def _record(workspace, actor, **fields):
+def _record(workspace, actor, action, **fields):
     with transaction.atomic():
-        return audit_record(
-            workspace=workspace, actor=actor, **{"target_type": "action_request", **fields}
-        )
+        return audit_record(EVENTS[action].event(**fields), workspace=workspace, actor=actor)
 
 
 @pytest.fixture
@@ -125,13 +124,10 @@ def test_date_hierarchy_drilldown(evidence, role_users, admin_client_for):
 
 def test_detail_page_is_read_only_and_escapes_input(evidence, role_users, admin_client_for):
     with transaction.atomic():
-        entry = audit_record(
-            workspace=evidence,
-            actor=Actor.system("tests"),
-            action=AuditAction.ACTION_DECIDED,
-            target_type="action_request",
-            input={"params": {"x": "<script>alert(1)</script>"}},
+        event = EVENTS[AuditAction.ACTION_DECIDED].event(
+            input={"params": {"x": "<script>alert(1)</script>"}}
         )
+        entry = audit_record(event, workspace=evidence, actor=Actor.system("tests"))
     response = admin_client_for(role_users[Role.AUDITOR]).get(f"{LIST}{entry.pk}/change/")
     html = response.content.decode()
     assert response.status_code == 200

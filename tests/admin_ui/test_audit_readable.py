@@ -4,6 +4,7 @@ import re
 
 from django.db import transaction
 
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -14,15 +15,10 @@ LIST = "/admin/audit/auditentry/"
 
 def _decided(workspace, key, tool="crm.read", request_id="req-1"):
     with transaction.atomic():
-        audit_record(
-            workspace=workspace,
-            actor=Actor.for_key(key, request_id=request_id),
-            action=AuditAction.ACTION_DECIDED,
-            target_type="action_request",
-            tool=tool,
-            decision="allowed",
-            outcome="allowed",
+        event = EVENTS[AuditAction.ACTION_DECIDED].event(
+            tool=tool, decision="allowed", outcome="allowed"
         )
+        audit_record(event, workspace=workspace, actor=Actor.for_key(key, request_id=request_id))
 
 
 def test_key_and_user_names_beside_actor_ids(workspace, make_key, role_users, admin_client_for):
@@ -32,13 +28,8 @@ def test_key_and_user_names_beside_actor_ids(workspace, make_key, role_users, ad
     auditor.first_name, auditor.last_name = "Ada", "Auditor"
     auditor.save()
     with transaction.atomic():
-        audit_record(
-            workspace=workspace,
-            actor=Actor.for_user(auditor),
-            action=AuditAction.ACTION_DECIDED,
-            target_type="action_request",
-            tool="crm.read",
-        )
+        event = EVENTS[AuditAction.ACTION_DECIDED].event(tool="crm.read")
+        audit_record(event, workspace=workspace, actor=Actor.for_user(auditor))
     html = admin_client_for(auditor).get(LIST).content.decode()
     assert re.search(rf'invoice-bot<div class="warden-quiet warden-id">key:{key.pk}</div>', html)
     assert f'Ada Auditor<div class="warden-quiet warden-id">user:{auditor.email}</div>' in html
@@ -83,15 +74,12 @@ def test_hidden_characters_in_evidence_are_marked(
 ):
     key, _ = make_key(workspace)
     with transaction.atomic():
-        entry = audit_record(
-            workspace=workspace,
-            actor=Actor.for_key(key),
-            action=AuditAction.ACTION_DECIDED,
-            target_type="action_request",
+        event = EVENTS[AuditAction.ACTION_DECIDED].event(
             tool="crm\u202eread",
             rationale="ok\u200b<b>",
             input={"params": {"to": "ann@example.com\u2066"}},
         )
+        entry = audit_record(event, workspace=workspace, actor=Actor.for_key(key))
     client = admin_client_for(role_users[Role.AUDITOR])
     listing = client.get(LIST).content.decode()
     detail = client.get(f"{LIST}{entry.pk}/change/").content.decode()

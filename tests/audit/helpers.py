@@ -3,6 +3,8 @@
 import pytest
 from django.db import connection, transaction
 
+from audit.events import EVENTS, TargetType
+from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
 
@@ -17,20 +19,16 @@ def append(workspace, n=1, actor=AGENT, **fields):
     entries = []
     for i in range(n):
         with transaction.atomic():
-            entries.append(
-                audit_record(
-                    workspace=workspace,
-                    actor=actor,
-                    action=fields.get("action", "action.decided"),
-                    target_type=fields.get("target_type", "action_request"),
-                    tool=fields.get("tool", "crm.read"),
-                    input=fields.get("input", {"params": {"i": i, "q": "é ☃", "n": 1.5}}),
-                    decision=fields.get("decision", "allowed"),
-                    rationale=fields.get("rationale", "allowlist"),
-                    policy_version=fields.get("policy_version", 3),
-                    outcome=fields.get("outcome", "allowed"),
-                )
+            event = EVENTS[fields.get("action", AuditAction.ACTION_DECIDED)].event(
+                target_type=fields.get("target_type", TargetType.ACTION_REQUEST),
+                tool=fields.get("tool", "crm.read"),
+                input=fields.get("input", {"params": {"i": i, "q": "é ☃", "n": 1.5}}),
+                decision=fields.get("decision", "allowed"),
+                rationale=fields.get("rationale", "allowlist"),
+                policy_version=fields.get("policy_version", 3),
+                outcome=fields.get("outcome", "allowed"),
             )
+            entries.append(audit_record(event, workspace=workspace, actor=actor))
     return entries
 
 

@@ -17,7 +17,8 @@ from audit.chain import (
     normalize_json,
     row_hasher,
 )
-from audit.models import AuditEntry
+from audit.events import EVENTS
+from audit.models import AuditAction, AuditEntry
 from audit.services import audit_record
 from audit.verify import verify_chain
 from common.actor import Actor
@@ -117,15 +118,10 @@ def test_any_input_survives_the_database_and_verifies(workspace, input_, text, i
     stored row hashes to its stored hash, on this database's fast verify path too."""
     actor = Actor(f"key:{text[:40]}", client_ip=ip, request_id=text[:64])
     with transaction.atomic():
-        entry = audit_record(
-            workspace=workspace,
-            actor=actor,
-            action="action.decided",
-            target_type="action_request",
-            tool=text,
-            input={"params": {"value": input_, text: text}},
-            rationale=text,
+        event = EVENTS[AuditAction.ACTION_DECIDED].event(
+            tool=text, input={"params": {"value": input_, text: text}}, rationale=text
         )
+        entry = audit_record(event, workspace=workspace, actor=actor)
     stored = AuditEntry.objects.get(pk=entry.pk)
     assert compute_hash(stored.prev_hash, entry_payload(stored)) == stored.hash
     result = verify_chain(workspace)
@@ -135,10 +131,9 @@ def test_any_input_survives_the_database_and_verifies(workspace, input_, text, i
 def test_lone_surrogates_and_nul_from_an_agent_are_stored_and_verify(workspace):
     evil = "a\ud800b\x00c\udfff"
     with transaction.atomic():
-        entry = audit_record(
-            workspace=workspace, actor=HUMAN, action="action.decided",
-            target_type="action_request", tool=evil,
-            input={"params": {evil: [evil]}}, rationale=evil,
-        )  # fmt: skip
+        event = EVENTS[AuditAction.ACTION_DECIDED].event(
+            tool=evil, input={"params": {evil: [evil]}}, rationale=evil
+        )
+        entry = audit_record(event, workspace=workspace, actor=HUMAN)
     assert entry.tool == "a\ufffdb\ufffdc\ufffd"
     assert verify_chain(workspace).ok

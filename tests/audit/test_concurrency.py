@@ -7,7 +7,8 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from audit.models import AuditEntry
+from audit.events import EVENTS
+from audit.models import AuditAction, AuditEntry
 from audit.services import audit_record
 from audit.verify import verify_chain
 from common.actor import Actor
@@ -29,15 +30,10 @@ def _run_writers(workspaces, per_thread=PER_THREAD, threads=THREADS):
             for i in range(per_thread):
                 workspace = workspaces[(n + i) % len(workspaces)]
                 with transaction.atomic():
-                    audit_record(
-                        workspace=workspace,
-                        actor=Actor(f"key:writer-{n}"),
-                        action="action.decided",
-                        target_type="action_request",
-                        tool="crm.read",
-                        input={"params": {"writer": n, "i": i}},
-                        decision="allowed",
+                    event = EVENTS[AuditAction.ACTION_DECIDED].event(
+                        tool="crm.read", input={"params": {"writer": n, "i": i}}, decision="allowed"
                     )
+                    audit_record(event, workspace=workspace, actor=Actor(f"key:writer-{n}"))
         except Exception as exc:  # surfaced by the assertion below
             errors.append(exc)
         finally:

@@ -15,7 +15,8 @@ from django.db import IntegrityError, connection, transaction
 
 from approvals.asking import action_submit
 from approvals.models import ActionRequest
-from audit.models import AuditChainHead, AuditEntry, AuditPending
+from audit.events import EVENTS
+from audit.models import AuditAction, AuditChainHead, AuditEntry, AuditPending
 from audit.services import audit_record, audit_seal_pending, seal_wait_idle
 from audit.verify import verify_chain
 from common.actor import Actor
@@ -25,6 +26,7 @@ from tests.audit.test_concurrency import _assert_linear
 
 pytestmark = [on_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
+VERIFIED = EVENTS[AuditAction.AUDIT_VERIFIED].event()
 CLIENTS = 8
 PER_CLIENT = 10
 
@@ -158,12 +160,7 @@ def test_entries_left_queued_are_sealed_before_the_next_append(workspace):
         for n in range(3)
     ]
     with transaction.atomic():
-        last = audit_record(
-            workspace=workspace,
-            actor=Actor.system("t"),
-            action="audit.verified",
-            target_type="audit_chain",
-        )
+        last = audit_record(VERIFIED, workspace=workspace, actor=Actor.system("t"))
     assert not AuditPending.objects.filter(workspace=workspace).exists()
     sealed = list(
         AuditEntry.objects.filter(workspace=workspace, target_id__startswith="left-")
@@ -227,12 +224,7 @@ def test_a_queued_entry_cannot_be_removed_or_edited_before_it_is_chained(workspa
     assert AuditPending.objects.filter(pk=queued.pk, decision="allowed").exists()
     # Sealing (chain first, then off the queue) still works, and the chain verifies.
     with transaction.atomic():
-        audit_record(
-            workspace=workspace,
-            actor=Actor.system("t"),
-            action="audit.verified",
-            target_type="audit_chain",
-        )
+        audit_record(VERIFIED, workspace=workspace, actor=Actor.system("t"))
     assert not AuditPending.objects.filter(workspace=workspace).exists()
     assert AuditEntry.objects.filter(workspace=workspace, target_id="queued-0").count() == 1
     assert verify_chain(workspace).ok

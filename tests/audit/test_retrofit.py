@@ -9,7 +9,8 @@ from approvals.catalog import tool_create, tool_delete, tool_update
 from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
 from audit import services as audit_services
-from audit.models import AuditEntry, VersionLog
+from audit.events import EVENTS
+from audit.models import AuditAction, AuditEntry, VersionLog
 from keys.models import MachineKey
 from keys.services import key_create, key_revoke, key_rotate, key_set_suspended
 from tenants.models import Membership, Role, Workspace
@@ -150,7 +151,6 @@ def test_failed_audit_write_rolls_back_workspace_creation(make_user, audit_fails
 def test_audit_record_refuses_to_run_outside_a_transaction(workspace):
     from audit.services import audit_record
 
+    event = EVENTS[AuditAction.AUDIT_VERIFIED].event()
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        audit_record(
-            workspace=workspace, actor=SYSTEM, action="audit.verified", target_type="audit_chain"
-        )
+        audit_record(event, workspace=workspace, actor=SYSTEM)

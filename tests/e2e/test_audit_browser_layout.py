@@ -4,6 +4,7 @@ actors are named, times carry their zone."""
 import pytest
 from django.db import transaction
 
+from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
 from common.actor import Actor
@@ -18,15 +19,13 @@ def auditor_page(browser, live_server, e2e_settings, workspace, make_key, make_m
     key, _ = make_key(workspace, name="invoice-bot")
     for n in range(3):
         with transaction.atomic():
-            audit_record(
-                workspace=workspace,
-                actor=Actor.for_key(key, request_id=f"4f9c2e7a-request-{n:04d}-long-id"),
-                action=AuditAction.ACTION_DECIDED,
-                target_type="action_request",
+            event = EVENTS[AuditAction.ACTION_DECIDED].event(
                 tool="billing.refund_customer_payment",
                 decision="requires_confirmation",
                 outcome="pending",
             )
+            actor = Actor.for_key(key, request_id=f"4f9c2e7a-request-{n:04d}-long-id")
+            audit_record(event, workspace=workspace, actor=actor)
     auditor = make_member(workspace, Role.AUDITOR)
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)

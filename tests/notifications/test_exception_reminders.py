@@ -6,8 +6,9 @@ from django.core import mail
 from django.db import transaction
 from django.utils import timezone
 
-from audit.models import ExceptionRecord
+from audit.models import AuditEntry, ExceptionRecord
 from audit.services import exception_record, exception_resolve
+from audit.verify import verify_chain
 from notifications.models import NotificationEvent
 from notifications.services import exceptions_remind_unresolved
 from tests.notifications.conftest import SYSTEM
@@ -39,5 +40,9 @@ def test_owners_hear_of_exceptions_left_open(
     event = NotificationEvent.objects.get(event="exception.unresolved")
     assert event.payload["data"]["exception_ids"] == [record.pk]
     assert any("open for more than 7 days" in m.body for m in mail.outbox)
+    # The chain shows the reminder went out, once for the period.
+    reminded = AuditEntry.objects.get(workspace=live_workspace, action="exception.reminded")
+    assert reminded.input == {"open": 1, "older_than_days": 7, "exception_ids": [record.pk]}
+    assert verify_chain(live_workspace).ok
     exception_resolve(record=record, actor=SYSTEM, reason="fixed")
     assert exceptions_remind_unresolved(now=later + timedelta(days=8)) == 0
