@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -20,19 +20,21 @@ from approvals.arguments import schema_problem
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.services import (
     ActionAnswer,
-    action_report_result,
     action_submit,
     catalog_tool,
     confirmation_token,
     params_digest,
     store_params,
 )
+from approvals.signals import action_decided
 from audit.models import AuditAction
 from audit.services import audit_record, audit_record_change
 from common.actor import Actor
 from common.errors import WardenError
+from common.sql import insert_statement
 from gateway import credentials, crypto, outbound, upstream
 from gateway.models import CONNECTOR_NAME, Connector, Execution
+from gateway.selectors import connector_with_hosts
 from tenants.models import Workspace
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
@@ -494,7 +496,12 @@ def action_execute(
     confirmation_token: str = "",
 ) -> GatewayAnswer:
     """Ask the gate (approvals.services.action_submit: one gate, one trail); when the
-    answer is allowed and the tool has a connector, execute it upstream, once."""
+    answer is allowed and the tool has a connector, execute it upstream, once.
+
+    The decision and the execution's first write (`started`) commit together, before
+    the upstream is called; the outcome, the action's result and the one audit entry
+    for both commit together after it. Two transactions, so a crash between them
+    leaves a `started` row that nothing ever executes again."""
     _, tool = catalog_tool(key.workspace, tool_name)
     token = confirmation_token
     may_need_human = tool is not None and (
@@ -502,78 +509,98 @@ def action_execute(
     )
     if not token and may_need_human and isinstance(params, dict):
         token = _waiting_token(key, tool, params)
-    answer = action_submit(
-        key=key,
-        tool_name=tool_name,
-        params=params,
-        actor=actor,
-        reason=reason,
-        idempotency_key="" if token else idempotency_key,
-        confirmed=bool(token),
-        confirmation_token=token,
-    )
-    found = GatewayAnswer(answer=answer, tool=tool)
-    if not answer.allowed or tool is None or tool.connector_id is None:
-        return found
-    connector = (
-        Connector.objects.select_related("workspace")
-        .filter(pk=tool.connector_id, workspace_id=answer.action_request.workspace_id)
-        .first()
-    )
-    if connector is None:
-        return found
-    found.connector = connector
-    found.execution, found.result = _execute(
-        answer.action_request, tool, connector, params, actor, dry_run=answer.body["dry_run"]
-    )
+    with transaction.atomic():
+        answer = action_submit(
+            key=key,
+            tool_name=tool_name,
+            params=params,
+            actor=actor,
+            reason=reason,
+            idempotency_key="" if token else idempotency_key,
+            confirmed=bool(token),
+            confirmation_token=token,
+        )
+        found = GatewayAnswer(answer=answer, tool=tool)
+        if not answer.allowed or tool is None or tool.connector_id is None:
+            return found
+        action = answer.action_request
+        connector = connector_for_call(action.workspace, tool.connector_id)
+        if connector is None:
+            return found
+        found.connector = connector
+        execution, fresh = _start(action, tool, connector, actor, dry_run=answer.body["dry_run"])
+    found.execution = execution
+    if fresh and execution.status == Execution.Status.STARTED:
+        found.execution, found.result = _finish(action, tool, connector, execution, params, actor)
     return found
 
 
-def _digest(value: Any) -> tuple[str, int]:
-    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.sha256(encoded).hexdigest(), len(encoded)
+def connector_for_call(workspace: Workspace, connector_id) -> Connector | None:
+    """The tool's connector as it is now, with the workspace's outbound host allowlist
+    read in the same statement (gateway.selectors.connector_with_hosts)."""
+    connector = connector_with_hosts(workspace=workspace, pk=connector_id)
+    if connector is not None:
+        connector.workspace = workspace  # the decision's workspace, read fresh for it
+    return connector
 
 
-@sensitive_variables("headers")
-def _redact(text: str, headers: dict[str, str]) -> str:
-    for value in headers.values():
-        if len(value) >= 4:
-            text = text.replace(value, "[redacted]")
-    return text[:500]
+def _start(action: ActionRequest, tool, connector, actor, *, dry_run: bool):
+    """The execution's first write, in the caller's transaction: `started` (or the dry
+    run's whole record). (execution, True) when this call wrote it; (the first
+    attempt, False) when the request was attempted before (a retry, a replay, a race):
+    the one-to-one link refuses a second row, so nothing ever calls upstream twice."""
+    execution = Execution(
+        workspace_id=action.workspace_id,
+        action_request=action,
+        connector=connector,
+        upstream_tool=tool.name[len(connector.name) + 1 :],
+        status=Execution.Status.DRY_RUN if dry_run else Execution.Status.STARTED,
+    )
+    if dry_run:
+        execution.finished_at = execution.started_at
+    connection = transaction.get_connection()
+    sql, values = insert_statement(execution, connection)
+    # A conflict leaves the transaction (and the decision in it) usable: no savepoint.
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ON CONFLICT DO NOTHING RETURNING 1", values)
+        inserted = cursor.fetchone() is not None
+    if not inserted:
+        return Execution.objects.select_related("connector").get(action_request=action), False
+    execution._state.adding, execution._state.db = False, connection.alias
+    if dry_run:
+        _audit_execution(action, tool, connector, execution, actor)
+    return execution, True
 
 
 def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: bool):
-    upstream_name = tool.name[len(connector.name) + 1 :]
-    try:
-        with transaction.atomic():
-            execution = Execution.objects.create(
-                workspace_id=action.workspace_id,
-                action_request=action,
-                connector=connector,
-                upstream_tool=upstream_name,
-                status=Execution.Status.DRY_RUN if dry_run else Execution.Status.STARTED,
-            )
-            if dry_run:
-                execution.finished_at = execution.started_at
-                execution.save(update_fields=["finished_at"])
-                _audit_execution(action, tool, connector, execution, actor)
-    except IntegrityError:
-        # Already attempted for this request (a retry, or a race): never a second call.
-        return Execution.objects.get(action_request=action), None
-    if dry_run:
+    """First write (committed), upstream call, last write; (execution, result or None)."""
+    with transaction.atomic():
+        execution, fresh = _start(action, tool, connector, actor, dry_run=dry_run)
+    if not fresh or execution.status != Execution.Status.STARTED:
         return execution, None
+    return _finish(action, tool, connector, execution, params, actor)
+
+
+@sensitive_variables("headers")
+def _finish(action: ActionRequest, tool, connector, execution: Execution, params, actor):
+    """Call the upstream, then record in one transaction what was observed: the
+    execution's outcome, the action's result (executed / failed) and one audit entry
+    for both. The action is updated only while it is still allowed without a result."""
+    upstream_name = execution.upstream_tool
     headers: dict[str, str] = {}
     result, error = None, ""
     started = time.monotonic()
     try:
         if not connector.enabled:
             raise outbound.UpstreamError(f"The connector {connector.name} is disabled.")
-        target = outbound.check_url(connector.url, connector.workspace)
+        target = outbound.check_url(
+            connector.url, connector.workspace, hosts=getattr(connector, "outbound_hosts", None)
+        )
         headers = _headers_for_call(connector)
         call = (
             upstream.mcp_call_tool
             if connector.kind == Connector.Kind.MCP
-            else (upstream.http_call_tool)
+            else upstream.http_call_tool
         )
         outcome = call(connector.pk, target, headers, upstream_name, params)
         result = outcome.result
@@ -587,29 +614,67 @@ def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: 
         status, error = Execution.Status.FAILED, _redact(str(exc), headers)
     latency_ms = int((time.monotonic() - started) * 1000)
     sha, size = _digest(result) if result is not None else ("", 0)
+    execution.status = status
+    execution.error = error
+    execution.output_sha256 = sha
+    execution.output_bytes = size
+    execution.output = minimisation.output_copy(connector.workspace, result, size)
+    execution.latency_ms = latency_ms
+    execution.finished_at = timezone.now()
+    succeeded = status == Execution.Status.SUCCEEDED
+    if not succeeded:
+        action_status = ActionRequest.Status.FAILED
+    elif action.dry_run:
+        action_status = ActionRequest.Status.SIMULATED
+    else:
+        action_status = ActionRequest.Status.EXECUTED
     with transaction.atomic():
-        execution.status = status
-        execution.error = error
-        execution.output_sha256 = sha
-        execution.output_bytes = size
-        execution.output = minimisation.output_copy(connector.workspace, result, size)
-        execution.latency_ms = latency_ms
-        execution.finished_at = timezone.now()
-        execution.save()
-        action_report_result(
-            action_request=action,
-            key=action.key,
-            status="succeeded" if status == Execution.Status.SUCCEEDED else "failed",
-            output={
+        Execution.objects.filter(pk=execution.pk).update(
+            status=status,
+            error=error,
+            output_sha256=sha,
+            output_bytes=size,
+            output=execution.output,
+            latency_ms=latency_ms,
+            finished_at=execution.finished_at,
+        )
+        reported = ActionRequest.objects.filter(
+            pk=action.pk, status=ActionRequest.Status.ALLOWED, result_reported_at__isnull=True
+        ).update(
+            status=action_status,
+            result_status="succeeded" if succeeded else "failed",
+            result_output={
                 "execution": str(execution.pk),
                 "outcome": status,
                 "output_sha256": sha,
                 "output_bytes": size,
             },
-            actor=Actor.system("gateway"),
+            result_reported_at=execution.finished_at,
         )
+        if reported:
+            action.status = action_status
         _audit_execution(action, tool, connector, execution, actor)
+        if reported and action_status == ActionRequest.Status.EXECUTED:
+            action_id = action.pk
+            transaction.on_commit(
+                lambda: action_decided.send(
+                    sender=ActionRequest, action_id=action_id, event="action.executed"
+                )
+            )
     return execution, result
+
+
+def _digest(value: Any) -> tuple[str, int]:
+    encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.sha256(encoded).hexdigest(), len(encoded)
+
+
+@sensitive_variables("headers")
+def _redact(text: str, headers: dict[str, str]) -> str:
+    for value in headers.values():
+        if len(value) >= 4:
+            text = text.replace(value, "[redacted]")
+    return text[:500]
 
 
 def _audit_execution(action, tool, connector, execution: Execution, actor: Actor) -> None:
