@@ -184,10 +184,12 @@ def connector_create_check(
     headers: dict | None = None,
     declared_tools: list | None = None,
     enabled: bool = True,
+    taken_ok: bool = False,
 ) -> dict[str, Any]:
     """The validated fields of a new connector (headers still in clear, for the caller
     to encrypt or store at once), or WardenError: bad input is refused before anyone is
-    asked to approve it."""
+    asked to approve it. `taken_ok`: skip the name check (a confirmed re-call, whose
+    approval created the connector)."""
     if not isinstance(name, str) or not CONNECTOR_NAME.fullmatch(name):
         raise _invalid("name", "Lowercase letters, digits, - and _ (no dots), 1-63 characters.")
     if kind not in Connector.Kind.values:
@@ -201,7 +203,7 @@ def connector_create_check(
         "enabled": bool(enabled),
         "headers": clean_headers,
     }
-    if Connector.objects.filter(workspace=workspace, name=name).exists():
+    if not taken_ok and Connector.objects.filter(workspace=workspace, name=name).exists():
         raise WardenError(
             "conflict", "A connector with this name exists.", {"name": ["Already used."]}
         )
