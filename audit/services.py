@@ -139,7 +139,7 @@ def _append(workspace: Workspace, entry: AuditEntry) -> AuditEntry:
 
 
 def audit_record_with(
-    row: models.Model,
+    row: models.Model | None,
     *,
     workspace: Workspace,
     actor: Actor,
@@ -157,6 +157,8 @@ def audit_record_with(
     """Insert `row` (the change) and append its audit entry, in as few round trips as
     the database allows: on PostgreSQL the insert rides in the statement that locks the
     chain head, and the entry plus the head move are one more (`warden_audit_append`).
+    `row` None: the caller wrote its change with statements of its own (updates); only
+    the entry rides here.
 
     `group_commit`: when another transaction holds this chain's head, do not queue
     behind its commit (which is what caps one workspace at one commit flush per entry).
@@ -183,10 +185,10 @@ def audit_record_with(
     )
     group_commit = group_commit and settings.WARDEN_AUDIT_GROUP_COMMIT
     if connection.vendor != "postgresql":
-        row.save(force_insert=True)
+        if row is not None:
+            row.save(force_insert=True)
         _append(workspace, entry)
         return
-    row_sql, row_params = insert_statement(row, connection)
     queue = None
     if group_commit:
         pending = AuditPending(
@@ -201,13 +203,13 @@ def audit_record_with(
             " (SELECT 1 FROM audit_auditchainhead WHERE workspace_id = %s)",
         )
         queue = (f"queued AS ({queue_sql} RETURNING 1)", [*queue_params, workspace.pk])
-    head = _lock_head(
-        workspace.pk,
-        before=(f"inserted AS ({row_sql})", row_params),
-        after=queue,
-        skip_locked=group_commit,
-    )
-    row._state.adding, row._state.db = False, connection.alias
+    before = None
+    if row is not None:
+        row_sql, row_params = insert_statement(row, connection)
+        before = (f"inserted AS ({row_sql})", row_params)
+    head = _lock_head(workspace.pk, before=before, after=queue, skip_locked=group_commit)
+    if row is not None:
+        row._state.adding, row._state.db = False, connection.alias
     if head is not None and head.queued:
         # Busy: the entry is committed with the change; the process's sealer thread
         # chains it right after the commit (audit_seal_pending), without this writer.

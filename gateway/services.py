@@ -9,6 +9,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -28,7 +29,7 @@ from approvals.services import (
 )
 from approvals.signals import action_decided
 from audit.models import AuditAction
-from audit.services import audit_record, audit_record_change
+from audit.services import audit_record, audit_record_change, audit_record_with
 from common.actor import Actor
 from common.errors import WardenError
 from common.sql import insert_statement
@@ -655,7 +656,10 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
         )
         if reported:
             action.status = action_status
-        _audit_execution(action, tool, connector, execution, actor)
+        # Group commit: when another transaction holds the chain head, the entry is
+        # committed with this change and chained right after, instead of waiting for
+        # that transaction's commit flush (audit.services.audit_record_with).
+        _audit_execution(action, tool, connector, execution, actor, group_commit=True)
         if reported and action_status == ActionRequest.Status.EXECUTED:
             action_id = action.pk
             transaction.on_commit(
@@ -679,8 +683,11 @@ def _redact(text: str, headers: dict[str, str]) -> str:
     return text[:500]
 
 
-def _audit_execution(action, tool, connector, execution: Execution, actor: Actor) -> None:
-    audit_record(
+def _audit_execution(
+    action, tool, connector, execution: Execution, actor: Actor, *, group_commit: bool = False
+) -> None:
+    record = partial(audit_record_with, None, group_commit=True) if group_commit else audit_record
+    record(
         workspace=connector.workspace,
         actor=actor,
         action=AuditAction.EXECUTION_RECORDED,

@@ -3,8 +3,11 @@ write commit together; the outcome, the action's result and the one audit entry 
 both commit together after the upstream call. The budget is what that takes: a new
 statement on the call path is a choice, not an accident."""
 
+import threading
+import time
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from approvals.models import ActionRequest
 from audit.models import AuditEntry
@@ -64,3 +67,47 @@ def test_one_audit_entry_records_the_execution_and_its_result(synced, gw_agent, 
     assert detail["status"] == "executed"
     assert detail["execution"]["id"] == str(execution.pk)
     assert detail["execution"]["output_sha256"] == execution.output_sha256
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL row locks")
+def test_a_busy_chain_head_does_not_hold_an_executed_call_back(synced, gw_agent, upstream):
+    """Neither of the call's two commits waits for another writer of the workspace's
+    chain: both entries are committed queued (group commit) and chained right after."""
+    from audit.models import AuditChainHead, AuditPending
+    from audit.services import seal_wait_idle
+    from audit.verify import verify_chain
+
+    _, client, _ = gw_agent
+    workspace = synced.workspace
+    release, held = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                AuditChainHead.objects.select_for_update().get(workspace=workspace)
+                held.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=30)
+        started = time.monotonic()
+        response = _call(client, 4)
+        assert time.monotonic() - started < 20  # waiting would take the holder's 60 s
+        assert response.json()["result"]["isError"] is False
+        queued = set(
+            AuditPending.objects.filter(workspace=workspace).values_list("action", flat=True)
+        )
+        assert queued == {"action.decided", "execution.recorded"}
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    assert seal_wait_idle()
+    assert not AuditPending.objects.filter(workspace=workspace).exists()
+    assert AuditEntry.objects.filter(workspace=workspace, action="execution.recorded").count() == 1
+    assert verify_chain(workspace).ok
