@@ -512,26 +512,36 @@ def action_execute(
     )
     if not token and may_need_human and isinstance(params, dict):
         token = _waiting_token(key, tool, params)
+    refused = None
     with transaction.atomic():
-        answer = action_submit(
-            key=key,
-            tool_name=tool_name,
-            params=params,
-            actor=actor,
-            reason=reason,
-            idempotency_key="" if token else idempotency_key,
-            confirmed=bool(token),
-            confirmation_token=token,
-        )
-        found = GatewayAnswer(answer=answer, tool=tool)
-        if not answer.allowed or tool is None or tool.connector_id is None:
-            return found
-        action = answer.action_request
-        connector = connector_for_call(action.workspace, tool.connector_id)
-        if connector is None:
-            return found
-        found.connector = connector
-        execution, fresh = _start(action, tool, connector, actor, dry_run=answer.body["dry_run"])
+        try:
+            answer = action_submit(
+                key=key,
+                tool_name=tool_name,
+                params=params,
+                actor=actor,
+                reason=reason,
+                idempotency_key="" if token else idempotency_key,
+                confirmed=bool(token),
+                confirmation_token=token,
+            )
+        except WardenError as error:
+            # Raised after what it recorded (a confirmation found expired, voided...):
+            # that record commits, as it would without this transaction around it.
+            refused = error
+        else:
+            found = GatewayAnswer(answer=answer, tool=tool)
+            if not answer.allowed or tool is None or tool.connector_id is None:
+                return found
+            action = answer.action_request
+            connector = connector_for_call(action.workspace, tool.connector_id)
+            if connector is None:
+                return found
+            found.connector = connector
+            dry_run = answer.body["dry_run"]
+            execution, fresh = _start(action, tool, connector, actor, dry_run=dry_run)
+    if refused is not None:
+        raise refused
     found.execution = execution
     if fresh and execution.status == Execution.Status.STARTED:
         found.execution, found.result = _finish(action, tool, connector, execution, params, actor)
