@@ -60,6 +60,10 @@ class Proposal:
     after: Snapshot
     target_id: str | None = None
     values: dict[str, Any] = field(default_factory=dict)  # JSON: what the applier needs
+    # What the confirmation token binds instead of `values`, when those carry ciphertext
+    # (new on every encryption, so an identical re-call would never match): the same
+    # values with keyed digests of the plaintext in its place.
+    bound_values: dict[str, Any] | None = None
 
 
 @dataclass
@@ -190,7 +194,7 @@ def governed_change(
         "target": str(proposal.target),
         "target_id": proposal.target_id,
         "verb": proposal.verb,
-        "values": proposal.values,
+        "values": proposal.values if proposal.bound_values is None else proposal.bound_values,
     }
     if confirmed:
         # Collect the outcome of an approved (and so already applied) request.

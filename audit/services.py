@@ -77,17 +77,6 @@ def _new_entry(workspace: Workspace, actor: Actor, event: AuditEvent) -> AuditEn
     )
 
 
-# LEGACY: remove once approvals/services.py and gateway/services.py are converted.
-# The keyword form `audit_record(workspace=, actor=, action=, target_type=, ...)`,
-# turned into the event it describes (and checked like one).
-def _legacy_event(event: AuditEvent | None, legacy: dict[str, Any]) -> AuditEvent:
-    if event is not None and legacy:
-        raise TypeError(f"an audit event and the keywords {sorted(legacy)}: pass one")
-    if event is None:
-        return AuditEvent(**legacy)
-    return event
-
-
 def _plain_event(event: AuditEvent) -> AuditEvent:
     if not isinstance(event, AuditEvent):
         raise TypeError(f"audit_record takes an AuditEvent, not {type(event).__name__}")
@@ -100,13 +89,11 @@ def _plain_event(event: AuditEvent) -> AuditEvent:
 
 
 def audit_record(
-    event: AuditEvent | None = None,
+    event: AuditEvent,
     /,
     *,
     workspace: Workspace,
     actor: Actor,
-    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
-    **legacy: Any,
 ) -> AuditEntry:
     """Append the event to the workspace's chain, serialized by a lock on its head.
 
@@ -114,7 +101,7 @@ def audit_record(
     moved to quarantine, so they neither block this write nor join the chain; entries
     waiting in the group-commit queue (AuditPending) are sealed first, in order. Every
     `checkpoint_every()` entries, the head is signed in the same transaction."""
-    event = _plain_event(_legacy_event(event, legacy))
+    event = _plain_event(event)
     return _record(event, workspace, actor)
 
 
@@ -134,19 +121,19 @@ def _append(workspace: Workspace, entry: AuditEntry) -> AuditEntry:
 
 
 def audit_record_with(
-    row: models.Model,
-    event: AuditEvent | None = None,
+    row: models.Model | None,
+    event: AuditEvent,
     /,
     *,
     workspace: Workspace,
     actor: Actor,
     group_commit: bool = True,
-    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
-    **legacy: Any,
 ) -> None:
     """Insert `row` (the change) and append its audit entry, in as few round trips as
     the database allows: on PostgreSQL the insert rides in the statement that locks the
     chain head, and the entry plus the head move are one more (`warden_audit_append`).
+    `row` None: the caller wrote its change with statements of its own (updates); only
+    the entry rides here.
 
     `group_commit`: when another transaction holds this chain's head, do not queue
     behind its commit (which is what caps one workspace at one commit flush per entry).
@@ -155,17 +142,17 @@ def audit_record_with(
     sealer thread chains every queued entry of the workspace in one transaction
     (README "Contention": group commit). Only for callers that need nothing from the
     entry row itself (no foreign key to it)."""
-    event = _plain_event(_legacy_event(event, legacy))
+    event = _plain_event(event)
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record_with must run inside the transaction of its change")
     entry = _new_entry(workspace, actor, event)
     group_commit = group_commit and settings.WARDEN_AUDIT_GROUP_COMMIT
     if connection.vendor != "postgresql":
-        row.save(force_insert=True)
+        if row is not None:
+            row.save(force_insert=True)
         _append(workspace, entry)
         return
-    row_sql, row_params = insert_statement(row, connection)
     queue = None
     if group_commit:
         pending = AuditPending(
@@ -180,13 +167,13 @@ def audit_record_with(
             " (SELECT 1 FROM audit_auditchainhead WHERE workspace_id = %s)",
         )
         queue = (f"queued AS ({queue_sql} RETURNING 1)", [*queue_params, workspace.pk])
-    head = _lock_head(
-        workspace.pk,
-        before=(f"inserted AS ({row_sql})", row_params),
-        after=queue,
-        skip_locked=group_commit,
-    )
-    row._state.adding, row._state.db = False, connection.alias
+    before = None
+    if row is not None:
+        row_sql, row_params = insert_statement(row, connection)
+        before = (f"inserted AS ({row_sql})", row_params)
+    head = _lock_head(workspace.pk, before=before, after=queue, skip_locked=group_commit)
+    if row is not None:
+        row._state.adding, row._state.db = False, connection.alias
     if head is not None and head.queued:
         # Busy: the entry is committed with the change; the process's sealer thread
         # chains it right after the commit (audit_seal_pending), without this writer.
@@ -507,21 +494,14 @@ def checkpoint_create(*, workspace: Workspace) -> AuditCheckpoint | None:
 
 
 def audit_record_change(
-    event: AuditEvent | None = None,
+    event: AuditEvent,
     /,
     *,
     workspace: Workspace,
     actor: Actor,
-    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
-    **legacy: Any,
 ) -> AuditEntry:
     """A config change (`EVENTS[action].change(...)`): one audit entry plus its
     VersionLog (before/after JSON)."""
-    # LEGACY: remove once approvals/services.py and gateway/services.py are converted
-    if event is None:
-        event = EVENTS[legacy.pop("action")].change(**legacy)
-    elif legacy:
-        raise TypeError(f"an audit event and the keywords {sorted(legacy)}: pass one")
     if not isinstance(event, AuditEvent):
         raise TypeError(f"audit_record_change takes an AuditEvent, not {type(event).__name__}")
     if not event.is_change:

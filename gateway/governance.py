@@ -6,11 +6,17 @@ A proposal carries new header values only as a Fernet token (gateway.crypto) und
 `values["sealed_headers"]`; people (summaries, the review page, the audit trail's diff)
 see header names. The registry's predicate compares `_header_fingerprints`: keyed
 digests of the values computed in memory (salted HMAC with SECRET_KEY), which the door
-never stores or shows. Deleting a connector, disabling it or dropping headers narrows
-what Warden can do and applies at once."""
+never stores or shows. The confirmation token is bound to the proposal with the sealed
+token replaced by `headers_digest`, an HMAC with the server pepper of the plaintext
+values (`bound_values`): the ciphertext differs on every encryption, the digest does
+not, so the proposer's confirmed re-call with the same headers collects the applied
+result (once) and one with other headers is a mismatch. Deleting a connector, disabling
+it or dropping headers narrows what Warden can do and applies at once."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -21,12 +27,15 @@ from approvals import door, guard
 from approvals.door import Proposal
 from approvals.governance import Target
 from common.actor import Actor
+from common.secrets import pepper
 from gateway import crypto, services
 from gateway.models import Connector
 from tenants.models import Workspace
 
 SEALED = "sealed_headers"
+BOUND = "headers_digest"
 _FINGERPRINT_SALT = "warden.gateway.connector-header"
+_BINDING_CONTEXT = b"warden.gateway.proposal-headers\0"
 
 
 @sensitive_variables("headers", "value")
@@ -36,6 +45,21 @@ def fingerprints(headers: dict[str, str]) -> dict[str, str]:
         name: salted_hmac(_FINGERPRINT_SALT, f"{name}\0{value}", algorithm="sha256").hexdigest()
         for name, value in headers.items()
     }
+
+
+@sensitive_variables("headers")
+def headers_digest(headers: dict[str, str]) -> str:
+    """A keyed digest (HMAC-SHA-256 with the server pepper) of the header values as a
+    whole, order-free: what a confirmation binds in place of their ciphertext."""
+    canonical = json.dumps(headers, sort_keys=True, separators=(",", ":")).encode()
+    return hmac.new(pepper(), _BINDING_CONTEXT + canonical, hashlib.sha256).hexdigest()
+
+
+def _bound(values: dict[str, Any], headers: dict[str, str] | None) -> dict[str, Any]:
+    bound = {k: v for k, v in values.items() if k != SEALED}
+    if headers is not None:
+        bound[BOUND] = headers_digest(headers)
+    return bound
 
 
 def _public(connector: Connector) -> dict[str, Any]:
@@ -69,16 +93,26 @@ def _unseal(sealed: str) -> dict[str, str]:
 
 
 @sensitive_variables("fields", "headers")
-def connector_create(workspace: Workspace, fields: dict[str, Any]) -> Proposal:
+def connector_create(
+    workspace: Workspace, fields: dict[str, Any], *, recall: bool = False
+) -> Proposal:
     """A new connector (always governed). Validates first: bad input never reaches an
-    approver."""
-    clean = services.connector_create_check(workspace=workspace, **fields)
+    approver. `recall`: the proposer's confirmed re-call, which finds the connector
+    its approval created (so its name is not refused as taken)."""
+    clean = services.connector_create_check(workspace=workspace, **fields, taken_ok=recall)
     headers = clean.pop("headers")
     draft = Connector(workspace=workspace, header_names=sorted(headers), **clean)
     after = {**_public(draft), "_header_fingerprints": fingerprints(headers)}
     values = {**clean, SEALED: _seal(headers)}
     return Proposal(
-        Target.CONNECTOR, "create", f"connector {clean['name']}", None, after, None, values
+        Target.CONNECTOR,
+        "create",
+        f"connector {clean['name']}",
+        None,
+        after,
+        None,
+        values,
+        bound_values=_bound(values, headers),
     )
 
 
@@ -114,6 +148,7 @@ def connector_update(connector: Connector, changes: dict[str, Any]) -> Proposal:
         after,
         str(connector.pk),
         values,
+        bound_values=_bound(values, clean.get("headers")),
     )
 
 

@@ -74,9 +74,15 @@ def _address_allowed(ip) -> bool:
     return any(ip.version == net.version and ip in net for net in _networks())
 
 
-def check_url(url: str, workspace: Workspace, *, resolve: bool = True) -> transport.Target:
-    """The checked target, or DestinationRefused with a message safe to show a human."""
-    target = transport.check_destination(url, outbound_hosts(workspace), resolve=False)
+def check_url(
+    url: str, workspace: Workspace, *, resolve: bool = True, hosts: list[str] | None = None
+) -> transport.Target:
+    """The checked target, or DestinationRefused with a message safe to show a human.
+    `hosts`: the workspace's allowlist when the caller read it already (the call path
+    reads it with the connector, gateway.selectors.connector_with_hosts)."""
+    if hosts is None:
+        hosts = outbound_hosts(workspace)
+    target = transport.check_destination(url, list(hosts), resolve=False)
     literal = _normalize(target.host)
     if literal is not None:
         addresses = [str(literal)]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import JSONField, OuterRef, QuerySet, Subquery
 
 from gateway.models import Connector, Execution
+from notifications.models import WorkspaceAutomationSettings
 from tenants.models import Workspace
 from tenants.scoping import scoped
 
@@ -22,3 +23,19 @@ def connector_get(*, workspace: Workspace, pk) -> Connector | None:
 
 def execution_for(*, workspace: Workspace, action_request) -> Execution | None:
     return scoped(Execution.objects.all(), workspace).filter(action_request=action_request).first()
+
+
+def connector_with_hosts(*, workspace: Workspace, pk) -> Connector | None:
+    """The connector with its workspace's outbound host allowlist (`outbound_hosts`,
+    None when the workspace stored no settings) in one statement: the call path."""
+    hosts = WorkspaceAutomationSettings.objects.filter(workspace_id=OuterRef("workspace_id"))
+    return (
+        scoped(Connector.objects.all(), workspace)
+        .filter(pk=pk)
+        .annotate(
+            outbound_hosts=Subquery(
+                hosts.values("webhook_host_allowlist")[:1], output_field=JSONField()
+            )
+        )
+        .first()
+    )

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -21,14 +21,17 @@ from approvals.asking import action_submit, tool_lookup
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.outcome import Outcome
 from approvals.params import params_digest, store_params
-from approvals.results import action_report_result
+from approvals.signals import action_decided
 from approvals.tokens import confirmation_token
+from audit.events import EVENTS
 from audit.models import AuditAction
-from audit.services import audit_record, audit_record_change
+from audit.services import audit_record, audit_record_change, audit_record_with
 from common.actor import Actor
 from common.errors import WardenError
+from common.sql import insert_statement
 from gateway import credentials, crypto, outbound, upstream
 from gateway.models import CONNECTOR_NAME, Connector, Execution
+from gateway.selectors import connector_with_hosts
 from tenants.models import Workspace
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
@@ -157,14 +160,14 @@ def _clean_declared_tools(tools: Any) -> list[dict]:
 
 def _audit_connector(connector, workspace, actor, action, before, after, reason=""):
     audit_record_change(
+        EVENTS[action].change(
+            target_id=connector.pk,
+            before=before,
+            after=after,
+            reason=reason,
+        ),
         workspace=workspace,
         actor=actor,
-        action=action,
-        target_type="connector",
-        target_id=connector.pk,
-        before=before,
-        after=after,
-        reason=reason,
     )
 
 
@@ -178,10 +181,12 @@ def connector_create_check(
     headers: dict | None = None,
     declared_tools: list | None = None,
     enabled: bool = True,
+    taken_ok: bool = False,
 ) -> dict[str, Any]:
     """The validated fields of a new connector (headers still in clear, for the caller
     to encrypt or store at once), or WardenError: bad input is refused before anyone is
-    asked to approve it."""
+    asked to approve it. `taken_ok`: skip the name check (a confirmed re-call, whose
+    approval created the connector)."""
     if not isinstance(name, str) or not CONNECTOR_NAME.fullmatch(name):
         raise _invalid("name", "Lowercase letters, digits, - and _ (no dots), 1-63 characters.")
     if kind not in Connector.Kind.values:
@@ -195,7 +200,7 @@ def connector_create_check(
         "enabled": bool(enabled),
         "headers": clean_headers,
     }
-    if Connector.objects.filter(workspace=workspace, name=name).exists():
+    if not taken_ok and Connector.objects.filter(workspace=workspace, name=name).exists():
         raise WardenError(
             "conflict", "A connector with this name exists.", {"name": ["Already used."]}
         )
@@ -434,13 +439,13 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
         connector.last_synced_at = timezone.now()
         connector.save(update_fields=["last_synced_at"])
         audit_record(
+            EVENTS[AuditAction.CONNECTOR_SYNCED].event(
+                target_id=connector.pk,
+                input={**report, "skipped": skipped},
+                outcome="applied",
+            ),
             workspace=workspace,
             actor=actor,
-            action=AuditAction.CONNECTOR_SYNCED,
-            target_type="connector",
-            target_id=connector.pk,
-            input={**report, "skipped": skipped},
-            outcome="applied",
         )
     return {**report, "skipped": skipped}
 
@@ -490,7 +495,12 @@ def action_execute(
     confirmation_token: str = "",
 ) -> GatewayAnswer:
     """Ask the gate (approvals.asking.action_submit: one gate, one trail); when the
-    outcome is allowed and the tool has a connector, execute it upstream, once."""
+    outcome is allowed and the tool has a connector, execute it upstream, once.
+
+    The decision and the execution's first write (`started`) commit together, before
+    the upstream is called; the outcome, the action's result and the one audit entry
+    for both commit together after it. Two transactions, so a crash between them
+    leaves a `started` row that nothing ever executes again."""
     _, tool = tool_lookup(workspace=key.workspace, name=tool_name)
     token = confirmation_token
     may_need_human = tool is not None and (
@@ -498,31 +508,172 @@ def action_execute(
     )
     if not token and may_need_human and isinstance(params, dict):
         token = _waiting_token(key, tool, params)
-    outcome = action_submit(
-        key=key,
-        tool_name=tool_name,
-        params=params,
-        actor=actor,
-        reason=reason,
-        idempotency_key="" if token else idempotency_key,
-        confirmed=bool(token),
-        confirmation_token=token,
-    )
-    found = GatewayAnswer(outcome=outcome, tool=tool)
-    if not outcome.allowed or tool is None or tool.connector_id is None:
-        return found
-    connector = (
-        Connector.objects.select_related("workspace")
-        .filter(pk=tool.connector_id, workspace_id=outcome.action.workspace_id)
-        .first()
-    )
-    if connector is None:
-        return found
-    found.connector = connector
-    found.execution, found.result = _execute(
-        outcome.action, tool, connector, params, actor, dry_run=outcome.dry_run
-    )
+    refused = None
+    with transaction.atomic():
+        try:
+            outcome = action_submit(
+                key=key,
+                tool_name=tool_name,
+                params=params,
+                actor=actor,
+                reason=reason,
+                idempotency_key="" if token else idempotency_key,
+                confirmed=bool(token),
+                confirmation_token=token,
+            )
+        except WardenError as error:
+            # Raised after what it recorded (a confirmation found expired, voided...):
+            # that record commits, as it would without this transaction around it.
+            refused = error
+        else:
+            found = GatewayAnswer(outcome=outcome, tool=tool)
+            if not outcome.allowed or tool is None or tool.connector_id is None:
+                return found
+            action = outcome.action
+            connector = connector_for_call(action.workspace, tool.connector_id)
+            if connector is None:
+                return found
+            found.connector = connector
+            dry_run = outcome.dry_run
+            execution, fresh = _start(action, tool, connector, actor, dry_run=dry_run)
+    if refused is not None:
+        raise refused
+    found.execution = execution
+    if fresh and execution.status == Execution.Status.STARTED:
+        found.execution, found.result = _finish(action, tool, connector, execution, params, actor)
     return found
+
+
+def connector_for_call(workspace: Workspace, connector_id) -> Connector | None:
+    """The tool's connector as it is now, with the workspace's outbound host allowlist
+    read in the same statement (gateway.selectors.connector_with_hosts)."""
+    connector = connector_with_hosts(workspace=workspace, pk=connector_id)
+    if connector is not None:
+        connector.workspace = workspace  # the decision's workspace, read fresh for it
+    return connector
+
+
+def _start(action: ActionRequest, tool, connector, actor, *, dry_run: bool):
+    """The execution's first write, in the caller's transaction: `started` (or the dry
+    run's whole record). (execution, True) when this call wrote it; (the first
+    attempt, False) when the request was attempted before (a retry, a replay, a race):
+    the one-to-one link refuses a second row, so nothing ever calls upstream twice."""
+    execution = Execution(
+        workspace_id=action.workspace_id,
+        action_request=action,
+        connector=connector,
+        upstream_tool=tool.name[len(connector.name) + 1 :],
+        status=Execution.Status.DRY_RUN if dry_run else Execution.Status.STARTED,
+    )
+    if dry_run:
+        execution.finished_at = execution.started_at
+    connection = transaction.get_connection()
+    sql, values = insert_statement(execution, connection)
+    # A conflict leaves the transaction (and the decision in it) usable: no savepoint.
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ON CONFLICT DO NOTHING RETURNING 1", values)
+        inserted = cursor.fetchone() is not None
+    if not inserted:
+        return Execution.objects.select_related("connector").get(action_request=action), False
+    execution._state.adding, execution._state.db = False, connection.alias
+    if dry_run:
+        _audit_execution(action, tool, connector, execution, actor)
+    return execution, True
+
+
+def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: bool):
+    """First write (committed), upstream call, last write; (execution, result or None)."""
+    with transaction.atomic():
+        execution, fresh = _start(action, tool, connector, actor, dry_run=dry_run)
+    if not fresh or execution.status != Execution.Status.STARTED:
+        return execution, None
+    return _finish(action, tool, connector, execution, params, actor)
+
+
+@sensitive_variables("headers")
+def _finish(action: ActionRequest, tool, connector, execution: Execution, params, actor):
+    """Call the upstream, then record in one transaction what was observed: the
+    execution's outcome, the action's result (executed / failed) and one audit entry
+    for both. The action is updated only while it is still allowed without a result."""
+    upstream_name = execution.upstream_tool
+    headers: dict[str, str] = {}
+    result, error = None, ""
+    started = time.monotonic()
+    try:
+        if not connector.enabled:
+            raise outbound.UpstreamError(f"The connector {connector.name} is disabled.")
+        target = outbound.check_url(
+            connector.url, connector.workspace, hosts=getattr(connector, "outbound_hosts", None)
+        )
+        headers = _headers_for_call(connector)
+        call = (
+            upstream.mcp_call_tool
+            if connector.kind == Connector.Kind.MCP
+            else upstream.http_call_tool
+        )
+        outcome = call(connector.pk, target, headers, upstream_name, params)
+        result = outcome.result
+        status = Execution.Status.TOOL_ERROR if outcome.is_error else Execution.Status.SUCCEEDED
+    except (
+        outbound.DestinationRefused,
+        outbound.UpstreamError,
+        credentials.CredentialError,
+        crypto.SecretUnreadable,
+    ) as exc:
+        status, error = Execution.Status.FAILED, _redact(str(exc), headers)
+    latency_ms = int((time.monotonic() - started) * 1000)
+    sha, size = _digest(result) if result is not None else ("", 0)
+    execution.status = status
+    execution.error = error
+    execution.output_sha256 = sha
+    execution.output_bytes = size
+    execution.output = minimisation.output_copy(connector.workspace, result, size)
+    execution.latency_ms = latency_ms
+    execution.finished_at = timezone.now()
+    succeeded = status == Execution.Status.SUCCEEDED
+    if not succeeded:
+        action_status = ActionRequest.Status.FAILED
+    elif action.dry_run:
+        action_status = ActionRequest.Status.SIMULATED
+    else:
+        action_status = ActionRequest.Status.EXECUTED
+    with transaction.atomic():
+        Execution.objects.filter(pk=execution.pk).update(
+            status=status,
+            error=error,
+            output_sha256=sha,
+            output_bytes=size,
+            output=execution.output,
+            latency_ms=latency_ms,
+            finished_at=execution.finished_at,
+        )
+        reported = ActionRequest.objects.filter(
+            pk=action.pk, status=ActionRequest.Status.ALLOWED, result_reported_at__isnull=True
+        ).update(
+            status=action_status,
+            result_status="succeeded" if succeeded else "failed",
+            result_output={
+                "execution": str(execution.pk),
+                "outcome": status,
+                "output_sha256": sha,
+                "output_bytes": size,
+            },
+            result_reported_at=execution.finished_at,
+        )
+        if reported:
+            action.status = action_status
+        # Group commit: when another transaction holds the chain head, the entry is
+        # committed with this change and chained right after, instead of waiting for
+        # that transaction's commit flush (audit.services.audit_record_with).
+        _audit_execution(action, tool, connector, execution, actor, group_commit=True)
+        if reported and action_status == ActionRequest.Status.EXECUTED:
+            action_id = action.pk
+            transaction.on_commit(
+                lambda: action_decided.send(
+                    sender=ActionRequest, action_id=action_id, event="action.executed"
+                )
+            )
+    return execution, result
 
 
 def _digest(value: Any) -> tuple[str, int]:
@@ -538,82 +689,10 @@ def _redact(text: str, headers: dict[str, str]) -> str:
     return text[:500]
 
 
-def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: bool):
-    upstream_name = tool.name[len(connector.name) + 1 :]
-    try:
-        with transaction.atomic():
-            execution = Execution.objects.create(
-                workspace_id=action.workspace_id,
-                action_request=action,
-                connector=connector,
-                upstream_tool=upstream_name,
-                status=Execution.Status.DRY_RUN if dry_run else Execution.Status.STARTED,
-            )
-            if dry_run:
-                execution.finished_at = execution.started_at
-                execution.save(update_fields=["finished_at"])
-                _audit_execution(action, tool, connector, execution, actor)
-    except IntegrityError:
-        # Already attempted for this request (a retry, or a race): never a second call.
-        return Execution.objects.get(action_request=action), None
-    if dry_run:
-        return execution, None
-    headers: dict[str, str] = {}
-    result, error = None, ""
-    started = time.monotonic()
-    try:
-        if not connector.enabled:
-            raise outbound.UpstreamError(f"The connector {connector.name} is disabled.")
-        target = outbound.check_url(connector.url, connector.workspace)
-        headers = _headers_for_call(connector)
-        call = (
-            upstream.mcp_call_tool
-            if connector.kind == Connector.Kind.MCP
-            else (upstream.http_call_tool)
-        )
-        outcome = call(connector.pk, target, headers, upstream_name, params)
-        result = outcome.result
-        status = Execution.Status.TOOL_ERROR if outcome.is_error else Execution.Status.SUCCEEDED
-    except (
-        outbound.DestinationRefused,
-        outbound.UpstreamError,
-        credentials.CredentialError,
-        crypto.SecretUnreadable,
-    ) as exc:
-        status, error = Execution.Status.FAILED, _redact(str(exc), headers)
-    latency_ms = int((time.monotonic() - started) * 1000)
-    sha, size = _digest(result) if result is not None else ("", 0)
-    with transaction.atomic():
-        execution.status = status
-        execution.error = error
-        execution.output_sha256 = sha
-        execution.output_bytes = size
-        execution.output = minimisation.output_copy(connector.workspace, result, size)
-        execution.latency_ms = latency_ms
-        execution.finished_at = timezone.now()
-        execution.save()
-        action_report_result(
-            action_request=action,
-            key=action.key,
-            status="succeeded" if status == Execution.Status.SUCCEEDED else "failed",
-            output={
-                "execution": str(execution.pk),
-                "outcome": status,
-                "output_sha256": sha,
-                "output_bytes": size,
-            },
-            actor=Actor.system("gateway"),
-        )
-        _audit_execution(action, tool, connector, execution, actor)
-    return execution, result
-
-
-def _audit_execution(action, tool, connector, execution: Execution, actor: Actor) -> None:
-    audit_record(
-        workspace=connector.workspace,
-        actor=actor,
-        action=AuditAction.EXECUTION_RECORDED,
-        target_type="execution",
+def _audit_execution(
+    action, tool, connector, execution: Execution, actor: Actor, *, group_commit: bool = False
+) -> None:
+    event = EVENTS[AuditAction.EXECUTION_RECORDED].event(
         target_id=execution.pk,
         tool=tool.name,
         input={
@@ -633,3 +712,7 @@ def _audit_execution(action, tool, connector, execution: Execution, actor: Actor
         policy_version=action.policy_version,
         outcome=execution.status,
     )
+    if group_commit:
+        audit_record_with(None, event, workspace=connector.workspace, actor=actor)
+    else:
+        audit_record(event, workspace=connector.workspace, actor=actor)

@@ -46,6 +46,11 @@ class ConnectorWriteSerializer(StrictSerializer):
     )
     enabled = serializers.BooleanField(required=False, default=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    # The proposer's re-call of a governed change, once a human approved it.
+    confirmed = serializers.BooleanField(required=False, default=False)
+    confirmation_token = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
 
 
 class ConnectorUpdateSerializer(StrictSerializer):
@@ -58,6 +63,11 @@ class ConnectorUpdateSerializer(StrictSerializer):
     )
     enabled = serializers.BooleanField(required=False)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    # The proposer's re-call of a governed change, once a human approved it.
+    confirmed = serializers.BooleanField(required=False, default=False)
+    confirmation_token = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
 
 
 class SyncReportSerializer(serializers.Serializer):

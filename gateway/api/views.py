@@ -40,7 +40,8 @@ class ConnectorListView(WorkspaceAPIView):
     @extend_schema(
         operation_id="connectors_create",
         description="Adding a connector is a governed operation: the answer is 202 with a "
-        "confirmation, and the connector exists once another human approves.",
+        "confirmation, and the connector exists once another human approves; the same "
+        "request again with confirmed and the token answers it (201), once.",
         request=ConnectorWriteSerializer,
         responses={201: ConnectorSerializer, 202: ActionConfirmationSerializer},
     )
@@ -50,11 +51,15 @@ class ConnectorListView(WorkspaceAPIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         reason = values.pop("reason", "")
+        confirmed = values.pop("confirmed", False)
+        token = values.pop("confirmation_token", "")
         result = door.governed_change(
             workspace=request.workspace,
             actor=request.actor,
-            proposal=governance.connector_create(request.workspace, values),
+            proposal=governance.connector_create(request.workspace, values, recall=confirmed),
             reason=reason,
+            confirmed=confirmed,
+            confirmation_token=token,
         )
         return door_response(result, lambda c: ConnectorSerializer(c).data, status=201)
 
@@ -69,7 +74,9 @@ class ConnectorDetailView(WorkspaceAPIView):
     @extend_schema(
         operation_id="connectors_update",
         description="A new URL or new credential values are governed (202 with a "
-        "confirmation); other changes, and dropping headers, apply at once.",
+        "confirmation; once approved, the same request with confirmed and the token "
+        "answers the applied connector, once); other changes, and dropping headers, "
+        "apply at once.",
         request=ConnectorUpdateSerializer,
         responses={200: ConnectorSerializer, 202: ActionConfirmationSerializer},
     )
@@ -80,11 +87,15 @@ class ConnectorDetailView(WorkspaceAPIView):
         data.is_valid(raise_exception=True)
         changes = dict(data.validated_data)
         reason = changes.pop("reason", "")
+        confirmed = changes.pop("confirmed", False)
+        token = changes.pop("confirmation_token", "")
         result = door.governed_change(
             workspace=request.workspace,
             actor=request.actor,
             proposal=governance.connector_update(connector, changes),
             reason=reason,
+            confirmed=confirmed,
+            confirmation_token=token,
         )
         return door_response(result, lambda c: ConnectorSerializer(c).data)
 

@@ -19,10 +19,6 @@ LEGACY_KEYWORDS = {
     "action", "target_type", "target_id", "tool", "input", "decision", "rationale",
     "policy_version", "outcome", "before", "after", "reason",
 }  # fmt: skip
-# Files that still record with the keyword form: being rewritten on other branches, to
-# be converted after they merge (then empty this, and remove the LEGACY path in
-# audit/services.py). A listed file that no longer needs it fails below.
-LEGACY_CALLERS = {"gateway/services.py"}
 
 
 def test_every_action_has_a_schema():
@@ -97,17 +93,6 @@ def test_a_config_change_is_recorded_only_with_its_version_log(workspace):
     assert (log.before, log.after, entry.outcome) == ({"a": 1}, {"a": 2}, "applied")
 
 
-def test_the_legacy_keyword_form_is_checked_like_an_event(workspace):
-    """LEGACY: remove with the keyword form (LEGACY_CALLERS empty)."""
-    with pytest.raises(UndeclaredEvent), transaction.atomic():
-        audit_record(workspace=workspace, actor=AGENT, action="action.decided", target_type="tool")
-    with transaction.atomic():
-        entry = audit_record(
-            workspace=workspace, actor=AGENT, action="action.decided", target_type="action_request"
-        )
-    assert entry.action == "action.decided"
-
-
 def _source_files():
     for path in sorted(ROOT.rglob("*.py")):
         relative = path.relative_to(ROOT)
@@ -138,15 +123,10 @@ def _legacy_calls(tree):
 
 
 def test_every_call_site_records_an_event_object():
-    offenders, stale, calls = [], [], 0
+    offenders, calls = [], 0
     for relative, path in _source_files():
         found, count = _legacy_calls(ast.parse(path.read_text(), filename=relative))
         calls += count
-        if relative in LEGACY_CALLERS:
-            if not found:
-                stale.append(relative)
-            continue
         offenders += [f"{relative}:{line} {name}(...)" for line, name in found]
     assert calls > 30  # the scan sees the call sites
     assert not offenders, "record an event: audit_record(EVENTS[action].event(...), ...)"
-    assert not stale, f"converted: remove from LEGACY_CALLERS {stale}"

@@ -223,3 +223,30 @@ def test_upstream_session_is_reused_and_reopened_when_gone(synced, gw_agent, ups
     assert body["execution"]["status"] == "succeeded", body
     assert upstream.initializations == opened + 1
     assert [c[1]["customer_id"] for c in upstream.tool_calls()] == [1, 2, 3]  # never twice
+
+
+def test_a_confirmation_found_expired_on_the_recall_stays_expired(
+    synced, gw_agent, upstream, gw_workspace, make_member, approve, api_error
+):
+    """The re-call runs in the gateway's transaction; what the gate records before
+    refusing (the confirmation marked expired, its audit entry) still commits."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from approvals.models import ConfirmationRequest
+    from tenants.models import Role
+
+    _, client, _ = gw_agent
+    first = _execute(client, "crm.send", {"to": "carol"})
+    action = ActionRequest.objects.get(pk=first.json()["id"])
+    approve(make_member(gw_workspace, Role.APPROVER), gw_workspace, action.confirmation.pk)
+    ConfirmationRequest.objects.filter(pk=action.confirmation.pk).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    token = first.json()["confirmation_token"]
+    late = _execute(client, "crm.send", {"to": "carol"}, confirmed=True, confirmation_token=token)
+    api_error(late, 410, "confirmation_expired")
+    assert ConfirmationRequest.objects.get(pk=action.confirmation.pk).status == "expired"
+    assert AuditEntry.objects.filter(action="confirmation.expired").count() == 1
+    assert upstream.tool_calls() == []

@@ -321,3 +321,70 @@ def test_the_admin_files_a_new_connector_for_approval(gw_workspace, upstream):
     action = ActionRequest.objects.get()
     assert action.params["operations"] == ["warden.connector.create"]
     assert SECRET not in json.dumps(action.params)
+
+
+def _recall(client, method, path, body, first):
+    token = first.json()["confirmation_token"]
+    send = getattr(client, method)
+    return send(path, {**body, "confirmed": True, "confirmation_token": token}, format="json")
+
+
+def test_the_confirmed_recall_of_an_approved_connector_answers_it_exactly_once(
+    gw_workspace, upstream, agent_key, approver, approve, api_error
+):
+    _, client = agent_key
+    body = {**BODY, "url": upstream.url}
+    first = client.post("/api/v1/connectors", body, format="json")
+    pending = _recall(client, "post", "/api/v1/connectors", body, first)
+    api_error(pending, 409, "confirmation_pending")
+    assert approve(approver, gw_workspace, _confirmation(first).pk).status_code == 200
+    done = _recall(client, "post", "/api/v1/connectors", body, first)
+    assert done.status_code == 201, done.json()
+    connector = Connector.objects.get()
+    assert done.json()["id"] == str(connector.pk) and done.json()["headers"] == ["Authorization"]
+    assert SECRET not in done.content.decode()
+    again = _recall(client, "post", "/api/v1/connectors", body, first)
+    api_error(again, 409, "confirmation_used")
+    assert Connector.objects.count() == 1
+    assert AuditEntry.objects.filter(action="connector.created").count() == 1
+    assert stored_headers(connector) == {"Authorization": SECRET}
+    assert SECRET not in _everything_stored()
+
+
+def test_a_recall_with_other_header_values_is_refused(
+    gw_workspace, upstream, agent_key, approver, approve, api_error
+):
+    _, client = agent_key
+    body = {**BODY, "url": upstream.url}
+    first = client.post("/api/v1/connectors", body, format="json")
+    assert approve(approver, gw_workspace, _confirmation(first).pk).status_code == 200
+    swapped = {**body, "headers": {"Authorization": NEW_SECRET}}
+    api_error(
+        _recall(client, "post", "/api/v1/connectors", swapped, first), 403, "confirmation_mismatch"
+    )
+    # The token is still good for the request as approved; the values never changed.
+    assert _recall(client, "post", "/api/v1/connectors", body, first).status_code == 201
+    assert stored_headers(Connector.objects.get()) == {"Authorization": SECRET}
+    assert NEW_SECRET not in _everything_stored()
+
+
+def test_the_confirmed_recall_of_new_credentials_answers_once(
+    gw_workspace, agent_key, approver, approve, api_error, make_connector
+):
+    _, client = agent_key
+    connector = make_connector(gw_workspace)
+    path = f"/api/v1/connectors/{connector.pk}"
+    body = {"headers": {"Authorization": NEW_SECRET}}
+    first = client.patch(path, body, format="json")
+    assert first.json()["governed_operations"] == ["warden.connector.change_credentials"]
+    other = {"headers": {"Authorization": NEW_SECRET + "-other"}}
+    assert approve(approver, gw_workspace, _confirmation(first).pk).status_code == 200
+    api_error(_recall(client, "patch", path, other, first), 403, "confirmation_mismatch")
+    done = _recall(client, "patch", path, body, first)
+    assert done.status_code == 200, done.json()
+    assert done.json()["id"] == str(connector.pk)
+    assert NEW_SECRET not in done.content.decode()
+    api_error(_recall(client, "patch", path, body, first), 409, "confirmation_used")
+    assert stored_headers(Connector.objects.get(pk=connector.pk)) == {"Authorization": NEW_SECRET}
+    assert AuditEntry.objects.filter(action="connector.updated").count() == 1
+    assert NEW_SECRET not in _everything_stored()
