@@ -33,6 +33,7 @@ from audit.models import (
 from audit.signals import checkpoint_signed
 from audit.verify import VerifyResult, verify_chain
 from common.actor import Actor
+from common.db import prepared_cursor
 from common.errors import WardenError
 from common.sql import insert_select_statement, insert_statement
 
@@ -366,7 +367,7 @@ def _lock_head(workspace_id, *, before=None, after=None, skip_locked: bool = Fal
     # Pipelined: the BEGIN the driver sends first and this statement share one round
     # trip (the statement usually opens the transaction).
     pipeline = connection.connection.pipeline
-    with connection.wrap_database_errors, pipeline(), connection.cursor() as cursor:
+    with connection.wrap_database_errors, pipeline(), prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row[0] is None and not skip_locked:
@@ -410,7 +411,7 @@ def _chain_and_write(entries: list[AuditEntry], seq: int, prev_hash: str) -> Non
         }
         for entry in entries
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute("SELECT warden_audit_append(%s::jsonb)", [json.dumps(payload)])
         ids = [row[0] for row in cursor.fetchall()]
     for entry, pk in zip(entries, ids, strict=True):
