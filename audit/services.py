@@ -424,15 +424,26 @@ _APPEND_FIELDS = ("seq", "actor", "actor_type", "action", "target_type", "target
                   "client_ip", "outcome", "prev_hash", "hash", "mac")  # fmt: skip
 
 
+_SELECT_PENDING = (
+    f"SELECT id, {', '.join(_PENDING_FIELDS)} FROM audit_auditpending"  # noqa: S608 (constants)
+    " WHERE workspace_id = %s ORDER BY id FOR UPDATE"
+)
+_DELETE_PENDING = "DELETE FROM audit_auditpending WHERE id = ANY(%s::bigint[])"
+
+
 def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
     """Move the queued entries (committed, oldest first) into the chain after `head`."""
     connection = transaction.get_connection()
     # Chained first, then taken off the queue: on PostgreSQL a queued row may only be
     # deleted once its identical entry is in the chain (migration audit 0009).
-    queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
     if connection.vendor == "postgresql":
-        queued = queued.select_for_update()
-    rows = list(queued.values_list("id", *_PENDING_FIELDS))
+        # Every batch runs these two: fixed statements, prepared once per connection.
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(_SELECT_PENDING, [workspace.pk])
+            rows = cursor.fetchall()
+    else:
+        queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
+        rows = list(queued.values_list("id", *_PENDING_FIELDS))
     if not rows:
         return head._replace(pending=False)
     entries = []
@@ -444,7 +455,12 @@ def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
             values["client_ip"] = str(values["client_ip"])
         entries.append(AuditEntry(workspace_id=workspace.pk, **values))
     _chain_and_write(entries, head.seq, head.hash)
-    AuditPending.objects.filter(pk__in=[row[0] for row in rows]).delete()
+    sealed = [row[0] for row in rows]
+    if connection.vendor == "postgresql":
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(_DELETE_PENDING, [sealed])
+    else:
+        AuditPending.objects.filter(pk__in=sealed).delete()
     return _Head(entries[-1].seq, entries[-1].hash, False, False)
 
 
