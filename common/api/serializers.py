@@ -1,4 +1,3 @@
-import copy
 from collections.abc import Mapping
 
 from django.utils.functional import cached_property
@@ -27,14 +26,15 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
-class SharedFieldsSerializer(StrictSerializer):
-    """A flat request body validated on a hot path (POST /actions): its fields are built
-    and bound once per class instead of per request (DRF deep-copies every declared
-    field for each instance, which cost more than the rest of the validation).
+class SharedFieldsMixin:
+    """A serializer on a hot path whose fields are built and bound once per class
+    instead of per instance (DRF deep-copies every declared field, or derives them
+    from model metadata, for each instance: more than the rest of the work).
 
-    Validation is DRF's own, field by field, so values and errors are unchanged. Only
-    for serializers whose fields keep no per-request state and read no context: no
-    nested serializers, no partial use, no context-reading defaults or validators."""
+    Validation and representation are DRF's own, field by field, so values and errors
+    are unchanged. Only for serializers whose fields keep no per-request state and read
+    no context: no nested writable serializers, no partial use, no context-reading
+    defaults, validators or method fields."""
 
     @cached_property
     def fields(self):
@@ -43,8 +43,12 @@ class SharedFieldsSerializer(StrictSerializer):
         if shared is None:
             prototype = cls()  # what the fields are bound to: not partial, no context
             shared = BindingDict(prototype)
-            for name, field in copy.deepcopy(cls._declared_fields).items():
+            for name, field in prototype.get_fields().items():
                 shared[name] = field
             prototype.__dict__["fields"] = shared
             cls._shared_fields = shared
         return shared
+
+
+class SharedFieldsSerializer(SharedFieldsMixin, StrictSerializer):
+    """A flat request body validated on a hot path (POST /actions)."""
