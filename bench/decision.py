@@ -8,10 +8,12 @@ Needs a local PostgreSQL (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/warden_bench; the database is created and
 migrated if missing). Starts gunicorn (2 workers, gthread by default) on 127.0.0.1 only, seeds a
 fresh workspace, key and read tool through the services, alternates rounds of both
-endpoints, prints requests/s, p50 and p99 for each and both ratios (decision p50 over
-whoami p50, target <= 1.5x; decisions/s over whoami req/s, target >= 75%), plus the SQL
-statements per decision (counted in-process with CaptureQueriesContext, target <= 3).
-Every decision commits durably (synchronous_commit on) before it answers.
+endpoints, prints requests/s, p50, p99 and server CPU per request (gunicorn's processes
+plus the bench database's PostgreSQL backends, from /proc) for each, both ratios marked
+met or not (decision p50 over whoami p50, target <= 1.5x; decisions/s over whoami
+req/s, target >= 75%), the SQL statements per decision (counted in-process with
+CaptureQueriesContext, target <= 3) and the CPU ratio. Every decision commits durably
+(synchronous_commit on) before it answers.
 """
 
 from __future__ import annotations
