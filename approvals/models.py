@@ -153,7 +153,10 @@ class ActionRequest(models.Model):
         FAILED = "failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: (workspace, key, tool_name, created_at) leads with it.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     # Null when a human session asked (platform operations only).
     key = models.ForeignKey(
         MachineKey,

@@ -104,7 +104,10 @@ class AuditChainHead(models.Model):
 
 
 class AuditEntry(AppendOnlyModel):
-    workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: audit_unique_seq (workspace, seq) leads with it.
+    workspace = models.ForeignKey(
+        "tenants.Workspace", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     seq = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
     actor = models.CharField(max_length=254)  # "user:<email>", "key:<id>", "system:<name>"

@@ -33,6 +33,7 @@ from audit.models import (
 from audit.signals import checkpoint_signed
 from audit.verify import VerifyResult, verify_chain
 from common.actor import Actor
+from common.db import prepared_cursor
 from common.errors import WardenError
 from common.sql import insert_select_statement, insert_statement
 
@@ -332,7 +333,7 @@ def _lock_head(workspace_id, *, before=None, after=None, skip_locked: bool = Fal
     # Pipelined: the BEGIN the driver sends first and this statement share one round
     # trip (the statement usually opens the transaction).
     pipeline = connection.connection.pipeline
-    with connection.wrap_database_errors, pipeline(), connection.cursor() as cursor:
+    with connection.wrap_database_errors, pipeline(), prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
     if row[0] is None and not skip_locked:
@@ -376,7 +377,7 @@ def _chain_and_write(entries: list[AuditEntry], seq: int, prev_hash: str) -> Non
         }
         for entry in entries
     ]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute("SELECT warden_audit_append(%s::jsonb)", [json.dumps(payload)])
         ids = [row[0] for row in cursor.fetchall()]
     for entry, pk in zip(entries, ids, strict=True):
@@ -389,15 +390,26 @@ _APPEND_FIELDS = ("seq", "actor", "actor_type", "action", "target_type", "target
                   "client_ip", "outcome", "prev_hash", "hash", "mac")  # fmt: skip
 
 
+_SELECT_PENDING = (
+    f"SELECT id, {', '.join(_PENDING_FIELDS)} FROM audit_auditpending"  # noqa: S608 (constants)
+    " WHERE workspace_id = %s ORDER BY id FOR UPDATE"
+)
+_DELETE_PENDING = "DELETE FROM audit_auditpending WHERE id = ANY(%s::bigint[])"
+
+
 def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
     """Move the queued entries (committed, oldest first) into the chain after `head`."""
     connection = transaction.get_connection()
     # Chained first, then taken off the queue: on PostgreSQL a queued row may only be
     # deleted once its identical entry is in the chain (migration audit 0009).
-    queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
     if connection.vendor == "postgresql":
-        queued = queued.select_for_update()
-    rows = list(queued.values_list("id", *_PENDING_FIELDS))
+        # Every batch runs these two: fixed statements, prepared once per connection.
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(_SELECT_PENDING, [workspace.pk])
+            rows = cursor.fetchall()
+    else:
+        queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
+        rows = list(queued.values_list("id", *_PENDING_FIELDS))
     if not rows:
         return head._replace(pending=False)
     entries = []
@@ -409,7 +421,12 @@ def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
             values["client_ip"] = str(values["client_ip"])
         entries.append(AuditEntry(workspace_id=workspace.pk, **values))
     _chain_and_write(entries, head.seq, head.hash)
-    AuditPending.objects.filter(pk__in=[row[0] for row in rows]).delete()
+    sealed = [row[0] for row in rows]
+    if connection.vendor == "postgresql":
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(_DELETE_PENDING, [sealed])
+    else:
+        AuditPending.objects.filter(pk__in=sealed).delete()
     return _Head(entries[-1].seq, entries[-1].hash, False, False)
 
 

@@ -21,6 +21,23 @@ def _insert_template(model: type[models.Model], vendor: str, quote) -> tuple[str
     return sql, fields
 
 
+_SELECT_TEMPLATES: dict[tuple, str] = {}
+
+
+def _insert_select_template(model: type[models.Model], connection) -> str:
+    """The INSERT ... SELECT head and its cast value list (all but the WHERE), built once
+    per model and backend: deriving each column's cast type costs more than the rest
+    of a decision's SQL building."""
+    cache_key = (model, connection.vendor)
+    template = _SELECT_TEMPLATES.get(cache_key)
+    if template is None:
+        sql, fields = _insert_template(model, connection.vendor, connection.ops.quote_name)
+        head, _ = sql.split(" VALUES (", 1)
+        casts = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
+        template = _SELECT_TEMPLATES[cache_key] = f"{head} SELECT {casts} WHERE "
+    return template
+
+
 def insert_statement(obj: models.Model, connection) -> tuple[str, list]:
     """(sql, params) inserting `obj` as `obj.save(force_insert=True)` would (defaults
     and pre_save applied, values prepared for the backend), without the ORM's per-call
@@ -35,8 +52,5 @@ def insert_select_statement(obj: models.Model, connection, where: str) -> tuple[
     """Like `insert_statement`, as `INSERT ... SELECT <values> WHERE <where>`: a
     conditional insert (for a data-modifying CTE). Every value is cast to its column's
     type, since a SELECT list does not take its types from the target columns."""
-    sql, params = insert_statement(obj, connection)
-    _, fields = _insert_template(type(obj), connection.vendor, connection.ops.quote_name)
-    head, _ = sql.split(" VALUES (", 1)
-    casts = ", ".join(f"%s::{f.cast_db_type(connection)}" for f in fields)
-    return f"{head} SELECT {casts} WHERE {where}", params
+    _, params = insert_statement(obj, connection)
+    return _insert_select_template(type(obj), connection) + where, params

@@ -102,6 +102,12 @@ elif DATABASES["default"]["ENGINE"].endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "options", f"-c lock_timeout={WARDEN_DB_LOCK_WAIT_SECONDS * 1000}"
     )
+    # The few fixed statements every request runs (key lookup, the decision's writes)
+    # are prepared once per connection (common.db.prepared_cursor); nothing else is,
+    # since Django's cursors bind on the client. Off (DB_PREPARED_STATEMENTS=0) behind
+    # a transaction-mode connection pooler, which cannot keep prepared statements.
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -14,6 +14,7 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.db import connections
 
+from common.db import prepared_cursor
 from keys.models import MachineKey
 from tenants.models import Workspace
 
@@ -50,7 +51,7 @@ def key_by_prefix(prefix: str, using: str = "default") -> MachineKey | None:
     """The key with this prefix, its workspace and owner loaded (one statement)."""
     sql, parts = _compiled(using)
     connection = connections[using]
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from common.api.schema import results_of
-from common.api.serializers import StrictSerializer
+from common.api.serializers import SharedFieldsSerializer, StrictSerializer
 from gateway.api.serializers import ExecutionSerializer
 
 
@@ -16,7 +16,7 @@ def open_choice(known, what: str) -> serializers.CharField:
     )
 
 
-class ActionCreateSerializer(StrictSerializer):
+class ActionCreateSerializer(SharedFieldsSerializer):
     tool = serializers.CharField(max_length=200)
     params = serializers.DictField(required=False, default=dict)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

@@ -1,6 +1,8 @@
 from collections.abc import Mapping
 
+from django.utils.functional import cached_property
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 # Fields a client may add to any body to name its workspace (tenants.scoping checks
 # them against the credential's workspace before any serializer runs).
@@ -22,3 +24,31 @@ class StrictSerializer(serializers.Serializer):
                     {str(name)[:100]: ["Unknown field."] for name in unknown[:20]}
                 )
         return super().to_internal_value(data)
+
+
+class SharedFieldsMixin:
+    """A serializer on a hot path whose fields are built and bound once per class
+    instead of per instance (DRF deep-copies every declared field, or derives them
+    from model metadata, for each instance: more than the rest of the work).
+
+    Validation and representation are DRF's own, field by field, so values and errors
+    are unchanged. Only for serializers whose fields keep no per-request state and read
+    no context: no nested writable serializers, no partial use, no context-reading
+    defaults, validators or method fields."""
+
+    @cached_property
+    def fields(self):
+        cls = type(self)
+        shared = cls.__dict__.get("_shared_fields")
+        if shared is None:
+            prototype = cls()  # what the fields are bound to: not partial, no context
+            shared = BindingDict(prototype)
+            for name, field in prototype.get_fields().items():
+                shared[name] = field
+            prototype.__dict__["fields"] = shared
+            cls._shared_fields = shared
+        return shared
+
+
+class SharedFieldsSerializer(SharedFieldsMixin, StrictSerializer):
+    """A flat request body validated on a hot path (POST /actions)."""

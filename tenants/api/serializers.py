@@ -1,25 +1,16 @@
-import copy
-
 from rest_framework import serializers
 
 from common.api.schema import results_of
-from common.api.serializers import StrictSerializer
+from common.api.serializers import SharedFieldsMixin, StrictSerializer
 from gateway.outbound import outbound_hosts
 from tenants.models import Invitation, Membership, Role, Workspace
 
 
-class WorkspaceSerializer(serializers.ModelSerializer):
-    """Read-only, on every whoami: its fields are derived from the model once per
-    process and copied per use (DRF rebuilds them from model metadata each time)."""
+class WorkspaceSerializer(SharedFieldsMixin, serializers.ModelSerializer):
+    """Read-only, on every whoami: its fields are derived from the model and bound once
+    per class (DRF rebuilds them from model metadata for each instance)."""
 
     dry_run = serializers.BooleanField(source="is_dry_run", read_only=True)
-    _prototype: dict | None = None
-
-    def get_fields(self):
-        cls = type(self)
-        if cls.__dict__.get("_prototype") is None:
-            cls._prototype = super().get_fields()
-        return copy.deepcopy(cls._prototype)
 
     class Meta:
         model = Workspace
