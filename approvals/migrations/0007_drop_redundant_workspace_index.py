@@ -13,7 +13,7 @@ INDEX = "approvals_actionrequest_workspace_id_95606e8b"
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("approvals", "0005_plain_copy_retention"),
+        ("approvals", "0006_action_outcome"),
         ("tenants", "0005_role_groups"),
     ]
 
