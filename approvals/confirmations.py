@@ -3,8 +3,9 @@ it (four eyes, a threshold of approvals), it expires, and the requester uses its
 once. Each state change writes its audit entry in the same transaction.
 
 Public services: `confirmation_use`, `confirmation_approve`, `confirmation_deny`,
-`confirmations_expire_due`; the rules `required_permission` and `is_answerable` are
-shared with the admin queue so it offers only decisions the services would accept."""
+`confirmation_expire`, `confirmations_expire_due`; the rules `required_permission` and
+`is_answerable` are shared with the admin queue so it offers only decisions the services
+would accept."""
 
 from __future__ import annotations
 
@@ -79,14 +80,26 @@ def is_answerable(action: ActionRequest, user) -> bool:
 # --- expiry --------------------------------------------------------------------------
 
 
-def _expire(confirmation: ConfirmationRequest, actor: Actor, now: datetime) -> None:
-    """Mark a locked confirmation expired, with its action request and audit entry."""
+def confirmation_expire(
+    *,
+    confirmation: ConfirmationRequest,
+    actor: Actor,
+    now: datetime,
+    rationale: str = "no usable human decision before the confirmation expired",
+    result_status: str = "",
+) -> None:
+    """Mark a locked confirmation expired, with its action request and audit entry.
+    `result_status`: also set on the request (an agent withdrawing it, MCP tasks)."""
     confirmation.status = ConfirmationRequest.Status.EXPIRED
     confirmation.decided_at = confirmation.decided_at or now
     confirmation.save(update_fields=["status", "decided_at"])
     action = confirmation.action_request
-    ActionRequest.objects.filter(pk=action.pk).update(status=ActionRequest.Status.EXPIRED)
-    action.status = ActionRequest.Status.EXPIRED
+    changes = {"status": ActionRequest.Status.EXPIRED}
+    if result_status:
+        changes["result_status"] = result_status
+    ActionRequest.objects.filter(pk=action.pk).update(**changes)
+    for field, value in changes.items():
+        setattr(action, field, value)
     announce_action_decided(action, "action.expired")
     audit_record(
         EVENTS[AuditAction.CONFIRMATION_EXPIRED].event(
@@ -97,7 +110,7 @@ def _expire(confirmation: ConfirmationRequest, actor: Actor, now: datetime) -> N
                 "expires_at": confirmation.expires_at.isoformat(),
             },
             decision="expired",
-            rationale="no usable human decision before the confirmation expired",
+            rationale=rationale,
             policy_version=action.policy_version,
             outcome="expired",
         ),
@@ -127,7 +140,7 @@ def confirmations_expire_due(*, now=None) -> int:
                 .first()
             )
             if confirmation is not None:
-                _expire(confirmation, actor, now)
+                confirmation_expire(confirmation=confirmation, actor=actor, now=now)
                 expired += 1
     return expired
 
@@ -182,11 +195,11 @@ def confirmation_use(
         elif status == S.EXPIRED:
             error = _token_error("confirmation_expired")
         elif confirmation.is_past_expiry(now):
-            _expire(confirmation, Actor.system("expiry"), now)
+            confirmation_expire(confirmation=confirmation, actor=Actor.system("expiry"), now=now)
             error = _token_error("confirmation_expired")
         elif action.dry_run and not workspace.is_dry_run:
             # Approved for a dry run ("nothing will be done for real"): void once live.
-            _expire(confirmation, Actor.system("went-live"), now)
+            confirmation_expire(confirmation=confirmation, actor=Actor.system("went-live"), now=now)
             error = WardenError(
                 "confirmation_expired",
                 "This request was approved while the workspace was in dry run; it is void "
@@ -265,7 +278,7 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
         elif locked.status != S.PENDING:
             error = WardenError("already_decided", f"This request is already {locked.status}.", {})
         elif locked.is_past_expiry(now):
-            _expire(locked, Actor.system("expiry"), now)
+            confirmation_expire(confirmation=locked, actor=Actor.system("expiry"), now=now)
             error = _token_error("confirmation_expired")
         elif ApprovalRecord.objects.filter(confirmation=locked, approver_user=user).exists():
             error = WardenError(

@@ -27,13 +27,10 @@ from django.utils import timezone
 
 from approvals import credential_scan, gate
 from approvals.asking import tool_lookup
+from approvals.confirmations import confirmation_expire
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.params import SECRET_PARAM_PREFIX, params_digest, store_params
-from approvals.signals import action_decided
 from approvals.tokens import confirmation_token
-from audit.events import EVENTS
-from audit.models import AuditAction
-from audit.services import audit_record
 from common.actor import Actor
 from common.errors import WardenError
 from gateway.models import Execution
@@ -284,32 +281,11 @@ def task_cancel(*, key, actor: Actor, action: ActionRequest) -> ActionRequest:
             or action.result_status == WITHDRAWN
         ):
             raise WardenError("conflict", "This task already ran or ended; it cannot be cancelled.")
-        confirmation.status = S.EXPIRED
-        confirmation.decided_at = now
-        confirmation.save(update_fields=["status", "decided_at"])
-        ActionRequest.objects.filter(pk=action.pk).update(
-            status=ActionRequest.Status.EXPIRED, result_status=WITHDRAWN
-        )
-        audit_record(
-            EVENTS[AuditAction.CONFIRMATION_EXPIRED].event(
-                target_id=confirmation.pk,
-                tool=action.tool_name,
-                input={
-                    "action_request": str(action.pk),
-                    "expires_at": confirmation.expires_at.isoformat(),
-                },
-                decision="expired",
-                rationale="withdrawn by the requesting agent (MCP tasks/cancel) before it ran",
-                policy_version=action.policy_version,
-                outcome="expired",
-            ),
-            workspace=key.workspace,
+        confirmation_expire(
+            confirmation=confirmation,
             actor=actor,
-        )
-        action_id = action.pk
-        transaction.on_commit(
-            lambda: action_decided.send(
-                sender=ActionRequest, action_id=action_id, event="action.expired"
-            )
+            now=now,
+            rationale="withdrawn by the requesting agent (MCP tasks/cancel) before it ran",
+            result_status=WITHDRAWN,
         )
     return ActionRequest.objects.select_related(*RELATED).get(pk=action.pk)
