@@ -6,19 +6,15 @@ text). The SDK marks its task API deprecated (tasks left the core protocol in
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 mcp = pytest.importorskip("mcp")
 
-import httpx  # noqa: E402
-from mcp import ClientSession  # noqa: E402
-from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.types import CallToolResult  # noqa: E402
 
 from approvals.models import ConfirmationRequest  # noqa: E402
 from tenants.models import Role  # noqa: E402
+from tests.gateway.test_mcp_integration import agent  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,22 +23,6 @@ pytestmark = [
 ]
 
 EMAIL = {"to": "ada@example.test"}
-
-
-def agent(url: str, key: str, steps):
-    """Run `steps(session)` in one official SDK client session against Warden's /mcp."""
-
-    async def run():
-        headers = {"Authorization": f"Bearer {key}"}
-        async with (
-            httpx.AsyncClient(headers=headers, timeout=30) as http,
-            streamable_http_client(url, http_client=http) as (read, write, _),
-            ClientSession(read, write) as session,
-        ):
-            init = await session.initialize()
-            return init, await steps(session)
-
-    return asyncio.run(run())
 
 
 def test_sdk_client_gated_call_as_a_task(
