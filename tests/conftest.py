@@ -8,6 +8,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
 from common.actor import Actor
 from keys.services import key_create
@@ -168,3 +169,61 @@ def api_error():
         return body
 
     return check
+
+
+# --- the gate's usual cast: shared by tests/approvals, notifications, reliability, gateway
+
+
+@pytest.fixture
+def make_tool():
+    """A catalog tool built through the catalog service (set-up: governance passes)."""
+
+    def make(workspace, name="crm.lookup", **fields):
+        with operator_seeding():
+            return tool_create(workspace=workspace, actor=SYSTEM, name=name, **fields)
+
+    return make
+
+
+@pytest.fixture
+def live_workspace(make_workspace):
+    """Writes on, outbound off, live mode: the strictest realistic setup."""
+    return make_workspace(writes_enabled=True, mode="live")
+
+
+@pytest.fixture
+def agent(live_workspace, make_key, key_client):
+    """(key, client) with every action scope and a `*` allowlist."""
+    key, plaintext = make_key(
+        live_workspace, scopes=["actions:read", "actions:write", "actions:external"]
+    )
+    return key, key_client(plaintext)
+
+
+@pytest.fixture
+def approver(live_workspace, make_member):
+    return make_member(live_workspace, Role.APPROVER)
+
+
+@pytest.fixture
+def ask():
+    """POST /api/v1/actions as `client`."""
+
+    def call(client, tool, params=None, **extra):
+        body = {"tool": tool, "params": params or {}, **extra}
+        return client.post("/api/v1/actions", body, format="json")
+
+    return call
+
+
+@pytest.fixture
+def approve(user_client):
+    """A human's verdict through the API, in `workspace`."""
+
+    def call(user, workspace, confirmation_id, verdict="approve", reason="looks right"):
+        client = user_client(user, workspace)
+        return client.post(
+            f"/api/v1/approvals/{confirmation_id}/{verdict}", {"reason": reason}, format="json"
+        )
+
+    return call

@@ -7,7 +7,6 @@ from approvals.catalog import tool_create
 from approvals.models import ConfirmationRequest
 from common.actor import Actor
 from notifications.services import automation_settings_update, endpoint_create
-from tenants.models import Role
 from tests.notifications.receiver import Receiver
 
 SYSTEM = Actor.system("tests")
@@ -55,24 +54,6 @@ def make_endpoint(receiver, allow_http, allow_local):
         return issued.endpoint
 
     return make
-
-
-@pytest.fixture
-def live_workspace(make_workspace):
-    return make_workspace(writes_enabled=True, mode="live")
-
-
-@pytest.fixture
-def agent(live_workspace, make_key, key_client):
-    key, plaintext = make_key(
-        live_workspace, scopes=["actions:read", "actions:write", "actions:external"]
-    )
-    return key, key_client(plaintext)
-
-
-@pytest.fixture
-def approver(live_workspace, make_member):
-    return make_member(live_workspace, Role.APPROVER)
 
 
 @pytest.fixture

@@ -31,20 +31,6 @@ def start_server(migrated_sqlite, tmp_path):
 
 
 @pytest.fixture
-def live_workspace(make_workspace):
-    return make_workspace(writes_enabled=True, mode="live")
-
-
-@pytest.fixture
-def agent(live_workspace, make_key, key_client):
-    """(key, client) with every action scope and a `*` allowlist."""
-    key, plaintext = make_key(
-        live_workspace, scopes=["actions:read", "actions:write", "actions:external"]
-    )
-    return key, key_client(plaintext)
-
-
-@pytest.fixture
 def redis_server(tmp_path):
     """A redis-server of our own on a free port, which the test may stop and restart."""
     binary = shutil.which("redis-server")
