@@ -11,6 +11,9 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 
 from approvals import proposals
 from approvals.admin_door import through_door
@@ -23,6 +26,27 @@ from tenants.models import Membership, Workspace
 User = get_user_model()
 # Guessing resistance on the admin login (README: "Login and key-guessing policy").
 admin.site.login_form = ThrottledAdminAuthenticationForm
+
+
+def _history_behind_permission(base: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:
+    """Django's stock history view looks the object up before it asks for permission,
+    so any staff user (every workspace role but `member`) could tell which user and
+    group ids exist: 403 for one that does, a redirect for one that does not. Asking
+    first gives both the same 403 (tests/security/test_tenant_matrix.py)."""
+
+    class PermissionFirstAdmin(base):
+        def history_view(self, request, object_id, extra_context=None):
+            if not self.has_view_or_change_permission(request):
+                raise PermissionDenied
+            return super().history_view(request, object_id, extra_context)
+
+    PermissionFirstAdmin.__name__ = f"PermissionFirst{base.__name__}"
+    return PermissionFirstAdmin
+
+
+for _model, _admin in ((User, UserAdmin), (Group, GroupAdmin)):
+    admin.site.unregister(_model)
+    admin.site.register(_model, _history_behind_permission(_admin))
 
 # Every setting is edited through the governed-operation door, as on the API: the
 # registry (approvals.governance), not this list, decides which change waits for a
