@@ -100,23 +100,3 @@ def gw_agent(gw_workspace, make_key, key_client):
         gw_workspace, scopes=["actions:read", "actions:write", "actions:external"]
     )
     return key, key_client(plaintext), plaintext
-
-
-@pytest.fixture
-def approve(user_client):
-    def call(user, workspace, confirmation_id, verdict="approve", reason="looks right"):
-        client = user_client(user, workspace)
-        return client.post(
-            f"/api/v1/approvals/{confirmation_id}/{verdict}", {"reason": reason}, format="json"
-        )
-
-    return call
-
-
-@pytest.fixture
-def ask():
-    def call(client, tool, params=None, **extra):
-        body = {"tool": tool, "params": params or {}, **extra}
-        return client.post("/api/v1/actions", body, format="json")
-
-    return call

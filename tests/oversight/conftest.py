@@ -15,14 +15,11 @@ from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
 from tests.notifications.conftest import (  # noqa: F401 - the scheduled work notifies
     SYSTEM,
-    agent,
     allow_http,
     allow_local,
-    approver,
     ask_pending,
     eager_retries,
     gated_tool,
-    live_workspace,
     make_endpoint,
     receiver,
 )

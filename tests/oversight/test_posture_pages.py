@@ -15,7 +15,7 @@ from oversight.privacy import privacy_summary_build
 from oversight.privacy_pdf import privacy_summary_pdf
 from tenants.models import Role
 from tenants.services import membership_add
-from tests.audit.test_privacy_pdf_layout import MARGIN, SLACK
+from tests.oversight.test_privacy_pdf import MARGIN, SLACK
 
 PAGE = "/admin/posture/open/"
 
