@@ -1,10 +1,12 @@
 """Shared helpers for the evidence tests."""
 
+import threading
+
 import pytest
 from django.db import connection, transaction
 
 from audit.events import EVENTS, TargetType
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditChainHead
 from audit.services import audit_record
 from common.actor import Actor
 
@@ -65,3 +67,21 @@ def swap_seq(workspace, a, b):
     tamper(
         "UPDATE audit_auditentry SET seq = %s WHERE workspace_id = %s AND seq = 999999999", [b, ws]
     )
+
+
+def hold_chain_head(workspace, release: threading.Event, held: threading.Event):
+    """Another transaction holding the chain head until `release` (a slow writer)."""
+
+    def run():
+        try:
+            with transaction.atomic():
+                AuditChainHead.objects.select_for_update().get(workspace=workspace)
+                held.set()
+                release.wait(timeout=60)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert held.wait(timeout=30)
+    return thread

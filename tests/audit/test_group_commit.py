@@ -16,12 +16,12 @@ from django.db import IntegrityError, connection, transaction
 from approvals.asking import action_submit
 from approvals.models import ActionRequest
 from audit.events import EVENTS
-from audit.models import AuditAction, AuditChainHead, AuditEntry, AuditPending
+from audit.models import AuditAction, AuditEntry, AuditPending
 from audit.services import audit_record, audit_seal_pending, seal_wait_idle
 from audit.verify import verify_chain
 from common.actor import Actor
 from oversight.replay import replay_action
-from tests.audit.helpers import on_postgres, raw_sql
+from tests.audit.helpers import hold_chain_head, on_postgres, raw_sql
 from tests.audit.test_concurrency import _assert_linear
 
 pytestmark = [on_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -68,24 +68,6 @@ def _decide(keys, per_client=PER_CLIENT):
     return answers
 
 
-def _hold_head(workspace, release: threading.Event, held: threading.Event):
-    """Another transaction holding the chain head until `release` (a slow writer)."""
-
-    def run():
-        try:
-            with transaction.atomic():
-                AuditChainHead.objects.select_for_update().get(workspace=workspace)
-                held.set()
-                release.wait(timeout=60)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert held.wait(timeout=30)
-    return thread
-
-
 def test_eight_clients_in_one_workspace_keep_the_chain_linear_and_verifiable(workspace, agents):
     before = AuditEntry.objects.filter(workspace=workspace).count()
     answers = _decide(agents)
@@ -106,7 +88,7 @@ def test_a_busy_head_does_not_hold_the_decision_back(workspace, agents):
     entry are committed (visible to another connection), queued; once the holder lets
     go, they are sealed in the order they were queued."""
     release, held = threading.Event(), threading.Event()
-    holder = _hold_head(workspace, release, held)
+    holder = hold_chain_head(workspace, release, held)
     try:
         started = time.monotonic()
         answers = _decide(agents[:4], per_client=3)

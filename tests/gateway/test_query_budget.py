@@ -7,11 +7,14 @@ import threading
 import time
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 
 from approvals.models import ActionRequest
-from audit.models import AuditEntry
+from audit.models import AuditEntry, AuditPending
+from audit.services import seal_wait_idle
+from audit.verify import verify_chain
 from gateway.models import Execution
+from tests.audit.helpers import hold_chain_head
 
 pytestmark = pytest.mark.django_db
 
@@ -75,27 +78,11 @@ def test_one_audit_entry_records_the_execution_and_its_result(synced, gw_agent, 
 def test_a_busy_chain_head_does_not_hold_an_executed_call_back(synced, gw_agent, upstream):
     """Neither of the call's two commits waits for another writer of the workspace's
     chain: both entries are committed queued (group commit) and chained right after."""
-    from audit.models import AuditChainHead, AuditPending
-    from audit.services import seal_wait_idle
-    from audit.verify import verify_chain
-
     _, client, _ = gw_agent
     workspace = synced.workspace
     release, held = threading.Event(), threading.Event()
-
-    def hold():
-        try:
-            with transaction.atomic():
-                AuditChainHead.objects.select_for_update().get(workspace=workspace)
-                held.set()
-                release.wait(timeout=60)
-        finally:
-            connection.close()
-
-    holder = threading.Thread(target=hold)
-    holder.start()
+    holder = hold_chain_head(workspace, release, held)
     try:
-        assert held.wait(timeout=30)
         started = time.monotonic()
         response = _call(client, 4)
         assert time.monotonic() - started < 20  # waiting would take the holder's 60 s
