@@ -55,6 +55,20 @@ def _client_ip(value: str | None) -> str | None:
         return None
 
 
+def _fitted(value: str, field: str) -> str:
+    """Cleaned text cut to its column: cleaning spells out what a column cannot hold
+    (a lone surrogate becomes a six-character escape), so text a caller had already
+    cut to the column's length can outgrow it, and the append would fail."""
+    cleaned = clean_text(value)
+    return cleaned[: _MAX_LENGTH[field]] if cleaned else cleaned
+
+
+_MAX_LENGTH = {
+    name: AuditEntry._meta.get_field(name).max_length
+    for name in ("actor", "target_id", "tool", "request_id")
+}
+
+
 def _new_entry(workspace: Workspace, actor: Actor, event: AuditEvent) -> AuditEntry:
     """An unsaved entry, every value already in the form the database gives back (what
     is hashed must be what verification reads); seq and hashes come with its place.
@@ -62,17 +76,17 @@ def _new_entry(workspace: Workspace, actor: Actor, event: AuditEvent) -> AuditEn
     return AuditEntry(
         workspace=workspace,
         created_at=timezone.now(),
-        actor=clean_text(actor.label),
+        actor=_fitted(actor.label, "actor"),
         actor_type=actor.kind,
         action=event.action,
         target_type=event.target_type,
-        target_id=clean_text(str(event.target_id or "")),
-        tool=clean_text(event.tool),
+        target_id=_fitted(str(event.target_id or ""), "target_id"),
+        tool=_fitted(event.tool, "tool"),
         input=normalize_json(event.input),
         decision=event.decision,
         rationale=clean_text(event.rationale),
         policy_version=event.policy_version,
-        request_id=clean_text(actor.request_id),
+        request_id=_fitted(actor.request_id, "request_id"),
         client_ip=_client_ip(actor.client_ip),
         outcome=event.outcome,
     )

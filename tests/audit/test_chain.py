@@ -22,7 +22,7 @@ from audit.models import AuditAction, AuditEntry
 from audit.services import audit_record
 from audit.verify import verify_chain
 from common.actor import Actor
-from tests.audit.helpers import HUMAN, append
+from tests.audit.helpers import AGENT, HUMAN, append
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -136,4 +136,16 @@ def test_lone_surrogates_and_nul_from_an_agent_are_stored_and_verify(workspace):
         )
         entry = audit_record(event, workspace=workspace, actor=HUMAN)
     assert entry.tool == "a\ufffdb\ufffdc\ufffd"
+    assert verify_chain(workspace).ok
+
+
+def test_text_that_cleaning_lengthens_still_fits_its_column(workspace):
+    """A tool name already cut to its 200-character column, made of lone surrogates
+    that the chain spells out as escapes, is stored cut to the column, not refused."""
+    surrogates = "\udc80" * 200
+    with transaction.atomic():
+        event = EVENTS[AuditAction.ACTION_DECIDED].event(tool=surrogates)
+        entry = audit_record(event, workspace=workspace, actor=AGENT)
+    stored = AuditEntry.objects.get(pk=entry.pk)
+    assert len(stored.tool) == 200 and "\udc80" not in stored.tool
     assert verify_chain(workspace).ok
