@@ -66,6 +66,10 @@ from tenants.services import invitation_create, membership_add
 from tests.audit.helpers import AGENT, append
 from tests.conftest import SYSTEM
 
+# Over 300 requests, each with a snapshot of every workspace-owned row: run in the full
+# suite (PostgreSQL in CI), not again in the fast one.
+pytestmark = pytest.mark.slow
+
 # Routes no tenant data lies behind, each with the reason it is outside the matrix.
 EXCLUDED = {
     # Public, workspace-free: the OpenAPI schema and its two viewers.
