@@ -12,9 +12,10 @@ from approvals.models import ActionRequest, ConfirmationRequest
 # The background-work app connects a receiver that notifies approvers.
 confirmation_requested = Signal()
 
-# Sent with kwargs `action_id` (UUID) and `event` ("action.approved", "action.denied",
-# "action.expired", "action.executed") when an agent's request reaches that state, so
-# agents can be told instead of polling (notifications publishes it as a webhook).
+# Sent with kwargs `action_id` (UUID), `workspace_id` and `event` ("action.approved",
+# "action.denied", "action.expired", "action.executed") when an agent's request
+# reaches that state, so agents can be told instead of polling (notifications
+# publishes it as a webhook).
 action_decided = Signal()
 
 
@@ -32,7 +33,9 @@ def announce_action_decided(action: ActionRequest, event: str) -> None:
     are announced; governed changes have their own trail."""
     if action.key_id is None:
         return
-    action_id = action.pk
+    action_id, workspace_id = action.pk, action.workspace_id
     transaction.on_commit(
-        lambda: action_decided.send(sender=ActionRequest, action_id=action_id, event=event)
+        lambda: action_decided.send(
+            sender=ActionRequest, action_id=action_id, workspace_id=workspace_id, event=event
+        )
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from django.db import models
+from django.db import models, transaction
 
 
 @cache
@@ -54,3 +54,17 @@ def insert_select_statement(obj: models.Model, connection, where: str) -> tuple[
     type, since a SELECT list does not take its types from the target columns."""
     _, params = insert_statement(obj, connection)
     return _insert_select_template(type(obj), connection) + where, params
+
+
+def insert_once(obj: models.Model) -> bool:
+    """Insert `obj` unless a unique constraint already holds its twin; True when this
+    call inserted it. One statement, and a conflict leaves the surrounding transaction
+    usable (no savepoint, no IntegrityError to catch)."""
+    connection = transaction.get_connection()
+    sql, values = insert_statement(obj, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ON CONFLICT DO NOTHING RETURNING 1", values)
+        inserted = cursor.fetchone() is not None
+    if inserted:
+        obj._state.adding, obj._state.db = False, connection.alias
+    return inserted

@@ -21,14 +21,14 @@ from approvals.asking import action_submit, tool_lookup
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.outcome import Outcome
 from approvals.params import params_digest, store_params
-from approvals.signals import action_decided
+from approvals.signals import announce_action_decided
 from approvals.tokens import confirmation_token
 from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record, audit_record_change, audit_record_with
 from common.actor import Actor
 from common.errors import WardenError
-from common.sql import insert_statement
+from common.sql import insert_once
 from gateway import credentials, crypto, outbound, upstream
 from gateway.models import CONNECTOR_NAME, Connector, Execution
 from gateway.selectors import connector_with_hosts
@@ -567,15 +567,9 @@ def _start(action: ActionRequest, tool, connector, actor, *, dry_run: bool):
     )
     if dry_run:
         execution.finished_at = execution.started_at
-    connection = transaction.get_connection()
-    sql, values = insert_statement(execution, connection)
     # A conflict leaves the transaction (and the decision in it) usable: no savepoint.
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} ON CONFLICT DO NOTHING RETURNING 1", values)
-        inserted = cursor.fetchone() is not None
-    if not inserted:
+    if not insert_once(execution):
         return Execution.objects.select_related("connector").get(action_request=action), False
-    execution._state.adding, execution._state.db = False, connection.alias
     if dry_run:
         _audit_execution(action, tool, connector, execution, actor)
     return execution, True
@@ -667,12 +661,7 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
         # that transaction's commit flush (audit.services.audit_record_with).
         _audit_execution(action, tool, connector, execution, actor, group_commit=True)
         if reported and action_status == ActionRequest.Status.EXECUTED:
-            action_id = action.pk
-            transaction.on_commit(
-                lambda: action_decided.send(
-                    sender=ActionRequest, action_id=action_id, event="action.executed"
-                )
-            )
+            announce_action_decided(action, "action.executed")
     return execution, result
 
 

@@ -21,8 +21,8 @@ def on_confirmation_requested(sender=None, *, confirmation_id, **kwargs) -> None
         )
 
 
-def on_action_decided(sender=None, *, action_id, event, **kwargs) -> None:
+def on_action_decided(sender=None, *, action_id, workspace_id, event, **kwargs) -> None:
     try:
-        services.notify_action_decided(action_id=action_id, event=event)
+        services.notify_action_decided(action_id=action_id, workspace_id=workspace_id, event=event)
     except Exception:
         logger.exception("could not publish %s for %s", event, action_id)

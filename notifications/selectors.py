@@ -38,7 +38,8 @@ def endpoint_get(*, workspace: Workspace, pk) -> WebhookEndpoint | None:
     return endpoint_list(workspace=workspace).filter(pk=pk).first()
 
 
-def endpoints_subscribed(*, workspace: Workspace, event: str) -> list[WebhookEndpoint]:
+def endpoints_subscribed(*, workspace: Workspace | int, event: str) -> list[WebhookEndpoint]:
+    """`workspace`: the workspace or its id (a signal carries only the id)."""
     # JSON containment is not portable to SQLite; the list per workspace is short.
     active = endpoint_list(workspace=workspace).filter(enabled=True, disabled_at__isnull=True)
     return [endpoint for endpoint in active if event in (endpoint.events or [])]

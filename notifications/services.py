@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 from celery import current_app
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -38,6 +38,7 @@ from audit.services import audit_record, audit_record_change, audit_verify_and_r
 from common import background
 from common.actor import Actor
 from common.errors import WardenError
+from common.sql import insert_once
 from notifications import content, signing, transport
 from notifications.models import (
     DeliveryStatus,
@@ -315,39 +316,34 @@ def event_publish(
     event_key: str,
     data: dict,
     emails: Iterable[Email] = (),
+    endpoints: list[WebhookEndpoint] | None = None,
 ) -> NotificationEvent | None:
-    """Record an event and its deliveries once per `event_key`; None if already recorded."""
+    """Record an event and its deliveries once per `event_key`; None if already recorded.
+    `endpoints`: the subscribed endpoints when the caller already looked them up."""
     if event not in Event.values:
         raise ValueError(f"unknown event {event!r}")
-    if NotificationEvent.objects.filter(event_key=event_key).exists():
-        return None
-    event_id = uuid.uuid4()
     now = timezone.now()
-    payload = {
-        "id": str(event_id),
+    notification = NotificationEvent(
+        id=uuid.uuid4(), workspace=workspace, event=event, event_key=event_key, created_at=now
+    )
+    notification.payload = {
+        "id": str(notification.id),
         "type": event,
         "created_at": now.isoformat(),
         "workspace": {"id": str(workspace.pk), "slug": workspace.slug},
         "data": data,
     }
-    try:
-        with transaction.atomic():  # a racing publisher (signal vs. sweeper) loses cleanly
-            notification = NotificationEvent.objects.create(
-                id=event_id,
-                workspace=workspace,
-                event=event,
-                event_key=event_key,
-                payload=payload,
-                created_at=now,
-            )
-    except IntegrityError:
+    if not insert_once(notification):  # a racing publisher (signal vs. sweeper) loses
         return None
+    if endpoints is None:
+        endpoints = endpoints_subscribed(workspace=workspace, event=event)
     webhook_ids = [
         WebhookDelivery.objects.create(workspace=workspace, event=notification, endpoint=ep).pk
-        for ep in endpoints_subscribed(workspace=workspace, event=event)
+        for ep in endpoints
     ]
     email_ids = []
-    if automation_settings_for(workspace).email_notifications:
+    emails = list(emails)
+    if emails and automation_settings_for(workspace).email_notifications:
         seen = set()
         for email in emails:
             if email.recipient.lower() in seen:
@@ -518,13 +514,21 @@ def notify_chain_broken(*, workspace: Workspace, result, day: str) -> Notificati
     )
 
 
-def notify_action_decided(*, action_id, event: str) -> NotificationEvent | None:
+def notify_action_decided(*, action_id, workspace_id, event: str) -> NotificationEvent | None:
     """Webhook event for the agent's side: its request was approved, denied, expired or
     executed (no email: people already saw it in the queue). Agent text is not sent:
-    the ids let the agent's runner fetch the request with its key."""
+    the ids let the agent's runner fetch the request with its key.
+
+    Agents hear of their requests by webhook only (no email, no backfill): with no
+    endpoint subscribed there is no one to tell, so nothing is read or written beyond
+    that one lookup. Deliveries are fanned out when an event is recorded, so a later
+    subscriber would not have received it anyway."""
+    endpoints = endpoints_subscribed(workspace=workspace_id, event=event)
+    if not endpoints:
+        return None
     action = (
-        ActionRequest.objects.select_related("workspace", "key", "confirmation")
-        .filter(pk=action_id)
+        ActionRequest.objects.select_related("workspace", "key")
+        .filter(pk=action_id, workspace_id=workspace_id)
         .first()
     )
     if action is None or action.key is None:
@@ -542,6 +546,7 @@ def notify_action_decided(*, action_id, event: str) -> NotificationEvent | None:
             event=event,
             event_key=f"{event}:{action.pk}",
             data=data,
+            endpoints=endpoints,
         )
 
 

@@ -14,6 +14,7 @@ from approvals.models import ConfirmationRequest
 from approvals.tokens import confirmation_token
 from common.actor import Actor
 from notifications.models import NotificationEvent, WebhookDelivery
+from notifications.services import notify_action_decided
 
 EVENTS = ("action.approved", "action.denied", "action.expired", "action.executed")
 
@@ -80,3 +81,21 @@ def test_endpoints_not_subscribed_hear_nothing(
             confirmation=confirmation, reason="fine", actor=Actor.for_user(approver)
         )
     assert not WebhookDelivery.objects.filter(event__event="action.approved").exists()
+    assert events() == []  # no one to tell: nothing recorded
+
+
+def test_an_event_nobody_subscribed_to_costs_one_lookup(
+    live_workspace, make_endpoint, ask_pending, django_assert_max_num_queries
+):
+    """Executed calls announce themselves after commit; with no subscriber that must not
+    add a transaction to every call (it was 8 statements and a commit)."""
+    make_endpoint(live_workspace, events=("confirmation.requested",))
+    action = ask_pending().action_request
+    with django_assert_max_num_queries(1):
+        assert (
+            notify_action_decided(
+                action_id=action.pk, workspace_id=live_workspace.pk, event="action.executed"
+            )
+            is None
+        )
+    assert events() == []
