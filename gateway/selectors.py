@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.db.models import JSONField, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, JSONField, OuterRef, QuerySet, Subquery
 
 from gateway.models import Connector, Execution
-from notifications.models import WorkspaceAutomationSettings
+from notifications.models import WebhookEndpoint, WorkspaceAutomationSettings
 from tenants.models import Workspace
 from tenants.scoping import scoped
 
@@ -27,15 +27,21 @@ def execution_for(*, workspace: Workspace, action_request) -> Execution | None:
 
 def connector_with_hosts(*, workspace: Workspace, pk) -> Connector | None:
     """The connector with its workspace's outbound host allowlist (`outbound_hosts`,
-    None when the workspace stored no settings) in one statement: the call path."""
+    None when the workspace stored no settings) and whether the workspace has an
+    active webhook endpoint (`has_webhooks`: if not, there is no one to announce the
+    execution to), in one statement: the call path."""
     hosts = WorkspaceAutomationSettings.objects.filter(workspace_id=OuterRef("workspace_id"))
+    webhooks = WebhookEndpoint.objects.filter(
+        workspace_id=OuterRef("workspace_id"), enabled=True, disabled_at__isnull=True
+    )
     return (
         scoped(Connector.objects.all(), workspace)
         .filter(pk=pk)
         .annotate(
             outbound_hosts=Subquery(
                 hosts.values("webhook_host_allowlist")[:1], output_field=JSONField()
-            )
+            ),
+            has_webhooks=Exists(webhooks),
         )
         .first()
     )

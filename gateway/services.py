@@ -575,15 +575,6 @@ def _start(action: ActionRequest, tool, connector, actor, *, dry_run: bool):
     return execution, True
 
 
-def _execute(action: ActionRequest, tool, connector, params, actor, *, dry_run: bool):
-    """First write (committed), upstream call, last write; (execution, result or None)."""
-    with transaction.atomic():
-        execution, fresh = _start(action, tool, connector, actor, dry_run=dry_run)
-    if not fresh or execution.status != Execution.Status.STARTED:
-        return execution, None
-    return _finish(action, tool, connector, execution, params, actor)
-
-
 @sensitive_variables("headers")
 def _finish(action: ActionRequest, tool, connector, execution: Execution, params, actor):
     """Call the upstream, then record in one transaction what was observed: the
@@ -660,7 +651,9 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
         # committed with this change and chained right after, instead of waiting for
         # that transaction's commit flush (audit.services.audit_record_with).
         _audit_execution(action, tool, connector, execution, actor, group_commit=True)
-        if reported and action_status == ActionRequest.Status.EXECUTED:
+        # Read with the connector: a workspace without webhook endpoints has no one to
+        # tell, and the call is spared the after-commit lookup.
+        if reported and action_status == ActionRequest.Status.EXECUTED and connector.has_webhooks:
             announce_action_decided(action, "action.executed")
     return execution, result
 

@@ -153,18 +153,17 @@ def test_upstream_http_error_is_recorded(synced, gw_agent, upstream):
 
 
 def test_a_started_execution_is_never_repeated(synced, gw_agent, upstream):
-    """A crash after the first write: the row says started; nothing calls upstream again."""
-    from gateway.services import _execute as execute_once
-
+    """A crash after the first write leaves the row `started`: the agent's retry of the
+    same request (same idempotency key) replays the decision and calls nothing again."""
     _, client, _ = gw_agent
-    body = _execute(client, "crm.lookup", {"customer_id": 1}).json()
+    request = {"idempotency_key": "crash-retry-1"}
+    body = _execute(client, "crm.lookup", {"customer_id": 1}, **request).json()
     action = ActionRequest.objects.get(pk=body["id"])
-    Execution.objects.filter(action_request=action).update(status="started")
-    tool = action.tool
-    execution, result = execute_once(
-        action, tool, tool.connector, {"customer_id": 1}, None, dry_run=False
-    )
-    assert result is None and execution.status == "started"
+    Execution.objects.filter(action_request=action).update(status="started", finished_at=None)
+    retried = _execute(client, "crm.lookup", {"customer_id": 1}, **request)
+    assert retried.status_code == 200, retried.json()
+    assert retried.json()["id"] == body["id"]
+    assert retried.json()["execution"]["status"] == "started"
     assert len(upstream.tool_calls()) == 1
 
 
