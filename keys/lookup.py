@@ -15,55 +15,43 @@ from django.contrib.auth import get_user_model
 from django.db import connections
 
 from common.db import prepared_cursor
+from common.sql import SelectedModel, selected_model
 from keys.models import MachineKey
 from tenants.models import Workspace
 
-_ALIASES = ("k", "w", "u")
-
 
 @cache
-def _compiled(alias: str) -> tuple[str, tuple]:
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    models = (MachineKey, Workspace, get_user_model())
-    columns, parts = [], []
-    for model, short in zip(models, _ALIASES, strict=True):
-        fields = model._meta.concrete_fields
-        converters = []
-        for field in fields:
-            col = field.get_col(short)
-            found = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
-            converters.append((col, tuple(found)))
-            columns.append(f"{short}.{quote(field.column)}")
-        parts.append((model, tuple(f.attname for f in fields), tuple(converters)))
+def _compiled(using: str) -> tuple[str, tuple[SelectedModel, ...]]:
+    quote = connections[using].ops.quote_name
+    user_model = get_user_model()
+    parts = tuple(
+        selected_model(model, alias, using)
+        for model, alias in ((MachineKey, "k"), (Workspace, "w"), (user_model, "u"))
+    )
+    columns = ", ".join(column for part in parts for column in part.columns)
     sql = (
-        f"SELECT {', '.join(columns)} FROM {quote(MachineKey._meta.db_table)} k"  # noqa: S608
+        f"SELECT {columns} FROM {quote(MachineKey._meta.db_table)} k"  # noqa: S608
         f" INNER JOIN {quote(Workspace._meta.db_table)} w"
         f" ON w.{quote(Workspace._meta.pk.column)} = k.{quote('workspace_id')}"
-        f" INNER JOIN {quote(models[2]._meta.db_table)} u"
-        f" ON u.{quote(models[2]._meta.pk.column)} = k.{quote('owner_id')}"
+        f" INNER JOIN {quote(user_model._meta.db_table)} u"
+        f" ON u.{quote(user_model._meta.pk.column)} = k.{quote('owner_id')}"
         f" WHERE k.{quote('prefix')} = %s LIMIT 1"
     )
-    return sql, tuple(parts)
+    return sql, parts
 
 
 def key_by_prefix(prefix: str, using: str = "default") -> MachineKey | None:
     """The key with this prefix, its workspace and owner loaded (one statement)."""
     sql, parts = _compiled(using)
-    connection = connections[using]
-    with prepared_cursor(connection) as cursor:
+    with prepared_cursor(connections[using]) as cursor:
         cursor.execute(sql, [prefix])
         row = cursor.fetchone()
     if row is None:
         return None
     instances, start = [], 0
-    for model, attnames, converters in parts:
-        values = list(row[start : start + len(attnames)])
-        start += len(attnames)
-        for i, (col, found) in enumerate(converters):
-            for converter in found:
-                values[i] = converter(values[i], col, connection)
-        instances.append(model.from_db(using, attnames, values))
+    for part in parts:
+        instances.append(part.load(row, start, using))
+        start += len(part.columns)
     key, workspace, owner = instances
     key._state.fields_cache["workspace"] = workspace
     key._state.fields_cache["owner"] = owner
