@@ -366,7 +366,10 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ou
     now = timezone.now()
     saved_tool = ask.tool if ask.tool is not None and not ask.tool._state.adding else None
     try:
-        with transaction.atomic():
+        # A savepoint only where an insert can fail and be answered: two first calls
+        # racing with one idempotency key (foreign keys are checked at commit). Nested
+        # in the gateway's transaction, it would cost two round trips on every call.
+        with transaction.atomic(savepoint=bool(ask.idempotency_key)):
             action = ActionRequest(
                 workspace=ask.workspace,
                 key=ask.key,
