@@ -21,6 +21,10 @@ def register_update_guard(model: type[models.Model], guard: UpdateGuard) -> None
     _UPDATE_GUARDS[model] = guard
 
 
+def is_guarded(model: type[models.Model]) -> bool:
+    return model in _UPDATE_GUARDS
+
+
 class GuardedQuerySet(models.QuerySet):
     def update(self, **kwargs):
         guard = _UPDATE_GUARDS.get(self.model)

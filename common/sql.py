@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -10,6 +11,15 @@ from typing import Any
 from django.db import connections, models, transaction
 
 from common.db import prepared_cursor
+from common.guarded import is_guarded
+
+
+def _unguarded(model: type[models.Model]) -> type[models.Model]:
+    """These statements skip model signals and GuardedQuerySet: never for a model whose
+    writes the governance guard must see (approvals.guard)."""
+    if is_guarded(model):
+        raise TypeError(f"{model._meta.label} is governed: write it through the ORM")
+    return model
 
 
 @cache
@@ -48,7 +58,8 @@ def insert_statement(obj: models.Model, connection) -> tuple[str, list]:
     and pre_save applied, values prepared for the backend), without the ORM's per-call
     query compilation, so the statement can ride inside another (a data-modifying CTE).
     Auto-increment primary keys are left to the database (not returned)."""
-    sql, fields = _insert_template(type(obj), connection.vendor, connection.ops.quote_name)
+    model = _unguarded(type(obj))
+    sql, fields = _insert_template(model, connection.vendor, connection.ops.quote_name)
     params = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
     return sql, params
 
@@ -136,13 +147,21 @@ def update_row(
     """`model.objects.filter(pk=pk, <where>).update(**values)` as one prepared statement
     built once per model and field set; the number of rows changed. `where`: more SQL
     conditions on the row (columns by name), with their parameters."""
-    sql, fields = _update_template(model, tuple(values), using)
+    sql, fields = _update_template(_unguarded(model), tuple(values), using)
     connection = connections[using]
     params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
     params.append(model._meta.pk.get_db_prep_value(pk, connection))
     if where:
         sql = f"{sql} AND {where}"
         params.extend(where_params)
-    with prepared_cursor(connection) as cursor:
+    # Pipelined on PostgreSQL: when this statement opens the transaction, the BEGIN the
+    # driver sends first shares its round trip (as audit.services._lock_head does).
+    connection.ensure_connection()
+    pipelined = connection.connection.pipeline() if connection.vendor == "postgresql" else None
+    with (
+        connection.wrap_database_errors,
+        pipelined or nullcontext(),
+        prepared_cursor(connection) as cursor,
+    ):
         cursor.execute(sql, params)
-        return cursor.rowcount
+    return cursor.rowcount
