@@ -135,27 +135,17 @@ def _update_template(model: type[models.Model], names: tuple[str, ...], using: s
     return f"UPDATE {table} SET {assignments} WHERE {pk} = %s", fields  # noqa: S608
 
 
-def update_row(
-    model: type[models.Model],
-    pk: Any,
-    values: dict[str, Any],
-    *,
-    where: str = "",
-    where_params: Sequence[Any] = (),
-    using: str = "default",
-) -> int:
-    """`model.objects.filter(pk=pk, <where>).update(**values)` as one prepared statement
-    built once per model and field set; the number of rows changed. `where`: more SQL
-    conditions on the row (columns by name), with their parameters."""
-    sql, fields = _update_template(_unguarded(model), tuple(values), using)
-    connection = connections[using]
+def _update_statement(model, pk, values: dict, connection) -> tuple[str, list]:
+    sql, fields = _update_template(_unguarded(model), tuple(values), connection.alias)
     params = [f.get_db_prep_save(values[f.name], connection) for f in fields]
     params.append(model._meta.pk.get_db_prep_value(pk, connection))
-    if where:
-        sql = f"{sql} AND {where}"
-        params.extend(where_params)
-    # Pipelined on PostgreSQL: when this statement opens the transaction, the BEGIN the
-    # driver sends first shares its round trip (as audit.services._lock_head does).
+    return sql, params
+
+
+def _execute_opening(connection, sql: str, params: list) -> int:
+    """Execute (prepared); the rows changed. Pipelined on PostgreSQL: when the statement
+    opens the transaction, the BEGIN the driver sends first shares its round trip (as
+    audit.services._lock_head does)."""
     connection.ensure_connection()
     pipelined = connection.connection.pipeline() if connection.vendor == "postgresql" else None
     with (
@@ -165,3 +155,32 @@ def update_row(
     ):
         cursor.execute(sql, params)
     return cursor.rowcount
+
+
+def update_row(
+    model: type[models.Model],
+    pk: Any,
+    values: dict[str, Any],
+    *,
+    where: str = "",
+    where_params: Sequence[Any] = (),
+    along: tuple[type[models.Model], Any, dict[str, Any]] | None = None,
+    using: str = "default",
+) -> int:
+    """`model.objects.filter(pk=pk, <where>).update(**values)` as one prepared statement
+    built once per model and field set; the number of rows changed. `where`: more SQL
+    conditions on the row (columns by name), with their parameters. `along`: (model,
+    pk, values) of another row to update unconditionally, in the same statement on
+    PostgreSQL (a data-modifying CTE), in one just before it elsewhere."""
+    connection = connections[using]
+    sql, params = _update_statement(model, pk, values, connection)
+    if where:
+        sql = f"{sql} AND {where}"
+        params.extend(where_params)
+    if along is not None:
+        along_sql, along_params = _update_statement(*along, connection)
+        if connection.vendor == "postgresql":
+            sql, params = f"WITH along AS ({along_sql}) {sql}", [*along_params, *params]
+        else:
+            _execute_opening(connection, along_sql, along_params)
+    return _execute_opening(connection, sql, params)

@@ -623,21 +623,17 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
     else:
         action_status = ActionRequest.Status.EXECUTED
     with transaction.atomic():
-        # Prepared statements built once (common.sql.update_row): the ORM spent more
-        # building these two UPDATEs than the database running them.
-        update_row(
-            Execution,
-            execution.pk,
-            {
-                "status": status,
-                "error": error,
-                "output_sha256": sha,
-                "output_bytes": size,
-                "output": execution.output,
-                "latency_ms": latency_ms,
-                "finished_at": execution.finished_at,
-            },
-        )
+        # One prepared statement for both rows (common.sql.update_row): the ORM spent
+        # more building two UPDATEs than the database running them.
+        finished = {
+            "status": status,
+            "error": error,
+            "output_sha256": sha,
+            "output_bytes": size,
+            "output": execution.output,
+            "latency_ms": latency_ms,
+            "finished_at": execution.finished_at,
+        }
         reported = update_row(
             ActionRequest,
             action.pk,
@@ -654,6 +650,7 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
             },
             where="status = %s AND result_reported_at IS NULL",
             where_params=[ActionRequest.Status.ALLOWED],
+            along=(Execution, execution.pk, finished),
         )
         if reported:
             action.status = action_status

@@ -46,10 +46,30 @@ def test_update_row_with_a_condition_that_fails_changes_nothing(live_workspace):
     assert event.payload == {"kept": True}
 
 
+def test_update_row_along_another_row_changes_both(live_workspace):
+    first, second = _event(live_workspace, key="e-1"), _event(live_workspace, key="e-2")
+    first.save()
+    second.save()
+    changed = update_row(
+        NotificationEvent,
+        first.pk,
+        {"payload": {"first": True}},
+        where="event_key = %s",
+        where_params=["e-1"],
+        along=(NotificationEvent, second.pk, {"payload": {"second": True}}),
+    )
+    assert changed == 1  # the count is the conditional row's
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.payload, second.payload) == ({"first": True}, {"second": True})
+
+
 def test_governed_models_are_refused(live_workspace, make_tool):
     tool = make_tool(live_workspace)
     with pytest.raises(TypeError, match="governed"):
         update_row(Tool, tool.pk, {"enabled": True})
+    with pytest.raises(TypeError, match="governed"):
+        update_row(NotificationEvent, 1, {"payload": {}}, along=(Tool, tool.pk, {"enabled": 1}))
     with pytest.raises(TypeError, match="governed"):
         insert_once(Tool(workspace=live_workspace, name="crm.sneaky", enabled=True))
     tool.refresh_from_db()
