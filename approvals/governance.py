@@ -79,10 +79,6 @@ def _created(before: Snapshot, after: Snapshot) -> bool:
     return before is None and after is not None
 
 
-def _deleted(before: Snapshot, after: Snapshot) -> bool:
-    return before is not None and after is None
-
-
 def _became(before: Snapshot, after: Snapshot, field: str, value: Any) -> bool:
     """`field` is `value` after and was not before (a creation counts)."""
     return after is not None and _is(after, field) == value and _was(before, field) != value

@@ -161,6 +161,19 @@ class EvidenceAdmin(WardenModelAdmin):
     def get_list_filter(self, request):
         return [WorkspaceFilter, *self.list_filter]
 
+    @admin.display(description="when", ordering="created_at")
+    def when(self, obj):
+        return _time_with_zone(obj.created_at)
+
+    def get_search_results(self, request, queryset, search_term):
+        """The one search field (a request id, an approver, a target id) is matched
+        exactly, through its index: no LIKE scan over a large evidence table."""
+        term = search_term.strip()
+        if not term or not self.search_fields:
+            return queryset, False
+        [field] = self.search_fields
+        return queryset.filter(**{field: term}), False
+
 
 class AttachableEvidenceAdmin(EvidenceAdmin):
     """Evidence with attachment links (URL + SHA-256): listed on its page and added at
@@ -324,10 +337,6 @@ class AuditEntryAdmin(EvidenceAdmin):
     def input_pretty(self, obj):
         return _pretty(obj.input)
 
-    @admin.display(description="when", ordering="created_at")
-    def when(self, obj):
-        return _time_with_zone(obj.created_at)
-
     @admin.display(description="tool", ordering="tool")
     def tool_shown(self, obj):
         return reveal_invisible_html(obj.tool)
@@ -359,13 +368,6 @@ class AuditEntryAdmin(EvidenceAdmin):
         for entry in entries:
             entry.actor_name = names.get((entry.workspace_id, entry.actor), "")
         return changelist
-
-    def get_search_results(self, request, queryset, search_term):
-        """Request ids are matched exactly, through their index."""
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(request_id=term), False
 
     def changelist_view(self, request, extra_context=None):
         extra_context = {
@@ -514,19 +516,9 @@ class ApprovalRecordAdmin(AttachableEvidenceAdmin):
     def tool(self, obj):
         return reveal_invisible_html(obj.confirmation.action_request.tool_name)
 
-    @admin.display(description="when", ordering="created_at")
-    def when(self, obj):
-        return _time_with_zone(obj.created_at)
-
     @admin.display(description="reason")
     def reason_shown(self, obj):
         return reveal_invisible_html(obj.reason)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(approver=term), False
 
 
 @admin.register(ExceptionRecord)
@@ -546,10 +538,6 @@ class ExceptionRecordAdmin(AttachableEvidenceAdmin):
     @admin.display(description="evidence")
     def evidence_pretty(self, obj):
         return _pretty(obj.evidence)
-
-    @admin.display(description="when", ordering="created_at")
-    def when(self, obj):
-        return _time_with_zone(obj.created_at)
 
     @admin.display(description="what")
     def what_shown(self, obj):
@@ -615,10 +603,6 @@ class VersionLogAdmin(AttachableEvidenceAdmin):
         fields = [f.name for f in self.model._meta.fields if f.name not in ("before", "after")]
         return [*fields, "before_pretty", "after_pretty", "attachments_shown"]
 
-    @admin.display(description="when", ordering="created_at")
-    def when(self, obj):
-        return _time_with_zone(obj.created_at)
-
     @admin.display(description="reason")
     def reason_shown(self, obj):
         return reveal_invisible_html(obj.reason)
@@ -630,12 +614,6 @@ class VersionLogAdmin(AttachableEvidenceAdmin):
     @admin.display(description="after")
     def after_pretty(self, obj):
         return _pretty(obj.after)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        return queryset.filter(target_id=term), False
 
 
 @admin.register(EvidenceAttachment)

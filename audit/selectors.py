@@ -27,18 +27,6 @@ if TYPE_CHECKING:
     from tenants.models import Workspace
 
 ACTOR_TYPES = ("key", "user", "system")
-AUDIT_FILTERS = (
-    "actor_prefix",
-    "actor",
-    "action",
-    "tool",
-    "decision",
-    "since",
-    "until",
-    "request_id",
-)
-EXCEPTION_FILTERS = ("kind", "severity", "subject", "resolved", "since", "until")
-VERSION_FILTERS = ("target_type", "target_id", "actor", "policy_version", "since", "until")
 
 
 def _invalid(field: str, message: str) -> WardenError:

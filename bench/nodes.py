@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from benchdb import ensure_database
+from decision import bench_env
 from load import drive, free_port, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,21 +37,13 @@ KEYS = 8
 
 
 def node_env(database_url: str, redis_url: str, run: str) -> dict[str, str]:
-    env = dict(os.environ)
+    """The benchmark environment of bench/decision.py, plus the Redis the nodes share
+    and a cache prefix and Celery queue of this run's own."""
+    env = bench_env(database_url)
     env.update(
-        DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         CACHE_KEY_PREFIX=f"bench-nodes-{run}",
         CELERY_TASK_DEFAULT_QUEUE=f"bench-nodes-{run}",
-        DJANGO_SETTINGS_MODULE="config.settings",
-        SECRET_KEY=env.get("SECRET_KEY") or "bench-only-" + "k" * 50,
-        WARDEN_AUDIT_SIGNING_KEY=env.get("WARDEN_AUDIT_SIGNING_KEY")
-        or "YmVuY2gtb25seS1hdWRpdC1zaWduaW5nLWtleS0zMmI=",
-        DEBUG="0",
-        SECURE_SSL_REDIRECT="0",
-        ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-        LOG_LEVEL="WARNING",
-        CONN_MAX_AGE="600",
     )
     return env
 

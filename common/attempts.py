@@ -14,40 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
-from redis.exceptions import RedisError
+from common.shared_cache import SharedOrLocal, count_up
 
 logger = logging.getLogger("warden.security")
-SHARED_RETRY_SECONDS = 5
-_local = LocMemCache("warden-attempts-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
-_shared_down_until = 0.0
-_state_lock = threading.Lock()
-
-
-def _with_store(operation: Callable[[Any], Any]) -> Any:
-    """Runs `operation` on the shared cache, or on local memory while it is down."""
-    global _shared_down_until
-    now = time.monotonic()
-    if now >= _shared_down_until:
-        try:
-            return operation(cache)
-        except (RedisError, OSError) as exc:
-            with _state_lock:
-                first = _shared_down_until <= now
-                _shared_down_until = now + SHARED_RETRY_SECONDS
-            if first:
-                logger.warning(
-                    "Attempt counters' cache unreachable (%s); counting per process",
-                    type(exc).__name__,
-                )
-    return operation(_local)
+_counters = SharedOrLocal(
+    "warden-attempts-fallback",
+    logger,
+    "Attempt counters' cache unreachable (%s); counting per process",
+)
 
 
 @dataclass(frozen=True)
@@ -73,18 +50,7 @@ class Counter:
     def add_failure(self, now: float) -> int:
         """Counts one failure; returns the count in this window, this one included."""
         key = self.cache_key(now)
-        timeout = self.window_seconds + 5
-
-        def count(store) -> int:
-            if store.add(key, 1, timeout=timeout):
-                return 1
-            try:
-                return store.incr(key)
-            except ValueError:  # expired between add and incr
-                store.add(key, 1, timeout=timeout)
-                return 1
-
-        return _with_store(count)
+        return _counters.run(lambda store: count_up(store, key, self.window_seconds + 5))
 
 
 def exhausted(counters: list[Counter], now: float | None = None) -> int | None:
@@ -93,7 +59,7 @@ def exhausted(counters: list[Counter], now: float | None = None) -> int | None:
     if not counters:
         return None
     keys = [c.cache_key(now) for c in counters]
-    counts = _with_store(lambda store: store.get_many(keys))
+    counts = _counters.run(lambda store: store.get_many(keys))
     waits = [c.retry_after(now) for c in counters if counts.get(c.cache_key(now), 0) >= c.limit]
     return max(waits) if waits else None
 

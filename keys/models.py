@@ -71,10 +71,6 @@ class MachineKey(models.Model):
     def __str__(self) -> str:
         return f"{self.name} (wdn_{self.prefix}_…)"
 
-    @property
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
-
     def is_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
 

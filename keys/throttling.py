@@ -11,61 +11,31 @@ alone for a few seconds, so an unreachable server costs one timeout, not one per
 """
 
 import logging
-import threading
 import time
 
-from django.core.cache import cache
-from django.core.cache.backends.locmem import LocMemCache
-from redis.exceptions import RedisError
 from rest_framework.throttling import BaseThrottle
 
+from common.shared_cache import SharedOrLocal, count_up
 from keys.principal import rate_identity
 
 logger = logging.getLogger("warden.throttling")
 
 WINDOW_SECONDS = 60
-SHARED_RETRY_SECONDS = 5
 
 # Per-process counters, used only while the shared cache is unreachable.
-_local = LocMemCache("warden-throttle-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
-_shared_down_until = 0.0
-_state_lock = threading.Lock()
-
-
-def _count(store, cache_key: str) -> int:
-    """Add-or-increment: atomic on Redis and on local memory."""
-    if store.add(cache_key, 1, timeout=WINDOW_SECONDS + 5):
-        return 1
-    try:
-        return store.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        store.add(cache_key, 1, timeout=WINDOW_SECONDS + 5)
-        return 1
-
-
-def _count_anywhere(cache_key: str) -> int:
-    global _shared_down_until
-    now = time.monotonic()
-    if now >= _shared_down_until:
-        try:
-            return _count(cache, cache_key)
-        except (RedisError, OSError) as exc:
-            with _state_lock:
-                first = _shared_down_until <= now
-                _shared_down_until = now + SHARED_RETRY_SECONDS
-            if first:
-                logger.warning(
-                    "Rate-limit cache unreachable (%s); limiting per process until it returns",
-                    type(exc).__name__,
-                )
-    return _count(_local, cache_key)
+_counters = SharedOrLocal(
+    "warden-throttle-fallback",
+    logger,
+    "Rate-limit cache unreachable (%s); limiting per process until it returns",
+)
 
 
 def window_hit(ident: str) -> tuple[int, float]:
     """Count one call for `ident` in the current minute: (calls so far, seconds left)."""
     now = time.time()
     window = int(now // WINDOW_SECONDS)
-    count = _count_anywhere(f"throttle:{ident}:{window}")
+    cache_key = f"throttle:{ident}:{window}"
+    count = _counters.run(lambda store: count_up(store, cache_key, WINDOW_SECONDS + 5))
     return count, (window + 1) * WINDOW_SECONDS - now
 
 

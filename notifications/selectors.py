@@ -34,19 +34,11 @@ def endpoint_list(*, workspace: Workspace) -> QuerySet[WebhookEndpoint]:
     return scoped(WebhookEndpoint.objects.all(), workspace).order_by("name")
 
 
-def endpoint_get(*, workspace: Workspace, pk) -> WebhookEndpoint | None:
-    return endpoint_list(workspace=workspace).filter(pk=pk).first()
-
-
 def endpoints_subscribed(*, workspace: Workspace | int, event: str) -> list[WebhookEndpoint]:
     """`workspace`: the workspace or its id (a signal carries only the id)."""
     # JSON containment is not portable to SQLite; the list per workspace is short.
     active = endpoint_list(workspace=workspace).filter(enabled=True, disabled_at__isnull=True)
     return [endpoint for endpoint in active if event in (endpoint.events or [])]
-
-
-def delivery_list(*, workspace: Workspace) -> QuerySet[WebhookDelivery]:
-    return scoped(WebhookDelivery.objects.select_related("endpoint", "event"), workspace)
 
 
 def users_with_workspace_perm(*, workspace: Workspace, perm: str, exclude=()) -> list:

@@ -252,15 +252,12 @@ def _write_atomically(directory: Path, name: str, body: bytes) -> str:
     return name
 
 
-def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
+def _post_signed(destination, workspace, body: bytes, delivery_id: str, headers: dict) -> str:
+    """POST `body` to the destination's URL (checked against the workspace's host
+    allowlist), signed with its secret after `headers`; anything but a 2xx fails."""
     target = transport.check_destination(destination.url, webhook_host_allowlist(workspace))
-    delivery_id = str(uuid.uuid5(EXPORT_NAMESPACE, f"{workspace.pk}:{first}:{last}"))
     headers = {
-        "Content-Type": "application/x-ndjson",
-        "User-Agent": "Warden-Export/1",
-        signing.EVENT_HEADER: EXPORT_EVENT,
-        "X-Warden-Export-First-Seq": str(first),
-        "X-Warden-Export-Last-Seq": str(last),
+        **headers,
         **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
     }
     timeout = float(settings.WARDEN_WEBHOOK_TIMEOUT_SECONDS)
@@ -268,6 +265,18 @@ def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
     if not 200 <= response.status < 300:
         raise ExportFailed(f"HTTP {response.status}")
     return destination.url
+
+
+def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
+    delivery_id = str(uuid.uuid5(EXPORT_NAMESPACE, f"{workspace.pk}:{first}:{last}"))
+    headers = {
+        "Content-Type": "application/x-ndjson",
+        "User-Agent": "Warden-Export/1",
+        signing.EVENT_HEADER: EXPORT_EVENT,
+        "X-Warden-Export-First-Seq": str(first),
+        "X-Warden-Export-Last-Seq": str(last),
+    }
+    return _post_signed(destination, workspace, body, delivery_id, headers)
 
 
 def failure_alarm() -> int:
@@ -414,19 +423,13 @@ def _send_checkpoint(destination, workspace: Workspace, checkpoint: AuditCheckpo
         name = f"warden-audit-{workspace.slug}-checkpoint-{checkpoint.seq:012d}.json"
         _write_atomically(directory, name, body)
         return str(directory / name)
-    target = transport.check_destination(destination.url, webhook_host_allowlist(workspace))
     delivery_id = str(uuid.uuid5(EXPORT_NAMESPACE, f"{workspace.pk}:checkpoint:{checkpoint.seq}"))
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Warden-Export/1",
         signing.EVENT_HEADER: CHECKPOINT_EVENT,
-        **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
     }
-    timeout = float(settings.WARDEN_WEBHOOK_TIMEOUT_SECONDS)
-    response = transport.post(target, body, headers, timeout=timeout)
-    if not 200 <= response.status < 300:
-        raise ExportFailed(f"HTTP {response.status}")
-    return destination.url
+    return _post_signed(destination, workspace, body, delivery_id, headers)
 
 
 def checkpoints_deliver(*, workspace: Workspace, now: datetime | None = None) -> int:

@@ -12,6 +12,7 @@ from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
 from common.actor import Actor
 from keys.services import key_create
+from notifications.services import automation_settings_update
 from tenants.models import Role
 from tenants.services import membership_add, user_get_or_create, workspace_create
 
@@ -189,6 +190,22 @@ def make_tool():
 def live_workspace(make_workspace):
     """Writes on, outbound off, live mode: the strictest realistic setup."""
     return make_workspace(writes_enabled=True, mode="live")
+
+
+@pytest.fixture
+def allow_hosts():
+    """The operator allowlists hosts (by default the loopback one of the local fake
+    upstreams and receivers) as destinations for a workspace's outbound calls."""
+
+    def allow(workspace, entries=("127.0.0.1",)):
+        return automation_settings_update(
+            workspace=workspace,
+            actor=SYSTEM,
+            changes={"webhook_host_allowlist": list(entries)},
+            operator=True,
+        )
+
+    return allow
 
 
 @pytest.fixture

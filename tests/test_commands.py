@@ -93,49 +93,20 @@ def test_createkey_prints_a_working_key_alone_on_the_last_line(acme, key_client)
     assert key.expires_at is not None
 
 
-def test_createkey_refuses_unknown_scopes(acme):
-    with pytest.raises(CommandError, match="Unknown scope"):
-        run(
-            "createkey",
-            "acme",
-            "--name",
-            "x",
-            "--owner",
-            "boss@acme.test",
-            "--scopes",
-            "actions:read root:all",
-        )
+@pytest.mark.parametrize(
+    ("owner", "scopes", "extra", "refusal"),
+    [
+        ("boss@acme.test", "actions:read root:all", [], "Unknown scope"),
+        ("stranger@acme.test", "actions:read", [], "not a member"),
+        ("boss@acme.test", "actions:read", ["--expires-in-days", "0"], "expires-in-days"),
+    ],
+    ids=["unknown scope", "owner not a member", "non-positive expiry"],
+)
+def test_createkey_refuses_bad_input_and_creates_no_key(acme, owner, scopes, extra, refusal):
+    args = ["--name", "x", "--owner", owner, "--scopes", scopes, *extra]
+    with pytest.raises(CommandError, match=refusal):
+        run("createkey", "acme", *args)
     assert not MachineKey.objects.exists()
-
-
-def test_createkey_refuses_an_owner_who_is_not_a_member(acme):
-    with pytest.raises(CommandError, match="not a member"):
-        run(
-            "createkey",
-            "acme",
-            "--name",
-            "x",
-            "--owner",
-            "stranger@acme.test",
-            "--scopes",
-            "actions:read",
-        )
-
-
-def test_createkey_refuses_a_non_positive_expiry(acme):
-    with pytest.raises(CommandError, match="expires-in-days"):
-        run(
-            "createkey",
-            "acme",
-            "--name",
-            "x",
-            "--owner",
-            "boss@acme.test",
-            "--scopes",
-            "actions:read",
-            "--expires-in-days",
-            "0",
-        )
 
 
 def test_load_demo_prints_a_working_key_last(db, key_client):

@@ -32,6 +32,17 @@ def messages_of(response):
     return [str(m) for m in response.context["messages"]]
 
 
+def assert_out_of_reach(client, confirmation, status):
+    """Its review page, its decision and a bulk deny naming it all answer `status`, and
+    it is still pending."""
+    assert client.get(review_url(confirmation)).status_code == status
+    decided = client.post(decide_url(confirmation), {"verdict": "approve", "reason": "x"})
+    assert decided.status_code == status
+    assert client.post(BULK, {"ids": [confirmation.pk], "reason": "x"}).status_code == status
+    confirmation.refresh_from_db()
+    assert confirmation.status == "pending"
+
+
 @pytest.fixture
 def agent(workspace, make_key, make_member):
     """An agent key owned by a plain member, so every approver role may decide."""
@@ -76,15 +87,7 @@ def test_auditor_cannot_review_or_decide(
     workspace, agent, make_pending, role_users, admin_client_for, role
 ):
     [confirmation] = make_pending(workspace, agent[0])
-    client = admin_client_for(role_users[role])
-    assert client.get(review_url(confirmation)).status_code == 403
-    assert (
-        client.post(decide_url(confirmation), {"verdict": "approve", "reason": "x"}).status_code
-        == 403
-    )
-    assert client.post(BULK, {"ids": [confirmation.pk], "reason": "x"}).status_code == 403
-    confirmation.refresh_from_db()
-    assert confirmation.status == "pending"
+    assert_out_of_reach(admin_client_for(role_users[role]), confirmation, 403)
 
 
 def test_approver_of_another_workspace_sees_nothing_of_this_one(
@@ -97,14 +100,7 @@ def test_approver_of_another_workspace_sees_nothing_of_this_one(
     response = client.get(QUEUE)
     assert rows(response) == [theirs.pk]
     assert str(confirmation.pk) not in response.content.decode()
-    assert client.get(review_url(confirmation)).status_code == 404
-    assert (
-        client.post(decide_url(confirmation), {"verdict": "approve", "reason": "x"}).status_code
-        == 404
-    )
-    assert client.post(BULK, {"ids": [confirmation.pk], "reason": "x"}).status_code == 404
-    confirmation.refresh_from_db()
-    assert confirmation.status == "pending"
+    assert_out_of_reach(client, confirmation, 404)
 
 
 def test_queue_spans_the_users_workspaces_and_filters_by_one(

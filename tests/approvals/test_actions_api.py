@@ -111,15 +111,20 @@ def test_platform_tool_names_cannot_be_called_as_actions(agent, ask):
     assert error_code(ask(client, "warden.workspace.go_live")) == "tool_not_allowed"
 
 
-def test_policy_error_denies_and_records_why(live_workspace, agent, make_tool, ask):
-    _, client = agent
-    make_tool(
+@pytest.fixture
+def conditional_refund(live_workspace, make_tool):
+    """billing.refund, confirmed only above an amount: its condition reads a param."""
+    return make_tool(
         live_workspace,
         "billing.refund",
         level="write",
         confirmation="conditional",
         condition="params.amount > 1000",
     )
+
+
+def test_policy_error_denies_and_records_why(agent, conditional_refund, ask):
+    _, client = agent
     response = ask(client, "billing.refund", {"amount": "lots"})
     assert (response.status_code, error_code(response)) == (403, "policy_error")
     action = ActionRequest.objects.get(tool_name="billing.refund")
@@ -128,15 +133,8 @@ def test_policy_error_denies_and_records_why(live_workspace, agent, make_tool, a
     assert "condition failed" in record.why
 
 
-def test_missing_param_in_condition_is_policy_error(live_workspace, agent, make_tool, ask):
+def test_missing_param_in_condition_is_policy_error(agent, conditional_refund, ask):
     _, client = agent
-    make_tool(
-        live_workspace,
-        "billing.refund",
-        level="write",
-        confirmation="conditional",
-        condition="params.amount > 1000",
-    )
     assert error_code(ask(client, "billing.refund", {})) == "policy_error"
 
 

@@ -8,7 +8,6 @@ from approvals.guard import operator_seeding
 from approvals.models import Tool
 from common.actor import Actor
 from gateway.services import connector_create, connector_sync
-from notifications.services import automation_settings_update
 from tenants.models import Role
 from tests.gateway.upstream import FakeUpstream
 
@@ -35,19 +34,6 @@ def loopback_admitted(settings):
     """The operator admits loopback upstreams (and plain http, for the test server)."""
     settings.WARDEN_WEBHOOK_ALLOW_HTTP = True
     settings.WARDEN_CONNECTOR_PRIVATE_NETWORKS = ["127.0.0.0/8"]
-
-
-@pytest.fixture
-def allow_hosts():
-    def allow(workspace, entries=("127.0.0.1",)):
-        return automation_settings_update(
-            workspace=workspace,
-            actor=SYSTEM,
-            changes={"webhook_host_allowlist": list(entries)},
-            operator=True,
-        )
-
-    return allow
 
 
 @pytest.fixture

@@ -46,6 +46,31 @@ def approver(gw_workspace, make_member):
     return make_member(gw_workspace, Role.APPROVER)
 
 
+@pytest.fixture
+def waiting_task(synced, gw_agent, task_call):
+    """crm.send asked as a task, waiting for a human: the agent's client, the task id
+    and its confirmation."""
+    _, client, _ = gw_agent
+    task_id = task_call(client)["taskId"]
+    return client, task_id, ConfirmationRequest.objects.get(action_request_id=task_id)
+
+
+@pytest.fixture
+def approved_task(waiting_task, gw_workspace, approver, approve):
+    """The waiting task, approved by a human (nothing has run yet)."""
+    confirmation = waiting_task[2]
+    assert approve(approver, gw_workspace, confirmation.pk).status_code == 200
+    return waiting_task
+
+
+@pytest.fixture
+def task_status(rpc):
+    def status(client, task_id):
+        return rpc(client, "tasks/get", {"taskId": task_id})["result"]["status"]
+
+    return status
+
+
 def test_capability_only_where_the_revision_defines_tasks(gw_agent, rpc):
     _, client, _ = gw_agent
     for version, has_tasks in [("2025-11-25", True), ("2025-06-18", False), ("2024-11-05", False)]:
@@ -108,57 +133,42 @@ def test_gated_task_completes_once_a_human_approves(
     assert upstream.tool_calls() == [("send", {"to": "bob"})]
 
 
-def test_result_right_after_approval_runs_it_once(
-    synced, gw_agent, gw_workspace, approver, approve, rpc, task_call, upstream
-):
-    _, client, _ = gw_agent
-    task = task_call(client)
-    confirmation = ConfirmationRequest.objects.get(action_request_id=task["taskId"])
-    approve(approver, gw_workspace, confirmation.pk)
-    result = rpc(client, "tasks/result", {"taskId": task["taskId"]})["result"]
-    assert result["structuredContent"]["tool"] == "send"
-    assert rpc(client, "tasks/get", {"taskId": task["taskId"]})["result"]["status"] == "completed"
-    assert upstream.tool_calls() == [("send", {"to": "bob"})]
+# Right after approval the agent comes back for the result, or simply calls again.
+COME_BACK = {
+    "tasks/result": lambda task_id: {"taskId": task_id},
+    "tools/call": lambda task_id: SEND,
+}
 
 
-def test_a_plain_recall_after_approval_completes_the_task_too(
-    synced, gw_agent, gw_workspace, approver, approve, rpc, task_call, upstream
+@pytest.mark.parametrize("method", COME_BACK)
+def test_coming_back_after_approval_runs_it_once_and_completes_the_task(
+    approved_task, rpc, task_status, upstream, method
 ):
-    _, client, _ = gw_agent
-    task = task_call(client)
-    confirmation = ConfirmationRequest.objects.get(action_request_id=task["taskId"])
-    approve(approver, gw_workspace, confirmation.pk)
-    ran = rpc(client, "tools/call", SEND)["result"]
+    client, task_id, _ = approved_task
+    ran = rpc(client, method, COME_BACK[method](task_id))["result"]
     assert ran["structuredContent"]["tool"] == "send"
-    assert rpc(client, "tasks/get", {"taskId": task["taskId"]})["result"]["status"] == "completed"
+    assert task_status(client, task_id) == "completed"
     assert upstream.tool_calls() == [("send", {"to": "bob"})]
 
 
 def test_denied_task_fails_and_nothing_runs(
-    synced, gw_agent, gw_workspace, approver, approve, rpc, task_call, upstream
+    waiting_task, gw_workspace, approver, approve, rpc, upstream
 ):
-    _, client, _ = gw_agent
-    task = task_call(client)
-    confirmation = ConfirmationRequest.objects.get(action_request_id=task["taskId"])
+    client, task_id, confirmation = waiting_task
     assert approve(approver, gw_workspace, confirmation.pk, verdict="deny").status_code == 200
-    got = rpc(client, "tasks/get", {"taskId": task["taskId"]})["result"]
+    got = rpc(client, "tasks/get", {"taskId": task_id})["result"]
     assert got["status"] == "failed" and "Denied by a human" in got["statusMessage"]
-    result = rpc(client, "tasks/result", {"taskId": task["taskId"]})["result"]
+    result = rpc(client, "tasks/result", {"taskId": task_id})["result"]
     assert result["isError"] is True and "Denied" in result["content"][0]["text"]
     assert upstream.tool_calls() == []
 
 
-def test_expired_task_fails_and_nothing_runs(
-    synced, gw_agent, gw_workspace, approver, approve, rpc, task_call, upstream
-):
-    _, client, _ = gw_agent
-    task = task_call(client)
-    confirmation = ConfirmationRequest.objects.get(action_request_id=task["taskId"])
-    approve(approver, gw_workspace, confirmation.pk)
+def test_expired_task_fails_and_nothing_runs(approved_task, rpc, upstream):
+    client, task_id, confirmation = approved_task
     ConfirmationRequest.objects.filter(pk=confirmation.pk).update(
         expires_at=timezone.now() - timedelta(seconds=1)
     )
-    got = rpc(client, "tasks/get", {"taskId": task["taskId"]})["result"]
+    got = rpc(client, "tasks/get", {"taskId": task_id})["result"]
     assert got["status"] == "failed" and "Expired" in got["statusMessage"]
     assert upstream.tool_calls() == []
 
@@ -187,31 +197,19 @@ def test_cancel_withdraws_and_never_approves(
     assert upstream.tool_calls() == []
 
 
-def test_cancel_after_approval_still_runs_nothing(
-    synced, gw_agent, gw_workspace, approver, approve, rpc, task_call, upstream
-):
-    _, client, _ = gw_agent
-    task = task_call(client)
-    confirmation = ConfirmationRequest.objects.get(action_request_id=task["taskId"])
-    approve(approver, gw_workspace, confirmation.pk)
-    assert rpc(client, "tasks/cancel", {"taskId": task["taskId"]})["result"]["status"] == (
-        "cancelled"
-    )
-    assert rpc(client, "tasks/get", {"taskId": task["taskId"]})["result"]["status"] == "cancelled"
+def test_cancel_after_approval_still_runs_nothing(approved_task, rpc, task_status, upstream):
+    client, task_id, _ = approved_task
+    assert rpc(client, "tasks/cancel", {"taskId": task_id})["result"]["status"] == "cancelled"
+    assert task_status(client, task_id) == "cancelled"
     assert upstream.tool_calls() == []
 
 
-def test_a_finished_task_cannot_be_cancelled(
-    synced, gw_agent, gw_workspace, approver, approve, rpc, task_call, upstream
-):
-    _, client, _ = gw_agent
-    task = task_call(client)
-    confirmation = ConfirmationRequest.objects.get(action_request_id=task["taskId"])
-    approve(approver, gw_workspace, confirmation.pk)
-    assert rpc(client, "tasks/get", {"taskId": task["taskId"]})["result"]["status"] == "completed"
-    refused = rpc(client, "tasks/cancel", {"taskId": task["taskId"]})
+def test_a_finished_task_cannot_be_cancelled(approved_task, rpc, task_status):
+    client, task_id, _ = approved_task
+    assert task_status(client, task_id) == "completed"
+    refused = rpc(client, "tasks/cancel", {"taskId": task_id})
     assert refused["error"]["code"] == -32602
-    assert rpc(client, "tasks/get", {"taskId": task["taskId"]})["result"]["status"] == "completed"
+    assert task_status(client, task_id) == "completed"
 
 
 def test_tasks_belong_to_the_calling_key(

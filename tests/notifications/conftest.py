@@ -6,7 +6,7 @@ import pytest
 from approvals.catalog import tool_create
 from approvals.models import ConfirmationRequest
 from common.actor import Actor
-from notifications.services import automation_settings_update, endpoint_create
+from notifications.services import endpoint_create
 from tests.notifications.receiver import Receiver
 
 SYSTEM = Actor.system("tests")
@@ -25,24 +25,9 @@ def receiver():
 
 
 @pytest.fixture
-def allow_local():
-    """The operator allowlists the loopback receiver for a workspace."""
-
-    def allow(workspace, entries=("127.0.0.1",)):
-        return automation_settings_update(
-            workspace=workspace,
-            actor=SYSTEM,
-            changes={"webhook_host_allowlist": list(entries)},
-            operator=True,
-        )
-
-    return allow
-
-
-@pytest.fixture
-def make_endpoint(receiver, allow_http, allow_local):
+def make_endpoint(receiver, allow_http, allow_hosts):
     def make(workspace, events=("confirmation.requested",), url=None, name="hooks"):
-        allow_local(workspace)
+        allow_hosts(workspace)
         issued = endpoint_create(
             workspace=workspace,
             name=name,

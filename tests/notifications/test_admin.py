@@ -46,9 +46,9 @@ def add_endpoint(client, workspace, url):
 
 
 def test_owner_adds_an_endpoint_and_sees_its_secret_once(
-    live_workspace, owner_client, allow_local, allow_http, receiver
+    live_workspace, owner_client, allow_hosts, allow_http, receiver
 ):
-    allow_local(live_workspace)
+    allow_hosts(live_workspace)
     response = add_endpoint(owner_client, live_workspace, receiver.url)
     assert response.status_code == 200, response.content[:500]
     endpoint = WebhookEndpoint.objects.get(workspace=live_workspace)
@@ -161,9 +161,9 @@ def test_operator_points_the_export_at_a_directory_and_owner_keeps_it(
 
 
 def test_owner_configures_a_webhook_export_and_sees_its_secret_once(
-    live_workspace, owner_client, allow_local, allow_http, receiver
+    live_workspace, owner_client, allow_hosts, allow_http, receiver
 ):
-    allow_local(live_workspace)
+    allow_hosts(live_workspace)
     response = owner_client.post(
         "/admin/notifications/auditexportdestination/add/",
         {

@@ -73,9 +73,9 @@ def test_webhook_never_carries_the_confirmation_token(
 
 
 def test_endpoint_secret_is_shown_once_and_never_audited(
-    live_workspace, allow_local, allow_http, receiver
+    live_workspace, allow_hosts, allow_http, receiver
 ):
-    allow_local(live_workspace)
+    allow_hosts(live_workspace)
     issued = endpoint_create(
         workspace=live_workspace,
         name="ops",
@@ -103,8 +103,8 @@ def test_endpoint_url_must_be_on_the_allowlist(live_workspace, allow_http):
     assert "allowlist" in refused.value.message
 
 
-def test_endpoint_needs_known_events(live_workspace, allow_local, allow_http, receiver):
-    allow_local(live_workspace)
+def test_endpoint_needs_known_events(live_workspace, allow_hosts, allow_http, receiver):
+    allow_hosts(live_workspace)
     with pytest.raises(WardenError):
         endpoint_create(
             workspace=live_workspace,
@@ -265,10 +265,10 @@ def test_lost_signal_is_backfilled_by_the_sweeper(
 
 
 def test_dns_changed_to_an_internal_address_is_refused_at_send_time(
-    live_workspace, make_endpoint, receiver, ask_pending, monkeypatch, allow_local
+    live_workspace, make_endpoint, receiver, ask_pending, monkeypatch, allow_hosts
 ):
     monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["93.184.216.34"])
-    allow_local(live_workspace, ["hooks.example.com"])
+    allow_hosts(live_workspace, ["hooks.example.com"])
     issued = endpoint_create(
         workspace=live_workspace,
         name="rebinding",

@@ -16,7 +16,6 @@ from approvals.models import ActionRequest, Tool
 from tests.notifications.conftest import (  # noqa: F401 - the scheduled work notifies
     SYSTEM,
     allow_http,
-    allow_local,
     ask_pending,
     eager_retries,
     gated_tool,

@@ -147,8 +147,8 @@ def test_directory_exports_are_off_without_roots(live_workspace, settings, tmp_p
 
 
 @pytest.fixture
-def to_webhook(live_workspace, receiver, allow_local, allow_http):
-    allow_local(live_workspace)
+def to_webhook(live_workspace, receiver, allow_hosts, allow_http):
+    allow_hosts(live_workspace)
     configured = destination_configure(
         workspace=live_workspace, kind="webhook", url=receiver.url, actor=SYSTEM, batch_size=4
     )

@@ -24,8 +24,8 @@ def redis_cache(port: int) -> dict:
 
 @pytest.fixture(autouse=True)
 def _fresh_breaker(monkeypatch):
-    monkeypatch.setattr(throttling, "_shared_down_until", 0.0)
-    monkeypatch.setattr(throttling, "SHARED_RETRY_SECONDS", 0.2)
+    monkeypatch.setattr(throttling._counters, "down_until", 0.0)
+    monkeypatch.setattr(throttling._counters, "retry_seconds", 0.2)
 
 
 def whoami_statuses(client, count: int) -> list[int]:

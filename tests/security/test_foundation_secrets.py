@@ -5,34 +5,17 @@ the admin and the commands, with every logger at DEBUG and SQL logging on; no se
 may appear in the logs, in an error payload, in an audit row or on an admin page."""
 
 import io
-import logging
 import re
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 
 from audit.models import AuditEntry, VersionLog
 from keys import secrets as key_secrets
 from keys.models import MachineKey
 from tenants.models import Membership, Role
-
-
-@pytest.fixture
-def debug_everything(caplog):
-    """Every logger at DEBUG, SQL included, captured by caplog."""
-    caplog.set_level(logging.DEBUG)
-    for name in list(logging.root.manager.loggerDict):
-        caplog.set_level(logging.DEBUG, logger=name)
-    connection.force_debug_cursor = True
-    yield caplog
-    connection.force_debug_cursor = False
-
-
-def secret_parts(plaintext: str) -> list[str]:
-    """The full key and its secret part: neither may leak."""
-    return [plaintext, plaintext.split("_", 2)[2]]
+from tests.security.conftest import secret_parts
 
 
 def last_line(output: str) -> str:

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.core.cache.backends.locmem import LocMemCache
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -299,8 +300,8 @@ def test_with_redis_unreachable_guessing_is_still_throttled_per_process(
     from common import attempts
     from tests.reliability.server import free_port
 
-    monkeypatch.setattr(attempts, "_shared_down_until", 0.0)
-    monkeypatch.setattr(attempts, "_local", attempts.LocMemCache("guessing-test", {}))
+    monkeypatch.setattr(attempts._counters, "down_until", 0.0)
+    monkeypatch.setattr(attempts._counters, "local", LocMemCache("guessing-test", {}))
     _, plaintext = make_key(workspace)
     settings.CACHES = {
         "default": {

@@ -10,11 +10,8 @@ every API payload that is not the one response issuing a secret is scanned."""
 
 import io
 import json
-import logging
 
-import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
@@ -23,22 +20,9 @@ from audit.models import AuditEntry, ExceptionRecord, VersionLog
 from common.actor import Actor
 from keys.models import MachineKey
 from tenants.models import Role
+from tests.security.conftest import secret_parts
 
 SECRET_VALUES = ["sk_live_51TOPSECRETvalue0001", "4111-1111-1111-1111-SECRET", "hunter2-PASSWORD"]
-
-
-@pytest.fixture
-def debug_everything(caplog):
-    caplog.set_level(logging.DEBUG)
-    for name in list(logging.root.manager.loggerDict):
-        caplog.set_level(logging.DEBUG, logger=name)
-    connection.force_debug_cursor = True
-    yield caplog
-    connection.force_debug_cursor = False
-
-
-def _secret_parts(plaintext: str) -> list[str]:
-    return [plaintext, plaintext.split("_", 2)[2]]
 
 
 def _rows(model) -> str:
@@ -222,7 +206,7 @@ def test_no_secret_reaches_evidence_logs_or_payloads(
         )
     }
     assert SECRET_VALUES[0] not in stores["ActionRequest"]
-    secrets = SECRET_VALUES + tokens + [p for k in key_secrets for p in _secret_parts(k)]
+    secrets = SECRET_VALUES + tokens + [p for k in key_secrets for p in secret_parts(k)]
     places = {"logs": logs, **stores}
     places.update({f"payload {i}": body for i, body in enumerate(payloads)})
     places.update({f"command output {i}": text for i, text in enumerate(outputs)})

@@ -411,6 +411,14 @@ def _api_object(route, method, target, body=None, ref="pk", **kw):
     api(route, method, OBJECT, target, path=path, body=body, ref=ref, **kw)
 
 
+def _page_form(route, target, path, body, **kw):
+    """An admin page that shows a form for A's object (GET) and submits it (POST)."""
+    for method in ("get", "post"):
+        page(
+            route, method, OBJECT, target, path=path, body=body if method == "post" else None, **kw
+        )
+
+
 # tenants
 api(
     "api/v1/session",
@@ -706,41 +714,30 @@ page(
     path=f"/{AUDIT}privacy-summary/{{ref}}/pdf/",
 )
 for verb, body in (("revoke", {"reason": "x"}), ("rotate", {"grace_hours": "0"}), ("claim", {})):
-    for method in ("get", "post"):
-        page(
-            f"admin/keys/machinekey/<path:object_id>/{verb}/",
-            method,
-            OBJECT,
-            "key",
-            path=f"/admin/keys/machinekey/{{ref}}/{verb}/",
-            body=body if method == "post" else None,
-            expect=None,
-        )
-for method in ("get", "post"):
-    page(
-        "admin/audit/exceptionrecord/<int:pk>/resolve/",
-        method,
-        OBJECT,
-        "exception",
-        path="/admin/audit/exceptionrecord/{ref}/resolve/",
-        body={"reason": "x", "mitigation": "y"} if method == "post" else None,
+    _page_form(
+        f"admin/keys/machinekey/<path:object_id>/{verb}/",
+        "key",
+        f"/admin/keys/machinekey/{{ref}}/{verb}/",
+        body,
+        expect=None,
     )
+_page_form(
+    "admin/audit/exceptionrecord/<int:pk>/resolve/",
+    "exception",
+    "/admin/audit/exceptionrecord/{ref}/resolve/",
+    {"reason": "x", "mitigation": "y"},
+)
 for model, target in (
     ("approvals/approvalrecord", "approval_record"),
     ("audit/exceptionrecord", "exception"),
     ("audit/versionlog", "version"),
 ):
-    for method in ("get", "post"):
-        page(
-            f"admin/{model}/<path:object_id>/attach/",
-            method,
-            OBJECT,
-            target,
-            path=f"/admin/{model}/{{ref}}/attach/",
-            body={"url": "https://intruder.example.test/x", "sha256": "c" * 64}
-            if method == "post"
-            else None,
-        )
+    _page_form(
+        f"admin/{model}/<path:object_id>/attach/",
+        target,
+        f"/admin/{model}/{{ref}}/attach/",
+        {"url": "https://intruder.example.test/x", "sha256": "c" * 64},
+    )
 page("admin/", "get", LIST, "key")
 page(
     "admin/^(?P<app_label>auth|tenants|keys|approvals|audit|notifications|gateway)/$",
@@ -759,21 +756,11 @@ page(
     path="/admin/r/{ref}/",
     expect=None,
 )
-page(
+_page_form(
     "admin/auth/user/<id>/password/",
-    "get",
-    OBJECT,
     "owner",
-    path="/admin/auth/user/{ref}/password/",
-    expect=None,
-)
-page(
-    "admin/auth/user/<id>/password/",
-    "post",
-    OBJECT,
-    "owner",
-    path="/admin/auth/user/{ref}/password/",
-    body={"password1": "Hijacked-123456", "password2": "Hijacked-123456"},
+    "/admin/auth/user/{ref}/password/",
+    {"password1": "Hijacked-123456", "password2": "Hijacked-123456"},
     expect=None,
 )
 
@@ -876,12 +863,17 @@ def every_route() -> dict[str, set[str] | None]:
     return found
 
 
-def test_every_route_and_method_is_in_the_matrix():
-    routes = every_route()
+def covered_routes() -> dict[str, set[str]]:
+    """The methods ROWS holds for each route."""
     covered: dict[str, set[str]] = {}
     for row in ROWS:
         covered.setdefault(row.route, set()).add(row.method)
-    unknown = sorted(set(covered) - set(routes))
+    return covered
+
+
+def test_every_route_and_method_is_in_the_matrix():
+    routes = every_route()
+    unknown = sorted(set(covered_routes()) - set(routes))
     assert not unknown, f"rows for routes that no longer exist: {unknown}"
     missing_models = sorted(
         model._meta.label_lower
@@ -897,9 +889,7 @@ def test_every_route_and_method_is_in_the_matrix():
 
 def uncovered_routes(routes: dict[str, set[str] | None]) -> list[str]:
     """Routes (and methods of API views) neither in ROWS nor in EXCLUDED."""
-    covered: dict[str, set[str]] = {}
-    for row in ROWS:
-        covered.setdefault(row.route, set()).add(row.method)
+    covered = covered_routes()
     uncovered = []
     for route, methods in routes.items():
         if route in EXCLUDED:
