@@ -294,6 +294,11 @@ class MachineKeyAdmin(WardenModelAdmin):
                 self.admin_site.admin_view(self.claim_view),
                 name=f"{base}_claim",
             ),
+            path(
+                "<path:object_id>/unsuspend/",
+                self.admin_site.admin_view(self.unsuspend_view),
+                name=f"{base}_unsuspend",
+            ),
         ]
         return own + super().get_urls()
 
@@ -360,6 +365,27 @@ class MachineKeyAdmin(WardenModelAdmin):
             )
             return HttpResponseRedirect(self._change_url(key))
         return self._issued_response(request, issued.key, issued.plaintext, "rotated")
+
+    def unsuspend_view(self, request, object_id):
+        """Lift a suspension (anomaly auto-suspend). Letting a suspended agent act again
+        widens what it may do, so it goes through the door: another person approves it
+        in the approval queue before the key works again."""
+        key = self._managed_key(request, object_id)
+        if key.suspended_at is None or key.revoked_at is not None:
+            self.message_user(request, f"Key {key.name} is not suspended.", messages.INFO)
+            return HttpResponseRedirect(self._change_url(key))
+        if request.method != "POST":
+            return self._confirm(request, key, "unsuspend")
+        applied, _ = through_door(
+            self,
+            request,
+            workspace=key.workspace,
+            proposal=proposals.key_unsuspend(key),
+            reason=request.POST.get("reason", "")[:2000],
+        )
+        if applied:
+            self.message_user(request, f"Key {key.name} may act again.", messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(key))
 
     def claim_view(self, request, object_id):
         """The owner takes a secret someone else made or rotated for them (POST only)."""

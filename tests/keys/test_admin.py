@@ -4,6 +4,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from approvals.models import ActionRequest
 from audit.models import AuditEntry
@@ -281,3 +282,61 @@ def test_admin_audit_rows_carry_the_request_id_and_address(workspace, owner_a, b
     entry = AuditEntry.objects.get(action="key.created", target_type="machine_key")
     assert entry.request_id == "req-admin-1"
     assert entry.client_ip == "127.0.0.1"
+
+
+# --- lifting a suspension: a governed change, approved by another person ------------
+
+
+@pytest.fixture
+def suspended(workspace, make_key):
+    key, plaintext = make_key(workspace, name="suspended-agent")
+    MachineKey.objects.filter(pk=key.pk).update(suspended_at=timezone.now())
+    key.refresh_from_db()
+    return key, plaintext
+
+
+def unsuspend_url(key):
+    return f"/admin/keys/machinekey/{key.pk}/unsuspend/"
+
+
+def test_a_suspended_key_offers_lifting_the_suspension(suspended, owner_a, browser):
+    key, _ = suspended
+    client = browser(owner_a)
+    assert unsuspend_url(key) in client.get(change_url(key)).content.decode()
+    page = client.get(unsuspend_url(key)).content.decode()
+    assert "another person approves it" in page
+
+
+def test_lifting_a_suspension_waits_for_another_persons_approval(
+    workspace, suspended, owner_a, make_member, browser, approve, key_client
+):
+    key, plaintext = suspended
+    response = browser(owner_a).post(unsuspend_url(key), {"reason": "false alarm"}, follow=True)
+    assert "needs another person" in response.content.decode()
+    key.refresh_from_db()
+    assert key.suspended_at is not None  # nothing changed yet
+    assert key_client(plaintext).get("/api/v1/whoami").status_code == 401
+    request = ActionRequest.objects.get(workspace=workspace, tool_name="warden.key.unsuspend")
+    assert approve(owner_a, workspace, request.confirmation.pk).status_code == 403  # not alone
+    second = make_member(workspace, Role.ADMIN)
+    assert approve(second, workspace, request.confirmation.pk).status_code == 200
+    key.refresh_from_db()
+    assert key.suspended_at is None
+    assert key_client(plaintext).get("/api/v1/whoami").status_code == 200
+    assert AuditEntry.objects.filter(
+        workspace=workspace, action="key.unsuspended", target_id=str(key.pk)
+    ).exists()
+
+
+def test_lifting_needs_manage_keys_and_a_suspended_key(
+    workspace, suspended, make_key, make_member, owner_a, browser
+):
+    key, _ = suspended
+    member = make_member(workspace, Role.MEMBER)
+    assert browser(member).post(unsuspend_url(key)).status_code in (302, 403)
+    key.refresh_from_db()
+    assert key.suspended_at is not None
+    active, _ = make_key(workspace, name="active-agent")
+    response = browser(owner_a).post(unsuspend_url(active), follow=True)
+    assert "is not suspended" in response.content.decode()
+    assert not ActionRequest.objects.filter(tool_name="warden.key.unsuspend").exists()

@@ -713,7 +713,12 @@ page(
     ref="slug",
     path=f"/{AUDIT}privacy-summary/{{ref}}/pdf/",
 )
-for verb, body in (("revoke", {"reason": "x"}), ("rotate", {"grace_hours": "0"}), ("claim", {})):
+for verb, body in (
+    ("revoke", {"reason": "x"}),
+    ("rotate", {"grace_hours": "0"}),
+    ("claim", {}),
+    ("unsuspend", {"reason": "x"}),
+):
     _page_form(
         f"admin/keys/machinekey/<path:object_id>/{verb}/",
         "key",
