@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from common.db import prepared_cursor
 from common.sql import SelectedModel, selected_model
-from gateway.models import Connector, Execution
+from gateway.models import Connector
 from notifications.models import WebhookEndpoint, WorkspaceAutomationSettings
 from tenants.models import Workspace
 from tenants.scoping import scoped
@@ -25,10 +25,6 @@ def connector_get(*, workspace: Workspace, pk) -> Connector | None:
         return connector_list(workspace=workspace).filter(pk=pk).first()
     except (ValueError, TypeError):
         return None
-
-
-def execution_for(*, workspace: Workspace, action_request) -> Execution | None:
-    return scoped(Execution.objects.all(), workspace).filter(action_request=action_request).first()
 
 
 @cache
