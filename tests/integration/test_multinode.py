@@ -40,6 +40,7 @@ import redis
 from django.conf import settings as django_settings
 
 from notifications import signing
+from tests.http_servers import serve_in_background
 from tests.integration.test_celery_worker import Worker, _drop_queue
 from tests.reliability.server import ROOT, Call, Reply, all_at_once, free_port, server_env
 
@@ -104,7 +105,7 @@ class HookReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
 
     @property
     def url(self) -> str:
