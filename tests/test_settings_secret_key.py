@@ -1,8 +1,8 @@
 """SECRET_KEY is required where it matters (serving, digests), not for every command.
 
 Each test starts Django in a subprocess with production settings on SQLite, whatever
-database the suite runs on: the result cannot differ between CI's two passes, so these
-are `slow` and run once, in the full suite."""
+database the suite runs on: the result cannot differ between CI's two passes, so CI
+runs them once, in the PostgreSQL pass."""
 
 import base64
 import os
@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.db_independent
 
 ROOT = Path(__file__).resolve().parent.parent
 
