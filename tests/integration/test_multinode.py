@@ -246,28 +246,28 @@ def cluster(tmp_path):
             check=True,
             timeout=180,
         )
-        seeded = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tests.integration.multinode_seed",
-                str(RATE_LIMIT),
-                receiver.url,
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert seeded.returncode == 0, seeded.stderr[-4000:]
-        cluster.seed = json.loads(seeded.stdout.strip().splitlines()[-1])
-        receiver.secret = cluster.seed["webhook_secret"]
         for node in nodes:
             node.start()
-        with ThreadPoolExecutor(max_workers=4) as pool:  # boot all four at once
+        with ThreadPoolExecutor(max_workers=4) as pool:  # all four boot while seeding
             booting = [pool.submit(node.wait_serving) for node in nodes]
             booting += [pool.submit(worker.start) for worker in workers]
+            seeded = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.integration.multinode_seed",
+                    str(RATE_LIMIT),
+                    receiver.url,
+                ],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert seeded.returncode == 0, seeded.stderr[-4000:]
+            cluster.seed = json.loads(seeded.stdout.strip().splitlines()[-1])
+            receiver.secret = cluster.seed["webhook_secret"]
             for future in booting:
                 future.result()
         yield cluster
