@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.db_independent  # reads source files only
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = (
     "common",

@@ -1,4 +1,8 @@
-"""SECRET_KEY is required where it matters (serving, digests), not for every command."""
+"""SECRET_KEY is required where it matters (serving, digests), not for every command.
+
+Each test starts Django in a subprocess with production settings on SQLite, whatever
+database the suite runs on: the result cannot differ between CI's two passes, so CI
+runs them once, in the PostgreSQL pass."""
 
 import base64
 import os
@@ -6,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+pytestmark = pytest.mark.db_independent
 
 ROOT = Path(__file__).resolve().parent.parent
 

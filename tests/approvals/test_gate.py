@@ -11,6 +11,8 @@ from approvals.models import Tool
 from keys.models import MachineKey
 from tenants.models import Workspace
 
+pytestmark = pytest.mark.db_independent
+
 ALL_ACTIONS = ["actions:read", "actions:write", "actions:external"]
 
 

@@ -4,6 +4,7 @@ database round trip."""
 import json
 from datetime import UTC, datetime
 
+import pytest
 from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ json_values = st.recursive(
 )
 
 
+@pytest.mark.db_independent  # both hashers over plain values, no row
 @settings(max_examples=200, deadline=None)
 @given(
     input_=st.dictionaries(st.text(), json_values, max_size=5),

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from audit.chain import CHAINED_FIELDS
 from audit.export import iter_export_lines
+from audit.management.commands import audit_export
 from audit.models import AuditEntry
 from tests.audit.helpers import HUMAN, append
 
@@ -130,10 +131,13 @@ class _Tty(io.StringIO):
         return True
 
 
-def test_command_shows_progress_on_a_terminal_stderr_only(workspace):
-    append(workspace, 1500)  # more than one flush of 1,000 lines
+def test_command_shows_progress_on_a_terminal_stderr_only(workspace, monkeypatch):
+    # Flushing every 10 lines instead of 1,000 takes 15 entries, not 1,500, to flush more
+    # than once (the progress is drawn at each flush).
+    monkeypatch.setattr(audit_export, "FLUSH_EVERY", 10)
+    append(workspace, 15)
     out, err = io.StringIO(), _Tty()
     call_command("audit_export", workspace.slug, "--no-record", stdout=out, stderr=err)
     assert "/s" in err.getvalue() and "[" in err.getvalue()
     assert "[" not in out.getvalue().split("\n", 1)[0][:1]  # stdout is pure JSONL
-    assert readme_recipe()(out.getvalue().splitlines(keepends=True)) > 1500
+    assert readme_recipe()(out.getvalue().splitlines(keepends=True)) > 15

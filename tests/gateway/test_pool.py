@@ -3,7 +3,6 @@ fresh, never after the upstream closed them, and a failed request is never re-se
 
 import json
 import socket
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -11,6 +10,7 @@ import pytest
 
 from gateway import outbound
 from notifications import transport
+from tests.http_servers import serve_in_background
 
 
 class _Counting(ThreadingHTTPServer):
@@ -55,8 +55,7 @@ def server(settings):
     settings.WARDEN_CONNECTOR_KEEPALIVE_SECONDS = 30
     outbound.pool_clear()
     running = _Counting()
-    thread = threading.Thread(target=running.serve_forever, daemon=True)
-    thread.start()
+    serve_in_background(running)
     yield running
     running.shutdown()
     running.server_close()

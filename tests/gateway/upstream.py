@@ -9,6 +9,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.http_servers import serve_in_background
+
 LOOKUP_SCHEMA = {
     "type": "object",
     "properties": {"customer_id": {"type": "integer"}},
@@ -131,7 +133,7 @@ class FakeUpstream:
                 self.wfile.write(data)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
         return self
 
     def stop(self) -> None:

@@ -40,6 +40,7 @@ import redis
 from django.conf import settings as django_settings
 
 from notifications import signing
+from tests.http_servers import serve_in_background
 from tests.integration.test_celery_worker import Worker, _drop_queue
 from tests.reliability.server import ROOT, Call, Reply, all_at_once, free_port, server_env
 
@@ -104,7 +105,7 @@ class HookReceiver:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        serve_in_background(self.server)
 
     @property
     def url(self) -> str:
@@ -245,28 +246,28 @@ def cluster(tmp_path):
             check=True,
             timeout=180,
         )
-        seeded = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tests.integration.multinode_seed",
-                str(RATE_LIMIT),
-                receiver.url,
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert seeded.returncode == 0, seeded.stderr[-4000:]
-        cluster.seed = json.loads(seeded.stdout.strip().splitlines()[-1])
-        receiver.secret = cluster.seed["webhook_secret"]
         for node in nodes:
             node.start()
-        with ThreadPoolExecutor(max_workers=4) as pool:  # boot all four at once
+        with ThreadPoolExecutor(max_workers=4) as pool:  # all four boot while seeding
             booting = [pool.submit(node.wait_serving) for node in nodes]
             booting += [pool.submit(worker.start) for worker in workers]
+            seeded = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.integration.multinode_seed",
+                    str(RATE_LIMIT),
+                    receiver.url,
+                ],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert seeded.returncode == 0, seeded.stderr[-4000:]
+            cluster.seed = json.loads(seeded.stdout.strip().splitlines()[-1])
+            receiver.secret = cluster.seed["webhook_secret"]
             for future in booting:
                 future.result()
         yield cluster

@@ -4,12 +4,12 @@ URL's host name, and never follows redirects."""
 import shutil
 import ssl
 import subprocess
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from notifications import transport
+from tests.http_servers import serve_in_background
 
 pytestmark = pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl CLI")
 
@@ -54,7 +54,7 @@ def tls_server(certificate):
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_background(server)
     yield server.server_address[1], hits
     server.shutdown()
     server.server_close()

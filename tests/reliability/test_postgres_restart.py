@@ -59,16 +59,27 @@ def test_a_postgres_restart_under_load_answers_503_never_500_and_loses_nothing(
                 assert int(reply.headers["Retry-After"]) >= 1
                 time.sleep(0.1)  # a real client waits Retry-After; the test is impatient
 
+    def every_client_answered_since(since: float) -> bool:
+        answered = {
+            key.split("-")[0] for t, key, status, _ in list(answers) if status == 200 and t > since
+        }
+        return len(answered) == CLIENTS
+
+    def wait_until(predicate, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
     try:
         for thread in threads:
             thread.start()
-        time.sleep(2)
+        wait_until(lambda: every_client_answered_since(0), timeout=30)  # under load
         own_postgres.stop()
         time.sleep(OUTAGE_SECONDS)
         own_postgres.start()
         back_at = time.monotonic()
-        time.sleep(3)
+        wait_until(lambda: every_client_answered_since(back_at), timeout=10)  # all back
     finally:
         stop.set()
         for thread in threads:

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from tests.reliability.server import all_at_once
+from tests.reliability.server import WardenServer, all_at_once
 
 pytestmark = pytest.mark.slow
 
@@ -14,9 +14,13 @@ CONFIRMS = 50
 PAIRS = 20  # 40 denies (two per confirmation), 40 result reports (two per action)
 
 
-@pytest.fixture
-def server(start_server):
-    return start_server(str(PAIRS))
+@pytest.fixture(scope="module")
+def server(migrated_sqlite, tmp_path_factory):
+    """One server for the module, seeded once: each test races over objects of its own
+    (the approved confirmation, the ones to deny, the allowed actions)."""
+    running = WardenServer(migrated_sqlite, tmp_path_factory.mktemp("contention"))
+    yield running.start(str(PAIRS))
+    running.stop()
 
 
 def statuses(replies) -> Counter:
