@@ -540,14 +540,13 @@ def notify_action_decided(*, action_id, workspace_id, event: str) -> Notificatio
         "key": {"id": str(action.key.pk), "prefix": action.key.prefix},
         "dry_run": action.dry_run,
     }
-    with transaction.atomic():
-        return event_publish(
-            workspace=action.workspace,
-            event=event,
-            event_key=f"{event}:{action.pk}",
-            data=data,
-            endpoints=endpoints,
-        )
+    return event_publish(  # its own transaction: the event and its deliveries
+        workspace=action.workspace,
+        event=event,
+        event_key=f"{event}:{action.pk}",
+        data=data,
+        endpoints=endpoints,
+    )
 
 
 def exceptions_remind_unresolved(*, now: datetime | None = None) -> int:
