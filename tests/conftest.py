@@ -10,7 +10,9 @@ from rest_framework.test import APIClient
 
 from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
+from common import attempts
 from common.actor import Actor
+from keys import throttling
 from keys.services import key_create
 from notifications.services import automation_settings_update
 from tenants.models import Role
@@ -53,6 +55,13 @@ def operator_seeded():
 
 @pytest.fixture(autouse=True)
 def _clean_cache():
+    """Each test starts with empty counters, shared and per process, and no remembered
+    cache outage: a test that made Redis unreachable left the guessing counters on
+    their local fallback for 5 s of real time, and a following test's lockout, counted
+    half there and half in the shared cache, did not hold (a flaky CI failure)."""
+    for counters in (attempts._counters, throttling._counters):
+        counters.down_until = 0.0
+        counters.local.clear()
     cache.clear()
     yield
     cache.clear()
