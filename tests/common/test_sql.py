@@ -23,45 +23,30 @@ def test_insert_once_inserts_a_row_once(live_workspace):
     assert list(NotificationEvent.objects.values_list("pk", "payload")) == [(first.pk, {"n": 1})]
 
 
+def _saved(workspace, key="e-1", **fields):
+    event = _event(workspace, key, **fields)
+    event.save()
+    return event
+
+
+def _payload(event):
+    return NotificationEvent.objects.get(pk=event.pk).payload
+
+
 def test_update_row_changes_one_row_and_counts_it(live_workspace):
-    event = _event(live_workspace)
-    event.save()
+    event = _saved(live_workspace)
     assert update_row(NotificationEvent, event.pk, {"payload": {"seen": True}}) == 1
-    event.refresh_from_db()
-    assert event.payload == {"seen": True}
+    assert _payload(event) == {"seen": True}
 
 
-def test_update_row_with_a_condition_that_fails_changes_nothing(live_workspace):
-    event = _event(live_workspace, payload={"kept": True})
-    event.save()
-    changed = update_row(
-        NotificationEvent,
-        event.pk,
-        {"payload": {"lost": True}},
-        where="event_key = %s",
-        where_params=["another-key"],
-    )
-    assert changed == 0
-    event.refresh_from_db()
-    assert event.payload == {"kept": True}
-
-
-def test_update_row_along_another_row_changes_both(live_workspace):
-    first, second = _event(live_workspace, key="e-1"), _event(live_workspace, key="e-2")
-    first.save()
-    second.save()
-    changed = update_row(
-        NotificationEvent,
-        first.pk,
-        {"payload": {"first": True}},
-        where="event_key = %s",
-        where_params=["e-1"],
-        along=(NotificationEvent, second.pk, {"payload": {"second": True}}),
-    )
-    assert changed == 1  # the count is the conditional row's
-    first.refresh_from_db()
-    second.refresh_from_db()
-    assert (first.payload, second.payload) == ({"first": True}, {"second": True})
+def test_update_row_changes_only_a_row_that_meets_the_condition(live_workspace):
+    kept, changed = _saved(live_workspace, "e-1"), _saved(live_workspace, "e-2")
+    where = {"where": "event_key = %s", "where_params": ["e-2"]}
+    assert update_row(NotificationEvent, kept.pk, {"payload": {"lost": True}}, **where) == 0
+    along = (NotificationEvent, kept.pk, {"payload": {"along": True}})
+    assert update_row(NotificationEvent, changed.pk, {"payload": {}}, along=along, **where) == 1
+    # `along` is unconditional; the count is the conditional row's.
+    assert (_payload(kept), _payload(changed)) == ({"along": True}, {})
 
 
 def test_governed_models_are_refused(live_workspace, make_tool):
