@@ -4,7 +4,7 @@ and a read-only view of action requests. The approval queue lives in admin_queue
 
 from django.contrib import admin
 
-from approvals import catalog, proposals
+from approvals import catalog, gate, proposals
 from approvals.admin_door import through_door
 from approvals.admin_queue import register as register_approval_queue
 from approvals.admin_views import pretty_json
@@ -45,13 +45,25 @@ class ToolAdmin(WardenModelAdmin):
     view_scope = TOOLS_WRITE
     change_scope = TOOLS_WRITE
     writes = ServiceCalls(create=_tool_create, update=_tool_update, delete=_tool_delete)
-    list_display = ("name", "workspace", "level", "confirmation", "irreversible", "enabled")
+    list_display = ("name", "workspace", "level", "waits_for_a_human", "irreversible", "enabled")
     list_filter = ("level", "confirmation", "enabled", "irreversible")
     search_fields = ("name", "description")
     fields = ("workspace", *Tool.EDITABLE_FIELDS)
 
     def get_readonly_fields(self, request, obj=None):
-        return ("workspace",) if obj is not None else ()
+        return ("workspace", "waits_for_a_human") if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return (*fields, "waits_for_a_human") if obj is not None else fields
+
+    @admin.display(description="Waits for a human")
+    def waits_for_a_human(self, tool: Tool) -> str:
+        """The effective rule (floor and outbound applied), not the tool's own field:
+        the same answer as posture and the agent's GET /tools."""
+        effective = gate.tool_confirmation(tool.workspace, tool)
+        label = {"always": "Always", "conditional": "When the condition holds", "never": "Never"}
+        return f"{label[effective.rule]} ({effective.reason})"
 
 
 @admin.register(ActionRequest)

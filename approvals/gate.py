@@ -183,15 +183,44 @@ def floor_reason(workspace, tool) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class EffectiveConfirmation:
+    """The rule a tool is decided under once every workspace rule is applied, and why.
+
+    The one answer for every screen (admin tools list, posture, `GET /tools`): a tool's
+    own `confirmation` field is only one input, and the floor or the outbound switch can
+    make a "never" tool wait for a human every time."""
+
+    rule: str  # never | conditional | always
+    reason: str
+
+
+def tool_confirmation(workspace, tool, *, unattended: bool = False) -> EffectiveConfirmation:
+    """What `decide` does with this tool before seeing any params (same order of rules)."""
+    if is_platform_tool(tool):
+        return EffectiveConfirmation("always", "the platform's own operations need a human")
+    own = tool.confirmation
+    if own == "always":
+        rule, reason = "always", "the tool always needs confirmation"
+    elif own == "conditional":
+        rule, reason = "conditional", f"when the tool's condition holds: {tool.condition}"
+    else:
+        rule, reason = "never", "the tool needs no confirmation"
+    if unattended and rule != "never":
+        rule, reason = "never", "unattended key skips the tool's confirmation rule"
+    if rule != "always" and tool.level == "external" and not workspace.outbound_allowed:
+        return EffectiveConfirmation(
+            "always", "external effects need a human (unattended outbound is off)"
+        )
+    floor = floor_reason(workspace, tool)
+    if rule != "always" and floor:
+        return EffectiveConfirmation("always", floor)
+    return EffectiveConfirmation(rule, reason)
+
+
 def effective_confirmation(key, workspace, tool) -> str:
     """What GET /tools tells the key: never / always / conditional, all rules applied."""
-    if tool.level == "external" and not workspace.outbound_allowed:
-        return "always"
-    if not is_platform_tool(tool) and floor_reason(workspace, tool):
-        return "always"
-    if key.unattended_mode and not is_platform_tool(tool):
-        return "never"
-    return tool.confirmation
+    return tool_confirmation(workspace, tool, unattended=key.unattended_mode).rule
 
 
 def scope_for_level_held(key, level: str) -> bool:

@@ -57,7 +57,7 @@ def action_request_get(*, workspace: Workspace, pk, key=None) -> ActionRequest |
 
 
 def tool_list(*, workspace: Workspace) -> QuerySet[Tool]:
-    return scoped(Tool.objects.all(), workspace).order_by("name")
+    return scoped(Tool.objects.all(), workspace).select_related("workspace").order_by("name")
 
 
 def tool_get(*, workspace: Workspace, pk) -> Tool | None:

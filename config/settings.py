@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConfirmationStatusEnum": "approvals.models.ConfirmationRequest.Status",
         "PostureLevelEnum": "oversight.posture.LEVELS",
+        "ConfirmationRuleEnum": "approvals.models.Tool.Confirmation",
     },
 }
 

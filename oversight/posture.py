@@ -13,6 +13,7 @@ applying it does (README "Posture" documents the formula)."""
 
 from __future__ import annotations
 
+from copy import copy
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from approvals import gate
 from approvals.models import ActionRequest, Tool
 from keys.models import MachineKey
 from tenants.models import Workspace
@@ -158,6 +160,11 @@ def _active_keys(workspace: Workspace, now: datetime):
     )
 
 
+def _never_waits(workspace: Workspace, tool: Tool) -> bool:
+    """The effective rule (floor and outbound applied), as the gate and GET /tools say."""
+    return gate.tool_confirmation(workspace, tool).rule == "never"
+
+
 def _is_sensitive(tool: Tool) -> bool:
     return any(dc in SENSITIVE_CLASSES for dc in tool.data_classes or [])
 
@@ -174,7 +181,7 @@ def _observe(workspace: Workspace, now: datetime) -> _Observed:
     tools = list(
         scoped(Tool.objects.all(), workspace)
         .filter(enabled=True)
-        .only("id", "name", "level", "data_classes", "confirmation", "irreversible")
+        .only("id", "name", "level", "data_classes", "confirmation", "condition", "irreversible")
         .order_by("name")
     )
     keys = list(_active_keys(workspace, now).only("id", "name", "unattended_mode").order_by("name"))
@@ -199,9 +206,7 @@ def _observe(workspace: Workspace, now: datetime) -> _Observed:
         enabled_tools=len(tools),
         sensitive_tools=len(sensitive_ids),
         acting_tools=len(acting),
-        unconfirmed_acting_tools=sum(
-            1 for t in acting if t.confirmation == Tool.Confirmation.NEVER
-        ),
+        unconfirmed_acting_tools=sum(1 for t in acting if _never_waits(workspace, t)),
         decisions=sum(traffic_by_tool.values()),
         sensitive_decisions=sum(n for pk, n in traffic_by_tool.items() if pk in sensitive_ids),
     )
@@ -223,25 +228,40 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
     def add(code, title, changed, api, targets=()):
         candidates.append((code, title, changed, api, list(targets)))
 
+    def unconfirmed_if(**settings) -> int:
+        """How many acting tools would still never wait, with these workspace settings."""
+        changed = copy(workspace)
+        for name, value in settings.items():
+            setattr(changed, name, value)
+        return sum(
+            1 for t in observed.tools if t.level in ACTING_LEVELS and _never_waits(changed, t)
+        )
+
     if not inputs.sensitivity_floor:
         add(
             "sensitivity_floor_on",
             "Turn the sensitivity floor back on: irreversible actions and writes on "
             "sensitive data always reach a human.",
-            replace(inputs, sensitivity_floor=True),
+            replace(
+                inputs,
+                sensitivity_floor=True,
+                unconfirmed_acting_tools=unconfirmed_if(sensitivity_floor=True),
+            ),
             {"method": "PATCH", "path": "/api/v1/workspace", "body": '{"sensitivity_floor": true}'},
         )
     if inputs.outbound_allowed:
         add(
             "outbound_off",
             "Turn unattended outbound off: external actions (send, pay, publish) wait for a human.",
-            replace(inputs, outbound_allowed=False),
+            replace(
+                inputs,
+                outbound_allowed=False,
+                unconfirmed_acting_tools=unconfirmed_if(outbound_allowed=False),
+            ),
             {"method": "PATCH", "path": "/api/v1/workspace", "body": '{"outbound_allowed": false}'},
         )
     unconfirmed = [
-        t
-        for t in observed.tools
-        if t.level in ACTING_LEVELS and t.confirmation == Tool.Confirmation.NEVER
+        t for t in observed.tools if t.level in ACTING_LEVELS and _never_waits(workspace, t)
     ]
     if unconfirmed:
         add(
@@ -370,9 +390,7 @@ def posture_build(*, workspace: Workspace, now: datetime | None = None) -> dict[
             "active_keys": inputs.active_keys,
             "unattended_keys": [{"id": str(k.pk), "name": k.name} for k in observed.unattended],
             "acting_tools": inputs.acting_tools,
-            "tools_confirmation_never": [
-                t.name for t in acting if t.confirmation == Tool.Confirmation.NEVER
-            ],
+            "tools_confirmation_never": [t.name for t in acting if _never_waits(workspace, t)],
         },
         "score_parts": [
             {"factor": name, "weight": WEIGHTS[name], "points": round(points, 2)}

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from approvals import gate
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from common.api.schema import results_of
 from common.api.serializers import SharedFieldsSerializer, StrictSerializer
@@ -167,18 +168,33 @@ class ActionResultSerializer(StrictSerializer):
     output = serializers.JSONField(required=False, allow_null=True, default=None)
 
 
+class EffectiveConfirmationSerializer(serializers.Serializer):
+    rule = serializers.ChoiceField(choices=Tool.Confirmation.choices)
+    reason = serializers.CharField()
+
+
 class ToolSerializer(serializers.ModelSerializer):
-    """The catalog entry as a human admin sees it."""
+    """The catalog entry as a human admin sees it. `confirmation` is the tool's own rule;
+    `effective_confirmation` is what the gate does with it for an attended key, with the
+    workspace's rules (floor, outbound) applied: the same answer as the admin and posture."""
+
+    effective_confirmation = serializers.SerializerMethodField()
 
     class Meta:
         model = Tool
         fields = [
             "id",
             *Tool.EDITABLE_FIELDS,
+            "effective_confirmation",
             "created_at",
             "updated_at",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(EffectiveConfirmationSerializer)
+    def get_effective_confirmation(self, obj) -> dict:
+        effective = gate.tool_confirmation(obj.workspace, obj)
+        return {"rule": effective.rule, "reason": effective.reason}
 
 
 class CallableToolSerializer(serializers.Serializer):
@@ -194,7 +210,11 @@ class CallableToolSerializer(serializers.Serializer):
     irreversible = serializers.BooleanField()
     confirmation = serializers.ChoiceField(
         choices=Tool.Confirmation.choices,
-        help_text="Effective for this key: outbound gate and unattended mode applied.",
+        help_text="Effective for this key: the floor, the outbound gate and unattended mode "
+        "applied.",
+    )
+    confirmation_reason = serializers.CharField(
+        help_text="Why: the rule that decides (the tool's own, the sensitivity floor, ...)."
     )
 
 

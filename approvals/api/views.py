@@ -128,6 +128,7 @@ class ActionResultView(WorkspaceAPIView):
 
 
 def _callable_tool(key, workspace, tool) -> dict:
+    effective = gate.tool_confirmation(workspace, tool, unattended=key.unattended_mode)
     return {
         "id": tool.pk,
         "name": tool.name,
@@ -135,7 +136,8 @@ def _callable_tool(key, workspace, tool) -> dict:
         "level": tool.level,
         "data_classes": list(tool.data_classes),
         "irreversible": tool.irreversible,
-        "confirmation": gate.effective_confirmation(key, workspace, tool),
+        "confirmation": effective.rule,
+        "confirmation_reason": effective.reason,
     }
 
 

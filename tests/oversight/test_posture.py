@@ -103,9 +103,12 @@ def test_revoked_and_expired_keys_do_not_count(permissive, make_key):
 
 # --- each mitigation, applied for real --------------------------------------------
 
+# The switch's own weight; turning the floor on or outbound off also makes the sensitive
+# acting tools wait for a human, which the announced points include (the one truth: what
+# the gate does, not each tool's own field).
 SWITCH_POINTS = {
-    "sensitivity_floor_on": WEIGHTS["floor_off"],
-    "outbound_off": WEIGHTS["outbound_allowed"],
+    "sensitivity_floor_on": WEIGHTS["floor_off"] + WEIGHTS["unconfirmed_tools"],
+    "outbound_off": WEIGHTS["outbound_allowed"] + WEIGHTS["unconfirmed_tools"] / 2,
     "writes_off": WEIGHTS["writes_enabled"],
     "back_to_dry_run": WEIGHTS["live"],
     "confirm_acting_tools": WEIGHTS["unconfirmed_tools"],
@@ -131,8 +134,8 @@ def _apply(mitigation, workspace, client):
 @pytest.mark.parametrize(
     "code,points",
     [
-        ("sensitivity_floor_on", 10),
-        ("outbound_off", 10),
+        ("sensitivity_floor_on", 18),
+        ("outbound_off", 14),
         ("writes_off", 8),
         ("confirm_acting_tools", 8),
         ("back_to_dry_run", 7),
