@@ -35,6 +35,7 @@ from approvals.confirmations import (
 )
 from approvals.governance import BY_NAME
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
+from approvals.params_display import params_shown
 from common.actor import Actor
 from common.errors import WardenError
 from common.text import reveal_invisible
@@ -203,6 +204,7 @@ def _row(confirmation, now=None, user=None, permissions=None) -> dict[str, Any]:
         "level": tool.level if tool else "",
         "data_classes": list(tool.data_classes) if tool else [],
         "params_pretty": pretty_json(action.shown_params),
+        "params_shown": params_shown(action.shown_params),
         "key": action.key,
         "requested_by": action.requested_by,
         # The human answerable for the request: the key's owner, or the human who

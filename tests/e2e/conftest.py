@@ -111,3 +111,42 @@ def screenshot():
         return path
 
     return take
+
+
+VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
+@pytest.fixture
+def open_as(browser, live_server, e2e_settings):
+    contexts = []
+
+    def make(user, size):
+        width, height = VIEWPORTS[size]
+        context = browser.new_context(
+            base_url=live_server.url, viewport={"width": width, "height": height}
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.goto("/admin/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url("**/admin/")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def on_screen(page, locator) -> bool:
+    """Visible and horizontally inside the viewport (no sideways scrolling needed)."""
+    box = locator.bounding_box()
+    width = page.viewport_size["width"]
+    return (
+        locator.is_visible()
+        and box is not None
+        and box["x"] >= 0
+        and box["x"] + box["width"] <= width
+    )

@@ -8,7 +8,7 @@ from approvals.catalog import tool_create
 from approvals.models import ConfirmationRequest
 from tenants.models import Role
 from tests.conftest import SYSTEM
-from tests.e2e.conftest import PASSWORD
+from tests.e2e.conftest import VIEWPORTS, on_screen
 
 pytestmark = pytest.mark.e2e
 
@@ -17,7 +17,6 @@ HOSTILE_TO = "ann@example.com\u202e\u2066"
 HOSTILE_BODY = (
     'this.\u202eevil", <img src=x onerror="window.__pwned=1"> {{ request.user }} {% debug %}'
 )
-VIEWPORTS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 
 @pytest.fixture
@@ -58,42 +57,6 @@ def setup(workspace, make_key, make_member, api):
     return approver, confirmations
 
 
-@pytest.fixture
-def open_as(browser, live_server, e2e_settings):
-    contexts = []
-
-    def make(user, size):
-        width, height = VIEWPORTS[size]
-        context = browser.new_context(
-            base_url=live_server.url, viewport={"width": width, "height": height}
-        )
-        context.set_default_timeout(15_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto("/admin/login/")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_url("**/admin/")
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def _on_screen(page, locator) -> bool:
-    """Visible and horizontally inside the viewport (no sideways scrolling needed)."""
-    box = locator.bounding_box()
-    width = page.viewport_size["width"]
-    return (
-        locator.is_visible()
-        and box is not None
-        and box["x"] >= 0
-        and box["x"] + box["width"] <= width
-    )
-
-
 @pytest.mark.parametrize("size", VIEWPORTS)
 def test_queue_marks_hidden_characters_and_hides_buttons_on_undecidable_rows(
     setup, open_as, screenshot, size
@@ -114,7 +77,7 @@ def test_queue_marks_hidden_characters_and_hides_buttons_on_undecidable_rows(
     assert hostile.locator(".warden-invisible").count() >= 4
     for control in ("link", "button"):
         name = {"link": "Review", "button": "Approve"}[control]
-        assert _on_screen(page, hostile.get_by_role(control, name=name)), f"{name} off-screen"
+        assert on_screen(page, hostile.get_by_role(control, name=name)), f"{name} off-screen"
 
     mine = queue.locator(f'tr[data-confirmation="{confirmations["mine"].pk}"]')
     assert "You are answerable for this request" in mine.inner_text()
@@ -136,9 +99,9 @@ def test_review_page_states_the_effect_and_marks_hidden_characters(
     summary = page.locator("#request-summary").inner_text()
     assert summary == "Send an email to ann@example.com⟦U+202E⟧⟦U+2066⟧"
     params = page.locator("#request-params").inner_text()
-    assert 'this.⟦U+202E⟧evil\\", <img src=x onerror=' in params
+    assert 'this.⟦U+202E⟧evil", <img src=x onerror=' in params
     assert page.evaluate("window.__pwned") is None
-    assert _on_screen(page, page.get_by_role("button", name="Approve"))
+    assert on_screen(page, page.get_by_role("button", name="Approve"))
     screenshot(page, f"review-{size}")
 
     page.goto(f"{QUEUE}{confirmations['mine'].pk}/")

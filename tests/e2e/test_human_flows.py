@@ -55,7 +55,7 @@ def test_approver_approves_and_the_agent_proceeds(
     row = page.locator("#approval-queue tbody tr")
     assert row.count() == 1
     assert "Send the weekly report to cfo@example.test" in row.inner_text()
-    assert "<b>quarterly</b>" in row.locator("pre").inner_text()  # shown as text
+    assert "<b>quarterly</b>" in row.locator("dl.warden-params-list").inner_text()  # shown as text
     screenshot(page, "approval-queue")
 
     row.get_by_role("link", name="Review").click()
