@@ -80,6 +80,16 @@ def is_answerable(action: ActionRequest, user) -> bool:
 # --- expiry --------------------------------------------------------------------------
 
 
+def _what_was_asked(confirmation: ConfirmationRequest, action: ActionRequest) -> dict:
+    """The evidence of a decision names what was decided: the request, the summary the
+    approver read and the digest of the exact parameters."""
+    return {
+        "action_request": str(action.pk),
+        "summary": confirmation.summary,
+        "params_digest": confirmation.params_digest,
+    }
+
+
 def confirmation_expire(
     *,
     confirmation: ConfirmationRequest,
@@ -106,7 +116,7 @@ def confirmation_expire(
             target_id=confirmation.pk,
             tool=action.tool_name,
             input={
-                "action_request": str(action.pk),
+                **_what_was_asked(confirmation, action),
                 "expires_at": confirmation.expires_at.isoformat(),
             },
             decision="expired",
@@ -324,7 +334,7 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
                     target_id=locked.pk,
                     tool=action.tool_name,
                     input={
-                        "action_request": str(action.pk),
+                        **_what_was_asked(locked, action),
                         "approvals": approvals,
                         "approvals_required": locked.approvals_required,
                     },

@@ -20,8 +20,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from approvals.models import ApprovalRecord, Tool
+from approvals.models import ActionRequest, ApprovalRecord, Tool
 from audit.attachments import attachment_add, target_type_of
 from audit.models import AuditAction, AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
 from audit.selectors import attachments_of, audit_entries
@@ -287,6 +288,19 @@ def actor_names(entries) -> dict[tuple[Any, str], str]:
     return names
 
 
+def _identifier_html(value: Any):
+    """An identifier (tool name, action, decision), revealed, that may wrap only after
+    `.`, `_` or `/`: never inside a word ("billing.ref/und" at 1280 px)."""
+    parts, current = [], ""
+    for char in "" if value is None else str(value):
+        current += char
+        if char in "._/":
+            parts.append(current)
+            current = ""
+    parts.append(current)
+    return format_html_join(mark_safe("<wbr>"), "{}", ((reveal_invisible_html(p),) for p in parts))
+
+
 def _time_with_zone(value) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z") if value else ""
 
@@ -297,11 +311,11 @@ class AuditEntryAdmin(EvidenceAdmin):
     list_display = (
         "when",
         "tool_shown",
-        "decision",
+        "decision_shown",
         "outcome",
         "request_id",
         "actor_shown",
-        "action",
+        "action_shown",
         "workspace",
         "seq",
     )
@@ -311,7 +325,14 @@ class AuditEntryAdmin(EvidenceAdmin):
     search_fields = ("request_id",)
     search_help_text = "Exact request id (X-Request-Id)."
     ordering = ("-created_at", "-seq")
-    readonly_fields = ("input_pretty", "when", "tool_shown", "rationale_shown", "target_shown")
+    readonly_fields = (
+        "input_pretty",
+        "when",
+        "tool_shown",
+        "rationale_shown",
+        "target_shown",
+        "request_link",
+    )
     fields = (
         "workspace",
         "seq",
@@ -321,6 +342,7 @@ class AuditEntryAdmin(EvidenceAdmin):
         "action",
         "target_type",
         "target_shown",
+        "request_link",
         "tool_shown",
         "input_pretty",
         "decision",
@@ -339,7 +361,26 @@ class AuditEntryAdmin(EvidenceAdmin):
 
     @admin.display(description="tool", ordering="tool")
     def tool_shown(self, obj):
-        return reveal_invisible_html(obj.tool)
+        return _identifier_html(obj.tool)
+
+    @admin.display(description="decision", ordering="decision")
+    def decision_shown(self, obj):
+        return _identifier_html(obj.decision)
+
+    @admin.display(description="action", ordering="action")
+    def action_shown(self, obj):
+        return _identifier_html(obj.action)
+
+    @admin.display(description="action request")
+    def request_link(self, obj):
+        """The request an approval, denial, expiry or decision is about, one click away."""
+        request_id = (obj.input or {}).get("action_request") or (
+            obj.target_id if obj.target_type == "action_request" else ""
+        )
+        if not _valid_pk(ActionRequest, request_id):
+            return "—"
+        url = reverse("admin:approvals_actionrequest_change", args=[request_id])
+        return format_html('<a href="{}">{}</a>', url, request_id)
 
     @admin.display(description="rationale")
     def rationale_shown(self, obj):

@@ -202,6 +202,7 @@ A = AuditAction
 T = TargetType
 CHANGE = ("before", "after", "reason")
 EXCEPTION = ("kind", "severity", "what", "evidence")
+DECIDED = ("action_request", "summary", "params_digest")
 
 # One definition per action. To declare a new one: add it to AuditAction, then one line
 # here (a config change: _change; an exception record: _exception; else _event with its
@@ -234,13 +235,11 @@ EVENTS: dict[str, EventType] = _declare(
     # The gate
     _event(A.ACTION_DECIDED, T.ACTION_REQUEST, "params", "reason", "dry_run"),
     _event(A.ACTION_RESULT_REPORTED, T.ACTION_REQUEST, "status", "output_bytes", "output_sha256"),
-    _event(
-        A.CONFIRMATION_APPROVED, T.CONFIRMATION, "action_request", "approvals", "approvals_required"
-    ),
-    _event(
-        A.CONFIRMATION_DENIED, T.CONFIRMATION, "action_request", "approvals", "approvals_required"
-    ),
-    _event(A.CONFIRMATION_EXPIRED, T.CONFIRMATION, "action_request", "expires_at"),
+    # What was approved, readable on its own: the summary the approver read and the digest
+    # of the exact parameters (entries written before these fields lack them).
+    _event(A.CONFIRMATION_APPROVED, T.CONFIRMATION, *DECIDED, "approvals", "approvals_required"),
+    _event(A.CONFIRMATION_DENIED, T.CONFIRMATION, *DECIDED, "approvals", "approvals_required"),
+    _event(A.CONFIRMATION_EXPIRED, T.CONFIRMATION, *DECIDED, "expires_at"),
     _event(A.CONFIRMATION_USED, T.CONFIRMATION, "action_request", "dry_run"),
     _event(A.CONNECTOR_SYNCED, T.CONNECTOR, "created", "changed", "removed", "skipped"),
     _event(

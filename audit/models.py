@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from audit.chain import GENESIS_HASH
+from common.text import reveal_invisible
 
 
 class AppendOnlyError(Exception):
@@ -146,7 +147,10 @@ class AuditEntry(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.workspace_id}#{self.seq} {self.action}"
+        # The tool may be an agent's text: hidden characters shown as markers (titles too).
+        return f"#{self.seq} {self.action}" + (
+            f" — {reveal_invisible(self.tool)}" if self.tool else ""
+        )
 
 
 class VersionLog(AppendOnlyModel):

@@ -5,7 +5,7 @@ import re
 from django.db import transaction
 
 from audit.events import EVENTS
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditEntry
 from audit.services import audit_record
 from common.actor import Actor
 from tenants.models import Role
@@ -88,3 +88,30 @@ def test_hidden_characters_in_evidence_are_marked(
     for marker in ("⟦U+200B⟧</span>&lt;b&gt;", "⟦U+2066⟧"):
         assert marker in detail
     assert "\u200b" not in detail and "\u2066" not in detail
+
+
+def test_an_approval_entry_says_what_was_approved_and_links_to_the_request(
+    workspace, make_key, make_pending, role_users, admin_client_for
+):
+    """Issue 23: `confirmation.approved` showed only {"action_request": "f95e…",
+    "approvals": 1}, an id that was not a link, under the title "<uuid>#132 …"."""
+    from approvals.confirmations import confirmation_approve
+
+    key, _ = make_key(workspace)
+    [confirmation] = make_pending(workspace, key)
+    approver = role_users[Role.APPROVER]
+    confirmation_approve(
+        confirmation=confirmation, reason="checked", actor=Actor.for_user(approver)
+    )
+    entry = AuditEntry.objects.get(workspace=workspace, action="confirmation.approved")
+    assert entry.tool == confirmation.action_request.tool_name
+    assert entry.input["summary"] == confirmation.summary
+    assert entry.input["params_digest"] == confirmation.params_digest
+    assert str(entry) == f"#{entry.seq} confirmation.approved — {entry.tool}"
+
+    detail = admin_client_for(role_users[Role.AUDITOR]).get(f"{LIST}{entry.pk}/change/")
+    html = detail.content.decode()
+    request_url = f"/admin/approvals/actionrequest/{confirmation.action_request_id}/change/"
+    assert f'<a href="{request_url}">{confirmation.action_request_id}</a>' in html
+    assert f"<title>#{entry.seq} confirmation.approved — {entry.tool}" in html
+    assert str(workspace.pk) + "#" not in html
