@@ -36,11 +36,14 @@ lock:
 migrate: install
 	DEBUG=1 $(PY) manage.py migrate --noinput
 
+# The banner and approvers' e-mail links follow HOST unless WARDEN_PUBLIC_URL is set.
+PUBLIC_URL = $(or $(WARDEN_PUBLIC_URL),http://$(HOST))
+
 demo: migrate
-	DEBUG=1 $(PY) manage.py load_demo
+	DEBUG=1 WARDEN_PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py load_demo
 
 run: demo
-	DEBUG=1 $(PY) manage.py runserver $(HOST)
+	DEBUG=1 WARDEN_PUBLIC_URL=$(PUBLIC_URL) $(PY) manage.py runserver $(HOST)
 
 # The whole suite (PostgreSQL when DATABASE_URL points at it; SQLite otherwise).
 test: install

@@ -20,6 +20,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_variables
 
 from approvals import proposals
@@ -43,18 +45,29 @@ DETAIL_FIELDS = (
     "workspace",
     "owner_email",
     "status",
-    "scopes",
-    "tool_allowlist",
-    "expires_at",
-    "allowed_ips",
+    "scopes_shown",
+    "allowlist_shown",
+    "expires_shown",
+    "allowed_ips_shown",
     "rate_limit_per_minute",
     "unattended_mode",
     "created_by",
-    "created_at",
-    "last_used_at",
-    "revoked_at",
+    "created_shown",
+    "last_used_shown",
+    "revoked_shown",
     "revoked_by",
 )
+
+
+def _items(values) -> str:
+    """A list as a list, not a JSON array: one item a line, escaped."""
+    return (
+        format_html_join(mark_safe("<br>"), "<code>{}</code>", ((v,) for v in values or ())) or "—"
+    )
+
+
+def _when(value) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z") if value else "—"
 
 
 def _field_errors(exc: WardenError) -> forms.ValidationError:
@@ -201,6 +214,34 @@ class MachineKeyAdmin(WardenModelAdmin):
     @admin.display(description="scopes")
     def scope_list(self, obj):
         return " ".join(obj.scopes) or "—"
+
+    @admin.display(description="scopes")
+    def scopes_shown(self, obj):
+        return _items(obj.scopes)
+
+    @admin.display(description="tool allowlist")
+    def allowlist_shown(self, obj):
+        return _items(obj.tool_allowlist)
+
+    @admin.display(description="allowed IPs")
+    def allowed_ips_shown(self, obj):
+        return _items(obj.allowed_ips) if obj.allowed_ips else "any address"
+
+    @admin.display(description="expires")
+    def expires_shown(self, obj):
+        return _when(obj.expires_at) if obj.expires_at else "never"
+
+    @admin.display(description="created")
+    def created_shown(self, obj):
+        return _when(obj.created_at)
+
+    @admin.display(description="last used")
+    def last_used_shown(self, obj):
+        return _when(obj.last_used_at) if obj.last_used_at else "never"
+
+    @admin.display(description="revoked")
+    def revoked_shown(self, obj):
+        return _when(obj.revoked_at)
 
     def has_manage_keys_permission(self, request, obj=None):
         """Revoke, rotate (the object tools and the bulk action): the write scope's."""

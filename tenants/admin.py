@@ -26,6 +26,8 @@ from tenants.models import Membership, Workspace
 User = get_user_model()
 # Guessing resistance on the admin login (README: "Login and key-guessing policy").
 admin.site.login_form = ThrottledAdminAuthenticationForm
+# Says which request a signed review link will open once logged in.
+admin.site.login_template = "admin/warden_login.html"
 
 
 def _history_behind_permission(base: type[admin.ModelAdmin]) -> type[admin.ModelAdmin]:

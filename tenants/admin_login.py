@@ -28,6 +28,11 @@ NO_ADMIN_ACCESS = (
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # People sign in with their e-mail address (it is their username).
+        self.fields["username"].label = "E-mail"
+
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         password = self.cleaned_data.get("password")

@@ -140,3 +140,29 @@ def test_addmember_as_admin_needs_break_glass_and_records_it(acme):
     assert Membership.objects.get(user__email="root@acme.test").role == "admin"
     assert ExceptionRecord.objects.filter(kind="override", why="bootstrap").exists()
     assert AuditEntry.objects.filter(action="member.added").exists()
+
+
+def test_load_demo_prints_the_login_at_the_public_url(db, settings):
+    """`make run HOST=127.0.0.1:18200` printed a login banner for port 8000."""
+    settings.WARDEN_PUBLIC_URL = "http://127.0.0.1:18200"
+    assert "Admin login: http://127.0.0.1:18200/admin/" in run("load_demo")
+
+
+@pytest.mark.db_independent
+def test_make_run_points_the_banner_and_email_links_at_its_host():
+    import subprocess
+
+    dry = subprocess.run(
+        ["make", "-n", "run", "HOST=127.0.0.1:18200", "STAMP=Makefile"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    demo, serve = [
+        line
+        for line in dry.splitlines()
+        if "manage.py load_demo" in line or "manage.py runserver" in line
+    ]
+    for line in (demo, serve):
+        assert "WARDEN_PUBLIC_URL=http://127.0.0.1:18200" in line, line
+    assert serve.endswith("runserver 127.0.0.1:18200")

@@ -93,3 +93,16 @@ def test_the_no_access_answer_is_not_counted_as_a_failed_guess(role_users, login
     for _ in range(5):
         html = login_post(member.username, PASSWORD).content.decode()
         assert "no access to the admin" in html
+
+
+def test_login_asks_for_an_e_mail_and_says_which_request_a_review_link_opens(client):
+    """Issue 23: the login said "Username:" for an e-mail, and a signed review link
+    that needed a login showed a bare login page."""
+    page = client.get("/admin/login/").content.decode()
+    assert ">E-mail:</label>" in page and "Username" not in page
+    pk = "0f5b8a52-1c9e-4a8e-9a43-2f0b6f1c9d10"
+    nxt = f"/admin/approvals/confirmationrequest/{pk}/?link=abc"
+    page = client.get("/admin/login/", {"next": nxt}).content.decode()
+    assert "Log in to review request 0f5b8a52." in page
+    page = client.get("/admin/login/", {"next": "/admin/keys/"}).content.decode()
+    assert "Log in to review" not in page

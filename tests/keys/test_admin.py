@@ -340,3 +340,18 @@ def test_lifting_needs_manage_keys_and_a_suspended_key(
     response = browser(owner_a).post(unsuspend_url(active), follow=True)
     assert "is not suspended" in response.content.decode()
     assert not ActionRequest.objects.filter(tool_name="warden.key.unsuspend").exists()
+
+
+def test_key_page_shows_lists_as_lists_and_times_with_their_zone(
+    workspace, make_key, owner_a, browser
+):
+    """Issue 23: scopes and allowlist were JSON arrays, times had no zone."""
+    key, _ = make_key(
+        workspace, scopes=["actions:read", "audit:read"], tools=["crm.*", "email.send"]
+    )
+    html = browser(owner_a).get(change_url(key)).content.decode()
+    assert "<code>actions:read</code><br><code>audit:read</code>" in html
+    assert "<code>crm.*</code><br><code>email.send</code>" in html
+    assert '["actions:read"' not in html and "[&quot;actions:read" not in html
+    created = timezone.localtime(key.created_at).strftime("%Y-%m-%d %H:%M:%S %Z")
+    assert created in html and created.endswith("UTC")

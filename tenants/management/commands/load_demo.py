@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -73,7 +74,7 @@ class Command(BaseCommand):
             issued = key_rotate(key=key, actor=actor, grace=timedelta(0))
         self.stdout.write(
             f"Demo workspace '{DEMO_SLUG}' ready.\n"
-            f"  Admin login: http://127.0.0.1:8000/admin/  "
+            f"  Admin login: {settings.WARDEN_PUBLIC_URL or 'http://127.0.0.1:8000'}/admin/  "
             f"owner@demo.local / {DEMO_PASSWORD} (also approver@demo.local, auditor@demo.local)\n"
             f"  Demo agent key (shown once):\n{issued.plaintext}"
         )
