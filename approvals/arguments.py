@@ -76,8 +76,13 @@ def params_error(schema: Any, params: dict) -> dict | None:
 
 def check(decision: gate.Decision, tool, params: Any) -> gate.Decision:
     """The gate's decision, turned into an `invalid_params` denial when the params do
-    not fit the tool's input schema. Denials stay as they are."""
-    if decision.denied or tool is None or not isinstance(params, dict):
+    not fit the tool's input schema. Denials stay as they are, except a condition that
+    failed (`policy_error`, reached only past the allowlist and scope): when the params
+    do not fit the schema, that is the cause worth naming ("amount" missing), not the
+    condition's error."""
+    if decision.denied and decision.code != "policy_error":
+        return decision
+    if tool is None or not isinstance(params, dict):
         return decision
     detail = params_error(getattr(tool, "input_schema", None), params)
     if detail is None:

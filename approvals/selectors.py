@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from approvals.gate import allowlisted, scope_for_level_held
@@ -34,8 +34,14 @@ def pending_confirmations(*, workspace: Workspace, now=None) -> QuerySet[Confirm
 
 
 def confirmation_get(*, workspace: Workspace, pk) -> ConfirmationRequest | None:
+    """By its own id or by its action request's id (the `id` the agent was answered
+    with, so an approver handed that id reaches the same request)."""
     try:
-        return confirmation_list(workspace=workspace).filter(pk=pk).first()
+        return (
+            confirmation_list(workspace=workspace)
+            .filter(Q(pk=pk) | Q(action_request_id=pk))
+            .first()
+        )
     except (ValueError, TypeError):
         return None
 

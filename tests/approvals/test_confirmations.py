@@ -83,6 +83,20 @@ def test_allowed_exactly_once_after_approval(live_workspace, pending, approver, 
     assert AuditEntry.objects.filter(action="confirmation.used").count() == 1
 
 
+def test_an_approver_may_use_the_action_id_the_agent_was_answered_with(
+    live_workspace, other_workspace, pending, approver, approve, make_member, ask
+):
+    """The README's walk hands the approver the agent's `id`: that approved nothing
+    (404) because the endpoint took only the approval's own id."""
+    client, body, confirmation = pending
+    outsider = make_member(other_workspace, Role.OWNER)
+    assert approve(outsider, other_workspace, body["id"]).status_code == 404
+    response = approve(approver, live_workspace, body["id"])
+    assert response.status_code == 200, response.json()
+    assert response.json()["id"] == str(confirmation.pk)
+    assert recall(ask, client, body).status_code == 200
+
+
 def test_denied(live_workspace, pending, approver, approve, ask):
     client, body, confirmation = pending
     response = approve(approver, live_workspace, confirmation.pk, verdict="deny", reason="no")

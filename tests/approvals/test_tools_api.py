@@ -160,17 +160,46 @@ def test_demo_conditions_decide_as_documented(live_workspace, agent, ask, operat
     # always reach a human, whatever the tool's own condition says.
     assert ask(client, "billing.refund", {"amount": 50, "customer_id": "c1"}).status_code == 202
     assert (
-        ask(client, "billing.set_plan", {"new_plan_rank": 5, "new_plan": "pro"}).status_code == 202
+        ask(
+            client, "billing.set_plan", {"new_plan_rank": 5, "new_plan": "pro", "customer_id": "c1"}
+        ).status_code
+        == 202
     )
     # With the floor switched off (a governed change), the tools' conditions decide.
     live_workspace.sensitivity_floor = False
     live_workspace.save()
     assert ask(client, "billing.refund", {"amount": 50, "customer_id": "c1"}).status_code == 200
     assert ask(client, "billing.refund", {"amount": 5000, "customer_id": "c1"}).status_code == 202
-    downgrade = ask(client, "billing.set_plan", {"new_plan_rank": 1, "new_plan": "basic"})
+    downgrade = ask(
+        client, "billing.set_plan", {"new_plan_rank": 1, "new_plan": "basic", "customer_id": "c1"}
+    )
     assert downgrade.status_code == 202 and downgrade.json()["irreversible"] is True
     assert (
-        ask(client, "billing.set_plan", {"new_plan_rank": 5, "new_plan": "pro"}).status_code == 200
+        ask(
+            client, "billing.set_plan", {"new_plan_rank": 5, "new_plan": "pro", "customer_id": "c1"}
+        ).status_code
+        == 200
     )
     email = ask(client, "email.send", {"to": "a@b.c", "subject": "Hi"}).json()
     assert email["summary"] == 'Email a@b.c with subject "Hi"'
+
+
+def test_demo_tools_name_a_missing_or_mistyped_parameter(
+    live_workspace, agent, ask, operator_seeded
+):
+    """Issue 23: the demo's billing tools answered an opaque policy_error (a condition on
+    a missing amount) or the summary "customer ?"."""
+    from approvals.demo import load_demo_tools
+    from tests.approvals.conftest import SYSTEM
+
+    _, client = agent
+    load_demo_tools(workspace=live_workspace, actor=SYSTEM)
+    missing = ask(client, "billing.refund", {"amount": 50})
+    assert code(missing) == "invalid_params"
+    assert "customer_id" in missing.json()["error"]["message"] + str(
+        missing.json()["error"].get("detail")
+    )
+    mistyped = ask(client, "billing.refund", {"amount": "lots", "customer_id": "c1"})
+    assert code(mistyped) == "invalid_params"
+    plan = ask(client, "billing.set_plan", {"new_plan_rank": 1, "new_plan": "basic"})
+    assert code(plan) == "invalid_params"
