@@ -7,6 +7,7 @@ from approvals.models import Tool
 from common.actor import Actor
 from tenants.models import Workspace
 
+
 def _schema(required: dict[str, str], optional: dict[str, str] | None = None) -> dict:
     """An object schema: the named parameters with their JSON types. A call missing one
     is refused with `invalid_params` naming it, instead of a condition failing
