@@ -241,6 +241,10 @@ EVENTS: dict[str, EventType] = _declare(
     _event(A.CONFIRMATION_DENIED, T.CONFIRMATION, *DECIDED, "approvals", "approvals_required"),
     _event(A.CONFIRMATION_EXPIRED, T.CONFIRMATION, *DECIDED, "expires_at"),
     _event(A.CONFIRMATION_USED, T.CONFIRMATION, "action_request", "dry_run"),
+    _event(A.CONFIRMATION_REMINDED, T.CONFIRMATION, "action_request", "waited_minutes", "notified"),
+    _event(
+        A.CONFIRMATION_ESCALATED, T.CONFIRMATION, "action_request", "waited_minutes", "notified"
+    ),
     _event(A.CONNECTOR_SYNCED, T.CONNECTOR, "created", "changed", "removed", "skipped"),
     _event(
         A.EXECUTION_RECORDED,

@@ -66,6 +66,8 @@ class AuditAction(models.TextChoices):
     CONFIRMATION_DENIED = "confirmation.denied"
     CONFIRMATION_EXPIRED = "confirmation.expired"
     CONFIRMATION_USED = "confirmation.used"
+    CONFIRMATION_REMINDED = "confirmation.reminded"
+    CONFIRMATION_ESCALATED = "confirmation.escalated"
     AUDIT_VERIFIED = "audit.verified"
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_PRUNED = "audit.pruned"

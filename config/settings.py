@@ -274,6 +274,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "remind-pending-confirmations": {
+        "task": "notifications.remind_pending_confirmations",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "sweep-notification-outbox": {
         "task": "notifications.sweep_outbox",
         "schedule": 60.0,

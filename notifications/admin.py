@@ -54,6 +54,11 @@ def _secret_response(admin_obj, request, *, title: str, what: str, secret: str, 
 
 
 class AutomationSettingsForm(forms.ModelForm):
+    approval_escalate_to = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Backup approvers' e-mail addresses, one per line. Empty: the owners.",
+    )
     webhook_host_allowlist = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -63,12 +68,26 @@ class AutomationSettingsForm(forms.ModelForm):
 
     class Meta:
         model = WorkspaceAutomationSettings
-        fields = ["workspace", "anomaly_auto_suspend", "email_notifications"]
+        fields = [
+            "workspace",
+            "anomaly_auto_suspend",
+            "email_notifications",
+            "approval_remind_after_minutes",
+            "approval_escalate_after_minutes",
+            "approval_escalate_to",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance and self.instance.pk:
             self.initial["webhook_host_allowlist"] = "\n".join(self.instance.webhook_host_allowlist)
+            self.initial["approval_escalate_to"] = "\n".join(self.instance.approval_escalate_to)
+
+    def clean_approval_escalate_to(self) -> list[str]:
+        emails = split_words(self.cleaned_data.get("approval_escalate_to") or "")
+        for email in emails:
+            forms.EmailField().clean(email)
+        return emails
 
 
 def _automation_update(write: AdminWrite) -> WorkspaceAutomationSettings | None:
@@ -77,8 +96,14 @@ def _automation_update(write: AdminWrite) -> WorkspaceAutomationSettings | None:
     (approvals.governance). Only operators (superusers) edit the allowlist."""
     data, workspace = write.data, write.obj.workspace
     changes = {
-        "anomaly_auto_suspend": data["anomaly_auto_suspend"],
-        "email_notifications": data["email_notifications"],
+        name: data[name]
+        for name in (
+            "anomaly_auto_suspend",
+            "email_notifications",
+            "approval_remind_after_minutes",
+            "approval_escalate_after_minutes",
+            "approval_escalate_to",
+        )
     }
     operator = write.request.user.is_superuser
     if operator:
@@ -106,7 +131,14 @@ class WorkspaceAutomationSettingsAdmin(WardenModelAdmin):
         return " ".join(obj.webhook_host_allowlist) or "— (deny all)"
 
     def get_fields(self, request, obj=None):
-        fields = ["anomaly_auto_suspend", "email_notifications", "webhook_host_allowlist"]
+        fields = [
+            "anomaly_auto_suspend",
+            "email_notifications",
+            "approval_remind_after_minutes",
+            "approval_escalate_after_minutes",
+            "approval_escalate_to",
+            "webhook_host_allowlist",
+        ]
         if not request.user.is_superuser:
             fields[-1] = "allowlist"
         return (["workspace"] if obj is None else []) + fields

@@ -15,6 +15,8 @@ class Event(models.TextChoices):
     """What a webhook endpoint may subscribe to (and what we email about)."""
 
     CONFIRMATION_REQUESTED = "confirmation.requested"
+    CONFIRMATION_REMINDED = "confirmation.reminded"
+    CONFIRMATION_ESCALATED = "confirmation.escalated"
     ANOMALY_DETECTED = "anomaly.detected"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken"
     EXCEPTION_UNRESOLVED = "exception.unresolved"
@@ -48,6 +50,28 @@ class WorkspaceAutomationSettings(models.Model):
     email_notifications = models.BooleanField(
         default=True, help_text="Email approvers and admins about events."
     )
+    # A pending request nobody decides is reminded, then escalated, then expires (the
+    # workspace's confirmation TTL); each step once per request, each one audited.
+    approval_remind_after_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=60,
+        help_text="Remind the approvers of a request still pending after this many "
+        "minutes. Empty: no reminder.",
+    )
+    approval_escalate_after_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=240,
+        help_text="Escalate a request still pending after this many minutes to the backup "
+        "approvers (or the owners). Empty: no escalation.",
+    )
+    approval_escalate_to = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="E-mail addresses of backup approvers (members who may approve). "
+        "Empty: the workspace's owners.",
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -62,6 +86,9 @@ class WorkspaceAutomationSettings(models.Model):
             "webhook_host_allowlist": list(self.webhook_host_allowlist),
             "anomaly_auto_suspend": self.anomaly_auto_suspend,
             "email_notifications": self.email_notifications,
+            "approval_remind_after_minutes": self.approval_remind_after_minutes,
+            "approval_escalate_after_minutes": self.approval_escalate_after_minutes,
+            "approval_escalate_to": list(self.approval_escalate_to),
         }
 
 

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from celery import current_app
@@ -61,7 +62,14 @@ logger = logging.getLogger("warden.notifications")
 
 SYSTEM = Actor.system("notifications")
 USER_AGENT = "Warden-Webhooks/1"
-AUTOMATION_FIELDS = ("webhook_host_allowlist", "anomaly_auto_suspend", "email_notifications")
+AUTOMATION_FIELDS = (
+    "webhook_host_allowlist",
+    "anomaly_auto_suspend",
+    "email_notifications",
+    "approval_remind_after_minutes",
+    "approval_escalate_after_minutes",
+    "approval_escalate_to",
+)
 # Only platform operators may widen where Warden connects to (README: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
 
@@ -386,9 +394,7 @@ def _signed_review_path(confirmation) -> str:
     return f"{_review_path(confirmation.pk)}?{urlencode({LINK_PARAMETER: token})}"
 
 
-def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | None:
-    """Approvers learn of a pending request: webhooks, and email to every member who may
-    approve it (never the key's owner, who cannot approve it anyway)."""
+def _pending_confirmation(confirmation_id) -> ConfirmationRequest | None:
     confirmation = (
         ConfirmationRequest.objects.select_related(
             "workspace", "action_request__key", "action_request__tool"
@@ -398,6 +404,18 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
     )
     if confirmation is None or confirmation.status != ConfirmationRequest.Status.PENDING:
         return None
+    return confirmation
+
+
+def _answerable(action) -> list:
+    """Who answers for the request and so may not approve it (four eyes): never told."""
+    key = action.key
+    return [action.accountable_user_id, key.owner_id if key else None, *action.custody_user_ids]
+
+
+def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, Any]:
+    """The webhook data and the e-mail of a pending request (requested, reminded or
+    escalated: the same facts, with one line saying which)."""
     workspace = confirmation.workspace
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
@@ -416,9 +434,13 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
         "key": {"id": str(key.pk), "name": key.name} if key else None,
         "review_url": review_url,
     }
+    prefix = "Approval needed"
+    if stage_line:
+        prefix = {"reminded": "Still waiting", "escalated": "Escalated"}[stage_line.split(":")[0]]
     rendered = content.render_email(
         "confirmation_requested",
         {
+            "stage_line": stage_line,
             "workspace_name": content.clean_line(workspace.name),
             "tool": content.clean_line(action.tool_name),
             "key_name": content.clean_line(
@@ -430,20 +452,120 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
             "has_reason": bool(action.reason),
             "agent": {"summary": confirmation.summary, "reason": action.reason},
         },
-        subject=f"Approval needed: {action.tool_name} in {workspace.name}",
+        subject=f"{prefix}: {action.tool_name} in {workspace.name}",
     )
-    # Four eyes: whoever answers for the request (the key's owner) cannot approve it.
-    answerable = [action.accountable_user_id, key.owner_id if key else None]
+    return data, rendered
+
+
+def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | None:
+    """Approvers learn of a pending request: webhooks, and email to every member who may
+    approve it (never the key's owner, who cannot approve it anyway)."""
+    confirmation = _pending_confirmation(confirmation_id)
+    if confirmation is None:
+        return None
+    data, rendered = _confirmation_message(confirmation)
     approvers = users_with_workspace_perm(
-        workspace=workspace, perm="approve_actions", exclude=answerable
+        workspace=confirmation.workspace,
+        perm="approve_actions",
+        exclude=_answerable(confirmation.action_request),
     )
     return event_publish(
-        workspace=workspace,
+        workspace=confirmation.workspace,
         event=Event.CONFIRMATION_REQUESTED,
         event_key=f"{Event.CONFIRMATION_REQUESTED}:{confirmation.pk}",
         data=data,
         emails=_emails_to(approvers, rendered),
     )
+
+
+def _backup_approvers(workspace: Workspace, settings_row, exclude: list) -> list:
+    """Named backup approvers who may still approve here, else the owners."""
+    approvers = users_with_workspace_perm(
+        workspace=workspace, perm="approve_actions", exclude=exclude
+    )
+    named = {email.lower() for email in settings_row.approval_escalate_to or ()}
+    if named:
+        return [user for user in approvers if user.email.lower() in named]
+    owners = {
+        user.pk for user in users_with_workspace_perm(workspace=workspace, perm="manage_workspace")
+    }
+    return [user for user in approvers if user.pk in owners]
+
+
+def confirmations_remind_due(*, now: datetime | None = None) -> int:
+    """Remind, then escalate, requests nobody decided (per workspace settings). Each
+    step happens once per request (its event key), with an audit entry, in one
+    transaction; the request still expires at its TTL. Returns how many went out."""
+    now = now or timezone.now()
+    sent = 0
+    pending = (
+        ConfirmationRequest.objects.filter(
+            status=ConfirmationRequest.Status.PENDING, expires_at__gt=now
+        )
+        .select_related("workspace__automation", "action_request__key", "action_request__tool")
+        .order_by("created_at")
+    )
+    for confirmation in pending.iterator(chunk_size=500):
+        settings_row = getattr(confirmation.workspace, "automation", None)
+        if settings_row is None:
+            settings_row = WorkspaceAutomationSettings(workspace=confirmation.workspace)
+        waited = int((now - confirmation.created_at).total_seconds() // 60)
+        steps = (
+            ("escalated", settings_row.approval_escalate_after_minutes),
+            ("reminded", settings_row.approval_remind_after_minutes),
+        )
+        for stage, after in steps:
+            if after is None or waited < after:
+                continue
+            sent += _confirmation_step(confirmation, stage, settings_row, waited)
+            break  # an escalated request gets no late reminder on top
+    return sent
+
+
+def _confirmation_step(confirmation, stage: str, settings_row, waited: int) -> bool:
+    event = {"reminded": Event.CONFIRMATION_REMINDED, "escalated": Event.CONFIRMATION_ESCALATED}
+    workspace, action = confirmation.workspace, confirmation.action_request
+    answerable = _answerable(action)
+    if stage == "escalated":
+        recipients = _backup_approvers(workspace, settings_row, answerable)
+        line = f"escalated: no one has decided this request in {waited} minutes"
+    else:
+        recipients = users_with_workspace_perm(
+            workspace=workspace, perm="approve_actions", exclude=answerable
+        )
+        line = f"reminded: this request has been waiting {waited} minutes"
+    data, rendered = _confirmation_message(confirmation, stage_line=line)
+    with transaction.atomic():
+        published = event_publish(
+            workspace=workspace,
+            event=event[stage],
+            event_key=f"{event[stage]}:{confirmation.pk}",
+            data={**data, "waited_minutes": waited},
+            emails=_emails_to(recipients, rendered),
+        )
+        if published is None:
+            return False
+        action_name = {
+            "reminded": AuditAction.CONFIRMATION_REMINDED,
+            "escalated": AuditAction.CONFIRMATION_ESCALATED,
+        }[stage]
+        audit_record(
+            EVENTS[action_name].event(
+                target_id=confirmation.pk,
+                tool=action.tool_name,
+                input={
+                    "action_request": str(action.pk),
+                    "waited_minutes": waited,
+                    "notified": [user.email for user in recipients],
+                },
+                rationale=line,
+                policy_version=action.policy_version,
+                outcome=stage,
+            ),
+            workspace=workspace,
+            actor=SYSTEM,
+        )
+    return True
 
 
 def notify_anomaly(*, finding, suspended: bool) -> NotificationEvent | None:

@@ -56,3 +56,9 @@ def sweep_outbox() -> dict:
 @shared_task(name="notifications.remind_unresolved_exceptions", acks_late=True)
 def remind_unresolved_exceptions() -> int:
     return services.exceptions_remind_unresolved()
+
+
+@shared_task(name="notifications.remind_pending_confirmations")
+def remind_pending_confirmations() -> int:
+    """Reminders and escalations of requests nobody decided (once each, audited)."""
+    return services.confirmations_remind_due()
