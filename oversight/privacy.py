@@ -9,6 +9,7 @@ audit chain, in the same transaction that read the figures.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.db import transaction
 from django.db.models import Count
@@ -28,7 +29,13 @@ from audit.models import (
 from audit.services import audit_record
 from common.actor import Actor
 from common.scopes import AUDIT_READ, has_scope
+from gateway.models import Connector
 from keys.models import MachineKey
+from notifications.models import (
+    AuditExportDestination,
+    WebhookEndpoint,
+    WorkspaceAutomationSettings,
+)
 from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
 
 SUMMARY_VERSION = 1
@@ -235,6 +242,85 @@ def _plain_copies(workspace: Workspace) -> dict[str, int]:
     }
 
 
+def _host(url: str) -> str:
+    return urlsplit(url or "").hostname or "(no host)"
+
+
+def _destinations(workspace: Workspace) -> dict[str, Any]:
+    """Every real place this workspace's data can go, with what goes there: the
+    connectors Warden calls, webhook endpoints, the audit export, the allowlist."""
+    tools = dict(
+        Tool.objects.filter(workspace=workspace, connector__isnull=False)
+        .order_by()
+        .values_list("connector_id")
+        .annotate(n=Count("pk"))
+        .values_list("connector_id", "n")
+    )
+    connectors = [
+        {
+            "name": c.name,
+            "host": _host(c.url),
+            "enabled": c.enabled,
+            "tools": tools.get(c.pk, 0),
+            "sends": "the parameters of each executed call, with the connector's credential",
+        }
+        for c in Connector.objects.filter(workspace=workspace).order_by("name")
+    ]
+    webhooks = [
+        {
+            "name": e.name,
+            "host": _host(e.url),
+            "active": e.is_active,
+            "events": sorted(e.events),
+            "sends": "event data: tool, summary, reason, who asked, ids and a review link",
+        }
+        for e in WebhookEndpoint.objects.filter(workspace=workspace).order_by("name")
+    ]
+    export = AuditExportDestination.objects.filter(workspace=workspace).first()
+    exports = []
+    if export is not None:
+        exports.append(
+            {
+                "kind": export.kind,
+                "host": _host(export.url) if export.url else "a directory on the server",
+                "active": export.enabled,
+                "sends": "audit entries and signed chain checkpoints",
+            }
+        )
+    automation = WorkspaceAutomationSettings.objects.filter(workspace=workspace).first()
+    return {
+        "connectors": connectors,
+        "webhooks": webhooks,
+        "exports": exports,
+        "outbound_hosts": list(automation.webhook_host_allowlist) if automation else [],
+    }
+
+
+def _destination_lines(destinations: dict[str, Any]) -> list[str]:
+    lines = [
+        f"Connector {c['name']} at {c['host']} ({'enabled' if c['enabled'] else 'disabled'}, "
+        f"{_plural(c['tools'], 'tool', 'tools')}): {c['sends']}."
+        for c in destinations["connectors"]
+    ]
+    lines += [
+        f"Webhook endpoint {w['name']} at {w['host']} "
+        f"({'active' if w['active'] else 'inactive'}; {', '.join(w['events'])}): {w['sends']}."
+        for w in destinations["webhooks"]
+    ]
+    lines += [
+        f"Audit export ({e['kind']}) to {e['host']} "
+        f"({'active' if e['active'] else 'disabled'}): {e['sends']}."
+        for e in destinations["exports"]
+    ]
+    if destinations["outbound_hosts"]:
+        lines.append(
+            "Hosts webhooks, exports and connectors may reach (the outbound allowlist): "
+            + ", ".join(destinations["outbound_hosts"])
+            + "."
+        )
+    return lines
+
+
 def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
     """The summary as data: figures plus the plain-language text built from them."""
     counts = _counts(workspace)
@@ -267,9 +353,23 @@ def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
         },
         "never_leaves": list(NEVER_LEAVES),
         "access": _access(workspace),
+        "destinations": _destinations(workspace),
     }
     summary["sections"] = privacy_summary_sections(summary)
     return summary
+
+
+def _where_it_goes(destinations: dict[str, Any]) -> list[str]:
+    """The real destinations first; the general rules after them."""
+    lines = _destination_lines(destinations)
+    if not lines:
+        return list(WHERE_IT_GOES)
+    return [
+        "This workspace sends data outside Warden to these places, and nowhere else "
+        "(Warden itself sends none of it to any third party):",
+        *lines,
+        *WHERE_IT_GOES[1:],
+    ]
 
 
 def _plural(n: int, one: str, several: str) -> str:
@@ -346,7 +446,7 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
         },
         {
             "title": "Where it goes",
-            "paragraphs": list(WHERE_IT_GOES),
+            "paragraphs": _where_it_goes(summary["destinations"]),
         },
         {
             "title": "Where key secrets are",

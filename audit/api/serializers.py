@@ -215,6 +215,38 @@ class PrivacySectionSerializer(serializers.Serializer):
     paragraphs = serializers.ListField(child=serializers.CharField())
 
 
+class PrivacyConnectorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    host = serializers.CharField()
+    enabled = serializers.BooleanField()
+    tools = serializers.IntegerField()
+    sends = serializers.CharField()
+
+
+class PrivacyWebhookSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    host = serializers.CharField()
+    active = serializers.BooleanField()
+    events = serializers.ListField(child=serializers.CharField())
+    sends = serializers.CharField()
+
+
+class PrivacyExportSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    host = serializers.CharField()
+    active = serializers.BooleanField()
+    sends = serializers.CharField()
+
+
+class PrivacyDestinationsSerializer(serializers.Serializer):
+    """Every place outside Warden this workspace's data can go, and what goes there."""
+
+    connectors = PrivacyConnectorSerializer(many=True)
+    webhooks = PrivacyWebhookSerializer(many=True)
+    exports = PrivacyExportSerializer(many=True)
+    outbound_hosts = serializers.ListField(child=serializers.CharField())
+
+
 class PrivacySummarySerializer(serializers.Serializer):
     """The privacy summary as data; `sections` is the same text as the HTML and PDF."""
 
@@ -226,6 +258,7 @@ class PrivacySummarySerializer(serializers.Serializer):
     anonymized_sharing = PrivacySharingSerializer()
     never_leaves = serializers.ListField(child=serializers.CharField())
     access = PrivacyAccessSerializer()
+    destinations = PrivacyDestinationsSerializer()
     sections = PrivacySectionSerializer(many=True)
 
 

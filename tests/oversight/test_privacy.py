@@ -89,3 +89,55 @@ def test_the_pdf_and_the_admin_page_carry_the_statements(workspace, make_member,
     page = client.get(f"/admin/audit/auditentry/privacy-summary/{workspace.slug}/")
     assert page.status_code == 200
     assert "Where it goes" in page.content.decode()
+
+
+def test_the_summary_names_every_real_destination_in_json_html_and_pdf(
+    workspace, make_member, user_client
+):
+    """Issue 23: "nowhere outside Warden" while the workspace had a connector and an
+    outbound allowlist; neither appeared in the HTML, JSON or PDF."""
+    from gateway.models import Connector
+    from notifications.models import (
+        AuditExportDestination,
+        WebhookEndpoint,
+        WorkspaceAutomationSettings,
+    )
+
+    with operator_seeding():
+        Connector.objects.create(workspace=workspace, name="crm", url="https://crm.example.com/mcp")
+        WebhookEndpoint.objects.create(
+            workspace=workspace,
+            name="hooks",
+            url="https://hooks.example.org/warden",
+            secret="s" * 32,
+            events=["confirmation.requested"],
+            created_by="system:test",
+        )
+        AuditExportDestination.objects.create(
+            workspace=workspace, kind="https", url="https://siem.example.net/in"
+        )
+        WorkspaceAutomationSettings.objects.update_or_create(
+            workspace=workspace, defaults={"webhook_host_allowlist": ["*.example.com"]}
+        )
+    summary = privacy_summary_build(workspace=workspace)
+    assert [c["host"] for c in summary["destinations"]["connectors"]] == ["crm.example.com"]
+    assert [w["host"] for w in summary["destinations"]["webhooks"]] == ["hooks.example.org"]
+    assert [e["host"] for e in summary["destinations"]["exports"]] == ["siem.example.net"]
+    assert summary["destinations"]["outbound_hosts"] == ["*.example.com"]
+    text = _text(summary)
+    assert "Nowhere outside Warden" not in text
+    for host in ("crm.example.com", "hooks.example.org", "siem.example.net", "*.example.com"):
+        assert host in text
+
+    owner = workspace.memberships.get(role=Role.OWNER).user
+    api = user_client(owner, workspace).get("/api/v1/privacy-summary")
+    assert api.status_code == 200, api.json()
+    assert api.json()["destinations"] == summary["destinations"]
+    pdf = privacy_summary_pdf(summary)
+    with pdfplumber.open(io.BytesIO(pdf)) as document:
+        pdf_text = "\n".join(page.extract_text() for page in document.pages)
+    assert "crm.example.com" in pdf_text and "siem.example.net" in pdf_text
+
+
+def test_a_workspace_without_destinations_still_says_nowhere(workspace):
+    assert "Nowhere outside Warden" in _text(privacy_summary_build(workspace=workspace))
