@@ -5,7 +5,10 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
+from approvals import gate
 from approvals.admin_door import through_door
 from common.errors import WardenError
 from common.scopes import AUDIT_READ, CONNECTORS_READ, CONNECTORS_WRITE
@@ -23,8 +26,9 @@ class ConnectorForm(forms.ModelForm):
     headers = forms.CharField(
         required=False,
         widget=WriteOnlyTextarea(attrs={"rows": 3, "autocomplete": "off"}),
-        help_text='Write-only JSON, e.g. {"Authorization": "Bearer ..."} or '
-        '{"Authorization": "env:WARDEN_CRED_CRM"}. Replaces all headers; blank keeps them.',
+        help_text="Write-only, one header a line: <code>Authorization: Bearer …</code> or "
+        "<code>Authorization: env:WARDEN_CRED_CRM</code> (a JSON object works too). "
+        "Replaces all headers; blank keeps them.",
     )
 
     class Meta:
@@ -32,16 +36,27 @@ class ConnectorForm(forms.ModelForm):
         fields = ("workspace", "name", "kind", "url", "declared_tools", "enabled")
 
     def clean_headers(self):
-        raw = self.cleaned_data.get("headers") or ""
-        if not raw.strip():
+        raw = (self.cleaned_data.get("headers") or "").strip()
+        if not raw:
             return None
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            raise forms.ValidationError("Headers must be a JSON object.") from None
-        if not isinstance(value, dict):
-            raise forms.ValidationError("Headers must be a JSON object.")
-        return value
+        if raw.startswith("{"):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError:
+                raise forms.ValidationError("Headers must be a JSON object.") from None
+            if not isinstance(value, dict):
+                raise forms.ValidationError("Headers must be a JSON object.")
+            return value
+        headers = {}
+        for number, line in enumerate(raw.splitlines(), start=1):
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            if not colon or not name.strip():
+                # Never echo the line: it may hold a credential.
+                raise forms.ValidationError(f"Line {number} is not 'Name: value'.")
+            headers[name.strip()] = value.strip()
+        return headers
 
     def validate_unique(self):
         """The service checks uniqueness (and answers with a message)."""
@@ -72,7 +87,7 @@ def _connector_create(write: AdminWrite) -> Connector | None:
 
 def _connector_update(write: AdminWrite) -> Connector | None:
     data = write.data
-    changes = {k: data[k] for k in ("url", "declared_tools", "enabled")}
+    changes = {k: data[k] for k in ("url", "declared_tools", "enabled") if k in data}
     if data.get("headers") is not None:
         changes["headers"] = data["headers"]
     current = Connector.objects.get(pk=write.obj.pk)
@@ -96,13 +111,42 @@ class ConnectorAdmin(WardenModelAdmin):
     list_display = ("name", "workspace", "kind", "url", "enabled", "last_synced_at")
     list_filter = ("kind", "enabled")
     search_fields = ("name", "url")
-    readonly_fields = ("header_names", "last_synced_at", "created_at", "updated_at")
+    readonly_fields = ("header_names_shown", "tools_shown", "last_synced_at", "created_at")
     actions = ["sync_selected"]
 
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("workspace", "name", "kind", "url", "headers", "declared_tools", "enabled")
-        return ("url", "headers", "declared_tools", "enabled", *self.readonly_fields)
+        # An MCP connector's tools come from the upstream's tools/list (sync), not from
+        # a declared list: the field would only ever read "[]".
+        declared = ("declared_tools",) if obj.kind != Connector.Kind.MCP else ()
+        return ("url", "headers", *declared, "enabled", *self.readonly_fields)
+
+    @admin.display(description="credential headers (values write-only)")
+    def header_names_shown(self, obj):
+        return ", ".join(obj.header_names) or "none"
+
+    @admin.display(description="tools")
+    def tools_shown(self, obj):
+        """The catalog tools this connector backs, with what each does for an agent."""
+        tools = list(obj.tools.select_related("workspace").order_by("name"))
+        if not tools:
+            return "None imported yet: run “Import the upstream catalog”."
+        rows = format_html_join(
+            "",
+            '<li><a href="{}">{}</a> — {}, {}; waits for a human: {}</li>',
+            (
+                (
+                    reverse("admin:approvals_tool_change", args=[tool.pk]),
+                    tool.name,
+                    tool.level,
+                    "enabled" if tool.enabled else "disabled (not callable until reviewed)",
+                    gate.tool_confirmation(tool.workspace, tool).rule,
+                )
+                for tool in tools
+            ),
+        )
+        return format_html('<ul class="warden-connector-tools">{}</ul>', rows)
 
     @admin.action(description="Import the upstream catalog (new tools start disabled)")
     def sync_selected(self, request, queryset):

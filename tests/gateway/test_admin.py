@@ -94,3 +94,34 @@ def test_other_workspace_admin_cannot_see_it(owner, gw_workspace, other_workspac
     client.force_login(other_workspace.memberships.get(role=Role.OWNER).user)
     assert "crm" not in client.get(LIST_URL).content.decode()
     assert client.get(f"{LIST_URL}{connector.pk}/change/").status_code in (302, 403, 404)
+
+
+def test_the_connector_page_lists_its_tools_and_takes_headers_a_line_each(
+    owner, gw_workspace, add_approved
+):
+    """Issue 23: no list of the connector's tools, 'Declared tools: []' for an MCP
+    connector, headers only as a JSON textarea."""
+    from approvals.catalog import tool_create
+    from approvals.guard import operator_seeding
+    from tests.conftest import SYSTEM
+
+    add_approved(owner, gw_workspace, headers=f"Authorization: {SECRET}\nX-Team: ops")
+    connector = Connector.objects.get()
+    assert connector.header_names == ["Authorization", "X-Team"]
+    with operator_seeding():
+        tool = tool_create(workspace=gw_workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    Tool = type(tool)
+    Tool.objects.filter(pk=tool.pk).update(connector=connector)
+    page = owner.get(f"{LIST_URL}{connector.pk}/change/").content.decode()
+    assert f'<a href="/admin/approvals/tool/{tool.pk}/change/">crm.lookup</a>' in page
+    assert "waits for a human: never" in page
+    assert "Declared tools" not in page and 'name="declared_tools"' not in page
+    assert "sk-live" not in page
+
+
+def test_a_header_line_without_a_colon_is_refused_without_echoing_it(owner, gw_workspace):
+    response = _add(owner, gw_workspace, headers="Authorization sk-live-123")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Line 1 is not" in html and "sk-live" not in html
+    assert not Connector.objects.exists()
