@@ -333,6 +333,25 @@ def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
                 proposal=export_governance.export_disable(current),
             )
             return None
+    if not adding:
+        # Re-pointing where the evidence goes is governed (closed world): the door.
+        current = AuditExportDestination.objects.get(pk=obj.pk)
+        wanted = {
+            "kind": data["kind"],
+            "directory": directory,
+            "url": data.get("url", "") or "",
+            "enabled": data["enabled"],
+        }
+        moved = {k: v for k, v in wanted.items() if getattr(current, k) != v}
+        if moved:
+            applied, _ = through_door(
+                write.admin,
+                request,
+                workspace=current.workspace,
+                proposal=export_governance.export_configure(current, moved),
+            )
+            if not applied:
+                return None
     configured = scheduled_export.destination_configure(
         workspace=obj.workspace,
         kind=data["kind"],
