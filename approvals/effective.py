@@ -407,7 +407,7 @@ INVITATION_INERT = {
 WEBHOOK_FACETS = (
     Facet("destination", ("url",), unchanged("url"), "governed"),
     Facet("events sent", ("events",), unchanged("events"), "governed"),
-    Facet("switched on", ("enabled", "active"), unchanged("enabled", "active"), "governed"),
+    Facet("switched on", ("enabled",), unchanged("enabled"), "governed"),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
 )
 _DELIVERY_FAULT = "set by delivery after repeated failures (a fault, not a choice)"
@@ -433,7 +433,7 @@ EXPORT_FACETS = (
         unchanged("kind", "directory", "url"),
         "governed",
     ),
-    Facet("switched on", ("enabled", "active"), unchanged("enabled", "active"), "governed"),
+    Facet("switched on", ("enabled",), unchanged("enabled"), "governed"),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
 )
 _CURSOR = "export progress, written by the exporter"
@@ -538,7 +538,8 @@ INERT: dict[str, dict[str, Inert]] = {
 }
 # Snapshot keys that are context for the named operations' predicates (how many others
 # may approve, how many other destinations are active), or labels: never a change.
-CONTEXT_KEYS = frozenset({"other_approvers", "other_members", "other_active", "prefix"})
+# `active` is `enabled` minus a delivery fault (`disabled_at`): judged through those.
+CONTEXT_KEYS = frozenset({"other_approvers", "other_members", "other_active", "prefix", "active"})
 
 # Creating an object: True when the new object grows no facet. A target missing here is
 # judged on creation only by its named operations (approvals.governance): a key is

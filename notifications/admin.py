@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from approvals.admin_door import through_door
+from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
 from common.scopes import AUDIT_READ, WORKSPACE_ADMIN
 from notifications import governance, services
@@ -226,7 +227,11 @@ class WebhookEndpointAdmin(WardenModelAdmin):
         count = 0
         for endpoint in queryset:
             if self.has_change_permission(request, endpoint):
-                services.endpoint_reenable(endpoint=endpoint, actor=self.actor(request))
+                try:
+                    services.endpoint_reenable(endpoint=endpoint, actor=self.actor(request))
+                except WardenError as exc:  # switched off on purpose: governed to undo
+                    self.message_user(request, f"{endpoint.name}: {exc.message}", messages.ERROR)
+                    continue
                 count += 1
         self.message_user(request, f"Re-enabled {count} endpoint(s).", messages.SUCCESS)
 
