@@ -22,11 +22,15 @@ into governed operations for the door and the guard alike.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from fnmatch import fnmatchcase
 from typing import Any
 from uuid import UUID
+
+from common.scopes import ALL_SCOPES
 
 Snapshot = dict[str, Any] | None
 Comparator = Callable[[dict[str, Any], dict[str, Any]], bool]
@@ -90,16 +94,9 @@ def ranked_up(key: str, rank: dict[str, int]) -> Comparator:
     return up
 
 
-def subset(key: str, *, empty_means_all: bool = False) -> Comparator:
-    """The set after is within the set before (scopes, allowlists, hosts...)."""
-
-    def within(before: dict, after: dict) -> bool:
-        was, now = set(before.get(key) or []), set(after.get(key) or [])
-        if empty_means_all:
-            return bool(now) and (not was or now <= was)
-        return now <= was
-
-    return within
+def subset(key: str) -> Comparator:
+    """The set after is within the set before (hosts, header names...)."""
+    return lambda before, after: set(after.get(key) or []) <= set(before.get(key) or [])
 
 
 def superset(key: str) -> Comparator:
@@ -249,9 +246,62 @@ TOOL_INERT = {
 
 # --- machine keys ---------------------------------------------------------------------------
 
+
+def _scopes(before: dict, after: dict) -> bool:
+    """What the scopes allow, not their spelling: `workspace:admin` implies all."""
+
+    def allowed(scopes) -> set[str]:
+        granted = set(scopes or [])
+        return granted | set(ALL_SCOPES) if "workspace:admin" in granted else granted
+
+    return allowed(after.get("scopes")) <= allowed(before.get("scopes"))
+
+
+def _pattern_covered(pattern: str, by: list[str]) -> bool:
+    for own in by:
+        if own in ("*", pattern):
+            return True
+        if own.endswith(".*") and pattern.startswith(own[:-1]):
+            return True
+        if "*" in own and "*" not in pattern and fnmatchcase(pattern, own):
+            return True
+    return False
+
+
+def _allowlist(before: dict, after: dict) -> bool:
+    """Every pattern after is covered by one before (`crm.*` covers `crm.lookup`)."""
+    was = list(before.get("tool_allowlist") or [])
+    return all(_pattern_covered(p, was) for p in after.get("tool_allowlist") or [])
+
+
+def _ip_ranges(before: dict, after: dict) -> bool:
+    """Every range after lies within one before; empty means any address."""
+    was, now = before.get("allowed_ips") or [], after.get("allowed_ips") or []
+    if not now:
+        return not was
+    if not was:
+        return True
+    try:
+        own = [ipaddress.ip_network(c, strict=False) for c in was]
+        return all(
+            any(
+                (n := ipaddress.ip_network(c, strict=False)).version == o.version and n.subnet_of(o)
+                for o in own
+            )
+            for c in now
+        )
+    except ValueError:
+        return False
+
+
 KEY_FACETS = (
-    Facet("scopes", ("scopes",), subset("scopes"), "subset"),
-    Facet("tool allowlist", ("tool_allowlist",), subset("tool_allowlist"), "subset"),
+    Facet("scopes", ("scopes",), _scopes, "what they allow is a subset (admin implies all)"),
+    Facet(
+        "tool allowlist",
+        ("tool_allowlist",),
+        _allowlist,
+        "every pattern covered by one before",
+    ),
     Facet(
         "unattended (skips confirmation rules)",
         ("unattended_mode",),
@@ -264,8 +314,8 @@ KEY_FACETS = (
     Facet(
         "IP ranges",
         ("allowed_ips",),
-        subset("allowed_ips", empty_means_all=True),
-        "non-empty subset (empty: any address)",
+        _ip_ranges,
+        "every range within one before (empty: any address)",
     ),
     Facet("rate", ("rate_limit_per_minute",), lower("rate_limit_per_minute"), "lower"),
     Facet("name (conditions read key.name)", ("name",), unchanged("name"), "governed"),

@@ -59,6 +59,31 @@ def test_an_unclassified_snapshot_key_is_governed():
     assert effective.widening(effective.TOOL, before, after) == ("brand_new_field",)
 
 
+@pytest.mark.parametrize(
+    ("field", "before", "after", "narrows"),
+    [
+        ("tool_allowlist", ["crm.*"], ["crm.lookup"], True),
+        ("tool_allowlist", ["crm.lookup"], ["crm.*"], False),
+        ("tool_allowlist", ["hr.*"], ["crm.payroll_export"], False),
+        ("scopes", ["workspace:admin"], ["actions:read"], True),
+        ("scopes", ["actions:read"], ["actions:read", "keys:write"], False),
+        ("allowed_ips", [], ["10.0.0.0/8"], True),
+        ("allowed_ips", ["10.0.0.0/8"], ["10.1.0.0/16"], True),
+        ("allowed_ips", ["10.1.0.0/16"], ["10.0.0.0/8"], False),
+        ("allowed_ips", ["10.0.0.0/8"], [], False),
+        ("rate_limit_per_minute", 60, 30, True),
+        ("rate_limit_per_minute", 30, 60, False),
+        ("expires_at", None, "2030-01-01T00:00:00+00:00", True),
+        ("expires_at", "2030-01-01T00:00:00+00:00", None, False),
+        ("unattended_mode", True, False, True),
+        ("unattended_mode", False, True, False),
+    ],
+)
+def test_keys_are_judged_on_what_they_allow(field, before, after, narrows):
+    grown = effective.widening(effective.KEY, {field: before}, {field: after})
+    assert (grown == ()) is narrows
+
+
 def test_the_readme_table_matches_the_code():
     from pathlib import Path
 
