@@ -105,12 +105,13 @@ def superset(key: str) -> Comparator:
 
 
 def _number(value: Any) -> float | None:
+    """Instants in whole seconds: forms drop microseconds, which decide nothing."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value.timestamp()
+        return float(int(value.timestamp()))
     if isinstance(value, str):
-        return datetime.fromisoformat(value).timestamp()
+        return float(int(datetime.fromisoformat(value).timestamp()))
     return float(value)
 
 
