@@ -78,6 +78,13 @@ def _key_create(*, workspace, actor, values, custody, reason, **_):
     )
 
 
+def _key_update(*, workspace, actor, target_id, values, reason, **_):
+    key = MachineKey.objects.get(workspace=workspace, pk=target_id)
+    return key_services.key_set_unattended(
+        key=key, unattended=bool(values["unattended_mode"]), actor=actor, reason=reason
+    )
+
+
 def _key_unsuspend(*, workspace, actor, target_id, reason, **_):
     key = MachineKey.objects.get(workspace=workspace, pk=target_id)
     return key_services.key_set_suspended(
@@ -137,6 +144,7 @@ def register() -> None:
     door.register_applier(Target.WORKSPACE, "delete", _workspace_delete)
     door.register_applier(Target.KEY, "create", _key_create)
     door.register_applier(Target.KEY, "unsuspend", _key_unsuspend)
+    door.register_applier(Target.KEY, "update", _key_update)
     door.register_applier(Target.MEMBERSHIP, "create", _membership_create)
     door.register_applier(Target.MEMBERSHIP, "update", _membership_update)
     door.register_applier(Target.MEMBERSHIP, "delete", _membership_delete)

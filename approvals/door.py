@@ -312,6 +312,20 @@ def apply_approved(*, confirmation: ConfirmationRequest, action: ActionRequest, 
         operations=frozenset(params.get("operations") or ()),
         custody=list(action.custody_user_ids or []),
     )
+    if "warden.workspace.go_live_early" in (params.get("operations") or ()):
+        # Going live before the end of the dry run is an override: recorded as one.
+        exception_record(
+            workspace=confirmation.workspace,
+            actor=actor,
+            kind=ExceptionRecord.Kind.OVERRIDE,
+            severity=ExceptionRecord.Severity.MEDIUM,
+            what="Went live before the end of the dry run (live_after)",
+            why=f"request {action.pk} by {action.requested_by}, approved",
+            evidence={"changes": params.get("changes") or {}, "early": True},
+            mitigation="Watch the first live actions closely.",
+            subject=action.requested_by,
+            action="governance.override",
+        )
     created_id = getattr(result, "pk", None)
     if created_id is None and hasattr(result, "key"):  # IssuedKey
         created_id = result.key.pk

@@ -7,6 +7,11 @@ permission may approve it, how many approvals it needs and whether it is
 irreversible. Narrowing changes (the opposite direction) are not listed: they apply
 at once and are recorded like any change.
 
+The world is closed (DESIGN.md 12): `approvals.effective` classifies every field of
+every policy-bearing model, and whatever does not provably narrow and no entry here
+explains becomes a generic governed operation naming the changed fields. The entries
+here are the human-readable explanations.
+
 `approvals.door` is the one door that applies these operations, and `approvals.guard`
 refuses any save of a governed model that loosens governance without the door's grant.
 Snapshots are the plain JSON the models already produce for version logs
@@ -21,6 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from approvals import effective
 
 Snapshot = dict[str, Any] | None
 
@@ -65,6 +75,9 @@ class GovernedOperation:
     permission: str  # workspace permission an approver must hold
     approvals: int = 1
     irreversible: bool = False
+    # Snapshot keys this operation explains (approvals.effective): a change whose
+    # non-narrowing keys are all explained needs no generic operation besides.
+    fields: frozenset[str] = frozenset()
 
 
 def _was(before: Snapshot, field: str, default: Any = None) -> Any:
@@ -188,6 +201,18 @@ def _ws_go_live(before: Snapshot, after: Snapshot) -> bool:
     return before is not None and _became(before, after, "mode", "live")
 
 
+def _ws_go_live_early(before: Snapshot, after: Snapshot) -> bool:
+    """Going live before `live_after`, the end of the planned dry run (DESIGN.md 6)."""
+    if not _ws_go_live(before, after):
+        return False
+    ends = parse_datetime(str(_is(after, "live_after") or ""))
+    return ends is not None and timezone.now() < ends
+
+
+def _tool_created_enabled(before: Snapshot, after: Snapshot) -> bool:
+    return _created(before, after) and bool(_is(after, "enabled", True))
+
+
 def _ws_deleted(before: Snapshot, after: Snapshot) -> bool:
     return before is not None and (after is None or bool(_is(after, "deleted")))
 
@@ -282,6 +307,17 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _tool_confirmation_lowered,
         "agents could run this tool without asking a human first",
         "manage_tools",
+        fields=frozenset({"confirmation", "condition"}),
+    ),
+    GovernedOperation(
+        "warden.tool.create",
+        Target.TOOL,
+        "Add an enabled tool",
+        _tool_created_enabled,
+        "allowlisted agents could call a tool that does not exist for them today, under "
+        "rules nobody else has read",
+        "manage_tools",
+        fields=frozenset({"created"}),
     ),
     GovernedOperation(
         "warden.tool.lower_level",
@@ -290,6 +326,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _tool_level_lowered,
         "keys with a lower action scope could call it, past the writes and outbound switches",
         "manage_tools",
+        fields=frozenset({"level"}),
     ),
     GovernedOperation(
         "warden.tool.remove_protection",
@@ -299,6 +336,16 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _tool_protection_removed,
         "the sensitivity floor, secret digests or a deny rule would stop applying to it",
         "manage_tools",
+        fields=frozenset(
+            {
+                "irreversible",
+                "data_classes",
+                "secret_params",
+                "deny_condition",
+                "deny_reason",
+                "input_schema",
+            }
+        ),
     ),
     GovernedOperation(
         "warden.tool.enable",
@@ -307,6 +354,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _tool_enabled,
         "allowlisted agents could call a tool that does not exist for them today",
         "manage_tools",
+        fields=frozenset({"enabled"}),
     ),
     # Machine keys
     GovernedOperation(
@@ -317,6 +365,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _key_governance_scopes,
         "an agent could rewrite the rules, mint keys or change who approves",
         "manage_workspace",
+        fields=frozenset({"scopes"}),
     ),
     GovernedOperation(
         "warden.key.enable_unattended",
@@ -325,6 +374,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _key_unattended,
         "an agent could skip tools' confirmation rules (the sensitivity floor still holds)",
         "manage_keys",
+        fields=frozenset({"unattended_mode"}),
     ),
     GovernedOperation(
         "warden.key.unsuspend",
@@ -333,6 +383,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _key_unsuspended,
         "a key suspended (e.g. by anomaly detection) could act again",
         "manage_keys",
+        fields=frozenset({"suspended_at"}),
     ),
     # Workspace settings
     GovernedOperation(
@@ -342,6 +393,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _ws_switched_on("writes_enabled"),
         "write and external tools could be allowed",
         "manage_workspace",
+        fields=frozenset({"writes_enabled"}),
     ),
     GovernedOperation(
         "warden.workspace.enable_outbound",
@@ -350,6 +402,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _ws_switched_on("outbound_allowed"),
         "external tools (send, pay, publish) could run without a human",
         "manage_workspace",
+        fields=frozenset({"outbound_allowed"}),
     ),
     GovernedOperation(
         "warden.workspace.go_live",
@@ -358,6 +411,16 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _ws_go_live,
         "allowed actions would be performed for real",
         "manage_workspace",
+        fields=frozenset({"mode"}),
+    ),
+    GovernedOperation(
+        "warden.workspace.go_live_early",
+        Target.WORKSPACE,
+        "Override the dry run: go live before its planned end (live_after)",
+        _ws_go_live_early,
+        "allowed actions would be performed for real before the dry run has run its course",
+        "manage_workspace",
+        fields=frozenset({"mode"}),
     ),
     GovernedOperation(
         "warden.workspace.delete",
@@ -367,6 +430,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         "every key of the workspace stops working; the evidence is kept",
         "manage_workspace",
         irreversible=True,
+        fields=frozenset({"deleted", "deleted_at"}),
     ),
     GovernedOperation(
         "warden.workspace.disable_two_approvals",
@@ -375,6 +439,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _ws_switched_off("require_two_approvals_for_irreversible"),
         "one person alone could approve an irreversible action",
         "manage_workspace",
+        fields=frozenset({"require_two_approvals_for_irreversible"}),
     ),
     GovernedOperation(
         "warden.workspace.lower_floor",
@@ -384,6 +449,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         "irreversible actions and sensitive data could be handled without a human",
         "manage_workspace",
         approvals=2,
+        fields=frozenset({"sensitivity_floor"}),
     ),
     GovernedOperation(
         "warden.workspace.shorten_retention",
@@ -392,6 +458,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _ws_retention_shortened,
         "evidence would be pruned sooner",
         "manage_workspace",
+        fields=frozenset({"audit_retention_days"}),
     ),
     GovernedOperation(
         "warden.workspace.lower_limits",
@@ -400,6 +467,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _ws_limits_lowered,
         "conditions on workspace.plan_rank may stop asking for a human",
         "manage_workspace",
+        fields=frozenset({"plan_rank"}),
     ),
     GovernedOperation(
         "warden.workspace.widen_outbound_hosts",
@@ -408,6 +476,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _list_widened("webhook_host_allowlist"),
         "webhooks, exports and connectors could reach new hosts",
         "manage_workspace",
+        fields=frozenset({"webhook_host_allowlist"}),
     ),
     GovernedOperation(
         "warden.workspace.disable_auto_suspend",
@@ -416,6 +485,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _ws_switched_off("anomaly_auto_suspend"),
         "a key behaving anomalously would keep working until someone looks",
         "manage_workspace",
+        fields=frozenset({"anomaly_auto_suspend"}),
     ),
     # Connectors (the upstream hosts Warden calls, with credentials agents never see)
     GovernedOperation(
@@ -425,6 +495,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _created,
         "Warden could call a new upstream, with new credentials, for tools imported from it",
         "manage_tools",
+        fields=frozenset({"created"}),
     ),
     GovernedOperation(
         "warden.connector.change_url",
@@ -433,6 +504,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _connector_url_changed,
         "Warden would send the connector's calls and credentials to another place",
         "manage_tools",
+        fields=frozenset({"url"}),
     ),
     GovernedOperation(
         "warden.connector.change_credentials",
@@ -441,6 +513,9 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _connector_credentials_added,
         "Warden would call the upstream as another principal, with other rights",
         "manage_tools",
+        fields=frozenset(
+            {"headers_encrypted", "header_names", "_header_fingerprints", "new_credentials"}
+        ),
     ),
     GovernedOperation(
         "warden.connector.enable",
@@ -450,6 +525,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         "tools imported from it could be executed through Warden again (it may have been "
         "switched off after an incident)",
         "manage_tools",
+        fields=frozenset({"enabled"}),
     ),
     # Members
     GovernedOperation(
@@ -459,6 +535,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _member_raised,
         "they could change the rules, keys and members",
         "manage_workspace",
+        fields=frozenset({"role"}),
     ),
     GovernedOperation(
         "warden.member.remove_last_approver",
@@ -467,6 +544,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _member_last_approver_lost,
         "no one would be left to approve what agents ask",
         "manage_workspace",
+        fields=frozenset({"role", "deleted"}),
     ),
     # Evidence
     GovernedOperation(
@@ -476,6 +554,7 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _last_active_removed,
         "nobody outside Warden would hear of approvals, denials and anomalies",
         "manage_workspace",
+        fields=frozenset({"enabled", "active", "deleted"}),
     ),
     GovernedOperation(
         "warden.evidence.remove_last_export",
@@ -484,52 +563,55 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         _last_active_removed,
         "the outside copy of the evidence would stop growing",
         "manage_workspace",
+        fields=frozenset({"enabled", "active", "deleted"}),
     ),
 )
 
 BY_NAME: dict[str, GovernedOperation] = {op.name: op for op in OPERATIONS}
 
-# Which fields of each governed model a loosening can hide in: a save touching none of
-# them (e.g. `policy_version`, `last_used_at`) needs no check.
-GOVERNED_FIELDS: dict[Target, frozenset[str]] = {
-    Target.TOOL: frozenset(
-        {
-            "confirmation",
-            "condition",
-            "level",
-            "irreversible",
-            "data_classes",
-            "secret_params",
-            "enabled",
-            "deny_condition",
-            "input_schema",
-        }
-    ),
-    Target.KEY: frozenset({"scopes", "unattended_mode", "suspended_at"}),
-    Target.WORKSPACE: frozenset(
-        {
-            "writes_enabled",
-            "outbound_allowed",
-            "mode",
-            "deleted_at",
-            "require_two_approvals_for_irreversible",
-            "sensitivity_floor",
-            "audit_retention_days",
-            "plan_rank",
-        }
-    ),
-    Target.MEMBERSHIP: frozenset({"role"}),
-    # `disabled_at` is set by delivery after repeated failures (a fault, not a choice).
-    Target.WEBHOOK: frozenset({"enabled"}),
-    Target.EXPORT: frozenset({"enabled"}),
-    Target.AUTOMATION: frozenset({"webhook_host_allowlist", "anomaly_auto_suspend"}),
-    Target.CONNECTOR: frozenset({"url", "headers_encrypted", "header_names", "enabled"}),
-}
+# Tool changes are approved by whoever manages tools; anything else, by the strictest.
+_GENERIC_PERMISSION = {Target.TOOL: "manage_tools"}
+
+
+def generic_name(target: Target | str) -> str:
+    return f"warden.{target}.change_governed_fields"
+
+
+# Every operation name the door may grant, the generic ones included.
+ALL_NAMES: frozenset[str] = frozenset(BY_NAME) | frozenset(generic_name(t) for t in Target)
+
+
+def generic(target: Target | str, fields: tuple[str, ...]) -> GovernedOperation:
+    """A change that does not provably narrow and that no named operation explains:
+    closed world (DESIGN.md 12), it is governed all the same, naming what changed."""
+    shown = ", ".join(f for f in fields if not f.startswith("_")) or "credentials"
+    target = Target(target)
+    return GovernedOperation(
+        name=generic_name(target),
+        target=target,
+        title=f"Change {shown} of a {str(target).replace('_', ' ')} (does not provably narrow)",
+        loosens=lambda before, after: True,
+        effect="what agents may do without a human, what approvers read, what runs "
+        "upstream or where notifications and evidence go could widen",
+        permission=_GENERIC_PERMISSION.get(target, "manage_workspace"),
+        fields=frozenset(fields),
+    )
 
 
 def loosening(target: Target | str, before: Snapshot, after: Snapshot) -> list[GovernedOperation]:
-    """The governed operations a change from `before` to `after` amounts to."""
-    return [op for op in OPERATIONS if op.target == target and op.loosens(before, after)]
+    """The governed operations a change from `before` to `after` amounts to: the named
+    ones that match, and a generic one for whatever else does not provably narrow."""
+    named = [op for op in OPERATIONS if op.target == target and op.loosens(before, after)]
+    explained: set[str] = set()
+    for op in named:
+        explained |= op.fields
+    rest = tuple(f for f in effective.widening(str(target), before, after) if f not in explained)
+    return [*named, generic(target, rest)] if rest else named
+
+
+def inert(target: Target | str) -> frozenset[str]:
+    """Fields a save may touch alone without a check (approvals.effective)."""
+    return effective.inert_fields(str(target))
 
 
 def combined(operations: list[GovernedOperation]) -> GovernedOperation:

@@ -1,7 +1,8 @@
 """The model-level guard behind the door: no write path may loosen governance alone.
 
 Every save, delete and bulk update of a governed model is compared with the row as
-stored; if the change amounts to a governed operation (approvals.governance) and the
+stored, on every field that is not inert (approvals.effective: closed world); if the
+change amounts to a governed operation (approvals.governance) and the
 door has not granted it (an approved request, or an operator's break-glass), the
 write is refused with `approval_required`. New screens, commands and tasks therefore
 cannot forget the rule: the test suite walks every write path and fails on a bypass.
@@ -18,7 +19,8 @@ from typing import Any
 from django.db import models
 from django.db.models.signals import pre_delete, pre_save
 
-from approvals.governance import BY_NAME, GOVERNED_FIELDS, Target, loosening
+from approvals import effective
+from approvals.governance import ALL_NAMES, Target, inert, loosening
 from common.errors import WardenError
 from common.guarded import register_update_guard
 
@@ -55,7 +57,7 @@ def operator_seeding() -> Iterator[None]:
     every governed write passes. Never reachable from a request or a task."""
     with contextlib.ExitStack() as stack:
         for target in Target:
-            stack.enter_context(granted(Grant(str(target), None, frozenset(BY_NAME))))
+            stack.enter_context(granted(Grant(str(target), None, ALL_NAMES)))
         yield
 
 
@@ -84,7 +86,21 @@ def check(target: Target, pk: Any, before: dict | None, after: dict | None) -> N
 
 
 def snapshot(instance: models.Model) -> dict[str, Any]:
-    return _REGISTRY[type(instance)][1](instance)
+    """What the guard and the door compare: every classified field of the row
+    (approvals.effective), overlaid with the model's own snapshot for people."""
+    target, snap = _REGISTRY[type(instance)]
+    return {**field_values(instance, target), **snap(instance)}
+
+
+def field_values(instance: models.Model, target: Target | str) -> dict[str, Any]:
+    """Every concrete field that is not inert, as JSON (foreign keys as their id)."""
+    skip = inert(target)
+    values = {}
+    for field in instance._meta.concrete_fields:
+        if field.name in skip:
+            continue
+        values[field.name] = effective.json_value(field.value_from_object(instance))
+    return values
 
 
 def _stored(instance: models.Model) -> models.Model | None:
@@ -96,30 +112,30 @@ def _stored(instance: models.Model) -> models.Model | None:
 def _on_save(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
     if raw:  # fixtures / loaddata
         return
-    target, snap = _REGISTRY[sender]
-    if update_fields is not None and not set(update_fields) & GOVERNED_FIELDS[target]:
+    target, _ = _REGISTRY[sender]
+    if update_fields is not None and set(update_fields) <= inert(target):
         return
     stored = None if instance._state.adding else _stored(instance)
-    before = snap(stored) if stored is not None else None
-    check(target, None if before is None else instance.pk, before, snap(instance))
+    before = snapshot(stored) if stored is not None else None
+    check(target, None if before is None else instance.pk, before, snapshot(instance))
 
 
 def _on_delete(sender, instance, **kwargs) -> None:
-    target, snap = _REGISTRY[sender]
+    target, _ = _REGISTRY[sender]
     stored = _stored(instance)
     if stored is not None:
-        check(target, instance.pk, snap(stored), None)
+        check(target, instance.pk, snapshot(stored), None)
 
 
 def _on_update(queryset: models.QuerySet, changes: dict[str, Any]) -> None:
-    target, snap = _REGISTRY[queryset.model]
-    if not set(changes) & GOVERNED_FIELDS[target]:
+    target, _ = _REGISTRY[queryset.model]
+    if set(changes) <= inert(target):
         return
     for row in queryset:
-        before = snap(row)
+        before = snapshot(row)
         for field, value in changes.items():
             setattr(row, queryset.model._meta.get_field(field).attname, value)
-        check(target, row.pk, before, snap(row))
+        check(target, row.pk, before, snapshot(row))
 
 
 def register(model: type[models.Model], target: Target, snapshot_fn: SnapshotFn) -> None:

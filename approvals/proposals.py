@@ -23,12 +23,12 @@ def _json(values: dict[str, Any]) -> dict[str, Any]:
 def tool_create(workspace: Workspace, fields: dict[str, Any]) -> Proposal:
     draft = Tool(workspace=workspace, **fields)
     return Proposal(
-        Target.TOOL, "create", f"tool {draft.name}", None, draft.snapshot(), None, _json(fields)
+        Target.TOOL, "create", f"tool {draft.name}", None, snapshot(draft), None, _json(fields)
     )
 
 
 def tool_update(tool: Tool, changes: dict[str, Any]) -> Proposal:
-    before = tool.snapshot()
+    before = snapshot(tool)
     draft = Tool(**{f.attname: getattr(tool, f.attname) for f in Tool._meta.concrete_fields})
     for name, value in changes.items():
         setattr(draft, name, value)
@@ -37,14 +37,14 @@ def tool_update(tool: Tool, changes: dict[str, Any]) -> Proposal:
         "update",
         f"tool {tool.name}",
         before,
-        draft.snapshot(),
+        snapshot(draft),
         str(tool.pk),
         _json(changes),
     )
 
 
 def workspace_update(workspace: Workspace, changes: dict[str, Any]) -> Proposal:
-    before = workspace.settings_snapshot()
+    before = snapshot(workspace)
     draft = Workspace(
         **{f.attname: getattr(workspace, f.attname) for f in Workspace._meta.concrete_fields}
     )
@@ -55,14 +55,14 @@ def workspace_update(workspace: Workspace, changes: dict[str, Any]) -> Proposal:
         "update",
         f"workspace {workspace.slug}",
         before,
-        draft.settings_snapshot(),
+        snapshot(draft),
         str(workspace.pk),
         _json(changes),
     )
 
 
 def workspace_delete(workspace: Workspace) -> Proposal:
-    before = workspace.settings_snapshot()
+    before = snapshot(workspace)
     return Proposal(
         Target.WORKSPACE,
         "delete",
@@ -94,6 +94,20 @@ def key_create(workspace: Workspace, owner, fields: dict[str, Any]) -> Proposal:
         after,
         None,
         values,
+    )
+
+
+def key_set_unattended(key: MachineKey, unattended: bool) -> Proposal:
+    """Switching unattended mode on is governed; switching it off narrows."""
+    before = snapshot(key)
+    return Proposal(
+        Target.KEY,
+        "update",
+        f"key {key.name}",
+        before,
+        {**before, "unattended_mode": bool(unattended)},
+        str(key.pk),
+        {"unattended_mode": bool(unattended)},
     )
 
 

@@ -263,6 +263,7 @@ EVENTS: dict[str, EventType] = _declare(
     _exception(A.POLICY_ERROR),
     _exception(A.DENIAL_RECORDED),
     _exception(A.GOVERNANCE_BREAK_GLASS),
+    _exception(A.GOVERNANCE_OVERRIDE),
     _exception(A.WEBHOOK_DISABLED),
     _exception(A.CREDENTIAL_IN_PARAMS),
     _event(A.EXCEPTION_RESOLVED, T.EXCEPTION, "kind", "mitigation", "reason"),

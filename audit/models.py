@@ -77,6 +77,7 @@ class AuditAction(models.TextChoices):
     POLICY_ERROR = "policy.error"
     DENIAL_RECORDED = "denial.recorded"
     GOVERNANCE_BREAK_GLASS = "governance.break_glass"
+    GOVERNANCE_OVERRIDE = "governance.override"
     EXCEPTION_REMINDED = "exception.reminded"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_CHANGED = "webhook.changed"

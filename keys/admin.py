@@ -340,6 +340,11 @@ class MachineKeyAdmin(WardenModelAdmin):
                 self.admin_site.admin_view(self.unsuspend_view),
                 name=f"{base}_unsuspend",
             ),
+            path(
+                "<path:object_id>/unattended/",
+                self.admin_site.admin_view(self.unattended_view),
+                name=f"{base}_unattended",
+            ),
         ]
         return own + super().get_urls()
 
@@ -426,6 +431,27 @@ class MachineKeyAdmin(WardenModelAdmin):
         )
         if applied:
             self.message_user(request, f"Key {key.name} may act again.", messages.SUCCESS)
+        return HttpResponseRedirect(self._change_url(key))
+
+    def unattended_view(self, request, object_id):
+        """Switch unattended mode: on lets the agent skip tools' confirmation rules, so it
+        goes through the door (another person approves it); off applies at once."""
+        key = self._managed_key(request, object_id)
+        switch_on = not key.unattended_mode
+        if request.method != "POST":
+            return self._confirm(request, key, "switch unattended mode", {"switch_on": switch_on})
+        applied, _ = through_door(
+            self,
+            request,
+            workspace=key.workspace,
+            proposal=proposals.key_set_unattended(key, switch_on),
+            reason=request.POST.get("reason", "")[:2000],
+        )
+        if applied:
+            state = "on" if switch_on else "off"
+            self.message_user(
+                request, f"Unattended mode of key {key.name} is {state}.", messages.SUCCESS
+            )
         return HttpResponseRedirect(self._change_url(key))
 
     def claim_view(self, request, object_id):

@@ -398,6 +398,29 @@ def key_set_suspended(*, key: MachineKey, suspended: bool, actor: Actor, reason:
     return key
 
 
+@transaction.atomic
+def key_set_unattended(
+    *, key: MachineKey, unattended: bool, actor: Actor, reason: str = ""
+) -> MachineKey:
+    """Switch a key's unattended mode (it skips tools' confirmation rules; the floor
+    still holds). Switching it on is governed: callers go through approvals.door."""
+    key = (
+        MachineKey.objects.select_for_update(of=("self",))
+        .select_related("workspace", "owner")
+        .get(pk=key.pk)
+    )
+    if key.revoked_at:
+        raise WardenError("conflict", "A revoked key cannot be changed.")
+    _refuse_weaker_actor(key=key, actor=actor, verb="change")
+    if key.unattended_mode == unattended:
+        return key
+    before = key.snapshot()
+    key.unattended_mode = unattended
+    key.save(update_fields=["unattended_mode"])
+    _audit(key, actor, AuditAction.KEY_UPDATED, before, reason=reason)
+    return key
+
+
 def key_touch(key: MachineKey, now: datetime) -> None:
     """Record use at most once a minute (one conditional UPDATE, no audit row)."""
     if key.last_used_at and now - key.last_used_at < timedelta(minutes=1):

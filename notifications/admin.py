@@ -14,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
 
 from approvals.admin_door import through_door
+from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
 from common.scopes import AUDIT_READ, WORKSPACE_ADMIN
 from notifications import governance, services
@@ -258,7 +259,11 @@ class WebhookEndpointAdmin(WardenModelAdmin):
         count = 0
         for endpoint in queryset:
             if self.has_change_permission(request, endpoint):
-                services.endpoint_reenable(endpoint=endpoint, actor=self.actor(request))
+                try:
+                    services.endpoint_reenable(endpoint=endpoint, actor=self.actor(request))
+                except WardenError as exc:  # switched off on purpose: governed to undo
+                    self.message_user(request, f"{endpoint.name}: {exc.message}", messages.ERROR)
+                    continue
                 count += 1
         self.message_user(request, f"Re-enabled {count} endpoint(s).", messages.SUCCESS)
 
@@ -365,6 +370,25 @@ def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
                 proposal=export_governance.export_disable(current),
             )
             return None
+    if not adding:
+        # Re-pointing where the evidence goes is governed (closed world): the door.
+        current = AuditExportDestination.objects.get(pk=obj.pk)
+        wanted = {
+            "kind": data["kind"],
+            "directory": directory,
+            "url": data.get("url", "") or "",
+            "enabled": data["enabled"],
+        }
+        moved = {k: v for k, v in wanted.items() if getattr(current, k) != v}
+        if moved:
+            applied, _ = through_door(
+                write.admin,
+                request,
+                workspace=current.workspace,
+                proposal=export_governance.export_configure(current, moved),
+            )
+            if not applied:
+                return None
     configured = scheduled_export.destination_configure(
         workspace=obj.workspace,
         kind=data["kind"],

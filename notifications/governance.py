@@ -28,8 +28,10 @@ def webhook_snapshot(endpoint: WebhookEndpoint) -> dict:
 
 
 def webhook_update(endpoint: WebhookEndpoint, changes: dict) -> Proposal:
-    before = webhook_snapshot(endpoint)
+    before = guard.snapshot(endpoint)
     after = {**before, **changes}
+    if "events" in after:
+        after["events"] = sorted(after["events"])
     after["active"] = bool(after.get("enabled")) and endpoint.disabled_at is None
     return Proposal(
         Target.WEBHOOK,
@@ -47,7 +49,7 @@ def webhook_delete(endpoint: WebhookEndpoint) -> Proposal:
         Target.WEBHOOK,
         "delete",
         f"webhook endpoint {endpoint.name}",
-        webhook_snapshot(endpoint),
+        guard.snapshot(endpoint),
         None,
         str(endpoint.pk),
         {},
@@ -80,6 +82,10 @@ def outbound_hosts_update(workspace, hosts: list[str]) -> Proposal:
     return automation_update(workspace, {"webhook_host_allowlist": clean}, operator=True)
 
 
+def _automation_snapshot(current: WorkspaceAutomationSettings) -> dict:
+    return current.snapshot()
+
+
 def _automation_update(*, workspace, actor, values, **_):
     return services.automation_settings_update(
         workspace=workspace,
@@ -102,6 +108,7 @@ def _webhook_delete(*, workspace, actor, target_id, **_):
 
 def register() -> None:
     guard.register(WebhookEndpoint, Target.WEBHOOK, webhook_snapshot)
+    guard.register(WorkspaceAutomationSettings, Target.AUTOMATION, _automation_snapshot)
     door.register_applier(Target.AUTOMATION, "update", _automation_update)
     door.register_applier(Target.WEBHOOK, "update", _webhook_update)
     door.register_applier(Target.WEBHOOK, "delete", _webhook_delete)

@@ -29,6 +29,42 @@ def export_disable(destination: AuditExportDestination) -> Proposal:
     )
 
 
+def export_configure(destination: AuditExportDestination, changes: dict) -> Proposal:
+    """Re-pointing where the signed checkpoints go (kind, directory, url) or switching
+    the export on or off: governed (approvals.effective); the batch size is not."""
+    before = guard.snapshot(destination)
+    after = {**before, **changes}
+    after["active"] = bool(after.get("enabled"))
+    return Proposal(
+        Target.EXPORT,
+        "configure",
+        f"audit export of {destination.workspace}",
+        before,
+        after,
+        str(destination.pk),
+        dict(changes),
+    )
+
+
+def _export_configure(*, workspace, actor, values, **_):
+    destination = AuditExportDestination.objects.get(workspace=workspace)
+    fields = {
+        "kind": destination.kind,
+        "directory": destination.directory,
+        "url": destination.url,
+        "enabled": destination.enabled,
+        "batch_size": destination.batch_size,
+        **values,
+    }
+    return scheduled_export.destination_configure(
+        workspace=workspace,
+        actor=actor,
+        # The directory was checked against the operator's roots when it was proposed.
+        operator=True,
+        **fields,
+    ).destination
+
+
 def _export_disable(*, workspace, actor, **_):
     destination = AuditExportDestination.objects.get(workspace=workspace)
     return scheduled_export.destination_configure(
@@ -46,3 +82,4 @@ def _export_disable(*, workspace, actor, **_):
 def register() -> None:
     guard.register(AuditExportDestination, Target.EXPORT, export_snapshot)
     door.register_applier(Target.EXPORT, "disable", _export_disable)
+    door.register_applier(Target.EXPORT, "configure", _export_configure)

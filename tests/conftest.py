@@ -207,12 +207,13 @@ def allow_hosts():
     upstreams and receivers) as destinations for a workspace's outbound calls."""
 
     def allow(workspace, entries=("127.0.0.1",)):
-        return automation_settings_update(
-            workspace=workspace,
-            actor=SYSTEM,
-            changes={"webhook_host_allowlist": list(entries)},
-            operator=True,
-        )
+        with operator_seeding():  # set-up: widening the allowlist is governed
+            return automation_settings_update(
+                workspace=workspace,
+                actor=SYSTEM,
+                changes={"webhook_host_allowlist": list(entries)},
+                operator=True,
+            )
 
     return allow
 

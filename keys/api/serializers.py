@@ -66,6 +66,16 @@ class MachineKeyCreateSerializer(StrictSerializer):
     )
 
 
+class KeyUpdateSerializer(StrictSerializer):
+    unattended_mode = serializers.BooleanField()
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    # Re-call of a governed change (switching unattended mode on, approvals.door).
+    confirmed = serializers.BooleanField(required=False, default=False)
+    confirmation_token = serializers.CharField(
+        max_length=200, required=False, allow_blank=True, default=""
+    )
+
+
 class KeyRotateSerializer(StrictSerializer):
     grace_seconds = serializers.IntegerField(min_value=0, max_value=7 * 24 * 3600, required=False)
 

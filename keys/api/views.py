@@ -15,6 +15,7 @@ from keys import services
 from keys.api.serializers import (
     IssuedKeySerializer,
     KeyRotateSerializer,
+    KeyUpdateSerializer,
     MachineKeyCreateSerializer,
     MachineKeyListSerializer,
     MachineKeySerializer,
@@ -95,11 +96,34 @@ class KeyListView(WorkspaceAPIView):
 
 
 class KeyDetailView(WorkspaceAPIView):
-    scope_map = {"GET": KEYS_READ}
+    scope_map = {"GET": KEYS_READ, "PATCH": KEYS_WRITE}
 
     @extend_schema(operation_id="keys_get", responses=MachineKeySerializer)
     def get(self, request, pk):
         return Response(MachineKeySerializer(_key_or_404(request, pk)).data)
+
+    @extend_schema(
+        operation_id="keys_update",
+        description="Switch unattended mode. Switching it on is a governed operation: 202 "
+        "with a confirmation token first, applied once another person approves; switching "
+        "it off applies at once.",
+        request=KeyUpdateSerializer,
+        responses={200: MachineKeySerializer, 202: ActionConfirmationSerializer},
+    )
+    def patch(self, request, pk):
+        key = _key_or_404(request, pk)
+        data = KeyUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        result = door.governed_change(
+            workspace=request.workspace,
+            actor=request.actor,
+            proposal=proposals.key_set_unattended(key, fields["unattended_mode"]),
+            reason=fields["reason"],
+            confirmed=fields["confirmed"],
+            confirmation_token=fields["confirmation_token"],
+        )
+        return door_response(result, lambda k: MachineKeySerializer(k).data)
 
 
 class KeyRevokeView(WorkspaceAPIView):

@@ -6,6 +6,7 @@ from django.test import Client
 from django.utils import timezone
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from audit.models import AuditAction, AuditEntry
 from tenants.models import Role
@@ -309,15 +310,16 @@ def test_queue_page_cost_does_not_grow_with_rows(
 
 @pytest.fixture
 def gated_tool(workspace):
-    return tool_create(
-        workspace=workspace,
-        actor=SYSTEM,
-        name="email.send",
-        level="read",
-        confirmation="always",
-        data_classes=["pii"],
-        summary_template="Send an email to {params.to}",
-    )
+    with operator_seeding():
+        return tool_create(
+            workspace=workspace,
+            actor=SYSTEM,
+            name="email.send",
+            level="read",
+            confirmation="always",
+            data_classes=["pii"],
+            summary_template="Send an email to {params.to}",
+        )
 
 
 def ask(key_client, plaintext, **extra):
@@ -415,14 +417,15 @@ def test_irreversible_needs_two_different_approvers_when_the_workspace_says_so(
     workspace_update(
         workspace=workspace, actor=SYSTEM, changes={"require_two_approvals_for_irreversible": True}
     )
-    tool_create(
-        workspace=workspace,
-        actor=SYSTEM,
-        name="email.send",
-        level="read",
-        confirmation="always",
-        irreversible=True,
-    )
+    with operator_seeding():
+        tool_create(
+            workspace=workspace,
+            actor=SYSTEM,
+            name="email.send",
+            level="read",
+            confirmation="always",
+            irreversible=True,
+        )
     confirmation, token = pending_from_api(key_client, agent[1])
     first = admin_client_for(role_users[Role.APPROVER])
     response = first.post(

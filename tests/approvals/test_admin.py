@@ -31,8 +31,11 @@ def form(workspace, **overrides):
 
 
 def test_admin_add_bumps_policy_version_and_logs(client, workspace):
+    """A disabled tool narrows (closed world): it is added at once."""
     before = workspace.policy_version
-    response = admin_client(client, workspace).post("/admin/approvals/tool/add/", form(workspace))
+    data = form(workspace)
+    data.pop("enabled")
+    response = admin_client(client, workspace).post("/admin/approvals/tool/add/", data)
     assert response.status_code == 302, response.content[:2000]
     tool = Tool.objects.get(name="billing.refund")
     assert Workspace.objects.get(pk=workspace.pk).policy_version == before + 1

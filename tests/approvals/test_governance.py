@@ -49,8 +49,16 @@ def pending_confirmation():
 # --- workspace ----------------------------------------------------------------------------
 
 
+@pytest.fixture
+def dry_run_over(workspace):
+    with operator_seeding():
+        Workspace.objects.filter(pk=workspace.pk).update(
+            live_after=timezone.now() - timedelta(hours=1)
+        )
+
+
 def test_going_live_needs_a_second_owner(
-    workspace, owner, second_owner, user_client, make_member, approve
+    workspace, owner, second_owner, user_client, make_member, approve, dry_run_over
 ):
     client = user_client(owner, workspace)
     first = client.patch("/api/v1/workspace", {"mode": "live"}, format="json")
@@ -109,7 +117,11 @@ def test_one_patch_cannot_loosen_several_settings_at_once(workspace, owner, user
 def test_narrowing_changes_apply_at_once(workspace, owner, user_client):
     response = user_client(owner, workspace).patch(
         "/api/v1/workspace",
-        {"name": "Renamed", "plan_rank": 4, "require_two_approvals_for_irreversible": True},
+        {
+            "name": "Renamed",
+            "confirmation_ttl_seconds": 600,
+            "require_two_approvals_for_irreversible": True,
+        },
         format="json",
     )
     assert response.status_code == 200
@@ -404,13 +416,23 @@ def test_tool_approved_by_a_second_person_takes_effect(
     assert Tool.objects.get(workspace=workspace, name="crm.lookup").confirmation == "never"
 
 
-def test_a_tool_that_always_asks_is_created_at_once(workspace, owner, user_client):
+def test_a_disabled_tool_is_created_at_once(workspace, owner, user_client):
+    response = user_client(owner, workspace).post(
+        "/api/v1/tools",
+        {"name": "crm.update", "level": "write", "confirmation": "always", "enabled": False},
+        format="json",
+    )
+    assert response.status_code == 201
+
+
+def test_an_enabled_tool_is_governed_even_when_it_always_asks(workspace, owner, user_client):
     response = user_client(owner, workspace).post(
         "/api/v1/tools",
         {"name": "crm.update", "level": "write", "confirmation": "always"},
         format="json",
     )
-    assert response.status_code == 201
+    assert response.status_code == 202
+    assert response.json()["governed_operations"] == ["warden.tool.create"]
 
 
 # --- members ------------------------------------------------------------------------------------
@@ -448,7 +470,9 @@ def test_removing_an_ordinary_member_is_immediate(workspace, owner, user_client,
     assert response.status_code == 204
 
 
-def test_governed_requests_appear_in_the_queue(workspace, owner, second_owner, user_client):
+def test_governed_requests_appear_in_the_queue(
+    workspace, owner, second_owner, user_client, dry_run_over
+):
     user_client(owner, workspace).patch("/api/v1/workspace", {"mode": "live"}, format="json")
     rows = user_client(second_owner, workspace).get("/api/v1/approvals").json()["results"]
     assert [row["tool"] for row in rows] == ["warden.workspace.go_live"]
@@ -525,6 +549,7 @@ GUARD_CASES = {
     "warden.workspace.enable_writes": ("workspace", {"writes_enabled": True}),
     "warden.workspace.enable_outbound": ("workspace", {"outbound_allowed": True}),
     "warden.workspace.go_live": ("workspace", {"mode": "live"}),
+    "warden.workspace.go_live_early": ("workspace", {"mode": "live"}),
     "warden.workspace.delete": ("workspace", {"deleted_at": timezone.now()}),
     "warden.workspace.disable_two_approvals": (
         "strict_workspace",
@@ -568,7 +593,10 @@ def test_every_registered_operation_has_a_guard_case():
         for op in OPERATIONS
         if op.target in {Target.TOOL, Target.KEY, Target.WORKSPACE, Target.MEMBERSHIP}
     }
-    assert guarded - {"warden.member.remove_last_approver"} == set(GUARD_CASES)
+    # Creations are walked in tests/approvals/test_closed_world.py.
+    assert guarded - {"warden.member.remove_last_approver", "warden.tool.create"} == set(
+        GUARD_CASES
+    )
 
 
 @pytest.mark.parametrize("operation", sorted(GUARD_CASES))

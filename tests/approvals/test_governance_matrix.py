@@ -29,6 +29,18 @@ CALLS = {
         {"confirmation": "never"},
         lambda o: Tool.objects.get(pk=o["tool"]).confirmation == "always",
     ),
+    "warden.tool.create": (
+        "post",
+        "/api/v1/tools",
+        {"name": "crm.fresh", "level": "read", "confirmation": "always"},
+        lambda o: not Tool.objects.filter(name="crm.fresh").exists(),
+    ),
+    "warden.workspace.go_live_early": (
+        "patch",
+        "/api/v1/workspace",
+        {"mode": "live"},
+        lambda o: Workspace.objects.get(pk=o["workspace"]).mode == "dry_run",
+    ),
     "warden.tool.lower_level": (
         "patch",
         "/api/v1/tools/{tool}",

@@ -51,6 +51,7 @@ def test_create_bumps_policy_version_and_logs_snapshot(live_workspace, make_key,
             "condition": "params.amount > 1000",
             "summary_template": "Refund {params.amount}",
             "data_classes": ["financial"],
+            "enabled": False,  # narrows: added at once (an enabled tool is governed)
         },
         format="json",
     )

@@ -5,6 +5,7 @@ viewer may not decide has no buttons, and a row can be approved from the queue."
 import pytest
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ConfirmationRequest
 from tenants.models import Role
 from tests.conftest import SYSTEM
@@ -22,17 +23,18 @@ HOSTILE_BODY = (
 @pytest.fixture
 def setup(workspace, make_key, make_member, api):
     """One hostile request the approver may decide, one they answer for (their key)."""
-    tool_create(
-        workspace=workspace,
-        actor=SYSTEM,
-        name="email.send",
-        description="Send an email on the company's behalf.",
-        level="read",
-        confirmation="always",
-        irreversible=True,
-        data_classes=["pii"],
-        summary_template="Send an email to {params.to}",
-    )
+    with operator_seeding():
+        tool_create(
+            workspace=workspace,
+            actor=SYSTEM,
+            name="email.send",
+            description="Send an email on the company's behalf.",
+            level="read",
+            confirmation="always",
+            irreversible=True,
+            data_classes=["pii"],
+            summary_template="Send an email to {params.to}",
+        )
     approver = make_member(workspace, Role.APPROVER)
     _, other = make_key(workspace, scopes=["actions:read"], owner=make_member(workspace))
     _, own = make_key(workspace, scopes=["actions:read"], owner=approver)

@@ -6,6 +6,7 @@ import pytest
 from pypdf import PdfReader
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ConfirmationRequest
 from audit.models import AuditAction, AuditChainHead, AuditEntry
 from tenants.models import Role
@@ -17,15 +18,16 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 def gated_workspace(workspace):
-    tool_create(
-        workspace=workspace,
-        actor=SYSTEM,
-        name="email.send",
-        level="read",
-        confirmation="always",
-        data_classes=["pii"],
-        summary_template="Send the weekly report to {params.to}",
-    )
+    with operator_seeding():
+        tool_create(
+            workspace=workspace,
+            actor=SYSTEM,
+            name="email.send",
+            level="read",
+            confirmation="always",
+            data_classes=["pii"],
+            summary_template="Send the weekly report to {params.to}",
+        )
     return workspace
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals.guard import operator_seeding
 from approvals.minimisation import plain_copies_prune
 from audit.models import AuditEntry
 from audit.verify import verify_chain
@@ -63,7 +64,8 @@ def test_within_the_period_the_copy_is_kept(synced, gw_agent, gw_workspace):
 
 
 def test_a_workspace_keeping_no_plain_copies_stores_only_the_digest(synced, gw_agent, gw_workspace):
-    Workspace.objects.filter(pk=gw_workspace.pk).update(plain_copy_retention_days=0)
+    with operator_seeding():  # set-up: a shorter plain-copy period is governed
+        Workspace.objects.filter(pk=gw_workspace.pk).update(plain_copy_retention_days=0)
     _, client, _ = gw_agent
     response = _execute(client, "crm.lookup", {"customer_id": 7})
     assert response.status_code == 200

@@ -25,6 +25,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from common.actor import Actor
 from config.celery import app
 from notifications import signing
@@ -185,13 +186,14 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
     worker = Worker(env, queue, tmp_path / "worker.log")
     try:
         workspace = make_workspace(writes_enabled=True, mode="live")
-        tool = tool_create(
-            workspace=workspace,
-            actor=SYSTEM,
-            name="crm.update_stage",
-            level="write",
-            confirmation="always",
-        )
+        with operator_seeding():
+            tool = tool_create(
+                workspace=workspace,
+                actor=SYSTEM,
+                name="crm.update_stage",
+                level="write",
+                confirmation="always",
+            )
         _, plaintext = make_key(workspace, scopes=["actions:read", "actions:write"])
         agent = key_client(plaintext)
         automation_settings_update(

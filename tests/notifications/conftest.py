@@ -4,6 +4,7 @@ at it, and a pending confirmation created through the API."""
 import pytest
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ConfirmationRequest
 from common.actor import Actor
 from notifications.services import endpoint_create
@@ -43,13 +44,14 @@ def make_endpoint(receiver, allow_http, allow_hosts):
 
 @pytest.fixture
 def gated_tool(live_workspace):
-    return tool_create(
-        workspace=live_workspace,
-        actor=SYSTEM,
-        name="crm.update_stage",
-        level="write",
-        confirmation="always",
-    )
+    with operator_seeding():
+        return tool_create(
+            workspace=live_workspace,
+            actor=SYSTEM,
+            name="crm.update_stage",
+            level="write",
+            confirmation="always",
+        )
 
 
 @pytest.fixture

@@ -36,14 +36,16 @@ def test_deleting_the_only_active_endpoint_waits_for_a_second_person(
     assert request.tool_name == "warden.evidence.remove_last_webhook"
 
 
-def test_with_another_active_endpoint_it_is_deleted_at_once(
+def test_with_another_active_endpoint_deleting_is_still_governed(
     live_workspace, make_endpoint, owner_browser
 ):
+    """Closed world: removing where notifications go is governed, last one or not."""
     endpoint = make_endpoint(live_workspace)
     make_endpoint(live_workspace, name="backup")
     delete(owner_browser, endpoint)
-    assert not WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
-    assert not ActionRequest.objects.exists()
+    assert WebhookEndpoint.objects.filter(pk=endpoint.pk).exists()
+    request = ActionRequest.objects.get(status="pending")
+    assert request.params["operations"] == ["warden.webhook_endpoint.change_governed_fields"]
 
 
 def test_no_service_call_removes_the_last_endpoint_alone(live_workspace, make_endpoint):

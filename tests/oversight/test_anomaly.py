@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest
 from audit.models import AuditEntry, ExceptionRecord
 from notifications.models import AnomalyFinding, NotificationEvent, WebhookDelivery
@@ -24,14 +25,15 @@ WORK_HOURS = range(8, 18)  # the key's usual hours (UTC)
 
 @pytest.fixture
 def tools(live_workspace):
-    return {
-        name: tool_create(workspace=live_workspace, actor=SYSTEM, name=name, level=level)
-        for name, level in [
-            ("crm.lookup", "read"),
-            ("crm.search", "read"),
-            ("payments.send", "external"),
-        ]
-    }
+    with operator_seeding():
+        return {
+            name: tool_create(workspace=live_workspace, actor=SYSTEM, name=name, level=level)
+            for name, level in [
+                ("crm.lookup", "read"),
+                ("crm.search", "read"),
+                ("payments.send", "external"),
+            ]
+        }
 
 
 @pytest.fixture

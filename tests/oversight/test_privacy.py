@@ -73,7 +73,10 @@ def test_the_figures_follow_pruning(asked):
     ],
 )
 def test_the_statement_follows_the_setting(workspace, days, said):
-    Workspace.objects.filter(pk=workspace.pk).update(plain_copy_retention_days=days)
+    from approvals.guard import operator_seeding
+
+    with operator_seeding():  # set-up: a shorter plain-copy period is governed
+        Workspace.objects.filter(pk=workspace.pk).update(plain_copy_retention_days=days)
     workspace.refresh_from_db()
     assert said in _text(privacy_summary_build(workspace=workspace))
 

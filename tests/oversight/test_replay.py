@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 
 from approvals.asking import action_submit
 from approvals.catalog import tool_create, tool_delete, tool_update
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest
 from oversight.replay import replay_action, tool_snapshot_as_of
 from tenants.services import workspace_update
@@ -34,7 +35,8 @@ def agent_key(live, make_key):
 @pytest.fixture
 def recorded(live, agent_key):
     """An action allowed under policy v2 (crm.update, write, no confirmation)."""
-    tool_create(workspace=live, actor=SYSTEM, name="crm.update", level="write")
+    with operator_seeding():
+        tool_create(workspace=live, actor=SYSTEM, name="crm.update", level="write")
     outcome = action_submit(key=agent_key, tool_name="crm.update", params={"deal": 7}, actor=SYSTEM)
     assert outcome.allowed
     return outcome.action
@@ -75,7 +77,8 @@ def test_workspace_settings_are_rebuilt_as_of_the_action(recorded, live):
 
 
 def test_denial_under_old_policy_is_replayed_as_a_denial(live, agent_key):
-    tool_create(workspace=live, actor=SYSTEM, name="crm.export", level="read", enabled=False)
+    with operator_seeding():
+        tool_create(workspace=live, actor=SYSTEM, name="crm.export", level="read", enabled=False)
     outcome = action_submit(key=agent_key, tool_name="crm.export", params={}, actor=SYSTEM)
     assert (outcome.denied, outcome.code) == (True, "tool_not_allowed")
     action = ActionRequest.objects.get(workspace=live, tool_name="crm.export")
@@ -87,7 +90,8 @@ def test_denial_under_old_policy_is_replayed_as_a_denial(live, agent_key):
 
 
 def test_tool_history_is_looked_up_by_policy_version(live):
-    tool = tool_create(workspace=live, actor=SYSTEM, name="crm.x", level="read")
+    with operator_seeding():
+        tool = tool_create(workspace=live, actor=SYSTEM, name="crm.x", level="read")
     v_created = live.__class__.objects.get(pk=live.pk).policy_version
     tool_update(tool=tool, actor=SYSTEM, changes={"level": "write"})
     then, _ = tool_snapshot_as_of(live, "crm.x", v_created)

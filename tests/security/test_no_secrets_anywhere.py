@@ -70,17 +70,18 @@ def test_no_secret_reaches_evidence_logs_or_payloads(
     seen(key_client(first).get("/api/v1/whoami"))  # old secret, within its grace
     seen(agent.get("/api/v1/whoami"))
 
-    # Tools with secret params.
-    for body in (
-        {
-            "name": "payments.charge",
-            "level": "external",
-            "confirmation": "always",
-            "secret_params": ["card", "api_token"],
-            "summary_template": "Charge {params.amount} to card {params.card}",
-        },
-    ):
-        assert seen(admin.post("/api/v1/tools", body, format="json")).status_code == 201
+    # Tools with secret params. Adding an enabled tool is governed: the filed request is
+    # scanned too, and an operator seeds the tool.
+    charge_tool = {
+        "name": "payments.charge",
+        "level": "external",
+        "confirmation": "always",
+        "secret_params": ["card", "api_token"],
+        "summary_template": "Charge {params.amount} to card {params.card}",
+    }
+    assert seen(admin.post("/api/v1/tools", charge_tool, format="json")).status_code == 202
+    with operator_seeding():
+        tool_create(workspace=workspace, actor=Actor.system("tests"), **charge_tool)
     # A tool that needs no confirmation is a governed change: set up by an operator.
     with operator_seeding():
         tool_create(

@@ -512,6 +512,8 @@ api(
 # A method the route does not serve must not tell a foreign id from a missing one.
 _api_object("api/v1/keys/<uuid:pk>", "put", "key", {}, expect=None)
 _api_object("api/v1/keys/<uuid:pk>", "get", "key")
+_api_object("api/v1/keys/<uuid:pk>", "patch", "key", {"unattended_mode": True})
+_api_object("api/v1/keys/<uuid:pk>", "patch", "key", {"unattended_mode": False})
 _api_object("api/v1/keys/<uuid:pk>/revoke", "post", "key", {"reason": "cross-tenant"})
 _api_object("api/v1/keys/<uuid:pk>/rotate", "post", "key", {"grace_seconds": 0})
 _api_object("api/v1/keys/<uuid:pk>/rotate", "post", "key", {"grace_seconds": "soon"})
@@ -718,6 +720,7 @@ for verb, body in (
     ("rotate", {"grace_hours": "0"}),
     ("claim", {}),
     ("unsuspend", {"reason": "x"}),
+    ("unattended", {"reason": "x"}),
 ):
     _page_form(
         f"admin/keys/machinekey/<path:object_id>/{verb}/",
@@ -920,8 +923,8 @@ def test_a_new_route_or_method_without_a_row_is_reported(monkeypatch):
     assert uncovered_routes(every_route()) == ["api/v1/new"]
     monkeypatch.undo()
     routes = every_route()
-    routes["api/v1/keys/<uuid:pk>"] = routes["api/v1/keys/<uuid:pk>"] | {"patch"}
-    assert uncovered_routes(routes) == ["api/v1/keys/<uuid:pk> ['patch']"]
+    routes["api/v1/keys/<uuid:pk>"] = routes["api/v1/keys/<uuid:pk>"] | {"delete"}
+    assert uncovered_routes(routes) == ["api/v1/keys/<uuid:pk> ['delete']"]
 
 
 # --- the matrix -------------------------------------------------------------------

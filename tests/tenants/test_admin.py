@@ -262,6 +262,7 @@ def test_safety_switches_in_the_admin_wait_for_a_second_person(workspace, owner_
     assert set(request.params["operations"]) == {
         "warden.workspace.enable_writes",
         "warden.workspace.go_live",
+        "warden.workspace.go_live_early",  # the 7-day dry run has not ended
         "warden.workspace.enable_outbound",
     }
 
