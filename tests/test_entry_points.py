@@ -397,6 +397,32 @@ def test_anomaly_tasks_record_a_finding_with_its_exception_and_entry(live_worksp
     assert record.audit_entry.action == "anomaly.detected"
 
 
+# --- signal handlers ---------------------------------------------------------------------
+
+
+@entry_point("signal:audit.checkpoint_signed")
+def test_a_signed_checkpoint_is_shipped_once_its_transaction_commits(live_workspace, to_directory):
+    checkpoint = checkpoint_create(workspace=live_workspace)
+    assert AuditCheckpoint.objects.get(pk=checkpoint.pk).delivered_at is not None
+    assert list(to_directory.glob("*checkpoint*.json"))
+
+
+@entry_point("signal:keys.revoke_for_departed_member")
+def test_removing_a_member_revokes_their_keys_with_the_entries(
+    workspace, make_member, make_key, user_client
+):
+    owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
+    leaving = make_member(workspace, Role.MEMBER)
+    key, _ = make_key(workspace, owner=leaving)
+    membership = Membership.objects.get(workspace=workspace, user=leaving)
+    response = user_client(owner, workspace).delete(f"/api/v1/members/{membership.pk}")
+    assert response.status_code in (200, 204), response.content
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert audit(workspace, "member.removed", target_id=str(membership.pk)).count() == 1
+    assert audit(workspace, "key.revoked", target_id=str(key.pk)).count() == 1
+
+
 # --- admin actions ---------------------------------------------------------------------
 
 
@@ -453,6 +479,21 @@ def _admin_actions() -> set[str]:
     return names
 
 
+def _signal_handlers() -> set[str]:
+    """Receivers of the project's own signals (each connected with a dispatch_uid)."""
+    from approvals.signals import action_decided, confirmation_requested
+    from audit.signals import checkpoint_signed
+    from tenants.signals import member_removed
+
+    names = set()
+    for signal in (action_decided, confirmation_requested, checkpoint_signed, member_removed):
+        for lookup_key, *_ in signal.receivers:
+            uid = lookup_key[0]
+            assert isinstance(uid, str), f"connect {signal} receivers with a dispatch_uid"
+            names.add(f"signal:{uid}")
+    return names
+
+
 def _covered() -> set[str]:
     covered = set()
     for module_name in MODULES:
@@ -467,8 +508,8 @@ def _covered() -> set[str]:
     return covered
 
 
-def test_every_command_task_and_admin_action_has_a_test_outside_a_transaction():
-    wanted = _commands() | _tasks() | _admin_actions()
+def test_every_command_task_admin_action_and_handler_has_a_test_outside_a_transaction():
+    wanted = _commands() | _tasks() | _admin_actions() | _signal_handlers()
     assert {"command:createkey", "task:audit.prune_all"} <= wanted  # the listing works
     missing = sorted(wanted - _covered())
     assert not missing, f"entry points without a transaction=True test: {missing}"

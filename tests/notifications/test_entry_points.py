@@ -2,6 +2,7 @@
 outside any test transaction (tests/entry_points.py), each checking the state change and
 its record (attempt rows, audit entries) are both there."""
 
+import json
 from datetime import timedelta
 
 import time_machine
@@ -15,6 +16,7 @@ from audit.services import exception_record
 from notifications.models import (
     DeliveryStatus,
     EmailDelivery,
+    NotificationEvent,
     WebhookAttempt,
     WebhookDelivery,
     WebhookEndpoint,
@@ -39,7 +41,7 @@ def _pending_again(model, **extra):
     return delivery
 
 
-@entry_point("task:notifications.deliver_webhook")
+@entry_point("task:notifications.deliver_webhook", "signal:notifications.confirmation_requested")
 def test_webhook_task_sends_and_records_the_attempt(
     live_workspace, make_endpoint, receiver, ask_pending
 ):
@@ -52,6 +54,21 @@ def test_webhook_task_sends_and_records_the_attempt(
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert WebhookAttempt.objects.filter(delivery=delivery, ok=True).count() == 2
+
+
+@entry_point("signal:notifications.action_decided")
+def test_an_approval_is_announced_once_its_transaction_commits(
+    live_workspace, make_endpoint, receiver, ask_pending, approver, approve
+):
+    make_endpoint(live_workspace, events=("action.approved",))
+    confirmation = ask_pending()
+    assert approve(approver, live_workspace, confirmation.pk).status_code == 200
+    assert [json.loads(got.body)["type"] for got in receiver.received] == ["action.approved"]
+    assert NotificationEvent.objects.filter(event="action.approved").count() == 1
+    assert (
+        AuditEntry.objects.filter(workspace=live_workspace, action="confirmation.approved").count()
+        == 1
+    )
 
 
 @entry_point("task:notifications.send_email")
