@@ -84,6 +84,12 @@ def is_answerable(action: ActionRequest, user) -> bool:
     """Four eyes over the whole chain of custody, as it is now and as it was."""
     if user is None:
         return True
+    return user.pk in answerable_user_ids(action)
+
+
+def answerable_user_ids(action: ActionRequest) -> set:
+    """Everyone who may not decide `action`: its requester, the requesting key's custody
+    and, for a governed change, its subject's custody (as recorded and as it is now)."""
     answerable = set(action.custody_user_ids or [])
     if action.accountable_user_id is not None:
         answerable.add(action.accountable_user_id)
@@ -98,7 +104,7 @@ def is_answerable(action: ActionRequest, user) -> bool:
             target_id=params.get("target_id"),
             values=params.get("values"),
         )
-    return user.pk in answerable
+    return answerable
 
 
 # --- expiry --------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from approvals.confirmations import answerable_user_ids
 from approvals.models import ActionRequest, ConfirmationRequest
 from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
 from approvals.review_link import review_link_token
@@ -432,10 +433,10 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
         },
         subject=f"Approval needed: {action.tool_name} in {workspace.name}",
     )
-    # Four eyes: whoever answers for the request (the key's owner) cannot approve it.
-    answerable = [action.accountable_user_id, key.owner_id if key else None]
+    # Four eyes: whoever answers for the request (the requester, the key's custody, the
+    # custody of a key the request changes) cannot approve it, so is not asked to.
     approvers = users_with_workspace_perm(
-        workspace=workspace, perm="approve_actions", exclude=answerable
+        workspace=workspace, perm="approve_actions", exclude=answerable_user_ids(action)
     )
     return event_publish(
         workspace=workspace,

@@ -148,3 +148,21 @@ def test_a_person_outside_the_keys_custody_lifts_it_in_the_admin(
     response = admin_decide(outsider, lift_request.confirmation)
     assert response.status_code == 200
     assert not still_suspended(suspended_key)
+
+
+# --- who is asked ------------------------------------------------------------------------
+
+
+def test_the_keys_owner_is_not_emailed_to_approve_lifting_its_suspension(
+    workspace, suspended_key, proposer, key_owner, outsider, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    with django_capture_on_commit_callbacks(execute=True):
+        browser(proposer).post(
+            f"/admin/keys/machinekey/{suspended_key.pk}/unsuspend/", {"reason": "false alarm"}
+        )
+    recipients = {to for message in mail.outbox for to in message.to}
+    assert outsider.email in recipients
+    assert key_owner.email not in recipients
+    assert proposer.email not in recipients
