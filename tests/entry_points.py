@@ -13,6 +13,7 @@ import pytest
 # Modules holding @entry_point tests (the meta-test imports them).
 MODULES = (
     "tests.test_entry_points",
+    "tests.test_admin_views_real",
     "tests.notifications.test_entry_points",
     "tests.gateway.test_entry_points",
 )

@@ -479,6 +479,22 @@ def _admin_actions() -> set[str]:
     return names
 
 
+ADMIN_DEFAULT_VIEWS = ("_changelist", "_add", "_history", "_delete", "_change")
+
+
+def _admin_views() -> set[str]:
+    """The admin's own views besides Django's (object tools, queue, evidence pages)."""
+    names = set()
+    for model, model_admin in admin.site._registry.items():
+        if model._meta.app_label not in OUR_APPS:
+            continue
+        for pattern in model_admin.get_urls():
+            name = getattr(pattern, "name", None)
+            if name and not name.endswith(ADMIN_DEFAULT_VIEWS):
+                names.add(f"adminview:{name}")
+    return names
+
+
 def _signal_handlers() -> set[str]:
     """Receivers of the project's own signals (each connected with a dispatch_uid)."""
     from approvals.signals import action_decided, confirmation_requested
@@ -509,7 +525,7 @@ def _covered() -> set[str]:
 
 
 def test_every_command_task_admin_action_and_handler_has_a_test_outside_a_transaction():
-    wanted = _commands() | _tasks() | _admin_actions() | _signal_handlers()
+    wanted = _commands() | _tasks() | _admin_actions() | _admin_views() | _signal_handlers()
     assert {"command:createkey", "task:audit.prune_all"} <= wanted  # the listing works
     missing = sorted(wanted - _covered())
     assert not missing, f"entry points without a transaction=True test: {missing}"
