@@ -166,3 +166,11 @@ def test_the_keys_owner_is_not_emailed_to_approve_lifting_its_suspension(
     assert outsider.email in recipients
     assert key_owner.email not in recipients
     assert proposer.email not in recipients
+
+
+def test_the_request_keeps_the_keys_custody_as_it_was_when_filed(
+    lift_request, proposer, key_owner, suspended_key
+):
+    """The README's promise: each request keeps the set of who answers for it."""
+    assert {proposer.pk, key_owner.pk} <= set(lift_request.custody_user_ids)
+    assert set(suspended_key.custody_user_ids) <= set(lift_request.custody_user_ids)
