@@ -5,7 +5,8 @@ commands, Celery tasks) describes the change it wants as a `Proposal` — data, 
 closure — and calls `governed_change()`. A change that loosens nothing is applied at
 once. A loosening is filed as a request for a human: the answer is the usual 202 with
 a `ct_` token, the request appears in the approval queue, and when enough approvers
-other than the proposer (and the proposing key's chain of custody) approve it, the
+other than the proposer (and the proposing key's chain of custody, and for a change to
+a key that key's own owner and custody) approve it, the
 door applies the proposal inside the approval's transaction. A machine key can
 therefore propose a loosening but never make it take effect; the confirmed re-call
 only collects the outcome. Operators with a shell may apply directly with
@@ -245,8 +246,7 @@ def governed_change(
     if break_glass:
         return _break_glass(actor, proposal, operations, common, break_glass, reason)
     if not operations:
-        with transaction.atomic():
-            return DoorResult(True, _apply(actor=actor, reason=reason, **common))
+        return DoorResult(True, _apply(actor=actor, reason=reason, **common))
     if actor.kind == "system" and actor.key is None and actor.user is None:
         raise WardenError(
             "approval_required",
