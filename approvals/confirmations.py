@@ -61,7 +61,7 @@ def key_custody(key) -> tuple:
 # Who answers for the SUBJECT of a governed change (issue 21 item 5): lifting a key's
 # suspension, rotating or widening it is decided by someone outside that key's own
 # custody. target -> reader(workspace_id, target_id, values) -> user ids; registered by
-# approvals.appliers for every governed model that has answerable humans.
+# approvals.appliers (today: machine keys, whose custody is recorded on the key).
 SUBJECT_CUSTODY: dict[str, Callable] = {}
 
 
