@@ -174,3 +174,32 @@ def test_the_request_keeps_the_keys_custody_as_it_was_when_filed(
     """The README's promise: each request keeps the set of who answers for it."""
     assert {proposer.pk, key_owner.pk} <= set(lift_request.custody_user_ids)
     assert set(suspended_key.custody_user_ids) <= set(lift_request.custody_user_ids)
+
+
+def test_widening_a_key_counts_its_custody_whatever_the_verb(
+    workspace, make_key, key_owner, proposer, approve, api_error
+):
+    """No endpoint widens a key yet (keys are rotated or revoked, never edited); when a
+    front door files one, the door counts the target's custody for any verb."""
+    from approvals import door
+    from approvals.governance import Target
+    from common.actor import Actor
+
+    key, _ = make_key(workspace, owner=key_owner, scopes=["actions:read"])
+    before = key.snapshot()
+    result = door.governed_change(
+        workspace=workspace,
+        actor=Actor.for_user(proposer),
+        proposal=door.Proposal(
+            Target.KEY,
+            "update",
+            f"key {key.name}",
+            before,
+            {**before, "unattended_mode": True},
+            str(key.pk),
+            {"unattended_mode": True},
+        ),
+    )
+    assert not result.applied
+    request = ActionRequest.objects.get(workspace=workspace, tool_name__startswith="warden.key")
+    api_error(approve(key_owner, workspace, request.confirmation.pk), 403, "four_eyes")
