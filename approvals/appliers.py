@@ -92,20 +92,28 @@ def _key_unsuspend(*, workspace, actor, target_id, reason, **_):
     )
 
 
+def _key_subject_custody(workspace_id, target_id, values):
+    """A key's owner and chain of custody answer for changes to that key."""
+    if not target_id:
+        return ()
+    key = MachineKey.objects.filter(workspace_id=workspace_id, pk=target_id).first()
+    return confirmations.key_custody(key) if key is not None else ()
+
+
 # --- members -----------------------------------------------------------------------------------
 
 
-def _membership_create(*, workspace, actor, values, **_):
+def _membership_create(*, workspace, actor, values, reason, **_):
     user = get_user_model().objects.get(pk=values["user_id"])
     return tenant_services.membership_add(
-        workspace=workspace, user=user, role=values["role"], actor=actor
+        workspace=workspace, user=user, role=values["role"], actor=actor, reason=reason
     )
 
 
-def _membership_update(*, workspace, actor, target_id, values, **_):
+def _membership_update(*, workspace, actor, target_id, values, reason, **_):
     membership = Membership.objects.get(workspace=workspace, pk=target_id)
     return tenant_services.membership_change_role(
-        membership=membership, role=values["role"], actor=actor
+        membership=membership, role=values["role"], actor=actor, reason=reason
     )
 
 
@@ -148,6 +156,8 @@ def register() -> None:
     door.register_applier(Target.MEMBERSHIP, "create", _membership_create)
     door.register_applier(Target.MEMBERSHIP, "update", _membership_update)
     door.register_applier(Target.MEMBERSHIP, "delete", _membership_delete)
+
+    confirmations.SUBJECT_CUSTODY[str(Target.KEY)] = _key_subject_custody
 
     for verb in ("create", "update", "delete"):
         door.register_check(

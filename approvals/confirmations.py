@@ -58,6 +58,21 @@ def key_custody(key) -> tuple:
     return tuple(sorted(set(key.custody_user_ids or []) | {key.owner_id}))
 
 
+# Who answers for the SUBJECT of a governed change (issue 21 item 5): lifting a key's
+# suspension, rotating or widening it is decided by someone outside that key's own
+# custody. target -> reader(workspace_id, target_id, values) -> user ids; registered by
+# approvals.appliers (today: machine keys, whose custody is recorded on the key).
+SUBJECT_CUSTODY: dict[str, Callable] = {}
+
+
+def subject_custody(*, workspace_id, target: str, target_id, values: dict | None) -> set:
+    """Everyone answerable for the object a governed change touches, as it is now."""
+    reader = SUBJECT_CUSTODY.get(str(target))
+    if reader is None:
+        return set()
+    return set(reader(workspace_id, target_id, values or {}))
+
+
 def required_permission(action: ActionRequest) -> str:
     """Platform requests are decided only by roles that may manage what they change."""
     if action.is_platform:
@@ -69,12 +84,27 @@ def is_answerable(action: ActionRequest, user) -> bool:
     """Four eyes over the whole chain of custody, as it is now and as it was."""
     if user is None:
         return True
+    return user.pk in answerable_user_ids(action)
+
+
+def answerable_user_ids(action: ActionRequest) -> set:
+    """Everyone who may not decide `action`: its requester, the requesting key's custody
+    and, for a governed change, its subject's custody (as recorded and as it is now)."""
     answerable = set(action.custody_user_ids or [])
     if action.accountable_user_id is not None:
         answerable.add(action.accountable_user_id)
     if action.key_id is not None:
         answerable |= set(key_custody(action.key))
-    return user.pk in answerable
+    params = action.params or {}
+    if action.is_platform and params.get("target"):
+        # The subject's custody as it is now (it may have grown since the request).
+        answerable |= subject_custody(
+            workspace_id=action.workspace_id,
+            target=params["target"],
+            target_id=params.get("target_id"),
+            values=params.get("values"),
+        )
+    return answerable
 
 
 # --- expiry --------------------------------------------------------------------------

@@ -5,7 +5,8 @@ commands, Celery tasks) describes the change it wants as a `Proposal` — data, 
 closure — and calls `governed_change()`. A change that loosens nothing is applied at
 once. A loosening is filed as a request for a human: the answer is the usual 202 with
 a `ct_` token, the request appears in the approval queue, and when enough approvers
-other than the proposer (and the proposing key's chain of custody) approve it, the
+other than the proposer (and the proposing key's chain of custody, and for a change to
+a key that key's own owner and custody) approve it, the
 door applies the proposal inside the approval's transaction. A machine key can
 therefore propose a loosening but never make it take effect; the confirmed re-call
 only collects the outcome. Operators with a shell may apply directly with
@@ -24,10 +25,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from approvals.asking import platform_request_collect, platform_request_submit
+from approvals.confirmations import subject_custody
 from approvals.governance import (
     GovernedOperation,
     Snapshot,
@@ -145,11 +148,24 @@ def _summary(operation: GovernedOperation, proposal: Proposal) -> str:
 
 
 def _custody(actor: Actor) -> list:
+    """The proposer's custody: the human, or the proposing key's owner and custody."""
     if actor.key is not None:
         return sorted(set(actor.key.custody_user_ids or []) | {actor.key.owner_id})
     if actor.user is not None:
         return [actor.user.pk]
     return []
+
+
+def _answerable(actor: Actor, workspace: Workspace, proposal: Proposal) -> list:
+    """Nobody answerable for the proposal may approve it: the proposer's custody and the
+    subject's own (a suspended key's owner does not lift its suspension)."""
+    subject = subject_custody(
+        workspace_id=workspace.pk,
+        target=str(proposal.target),
+        target_id=proposal.target_id,
+        values=proposal.values,
+    )
+    return sorted(set(_custody(actor)) | subject)
 
 
 def _apply(
@@ -259,7 +275,7 @@ def governed_change(
         binding=binding,
         summary=_summary(operation, proposal),
         approvals_required=operation.approvals,
-        custody=common["custody"],
+        custody=_answerable(actor, workspace, proposal),
         scope=DOOR_SCOPE,
         reason=reason,
     )
@@ -272,6 +288,12 @@ def _break_glass(actor, proposal, operations, common, why: str, reason: str) -> 
     why = (why or "").strip()
     if not why:
         raise WardenError("validation_error", "Break-glass needs a reason.")
+    # The change, its audit entry and the override record commit together or not at all.
+    with transaction.atomic():
+        return _break_glass_apply(actor, proposal, operations, common, why)
+
+
+def _break_glass_apply(actor, proposal, operations, common, why: str) -> DoorResult:
     result = _apply(actor=actor, reason=f"break-glass: {why}", **common)
     if operations:
         exception_record(

@@ -30,6 +30,7 @@ from django.db import transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from approvals.confirmations import answerable_user_ids
 from approvals.models import ActionRequest, ConfirmationRequest
 from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
 from approvals.review_link import review_link_token
@@ -408,9 +409,9 @@ def _pending_confirmation(confirmation_id) -> ConfirmationRequest | None:
 
 
 def _answerable(action) -> list:
-    """Who answers for the request and so may not approve it (four eyes): never told."""
-    key = action.key
-    return [action.accountable_user_id, key.owner_id if key else None, *action.custody_user_ids]
+    """Who answers for the request (the requester, the key's custody, the custody of a
+    key the request changes) and so may not approve it (four eyes): never asked to."""
+    return list(answerable_user_ids(action))
 
 
 def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, Any]:

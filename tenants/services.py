@@ -255,7 +255,9 @@ def membership_precheck(
 
 
 @transaction.atomic
-def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Membership:
+def membership_add(
+    *, workspace: Workspace, user, role: str, actor: Actor, reason: str = ""
+) -> Membership:
     if role not in Role.values:
         raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
     if role == Role.OWNER:
@@ -267,14 +269,16 @@ def membership_add(*, workspace: Workspace, user, role: str, actor: Actor) -> Me
     _join_role_group(membership)
     _sync_staff_flag(user)
     event = EVENTS[AuditAction.MEMBER_ADDED].change(
-        target_id=membership.pk, before=None, after=membership.snapshot()
+        target_id=membership.pk, before=None, after=membership.snapshot(), reason=reason
     )
     audit_record_change(event, workspace=workspace, actor=actor)
     return membership
 
 
 @transaction.atomic
-def membership_change_role(*, membership: Membership, role: str, actor: Actor) -> Membership:
+def membership_change_role(
+    *, membership: Membership, role: str, actor: Actor, reason: str = ""
+) -> Membership:
     if role not in Role.values:
         raise WardenError("validation_error", "Unknown role.", {"role": [f"{role!r}"]})
     membership = _lock_membership(membership)
@@ -291,7 +295,7 @@ def membership_change_role(*, membership: Membership, role: str, actor: Actor) -
     _join_role_group(membership)
     _sync_staff_flag(membership.user)
     event = EVENTS[AuditAction.MEMBER_ROLE_CHANGED].change(
-        target_id=membership.pk, before=before, after=membership.snapshot()
+        target_id=membership.pk, before=before, after=membership.snapshot(), reason=reason
     )
     audit_record_change(event, workspace=membership.workspace, actor=actor)
     return membership

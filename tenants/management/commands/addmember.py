@@ -1,6 +1,7 @@
 import os
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from approvals import door, proposals
 from common.actor import Actor
@@ -32,13 +33,19 @@ class Command(BaseCommand):
         if workspace is None:
             raise CommandError(f"No workspace {slug!r}.")
         try:
-            user = user_get_or_create(email=email, password=os.environ.get("WARDEN_PASSWORD"))
-            door.governed_change(
-                workspace=workspace,
-                actor=Actor.system("cli"),
-                proposal=proposals.membership_add(workspace, user, role),
-                break_glass=break_glass,
-            )
+            # One transaction: a refused change leaves no user behind, and a break-glass
+            # membership commits with its audit entry and override record or not at all.
+            with transaction.atomic():
+                self.add(workspace, email, role, break_glass)
         except WardenError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Added {email} to {slug} as {role}")
+
+    def add(self, workspace, email, role, break_glass):
+        user = user_get_or_create(email=email, password=os.environ.get("WARDEN_PASSWORD"))
+        door.governed_change(
+            workspace=workspace,
+            actor=Actor.system("cli"),
+            proposal=proposals.membership_add(workspace, user, role),
+            break_glass=break_glass,
+        )

@@ -1,0 +1,25 @@
+"""The connector admin action runs as in the admin: outside any test transaction
+(tests/entry_points.py); the imported tools and the sync's audit entry are both there."""
+
+from django.test import Client
+
+from approvals.models import Tool
+from audit.models import AuditEntry
+from tests.entry_points import entry_point
+
+
+@entry_point("admin:gateway.connector.sync_selected")
+def test_sync_action_imports_disabled_tools_with_its_entry(gw_workspace, gw_admin, make_connector):
+    connector = make_connector(gw_workspace)
+    client = Client()
+    client.force_login(gw_admin)
+    response = client.post(
+        "/admin/gateway/connector/",
+        {"action": "sync_selected", "_selected_action": [connector.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    tools = Tool.objects.filter(workspace=gw_workspace, connector=connector)
+    assert sorted(t.name for t in tools) == ["crm.lookup", "crm.send"]
+    assert not any(t.enabled for t in tools)
+    assert AuditEntry.objects.filter(workspace=gw_workspace, action="connector.synced").count() == 1
