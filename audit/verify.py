@@ -115,9 +115,15 @@ class VerifyResult:
 
     def summary(self) -> str:
         if self.ok:
-            return f"chain intact: {self.entries_checked} entries checked"
-        text = f"chain broken at #{self.first_bad_seq}: {self.problem}"
-        return f"{text} ({self.detail})" if self.detail else text
+            text = f"chain intact: {self.entries_checked} entries checked"
+            if self.pending:
+                text += f"; {self.pending} queued, valid, oldest {self.pending_age_seconds:.1f} s"
+        else:
+            text = f"chain broken at #{self.first_bad_seq}: {self.problem}"
+            text = f"{text} ({self.detail})" if self.detail else text
+        if self.quarantined:
+            text += f"; {self.quarantined} row(s) in quarantine"
+        return text
 
     def as_dict(self) -> dict:
         data = asdict(self)
