@@ -42,6 +42,27 @@ CHAINED_FIELDS = (
     "outcome",
 )
 
+# What a queued entry (audit group commit) carries before it has a place in the chain:
+# every column its chain entry will hold except seq and the hashes. The queue MAC is
+# over the canonical JSON of exactly these (audit.signing.pending_mac_checker).
+PENDING_FIELDS = (
+    "workspace",
+    "created_at",
+    "actor",
+    "actor_type",
+    "action",
+    "target_type",
+    "target_id",
+    "tool",
+    "input",
+    "decision",
+    "rationale",
+    "policy_version",
+    "request_id",
+    "client_ip",
+    "outcome",
+)
+
 # Values fetched per row by the fast path, in this order (see `row_hasher`).
 ROW_FIELDS = (*CHAINED_FIELDS[1:], "prev_hash", "hash")
 
@@ -69,6 +90,17 @@ def entry_payload(entry) -> dict[str, Any]:
             value = format_timestamp(value)
         payload[field] = value
     return payload
+
+
+def pending_message(workspace_id: Any, values: dict[str, Any]) -> bytes:
+    """The bytes a queued entry's MAC covers: canonical JSON of PENDING_FIELDS, with the
+    workspace as a UUID string and created_at formatted as in the chain. `values` are
+    in the form the database gives back (the writer normalises them first)."""
+    payload = {name: values[name] for name in PENDING_FIELDS[1:]}
+    payload["workspace"] = str(workspace_id)
+    payload["created_at"] = format_timestamp(values["created_at"])
+    payload["type"] = "warden.audit.pending"
+    return canonical_json(payload)
 
 
 def compute_hash(prev_hash: str, payload: dict[str, Any]) -> str:

@@ -283,6 +283,8 @@ EVENTS: dict[str, EventType] = _declare(
         "last_signed_seq",
         "checkpoints_checked",
         "quarantined",
+        "pending",
+        "pending_age_seconds",
     ),
     # A manual export (audit_record_export), a scheduled batch, or a failed delivery.
     _event(

@@ -194,6 +194,8 @@ class ExceptionRecord(models.Model):
         CHAIN_BROKEN = "chain_broken"
         # A parameter not declared secret looked like a credential: stored as a digest.
         CREDENTIAL_IN_PARAMS = "credential_in_params"
+        # A group-commit queue row without a valid queue MAC (or a replay): quarantined.
+        QUEUE_FORGED = "queue_forged"
 
     class Severity(models.TextChoices):
         LOW = "low"
@@ -269,20 +271,34 @@ class AuditCheckpoint(models.Model):
 
 
 class AuditQuarantine(AppendOnlyModel):
-    """A row found squatting beyond the chain head (written behind the application's
-    back), moved out of the chain so the next audited write is not blocked. Its full
-    content is kept as evidence; an ExceptionRecord(kind=chain_broken) points at it."""
+    """A row written behind the application's back, kept whole as evidence and out of
+    the chain so audited writes are not blocked: either found squatting beyond the chain
+    head (source beyond_head; an ExceptionRecord(kind=chain_broken) points at it), or a
+    group-commit queue row whose queue MAC failed (source pending, no seq; reason
+    mac_missing / mac_mismatch / replayed; an ExceptionRecord(kind=queue_forged) names
+    it)."""
+
+    class Source(models.TextChoices):
+        BEYOND_HEAD = "beyond_head"
+        PENDING = "pending"
 
     workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
-    seq = models.PositiveBigIntegerField()
+    seq = models.PositiveBigIntegerField(null=True, blank=True)
     found_at = models.DateTimeField(default=timezone.now)
     row = models.JSONField(default=dict)
+    # Database defaults: the SECURITY DEFINER functions insert without naming them.
+    source = models.CharField(
+        max_length=16, choices=Source.choices, default=Source.BEYOND_HEAD, db_default="beyond_head"
+    )
+    reason = models.CharField(max_length=32, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["workspace", "seq"]
         verbose_name_plural = "audit quarantine"
 
     def __str__(self) -> str:
+        if self.seq is None:
+            return f"{self.workspace_id} quarantined queue row ({self.reason})"
         return f"{self.workspace_id} quarantined #{self.seq}"
 
 
@@ -319,7 +335,8 @@ class AuditPending(models.Model):
     head was busy, waiting to be sealed into the chain (group commit, README
     "Contention"). The writer seals it right after its commit, before it answers; any
     later append to the chain, or the checkpoint beat, seals what a crash left behind.
-    Rows leave this queue only by becoming chain entries."""
+    Rows leave this queue only by becoming chain entries, or, when their queue MAC does
+    not verify (not written by the application), by quarantine."""
 
     workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
@@ -336,6 +353,10 @@ class AuditPending(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     outcome = models.CharField(max_length=32, blank=True)
+    # HMAC of the row's whole content (audit.chain.pending_message) under a key derived
+    # from the signing key, which the database never holds: written in the same INSERT,
+    # checked by the sealer before the row may join the chain.
+    mac = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["workspace", "id"]

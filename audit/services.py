@@ -3,6 +3,7 @@ if the audit row fails, the change rolls back with it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -17,7 +18,13 @@ from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
 from audit import signing
-from audit.chain import clean_text, compute_hash, entry_payload, normalize_json
+from audit.chain import (
+    clean_text,
+    compute_hash,
+    entry_payload,
+    normalize_json,
+    pending_message,
+)
 from audit.checkpoints import checkpoint_every, checkpoint_sign
 from audit.events import EVENTS, AuditEvent, TargetType, UndeclaredEvent
 from audit.models import (
@@ -170,10 +177,11 @@ def audit_record_with(
         return
     queue = None
     if group_commit:
-        pending = AuditPending(
-            **{name: getattr(entry, name) for name in _PENDING_FIELDS},
-            workspace_id=workspace.pk,
-        )
+        values = {name: getattr(entry, name) for name in _PENDING_FIELDS}
+        # The queue MAC, over everything the chain entry will hold: the sealer chains
+        # only rows the application wrote (someone with INSERT on the queue cannot MAC).
+        mac = signing.pending_mac(pending_message(workspace.pk, values))
+        pending = AuditPending(**values, workspace_id=workspace.pk, mac=mac)
         # Queued only if the head exists but another transaction holds it.
         queue_sql, queue_params = insert_select_statement(
             pending,
@@ -404,15 +412,30 @@ _APPEND_FIELDS = ("seq", "actor", "actor_type", "action", "target_type", "target
                   "client_ip", "outcome", "prev_hash", "hash", "mac")  # fmt: skip
 
 
+# `replayed`: a chain entry with the same identity (the queue guard's, migration 0009)
+# already exists: a copy of a genuine queued row, MAC included, inserted again.
+_REPLAYED = (
+    "EXISTS (SELECT 1 FROM audit_auditentry e WHERE e.workspace_id = p.workspace_id"
+    " AND e.created_at = p.created_at AND e.actor = p.actor AND e.action = p.action"
+    " AND e.target_type = p.target_type AND e.target_id = p.target_id"
+    " AND e.request_id = p.request_id AND e.input = p.input AND e.decision = p.decision"
+    " AND e.outcome = p.outcome)"
+)
 _SELECT_PENDING = (
-    f"SELECT id, {', '.join(_PENDING_FIELDS)} FROM audit_auditpending"  # noqa: S608 (constants)
-    " WHERE workspace_id = %s ORDER BY id FOR UPDATE"
+    f"SELECT p.id, {', '.join('p.' + name for name in _PENDING_FIELDS)}, p.mac,"  # noqa: S608
+    f" {_REPLAYED} FROM audit_auditpending p"
+    " WHERE p.workspace_id = %s ORDER BY p.id FOR UPDATE OF p"
 )
 _DELETE_PENDING = "DELETE FROM audit_auditpending WHERE id = ANY(%s::bigint[])"
 
 
 def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
-    """Move the queued entries (committed, oldest first) into the chain after `head`."""
+    """Move the queued entries (committed, oldest first) into the chain after `head`.
+
+    Only rows whose queue MAC verifies join the chain: the others (no MAC, a wrong one,
+    or a replayed copy of a row already chained) are moved to quarantine, never
+    retried, and a high-severity queue_forged exception record says so, naming them
+    by digest only."""
     connection = transaction.get_connection()
     # Chained first, then taken off the queue: on PostgreSQL a queued row may only be
     # deleted once its identical entry is in the chain (migration audit 0009).
@@ -423,25 +446,126 @@ def _seal_locked(workspace: Workspace, head: _Head) -> _Head:
             rows = cursor.fetchall()
     else:
         queued = AuditPending.objects.filter(workspace_id=workspace.pk).order_by("id")
-        rows = list(queued.values_list("id", *_PENDING_FIELDS))
+        rows = list(queued.values_list("id", *_PENDING_FIELDS, "mac"))
+        rows = [(*row, _chained_already(workspace, row)) for row in rows]
     if not rows:
         return head._replace(pending=False)
-    entries = []
+    _, mac_ok = signing.pending_mac_checker()
+    entries, sealed, rejected, seen = [], [], [], set()
     for row in rows:
-        values = dict(zip(_PENDING_FIELDS, row[1:], strict=True))
+        values = dict(zip(_PENDING_FIELDS, row[1:-2], strict=True))
+        mac, replay = row[-2], row[-1]
         if isinstance(values["input"], str):
             values["input"] = json.loads(values["input"])
         if values["client_ip"] is not None:
             values["client_ip"] = str(values["client_ip"])
+        message = pending_message(workspace.pk, values)
+        if not mac_ok(message, mac):
+            rejected.append((row[0], "mac_missing" if not mac else "mac_mismatch", message))
+            continue
+        if replay or mac in seen:
+            rejected.append((row[0], "replayed", message))
+            continue
+        seen.add(mac)
+        sealed.append(row[0])
         entries.append(AuditEntry(workspace_id=workspace.pk, **values))
-    _chain_and_write(entries, head.seq, head.hash)
-    sealed = [row[0] for row in rows]
+    moved = _quarantine_pending(workspace, rejected) if rejected else []
+    if entries:
+        _chain_and_write(entries, head.seq, head.hash)
+        head = _Head(entries[-1].seq, entries[-1].hash, False, False)
+    if sealed:
+        if connection.vendor == "postgresql":
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(_DELETE_PENDING, [sealed])
+        else:
+            AuditPending.objects.filter(pk__in=sealed).delete()
+    head = head._replace(pending=False)
+    if rejected:
+        record = _record_forged_pending(workspace, rejected, moved)
+        head = _Head(record.audit_entry.seq, record.audit_entry.hash, False, False)
+    return head
+
+
+# What makes a queued row and a chain entry the same entry (the queue guard's test).
+_IDENTITY_FIELDS = ("created_at", "actor", "action", "target_type", "target_id", "request_id",
+                    "input", "decision", "outcome")  # fmt: skip
+
+
+def _chained_already(workspace: Workspace, row: tuple) -> bool:
+    """`_REPLAYED` for SQLite (JSON compared as Python values)."""
+    values = dict(zip(_PENDING_FIELDS, row[1:], strict=False))
+    same_time = AuditEntry.objects.filter(workspace=workspace, created_at=values["created_at"])
+    identity = tuple(values[name] for name in _IDENTITY_FIELDS)
+    return any(found == identity for found in same_time.values_list(*_IDENTITY_FIELDS))
+
+
+_QUARANTINE_PENDING = "SELECT warden_audit_pending_quarantine(%s, %s::bigint[], %s::text[], %s)"
+
+
+def _quarantine_pending(workspace: Workspace, rejected: list[tuple[int, str, bytes]]) -> list[int]:
+    """Move queue rows that failed their MAC check out of the queue into AuditQuarantine
+    (kept whole; on PostgreSQL through the SECURITY DEFINER function of migration 0011,
+    the only way a queue row leaves other than being chained)."""
+    found_at = timezone.now()
+    ids = [pk for pk, _reason, _message in rejected]
+    reasons = [reason for _pk, reason, _message in rejected]
     if connection.vendor == "postgresql":
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(_DELETE_PENDING, [sealed])
+        with connection.cursor() as cursor:
+            cursor.execute(_QUARANTINE_PENDING, [workspace.pk, ids, reasons, found_at])
+            moved = [row[0] for row in cursor.fetchall()]
     else:
-        AuditPending.objects.filter(pk__in=sealed).delete()
-    return _Head(entries[-1].seq, entries[-1].hash, False, False)
+        queued = AuditPending.objects.filter(pk__in=ids).values()
+        by_id = {values["id"]: values for values in queued}
+        moved = []
+        for pk, reason in zip(ids, reasons, strict=True):
+            values = dict(by_id[pk])
+            values.pop("workspace_id")
+            values["created_at"] = values["created_at"].isoformat()  # all 6 digits kept
+            moved.append(
+                AuditQuarantine.objects.create(
+                    workspace=workspace,
+                    seq=None,
+                    found_at=found_at,
+                    row=normalize_json(values),
+                    source=AuditQuarantine.Source.PENDING,
+                    reason=reason,
+                ).pk
+            )
+        AuditPending.objects.filter(pk__in=ids)._raw_delete(AuditPending.objects.db)
+    return moved
+
+
+def _record_forged_pending(
+    workspace: Workspace, rejected: list[tuple[int, str, bytes]], moved: list[int]
+) -> ExceptionRecord:
+    """The exception record of a quarantine of queue rows, through the normal audit
+    path. It names each row by its queue id, why it was refused and the SHA-256 of the
+    content its MAC would have covered: nothing of what the row claims enters the chain
+    as if it were genuine (the row itself is kept in the quarantine)."""
+    rows = [
+        {
+            "queue_id": pk,
+            "reason": reason,
+            "sha256": hashlib.sha256(message).hexdigest(),
+            "quarantine_id": quarantine_id,
+        }
+        for (pk, reason, message), quarantine_id in zip(rejected, moved, strict=True)
+    ]
+    return exception_record(
+        workspace=workspace,
+        actor=Actor.system("audit"),
+        kind=ExceptionRecord.Kind.QUEUE_FORGED,
+        severity=ExceptionRecord.Severity.HIGH,
+        what=f"{len(rows)} forged or corrupted row(s) in the audit queue; quarantined",
+        why="Rows waiting in the group-commit queue did not carry the application's queue "
+        "MAC (or repeated a row already chained): they were not written by the "
+        "application as they stand, so they were not chained. They were moved to the "
+        "audit quarantine, kept whole.",
+        evidence={"quarantined": rows, "quarantine_ids": moved},
+        mitigation="Investigate database access; the rows are kept in the audit quarantine. "
+        "audit_verify reports the workspace broken until this record is resolved.",
+        subject=f"workspace:{workspace.slug}",
+    )
 
 
 def _checkpoint_if_crossed(workspace: Workspace, before: int, after: int) -> None:

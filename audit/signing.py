@@ -11,7 +11,10 @@ Two things are derived from the one key:
   offline (`manage.py audit_public_key` prints it);
 - the per-entry MAC (HMAC-SHA-256 under a key derived from the seed), which only the
   server can check: it proves an entry newer than the last signed checkpoint was
-  written by the application and not appended by someone with database access.
+  written by the application and not appended by someone with database access;
+- the queue MAC (HMAC-SHA-256 under a second key derived from the seed, label
+  "warden.audit.pending-mac"), over the whole content of an entry waiting in the
+  group-commit queue: the sealer chains only rows the application wrote.
 """
 
 from __future__ import annotations
@@ -62,16 +65,18 @@ def _load_private_key(configured: str, debug: bool, secret_key: str) -> Ed25519P
 
 
 @cache
-def _keys(configured: str, debug: bool, secret_key: str) -> tuple[Ed25519PrivateKey, bytes]:
+def _keys(configured: str, debug: bool, secret_key: str) -> tuple[Ed25519PrivateKey, bytes, bytes]:
     private = _load_private_key(configured, debug, secret_key)
     seed = private.private_bytes(
         _RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     mac_key = hmac.new(seed, b"warden.audit.entry-mac", hashlib.sha256).digest()
-    return private, mac_key
+    # A distinct key per purpose: a queue MAC can never pass for an entry MAC or back.
+    pending_key = hmac.new(seed, b"warden.audit.pending-mac", hashlib.sha256).digest()
+    return private, mac_key, pending_key
 
 
-def _current() -> tuple[Ed25519PrivateKey, bytes]:
+def _current() -> tuple[Ed25519PrivateKey, bytes, bytes]:
     return _keys(
         settings.WARDEN_AUDIT_SIGNING_KEY or "",
         bool(settings.DEBUG),
@@ -141,3 +146,24 @@ def entry_mac_checker():
         return compare(digest(key, entry_hash.encode("ascii"), "sha256").hex(), mac)
 
     return check
+
+
+def pending_mac_checker():
+    """`(mac(message) -> str, check(message, mac) -> bool)` for queued entries (audit
+    group commit): HMAC-SHA-256 of the canonical JSON of a queued row's whole content
+    under the queue key (key looked up once). A missing MAC never checks."""
+    key = _current()[2]
+    digest = hmac.digest
+    compare = hmac.compare_digest
+
+    def mac(message: bytes) -> str:
+        return digest(key, message, "sha256").hex()
+
+    def check(message: bytes, stored: str | None) -> bool:
+        return bool(stored) and compare(digest(key, message, "sha256").hex(), stored)
+
+    return mac, check
+
+
+def pending_mac(message: bytes) -> str:
+    return pending_mac_checker()[0](message)

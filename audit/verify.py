@@ -23,6 +23,14 @@ exported checkpoint file when one is given:
   (appended by someone without the server's key);
 - beyond head: rows past the chain head (read, not ignored).
 
+And the group-commit queue (AuditPending), not in tail-only runs:
+- forged queued entry: a row waiting to be chained whose queue MAC is missing or does
+  not verify (the sealer would quarantine it); rows whose MAC verifies are reported as
+  `pending` with the age of the oldest;
+- quarantined queue row: a queue row in quarantine whose queue_forged exception
+  record is still open (or missing), or whose MAC verifies after all (a genuine entry
+  taken out of the queue by hand instead of being chained).
+
 Speed (>= 100,000 entries/s, bench/audit.py): rows come as tuples in keyset-paginated
 chunks on (workspace, seq) (one index range scan each, constant memory, no model
 instances) and are hashed by `audit.chain.row_hasher`, which assembles the canonical
@@ -43,15 +51,24 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 
 from audit import signing
-from audit.chain import GENESIS_HASH, ROW_FIELDS, row_hasher
+from audit.chain import GENESIS_HASH, PENDING_FIELDS, ROW_FIELDS, pending_message, row_hasher
 from audit.checkpoints import SignedPoint, file_points, signature_valid, stored_points
-from audit.models import AuditChainHead, AuditEntry, AuditQuarantine, ExceptionRecord, VersionLog
+from audit.models import (
+    AuditChainHead,
+    AuditEntry,
+    AuditPending,
+    AuditQuarantine,
+    ExceptionRecord,
+    VersionLog,
+)
 from audit.prune_marks import latest_checkpoint
 
 if TYPE_CHECKING:
@@ -66,6 +83,8 @@ TRUNCATED = "truncated"
 CHECKPOINT_MISMATCH = "checkpoint mismatch"
 FORGED_ENTRY = "forged entry"
 BEYOND_HEAD = "beyond head"
+FORGED_QUEUED = "forged queued entry"
+QUARANTINED_QUEUED = "quarantined queue row"
 
 CHUNK_SIZE = 5000
 _FETCH = (*ROW_FIELDS, "actor_type", "mac")
@@ -87,6 +106,8 @@ class VerifyResult:
     last_signed_seq: int = 0  # newest signed checkpoint (table or file); 0: none
     checkpoints_checked: int = 0
     quarantined: int = 0  # rows moved out of the chain earlier (see AuditQuarantine)
+    pending: int = 0  # queued entries with a valid queue MAC, waiting to be chained
+    pending_age_seconds: float = 0.0  # age of the oldest of them
 
     @property
     def entries_per_second(self) -> float:
@@ -94,13 +115,20 @@ class VerifyResult:
 
     def summary(self) -> str:
         if self.ok:
-            return f"chain intact: {self.entries_checked} entries checked"
-        text = f"chain broken at #{self.first_bad_seq}: {self.problem}"
-        return f"{text} ({self.detail})" if self.detail else text
+            text = f"chain intact: {self.entries_checked} entries checked"
+            if self.pending:
+                text += f"; {self.pending} queued, valid, oldest {self.pending_age_seconds:.1f} s"
+        else:
+            text = f"chain broken at #{self.first_bad_seq}: {self.problem}"
+            text = f"{text} ({self.detail})" if self.detail else text
+        if self.quarantined:
+            text += f"; {self.quarantined} row(s) in quarantine"
+        return text
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["seconds"] = round(self.seconds, 6)
+        data["pending_age_seconds"] = round(self.pending_age_seconds, 3)
         return data
 
 
@@ -475,6 +503,7 @@ def verify_chain(
     checked = 0
     last_signed = 0
     checkpoints_checked = 0
+    queue = _QueueState()
 
     def result(bad_seq: int | None = None, problem: str = "", detail: str = "") -> VerifyResult:
         return VerifyResult(
@@ -488,6 +517,8 @@ def verify_chain(
             last_signed_seq=last_signed,
             checkpoints_checked=checkpoints_checked,
             quarantined=AuditQuarantine.objects.filter(workspace=workspace).count(),
+            pending=queue.pending,
+            pending_age_seconds=queue.age,
         )
 
     own_snapshot = not connection.in_atomic_block  # one the parallel walk can share
@@ -634,4 +665,93 @@ def verify_chain(
             mismatch = _first_evidence_mismatch(workspace, head_seq)
             if mismatch is not None:
                 return result(mismatch[0], HASH_MISMATCH, mismatch[1])
+            finding = _queue_findings(workspace, head_seq, queue)
+            if finding is not None:
+                return result(*finding)
     return result()
+
+
+# --- The group-commit queue ------------------------------------------------------------
+
+
+@dataclass
+class _QueueState:
+    pending: int = 0
+    age: float = 0.0
+
+
+def _pending_values(values: dict) -> dict:
+    """A queue row's content as the writer MAC'd it, from the ORM or from the JSON
+    copy kept in quarantine (timestamps as ISO text there)."""
+    values = {name: values.get(name) for name in PENDING_FIELDS[1:]}
+    if isinstance(values["created_at"], str):
+        values["created_at"] = datetime.fromisoformat(values["created_at"])
+    if values["client_ip"] is not None:
+        values["client_ip"] = str(values["client_ip"])
+    return values
+
+
+def _queue_findings(
+    workspace: Workspace, head_seq: int, state: _QueueState
+) -> tuple[int, str, str] | None:
+    """Check every queued row's MAC (counting the valid ones and the oldest one's age in
+    `state`) and every quarantined queue row against its exception record."""
+    _, mac_ok = signing.pending_mac_checker()
+    oldest = None
+    queued = AuditPending.objects.filter(workspace=workspace).order_by("id")
+    for row in queued.values("id", "mac", *PENDING_FIELDS[1:]):
+        values = _pending_values(row)
+        if not mac_ok(pending_message(workspace.pk, values), row["mac"]):
+            why = "has no queue MAC" if not row["mac"] else "queue MAC does not verify"
+            return head_seq + 1, FORGED_QUEUED, f"queue row {row['id']} {why}"
+        state.pending += 1
+        oldest = values["created_at"] if oldest is None else min(oldest, values["created_at"])
+    if oldest is not None:
+        state.age = max((timezone.now() - oldest).total_seconds(), 0.0)
+    quarantined = AuditQuarantine.objects.filter(
+        workspace=workspace, source=AuditQuarantine.Source.PENDING
+    ).order_by("id")
+    rows = list(quarantined.values_list("id", "reason", "row"))
+    if not rows:
+        return None
+    records = {}
+    found = ExceptionRecord.objects.filter(
+        workspace=workspace, kind=ExceptionRecord.Kind.QUEUE_FORGED
+    ).values_list("pk", "resolved_at", "evidence", "audit_entry__seq")
+    for pk, resolved_at, evidence, seq in found:
+        for quarantine_id in (evidence or {}).get("quarantine_ids", []):
+            records[quarantine_id] = (pk, resolved_at, seq)
+    for quarantine_id, reason, row in rows:
+        values = _pending_values(row)
+        genuine = mac_ok(pending_message(workspace.pk, values), row.get("mac"))
+        if genuine and (reason != "replayed" or not _in_chain(workspace, values)):
+            return (
+                head_seq + 1,
+                QUARANTINED_QUEUED,
+                f"quarantine {quarantine_id} holds a genuine queued entry (its MAC verifies): "
+                "taken out of the queue instead of being chained",
+            )
+        record = records.get(quarantine_id)
+        if record is None:
+            return (
+                head_seq + 1,
+                QUARANTINED_QUEUED,
+                f"quarantine {quarantine_id}: no exception record names it",
+            )
+        if record[1] is None:
+            return (
+                record[2],
+                QUARANTINED_QUEUED,
+                f"forged queue row in quarantine {quarantine_id}; exception record "
+                f"{record[0]} is open",
+            )
+    return None
+
+
+def _in_chain(workspace: Workspace, values: dict) -> bool:
+    """An entry identical to a replayed queue row is in the chain (what it copied)."""
+    fields = ("actor", "action", "target_type", "target_id", "request_id", "input",
+              "decision", "outcome")  # fmt: skip
+    same_time = AuditEntry.objects.filter(workspace=workspace, created_at=values["created_at"])
+    wanted = tuple(values[name] for name in fields)
+    return any(found == wanted for found in same_time.values_list(*fields))

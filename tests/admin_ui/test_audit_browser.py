@@ -309,3 +309,18 @@ def test_exception_records_filter_open_and_resolved(evidence, role_users, admin_
     resolved_rows = client.get(url, {"resolved": "yes"}).context["cl"].result_list
     assert [r.what for r in open_rows] == ["Burst of denials"]
     assert [r.what for r in resolved_rows] == ["Refused"]
+
+
+def test_verify_shows_a_forged_queue_row_it_quarantined(evidence, role_users, admin_client_for):
+    """Issue 21 item 6: a row slipped into the group-commit queue is quarantined by the
+    verification's seal, and the page says so (tests/audit/test_queue_forgery.py)."""
+    from tests.audit.test_queue_forgery import FORGED_ACTOR, _forge
+
+    _forge(evidence)
+    response = admin_client_for(role_users[Role.AUDITOR]).post(VERIFY, {"workspace": evidence.slug})
+    html = response.content.decode()
+    assert "does not verify" in html
+    assert "quarantined queue row" in html
+    assert "Rows in quarantine" in html
+    assert not AuditEntry.objects.filter(workspace=evidence, actor=FORGED_ACTOR).exists()
+    assert ExceptionRecord.objects.filter(workspace=evidence, kind="queue_forged").exists()

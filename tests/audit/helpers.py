@@ -5,8 +5,10 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from audit import signing
+from audit.chain import PENDING_FIELDS, pending_message
 from audit.events import EVENTS, TargetType
-from audit.models import AuditAction, AuditChainHead
+from audit.models import AuditAction, AuditChainHead, AuditPending
 from audit.services import audit_record
 from common.actor import Actor
 
@@ -85,3 +87,32 @@ def hold_chain_head(workspace, release: threading.Event, held: threading.Event):
     thread.start()
     assert held.wait(timeout=30)
     return thread
+
+
+def queued_row(workspace, **fields) -> AuditPending:
+    """A genuine entry waiting in the group-commit queue, as the application writes it
+    when the chain head is busy (a process stopped before sealing leaves such rows):
+    its queue MAC made with the server's key, over values in the form the database
+    gives back."""
+    from django.utils import timezone
+
+    values = {
+        "created_at": timezone.now(),
+        "actor": "key:queued",
+        "actor_type": "key",
+        "action": "action.decided",
+        "target_type": "action_request",
+        "target_id": "queued",
+        "tool": "crm.lookup",
+        "input": {"params": {"amount": 12.5}, "reason": "", "dry_run": False},
+        "decision": "allowed",
+        "rationale": "",
+        "policy_version": None,
+        "request_id": "",
+        "client_ip": None,
+        "outcome": "allowed",
+        **fields,
+    }
+    mac = signing.pending_mac(pending_message(workspace.pk, values))
+    assert set(values) == set(PENDING_FIELDS[1:])
+    return AuditPending.objects.create(workspace=workspace, mac=mac, **values)

@@ -21,7 +21,7 @@ from audit.services import audit_record, audit_seal_pending, seal_wait_idle
 from audit.verify import verify_chain
 from common.actor import Actor
 from oversight.replay import replay_action
-from tests.audit.helpers import hold_chain_head, on_postgres, raw_sql
+from tests.audit.helpers import hold_chain_head, on_postgres, queued_row, raw_sql
 from tests.audit.test_concurrency import _assert_linear
 
 pytestmark = [on_postgres, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -119,25 +119,17 @@ def test_a_busy_head_does_not_hold_the_decision_back(workspace, agents):
 def test_entries_left_queued_are_sealed_before_the_next_append(workspace):
     """A process stopped between commit and seal leaves entries queued: the next append
     to the chain seals them first, in queue order (causal order), then itself."""
-    from django.utils import timezone
 
     left = [
-        AuditPending.objects.create(
-            workspace=workspace,
-            created_at=timezone.now(),
+        queued_row(
+            workspace,
             actor=f"key:left-{n}",
-            actor_type="key",
-            action="action.decided",
-            target_type="action_request",
             target_id=f"left-{n}",
-            tool="crm.lookup",
             input={"params": {"n": n, "s": "é ☃"}, "reason": "", "dry_run": False},
-            decision="allowed",
             rationale="allowlist: fine",
             policy_version=2,
             request_id=f"r{n}",
             client_ip="2001:db8::1",
-            outcome="allowed",
         )
         for n in range(3)
     ]
@@ -171,21 +163,12 @@ def test_export_and_replay_stay_exact_under_group_commit(workspace, agents):
 
 
 def _queued(workspace, n: int = 0) -> AuditPending:
-    from django.utils import timezone
-
-    return AuditPending.objects.create(
-        workspace=workspace,
-        created_at=timezone.now(),
+    return queued_row(
+        workspace,
         actor=f"key:queued-{n}",
-        actor_type="key",
-        action="action.decided",
-        target_type="action_request",
         target_id=f"queued-{n}",
-        tool="crm.lookup",
         input={"params": {"n": n, "amount": 12.5}, "reason": "", "dry_run": False},
-        decision="allowed",
         request_id=f"q{n}",
-        outcome="allowed",
     )
 
 

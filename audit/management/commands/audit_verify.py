@@ -5,7 +5,10 @@ sequence number of every broken chain. Signed checkpoints are checked from the t
 and, with --checkpoints, from an exported copy (a JSON-lines file or the export
 directory), which is what catches a database rewound past its own checkpoints.
 Each verdict is also appended to the chain it judged (`audit.verified`; a broken chain
-opens a critical exception record) unless --no-record is given."""
+opens a critical exception record) unless --no-record is given. Queued entries (group
+commit) are sealed first (a forged queue row is quarantined then, and the chain is
+reported broken until its exception record is resolved); with --no-seal nothing is
+written and entries still queued are reported as pending, with the oldest one's age."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -26,12 +29,17 @@ class Command(BaseCommand):
             "--no-record", action="store_true", help="do not append the verdict to the chain"
         )
         parser.add_argument(
+            "--no-seal",
+            action="store_true",
+            help="read only: do not seal queued entries first (implies --no-record)",
+        )
+        parser.add_argument(
             "--checkpoints",
             metavar="FILE",
             help="exported signed checkpoints (JSON lines, or the export directory)",
         )
 
-    def handle(self, *args, slug=None, no_record=False, checkpoints=None, **options):
+    def handle(self, *args, slug=None, no_record=False, no_seal=False, checkpoints=None, **options):
         workspaces = Workspace.objects.order_by("slug")
         if slug:
             workspaces = workspaces.filter(slug=slug)
@@ -44,8 +52,9 @@ class Command(BaseCommand):
         for workspace in workspaces.iterator():
             bar = ProgressBar(self.stdout, label=workspace.slug)
             try:
-                if no_record:
-                    audit_seal_pending(workspace)  # queued entries join the chain first
+                if no_record or no_seal:
+                    if not no_seal:
+                        audit_seal_pending(workspace)  # queued entries join the chain first
                     result = verify_chain(workspace, progress=bar, checkpoint_file=checkpoints)
                 else:
                     result = audit_verify_and_record(
@@ -58,6 +67,13 @@ class Command(BaseCommand):
             total_seconds += result.seconds
             rate = f"{result.entries_per_second:,.0f} entries/s"
             signed = f", signed through #{result.last_signed_seq}" if result.last_signed_seq else ""
+            if result.pending:
+                signed += (
+                    f", {result.pending} queued entr{'y' if result.pending == 1 else 'ies'}"
+                    f" valid, pending (oldest {result.pending_age_seconds:.1f} s)"
+                )
+            if result.quarantined:
+                signed += f", {result.quarantined} row(s) in quarantine"
             if result.ok:
                 self.stdout.write(
                     f"{workspace.slug}: ok, {result.entries_checked:,} entries in "
