@@ -18,6 +18,7 @@ nothing). A construct it cannot translate fails the import, never the scan."""
 
 from __future__ import annotations
 
+import functools
 import re
 import re._constants as sre
 import re._parser as sre_parse
@@ -108,10 +109,11 @@ def _emit(items, state, *, at_start: bool, tail_empty: bool) -> str:
     """RE2 syntax for a parsed sequence. `at_start`: nothing before it can consume a
     character; `tail_empty`: everything after it can match the empty string."""
     items = list(items)
+    widths = [_width([item], state) for item in items]
     out = []
     for index, (op, av) in enumerate(items):
-        start = at_start and _width(items[:index], state)[1] == 0
-        tail = tail_empty and _width(items[index + 1 :], state)[0] == 0
+        start = at_start and all(high == 0 for _, high in widths[:index])
+        tail = tail_empty and all(low == 0 for low, _ in widths[index + 1 :])
         out.append(_emit_one(op, av, state, at_start=start, tail_empty=tail))
     return "".join(out)
 
@@ -213,7 +215,12 @@ TRANSLATED = tuple((secret_type, to_re2(pattern)) for secret_type, pattern in PA
 # set does the pattern-by-pattern search name the kind.
 _NAMES = _set(translated for _, translated in TRANSLATED)
 _ANY = re2.compile("|".join(translated for _, translated in TRANSLATED), _options())
-_EACH = tuple(re2.compile(translated, _options()) for _, translated in TRANSLATED)
+
+
+@functools.cache
+def _each(index: int):
+    """Pattern `index` alone, compiled when first needed (after a failed set only)."""
+    return re2.compile(TRANSLATED[index][1], _options())
 
 
 def _utf8(text: str) -> bytes:
@@ -234,7 +241,7 @@ def credential_type(text: str) -> str | None:
         return TRANSLATED[min(found)][0]
     if _ANY.search(encoded) is None:
         return None
-    for (secret_type, _), scanner in zip(TRANSLATED, _EACH, strict=True):
-        if scanner.search(encoded) is not None:
+    for index, (secret_type, _) in enumerate(TRANSLATED):
+        if _each(index).search(encoded) is not None:
             return secret_type
     return TRANSLATED[0][0]  # not reached: _ANY matches only where one of these does
