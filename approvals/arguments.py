@@ -4,19 +4,123 @@ It runs inside the gate's submit path after the allowlist and scope rules (a key
 may not see a tool must not learn its schema) and before confirmation or execution: a
 malformed call never reaches a human or an upstream. A mismatch becomes a denial,
 `invalid_params`, recorded like any other. Messages name the path and the rule, never
-the offending value (it may be a secret parameter)."""
+the offending value (it may be a secret parameter).
+
+Schema patterns (`pattern`, `patternProperties`) run in RE2, in time linear in the
+agent's text: jsonschema would run them in Python's backtracking `re`, where a pattern
+an admin or an upstream wrote (`^(a+)+$`, many an e-mail pattern) takes exponential
+time on a crafted value. A pattern RE2 cannot compile (lookarounds, backreferences)
+makes the schema unusable: refused when it is saved or synced, a denial if one is
+already stored. `unevaluatedProperties` is not combined with `patternProperties`
+(jsonschema evaluates that pair with `re` internally)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+import re2
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError, ValidationError
 
 from approvals import gate
 
 MAX_SCHEMA_CHARS = 64 * 1024
+MAX_PATTERNS = 256
+
+
+class UnsupportedPattern(ValueError):
+    pass
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex(pattern: str):
+    options = re2.Options()
+    options.never_capture = True
+    options.log_errors = False
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        raise UnsupportedPattern(pattern) from exc
+
+
+def _found(pattern: str, text: str) -> bool:
+    return _regex(pattern).search(text) is not None
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _found(pattern, instance):
+        yield ValidationError("does not match the pattern")
+
+
+def _pattern_properties(validator, pattern_properties, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in pattern_properties.items():
+        for name, value in instance.items():
+            if _found(pattern, name):
+                yield from validator.descend(value, subschema, path=name, schema_path=pattern)
+
+
+def _additional_properties(validator, additional, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    declared = schema.get("properties", {})
+    patterns = list(schema.get("patternProperties", {}))
+    extras = [
+        name
+        for name in instance
+        if name not in declared and not any(_found(p, name) for p in patterns)
+    ]
+    if validator.is_type(additional, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], additional, path=name)
+    elif not additional and extras:
+        yield ValidationError("Additional properties are not allowed")
+
+
+# Draft 2020-12 with every keyword that matches a pattern running it in RE2.
+_Validator = validators.extend(
+    Draft202012Validator,
+    {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+    },
+)
+
+
+def _pattern_problem(schema: Any) -> str:
+    """Why the schema's patterns cannot run in RE2 ("" when they can)."""
+    patterns: list[str] = []
+    keywords: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        if not isinstance(node, dict):
+            continue
+        keywords.update(k for k in node if isinstance(k, str))
+        if isinstance(node.get("pattern"), str):
+            patterns.append(node["pattern"])
+        if isinstance(node.get("patternProperties"), dict):
+            patterns.extend(k for k in node["patternProperties"] if isinstance(k, str))
+        stack.extend(node.values())
+    if {"patternProperties", "unevaluatedProperties"} <= keywords:
+        return "unevaluatedProperties cannot be combined with patternProperties."
+    if len(patterns) > MAX_PATTERNS:
+        return f"At most {MAX_PATTERNS} patterns."
+    for pattern in patterns:
+        try:
+            _regex(pattern)
+        except UnsupportedPattern:
+            return (
+                f"Pattern {pattern[:100]!r} is not supported: patterns run in RE2 "
+                "(no lookaround, no backreferences)."
+            )
+    return ""
 
 
 def schema_problem(schema: Any) -> str:
@@ -29,7 +133,7 @@ def schema_problem(schema: Any) -> str:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return f"Not a valid JSON Schema: {exc.message[:200]}"
-    return ""
+    return _pattern_problem(schema)
 
 
 def _path(parts) -> str:
@@ -53,7 +157,9 @@ def params_error(schema: Any, params: dict) -> dict | None:
     if not schema or not isinstance(schema, dict):
         return None
     try:
-        validator = Draft202012Validator(schema)
+        if _pattern_problem(schema):
+            raise UnsupportedPattern("stored before patterns ran in RE2")
+        validator = _Validator(schema)
         error = next(iter(sorted(validator.iter_errors(params), key=lambda e: e.path)), None)
     except Exception:  # unresolvable $ref, recursion, bad types: fail closed, never allow
         return {"path": "$", "rule": "schema", "message": "The tool's input schema is unusable."}

@@ -2,8 +2,10 @@
 
 The URL rules are the webhooks' (notifications.transport.check_destination: https, no
 credentials in the URL, the host on the workspace's outbound host allowlist) with one
-difference: private, loopback, link-local and other non-public addresses are admitted
-only inside the operator's WARDEN_CONNECTOR_PRIVATE_NETWORKS, never by a workspace entry.
+difference: special-purpose addresses (common.egress, the one address policy: private,
+loopback, link-local, CGNAT, multicast, reserved, and their NAT64, 6to4, Teredo,
+IPv4-compatible and IPv4-mapped forms) are admitted only inside the operator's
+WARDEN_CONNECTOR_PRIVATE_NETWORKS, never by a workspace entry.
 The connection goes to the address that was checked (no second DNS lookup), redirects
 are never followed, and every call has a timeout and a response size cap. Connections
 are kept alive per process and reused for the same checked address (`post`).
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from common import egress
 from notifications import transport
 from notifications.selectors import webhook_host_allowlist
 from tenants.models import Workspace
@@ -58,20 +61,14 @@ def _networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     ]
 
 
-def _normalize(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0].strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        return ip.ipv4_mapped
-    return ip
+def _normalize(address: str) -> egress.IPAddress | None:
+    return egress.parse_address(address)
 
 
-def _address_allowed(ip) -> bool:
-    if ip.is_global:
-        return True
-    return any(ip.version == net.version and ip in net for net in _networks())
+def _address_allowed(ip: egress.IPAddress) -> bool:
+    """The shared policy (common.egress): special-purpose addresses, IPv6 forms of
+    internal IPv4 ones included, only inside the operator's private networks."""
+    return egress.address_allowed(ip, _networks())
 
 
 def check_url(

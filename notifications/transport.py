@@ -5,10 +5,10 @@ A destination is accepted only if
 - it carries no credentials,
 - its host matches the workspace's allowlist (exact host, `*.suffix`, or an IP/CIDR
   entry for IP literals), and
-- every address the host resolves to is public (outside an explicit deny list of
-  special-purpose ranges, IPv4 embedded in IPv6 checked too: `is_special_purpose`),
-  or lies inside an IP/CIDR entry of the allowlist: a host name entry never admits a
-  private or loopback address.
+- every address the host resolves to is public (common.egress: outside the
+  special-purpose ranges, IPv4 embedded in IPv6 checked too), or lies inside an IP/CIDR
+  entry of the allowlist: a host name entry never admits a private or loopback
+  address.
 
 The check runs when a URL is saved and again before every send, and the connection
 goes to the address that was checked (no second DNS lookup, no redirects followed),
@@ -29,10 +29,12 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from common import egress
+
 MAX_RESPONSE_BYTES = 64 * 1024
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = egress.IPNetwork
+IPAddress = egress.IPAddress
 
 
 class DestinationRefused(Exception):
@@ -89,7 +91,7 @@ class Allowlist:
         return host in self.hosts or any(host.endswith(s) for s in self.suffixes)
 
     def admits_address(self, ip: IPAddress) -> bool:
-        return any(ip.version == net.version and ip in net for net in self.networks)
+        return egress.covered(ip, self.networks)
 
 
 def validate_entries(entries: Iterable[str]) -> list[str]:
@@ -110,89 +112,12 @@ def validate_entries(entries: Iterable[str]) -> list[str]:
 
 
 def _ip_or_none(host: str) -> IPAddress | None:
-    try:
-        ip = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        return ip.ipv4_mapped
-    return ip
+    return egress.parse_address(host)
 
 
-# Special-purpose ranges (IANA registries, RFC 6890 and successors) that an outgoing
-# request never goes to unless a workspace allowlists them by IP/CIDR. Explicit rather
-# than `is_global`: Python's ipaddress calls ::7f00:1, 64:ff9b::7f00:1 and 2002:7f00:1::
-# global, yet each of them can reach 127.0.0.1 through a translator or tunnel.
-_DENIED_V4 = tuple(
-    ipaddress.IPv4Network(net)
-    for net in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.0.2.0/24",
-        "192.88.99.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "198.51.100.0/24",
-        "203.0.113.0/24",
-        "224.0.0.0/4",
-        "240.0.0.0/4",
-        "255.255.255.255/32",
-    )
-)
-_DENIED_V6 = tuple(
-    ipaddress.IPv6Network(net)
-    for net in (
-        "::/128",
-        "::1/128",
-        "2001::/32",  # Teredo: the client's address is obfuscated inside
-        "2001:db8::/32",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-    )
-)
-# IPv6 ranges that carry an IPv4 address: denied when the embedded address is.
-_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-_SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
-_V4_COMPATIBLE = ipaddress.IPv6Network("::/96")
-
-
-def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, compatible, NAT64, 6to4)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip in _V4_COMPATIBLE or any(ip in net for net in _NAT64):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    if ip in _SIX_TO_FOUR:
-        return ip.sixtofour
-    return None
-
-
-def _admission_address(ip: IPAddress) -> IPAddress:
-    """What an IP/CIDR allowlist entry must cover to admit `ip`: the IPv4 address it
-    embeds, if any (as for IPv4-mapped addresses), so `::/0` never admits loopback."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        return _embedded_v4(ip) or ip
-    return ip
-
-
-def is_special_purpose(ip: IPAddress) -> bool:
-    """True for any address in the deny list above, IPv4 embedded in IPv6 included,
-    and for anything else `ipaddress` does not call global."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        if any(ip in net for net in _DENIED_V6):
-            return True
-        embedded = _embedded_v4(ip)
-        if embedded is not None:
-            return is_special_purpose(embedded)
-    elif any(ip in net for net in _DENIED_V4):
-        return True
-    return not ip.is_global
+# The address policy (special-purpose ranges, IPv4 embedded in IPv6) is common.egress,
+# shared with the connectors' outbound check.
+is_special_purpose = egress.is_special_purpose
 
 
 def resolve_host(host: str, port: int) -> list[str]:
@@ -247,7 +172,7 @@ def check_destination(
         ip = _ip_or_none(address)
         if ip is None:
             raise DestinationRefused(f"The host {host!r} resolves to an invalid address.")
-        if is_special_purpose(ip) and not allowlist.admits_address(_admission_address(ip)):
+        if not egress.address_allowed(ip, allowlist.networks):
             raise DestinationRefused(
                 f"The host {host!r} resolves to a private or reserved address ({ip}); "
                 "allowlist that address explicitly (IP or CIDR) to reach it."

@@ -1,9 +1,22 @@
 """Hidden characters in agent text are shown, never passed through or dropped."""
 
+import re
+
 import pytest
 from django.template import Context, Template
+from django.utils.html import conditional_escape, format_html
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from common.text import has_invisible, reveal_invisible, reveal_invisible_html
+from common.text import (
+    _HTML_MARKER,
+    _highlight_markers,
+    has_invisible,
+    has_unstorable,
+    reveal_invisible,
+    reveal_invisible_html,
+    strip_unstorable,
+)
 
 HIDDEN = [
     "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # bidi embeddings and overrides
@@ -58,3 +71,29 @@ def test_html_version_highlights_markers_already_in_stored_text():
         'to ann@example.com<span class="warden-invisible" title="hidden character U+202E">'
         "⟦U+202E⟧</span> &lt;i&gt;"
     )
+
+
+# The regular expressions these functions used before they became plain string code.
+_OLD_MARKER = re.compile(r"⟦(U\+[0-9A-F]{4,6})⟧")
+_OLD_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_TEXT = st.lists(
+    st.sampled_from(["⟦U+", "⟧", "⟦", "U+", "0", "9", "A", "F", "f", "G", "<", "&", "\x00"])
+    | st.sampled_from(["\ud800", "\udfff", "\U0001f600", "é", "x", " "]),
+    max_size=20,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+@example("⟦U+AAA⟧ ⟦U+0041⟧ ⟦U+10FFFF⟧ ⟦U+1234567⟧ ⟦U+abcd⟧ ⟦U+⟦U+202E⟧ ⟦U+20G0⟧")
+def test_markers_are_highlighted_exactly_where_the_old_pattern_found_them(text):
+    escaped = str(conditional_escape(text))
+    old = _OLD_MARKER.sub(lambda m: format_html(_HTML_MARKER, m.group(1)), escaped)
+    assert _highlight_markers(escaped) == old
+
+
+@settings(max_examples=300, deadline=None)
+@given(_TEXT)
+def test_unstorable_characters_are_found_and_stripped_as_before(text):
+    assert has_unstorable(text) == (_OLD_UNSTORABLE.search(text) is not None)
+    assert strip_unstorable(text) == _OLD_UNSTORABLE.sub("", text)
