@@ -540,7 +540,8 @@ def connector_sync_scheduled(*, connector_id, actor: Actor) -> dict | None:
         audit_record(
             EVENTS[AuditAction.CONNECTOR_SYNCED].event(
                 target_id=connector.pk,
-                input={"error": error.code, "message": error.message[:500]},
+                input={"created": [], "changed": [], "removed": [], "skipped": []},
+                rationale=f"scheduled sync failed ({error.code}): {error.message}"[:500],
                 outcome="failed",
             ),
             workspace=connector.workspace,
