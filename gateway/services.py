@@ -435,7 +435,12 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
         connector = Connector.objects.select_for_update().get(pk=connector.pk)
         workspace = connector.workspace
         prefix = naming.catalog_prefix(connector.name) + "."
-        existing = {t.upstream_name: t for t in Tool.objects.filter(connector=connector)}
+        # Tools bound to no upstream tool (a name the upgrade could not map) are left
+        # alone: they never execute, and no upstream tool may adopt them.
+        existing = {
+            t.upstream_name: t
+            for t in Tool.objects.filter(connector=connector).exclude(upstream_name="")
+        }
         taken = set(Tool.objects.filter(workspace=workspace).values_list("name", flat=True))
         why = f"catalog sync of connector {connector.name}"
         # Names already valid come first, so `list_tickets` keeps its name and a
@@ -770,7 +775,7 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
         if reported and action_status == ActionRequest.Status.EXECUTED and connector.has_webhooks:
             announce_action_decided(action, "action.executed")
     if changed:
-        _rug_pulled(tool, connector, execution, changed, actor)
+        _rug_pulled(tool, connector, execution, changed)
     return execution, result
 
 
@@ -799,9 +804,11 @@ def _definition_changed(connector: Connector, tool: Tool, target, headers) -> st
     return "" if same else f"the upstream changed its definition of {tool.upstream_name!r}"
 
 
-def _rug_pulled(tool: Tool, connector: Connector, execution: Execution, why: str, actor):
+def _rug_pulled(tool: Tool, connector: Connector, execution: Execution, why: str):
     """Disable the tool (the catalog service: audited, policy version bumped) and open an
-    exception record, together; then refuse the call with a stable code."""
+    exception record, together; then refuse the call with a stable code. Warden acts
+    here, not the key whose call found the change."""
+    actor = Actor.system("gateway.definition_check")
     with transaction.atomic():
         current = Tool.objects.filter(pk=tool.pk, enabled=True).first()
         if current is not None:

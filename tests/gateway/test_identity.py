@@ -121,6 +121,31 @@ def test_a_hand_made_tool_cannot_be_attached_to_a_connector(crm, gw_workspace):
         tool_update(tool=hand_made, actor=SYSTEM, changes={"connector": crm})
 
 
+def test_a_tool_bound_to_no_upstream_tool_never_executes_nor_is_adopted(
+    crm, gw_workspace, gw_agent, upstream
+):
+    """What the upgrade could not map (a name outside `<connector>.`) stays unbound."""
+    from approvals.catalog import tool_create
+    from approvals.guard import operator_seeding
+
+    with operator_seeding():
+        tool_create(
+            workspace=gw_workspace,
+            actor=SYSTEM,
+            name="legacy.lookup",
+            connector=crm,
+            level="read",
+            input_schema=LOOKUP_SCHEMA,
+        )
+    connector_sync(connector=crm, actor=SYSTEM)
+    assert Tool.objects.get(name="legacy.lookup").upstream_name == ""
+    _, client, _ = gw_agent
+    body = {"tool": "legacy.lookup", "params": {"customer_id": 1}, "execute": True}
+    response = client.post("/api/v1/actions", body, format="json")
+    assert response.json()["execution"]["status"] == "failed"
+    assert upstream.tool_calls() == []
+
+
 def _migrate(target):
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()

@@ -28,6 +28,7 @@ def _refused_as_changed(response, api_error, upstream):
     assert lookup.enabled is False
     disabled = AuditEntry.objects.filter(action="tool.updated", tool="crm.lookup").latest("id")
     assert disabled.version_log.after["enabled"] is False
+    assert disabled.actor == "system:gateway.definition_check"
     record = ExceptionRecord.objects.get(kind="anomaly")
     assert "crm.lookup" in record.what and record.evidence["upstream_tool"] == "lookup"
     assert Execution.objects.get().status == "failed"
