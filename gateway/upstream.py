@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
@@ -46,9 +47,10 @@ class UpstreamTool:
     output_schema: dict = field(default_factory=dict)
     annotations: dict = field(default_factory=dict)  # the boolean hints only
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """SHA-256 of the definition a human reviews: what a rug pull would change."""
+        """SHA-256 of the definition a human reviews: what a rug pull would change.
+        Computed once per listed definition (the call-time check reuses it)."""
         definition = {
             "name": self.name,
             "description": self.description,
