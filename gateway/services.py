@@ -512,6 +512,7 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
             if name not in usable:
                 catalog.tool_delete(tool=tool, actor=actor, reason=f"{why}: gone upstream")
                 report["removed"].append(tool.name)
+        report = {kind: sorted(names) for kind, names in report.items()}
         connector.last_synced_at = timezone.now()
         connector.save(update_fields=["last_synced_at"])
         audit_record(
