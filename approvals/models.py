@@ -6,6 +6,7 @@ from django.db import models
 from django.utils import timezone
 
 from approvals.validation import clean_tool_fields
+from common.errors import WardenError
 from common.guarded import GuardedQuerySet
 from keys.models import MachineKey
 from tenants.models import Workspace
@@ -15,6 +16,19 @@ PLATFORM_TOOL_PREFIX = "warden."
 # Keys of a governed proposal's `values` that hold ciphertext (approvals.door, e.g.
 # gateway.governance): never shown to people.
 SEALED_PREFIX = "sealed_"
+
+
+class ToolBindingImmutable(WardenError):
+    """Raised when a save would re-point an imported tool's binding."""
+
+
+class ToolQuerySet(GuardedQuerySet):
+    def update(self, **kwargs):
+        if {"connector", "connector_id", "upstream_name"} & set(kwargs):
+            raise ToolBindingImmutable(
+                "conflict", "A tool's connector and upstream tool are fixed when it is imported."
+            )
+        return super().update(**kwargs)
 
 
 class Tool(models.Model):
@@ -47,9 +61,17 @@ class Tool(models.Model):
         "deny_condition",
         "deny_reason",
     )
-    # What the catalog services accept: the editable fields plus the connector link,
-    # which only the gateway's catalog import sets.
-    SERVICE_FIELDS = (*EDITABLE_FIELDS, "connector")
+    # What the catalog services accept: the editable fields plus the connector link and
+    # the upstream's definition, which only the gateway's catalog import sets.
+    # The binding (connector, upstream_name) is set once: Tool.save refuses to change it.
+    SERVICE_FIELDS = (
+        *EDITABLE_FIELDS,
+        "connector",
+        "upstream_name",
+        "upstream_digest",
+        "output_schema",
+        "upstream_annotations",
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="tools")
@@ -84,6 +106,17 @@ class Tool(models.Model):
         on_delete=models.SET_NULL,
         related_name="tools",
     )
+    # The upstream tool Warden executes, verbatim as the connector named it, recorded
+    # once at import and never changed (renaming the catalog entry changes only what its
+    # name matches): identity is never a name (DESIGN principle 13).
+    upstream_name = models.CharField(max_length=200, blank=True, editable=False)
+    # SHA-256 of the upstream's definition (description, inputSchema, outputSchema,
+    # annotations) as last imported: what a human reviewed. A call whose upstream
+    # definition no longer matches is refused (gateway.services, rug pull).
+    upstream_digest = models.CharField(max_length=64, blank=True, editable=False)
+    # What the upstream declares about its result and its behaviour, kept as imported.
+    output_schema = models.JSONField(default=dict, blank=True, editable=False)
+    upstream_annotations = models.JSONField(default=dict, blank=True, editable=False)
     deny_condition = models.TextField(
         blank=True,
         help_text="CEL over params, key, workspace and tool; true refuses the call "
@@ -95,7 +128,7 @@ class Tool(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    objects = GuardedQuerySet.as_manager()
+    objects = ToolQuerySet.as_manager()
 
     class Meta:
         ordering = ["workspace", "name"]
@@ -105,6 +138,30 @@ class Tool(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        # A stored binding is immutable: a connector tool is never re-pointed at another
+        # connector or another upstream tool, by any path that saves the model.
+        was = getattr(self, "_binding", None)
+        if was is not None and self.binding != was:
+            raise ToolBindingImmutable(
+                "conflict",
+                "A tool's connector and upstream tool are fixed when it is imported.",
+                {"connector": ["Not changeable."]},
+            )
+        super().save(*args, **kwargs)
+        self._binding = self.binding
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        tool = super().from_db(db, field_names, values)
+        tool._binding = tool.binding
+        return tool
+
+    @property
+    def binding(self) -> tuple[Any, str]:
+        """What runs upstream: the connector and the upstream tool, by id and verbatim."""
+        return self.__dict__.get("connector_id"), self.__dict__.get("upstream_name", "")
 
     @property
     def is_platform(self) -> bool:

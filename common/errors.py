@@ -5,6 +5,8 @@ from typing import Any
 
 ERROR_STATUS: dict[str, int] = {
     "validation_error": 400,
+    # A credential reference outside the workspace's own namespace (gateway.credentials).
+    "credential_not_allowed": 400,
     "parse_error": 400,
     "invalid_params": 400,
     "workspace_required": 400,
@@ -31,6 +33,9 @@ ERROR_STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "conflict": 409,
+    # The upstream's definition of a tool no longer matches the one a human reviewed (a
+    # rug pull): nothing was called; the tool is disabled until reviewed again.
+    "upstream_tool_changed": 409,
     "confirmation_pending": 409,
     "confirmation_used": 409,
     "already_decided": 409,

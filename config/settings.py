@@ -207,6 +207,15 @@ WARDEN_CONNECTOR_MAX_RESPONSE_BYTES = env.int(
 # Credential references `env:NAME` may only name variables with this prefix, so a
 # workspace can never point a connector at the server's own secrets (SECRET_KEY, ...).
 WARDEN_CREDENTIAL_ENV_PREFIX = env.str("WARDEN_CREDENTIAL_ENV_PREFIX", default="WARDEN_CRED_")
+# Credentials belong to one workspace: the operator assigns each workspace (by id) a
+# namespace of capitals and digits, e.g. "<workspace uuid>=ACME,<uuid>=GLOBEX"; its
+# references resolve only inside it (`env:WARDEN_CRED_ACME_...`, `vault:ACME/...`).
+# A workspace without one can use no credential references (gateway.credentials).
+WARDEN_CREDENTIAL_NAMESPACES = env.dict("WARDEN_CREDENTIAL_NAMESPACES", default={})
+# The call-time rug-pull check reads an upstream's tools/list at most this often.
+WARDEN_UPSTREAM_DEFINITION_TTL = env.float("WARDEN_UPSTREAM_DEFINITION_TTL", default=60.0)
+# Every MCP connector's catalog is synced (changes disable tools) this often.
+WARDEN_CONNECTOR_SYNC_SECONDS = env.int("WARDEN_CONNECTOR_SYNC_SECONDS", default=900)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Warden API",
@@ -313,6 +322,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.remind_unresolved_exceptions",
         "schedule": crontab(hour=8, minute=0),
         "options": {"expires": 3600},
+    },
+    "sync-connectors": {
+        "task": "gateway.sync_connectors",
+        "schedule": float(WARDEN_CONNECTOR_SYNC_SECONDS),
+        "options": {"expires": max(WARDEN_CONNECTOR_SYNC_SECONDS - 5, 30)},
     },
     "verify-audit-chains": {
         "task": "audit.verify_all_chains",

@@ -28,7 +28,7 @@ from approvals.door import Proposal
 from approvals.governance import Target
 from common.actor import Actor
 from common.secrets import pepper
-from gateway import crypto, services
+from gateway import credentials, crypto, services
 from gateway.models import Connector
 from tenants.models import Workspace
 
@@ -73,13 +73,24 @@ def _public(connector: Connector) -> dict[str, Any]:
     }
 
 
+@sensitive_variables("headers")
+def references(headers: dict[str, str]) -> dict[str, str]:
+    """{header: the credential reference it names}: what an approver must see to know
+    whose secret would be sent (never a value; literals say so)."""
+    return {name: credentials.describe(value) for name, value in sorted(headers.items())}
+
+
 def guard_snapshot(connector: Connector) -> dict[str, Any]:
     """What the guard compares for a stored or about-to-be-saved connector."""
     try:
         stored = services.stored_headers(connector)
     except crypto.SecretUnreadable:
         stored = {name: "(unreadable)" for name in connector.header_names or []}
-    return {**_public(connector), "_header_fingerprints": fingerprints(stored)}
+    return {
+        **_public(connector),
+        "credential_references": references(stored),
+        "_header_fingerprints": fingerprints(stored),
+    }
 
 
 @sensitive_variables("headers")
@@ -102,7 +113,11 @@ def connector_create(
     clean = services.connector_create_check(workspace=workspace, **fields, taken_ok=recall)
     headers = clean.pop("headers")
     draft = Connector(workspace=workspace, header_names=sorted(headers), **clean)
-    after = {**_public(draft), "_header_fingerprints": fingerprints(headers)}
+    after = {
+        **_public(draft),
+        "credential_references": references(headers),
+        "_header_fingerprints": fingerprints(headers),
+    }
     values = {**clean, SEALED: _seal(headers)}
     return Proposal(
         Target.CONNECTOR,
@@ -128,7 +143,11 @@ def connector_update(connector: Connector, changes: dict[str, Any]) -> Proposal:
     values = {k: v for k, v in clean.items() if k != "headers"}
     for name, value in values.items():
         setattr(draft, name, value)
-    after = {**_public(draft), "_header_fingerprints": before["_header_fingerprints"]}
+    after = {
+        **_public(draft),
+        "credential_references": before["credential_references"],
+        "_header_fingerprints": before["_header_fingerprints"],
+    }
     if "headers" in clean:
         headers = clean["headers"]
         draft.header_names = sorted(headers)
@@ -136,6 +155,7 @@ def connector_update(connector: Connector, changes: dict[str, Any]) -> Proposal:
         was = before["_header_fingerprints"]
         after = {
             **_public(draft),
+            "credential_references": references(headers),
             "_header_fingerprints": new_prints,
             "new_credentials": sorted(n for n, d in new_prints.items() if was.get(n) != d),
         }

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -24,12 +25,17 @@ from approvals.params import params_digest, store_params
 from approvals.signals import announce_action_decided
 from approvals.tokens import confirmation_token
 from audit.events import EVENTS
-from audit.models import AuditAction
-from audit.services import audit_record, audit_record_change, audit_record_with
+from audit.models import AuditAction, ExceptionRecord
+from audit.services import (
+    audit_record,
+    audit_record_change,
+    audit_record_with,
+    exception_record,
+)
 from common.actor import Actor
 from common.errors import WardenError
 from common.sql import insert_once, update_row
-from gateway import credentials, crypto, outbound, upstream
+from gateway import credentials, crypto, naming, outbound, upstream
 from gateway.models import CONNECTOR_NAME, Connector, Execution
 from gateway.selectors import connector_with_hosts
 from tenants.models import Workspace
@@ -65,8 +71,9 @@ def _invalid(field: str, message: str) -> WardenError:
 
 
 @sensitive_variables("headers", "value", "clean")
-def _clean_headers(headers: Any) -> dict[str, str]:
-    """Validated headers. Errors name the header, never its value."""
+def _clean_headers(headers: Any, workspace: Workspace) -> dict[str, str]:
+    """Validated headers. Errors name the header, never its value; a credential
+    reference outside the workspace's namespace is `credential_not_allowed`."""
     if headers is None:
         return {}
     if not isinstance(headers, dict) or len(headers) > MAX_HEADERS:
@@ -87,7 +94,10 @@ def _clean_headers(headers: Any) -> dict[str, str]:
         ):
             raise _invalid("headers", f"The value of {name} must be one line of text.")
         try:
-            credentials.check(value)
+            credentials.check(value, workspace=workspace)
+        except credentials.CredentialNotAllowed as exc:
+            message = f"{name}: {exc}"
+            raise WardenError("credential_not_allowed", message, {"headers": [message]}) from None
         except credentials.CredentialError as exc:
             raise _invalid("headers", f"{name}: {exc}") from None
         clean[name] = value
@@ -106,7 +116,10 @@ def _headers_for_call(connector: Connector) -> dict[str, str]:
     if not connector.headers_encrypted:
         return {}
     stored = json.loads(crypto.decrypt(connector.headers_encrypted))
-    resolved = {name: credentials.resolve(value) for name, value in stored.items()}
+    workspace = connector.workspace
+    resolved = {
+        name: credentials.resolve(value, workspace=workspace) for name, value in stored.items()
+    }
     return resolved
 
 
@@ -191,7 +204,7 @@ def connector_create_check(
         raise _invalid("name", "Lowercase letters, digits, - and _ (no dots), 1-63 characters.")
     if kind not in Connector.Kind.values:
         raise _invalid("kind", f"One of {', '.join(Connector.Kind.values)}.")
-    clean_headers = _clean_headers(headers)
+    clean_headers = _clean_headers(headers, workspace)
     fields = {
         "name": name,
         "kind": kind,
@@ -267,7 +280,7 @@ def connector_update_check(*, connector: Connector, changes: dict) -> dict[str, 
     if "url" in clean:
         clean["url"] = _check_url(clean["url"], connector.workspace)
     if "headers" in clean:
-        clean["headers"] = _clean_headers(clean["headers"])
+        clean["headers"] = _clean_headers(clean["headers"], connector.workspace)
     if "declared_tools" in clean:
         clean["declared_tools"] = _clean_declared_tools(clean["declared_tools"])
     if "enabled" in clean:
@@ -305,7 +318,7 @@ def connector_update(
             url_changed = url != connector.url
             connector.url = url
         if "headers" in changes:
-            clean_headers = _clean_headers(changes["headers"])
+            clean_headers = _clean_headers(changes["headers"], workspace)
             _store_headers(connector, clean_headers)
         if "declared_tools" in changes:
             connector.declared_tools = _clean_declared_tools(changes["declared_tools"])
@@ -368,20 +381,51 @@ def _upstream_tools(connector: Connector) -> list[upstream.UpstreamTool]:
         ) from None
 
 
+def proposed_policy(offer: upstream.UpstreamTool) -> dict[str, Any]:
+    """Where a new imported tool starts, from what the upstream declares: a starting
+    proposal a human reviews (the tool starts disabled), never looser than
+    write + always unless the upstream says read-only. Destructive wins over read-only;
+    open-world makes it external. The gate's sensitivity floor applies on top."""
+    hints = offer.annotations
+    destructive = hints.get("destructiveHint") is True
+    read_only = hints.get("readOnlyHint") is True and not destructive
+    open_world = hints.get("openWorldHint") is True
+    if open_world:
+        level = Tool.Level.EXTERNAL
+    elif read_only:
+        level = Tool.Level.READ
+    else:
+        level = Tool.Level.WRITE
+    quiet = read_only and not open_world
+    return {
+        "level": level,
+        "confirmation": Tool.Confirmation.NEVER if quiet else Tool.Confirmation.ALWAYS,
+        "irreversible": destructive,
+    }
+
+
+def _unusable(offer: upstream.UpstreamTool) -> bool:
+    name = offer.name
+    return (
+        not name
+        or len(name) > 200
+        or any(ord(c) < 32 or ord(c) == 127 for c in name)
+        or bool(schema_problem(offer.input_schema))
+    )
+
+
 def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]]:
-    """Import the upstream catalog as `<connector>.<tool>`: new tools start disabled
-    (level write, always confirmed) until a human enables them; a changed description or
-    schema is a version-log entry and disables the tool again; vanished tools go."""
+    """Import the upstream catalog: each upstream tool is bound, by the connector and its
+    verbatim upstream name, to one catalog tool named `<connector>.<segment>`
+    (gateway.naming) at creation; later syncs find it by that binding, never by its
+    catalog name, so a rename neither re-points it nor lets another upstream tool take
+    its place. New tools start disabled with the level and confirmation the upstream's
+    annotations propose; a changed definition (description, schemas, annotations) is a
+    version-log entry and disables the tool again; vanished tools go."""
     if not connector.enabled:
         raise WardenError("conflict", "This connector is disabled.")
     offered = _upstream_tools(connector)
-    unusable = {
-        t.name
-        for t in offered
-        if not UPSTREAM_TOOL_NAME.fullmatch(t.name)
-        or len(connector.name) + 1 + len(t.name) > 200
-        or schema_problem(t.input_schema)
-    }
+    unusable = {t.name for t in offered if _unusable(t)}
     skipped = sorted(name[:200] for name in unusable)[:100]  # upstream text: bounded
     usable = {t.name: t for t in offered if t.name not in unusable}
     if len(usable) > MAX_TOOLS_PER_SYNC:
@@ -390,52 +434,85 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
     with transaction.atomic():
         connector = Connector.objects.select_for_update().get(pk=connector.pk)
         workspace = connector.workspace
-        prefix = f"{connector.name}."
-        names = {prefix + name for name in usable}
-        clashing = Tool.objects.filter(workspace=workspace, name__in=names).exclude(
-            connector=connector
-        )
-        if clashing.exists():
-            raise WardenError(
-                "conflict",
-                "Catalog tools not imported from this connector already use these names.",
-                {"names": sorted(clashing.values_list("name", flat=True))},
-            )
-        existing = {t.name: t for t in Tool.objects.filter(connector=connector)}
+        prefix = naming.catalog_prefix(connector.name) + "."
+        # Tools bound to no upstream tool (a name the upgrade could not map) are left
+        # alone: they never execute, and no upstream tool may adopt them.
+        existing = {
+            t.upstream_name: t
+            for t in Tool.objects.filter(connector=connector).exclude(upstream_name="")
+        }
+        taken = set(Tool.objects.filter(workspace=workspace).values_list("name", flat=True))
         why = f"catalog sync of connector {connector.name}"
-        for name, offer in sorted(usable.items()):
-            full = prefix + name
-            tool = existing.get(full)
-            if tool is None:
-                catalog.tool_create(
-                    workspace=workspace,
-                    actor=actor,
-                    reason=why,
-                    name=full,
-                    description=offer.description,
-                    input_schema=offer.input_schema,
-                    level=Tool.Level.WRITE,
-                    confirmation=Tool.Confirmation.ALWAYS,
-                    enabled=False,
-                    connector=connector,
-                )
-                report["created"].append(full)
-            elif tool.description != offer.description or tool.input_schema != offer.input_schema:
+        # Names already valid come first, so `list_tickets` keeps its name and a
+        # `list-tickets` beside it gets the suffix, whatever order the upstream lists.
+        fresh = sorted(
+            (n for n in usable if n not in existing),
+            key=lambda n: (naming.catalog_segment(n) != n, n),
+        )
+        for name in fresh:
+            offer = usable[name]
+            segment = naming.catalog_segment(name)
+            full = prefix + segment
+            if full in taken:
+                full = prefix + naming.disambiguated(segment, name)
+            if full in taken or len(full) > 200:
+                skipped.append(name[:200])
+                continue
+            taken.add(full)
+            catalog.tool_create(
+                workspace=workspace,
+                actor=actor,
+                reason=why,
+                name=full,
+                description=offer.description,
+                input_schema=offer.input_schema,
+                enabled=False,
+                connector=connector,
+                upstream_name=name,
+                upstream_digest=offer.digest,
+                output_schema=offer.output_schema,
+                upstream_annotations=offer.annotations,
+                **proposed_policy(offer),
+            )
+            report["created"].append(full)
+        for name, tool in sorted(existing.items()):
+            offer = usable.get(name)
+            if offer is None:
+                continue
+            if tool.upstream_digest == offer.digest:
+                continue
+            definition = {
+                "description": offer.description,
+                "input_schema": offer.input_schema,
+                "output_schema": offer.output_schema,
+                "upstream_annotations": offer.annotations,
+                "upstream_digest": offer.digest,
+            }
+            legacy = not tool.upstream_digest and (
+                tool.description == offer.description and tool.input_schema == offer.input_schema
+            )
+            if legacy:
+                # Imported before definitions were digested, and unchanged since: record
+                # the digest of what was reviewed; nothing to review again.
                 catalog.tool_update(
                     tool=tool,
                     actor=actor,
-                    reason=f"{why}: changed upstream, disabled until reviewed",
-                    changes={
-                        "description": offer.description,
-                        "input_schema": offer.input_schema,
-                        "enabled": False,
-                    },
+                    reason=f"{why}: definition recorded",
+                    changes=definition,
                 )
-                report["changed"].append(full)
-        for full, tool in sorted(existing.items()):
-            if full not in names:
+                continue
+            catalog.tool_update(
+                tool=tool,
+                actor=actor,
+                reason=f"{why}: changed upstream, disabled until reviewed",
+                changes={**definition, "enabled": False},
+            )
+            report["changed"].append(tool.name)
+        for name, tool in sorted(existing.items()):
+            if name not in usable:
                 catalog.tool_delete(tool=tool, actor=actor, reason=f"{why}: gone upstream")
-                report["removed"].append(full)
+                report["removed"].append(tool.name)
+        report = {kind: sorted(names) for kind, names in report.items()}
         connector.last_synced_at = timezone.now()
         connector.save(update_fields=["last_synced_at"])
         audit_record(
@@ -447,7 +524,36 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
             workspace=workspace,
             actor=actor,
         )
-    return {**report, "skipped": skipped}
+    return {**report, "skipped": sorted(skipped)}
+
+
+def connectors_to_sync() -> list:
+    """Every enabled MCP connector (http connectors declare their tools in Warden)."""
+    return list(
+        Connector.objects.filter(enabled=True, kind=Connector.Kind.MCP).values_list("pk", flat=True)
+    )
+
+
+def connector_sync_scheduled(*, connector_id, actor: Actor) -> dict | None:
+    """The scheduled sync of one connector. An unreachable upstream is recorded in the
+    sync's place (the audit trail), never raised: the next run tries again."""
+    connector = Connector.objects.filter(pk=connector_id, enabled=True).first()
+    if connector is None:
+        return None
+    try:
+        return connector_sync(connector=connector, actor=actor)
+    except WardenError as error:
+        audit_record(
+            EVENTS[AuditAction.CONNECTOR_SYNCED].event(
+                target_id=connector.pk,
+                input={"created": [], "changed": [], "removed": [], "skipped": []},
+                rationale=f"scheduled sync failed ({error.code}): {error.message}"[:500],
+                outcome="failed",
+            ),
+            workspace=connector.workspace,
+            actor=actor,
+        )
+        return None
 
 
 # --- execution -------------------------------------------------------------------------
@@ -562,7 +668,8 @@ def _start(action: ActionRequest, tool, connector, actor, *, dry_run: bool):
         workspace_id=action.workspace_id,
         action_request=action,
         connector=connector,
-        upstream_tool=tool.name[len(connector.name) + 1 :],
+        # The upstream tool bound at import, never derived from the catalog name.
+        upstream_tool=tool.upstream_name,
         status=Execution.Status.DRY_RUN if dry_run else Execution.Status.STARTED,
     )
     if dry_run:
@@ -584,13 +691,19 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
     headers: dict[str, str] = {}
     result, error = None, ""
     started = time.monotonic()
+    changed: str = ""
     try:
         if not connector.enabled:
             raise outbound.UpstreamError(f"The connector {connector.name} is disabled.")
+        if not upstream_name or tool.connector_id != connector.pk:
+            raise outbound.UpstreamError("This tool is bound to no upstream tool.")
         target = outbound.check_url(
             connector.url, connector.workspace, hosts=getattr(connector, "outbound_hosts", None)
         )
         headers = _headers_for_call(connector)
+        changed = _definition_changed(connector, tool, target, headers)
+        if changed:
+            raise outbound.UpstreamError(f"upstream_tool_changed: {changed}")
         call = (
             upstream.mcp_call_tool
             if connector.kind == Connector.Kind.MCP
@@ -662,7 +775,73 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
         # tell, and the call is spared the after-commit lookup.
         if reported and action_status == ActionRequest.Status.EXECUTED and connector.has_webhooks:
             announce_action_decided(action, "action.executed")
+    if changed:
+        _rug_pulled(tool, connector, execution, changed)
     return execution, result
+
+
+@sensitive_variables("headers")
+def _definition_changed(connector: Connector, tool: Tool, target, headers) -> str:
+    """Why the upstream's current definition of the tool is not the one reviewed ('' when
+    it is). MCP connectors only: an http connector's tools are declared in Warden."""
+    if connector.kind != Connector.Kind.MCP:
+        return ""
+    current = upstream.mcp_current_definition(
+        connector.pk,
+        target,
+        headers,
+        tool.upstream_name,
+        ttl=settings.WARDEN_UPSTREAM_DEFINITION_TTL,
+    )
+    if current is None:
+        return f"the upstream no longer offers {tool.upstream_name!r}"
+    if tool.upstream_digest:
+        same = current.digest == tool.upstream_digest
+    else:  # imported before digests: compare what was imported then
+        same = (current.description, current.input_schema) == (
+            tool.description,
+            tool.input_schema,
+        )
+    return "" if same else f"the upstream changed its definition of {tool.upstream_name!r}"
+
+
+def _rug_pulled(tool: Tool, connector: Connector, execution: Execution, why: str):
+    """Disable the tool (the catalog service: audited, policy version bumped) and open an
+    exception record, together; then refuse the call with a stable code. Warden acts
+    here, not the key whose call found the change."""
+    actor = Actor.system("gateway.definition_check")
+    with transaction.atomic():
+        current = Tool.objects.filter(pk=tool.pk, enabled=True).first()
+        if current is not None:
+            catalog.tool_update(
+                tool=current,
+                actor=actor,
+                changes={"enabled": False},
+                reason=f"{why}: disabled until a human reviews it again",
+            )
+        exception_record(
+            workspace=connector.workspace,
+            actor=actor,
+            kind=ExceptionRecord.Kind.ANOMALY,
+            severity=ExceptionRecord.Severity.HIGH,
+            what=f"Upstream tool changed after review: {tool.name}"[:300],
+            why=f"Connector {connector.name}: {why}. The call was refused and the tool disabled.",
+            evidence={
+                "tool": tool.name,
+                "connector": connector.name,
+                "upstream_tool": tool.upstream_name,
+                "reviewed_digest": tool.upstream_digest,
+                "execution": str(execution.pk),
+            },
+            mitigation="Sync the connector, review the new definition, enable it again.",
+            subject=f"connector:{connector.pk}",
+        )
+    raise WardenError(
+        "upstream_tool_changed",
+        f"The upstream's definition of {tool.name} changed since it was reviewed: nothing "
+        "was called, and the tool is disabled until a human reviews it again.",
+        {"tool": tool.name},
+    )
 
 
 def _digest(value: Any) -> tuple[str, int]:

@@ -14,7 +14,9 @@ import hashlib
 import itertools
 import json
 import threading
+import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from django.views.decorators.debug import sensitive_variables
@@ -34,11 +36,30 @@ class SessionGone(UpstreamError):
     """The upstream no longer knows the session (HTTP 404): open a new one."""
 
 
+ANNOTATION_HINTS = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+
+
 @dataclass(frozen=True)
 class UpstreamTool:
     name: str
     description: str
     input_schema: dict
+    output_schema: dict = field(default_factory=dict)
+    annotations: dict = field(default_factory=dict)  # the boolean hints only
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 of the definition a human reviews: what a rug pull would change.
+        Computed once per listed definition (the call-time check reuses it)."""
+        definition = {
+            "name": self.name,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "outputSchema": self.output_schema,
+            "annotations": self.annotations,
+        }
+        encoded = json.dumps(definition, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 @dataclass
@@ -157,10 +178,19 @@ def _tool(item: Any) -> UpstreamTool | None:
     if not isinstance(item, dict) or not isinstance(item.get("name"), str):
         return None
     schema = item.get("inputSchema", item.get("input_schema"))
+    output = item.get("outputSchema")
+    annotations = item.get("annotations")
+    hints = {
+        hint: annotations[hint]
+        for hint in ANNOTATION_HINTS
+        if isinstance(annotations, dict) and isinstance(annotations.get(hint), bool)
+    }
     return UpstreamTool(
         name=item["name"],
         description=str(item.get("description") or "")[:5000],
         input_schema=schema if isinstance(schema, dict) else {"type": "object"},
+        output_schema=output if isinstance(output, dict) else {},
+        annotations=hints,
     )
 
 
@@ -210,6 +240,36 @@ def mcp_list_tools(connector_id, target, headers: dict[str, str]) -> list[Upstre
         if not cursor:
             break
     return tools
+
+
+# (session key) -> (expires at, {upstream name: definition}): the upstream's catalog as
+# this process last read it, for the call-time rug-pull check.
+_DEFINITIONS: dict[tuple, tuple[float, dict[str, UpstreamTool]]] = {}
+
+
+@sensitive_variables("headers")
+def mcp_current_definition(
+    connector_id, target, headers: dict[str, str], name: str, *, ttl: float
+) -> UpstreamTool | None:
+    """The upstream's current definition of `name` (None: it no longer offers it), from
+    its tools/list read at most `ttl` seconds ago by this process."""
+    key = _session_key(connector_id, target, headers)
+    now = time.monotonic()
+    with _SESSIONS_LOCK:
+        cached = _DEFINITIONS.get(key)
+    if cached is None or cached[0] <= now:
+        listed = {t.name: t for t in mcp_list_tools(connector_id, target, headers)}
+        cached = (now + ttl, listed)
+        with _SESSIONS_LOCK:
+            if len(_DEFINITIONS) >= _SESSIONS_MAX:
+                _DEFINITIONS.clear()
+            _DEFINITIONS[key] = cached
+    return cached[1].get(name)
+
+
+def forget_definitions() -> None:
+    with _SESSIONS_LOCK:
+        _DEFINITIONS.clear()
 
 
 def mcp_call_tool(

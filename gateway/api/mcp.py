@@ -25,7 +25,7 @@ from approvals.api.presenter import outcome_body
 from approvals.selectors import tools_callable_by_key
 from common.api.views import KEY, WorkspaceAPIView
 from common.errors import WardenError
-from gateway import mcp_tasks
+from gateway import mcp_tasks, naming
 from gateway.models import Execution
 from gateway.services import GatewayAnswer, action_execute
 from keys.authentication import MachineKeyAuthentication
@@ -64,15 +64,21 @@ def _text(text: str, *, error: bool = False, structured: dict | None = None, met
 def _tool_listing(key, workspace, *, tasks: bool) -> list[dict]:
     listed = []
     for tool in tools_callable_by_key(key=key, workspace=workspace):
+        confirmation = gate.effective_confirmation(key, workspace, tool)
         entry = {
-            "name": tool.name,
+            "name": naming.exposed_name(tool.name),  # portable: gateway.naming
             "description": tool.description,
             "inputSchema": tool.input_schema or {"type": "object"},
             "_meta": {
+                "warden/name": tool.name,
                 "warden/level": tool.level,
-                "warden/confirmation": gate.effective_confirmation(key, workspace, tool),
+                "warden/confirmation": confirmation,
             },
         }
+        if tool.output_schema and confirmation == "never" and not workspace.is_dry_run:
+            # Clients validate every non-error result against it: listed only where each
+            # such answer is the upstream's own (no human step, no dry run in between).
+            entry["outputSchema"] = tool.output_schema
         if tasks and mcp_tasks.tool_runs_as_task(key, tool):
             entry["execution"] = {"taskSupport": "optional"}
         listed.append(entry)
@@ -154,8 +160,18 @@ def _executed(found: GatewayAnswer) -> dict:
     return result
 
 
+def _catalog_name(request, name):
+    """tools/call takes the exposed (portable) name or the catalog name."""
+    if not isinstance(name, str):
+        return name
+    key, workspace = request.auth, request.workspace
+    return naming.catalog_name(
+        name[:200], lambda: [t.name for t in tools_callable_by_key(key=key, workspace=workspace)]
+    )
+
+
 def _call(request, params: dict) -> dict:
-    name = params.get("name")
+    name = _catalog_name(request, params.get("name"))
     arguments = params.get("arguments", {})
     meta = params.get("_meta") or {}
     if not isinstance(name, str) or not name:
@@ -206,7 +222,7 @@ def _found_task(request, params: dict):
 def _call_as_task(request, params: dict) -> dict:
     """A task-augmented tools/call: the gate is asked as for a plain call; the answer
     is a task (waiting for a human, or already ended) instead of the tool's result."""
-    key, name = request.auth, params.get("name")
+    key, name = request.auth, _catalog_name(request, params.get("name"))
     arguments = params.get("arguments") or {}
     tool = mcp_tasks.task_tool(key, name[:200]) if isinstance(name, str) and name else None
     if not isinstance(arguments, dict):

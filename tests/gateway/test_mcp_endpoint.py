@@ -70,7 +70,7 @@ def test_tools_list_is_exactly_what_the_key_may_call(
 
     _, narrow = make_key(gw_workspace, scopes=["actions:read"], tools=["crm.*"])
     tools = rpc(key_client(narrow), "tools/list").json()["result"]["tools"]
-    assert [t["name"] for t in tools] == ["crm.lookup"]  # send is write level
+    assert [t["name"] for t in tools] == ["crm-lookup"]  # send is write level
     assert tools[0]["inputSchema"] == LOOKUP_SCHEMA
     _, none = make_key(gw_workspace, scopes=["actions:read"], tools=["other.*"])
     assert rpc(key_client(none), "tools/list").json()["result"]["tools"] == []

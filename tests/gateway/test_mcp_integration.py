@@ -157,15 +157,15 @@ def test_warden_as_the_agents_mcp_server(
 
     init, listed = agent(url, plaintext, list_tools)
     assert init.serverInfo.name == "warden"
-    assert sorted(t.name for t in listed.tools) == ["crm.lookup", "crm.send_email"]
-    lookup = next(t for t in listed.tools if t.name == "crm.lookup")
+    assert sorted(t.name for t in listed.tools) == ["crm-lookup", "crm-send_email"]
+    lookup = next(t for t in listed.tools if t.name == "crm-lookup")
     assert lookup.inputSchema["properties"]["customer_id"]["type"] == "integer"
     assert lookup.inputSchema["required"] == ["customer_id"]
     seen_by_agent.append(listed.model_dump_json())
 
     # 2. An allowed call returns the upstream's result; the upstream got Warden's credential.
     async def call_lookup(session):
-        return await session.call_tool("crm.lookup", {"customer_id": 42})
+        return await session.call_tool("crm-lookup", {"customer_id": 42})
 
     _, result = agent(url, plaintext, call_lookup)
     assert result.isError is False, result
@@ -176,7 +176,7 @@ def test_warden_as_the_agents_mcp_server(
 
     # 3. Bad arguments are refused before the upstream.
     async def bad_lookup(session):
-        return await session.call_tool("crm.lookup", {"customer_id": "forty-two"})
+        return await session.call_tool("crm-lookup", {"customer_id": "forty-two"})
 
     _, refused = agent(url, plaintext, bad_lookup)
     assert refused.isError is True
@@ -197,7 +197,7 @@ def test_warden_as_the_agents_mcp_server(
     email = {"to": "ada@example.test", "subject": "Your account"}
 
     async def call_email(session):
-        return await session.call_tool("crm.send_email", email)
+        return await session.call_tool("crm-send_email", email)
 
     _, gated = agent(url, plaintext, call_email)
     assert gated.isError is False
@@ -216,7 +216,7 @@ def test_warden_as_the_agents_mcp_server(
     assert approved.status_code == 200, approved.json()
 
     async def call_email_twice(session):
-        return [await session.call_tool("crm.send_email", email) for _ in range(2)]
+        return [await session.call_tool("crm-send_email", email) for _ in range(2)]
 
     _, (executed, second) = agent(url, plaintext, call_email_twice)
     assert executed.isError is False, executed

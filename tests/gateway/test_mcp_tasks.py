@@ -88,8 +88,8 @@ def test_capability_only_where_the_revision_defines_tasks(gw_agent, rpc):
 def test_tools_that_may_wait_for_a_human_offer_tasks(synced, gw_agent, rpc):
     _, client, _ = gw_agent
     tools = {t["name"]: t for t in rpc(client, "tools/list")["result"]["tools"]}
-    assert tools["crm.send"]["execution"] == {"taskSupport": "optional"}
-    assert "execution" not in tools["crm.lookup"]  # never confirmed: a plain call
+    assert tools["crm-send"]["execution"] == {"taskSupport": "optional"}
+    assert "execution" not in tools["crm-lookup"]  # never confirmed: a plain call
     old = rpc(client, "tools/list", headers={"HTTP_MCP_PROTOCOL_VERSION": "2025-06-18"})
     assert all("execution" not in t for t in old["result"]["tools"])
 

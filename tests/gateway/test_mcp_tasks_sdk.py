@@ -33,7 +33,7 @@ def test_sdk_client_gated_call_as_a_task(
 
     async def ask(session):
         listed = await session.list_tools()
-        created = await session.experimental.call_tool_as_task("crm.send", EMAIL)
+        created = await session.experimental.call_tool_as_task("crm-send", EMAIL)
         again = await session.experimental.call_tool_as_task("crm.send", EMAIL)
         status = await session.experimental.get_task(created.task.taskId)
         listed_tasks = await session.experimental.list_tasks()
@@ -44,8 +44,8 @@ def test_sdk_client_gated_call_as_a_task(
     assert init.protocolVersion == "2025-11-25"
     assert init.capabilities.tasks.requests.tools.call is not None
     tools = {t.name: t for t in listed.tools}
-    assert tools["crm.send"].execution.taskSupport == "optional"
-    assert tools["crm.lookup"].execution is None
+    assert tools["crm-send"].execution.taskSupport == "optional"
+    assert tools["crm-lookup"].execution is None
     task_id = created.task.taskId
     assert created.task.status == "working" and again.task.taskId == task_id
     assert "approver" in status.statusMessage and status.pollInterval == 5000

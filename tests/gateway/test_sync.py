@@ -56,14 +56,14 @@ def test_resync_reports_changes_and_disables_changed_tools(
     upstream.tools = [
         {"name": "lookup", "description": "Find a customer", "inputSchema": wider},
         {"name": "refund", "description": "Refund", "inputSchema": {"type": "object"}},
-        {"name": "Bad-Name", "inputSchema": {"type": "object"}},
+        {"name": "bad\nname", "inputSchema": {"type": "object"}},
     ]
     report = _sync(admin, connector).json()
     assert report == {
         "created": ["crm.refund"],
         "changed": ["crm.lookup"],
         "removed": ["crm.send"],
-        "skipped": ["Bad-Name"],
+        "skipped": ["bad\nname"],
     }
     lookup = Tool.objects.get(name="crm.lookup")
     assert lookup.enabled is False and lookup.input_schema == wider
@@ -75,10 +75,18 @@ def test_resync_reports_changes_and_disables_changed_tools(
     assert _sync(admin, connector).json()["changed"] == []  # nothing new: nothing changes
 
 
-def test_sync_refuses_to_take_over_a_hand_made_tool(admin, gw_workspace, make_connector, api_error):
+def test_sync_never_takes_over_a_hand_made_tool(admin, gw_workspace, make_connector):
+    """The import takes another, deterministic name; the hand-made entry is untouched."""
     tool_create(workspace=gw_workspace, actor=SYSTEM, name="crm.lookup", enabled=False)
-    api_error(_sync(admin, make_connector(gw_workspace)), 409, "conflict")
+    report = _sync(admin, make_connector(gw_workspace)).json()
     assert Tool.objects.get(name="crm.lookup").connector is None
+    (imported,) = (name for name in report["created"] if name != "crm.send")
+    assert imported.startswith("crm.lookup_")
+    assert Tool.objects.get(name=imported).upstream_name == "lookup"
+    assert _sync(admin, make_connector(gw_workspace, name="crm2")).json()["created"] == [
+        "crm2.lookup",
+        "crm2.send",
+    ]
 
 
 def test_http_connector_syncs_its_declared_tools(admin, gw_workspace, make_connector):

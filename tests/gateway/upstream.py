@@ -33,6 +33,7 @@ class FakeUpstream:
     known_sessions: set = field(default_factory=set)
     initializations: int = 0
     calls: list = field(default_factory=list)  # (tool, arguments)
+    methods: list = field(default_factory=list)  # every JSON-RPC method asked, in order
     headers_seen: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -47,6 +48,8 @@ class FakeUpstream:
 
     def _answer(self, message: dict) -> dict | None:
         method = message.get("method")
+        with self.lock:
+            self.methods.append(method)
         if "id" not in message:
             return None
         if method == "initialize":

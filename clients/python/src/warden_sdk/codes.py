@@ -5,6 +5,7 @@ suite (tests/test_sdk_codes.py), so the two lists cannot drift."""
 
 ERROR_CODES: dict[str, int] = {
     "validation_error": 400,
+    "credential_not_allowed": 400,
     "invalid_params": 400,
     "parse_error": 400,
     "workspace_required": 400,
@@ -31,6 +32,7 @@ ERROR_CODES: dict[str, int] = {
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "conflict": 409,
+    "upstream_tool_changed": 409,
     "confirmation_pending": 409,
     "confirmation_used": 409,
     "already_decided": 409,
