@@ -218,8 +218,13 @@ PINS = (
 )
 
 
+# Plugins none of the pinned tests use: a third of each run's start-up time.
+UNUSED_PLUGINS = ("randomly", "schemathesis", "langsmith_plugin", "anyio")
+
+
 def pytest(tree: Path, tests, *extra) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", *extra, *tests]
+    skip = [arg for name in UNUSED_PLUGINS for arg in ("-p", f"no:{name}")]
+    command = [sys.executable, "-m", "pytest", "-q", "-x", *skip, *extra, *tests]
     return subprocess.run(command, cwd=tree, capture_output=True, text=True)  # noqa: S603
 
 
