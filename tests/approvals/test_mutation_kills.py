@@ -1,0 +1,134 @@
+"""Tests written to kill surviving mutants (docs/mutation.md): each one pins a rule of
+the guard or the token binding that no other test held. They go through the public
+paths: a model save, bulk update or delete (the guard's own interface, which every
+screen, command and task reaches) and POST /api/v1/actions."""
+
+import base64
+import hashlib
+import hmac
+
+import pytest
+from django.db import transaction
+
+from approvals.guard import Grant, granted
+from approvals.models import ConfirmationRequest
+from common.errors import WardenError
+from tenants.models import Membership, Role, Workspace
+
+pytestmark = pytest.mark.django_db
+
+LOWER_FLOOR = "warden.workspace.lower_floor"
+
+
+def refused(call):
+    with pytest.raises(WardenError) as raised:
+        call()
+    assert raised.value.code == "approval_required"
+    return raised.value
+
+
+# --- the guard ------------------------------------------------------------------------
+
+
+def test_a_loosening_save_without_a_grant_is_refused(workspace):
+    workspace.sensitivity_floor = False
+    error = refused(workspace.save)
+    assert error.detail == {"operations": [LOWER_FLOOR]}
+    assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is True
+
+
+def test_a_grant_for_the_row_and_operation_lets_the_change_through(workspace):
+    """The control for the two tests below: the door's exact grant does pass."""
+    workspace.sensitivity_floor = False
+    with granted(Grant("workspace", str(workspace.pk), frozenset({LOWER_FLOOR}))):
+        workspace.save()
+    assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is False
+
+
+def test_a_grant_for_one_row_does_not_cover_another(workspace, other_workspace):
+    workspace.sensitivity_floor = False
+    with granted(Grant("workspace", str(other_workspace.pk), frozenset({LOWER_FLOOR}))):
+        refused(workspace.save)
+    assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is True
+
+
+def test_a_grant_for_one_operation_does_not_cover_another(workspace):
+    workspace.sensitivity_floor = False
+    grant = Grant("workspace", str(workspace.pk), frozenset({"warden.workspace.go_live"}))
+    with granted(grant):
+        refused(workspace.save)
+    assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is True
+
+
+def test_a_loosening_bulk_update_is_refused(workspace):
+    rows = Workspace.objects.filter(pk=workspace.pk)
+    refused(lambda: rows.update(sensitivity_floor=False))
+    assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is True
+
+
+def test_deleting_a_protected_row_without_a_grant_is_refused(workspace):
+    """The owner is the only member who may approve: removing them is governed."""
+    owner = Membership.objects.get(workspace=workspace)
+
+    def remove():
+        with transaction.atomic():  # Django deletes without a savepoint of its own
+            owner.delete()
+
+    error = refused(remove)
+    assert error.detail == {"operations": ["warden.member.remove_last_approver"]}
+    assert Membership.objects.filter(pk=owner.pk).exists()
+
+
+# --- token binding ---------------------------------------------------------------------
+
+
+def test_a_confirmation_token_depends_on_the_server_pepper(
+    live_workspace, agent, make_tool, make_member, approve, ask
+):
+    """The confirmation id is shown to approvers and in the approvals API; a token
+    anyone could derive from it alone (no server secret) must not be accepted."""
+    _, client = agent
+    make_tool(live_workspace, "crm.update", level="write", confirmation="always")
+    first = ask(client, "crm.update", {"id": 1}).json()
+    confirmation = ConfirmationRequest.objects.get()
+    approve(make_member(live_workspace, Role.APPROVER), live_workspace, confirmation.pk)
+    mac = hmac.new(
+        b"", f"warden-confirmation-token:{confirmation.pk}".encode(), hashlib.sha256
+    ).digest()
+    forged = "ct_" + base64.urlsafe_b64encode(mac).rstrip(b"=").decode("ascii")
+    assert forged != first["confirmation_token"]
+    answer = ask(client, "crm.update", {"id": 1}, confirmed=True, confirmation_token=forged)
+    assert answer.status_code == 403, answer.json()
+    assert answer.json()["error"]["code"] == "confirmation_mismatch"
+    real = ask(
+        client,
+        "crm.update",
+        {"id": 1},
+        confirmed=True,
+        confirmation_token=first["confirmation_token"],
+    )
+    assert real.status_code == 200
+
+
+# --- four eyes over the key's custody as it is now ------------------------------------
+
+
+def test_who_rotated_the_key_after_the_ask_cannot_approve_its_request(
+    live_workspace, agent, make_tool, make_member, user_client, approve, ask
+):
+    """Custody is read at decision time too, not only as recorded when the agent asked:
+    an admin who rotated the key since (and so could hold its secret) is answerable."""
+    key, client = agent
+    make_tool(live_workspace, "crm.update", level="write", confirmation="always")
+    assert ask(client, "crm.update", {"id": 1}).status_code == 202
+    confirmation = ConfirmationRequest.objects.get()
+    rotator = make_member(live_workspace, Role.ADMIN)
+    rotated = user_client(rotator, live_workspace).post(
+        f"/api/v1/keys/{key.pk}/rotate", {}, format="json"
+    )
+    assert rotated.status_code in (200, 201), rotated.json()
+    answer = approve(rotator, live_workspace, confirmation.pk)
+    assert answer.status_code == 403, answer.json()
+    assert answer.json()["error"]["code"] == "four_eyes"
+    other = make_member(live_workspace, Role.APPROVER)
+    assert approve(other, live_workspace, confirmation.pk).status_code == 200
