@@ -69,6 +69,7 @@ class ConsentView(AuthorizationView):
 
     template_name = CONSENT_TEMPLATE
     form_class = ConsentForm
+    http_method_names = ["get", "post", "head", "options"]  # no PUT (FormView has one)
     redirect_field_name = REDIRECT_FIELD_NAME
 
     def get(self, request, *args, **kwargs):

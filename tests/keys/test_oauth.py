@@ -417,3 +417,17 @@ def test_another_workspace_cannot_see_or_revoke_the_grant(
     # And its token acts in its own workspace only.
     response = mcp(Client(), tokens["access_token"])
     assert other_workspace.slug not in response.content.decode()
+
+
+def test_another_client_cannot_refresh_or_revoke_the_grants_tokens(
+    workspace, owner_browser, crm_tool
+):
+    _, tokens = connect(owner_browser, workspace)
+    intruder = register(Client(), client_name="Intruder")
+    revoked = Client().post(
+        "/oauth/revoke/", {"token": tokens["access_token"], "client_id": intruder.client_id}
+    )
+    assert revoked.status_code in (200, 400, 401)
+    assert mcp(Client(), tokens["access_token"]).status_code == 200
+    assert refresh(Client(), intruder, tokens["refresh_token"]).status_code in (400, 401)
+    assert mcp(Client(), tokens["access_token"]).status_code == 200
