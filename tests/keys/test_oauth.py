@@ -431,3 +431,69 @@ def test_another_client_cannot_refresh_or_revoke_the_grants_tokens(
     assert mcp(Client(), tokens["access_token"]).status_code == 200
     assert refresh(Client(), intruder, tokens["refresh_token"]).status_code in (400, 401)
     assert mcp(Client(), tokens["access_token"]).status_code == 200
+
+
+def test_a_client_cannot_skip_the_consent_page(workspace, owner_browser):
+    anonymous = Client()
+    app = register(anonymous)
+    verifier, challenge = pkce()
+    code = code_of(
+        consent(owner_browser, app, challenge, workspace=workspace, scopes=["actions:read"])
+    )
+    assert token(anonymous, app, code, verifier).status_code == 200
+    _, challenge = pkce()
+    params = {
+        "response_type": "code",
+        "client_id": app.client_id,
+        "redirect_uri": "http://127.0.0.1:33418/callback",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "scope": "actions:read",
+        "resource": RESOURCE,
+        "approval_prompt": "auto",
+    }
+    AccessToken.objects.update(scope="actions:read")
+    shown = owner_browser.get("/oauth/authorize/", params)
+    assert shown.status_code == 200  # the consent page, not a redirect with a code
+    assert b"Connect an MCP client" in shown.content
+
+
+def test_a_tampered_resource_on_the_consent_form_is_refused(workspace, owner_browser):
+    app = register(Client())
+    _, challenge = pkce()
+    response = consent(owner_browser, app, challenge, workspace=workspace, scopes=["actions:read"])
+    assert response.status_code == 302
+    _, challenge = pkce()
+    shown = owner_browser.post(
+        "/oauth/authorize/",
+        {
+            "response_type": "code",
+            "client_id": app.client_id,
+            "redirect_uri": "http://127.0.0.1:33418/callback",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": "actions:read",
+            "resource": "https://elsewhere.example/mcp",
+            "workspace": str(workspace.pk),
+            "granted_scopes": ["actions:read"],
+            "tool_allowlist": "*",
+            "allow": "on",
+        },
+    )
+    assert shown.status_code == 403
+    assert b"invalid_target" in shown.content
+
+
+def test_the_grants_ip_allowlist_holds_for_its_tokens(workspace, owner_browser, api_error):
+    app, tokens = connect(owner_browser, workspace)
+    MachineKey.objects.filter(oauth_application__client_id=app.client_id).update(
+        allowed_ips=["10.0.0.0/8"]
+    )
+    api_error(mcp(Client(), tokens["access_token"]), 401, "invalid_token")
+
+
+def test_guessing_tokens_is_throttled_per_address(settings, api_error):
+    settings.WARDEN_KEY_GUESS_MAX_PER_ADDRESS = 3
+    for attempt in range(3):
+        api_error(mcp(Client(), f"guess-{attempt}-{'x' * 40}"), 401, "invalid_token")
+    api_error(mcp(Client(), "guess-final-" + "x" * 40), 429, "rate_limited")
