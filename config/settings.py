@@ -261,6 +261,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The OAuth libraries log redirect URLs with authorization codes, and token values,
+    # at DEBUG: never below INFO, whatever LOG_LEVEL says.
+    "loggers": {
+        "oauth2_provider": {"level": "INFO"},
+        "oauthlib": {"level": "INFO"},
+    },
 }
 CSRF_FAILURE_VIEW = "common.views.csrf_failure"
 

@@ -4,6 +4,7 @@ resource, Warden its authorization server, and a consent is a machine key."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -497,3 +498,19 @@ def test_guessing_tokens_is_throttled_per_address(settings, api_error):
     for attempt in range(3):
         api_error(mcp(Client(), f"guess-{attempt}-{'x' * 40}"), 401, "invalid_token")
     api_error(mcp(Client(), "guess-final-" + "x" * 40), 429, "rate_limited")
+
+
+def test_codes_and_tokens_never_reach_the_logs(workspace, owner_browser, crm_tool, caplog):
+    caplog.set_level(logging.DEBUG)
+    anonymous = Client()
+    app = register(anonymous)
+    verifier, challenge = pkce()
+    code = code_of(
+        consent(owner_browser, app, challenge, workspace=workspace, scopes=["actions:read"])
+    )
+    tokens = token(anonymous, app, code, verifier).json()
+    mcp(Client(), tokens["access_token"])
+    refresh(anonymous, app, tokens["refresh_token"])
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for secret in (code, verifier, tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in logged
