@@ -514,3 +514,21 @@ def test_codes_and_tokens_never_reach_the_logs(workspace, owner_browser, crm_too
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (code, verifier, tokens["access_token"], tokens["refresh_token"]):
         assert secret not in logged
+
+
+def test_the_grant_is_listed_and_revocable_in_the_admin(workspace, owner_browser, crm_tool):
+    app, tokens = connect(owner_browser, workspace)
+    key = MachineKey.objects.get(oauth_application__client_id=app.client_id)
+    listed = owner_browser.get("/admin/keys/machinekey/")
+    assert listed.status_code == 200 and b"OAuth: Claude" in listed.content
+    page = owner_browser.get(f"/admin/keys/machinekey/{key.pk}/change/")
+    assert page.status_code == 200
+    assert app.client_id.encode() in page.content and b"OAuth grant" in page.content
+    owner_browser.post(
+        "/admin/keys/machinekey/",
+        {"action": "revoke_selected", "_selected_action": [key.pk]},
+        follow=True,
+    )
+    key.refresh_from_db()
+    assert key.revoked_at is not None
+    assert mcp(Client(), tokens["access_token"]).status_code == 401
