@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "guardian",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served from the package, no CDN
+    "oauth2_provider",  # OAuth 2.1 authorization server for MCP clients (keys.oauth)
     "common",
     "tenants",
     "keys",
@@ -270,6 +271,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The OAuth libraries log redirect URLs with authorization codes, and token values,
+    # at DEBUG: never below INFO, whatever LOG_LEVEL says.
+    "loggers": {
+        "oauth2_provider": {"level": "INFO"},
+        "oauthlib": {"level": "INFO"},
+    },
 }
 CSRF_FAILURE_VIEW = "common.views.csrf_failure"
 
@@ -380,3 +387,68 @@ WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", def
 # Exception records open longer than this many days are brought to the workspace's
 # owners (once per period) rather than holding audit retention back unnoticed.
 WARDEN_EXCEPTION_REMIND_DAYS = env.int("WARDEN_EXCEPTION_REMIND_DAYS", default=7)
+
+# OAuth 2.1 for MCP clients (README "Connecting with OAuth"): Warden is the authorization
+# server and /mcp the protected resource. django-oauth-toolkit does the protocol; a
+# consent creates a MachineKey (keys.oauth) and its access tokens resolve to it.
+# The resource identifier tokens are bound to (RFC 8707); empty: WARDEN_PUBLIC_URL + /mcp,
+# else the URL of the request's own /mcp (behind ALLOWED_HOSTS).
+WARDEN_OAUTH_RESOURCE = env.str("WARDEN_OAUTH_RESOURCE", default="")
+WARDEN_OAUTH_ACCESS_TOKEN_SECONDS = env.int("WARDEN_OAUTH_ACCESS_TOKEN_SECONDS", default=3600)
+WARDEN_OAUTH_REFRESH_TOKEN_SECONDS = env.int(
+    "WARDEN_OAUTH_REFRESH_TOKEN_SECONDS", default=30 * 24 * 3600
+)
+# Open dynamic client registration (RFC 7591), which Claude and ChatGPT connectors use;
+# off: only clients an operator registered can connect.
+WARDEN_OAUTH_OPEN_REGISTRATION = env.bool("WARDEN_OAUTH_OPEN_REGISTRATION", default=True)
+LOGIN_URL = "admin:login"
+# django-oauth-toolkit's own models, named so migrations can depend on them.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+
+OAUTH2_PROVIDER = {
+    # The key-grantable scopes (common.scopes.ALL_SCOPES) are the OAuth scopes.
+    "SCOPES": {
+        "actions:read": "Ask for read-level tools",
+        "actions:write": "Ask for write-level tools",
+        "actions:external": "Ask for tools with external effects (send, pay, publish)",
+        "keys:read": "List and read keys",
+        "keys:write": "Create, rotate and revoke keys",
+        "members:write": "Manage members",
+        "tools:write": "Change the tool catalog",
+        "audit:read": "Read audit entries",
+        "connectors:read": "Read connectors",
+        "connectors:write": "Change connectors",
+        "workspace:admin": "Everything, workspace settings included",
+    },
+    "DEFAULT_SCOPES": ["actions:read"],
+    "PKCE_REQUIRED": True,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": WARDEN_OAUTH_ACCESS_TOKEN_SECONDS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": WARDEN_OAUTH_REFRESH_TOKEN_SECONDS,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    # RFC 9700 (OAuth security BCP): S256 only, no implicit or password grant, tokens
+    # stored as digests, the `iss` parameter on authorization responses.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": [
+        "none",
+        "client_secret_basic",
+        "client_secret_post",
+    ],
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("keys.oauth.RegistrationPermission",),
+    "OAUTH2_PROTECTED_RESOURCE_NAME": "Warden MCP",
+}

@@ -24,6 +24,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("mcp", MCPView.as_view(), name="mcp"),
+    # OAuth 2.1 for MCP clients: metadata (RFC 8414, RFC 9728), registration, consent,
+    # token, revocation (keys.api.oauth).
+    path("", include("keys.api.oauth_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI and Redoc come from drf-spectacular-sidecar's static files (no CDN).
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

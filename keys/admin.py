@@ -23,6 +23,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.debug import sensitive_variables
+from oauth2_provider import models as oauth_models
 
 from approvals import proposals
 from approvals.admin_door import through_door
@@ -42,6 +43,8 @@ CONFIRM_TEMPLATE = "admin/keys/machinekey/confirm.html"
 DETAIL_FIELDS = (
     "name",
     "full_prefix",
+    "credential",
+    "oauth_client",
     "workspace",
     "owner_email",
     "status",
@@ -188,6 +191,7 @@ class MachineKeyAdmin(WardenModelAdmin):
     list_display = (
         "name",
         "full_prefix",
+        "credential",
         "workspace",
         "owner_email",
         "status",
@@ -197,7 +201,7 @@ class MachineKeyAdmin(WardenModelAdmin):
     )
     list_filter = (("workspace", admin.RelatedOnlyFieldListFilter),)
     search_fields = ("name", "prefix")
-    list_select_related = ("workspace", "owner")
+    list_select_related = ("workspace", "owner", "oauth_application")
     ordering = ("workspace__slug", "name")
     actions = ["revoke_selected"]
     form = MachineKeyAddForm
@@ -206,6 +210,13 @@ class MachineKeyAdmin(WardenModelAdmin):
     @admin.display(description="key", ordering="prefix")
     def full_prefix(self, obj):
         return f"wdn_{obj.prefix}_…"
+
+    @admin.display(description="OAuth client")
+    def oauth_client(self, obj):
+        application = obj.oauth_application
+        if application is None:
+            return "—"
+        return f"{application.name or 'unnamed'} ({application.client_id})"
 
     @admin.display(description="owner", ordering="owner__email")
     def owner_email(self, obj):
@@ -467,3 +478,16 @@ class MachineKeyAdmin(WardenModelAdmin):
             self.message_user(request, exc.message, messages.ERROR)
             return HttpResponseRedirect(self._change_url(key))
         return self._issued_response(request, issued.key, issued.plaintext, "claimed")
+
+
+# django-oauth-toolkit's own admin pages would list every tenant's clients and tokens
+# (and skip the workspace scoping): not offered. An OAuth grant is a key, above.
+for _model in (
+    oauth_models.get_application_model(),
+    oauth_models.get_access_token_model(),
+    oauth_models.get_refresh_token_model(),
+    oauth_models.get_grant_model(),
+    oauth_models.get_id_token_model(),
+):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)

@@ -10,7 +10,15 @@ from tenants.models import Workspace
 
 class MachineKey(models.Model):
     """An agent credential. Only the prefix and an HMAC-SHA-256 digest of the secret
-    are stored; the full key `wdn_<prefix>_<secret>` is shown once, at creation."""
+    are stored; the full key `wdn_<prefix>_<secret>` is shown once, at creation.
+
+    An OAuth grant (credential "oauth") is a key without a secret: a human's consent
+    for an MCP client created it, and that client's access tokens resolve to it
+    (keys.oauth), so every check of a key applies to them unchanged."""
+
+    class Credential(models.TextChoices):
+        SECRET = "secret", "Secret (wdn_…)"
+        OAUTH = "oauth", "OAuth grant"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="keys")
@@ -61,12 +69,33 @@ class MachineKey(models.Model):
         default=settings.WARDEN_KEY_DEFAULT_RATE_PER_MINUTE
     )
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    credential = models.CharField(
+        max_length=10, choices=Credential.choices, default=Credential.SECRET, editable=False
+    )
+    # The OAuth client (django-oauth-toolkit application) whose tokens act as this key.
+    oauth_application = models.ForeignKey(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
 
     objects = GuardedQuerySet.as_manager()
 
     class Meta:
         ordering = ["workspace", "name"]
         indexes = [models.Index(fields=["workspace", "revoked_at"])]
+        constraints = [
+            # One live grant per client and human: their tokens name no workspace, so
+            # this is how a token finds its key.
+            models.UniqueConstraint(
+                fields=["oauth_application", "owner"],
+                condition=models.Q(revoked_at__isnull=True, oauth_application__isnull=False),
+                name="one_live_oauth_grant_per_client_and_owner",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} (wdn_{self.prefix}_…)"

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from oauth2_provider.models import AccessToken, Grant, RefreshToken, get_application_model
 
 from audit.events import EVENTS
 from audit.models import AuditAction
@@ -194,9 +195,13 @@ def key_create(
     actor: Actor,
     extra_custody: list | None = None,
     reason: str = "",
+    oauth_application_id: int | None = None,
 ) -> IssuedKey:
     """`extra_custody`: humans answerable besides the owner and creator (the proposer
-    of a key that a second person approved, through approvals.door)."""
+    of a key that a second person approved, through approvals.door).
+    `oauth_application_id`: an OAuth grant (keys.oauth): the owner's consent for that
+    client. It has no secret; the client's access tokens act as it, and it replaces the
+    owner's previous grant for the same client."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise WardenError(
@@ -244,6 +249,18 @@ def key_create(
         custody.add(actor.user.pk)
     if actor.key is not None:
         custody |= {actor.key.owner_id, *(actor.key.custody_user_ids or [])}
+    application = None
+    if oauth_application_id is not None:
+        application = get_application_model().objects.filter(pk=oauth_application_id).first()
+        if application is None:
+            raise WardenError("validation_error", "This OAuth client is no longer registered.")
+        replaced = MachineKey.objects.filter(
+            oauth_application=application, owner=owner, revoked_at__isnull=True
+        )
+        for old in replaced:
+            key_revoke(
+                key=old, actor=actor, reason="replaced by a new OAuth consent", owner_left=True
+            )
     key = MachineKey(
         workspace=workspace,
         name=name,
@@ -262,7 +279,10 @@ def key_create(
     if rate_limit_per_minute is not None:
         key.rate_limit_per_minute = rate_limit_per_minute
     plaintext = None
-    if _receives_secret(key, actor):
+    if application is not None:
+        key.credential = MachineKey.Credential.OAUTH
+        key.oauth_application = application
+    elif _receives_secret(key, actor):
         secret = key_secrets.new_secret()
         key.digest = key_secrets.digest(secret)
         plaintext = key_secrets.format_key(key.prefix, secret)
@@ -317,6 +337,10 @@ def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None)
     )
     if key.revoked_at:
         raise WardenError("conflict", "A revoked key cannot be rotated.")
+    if key.credential == MachineKey.Credential.OAUTH:
+        raise WardenError(
+            "conflict", "An OAuth grant has no secret to rotate: revoke it; the client reconnects."
+        )
     _refuse_escalation(actor=actor, workspace=key.workspace, scopes=key.scopes)
     _refuse_weaker_actor(key=key, actor=actor, verb="rotate")
     before = key.snapshot()
@@ -376,8 +400,20 @@ def key_revoke(
     key.previous_digest = ""
     key.previous_valid_until = None
     key.save(update_fields=["revoked_at", "revoked_by", "previous_digest", "previous_valid_until"])
+    oauth_tokens_revoke(key)
     _audit(key, actor, AuditAction.KEY_REVOKED, before, reason=reason)
     return key
+
+
+def oauth_tokens_revoke(key: MachineKey) -> None:
+    """End every access token, refresh token and pending code of an OAuth grant's client
+    for the grant's owner (its key was revoked or replaced)."""
+    if key.oauth_application_id is None:
+        return
+    scope = {"application_id": key.oauth_application_id, "user_id": key.owner_id}
+    RefreshToken.objects.filter(**scope, revoked__isnull=True).update(revoked=timezone.now())
+    AccessToken.objects.filter(**scope).delete()
+    Grant.objects.filter(**scope).delete()
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """`/mcp`: Warden as its agents' MCP server (Streamable HTTP, JSON-RPC 2.0 over POST).
 
-Authenticated with a machine key as a bearer token, like the REST API, and behind the
+Authenticated with a machine key (or an OAuth access token standing for one, keys.oauth)
+as a bearer token, like the REST API, and behind the
 same checks (WorkspaceAPIView: rate limit, workspace from the key). `tools/list` is
 exactly what the key may call; `tools/call` asks the same gate as POST /api/v1/actions
 (gateway.services.action_execute) and, when allowed, Warden calls the upstream with
@@ -28,7 +29,7 @@ from common.errors import WardenError
 from gateway import mcp_tasks, naming
 from gateway.models import Execution
 from gateway.services import GatewayAnswer, action_execute
-from keys.authentication import MachineKeyAuthentication
+from keys.oauth import OAuthOrKeyAuthentication
 
 # The revisions the official `mcp` Python SDK (1.x) speaks; newest first.
 SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
@@ -359,7 +360,9 @@ def _rpc_error(msg_id, code: int, message: str) -> dict:
 
 class MCPView(WorkspaceAPIView):
     principals = (KEY,)
-    authentication_classes = [MachineKeyAuthentication]
+    # A machine key, or an OAuth access token bound to /mcp that acts as its grant's
+    # key; a 401 names the protected-resource metadata (MCP authorization).
+    authentication_classes = [OAuthOrKeyAuthentication]
 
     @extend_schema(exclude=True)
     def post(self, request):

@@ -10,6 +10,15 @@ class MachineKeySerializer(serializers.ModelSerializer):
 
     owner = serializers.EmailField(source="owner.email", read_only=True)
     status = serializers.CharField(read_only=True)
+    oauth_client = serializers.SerializerMethodField(
+        help_text="For an OAuth grant (credential oauth): the client's id and name."
+    )
+
+    def get_oauth_client(self, key) -> dict | None:
+        application = key.oauth_application
+        if application is None:
+            return None
+        return {"client_id": application.client_id, "name": application.name}
 
     class Meta:
         model = MachineKey
@@ -17,6 +26,8 @@ class MachineKeySerializer(serializers.ModelSerializer):
             "id",
             "name",
             "prefix",
+            "credential",
+            "oauth_client",
             "owner",
             "scopes",
             "tool_allowlist",

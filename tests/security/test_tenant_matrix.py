@@ -36,6 +36,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 from django.utils import timezone
+from oauth2_provider.models import AccessToken, RefreshToken, get_application_model, set_token_value
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
@@ -51,6 +52,7 @@ from audit.models import AuditAction, AuditEntry, VersionLog
 from audit.services import audit_record, exception_record
 from common.actor import Actor
 from gateway.models import Connector, Execution
+from keys.services import key_create
 from notifications.models import (
     AnomalyFinding,
     AuditExportBatch,
@@ -84,11 +86,18 @@ EXCLUDED = {
     "admin/password_change/": "one's own password",
     "admin/password_change/done/": "one's own password",
     "admin/jsi18n/": "static JavaScript catalog",
+    # OAuth metadata (RFC 8414, RFC 9728): the same public document for everyone.
+    ".well-known/oauth-authorization-server": "public OAuth metadata",
+    ".well-known/oauth-protected-resource": "public OAuth metadata",
+    ".well-known/oauth-protected-resource/mcp": "public OAuth metadata",
     # Django's catch-all: any unknown admin path redirects/404s, no object behind it.
     "admin/(?P<url>.*)$": "catch-all admin 404",
 }
 
 OBJECT, LIST, OWN = "object", "list", "own"
+VICTIM_CLIENT = "matrix-victim-client"
+INTRUDER_CLIENT = "matrix-intruder-client"
+OAUTH_REDIRECT = "http://127.0.0.1:33418/callback"
 MISSING_INT = 2_147_480_000
 
 
@@ -348,6 +357,59 @@ class World:
             window_end=now,
             exception_record=self.exception,
         )
+
+    # OAuth (keys.oauth): A's grant for a client, and that grant's tokens.
+    @cached_property
+    def oauth_application(self):
+        return get_application_model().objects.create(
+            client_id=VICTIM_CLIENT,
+            name="victim oauth client",
+            client_type="public",
+            authorization_grant_type="authorization-code",
+            redirect_uris=OAUTH_REDIRECT,
+        )
+
+    @cached_property
+    def oauth_grant(self):
+        issued = key_create(
+            workspace=self.workspace,
+            name="OAuth: victim client",
+            owner=self.owner,
+            scopes=["actions:read"],
+            tool_allowlist=["*"],
+            actor=Actor.for_user(self.owner),
+            oauth_application_id=self.oauth_application.pk,
+        )
+        get_application_model().objects.get_or_create(
+            client_id=INTRUDER_CLIENT,
+            defaults={
+                "name": "intruder client",
+                "client_type": "public",
+                "authorization_grant_type": "authorization-code",
+                "redirect_uris": OAUTH_REDIRECT,
+            },
+        )
+        return issued.key
+
+    def _oauth_token(self, model, **fields) -> str:
+        raw = uuid.uuid4().hex + uuid.uuid4().hex
+        token = model(application=self.oauth_grant.oauth_application, user=self.owner, **fields)
+        set_token_value(token, raw)
+        token.save()
+        return raw
+
+    @cached_property
+    def oauth_access_token(self) -> str:
+        return self._oauth_token(
+            AccessToken,
+            expires=timezone.now() + timedelta(hours=1),
+            scope="actions:read",
+            resource=["http://testserver/mcp"],
+        )
+
+    @cached_property
+    def oauth_refresh_token(self) -> str:
+        return self._oauth_token(RefreshToken)
 
     @cached_property
     def role_group(self):
@@ -648,6 +710,79 @@ api(
 )
 api("mcp", "get", OWN, "tool")
 api("mcp", "delete", OWN, "tool")
+# OAuth: A's grant is a key like the others; B's consent cannot name A's workspace, and
+# B's client can neither refresh nor revoke A's tokens.
+api("api/v1/keys", "get", LIST, "oauth_grant")
+_api_object("api/v1/keys/<uuid:pk>", "get", "oauth_grant")
+_api_object("api/v1/keys/<uuid:pk>/revoke", "post", "oauth_grant", {})
+_OAUTH_QUERY = (
+    f"response_type=code&client_id={INTRUDER_CLIENT}&redirect_uri={OAUTH_REDIRECT}"
+    "&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    "&scope=actions:read&state=s1"
+)
+page("oauth/authorize/", "get", LIST, "oauth_grant", path=f"/oauth/authorize/?{_OAUTH_QUERY}")
+page(
+    "oauth/authorize/",
+    "post",
+    OBJECT,
+    "oauth_grant",
+    ref="workspace_id",
+    body={
+        "response_type": "code",
+        "client_id": INTRUDER_CLIENT,
+        "redirect_uri": OAUTH_REDIRECT,
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+        "scope": "actions:read",
+        "state": "s1",
+        "workspace": "{ref}",
+        "granted_scopes": ["actions:read"],
+        "tool_allowlist": "*",
+        "allow": "on",
+    },
+    expect=None,
+)
+page(
+    "oauth/token/",
+    "post",
+    OBJECT,
+    "oauth_refresh_token",
+    ref="self",
+    body={
+        "grant_type": "refresh_token",
+        "refresh_token": "{ref}",
+        "client_id": INTRUDER_CLIENT,
+    },
+    expect=None,
+)
+page(
+    "oauth/revoke/",
+    "post",
+    OBJECT,
+    "oauth_access_token",
+    ref="self",
+    body={"token": "{ref}", "client_id": INTRUDER_CLIENT},
+    expect=None,
+)
+api(
+    "oauth/register/",
+    "post",
+    OWN,
+    "oauth_grant",
+    body={"redirect_uris": [OAUTH_REDIRECT], "token_endpoint_auth_method": "none"},
+    ok=(201,),
+)
+for _method in ("get", "put", "delete"):
+    api(
+        "oauth/register/<str:client_id>/",
+        _method,
+        OBJECT,
+        "oauth_application",
+        ref="client_id",
+        path="/oauth/register/{ref}/",
+        body={"redirect_uris": [OAUTH_REDIRECT]} if _method == "put" else None,
+        expect=None,
+    )
 
 # admin: custom pages (approval queue, review link, posture, privacy summary, audit
 # browser's verification, key object tools, exception resolution, attachments)

@@ -14,6 +14,7 @@ ERROR_CODES: dict[str, int] = {
     "invalid_key": 401,
     "key_expired": 401,
     "key_revoked": 401,
+    "invalid_token": 401,
     "forbidden_by_scope": 403,
     "permission_denied": 403,
     "tool_not_allowed": 403,
