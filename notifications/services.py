@@ -391,7 +391,7 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
     approve it (never the key's owner, who cannot approve it anyway)."""
     confirmation = (
         ConfirmationRequest.objects.select_related(
-            "workspace", "action_request__key", "action_request__tool"
+            "workspace", "action_request__key", "action_request__tool__connector"
         )
         .filter(pk=confirmation_id)
         .first()
@@ -402,6 +402,8 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
     review_url = content.admin_url(_signed_review_path(confirmation))
+    tool = action.tool
+    upstream = tool.connector.name if tool is not None and tool.connector_id else ""
     data = {
         "confirmation_id": str(confirmation.pk),
         "action_request_id": str(action.pk),
@@ -428,7 +430,14 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
             "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
             "link": review_url,
             "has_reason": bool(action.reason),
-            "agent": {"summary": confirmation.summary, "reason": action.reason},
+            # An imported tool's description is the upstream server's text: shown as
+            # theirs, cleaned and quoted like the agent's.
+            "upstream_server": content.clean_line(upstream) if upstream else "",
+            "agent": {
+                "summary": confirmation.summary,
+                "reason": action.reason,
+                "description": tool.description if upstream else "",
+            },
         },
         subject=f"Approval needed: {action.tool_name} in {workspace.name}",
     )
