@@ -100,3 +100,25 @@ def test_after_an_approval_the_same_call_answers_the_same_confirmation(
     assert client.post("/api/v1/actions", body, format="json").status_code == 200
     used = _ask(agent, gated_tool, {"deal": 7})  # spent: a new call is a new request
     assert used.status_code == 202 and used.json()["id"] != first["id"]
+
+
+def test_a_request_asked_in_dry_run_is_not_joined_once_live(
+    workspace, make_key, key_client, make_tool
+):
+    """An approval given while "nothing will be done for real" is void once live, so a
+    call made after going live files its own request instead of joining that one."""
+    from approvals.guard import operator_seeding
+
+    workspace.writes_enabled = True
+    with operator_seeding():
+        workspace.save()
+    tool = make_tool(workspace, "crm.update", level="write", confirmation="always")
+    key, plaintext = make_key(workspace, scopes=["actions:write"])
+    agent = (key, key_client(plaintext))
+    first = _ask(agent, tool, {"id": 1})
+    assert _ask(agent, tool, {"id": 1}).json()["id"] == first.json()["id"]  # still dry run
+    workspace.mode = "live"
+    with operator_seeding():
+        workspace.save()
+    live = _ask(agent, tool, {"id": 1})
+    assert live.status_code == 202 and live.json()["id"] != first.json()["id"]
