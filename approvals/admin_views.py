@@ -63,6 +63,7 @@ def queue_queryset(model_admin, request):
             "workspace",
             "action_request",
             "action_request__tool",
+            "action_request__tool__connector",
             "action_request__key",
             "action_request__key__owner",
             "action_request__accountable_user",
@@ -94,6 +95,13 @@ def _approval_progress(records, confirmation) -> dict[str, int]:
         "approvals": sum(1 for r in records if r.verdict == ApprovalRecord.Verdict.APPROVE),
         "required": confirmation.approvals_required,
     }
+
+
+def upstream_server(tool) -> str:
+    """The connector's name when `tool` was imported from one (its description is the
+    upstream's text), else ''."""
+    connector = getattr(tool, "connector", None) if getattr(tool, "connector_id", None) else None
+    return connector.name if connector is not None else ""
 
 
 def _catalog_entry(action: ActionRequest):
@@ -213,6 +221,9 @@ def _row(confirmation, now=None, user=None, permissions=None) -> dict[str, Any]:
         "progress": _approval_progress(records, confirmation),
         "expires_soon": confirmation.expires_at - now < EXPIRES_SOON,
         "description": tool.description if tool else "",
+        # An imported tool's description was written by the upstream server's operator,
+        # a third party: shown as theirs, never as the catalog's word.
+        "upstream_server": upstream_server(tool),
         "effects": _effects(action, confirmation, tool),
         "short_id": str(action.pk)[:8],
         "undecidable": (

@@ -4,20 +4,28 @@ is a domain `Outcome` (allowed, denied with a code, pending with a confirmation)
 HTTP: approvals.api.presenter renders it. A first call with an idempotency key stores
 its outcome on the request row; a retry replays that outcome instead of deciding again.
 
+The same call asked again (same key, tool and parameters) while a human is involved is
+one request, not another one: while the earlier request waits, the call joins it (same
+confirmation, no second notification); once a human denied it, the call is answered
+with that denial and its reason for as long as the workspace's confirmation TTL from
+when it was asked; once approved, the gateway's re-call spends the approval
+(`run_approved`). Concurrent identical calls serialize on a per-call lock.
+
 Public services: `action_submit`, `platform_request_submit`, `platform_request_collect`;
 `tool_lookup` reads the catalog for a decision (per-process cache)."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from approvals import arguments, credential_scan, gate, tokens
 from approvals.confirmations import confirmation_use, key_custody
-from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.outcome import Outcome
 from approvals.params import params_digest, require_storable, store_params
 from approvals.signals import announce_confirmation_requested
@@ -79,6 +87,10 @@ class _Ask:
     summary: str = ""
     approvals_required: int = 1
     binding: dict | None = None
+    # An agent's call: the same call asked again is one request (see the module doc).
+    same_call: bool = False
+    # ... and, once a human approved it, asking again spends the approval (gateway).
+    run_approved: bool = False
 
 
 # --- the catalog, per process ----------------------------------------------------------
@@ -137,9 +149,12 @@ def action_submit(
     idempotency_key: str = "",
     confirmed: bool = False,
     confirmation_token: str = "",
+    run_approved: bool = False,
 ) -> Outcome:
     """An agent asks to act (POST /api/v1/actions). Never raises for a decision:
-    denials are outcomes too, recorded like the rest."""
+    denials are outcomes too, recorded like the rest. With `run_approved` (the gateway,
+    whose clients call again with the same arguments instead of sending the token), an
+    approved, unused confirmation of the very same call is used as if confirmed."""
     if idempotency_key and not confirmed:
         prior = _replay(key, idempotency_key)
         if prior is not None:
@@ -158,6 +173,8 @@ def action_submit(
         idempotency_key="" if confirmed else idempotency_key,
         dry_run=workspace.is_dry_run,
         custody=key_custody(key),
+        same_call=True,
+        run_approved=run_approved,
     )
     return _submit(ask, confirmed=confirmed, token=confirmation_token)
 
@@ -276,6 +293,85 @@ def _submit(ask: _Ask, *, confirmed: bool, token: str) -> Outcome:
     return _record(ask, decision, stored, digest)
 
 
+# --- the same call asked again ---------------------------------------------------------
+
+
+def _same_call_lock(ask: _Ask, digest: str) -> None:
+    """Serialize identical calls until the caller's transaction ends (PostgreSQL: a
+    transaction-level advisory lock on the call's identity; SQLite writes one at a time
+    anyway). A hash collision only makes two different calls wait for each other."""
+    if connection.vendor != "postgresql":
+        return
+    identity = f"same-call|{ask.key.pk}|{ask.tool_name[:200]}|{digest}".encode()
+    lock_id = int.from_bytes(hashlib.blake2b(identity, digest_size=8).digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+
+def _denied_before(action: ActionRequest, confirmation: ConfirmationRequest, ttl) -> Outcome:
+    reason = (
+        ApprovalRecord.objects.filter(
+            confirmation=confirmation, verdict=ApprovalRecord.Verdict.DENY
+        )
+        .values_list("reason", flat=True)
+        .first()
+    ) or ""
+    decided = confirmation.decided_at or confirmation.created_at
+    return Outcome.deny(
+        action,
+        code="confirmation_denied",
+        message=f"A human denied this request: {reason}" if reason else "A human denied it.",
+        detail={
+            "action_id": str(action.pk),
+            "reason": reason,
+            "denied_at": decided.isoformat(),
+            "answered_until": (confirmation.created_at + ttl).isoformat(),
+        },
+    )
+
+
+def _same_call_answer(ask: _Ask, digest: str, now) -> Outcome | None:
+    """The answer of this key's latest request for the very same call, when a human is
+    (or was, recently) involved in it: join it while it waits, its denial once denied,
+    its approval spent (`run_approved`) once approved. None: file a new request."""
+    _same_call_lock(ask, digest)
+    ttl = ask.workspace.confirmation_ttl
+    latest = (
+        ConfirmationRequest.objects.select_related("action_request")
+        .filter(
+            workspace_id=ask.workspace.pk,
+            action_request__key_id=ask.key.pk,
+            action_request__tool_name=ask.tool_name[:200],
+            params_digest=digest,
+            created_at__gt=now - ttl,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if latest is None:
+        return None
+    S = ConfirmationRequest.Status
+    action = latest.action_request
+    if latest.status == S.DENIED:
+        return _denied_before(action, latest, ttl)
+    if latest.status not in (S.PENDING, S.APPROVED) or latest.is_past_expiry(now):
+        return None
+    if action.dry_run and not ask.dry_run:
+        return None  # asked in dry run: an approval would be void now that it is live
+    if latest.status == S.APPROVED and ask.run_approved:
+        return confirmation_use(
+            workspace=ask.workspace,
+            key=ask.key,
+            accountable_user_id=ask.accountable_user_id,
+            actor=ask.actor,
+            tool_name=ask.tool_name,
+            digest=digest,
+            token=tokens.confirmation_token(latest.pk),
+            dry_run=ask.dry_run,
+        )
+    return replace(Outcome.ask_human(action, latest), joined=True)
+
+
 # --- recording a decision ------------------------------------------------------------
 
 
@@ -370,6 +466,10 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ou
         # racing with one idempotency key (foreign keys are checked at commit). Nested
         # in the gateway's transaction, it would cost two round trips on every call.
         with transaction.atomic(savepoint=bool(ask.idempotency_key)):
+            if decision.requires_confirmation and ask.same_call and ask.key is not None:
+                earlier = _same_call_answer(ask, digest, now)
+                if earlier is not None:
+                    return earlier
             action = ActionRequest(
                 workspace=ask.workspace,
                 key=ask.key,

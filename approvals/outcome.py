@@ -41,6 +41,9 @@ class Outcome:
     summary: str = ""
     irreversible: bool = False
     expires_at: datetime | None = None
+    # pending: this call joined a request the same call had already opened (nothing new
+    # was filed or announced). Not stored: a replay answers as the first answer did.
+    joined: bool = field(default=False, compare=False)
     action: ActionRequest | None = field(default=None, compare=False, repr=False)
 
     @classmethod

@@ -73,6 +73,33 @@ def _recipients(params: Any, secrets: set[str], prefix: str = "") -> list[tuple[
     return found
 
 
+def _argument(value: Any, *, whole: bool) -> str:
+    """One argument's value as a JSON literal (strings quoted, inner quotes escaped, so a
+    value cannot pose as the next argument), shortened visibly unless `whole`."""
+    masked = credential_scan.mask(value, shown_as=CREDENTIAL)
+    return _as_text(
+        json.dumps(masked, sort_keys=True, ensure_ascii=False, default=str), whole=whole
+    )
+
+
+def _default_summary(params: Any, *, tool_name: str, secrets: set[str], shown: set[str]) -> str:
+    """No template (imported tools start without one): every top-level argument with its
+    value, `name=value`, sorted by name; approvers read what will be sent, not names."""
+    if not isinstance(params, dict) or not params:
+        return f"Run {tool_name}"
+    parts = []
+    for name, value in sorted(params.items(), key=lambda item: str(item[0])):
+        name = str(name)
+        if name in secrets:
+            parts.append(f"{name}={SECRET}")
+            continue
+        whole = is_recipient_field(name)
+        if whole:
+            shown.add(name)
+        parts.append(f"{name}={_argument(value, whole=whole)}")
+    return f"Run {tool_name} with " + ", ".join(parts)
+
+
 def render_summary(template: str, params: dict, *, tool_name: str, secret_params=()) -> str:
     """`template` with placeholders filled from `params`; secret params show as [secret].
     Recipient-like fields the template does not show are appended, whole."""
@@ -92,8 +119,7 @@ def render_summary(template: str, params: dict, *, tool_name: str, secret_params
     if template:
         text = PLACEHOLDER_RE.sub(substitute, template)
     else:
-        names = ", ".join(sorted(map(str, params))) if isinstance(params, dict) else ""
-        text = f"Run {tool_name}" + (f" with {names}" if names else "")
+        text = _default_summary(params, tool_name=tool_name, secrets=secrets, shown=shown)
     unshown = [(p, v) for p, v in _recipients(params, secrets) if p not in shown]
     if unshown:
         text += " (" + "; ".join(f"{p}: {_as_text(v, whole=True)}" for p, v in unshown) + ")"

@@ -28,6 +28,11 @@ class RequestIdMiddleware:
         return response
 
 
+def answers_json(path: str) -> bool:
+    """The machine-facing paths, whose every answer is JSON: the REST API and /mcp."""
+    return path.startswith("/api/") or path == "/mcp" or path.startswith("/mcp/")
+
+
 class ApiJsonErrorsMiddleware:
     """Last line of defence: an exception escaping a view under /api/ becomes a JSON
     500 without a traceback, even with DEBUG on; a transient database error (lock
@@ -40,7 +45,7 @@ class ApiJsonErrorsMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not request.path.startswith("/api/"):
+        if not answers_json(request.path):
             return None
         if is_transient_db_error(exception):
             logger.warning("Transient database error on %s, answered 503", request.path)
@@ -60,7 +65,7 @@ class ApiBodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path.startswith("/api/"):
+        if answers_json(request.path):
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:

@@ -29,7 +29,7 @@ from approvals import credential_scan, gate
 from approvals.asking import tool_lookup
 from approvals.confirmations import confirmation_expire
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
-from approvals.params import SECRET_PARAM_PREFIX, params_digest, store_params
+from approvals.params import SECRET_PARAM_PREFIX
 from approvals.tokens import confirmation_token
 from common.actor import Actor
 from common.errors import WardenError
@@ -91,26 +91,6 @@ def task_find(*, key, task_id: Any) -> ActionRequest | None:
         .filter(pk=pk, key=key, workspace_id=key.workspace_id)
         .first()
     )
-
-
-def task_open(*, key, tool: Tool, params: dict) -> ActionRequest | None:
-    """The key's request still waiting for a human for the very same call: asking again
-    as a task returns that task instead of a second ask."""
-    digest = params_digest(store_params(params, tool.secret_params))
-    found = (
-        ConfirmationRequest.objects.filter(
-            workspace_id=key.workspace_id,
-            action_request__key=key,
-            action_request__tool_name=tool.name,
-            params_digest=digest,
-            status=ConfirmationRequest.Status.PENDING,
-            expires_at__gt=timezone.now(),
-        )
-        .order_by("-created_at")
-        .values_list("action_request_id", flat=True)
-        .first()
-    )
-    return task_find(key=key, task_id=found) if found else None
 
 
 def task_list(*, key, cursor: Any = None) -> tuple[list[ActionRequest], str | None]:

@@ -16,14 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import catalog, gate, minimisation
+from approvals import catalog, minimisation
 from approvals.arguments import schema_problem
 from approvals.asking import action_submit, tool_lookup
-from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from approvals.models import ActionRequest, Tool
 from approvals.outcome import Outcome
-from approvals.params import params_digest, store_params
 from approvals.signals import announce_action_decided
-from approvals.tokens import confirmation_token
 from audit.events import EVENTS
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import (
@@ -570,26 +568,6 @@ class GatewayAnswer:
     connector: Connector | None = None
 
 
-def _waiting_token(key, tool: Tool, params: dict) -> str:
-    """The token of this key's open confirmation for the very same call (same tool,
-    same params), so that calling again after a human approved executes it."""
-    digest = params_digest(store_params(params, tool.secret_params))
-    found = (
-        ConfirmationRequest.objects.filter(
-            workspace_id=key.workspace_id,
-            action_request__key=key,
-            action_request__tool_name=tool.name,
-            params_digest=digest,
-            status__in=[ConfirmationRequest.Status.APPROVED, ConfirmationRequest.Status.PENDING],
-            expires_at__gt=timezone.now(),
-        )
-        .order_by("status", "-created_at")  # "approved" sorts before "pending"
-        .values_list("pk", flat=True)
-        .first()
-    )
-    return confirmation_token(found) if found else ""
-
-
 def action_execute(
     *,
     key,
@@ -609,11 +587,6 @@ def action_execute(
     leaves a `started` row that nothing ever executes again."""
     _, tool = tool_lookup(workspace=key.workspace, name=tool_name)
     token = confirmation_token
-    may_need_human = tool is not None and (
-        gate.effective_confirmation(key, key.workspace, tool) != "never"
-    )
-    if not token and may_need_human and isinstance(params, dict):
-        token = _waiting_token(key, tool, params)
     refused = None
     with transaction.atomic():
         try:
@@ -626,6 +599,8 @@ def action_execute(
                 idempotency_key="" if token else idempotency_key,
                 confirmed=bool(token),
                 confirmation_token=token,
+                # MCP clients call again with the same arguments instead of a token.
+                run_approved=True,
             )
         except WardenError as error:
             # Raised after what it recorded (a confirmation found expired, voided...):

@@ -398,7 +398,7 @@ def _signed_review_path(confirmation) -> str:
 def _pending_confirmation(confirmation_id) -> ConfirmationRequest | None:
     confirmation = (
         ConfirmationRequest.objects.select_related(
-            "workspace", "action_request__key", "action_request__tool"
+            "workspace", "action_request__key", "action_request__tool__connector"
         )
         .filter(pk=confirmation_id)
         .first()
@@ -421,6 +421,8 @@ def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, 
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
     review_url = content.admin_url(_signed_review_path(confirmation))
+    tool = action.tool
+    upstream = tool.connector.name if tool is not None and tool.connector_id else ""
     data = {
         "confirmation_id": str(confirmation.pk),
         "action_request_id": str(action.pk),
@@ -451,7 +453,14 @@ def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, 
             "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
             "link": review_url,
             "has_reason": bool(action.reason),
-            "agent": {"summary": confirmation.summary, "reason": action.reason},
+            # An imported tool's description is the upstream server's text: shown as
+            # theirs, cleaned and quoted like the agent's.
+            "upstream_server": content.clean_line(upstream) if upstream else "",
+            "agent": {
+                "summary": confirmation.summary,
+                "reason": action.reason,
+                "description": tool.description if upstream else "",
+            },
         },
         subject=f"{prefix}: {action.tool_name} in {workspace.name}",
     )

@@ -19,13 +19,15 @@ from django.conf import settings
 from django.http import HttpResponse
 from django.http.request import validate_host
 from drf_spectacular.utils import extend_schema
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from approvals import gate
 from approvals.api.presenter import outcome_body
 from approvals.selectors import tools_callable_by_key
 from common.api.views import KEY, WorkspaceAPIView
-from common.errors import WardenError
+from common.errors import WardenError, error_payload
 from gateway import mcp_tasks, naming
 from gateway.models import Execution
 from gateway.services import GatewayAnswer, action_execute
@@ -95,25 +97,48 @@ def _refused(error: WardenError) -> dict:
     )
 
 
+def _denied_by_human(error_code: str, message: str, detail: dict) -> dict:
+    """A human denied this very call: final, with the approver's reason."""
+    reason = detail.get("reason") or "no reason given"
+    text = (
+        f"DENIED by a human approver: {reason}\n"
+        "This is final for these arguments: calling again with the very same arguments "
+        f"answers this denial (until {detail.get('answered_until')}) and files nothing new. "
+        "Do not retry; tell the user, or change what you ask for."
+    )
+    payload = WardenError(error_code, message, detail).as_payload()
+    return _text(text, error=True, structured=payload)
+
+
 def _needs_human(found: GatewayAnswer, key) -> dict:
-    body = outcome_body(found.outcome)
-    confirmation = getattr(found.outcome.action, "confirmation", None)
+    """Pending is not an error (isError false) and not final: the model is told it is
+    waiting for a human, who must approve, until when, and how to check."""
+    outcome = found.outcome
+    body = outcome_body(outcome)
+    confirmation = getattr(outcome.action, "confirmation", None)
     required = confirmation.approvals_required if confirmation is not None else 1
     owner = getattr(key.owner, "email", "") or "the key's owner"
     who = (
         f"{required} approver{'s' if required > 1 else ''} of this workspace "
         f"(not {owner}, who is answerable for this key)"
     )
+    first = (
+        "STILL WAITING for a human (not a final answer; nothing has run): you asked for "
+        "this exact call before and it is not decided yet. Nothing new was filed."
+        if outcome.joined
+        else "NOT EXECUTED YET: this call is waiting for a human's approval (not a final answer)."
+    )
     text = (
-        "NOT EXECUTED: this call needs a human's approval first.\n"
+        f"{first}\n"
         f"What: {body.get('summary')}\n"
         f"Who must approve: {who}, in Warden's approval queue.\n"
-        f"Expires: {body.get('expires_at')}\n"
-        "Once approved, call this tool again with the very same arguments; it then runs "
-        "exactly once."
+        f"Open until: {body.get('expires_at')}\n"
+        "How to check: call this tool again later with the very same arguments. While "
+        "waiting, that joins this request (no new request, nobody is asked twice); once "
+        "approved it runs exactly once; if denied, you get the denial and its reason."
     )
     structured = {
-        "status": "requires_confirmation",
+        "status": "waiting_for_human" if outcome.joined else "requires_confirmation",
         "action_id": body.get("id"),
         "summary": body.get("summary"),
         "irreversible": body.get("irreversible"),
@@ -193,6 +218,8 @@ def _call(request, params: dict) -> dict:
     outcome = found.outcome
     if outcome.pending:
         return _needs_human(found, request.auth)
+    if outcome.denied and outcome.code == "confirmation_denied":
+        return _denied_by_human(outcome.code, outcome.message, outcome.detail)
     if outcome.denied:
         return _refused(WardenError(outcome.code, outcome.message, outcome.detail))
     return _executed(found)
@@ -230,19 +257,15 @@ def _call_as_task(request, params: dict) -> dict:
         raise _RpcError(INVALID_PARAMS, "arguments must be an object.")
     if tool is None:
         raise _RpcError(METHOD_NOT_FOUND, f"The tool {name!r} does not run as a task here.")
-    action = mcp_tasks.task_open(key=key, tool=tool, params=arguments)
-    ran = None
-    if action is None:
-        try:
-            ran = action_execute(
-                key=key, actor=request.actor, tool_name=tool.name, params=arguments
-            )
-        except WardenError as error:
-            raise _RpcError(INVALID_PARAMS, _refused(error)["content"][0]["text"]) from None
-        recorded = ran.outcome.action
-        action = mcp_tasks.task_find(key=key, task_id=getattr(recorded, "pk", None))
-        if action is None:  # defensive: every gate answer is recorded
-            raise _RpcError(INVALID_PARAMS, "Refused by Warden.")
+    # The same call still waiting for a human is joined (approvals.asking): its task.
+    try:
+        ran = action_execute(key=key, actor=request.actor, tool_name=tool.name, params=arguments)
+    except WardenError as error:
+        raise _RpcError(INVALID_PARAMS, _refused(error)["content"][0]["text"]) from None
+    recorded = ran.outcome.action
+    action = mcp_tasks.task_find(key=key, task_id=getattr(recorded, "pk", None))
+    if action is None:  # defensive: every gate answer is recorded
+        raise _RpcError(INVALID_PARAMS, "Refused by Warden.")
     state = mcp_tasks.task_state(key=key, actor=request.actor, action=action, run=False)
     meta = {IMMEDIATE_RESPONSE: state.message, "warden/action_id": str(action.pk)}
     return {"task": _task(state), "_meta": meta}
@@ -358,11 +381,21 @@ def _rpc_error(msg_id, code: int, message: str) -> dict:
     return {"jsonrpc": "2.0", "id": msg_id, "error": {"code": code, "message": message}}
 
 
+class JSONAnswers(DefaultContentNegotiation):
+    """Every /mcp answer is JSON, whatever the Accept header names (the SDK's GET asks
+    for text/event-stream only): never a 406 before the 405, never the browsable HTML."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return JSONRenderer(), JSONRenderer.media_type
+
+
 class MCPView(WorkspaceAPIView):
     principals = (KEY,)
     # A machine key, or an OAuth access token bound to /mcp that acts as its grant's
     # key; a 401 names the protected-resource metadata (MCP authorization).
     authentication_classes = [OAuthOrKeyAuthentication]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = JSONAnswers
 
     @extend_schema(exclude=True)
     def post(self, request):
@@ -394,11 +427,18 @@ class MCPView(WorkspaceAPIView):
             return Response(_rpc_error(msg_id, exc.code, exc.message))
         return Response({"jsonrpc": "2.0", "id": msg_id, "result": result})
 
-    @extend_schema(exclude=True)
-    def get(self, request):
-        # No server-initiated stream: the SDK client treats 405 as "none offered".
-        return HttpResponse(status=405, headers={"Allow": "POST"})
-
-    @extend_schema(exclude=True)
-    def delete(self, request):
-        return HttpResponse(status=405, headers={"Allow": "POST"})
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        """GET (no server-sent event stream is offered: the spec's 405), DELETE (no
+        session exists to terminate) and anything else but POST: 405, a JSON-RPC error
+        whose data is Warden's error body. DRF sets Allow to the methods served."""
+        method = request.method
+        message = (
+            "This server offers no SSE stream; send JSON-RPC messages with POST."
+            if method == "GET"
+            else "No session to terminate: every request stands alone."
+            if method == "DELETE"
+            else f"Method {method} not allowed; send JSON-RPC messages with POST."
+        )
+        error = _rpc_error(None, INVALID_REQUEST, message)
+        error["error"]["data"] = error_payload("method_not_allowed", message)
+        return Response(error, status=405)

@@ -8,7 +8,7 @@ from django.db import connection, connections
 
 from approvals.asking import action_submit
 from approvals.confirmations import confirmation_approve, confirmation_deny
-from approvals.models import ApprovalRecord, ConfirmationRequest
+from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from common.actor import Actor
 from common.errors import WardenError
 from keys.models import MachineKey
@@ -129,3 +129,23 @@ def test_concurrent_first_calls_with_one_idempotency_key_record_once(
     assert len(set(results)) == 1, results
     assert ActionRequest.objects.count() == 1
     assert connection.vendor == "postgresql"
+
+
+def test_identical_calls_at_once_file_one_request(live_workspace, agent, make_tool):
+    """Two (here eight) identical calls racing: one request, one confirmation, and every
+    caller is answered with it."""
+    postgres_only()
+    key, _ = agent
+    make_tool(live_workspace, "crm.update_stage", level="write", confirmation="always")
+
+    def ask(_):
+        fresh = MachineKey.objects.select_related("workspace", "owner").get(pk=key.pk)
+        return action_submit(
+            key=fresh, tool_name="crm.update_stage", params={"deal": 1}, actor=Actor.for_key(fresh)
+        )
+
+    answers = run_concurrently(8, ask)
+    assert all(answer.pending for answer in answers)
+    assert len({answer.action_id for answer in answers}) == 1
+    assert ConfirmationRequest.objects.count() == 1
+    assert ActionRequest.objects.filter(key=key).count() == 1

@@ -87,10 +87,25 @@ def test_summary_hides_secret_params():
     assert text == "Token [secret]"
 
 
-def test_summary_without_template_names_the_tool():
+def test_summary_without_template_shows_the_argument_values():
     assert (
-        render_summary("", {"b": 1, "a": 2}, tool_name="crm.update") == "Run crm.update with a, b"
+        render_summary("", {"b": 1, "a": "x"}, tool_name="crm.update")
+        == 'Run crm.update with a="x", b=1'
     )
+    assert render_summary("", {}, tool_name="crm.update") == "Run crm.update"
+
+
+def test_summary_without_template_marks_hides_and_shortens_like_templates():
+    params = {
+        "note": 'ok", id=99\n' + "\u200b" + "y" * 300,
+        "pw": "hunter2",
+        "to": "ann@example.com" + "z" * 300,
+    }
+    text = render_summary("", params, tool_name="crm.note", secret_params=["pw"])
+    assert text.startswith('Run crm.note with note="ok\\", id=99\\n⟦U+200B⟧yyy')
+    assert "… (+" in text and "hunter2" not in text and "pw=[secret]" in text
+    assert "ann@example.com" + "z" * 300 in text  # recipients whole
+    assert "\n" not in text
 
 
 def test_summary_says_how_much_of_a_long_value_was_left_out():
@@ -111,7 +126,7 @@ def test_summary_appends_recipient_fields_the_template_does_not_show():
     text = render_summary("Send {params.subject}", params, tool_name="email.send")
     assert text == "Send Hi (cc: boss@example.com; meta.callback_url: https://x.test)"
     untemplated = render_summary("", {"to": "ann@example.com", "body": "hi"}, tool_name="mail")
-    assert untemplated == "Run mail with body, to (to: ann@example.com)"
+    assert untemplated == 'Run mail with body="hi", to="ann@example.com"'
 
 
 def test_summary_never_shows_secret_params_even_if_recipient_like():

@@ -113,8 +113,13 @@ def test_gated_call_waits_for_a_human_then_runs_once(
     token = first["structuredContent"]["confirmation_token"]
     assert token.startswith("ct_") and first["_meta"]["warden/confirmation_token"] == token
     waiting = rpc(client, "tools/call", call).json()["result"]
-    assert waiting["isError"] is True
-    assert waiting["structuredContent"]["error"]["code"] == "confirmation_pending"
+    # Not final, not an error: still waiting, and the same request (nothing new filed).
+    assert waiting["isError"] is False
+    assert waiting["content"][0]["text"].startswith("STILL WAITING for a human")
+    assert "not a final answer" in waiting["content"][0]["text"]
+    assert waiting["structuredContent"]["status"] == "waiting_for_human"
+    assert waiting["structuredContent"]["action_id"] == first["structuredContent"]["action_id"]
+    assert ActionRequest.objects.count() == 1
     assert upstream.tool_calls() == []
     action = ActionRequest.objects.get(pk=first["structuredContent"]["action_id"])
     approve(make_member(gw_workspace, Role.APPROVER), gw_workspace, action.confirmation.pk)
@@ -123,6 +128,30 @@ def test_gated_call_waits_for_a_human_then_runs_once(
     again = rpc(client, "tools/call", call).json()["result"]  # a new ask, not a re-run
     assert again["content"][0]["text"].startswith("NOT EXECUTED")
     assert upstream.tool_calls() == [("send", {"to": "bob"})]
+
+
+def test_a_denial_reaches_the_model_with_its_reason_and_files_nothing_new(
+    synced, gw_agent, gw_workspace, make_member, approve, rpc, upstream
+):
+    _, client, _ = gw_agent
+    call = {"name": "crm.send", "arguments": {"to": "bob"}}
+    first = rpc(client, "tools/call", call).json()["result"]
+    action = ActionRequest.objects.get(pk=first["structuredContent"]["action_id"])
+    approver = make_member(gw_workspace, Role.APPROVER)
+    denied = approve(approver, gw_workspace, action.confirmation.pk, "deny", "bob left the company")
+    assert denied.status_code == 200
+    again = rpc(client, "tools/call", call).json()["result"]
+    assert again["isError"] is True
+    assert again["content"][0]["text"].startswith("DENIED by a human approver")
+    assert "bob left the company" in again["content"][0]["text"]
+    error = again["structuredContent"]["error"]
+    assert error["code"] == "confirmation_denied"
+    assert error["detail"]["reason"] == "bob left the company"
+    assert error["detail"]["action_id"] == str(action.pk)
+    assert ActionRequest.objects.count() == 1  # no new request, nobody asked again
+    assert upstream.tool_calls() == []
+    other = rpc(client, "tools/call", {**call, "arguments": {"to": "carol"}}).json()["result"]
+    assert other["content"][0]["text"].startswith("NOT EXECUTED")  # another call: asked
 
 
 def test_bad_arguments_are_a_tool_error_naming_the_path(synced, gw_agent, rpc, upstream):
@@ -182,9 +211,61 @@ def test_unsupported_protocol_header_is_refused(gw_agent, rpc):
     assert response.status_code == 400
 
 
-def test_get_offers_no_stream(gw_agent):
+def _allowed(response) -> set[str]:
+    return {m.strip() for m in response.headers["Allow"].split(",")}
+
+
+def test_get_offers_no_stream_405_with_a_json_rpc_body(gw_agent):
     _, client, _ = gw_agent
-    assert client.get("/mcp").status_code == 405
+    # What the SDK client sends to open a server-sent event stream.
+    response = client.get("/mcp", HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == 405
+    assert response.headers["Content-Type"].startswith("application/json")
+    body = response.json()
+    assert body["jsonrpc"] == "2.0" and body["error"]["code"] == -32600
+    assert body["error"]["data"]["error"]["code"] == "method_not_allowed"
+    assert "GET" not in _allowed(response) and "POST" in _allowed(response)
+
+
+def test_delete_is_405_json_and_allow_does_not_list_it(gw_agent):
+    _, client, _ = gw_agent
+    response = client.delete("/mcp", HTTP_MCP_SESSION_ID="anything")
+    assert response.status_code == 405
+    assert response.json()["error"]["data"]["error"]["code"] == "method_not_allowed"
+    assert "DELETE" not in _allowed(response) and "POST" in _allowed(response)
+
+
+def test_html_is_never_the_answer(gw_agent, rpc):
+    _, client, _ = gw_agent
+    for response in (
+        client.get("/mcp", HTTP_ACCEPT="text/html"),
+        rpc(client, "ping", HTTP_ACCEPT="text/html"),
+        client.put("/mcp", {}, format="json", HTTP_ACCEPT="text/html"),
+    ):
+        assert response.headers["Content-Type"].startswith("application/json")
+        response.json()
+
+
+def test_oversized_body_is_413_json_not_500(gw_agent, settings):
+    _, client, _ = gw_agent
+    big = {"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"pad": "x" * 300_000}}
+    response = client.post("/mcp", big, format="json")
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_an_unexpected_error_is_json_500(gw_agent, rpc, monkeypatch):
+    from gateway.api import mcp
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(mcp, "_dispatch", broken)
+    _, client, _ = gw_agent
+    response = rpc(client, "ping")
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "boom" not in response.content.decode()
 
 
 def test_foreign_browser_origin_is_refused(gw_agent, rpc):

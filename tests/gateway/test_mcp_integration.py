@@ -205,7 +205,10 @@ def test_warden_as_the_agents_mcp_server(
     assert gated.structuredContent["confirmation_token"].startswith("ct_")
     assert [c[0] for c in real_upstream.calls] == ["lookup"]
     _, still_waiting = agent(url, plaintext, call_email)
-    assert still_waiting.isError is True and "confirmation_pending" in still_waiting.content[0].text
+    # Not final and not an error: still waiting, the same request (nothing new filed).
+    assert still_waiting.isError is False
+    assert still_waiting.content[0].text.startswith("STILL WAITING for a human")
+    assert ConfirmationRequest.objects.filter(status="pending").count() == 1
     assert [c[0] for c in real_upstream.calls] == ["lookup"]
 
     confirmation = ConfirmationRequest.objects.get(status="pending")
@@ -225,7 +228,26 @@ def test_warden_as_the_agents_mcp_server(
     assert real_upstream.calls == [("lookup", {"customer_id": 42}), ("send_email", email)]
     seen_by_agent += [gated.model_dump_json(), executed.model_dump_json()]
 
-    # 6. The agent never saw the upstream credential.
+    # 6. A denial reaches the model, with the approver's reason, and files nothing new.
+    other = {"to": "eve@example.test", "subject": "Your account"}
+
+    async def call_other(session):
+        return await session.call_tool("crm.send_email", other)
+
+    agent(url, plaintext, call_other)
+    pending = ConfirmationRequest.objects.filter(status="pending").latest("created_at")
+    denied_now = user_client(approver, gw_workspace).post(
+        f"/api/v1/approvals/{pending.pk}/deny", {"reason": "eve is not a customer"}, format="json"
+    )
+    assert denied_now.status_code == 200, denied_now.json()
+    asked = ConfirmationRequest.objects.count()
+    _, denial = agent(url, plaintext, call_other)
+    assert denial.isError is True
+    assert "DENIED by a human approver: eve is not a customer" in denial.content[0].text
+    assert ConfirmationRequest.objects.count() == asked
+    assert ("send_email", other) not in real_upstream.calls
+
+    # 7. The agent never saw the upstream credential.
     assert all(UPSTREAM_CREDENTIAL not in text for text in seen_by_agent)
     assert "upstream-credential" not in json.dumps(seen_by_agent)
     assert real_upstream.credentials_seen == [UPSTREAM_CREDENTIAL] * 2
