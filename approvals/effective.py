@@ -236,7 +236,18 @@ TOOL_FACETS = (
         _unchanged_or_ends_disabled("summary_template", "description"),
         "governed unless the tool ends disabled",
     ),
-    Facet("what runs upstream", ("connector",), unchanged("connector"), "governed"),
+    Facet(
+        "what runs upstream (the connector and upstream tool bound at import)",
+        ("connector", "upstream_name"),
+        unchanged("connector", "upstream_name"),
+        "governed",
+    ),
+    Facet(
+        "the reviewed upstream definition",
+        ("upstream_digest", "output_schema", "upstream_annotations"),
+        _unchanged_or_ends_disabled("upstream_digest", "output_schema", "upstream_annotations"),
+        "governed unless the tool ends disabled",
+    ),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
 )
 TOOL_INERT = {
@@ -333,6 +344,12 @@ KEY_FACETS = (
         "superset (more people barred from approving)",
     ),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
+    Facet(
+        "how it authenticates (a secret, or an OAuth client's tokens)",
+        ("credential", "oauth_application"),
+        unchanged("credential", "oauth_application"),
+        "governed",
+    ),
 )
 _CREDENTIAL = (
     "credential material: which secret authenticates, never what the key may do; "
@@ -517,6 +534,24 @@ AUTOMATION_FACETS = (
         ("email_notifications",),
         switched_on("email_notifications"),
         "False -> True",
+    ),
+    Facet(
+        "reminding approvers of an undecided request",
+        ("approval_remind_after_minutes",),
+        lower("approval_remind_after_minutes"),
+        "sooner (empty: never)",
+    ),
+    Facet(
+        "escalating an undecided request",
+        ("approval_escalate_after_minutes",),
+        lower("approval_escalate_after_minutes"),
+        "sooner (empty: never)",
+    ),
+    Facet(
+        "who an escalation reaches",
+        ("approval_escalate_to",),
+        unchanged("approval_escalate_to"),
+        "governed",
     ),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
 )

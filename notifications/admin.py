@@ -97,15 +97,17 @@ def _automation_update(write: AdminWrite) -> WorkspaceAutomationSettings | None:
     (approvals.governance). Only operators (superusers) edit the allowlist."""
     data, workspace = write.data, write.obj.workspace
     changes = {
-        name: data[name]
-        for name in (
-            "anomaly_auto_suspend",
-            "email_notifications",
-            "approval_remind_after_minutes",
-            "approval_escalate_after_minutes",
-            "approval_escalate_to",
-        )
+        "anomaly_auto_suspend": data["anomaly_auto_suspend"],
+        "email_notifications": data["email_notifications"],
     }
+    # Reminder settings a form did not carry stay as they are (an empty one switches off).
+    for name in (
+        "approval_remind_after_minutes",
+        "approval_escalate_after_minutes",
+        "approval_escalate_to",
+    ):
+        if name in write.request.POST:
+            changes[name] = data[name]
     operator = write.request.user.is_superuser
     if operator:
         changes["webhook_host_allowlist"] = split_words(data.get("webhook_host_allowlist", ""))

@@ -16,6 +16,7 @@ MODULES = (
     "tests.test_admin_views_real",
     "tests.notifications.test_entry_points",
     "tests.gateway.test_entry_points",
+    "tests.notifications.test_escalation",
 )
 
 

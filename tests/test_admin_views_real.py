@@ -12,6 +12,7 @@ from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from audit.models import AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
 from audit.services import exception_record
@@ -230,3 +231,21 @@ def test_attaching_links_to_evidence_in_the_admin_is_recorded(
     assert bad.status_code in (200, 302)
     assert EvidenceAttachment.objects.filter(workspace=workspace).count() == 3
     assert audit(workspace, "evidence.attachment_added").count() == 3
+
+
+@entry_point("adminview:keys_machinekey_unattended")
+def test_switching_unattended_on_is_filed_and_off_applies_at_once_in_the_admin(
+    workspace, owner, make_key
+):
+    key, _ = make_key(workspace, name="night-agent")
+    browser(owner).post(f"{KEYS}{key.pk}/unattended/", {"reason": "batch jobs"})
+    key.refresh_from_db()
+    assert key.unattended_mode is False  # filed for a second person, not applied
+    request = ActionRequest.objects.get(workspace=workspace, status="pending")
+    assert request.confirmation.status == "pending"
+    with transaction.atomic(), operator_seeding():
+        MachineKey.objects.filter(pk=key.pk).update(unattended_mode=True)
+    browser(owner).post(f"{KEYS}{key.pk}/unattended/", {"reason": "back to attended"})
+    key.refresh_from_db()
+    assert key.unattended_mode is False  # narrowing: at once
+    assert audit(workspace, "key.updated", target_id=str(key.pk)).count() == 1

@@ -23,3 +23,17 @@ def test_sync_action_imports_disabled_tools_with_its_entry(gw_workspace, gw_admi
     assert sorted(t.name for t in tools) == ["crm.lookup", "crm.send"]
     assert not any(t.enabled for t in tools)
     assert AuditEntry.objects.filter(workspace=gw_workspace, action="connector.synced").count() == 1
+
+
+@entry_point("task:gateway.sync_connectors", "task:gateway.sync_connector")
+def test_the_scheduled_sync_imports_with_its_entry_outside_a_transaction(
+    gw_workspace, make_connector
+):
+    from gateway.tasks import sync_connectors
+
+    connector = make_connector(gw_workspace)
+    assert sync_connectors.apply().get() == 1  # eager: runs sync_connector for it
+    tools = Tool.objects.filter(workspace=gw_workspace, connector=connector)
+    assert sorted(t.name for t in tools) == ["crm.lookup", "crm.send"]
+    assert not any(t.enabled for t in tools)
+    assert AuditEntry.objects.filter(workspace=gw_workspace, action="connector.synced").count() == 1

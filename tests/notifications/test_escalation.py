@@ -16,6 +16,7 @@ from notifications.models import WorkspaceAutomationSettings
 from notifications.services import confirmations_remind_due
 from notifications.tasks import remind_pending_confirmations
 from tenants.models import Role
+from tests.entry_points import entry_point
 
 T0 = timezone.now().replace(microsecond=0)
 
@@ -125,7 +126,7 @@ def test_a_decided_request_is_neither_reminded_nor_escalated(
     assert _entries("confirmation.reminded") == _entries("confirmation.escalated") == []
 
 
-@pytest.mark.django_db(transaction=True)
+@entry_point("task:notifications.remind_pending_confirmations")
 def test_the_periodic_task_reminds_outside_any_test_transaction(
     live_workspace, agent, make_member, ask_pending
 ):
