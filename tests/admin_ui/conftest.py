@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from tenants.models import Role
 
@@ -41,7 +42,8 @@ def make_tool(db):
     def make(workspace, name="crm.update", **fields):
         defaults = {"level": "write", "confirmation": "always", "data_classes": ["pii"]}
         defaults.update(fields)
-        tool, _ = Tool.objects.get_or_create(workspace=workspace, name=name, defaults=defaults)
+        with operator_seeding():  # set-up: adding an enabled tool is governed
+            tool, _ = Tool.objects.get_or_create(workspace=workspace, name=name, defaults=defaults)
         return tool
 
     return make

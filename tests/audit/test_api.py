@@ -197,7 +197,12 @@ def test_exceptions_list_and_filters(workspace, reader):
 def test_versions_list_shows_before_after_and_diff(workspace, reader, make_key):
     key, _ = make_key(workspace, scopes=["actions:read"])
     key_revoke(key=key, actor=HUMAN, reason="leaked")
-    workspace_update(workspace=workspace, actor=HUMAN, changes={"plan_rank": 3}, reason="upgrade")
+    workspace_update(
+        workspace=workspace,
+        actor=HUMAN,
+        changes={"require_two_approvals_for_irreversible": True},
+        reason="stricter",
+    )
     rows = reader.get("/api/v1/audit/versions", {"target_type": "machine_key"}).json()["results"]
     revoke = rows[0]
     assert set(revoke) == {
@@ -210,7 +215,7 @@ def test_versions_list_shows_before_after_and_diff(workspace, reader, make_key):
     settings = reader.get(
         "/api/v1/audit/versions", {"target_type": "workspace", "target_id": str(workspace.pk)}
     ).json()["results"]
-    assert settings[0]["diff"] == {"plan_rank": [0, 3]}
+    assert settings[0]["diff"] == {"require_two_approvals_for_irreversible": [False, True]}
     assert settings[-1]["change"] == "created"
 
 
