@@ -79,6 +79,16 @@ def test_deleting_a_protected_row_without_a_grant_is_refused(workspace):
     assert Membership.objects.filter(pk=owner.pk).exists()
 
 
+def test_the_door_grant_for_a_row_lets_its_governed_delete_through(workspace):
+    """The control for the refusal above: the guard checks a delete against the row's
+    own grant, so the door can apply an approved removal."""
+    owner = Membership.objects.get(workspace=workspace)
+    grant = Grant("membership", str(owner.pk), frozenset({"warden.member.remove_last_approver"}))
+    with granted(grant), transaction.atomic():
+        owner.delete()
+    assert not Membership.objects.filter(pk=owner.pk).exists()
+
+
 # --- token binding ---------------------------------------------------------------------
 
 
