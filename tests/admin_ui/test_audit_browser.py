@@ -314,9 +314,9 @@ def test_exception_records_filter_open_and_resolved(evidence, role_users, admin_
 def test_verify_shows_a_forged_queue_row_it_quarantined(evidence, role_users, admin_client_for):
     """Issue 21 item 6: a row slipped into the group-commit queue is quarantined by the
     verification's seal, and the page says so (tests/audit/test_queue_forgery.py)."""
-    from tests.audit.test_queue_forgery import FORGED_ACTOR, _forge
+    from tests.audit.helpers import FORGED_ACTOR, forge_queue_row
 
-    _forge(evidence)
+    forge_queue_row(evidence)
     response = admin_client_for(role_users[Role.AUDITOR]).post(VERIFY, {"workspace": evidence.slug})
     html = response.content.decode()
     assert "does not verify" in html

@@ -1,9 +1,13 @@
 """Shared helpers for the evidence tests."""
 
+import json
 import threading
+import uuid
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from audit import signing
 from audit.chain import PENDING_FIELDS, pending_message
@@ -94,8 +98,6 @@ def queued_row(workspace, **fields) -> AuditPending:
     when the chain head is busy (a process stopped before sealing leaves such rows):
     its queue MAC made with the server's key, over values in the form the database
     gives back."""
-    from django.utils import timezone
-
     values = {
         "created_at": timezone.now(),
         "actor": "key:queued",
@@ -116,3 +118,59 @@ def queued_row(workspace, **fields) -> AuditPending:
     mac = signing.pending_mac(pending_message(workspace.pk, values))
     assert set(values) == set(PENDING_FIELDS[1:])
     return AuditPending.objects.create(workspace=workspace, mac=mac, **values)
+
+
+FORGED_ACTOR = "user:boss@example.test"
+COLUMNS = (
+    "workspace_id, created_at, actor, actor_type, action, target_type, target_id, tool,"
+    " input, decision, rationale, policy_version, request_id, client_ip, outcome, mac"
+)
+INSERT = f"INSERT INTO audit_auditpending ({COLUMNS}) VALUES ({', '.join(['%s'] * 16)})"
+
+
+def _insert_only_role():
+    """A PostgreSQL role holding nothing but INSERT on the queue (and its id sequence):
+    what the attacker had. Rolled back with the test's transaction."""
+    name = f"queue_writer_{uuid.uuid4().hex[:12]}"
+    raw_sql(f"CREATE ROLE {name} NOLOGIN")
+    raw_sql(f"GRANT USAGE ON SCHEMA public TO {name}")
+    raw_sql(f"GRANT INSERT ON audit_auditpending TO {name}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_get_serial_sequence('audit_auditpending', 'id')")
+        sequence = cursor.fetchone()[0]
+    raw_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {name}")
+    return name
+
+
+def forge_queue_row(
+    workspace, *, mac="", action="confirmation.approved", created_at=None, **fields
+):
+    """A backdated approval by another user, inserted straight into the queue with raw
+    SQL: on PostgreSQL by a role that may only INSERT there."""
+    values = {
+        "workspace_id": db_id(workspace),
+        "created_at": created_at or timezone.now() - timedelta(days=2),
+        "actor": FORGED_ACTOR,
+        "actor_type": "user",
+        "action": action,
+        "target_type": "confirmation",
+        "target_id": "42",
+        "tool": "payments.refund",
+        "input": json.dumps({"approver": FORGED_ACTOR, "amount": 50000}),
+        "decision": "approved",
+        "rationale": "approved by boss",
+        "policy_version": 3,
+        "request_id": "r-forged",
+        "client_ip": None,
+        "outcome": "approved",
+        "mac": mac,
+        **fields,
+    }
+    role = _insert_only_role() if connection.vendor == "postgresql" else None
+    if role:
+        raw_sql(f"SET ROLE {role}")
+    try:
+        raw_sql(INSERT, list(values.values()))
+    finally:
+        if role:
+            raw_sql("RESET ROLE")

@@ -8,7 +8,6 @@ quarantine."""
 
 import io
 import json
-import uuid
 from datetime import timedelta
 from importlib import import_module
 from types import SimpleNamespace
@@ -31,68 +30,23 @@ from audit.models import (
 )
 from audit.services import audit_seal_pending, exception_resolve
 from audit.verify import FORGED_QUEUED, QUARANTINED_QUEUED, verify_chain
-from tests.audit.helpers import HUMAN, append, db_id, on_postgres, queued_row, raw_sql
+from tests.audit.helpers import (
+    FORGED_ACTOR,
+    HUMAN,
+    append,
+    forge_queue_row,
+    on_postgres,
+    queued_row,
+    raw_sql,
+)
 
 pytestmark = pytest.mark.django_db
-
-FORGED_ACTOR = "user:boss@example.test"
-COLUMNS = (
-    "workspace_id, created_at, actor, actor_type, action, target_type, target_id, tool,"
-    " input, decision, rationale, policy_version, request_id, client_ip, outcome, mac"
-)
-INSERT = f"INSERT INTO audit_auditpending ({COLUMNS}) VALUES ({', '.join(['%s'] * 16)})"
 
 
 @pytest.fixture
 def chain(workspace):
     append(workspace, 3)
     return workspace
-
-
-def _insert_only_role():
-    """A PostgreSQL role holding nothing but INSERT on the queue (and its id sequence):
-    what the attacker had. Rolled back with the test's transaction."""
-    name = f"queue_writer_{uuid.uuid4().hex[:12]}"
-    raw_sql(f"CREATE ROLE {name} NOLOGIN")
-    raw_sql(f"GRANT USAGE ON SCHEMA public TO {name}")
-    raw_sql(f"GRANT INSERT ON audit_auditpending TO {name}")
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence('audit_auditpending', 'id')")
-        sequence = cursor.fetchone()[0]
-    raw_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {name}")
-    return name
-
-
-def _forge(workspace, *, mac="", action="confirmation.approved", created_at=None, **fields):
-    """A backdated approval by another user, inserted straight into the queue with raw
-    SQL: on PostgreSQL by a role that may only INSERT there."""
-    values = {
-        "workspace_id": db_id(workspace),
-        "created_at": created_at or timezone.now() - timedelta(days=2),
-        "actor": FORGED_ACTOR,
-        "actor_type": "user",
-        "action": action,
-        "target_type": "confirmation",
-        "target_id": "42",
-        "tool": "payments.refund",
-        "input": json.dumps({"approver": FORGED_ACTOR, "amount": 50000}),
-        "decision": "approved",
-        "rationale": "approved by boss",
-        "policy_version": 3,
-        "request_id": "r-forged",
-        "client_ip": None,
-        "outcome": "approved",
-        "mac": mac,
-        **fields,
-    }
-    role = _insert_only_role() if connection.vendor == "postgresql" else None
-    if role:
-        raw_sql(f"SET ROLE {role}")
-    try:
-        raw_sql(INSERT, list(values.values()))
-    finally:
-        if role:
-            raw_sql("RESET ROLE")
 
 
 def _head_seq(workspace) -> int:
@@ -118,7 +72,7 @@ def _verify_command(workspace, *args):
 
 @pytest.mark.parametrize("mac", ["", "a" * 64], ids=["no-mac", "guessed-mac"])
 def test_a_row_inserted_into_the_queue_is_quarantined_not_chained(chain, mac):
-    _forge(chain, mac=mac)
+    forge_queue_row(chain, mac=mac)
     entry = _next_write(chain)
 
     assert not _forged_in_chain(chain)
@@ -141,7 +95,7 @@ def test_a_row_inserted_into_the_queue_is_quarantined_not_chained(chain, mac):
 
 
 def test_audit_verify_reports_the_quarantined_row_and_fails_until_it_is_resolved(chain):
-    _forge(chain)
+    forge_queue_row(chain)
     _next_write(chain)
     record = ExceptionRecord.objects.get(workspace=chain, kind="queue_forged")
 
@@ -161,7 +115,7 @@ def test_audit_verify_reports_the_quarantined_row_and_fails_until_it_is_resolved
 
 
 def test_audit_verify_itself_quarantines_a_forged_row_and_exits_non_zero(chain):
-    _forge(chain)
+    forge_queue_row(chain)
     with pytest.raises(CommandError, match="quarantined queue row"):
         call_command("audit_verify", chain.slug, stdout=io.StringIO())
     assert not _forged_in_chain(chain)
@@ -171,7 +125,7 @@ def test_audit_verify_itself_quarantines_a_forged_row_and_exits_non_zero(chain):
 
 def test_a_forged_row_in_a_chain_without_a_head_is_quarantined_on_its_first_write(workspace):
     """No chain yet: the first append creates the head, then finds the queue row."""
-    _forge(workspace)
+    forge_queue_row(workspace)
     append(workspace, 1)
     assert not _forged_in_chain(workspace)
     assert AuditQuarantine.objects.filter(workspace=workspace, source="pending").count() == 1
@@ -198,7 +152,7 @@ def test_a_genuine_queued_entry_is_chained(chain):
 def test_genuine_rows_around_a_forged_one_are_chained_in_order(chain):
     head = _head_seq(chain)
     queued_row(chain, actor="key:first")
-    _forge(chain)
+    forge_queue_row(chain)
     queued_row(chain, actor="key:second")
     assert audit_seal_pending(chain) == 3  # two entries and the exception record
     actors = list(
@@ -315,7 +269,7 @@ def test_verify_reports_a_valid_queued_tail_as_pending_with_its_age(chain):
 
 def test_verify_fails_on_a_queued_row_without_a_valid_mac(chain):
     queued_row(chain)
-    _forge(chain)
+    forge_queue_row(chain)
     result = verify_chain(chain)
     assert (result.ok, result.problem) == (False, FORGED_QUEUED)
     assert result.first_bad_seq == _head_seq(chain) + 1  # where it would have been chained
@@ -328,7 +282,7 @@ def test_verify_fails_on_a_queued_row_without_a_valid_mac(chain):
 def test_checkpoints_are_not_held_back_by_a_quarantined_queue_row(chain, settings):
     """The chain itself is intact: the open exception must not stop signing."""
     settings.WARDEN_AUDIT_CHECKPOINT_EVERY = 2
-    _forge(chain)
+    forge_queue_row(chain)
     append(chain, 3)
     record = ExceptionRecord.objects.get(workspace=chain, kind="queue_forged")
     assert not verify_chain(chain).ok  # the open record
@@ -354,7 +308,7 @@ def test_a_genuine_row_moved_to_quarantine_by_hand_fails_verification(chain):
 
 @on_postgres
 def test_a_forged_row_quarantined_without_an_exception_record_fails_verification(chain):
-    _forge(chain)
+    forge_queue_row(chain)
     [pk] = AuditPending.objects.filter(workspace=chain).values_list("pk", flat=True)
     raw_sql(
         "SELECT warden_audit_pending_quarantine(%s, %s::bigint[], %s::text[], now())",
@@ -390,7 +344,7 @@ def test_the_migration_macs_rows_the_application_left_queued(chain):
 def test_a_forged_row_does_not_block_the_sealer_thread_path(chain):
     """audit_seal_pending (the sealer thread's call) commits the quarantine and the
     record, so the row is not retried on every later append."""
-    _forge(chain)
+    forge_queue_row(chain)
     assert audit_seal_pending(chain) == 1  # the exception record's entry
     assert audit_seal_pending(chain) == 0
     record = ExceptionRecord.objects.get(workspace=chain, kind="queue_forged")
