@@ -82,7 +82,7 @@ PINS = (
     Pin(
         "floor-hidden-from-tools-list",
         "approvals/gate.py",
-        "    if not is_platform_tool(tool) and floor_reason(workspace, tool):\n",
+        '    if rule != "always" and floor:\n',
         "    if False:\n",
         (f"{FLOOR_API}::test_reading_secrets_or_regulated_data_reaches_a_human",),
     ),
@@ -204,14 +204,14 @@ PINS = (
     Pin(
         "guard-ignores-bulk-update",
         "approvals/guard.py",
-        "        check(target, row.pk, before, snap(row))\n",
+        "        check(target, row.pk, before, snapshot(row))\n",
         "        pass\n",
         (f"{KILLS}::test_a_loosening_bulk_update_is_refused",),
     ),
     Pin(
         "guard-ignores-delete",
         "approvals/guard.py",
-        "        check(target, instance.pk, snap(stored), None)\n",
+        "        check(target, instance.pk, snapshot(stored), None)\n",
         "        pass\n",
         (f"{KILLS}::test_deleting_a_protected_row_without_a_grant_is_refused",),
     ),
