@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from approvals.catalog import tool_delete, tool_update
+from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool, ToolBindingImmutable
 from gateway.services import connector_sync
 from tenants.models import Role
@@ -84,7 +85,8 @@ def test_renaming_onto_a_deleted_name_still_runs_the_reviewed_tool(
 def test_a_resync_after_a_rename_keeps_the_binding(crm, gw_workspace, upstream):
     tool_delete(tool=Tool.objects.get(name="crm.delete_all"), actor=SYSTEM)
     lookup = Tool.objects.get(name="crm.lookup")
-    tool_update(tool=lookup, actor=SYSTEM, changes={"name": "crm.delete_all"})
+    with operator_seeding():  # a rename is governed: here, as if a second human approved
+        tool_update(tool=lookup, actor=SYSTEM, changes={"name": "crm.delete_all"})
     report = connector_sync(connector=crm, actor=SYSTEM)
     renamed = Tool.objects.get(pk=lookup.pk)
     # The renamed entry is still lookup, reviewed and enabled; delete_all comes back
@@ -162,4 +164,5 @@ def test_migration_binds_existing_tools_from_their_names_and_back(crm):
     assert bound == {ids["crm.lookup"]: "lookup", ids["crm.delete_all"]: "delete_all"}
     back = _migrate(("approvals", "0007_drop_redundant_workspace_index"))
     assert back.get_model("approvals", "Tool").objects.count() == 2
-    _migrate(("approvals", "0008_tool_upstream_binding"))
+    executor = MigrationExecutor(connection)  # the whole schema again, for later tests
+    executor.migrate(executor.loader.graph.leaf_nodes())
