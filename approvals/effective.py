@@ -583,7 +583,13 @@ CONNECTOR_FACETS = (
     ),
     Facet(
         "upstream credentials",
-        ("headers_encrypted", "header_names", "_header_fingerprints", "new_credentials"),
+        (
+            "headers_encrypted",
+            "header_names",
+            "_header_fingerprints",
+            "new_credentials",
+            "credential_references",
+        ),
         _credentials,
         "headers dropped only",
     ),

@@ -514,7 +514,13 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
         "Warden would call the upstream as another principal, with other rights",
         "manage_tools",
         fields=frozenset(
-            {"headers_encrypted", "header_names", "_header_fingerprints", "new_credentials"}
+            {
+                "headers_encrypted",
+                "header_names",
+                "_header_fingerprints",
+                "new_credentials",
+                "credential_references",
+            }
         ),
     ),
     GovernedOperation(

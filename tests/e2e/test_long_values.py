@@ -7,6 +7,7 @@ without scrolling inside a box, ahead of the body."""
 import pytest
 
 from approvals.catalog import tool_create
+from approvals.guard import operator_seeding
 from approvals.models import ConfirmationRequest
 from tenants.models import Role
 from tests.conftest import SYSTEM
@@ -22,15 +23,16 @@ TO = "ann@example.com\u200b"
 
 @pytest.fixture
 def request_with_long_values(workspace, make_key, make_member, api):
-    tool_create(
-        workspace=workspace,
-        actor=SYSTEM,
-        name="email.send",
-        description="Send an email.",
-        level="read",
-        confirmation="always",
-        summary_template="Email {params.to} the link {params.link}",
-    )
+    with operator_seeding():  # an enabled tool is a governed creation: seeded here
+        tool_create(
+            workspace=workspace,
+            actor=SYSTEM,
+            name="email.send",
+            description="Send an email.",
+            level="read",
+            confirmation="always",
+            summary_template="Email {params.to} the link {params.link}",
+        )
     approver = make_member(workspace, Role.APPROVER)
     _, key = make_key(workspace, scopes=["actions:read"], owner=make_member(workspace))
     response = api(key).post(

@@ -101,17 +101,20 @@ def test_the_connector_page_lists_its_tools_and_takes_headers_a_line_each(
 ):
     """Issue 23: no list of the connector's tools, 'Declared tools: []' for an MCP
     connector, headers only as a JSON textarea."""
-    from approvals.catalog import tool_create
     from approvals.guard import operator_seeding
-    from tests.conftest import SYSTEM
+    from approvals.models import Tool
 
     add_approved(owner, gw_workspace, headers=f"Authorization: {SECRET}\nX-Team: ops")
     connector = Connector.objects.get()
     assert connector.header_names == ["Authorization", "X-Team"]
-    with operator_seeding():
-        tool = tool_create(workspace=gw_workspace, actor=SYSTEM, name="crm.lookup", level="read")
-    Tool = type(tool)
-    Tool.objects.filter(pk=tool.pk).update(connector=connector)
+    with operator_seeding():  # as an import would: bound to the connector from the start
+        tool = Tool.objects.create(
+            workspace=gw_workspace,
+            name="crm.lookup",
+            level="read",
+            connector=connector,
+            upstream_name="lookup",
+        )
     page = owner.get(f"{LIST_URL}{connector.pk}/change/").content.decode()
     assert f'<a href="/admin/approvals/tool/{tool.pk}/change/">crm.lookup</a>' in page
     assert "waits for a human: never" in page

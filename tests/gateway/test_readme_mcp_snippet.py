@@ -34,6 +34,6 @@ def test_the_readme_python_snippet_runs_against_a_live_server(
     with contextlib.redirect_stdout(printed):
         exec(compile(readme_snippet(), str(README), "exec"), {"__name__": "__readme__"})
     output = printed.getvalue()
-    assert "tools: ['crm.lookup', 'crm.send']" in output
+    assert "tools: ['crm-lookup', 'crm-send']" in output  # portable MCP names
     assert "result: done: lookup" in output  # the fake upstream's text, through Warden
     assert upstream.tool_calls() == [("lookup", {"customer_id": 42})]

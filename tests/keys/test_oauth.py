@@ -105,7 +105,7 @@ def test_consent_is_a_key_and_its_token_lists_and_calls_tools(
     assert key.digest == ""  # no secret: only its tokens act as it
 
     listed = mcp(Client(), tokens["access_token"]).json()["result"]["tools"]
-    assert [t["name"] for t in listed] == ["crm.lookup"]
+    assert [t["name"] for t in listed] == ["crm-lookup"]  # its portable MCP name
     called = mcp(
         Client(), tokens["access_token"], "tools/call", {"name": "crm.lookup", "arguments": {}}
     ).json()["result"]

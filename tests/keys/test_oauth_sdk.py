@@ -165,7 +165,7 @@ def test_official_sdk_client_connects_with_oauth(live_server, oauth_world):
         return [t.name for t in tools.tools], called
 
     names, called = session(url, provider, list_and_call)
-    assert names == ["crm.lookup"]  # the consented allowlist, nothing else
+    assert names == ["crm-lookup"]  # the consented allowlist (portable name), nothing else
     assert called.isError is False
     assert human.consents == 1
     assert storage.client is not None and storage.tokens is not None
@@ -180,7 +180,7 @@ def test_official_sdk_client_connects_with_oauth(live_server, oauth_world):
     first = storage.tokens
     provider.context.token_expiry_time = time.time() - 1
     names_again = session(url, provider, lambda c: _names(c))
-    assert names_again == ["crm.lookup"]
+    assert names_again == ["crm-lookup"]
     assert storage.tokens.access_token != first.access_token
     assert storage.tokens.refresh_token != first.refresh_token
     assert human.consents == 1  # no new consent was needed
