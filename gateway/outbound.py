@@ -204,6 +204,29 @@ def pool_clear() -> None:
         conn.close()
 
 
+class _Watchdog:
+    """One deadline for the whole call: connect, headers and body. A socket timeout
+    bounds each read only, so an upstream trickling a byte a second would hold the call
+    forever; at the deadline this shuts the socket down, and the read in progress fails."""
+
+    def __init__(self, conn: http.client.HTTPConnection, deadline: float):
+        self.fired = False
+        self._conn = conn
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._cut)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _cut(self) -> None:
+        self.fired = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 @sensitive_variables("headers")
 def post(target: transport.Target, body: bytes, headers: dict[str, str]) -> Reply:
     """POST to the checked address over a kept-alive connection when one is idle; a
@@ -221,6 +244,7 @@ def post(target: transport.Target, body: bytes, headers: dict[str, str]) -> Repl
         conn.timeout = timeout
         conn.sock.settimeout(timeout)
     reusable = False
+    watchdog = _Watchdog(conn, deadline)
     try:
         conn.request("POST", target.path, body=body, headers=headers)
         _quickack(conn.sock)
@@ -244,8 +268,13 @@ def post(target: transport.Target, body: bytes, headers: dict[str, str]) -> Repl
     except TimeoutError:
         raise UpstreamError("The upstream timed out.") from None
     except (OSError, http.client.HTTPException) as exc:
+        if watchdog.fired:
+            raise UpstreamError("The upstream timed out.") from None
         raise UpstreamError(f"The upstream could not be reached ({type(exc).__name__}).") from None
     finally:
+        watchdog.cancel()
+        if watchdog.fired:
+            reusable = False
         if reusable and not 300 <= response.status < 400:
             _checkin(key, conn)
         else:
