@@ -5,7 +5,7 @@ keys never record a human approval, so none may be allowed)."""
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
@@ -19,6 +19,7 @@ from tests.conftest import SYSTEM
 _n = itertools.count(1)
 
 TOOLS = {
+    "crm.lookup": {"level": "read", "confirmation": "never"},
     "crm.always": {"level": "write", "confirmation": "always"},
     "crm.cond": {
         "level": "write",
@@ -132,3 +133,119 @@ def test_machine_keys_never_loosen_their_own_leash(steps):
             governor_client.post("/api/v1/keys", {"name": f"k{next(_n)}", **change}, format="json")
     for name in needed_a_human:
         assert _ask(agent_client, name) != 200, (name, steps)
+
+
+# The closed world (issue 21): one custody set (an owner's session and the keys they
+# own) makes random changes, renames, creations (conditions included) and deletions
+# among them. Nobody outside the set approves anything, so no tool name the agent may
+# call without a human may appear that was not callable that way before.
+NEW_NAMES = ("crm.lookup2", "ops.wipe", "hr.payroll_export")
+PROBE = (*sorted(TOOLS), *NEW_NAMES)
+NEW_TOOLS = st.fixed_dictionaries(
+    {
+        "name": st.sampled_from(NEW_NAMES),
+        "level": st.sampled_from(["read", "write", "external"]),
+        "confirmation": st.sampled_from(["never", "always", "conditional"]),
+        "condition": st.sampled_from(["false", "1 == 2", "params.amount > 1"]),
+        "irreversible": st.booleans(),
+    }
+)
+CLOSED_WORLD_STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["key", "session"]),
+        st.one_of(
+            st.tuples(st.just("edit"), st.sampled_from(sorted(TOOLS)), TOOL_EDITS),
+            st.tuples(
+                st.just("rename"),
+                st.sampled_from(sorted(TOOLS)),
+                st.sampled_from([*sorted(TOOLS), *NEW_NAMES]),
+            ),
+            st.tuples(st.just("create"), st.none(), NEW_TOOLS),
+            st.tuples(st.just("delete"), st.sampled_from(sorted(TOOLS)), st.none()),
+            st.tuples(st.just("workspace"), st.none(), WORKSPACE_EDITS),
+            st.tuples(st.just("unattended"), st.none(), st.booleans()),
+        ),
+    ),
+    max_size=8,
+)
+
+
+def _allowed(client) -> set[str]:
+    return {name for name in PROBE if _ask(client, name) == 200}
+
+
+@pytest.mark.django_db
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=CLOSED_WORLD_STEPS)
+# The two findings of issue 21, always tried first: a reviewed read renamed onto a new
+# name, and a tool created with a condition that is always false.
+@example(steps=[("key", ("rename", "crm.lookup", "hr.payroll_export"))])
+@example(
+    steps=[
+        (
+            "session",
+            (
+                "create",
+                None,
+                {
+                    "name": "ops.wipe",
+                    "level": "write",
+                    "confirmation": "conditional",
+                    "condition": "false",
+                    "irreversible": False,
+                },
+            ),
+        )
+    ]
+)
+def test_one_custody_set_never_lets_an_agent_do_more_without_a_human(steps):
+    n = next(_n)
+    owner = user_get_or_create(email=f"cw-owner{n}@example.test")
+    with operator_seeding():
+        workspace = workspace_create(slug=f"cw{n}", name="cw", owner=owner, actor=SYSTEM)
+        workspace.writes_enabled, workspace.mode = True, "live"
+        workspace.save()
+        tools = {
+            name: tool_create(workspace=workspace, actor=SYSTEM, name=name, **fields)
+            for name, fields in TOOLS.items()
+        }
+        governor = key_create(
+            workspace=workspace,
+            name="governor",
+            owner=owner,
+            scopes=["workspace:admin"],
+            tool_allowlist=["*"],
+            actor=SYSTEM,
+        ).plaintext
+        issued = key_create(
+            workspace=workspace,
+            name="agent",
+            owner=owner,
+            scopes=["actions:read", "actions:write", "actions:external"],
+            tool_allowlist=["*"],
+            actor=SYSTEM,
+        )
+    session = APIClient()
+    session.force_login(owner)
+    session.credentials(HTTP_X_WARDEN_WORKSPACE=workspace.slug)
+    clients = {"key": _client(governor), "session": session}
+    agent_client = _client(issued.plaintext)
+    before = _allowed(agent_client)
+    for who, (kind, name, change) in steps:
+        client = clients[who]
+        if kind == "edit":
+            client.patch(f"/api/v1/tools/{tools[name].pk}", change, format="json")
+        elif kind == "rename":
+            client.patch(f"/api/v1/tools/{tools[name].pk}", {"name": change}, format="json")
+        elif kind == "create":
+            client.post("/api/v1/tools", change, format="json")
+        elif kind == "delete":
+            client.delete(f"/api/v1/tools/{tools[name].pk}")
+        elif kind == "workspace" and change:
+            client.patch("/api/v1/workspace", change, format="json")
+        elif kind == "unattended":
+            client.patch(
+                f"/api/v1/keys/{issued.key.pk}", {"unattended_mode": change}, format="json"
+            )
+    grown = _allowed(agent_client) - before
+    assert not grown, (grown, steps)
