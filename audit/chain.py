@@ -45,23 +45,8 @@ CHAINED_FIELDS = (
 # What a queued entry (audit group commit) carries before it has a place in the chain:
 # every column its chain entry will hold except seq and the hashes. The queue MAC is
 # over the canonical JSON of exactly these (audit.signing.pending_mac_checker).
-PENDING_FIELDS = (
-    "workspace",
-    "created_at",
-    "actor",
-    "actor_type",
-    "action",
-    "target_type",
-    "target_id",
-    "tool",
-    "input",
-    "decision",
-    "rationale",
-    "policy_version",
-    "request_id",
-    "client_ip",
-    "outcome",
-)
+_UNSEQUENCED = tuple(field for field in CHAINED_FIELDS if field != "seq")
+PENDING_FIELDS = (*_UNSEQUENCED[:3], "actor_type", *_UNSEQUENCED[3:])
 
 # Values fetched per row by the fast path, in this order (see `row_hasher`).
 ROW_FIELDS = (*CHAINED_FIELDS[1:], "prev_hash", "hash")
