@@ -196,12 +196,13 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
             )
         _, plaintext = make_key(workspace, scopes=["actions:read", "actions:write"])
         agent = key_client(plaintext)
-        automation_settings_update(
-            workspace=workspace,
-            actor=SYSTEM,
-            changes={"webhook_host_allowlist": ["127.0.0.1"]},
-            operator=True,
-        )
+        with operator_seeding():  # widening the host allowlist is governed: seeded
+            automation_settings_update(
+                workspace=workspace,
+                actor=SYSTEM,
+                changes={"webhook_host_allowlist": ["127.0.0.1"]},
+                operator=True,
+            )
         issued = endpoint_create(
             workspace=workspace,
             name="it",
