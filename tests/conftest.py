@@ -54,6 +54,18 @@ def operator_seeded():
 
 
 @pytest.fixture(autouse=True)
+def _celery_eager():
+    """Each test starts with Celery eager over the in-memory broker (the test settings),
+    whatever an earlier test left in the app's configuration: a test that publishes to a
+    real broker for a while (tests/integration, tests/reliability) must not leave a later
+    test's `.delay()` publishing through a closed producer pool."""
+    from config.celery import app
+
+    app.conf.update(task_always_eager=True, broker_url="memory://")
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     """Each test starts with empty counters, shared and per process, and no remembered
     cache outage: a test that made Redis unreachable left the guessing counters on
