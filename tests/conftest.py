@@ -6,6 +6,7 @@ import itertools
 import pytest
 from django.core.cache import cache
 from django.db import connection
+from kombu import pools as kombu_pools
 from rest_framework.test import APIClient
 
 from approvals.catalog import tool_create
@@ -62,6 +63,14 @@ def _celery_eager():
     from config.celery import app
 
     app.conf.update(task_always_eager=True, broker_url="memory://")
+    # Eager `apply_async` still takes a producer from kombu's global pools, keyed by
+    # broker; a test that closed one (switching brokers) leaves it closed in kombu's
+    # registry, and every later `.delay()` fails with "Acquire on closed pool".
+    registered = kombu_pools.connections.get(app.connection_for_write())
+    if any(getattr(p, "_closed", False) for p in (app._pool, registered) if p is not None):
+        kombu_pools.reset()
+        app._pool = None
+        app.amqp._producer_pool = None
     yield
 
 
