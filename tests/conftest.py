@@ -65,9 +65,13 @@ def _celery_eager():
     app.conf.update(task_always_eager=True, broker_url="memory://")
     # Eager `apply_async` still takes a producer from kombu's global pools, keyed by
     # broker; a test that closed one (switching brokers) leaves it closed in kombu's
-    # registry, and every later `.delay()` fails with "Acquire on closed pool".
-    registered = kombu_pools.connections.get(app.connection_for_write())
-    if any(getattr(p, "_closed", False) for p in (app._pool, registered) if p is not None):
+    # registry, and every later `.delay()` fails with "Acquire on closed pool". The
+    # registries key by kombu's eq-hash, so `dict.get(connection)` never finds a pool:
+    # look at every registered pool instead.
+    producers = list(kombu_pools.producers.values())
+    pools = [app._pool, *kombu_pools.connections.values(), *producers]
+    pools += [getattr(p, "connections", None) for p in producers]
+    if any(getattr(p, "_closed", False) for p in pools if p is not None):
         kombu_pools.reset()
         app._pool = None
         app.amqp._producer_pool = None

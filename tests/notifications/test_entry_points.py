@@ -5,7 +5,6 @@ its record (attempt rows, audit entries) are both there."""
 import json
 from datetime import timedelta
 
-import pytest
 import time_machine
 from django.core import mail
 from django.db import transaction
@@ -42,12 +41,6 @@ def _pending_again(model, **extra):
     return delivery
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="order-dependent: after the rest of tests/notifications the first delivery is "
-    "not received (passes alone and after tests/integration); under investigation, "
-    "see the closing note",
-)
 @entry_point("task:notifications.deliver_webhook", "signal:notifications.confirmation_requested")
 def test_webhook_task_sends_and_records_the_attempt(
     live_workspace, make_endpoint, receiver, ask_pending
