@@ -4,24 +4,37 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
-# Every dependency, direct and transitive, pinned with its hashes (README: "Dependencies").
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+# Every dependency, direct and transitive, pinned with its hashes (README: "Dependencies"):
+# the runtime lock serves Warden (`make run`); the full lock adds the test and adapter
+# tool chain (`make test`, CI). The runtime lock's pins are the full lock's, so both
+# describe one resolution.
+RUNTIME_LOCK := requirements/runtime.txt
 LOCK := requirements/lock.txt
 UV_VERSION ?= 0.13.9
 
-.PHONY: run test test-fast test-sdk lint install lock migrate demo bench clean mutation mutation-ci
+.PHONY: run test test-fast test-sdk lint install install-runtime lock migrate demo bench clean mutation mutation-ci
 
-# Reinstalls whenever pyproject.toml or the lock changes. Only the pinned, hashed
-# packages are installed; Warden and the Python SDK (clients/python, whose test and
-# adapter dependencies are in the dev extra) go in without resolving anything, and
-# `pip check` refuses a lock that misses a dependency pyproject.toml names.
-$(STAMP): pyproject.toml clients/python/pyproject.toml $(LOCK)
+# Reinstall whenever pyproject.toml or a lock changes. Only the pinned, hashed packages
+# are installed; Warden and the Python SDK (clients/python, whose test and adapter
+# dependencies are in the dev extra) go in without resolving anything, and `pip check`
+# refuses a lock that misses a dependency pyproject.toml names.
+$(RUNTIME_STAMP): pyproject.toml $(RUNTIME_LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install --quiet --require-hashes -r $(LOCK)
-	$(PIP) install --quiet --no-deps -e .
-	$(PIP) install --quiet --no-deps -e ./clients/python
+	$(PIP) install --quiet --disable-pip-version-check --require-hashes -r $(RUNTIME_LOCK)
+	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
+		|| $(PIP) install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP) check || { echo "$(RUNTIME_LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(RUNTIME_STAMP) clients/python/pyproject.toml $(LOCK)
+	$(PIP) install --quiet --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e ./clients/python
 	$(PIP) check || { echo "$(LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(STAMP)
 
+# `make run` needs only the runtime; `make test` (and CI) the whole tool chain.
+install-runtime: $(RUNTIME_STAMP)
 install: $(STAMP)
 
 # Re-resolve the lock from pyproject.toml, keeping current pins where they still fit;
@@ -32,8 +45,11 @@ lock:
 	mkdir -p $(dir $(LOCK))
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --generate-hashes --universal \
 		--python-version 3.11 --index-url https://pypi.org/simple $(LOCK_ARGS) -o $(LOCK)
+	$(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal \
+		--python-version 3.11 --index-url https://pypi.org/simple --constraint $(LOCK) \
+		-o $(RUNTIME_LOCK)
 
-migrate: install
+migrate: install-runtime
 	DEBUG=1 $(PY) manage.py migrate --noinput
 
 # The banner and approvers' e-mail links follow HOST unless WARDEN_PUBLIC_URL is set.
