@@ -22,6 +22,11 @@ if not SECRET_KEY and DEBUG:
 # Pepper for machine-key and token digests (HMAC-SHA-256); empty: SECRET_KEY. Separate
 # so that rotating session signing need not invalidate every agent key.
 WARDEN_KEY_PEPPER = env.str("WARDEN_KEY_PEPPER", default="")
+# More peppers for machine-key secrets, by id ("2=…,3=…"), and the id new secrets are
+# digested with (0: WARDEN_KEY_PEPPER). A stored digest names its pepper id, so a new
+# pepper applies to new and rotated keys while the old ones keep working until retired.
+WARDEN_KEY_PEPPERS = env.dict("WARDEN_KEY_PEPPERS", default={})
+WARDEN_KEY_PEPPER_ID = env.int("WARDEN_KEY_PEPPER_ID", default=0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -51,9 +51,9 @@ class MachineKey(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     prefix = models.CharField(max_length=16, unique=True, editable=False)
-    digest = models.CharField(max_length=64, editable=False)
+    digest = models.CharField(max_length=80, editable=False)  # [p<pepper id>$]<hex>
     # Rotation: the previous secret keeps working until `previous_valid_until`.
-    previous_digest = models.CharField(max_length=64, blank=True, editable=False)
+    previous_digest = models.CharField(max_length=80, blank=True, editable=False)
     previous_valid_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     scopes = models.JSONField(default=list)

@@ -7,19 +7,37 @@ import secrets
 
 from django.views.decorators.debug import sensitive_variables
 
-from common.secrets import pepper
+from common.secrets import current_key_pepper, key_pepper, pepper
 
 KEY_PREFIX = "wdn"
 SECRET_BYTES = 32
 
 
 def digest(secret: str) -> str:
+    """Keyed with the base pepper: tokens and parameter digests, compared by equality."""
     return hmac.new(pepper(), secret.encode(), hashlib.sha256).hexdigest()
 
 
 @sensitive_variables("secret")
+def key_digest(secret: str) -> str:
+    """A machine-key secret's stored digest, under the current pepper id: bare hex for
+    id 0 (every digest before pepper ids existed), `p<id>$<hex>` otherwise."""
+    pepper_id, secret_pepper = current_key_pepper()
+    hexed = hmac.new(secret_pepper, secret.encode(), hashlib.sha256).hexdigest()
+    return hexed if pepper_id == 0 else f"p{pepper_id}${hexed}"
+
+
+@sensitive_variables("secret")
 def digests_match(secret: str, stored_digest: str) -> bool:
-    return bool(stored_digest) and hmac.compare_digest(digest(secret), stored_digest)
+    """Checked under the pepper the stored digest names; a retired pepper never matches."""
+    named, _, hexed = stored_digest.rpartition("$")
+    if not hexed or (named and not (named[:1] == "p" and named[1:].isdigit())):
+        return False
+    secret_pepper = key_pepper(int(named[1:]) if named else 0)
+    if secret_pepper is None:
+        return False
+    expected = hmac.new(secret_pepper, secret.encode(), hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, hexed)
 
 
 def new_prefix() -> str:

@@ -284,7 +284,7 @@ def key_create(
         key.oauth_application = application
     elif _receives_secret(key, actor):
         secret = key_secrets.new_secret()
-        key.digest = key_secrets.digest(secret)
+        key.digest = key_secrets.key_digest(secret)
         plaintext = key_secrets.format_key(key.prefix, secret)
     else:
         key.secret_pending = True
@@ -312,7 +312,7 @@ def key_claim_secret(*, key: MachineKey, actor: Actor) -> IssuedKey:
     if key.digest:
         key.previous_digest = key.digest
         key.previous_valid_until = timezone.now() + settings.WARDEN_KEY_ROTATION_GRACE
-    key.digest = key_secrets.digest(secret)
+    key.digest = key_secrets.key_digest(secret)
     key.secret_pending = False
     key.save(update_fields=["digest", "previous_digest", "previous_valid_until", "secret_pending"])
     _audit(key, actor, AuditAction.KEY_ROTATED, before, reason="secret claimed by its owner")
@@ -358,7 +358,7 @@ def key_rotate(*, key: MachineKey, actor: Actor, grace: timedelta | None = None)
     secret = key_secrets.new_secret()
     key.previous_digest = key.digest if grace else ""
     key.previous_valid_until = timezone.now() + grace if grace else None
-    key.digest = key_secrets.digest(secret)
+    key.digest = key_secrets.key_digest(secret)
     key.secret_pending = False
     key.save(
         update_fields=[
