@@ -1,4 +1,4 @@
-"""Stream a workspace's chain as JSONL: `audit_export SLUG [--since ...] > file`.
+"""Stream a workspace's chain: `audit_export SLUG [--since ...] [--format ...] > file`.
 
 Constant memory whatever the chain length; progress on stderr when it is a terminal.
 The output verifies with the README recipe. The export itself is recorded in the
@@ -6,10 +6,11 @@ chain (`audit.exported`) unless --no-record is given."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.export import encode_line, export_count, iter_export_rows
+from audit.export import export_count, iter_export_rows
 from audit.progress import ProgressBar
 from audit.selectors import parse_when
 from audit.services import audit_record_export, audit_seal_pending
+from audit.siem import FORMATS, encoder
 from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
@@ -24,10 +25,17 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("--since", help="ISO 8601 date or timestamp (created_at >= since)")
         parser.add_argument("--after-seq", type=int, default=0, help="entries after this seq")
-        parser.add_argument("--format", choices=["jsonl"], default="jsonl")
+        parser.add_argument(
+            "--format",
+            choices=FORMATS,
+            default="jsonl",
+            help="jsonl (Warden's own), ocsf (OCSF 1.2.0 API Activity), syslog (RFC 5424)",
+        )
         parser.add_argument("--no-record", action="store_true")
 
-    def handle(self, *args, slug, since=None, after_seq=0, no_record=False, **options):
+    def handle(
+        self, *args, slug, since=None, after_seq=0, no_record=False, format="jsonl", **options
+    ):
         workspace = Workspace.objects.filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace with slug {slug!r}.")
@@ -36,6 +44,7 @@ class Command(BaseCommand):
         except WardenError as exc:
             raise CommandError(f"--since: {exc.detail['since'][0]}") from None
         audit_seal_pending(workspace)  # queued entries join the chain first
+        encode_line = encoder(format, workspace_slug=workspace.slug)
         out = self.stdout._out
         bar = ProgressBar(self.stderr, label=f"export {slug}")
         if bar.enabled:
