@@ -218,6 +218,17 @@ WARDEN_CREDENTIAL_ENV_PREFIX = env.str("WARDEN_CREDENTIAL_ENV_PREFIX", default="
 # references resolve only inside it (`env:WARDEN_CRED_ACME_...`, `vault:ACME/...`).
 # A workspace without one can use no credential references (gateway.credentials).
 WARDEN_CREDENTIAL_NAMESPACES = env.dict("WARDEN_CREDENTIAL_NAMESPACES", default={})
+# The customer's secret stores (gateway.secret_stores): each scheme is registered only
+# when configured. Literal header values can be refused for the whole deployment.
+WARDEN_CREDENTIAL_FILE_ROOT = env.str("WARDEN_CREDENTIAL_FILE_ROOT", default="")
+WARDEN_VAULT_ADDR = env.str("WARDEN_VAULT_ADDR", default="")
+WARDEN_VAULT_TOKEN = env.str("WARDEN_VAULT_TOKEN", default="")
+WARDEN_VAULT_TOKEN_FILE = env.str("WARDEN_VAULT_TOKEN_FILE", default="")
+WARDEN_VAULT_MOUNT = env.str("WARDEN_VAULT_MOUNT", default="secret")
+WARDEN_VAULT_NAMESPACE = env.str("WARDEN_VAULT_NAMESPACE", default="")
+WARDEN_AWS_SECRETS_ENABLED = env.bool("WARDEN_AWS_SECRETS_ENABLED", default=False)
+WARDEN_AWS_SECRETS_ENDPOINT = env.str("WARDEN_AWS_SECRETS_ENDPOINT", default="")
+WARDEN_CREDENTIAL_LITERALS = env.bool("WARDEN_CREDENTIAL_LITERALS", default=True)
 # The call-time rug-pull check reads an upstream's tools/list at most this often.
 WARDEN_UPSTREAM_DEFINITION_TTL = env.float("WARDEN_UPSTREAM_DEFINITION_TTL", default=60.0)
 # Every MCP connector's catalog is synced (changes disable tools) this often.

@@ -7,8 +7,9 @@ class GatewayConfig(AppConfig):
 
     def ready(self):
         from approvals.minimisation import register_pruner
-        from gateway import governance
+        from gateway import governance, secret_stores
         from gateway.minimisation import executions_prune_outputs
 
         register_pruner("executions", executions_prune_outputs)
         governance.register()
+        secret_stores.register_stores()

@@ -77,6 +77,12 @@ def _own(workspace, scheme: str, name: str) -> None:
             "namespace (the operator assigns one in WARDEN_CREDENTIAL_NAMESPACES)."
         )
     prefix = required_prefix(scheme, ns)
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        # `file:ACME/../GLOBEX/x` or `vault:ACME/../GLOBEX/crm/token` would pass the
+        # prefix test and then walk into another namespace inside the store.
+        raise CredentialNotAllowed(
+            f"The reference {scheme}:{name} has an empty, '.' or '..' path segment."
+        )
     if not name.startswith(prefix) or len(name) == len(prefix):
         raise CredentialNotAllowed(
             f"The reference {scheme}:{name} is outside this workspace's credential "
@@ -84,10 +90,20 @@ def _own(workspace, scheme: str, name: str) -> None:
         )
 
 
+def _literal_refused() -> CredentialNotAllowed:
+    return CredentialNotAllowed(
+        "Literal header values are refused in this deployment (WARDEN_CREDENTIAL_LITERALS "
+        "is off): name the secret in your store instead, e.g. vault:<NS>/crm/token."
+    )
+
+
 def check(value: str, *, workspace) -> None:
-    """Refuse, when a header is proposed, a reference that could never resolve here."""
+    """Refuse, when a header is proposed, a reference that could never resolve here, and
+    a literal where the deployment allows only references."""
     ref = reference(value)
     if ref is None:
+        if not settings.WARDEN_CREDENTIAL_LITERALS:
+            raise _literal_refused()
         return
     if ref[0] == "env":
         _env_name_allowed(ref[1])
@@ -122,6 +138,8 @@ def resolve(value: str, *, workspace) -> str:
     inside the workspace's own namespace."""
     ref = reference(value)
     if ref is None:
+        if not settings.WARDEN_CREDENTIAL_LITERALS:  # stored before the setting
+            raise _literal_refused()
         return value
     scheme, name = ref
     _own(workspace, scheme, name)
