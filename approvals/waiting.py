@@ -54,8 +54,7 @@ class TooManyWaits(WardenError):
         retry_after = settings.WARDEN_RETRY_AFTER_SECONDS
         super().__init__(
             "too_many_waits",
-            "Too many long-polls are waiting; retry after the indicated delay or use a "
-            "webhook.",
+            "Too many long-polls are waiting; retry after the indicated delay or use a webhook.",
             {"limit": detail, "retry_after": retry_after},
         )
         self.headers = {"Retry-After": str(retry_after)}
