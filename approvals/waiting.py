@@ -16,6 +16,7 @@ numbers, use the webhook instead (README: "Call Warden from your agent")."""
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +37,10 @@ MAX_WAIT_SECONDS = 30
 FIRST_DELAY = 0.2
 MAX_DELAY = 1.0
 BACKOFF = 1.5
+# A refused wait asks again after 5-10 s (spread at random): every refusal costs an
+# authenticated request, and a crowd of waiters refused together and told the same
+# delay would come back as one burst that queues ahead of other calls.
+WAIT_RETRY_AFTER_SECONDS = 5
 
 # Indirection so tests can observe or drive the waits without real sleeping.
 _sleep: Callable[[float], None] = time.sleep
@@ -51,7 +56,7 @@ class TooManyWaits(WardenError):
     """429 too_many_waits, with Retry-After: nothing was held or changed."""
 
     def __init__(self, detail: str) -> None:
-        retry_after = settings.WARDEN_RETRY_AFTER_SECONDS
+        retry_after = WAIT_RETRY_AFTER_SECONDS + secrets.randbelow(WAIT_RETRY_AFTER_SECONDS + 1)
         super().__init__(
             "too_many_waits",
             "Too many long-polls are waiting; retry after the indicated delay or use a webhook.",

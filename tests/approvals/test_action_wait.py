@@ -182,8 +182,9 @@ def test_a_key_holds_at_most_its_cap_of_waits_then_429_with_retry_after(
     refused, *held = answers
     assert [r.json()["status"] for r in held] == ["pending"] * (per_key - 1)
     error = api_error(refused, 429, "too_many_waits")
-    assert error["error"]["detail"] == {"limit": "key", "retry_after": 2}
-    assert refused["Retry-After"] == "2"
+    assert error["error"]["detail"]["limit"] == "key"
+    assert 5 <= error["error"]["detail"]["retry_after"] <= 10
+    assert refused["Retry-After"] == str(error["error"]["detail"]["retry_after"])
     # every slot is given back: the key may wait again, up to its cap
     fake_clock.on_sleep = None
     assert wait(client, body["id"], 1).status_code == 200
