@@ -223,17 +223,32 @@ def test_a_process_serves_at_most_its_wait_slots_then_429(
     assert wait(other, other_body["id"], 1).status_code == 200  # the slot came back
 
 
-def test_reads_without_waiting_take_no_wait_slot(settings, agent, pending, fake_clock):
+def test_with_the_shared_cache_unreachable_waits_are_capped_per_process(
+    settings, monkeypatch, agent, pending, api_error, fake_clock
+):
+    from tests.reliability.server import free_port
+    from tests.reliability.test_redis_down import redis_cache
+
+    settings.CACHES = redis_cache(free_port())  # nothing listens there
+    monkeypatch.setattr(waiting._key_slots, "down_until", 0.0)
     settings.WARDEN_WAITS_PER_KEY = 1
     _, client = agent
     body, _ = pending
     answers = _nested_waits(fake_clock, (client, body["id"]))
+    assert wait(client, body["id"], 3).json()["status"] == "pending"
+    api_error(answers[0], 429, "too_many_waits")
     fake_clock.on_sleep = None
-    plain = []
+    assert wait(client, body["id"], 1).status_code == 200
+
+
+def test_reads_without_waiting_take_no_wait_slot(settings, agent, pending, fake_clock):
+    settings.WARDEN_WAITS_PER_KEY = 1
+    _, client = agent
+    body, _ = pending
+    plain = []  # while the key's one slot is held, its plain reads still answer
     fake_clock.on_sleep = lambda count: plain.append(wait(client, body["id"], 0))
     assert wait(client, body["id"], 2).status_code == 200
-    assert answers == []
-    assert {r.status_code for r in plain} == {200}
+    assert plain and {r.status_code for r in plain} == {200}
 
 
 def test_a_revoked_key_cannot_wait(agent, pending, api_error, fake_clock):
