@@ -31,7 +31,8 @@ def drive(
     seconds: float | None = None,
 ) -> tuple[list[float], float, int]:
     """`total` requests over `threads` keep-alive connections, thread i on port i % N
-    with key i % M; `endpoint` is "decision" (an allowed POST /actions) or "whoami".
+    with key i % M; `endpoint` is "decision" (an allowed POST /actions), "floor" (the
+    bench-only durable-write floor, bench/floor_urls.py) or "whoami".
     Stops early after `seconds`. Returns latencies (ms), elapsed seconds, errors."""
     latencies: list[float] = []
     errors = [0]
@@ -51,6 +52,8 @@ def drive(
             started = time.perf_counter()
             if endpoint == "decision":
                 conn.request("POST", "/api/v1/actions", body=BODY, headers=headers)
+            elif endpoint == "floor":
+                conn.request("POST", "/bench/floor", body=BODY, headers=headers)
             else:
                 conn.request("GET", "/api/v1/whoami", headers=headers)
             response = conn.getresponse()

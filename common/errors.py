@@ -44,6 +44,9 @@ ERROR_STATUS: dict[str, int] = {
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,
+    # A long-poll refused because the key's or the process's waits are all taken
+    # (approvals.waiting); Retry-After says when to ask again.
+    "too_many_waits": 429,
     "internal_error": 500,
     "upstream_error": 502,
     # A lock wait ran out or the database is momentarily unreachable: nothing was

@@ -93,6 +93,9 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 # Retry-After (README: "Contention and faults").
 WARDEN_DB_LOCK_WAIT_SECONDS = env.int("WARDEN_DB_LOCK_WAIT_SECONDS", default=10)
 WARDEN_RETRY_AFTER_SECONDS = env.int("WARDEN_RETRY_AFTER_SECONDS", default=2)
+# Long-polls (approvals.waiting): concurrent waits per key (all nodes) and per process.
+WARDEN_WAITS_PER_KEY = env.int("WARDEN_WAITS_PER_KEY", default=4)
+WARDEN_WAIT_SLOTS_PER_PROCESS = env.int("WARDEN_WAIT_SLOTS_PER_PROCESS", default=4)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # WAL: readers never block the writer. IMMEDIATE: a write transaction takes the

@@ -75,7 +75,7 @@ def json_exception_handler(exc, context):
         payload, headers = unavailable_payload()
         return Response(payload, status=503, headers=headers)
     if isinstance(exc, WardenError):
-        return Response(exc.as_payload(), status=exc.status)
+        return Response(exc.as_payload(), status=exc.status, headers=getattr(exc, "headers", None))
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

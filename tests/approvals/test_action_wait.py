@@ -151,6 +151,106 @@ def test_another_keys_or_workspaces_action_is_not_found_without_waiting(
     assert fake_clock.sleeps == []
 
 
+# --- waits are a bounded pool: per key (all nodes) and per process -----------------
+
+
+def _nested_waits(fake_clock, *clients_and_ids):
+    """While the outer wait sleeps, each (client, action id) asks to wait too, one inside
+    the other's sleep: the answers, innermost (the last to ask) first."""
+    answers = []
+    queue = list(clients_and_ids)
+
+    def on_sleep(count):
+        if queue:
+            client, action_id = queue.pop(0)
+            answers.append(wait(client, action_id, 2))
+
+    fake_clock.on_sleep = on_sleep
+    return answers
+
+
+@pytest.mark.parametrize("per_key", [1, 2])
+def test_a_key_holds_at_most_its_cap_of_waits_then_429_with_retry_after(
+    settings, agent, pending, api_error, fake_clock, per_key
+):
+    settings.WARDEN_WAITS_PER_KEY = per_key
+    _, client = agent
+    body, _ = pending
+    answers = _nested_waits(fake_clock, *[(client, body["id"])] * per_key)
+    outer = wait(client, body["id"], 5)
+    assert outer.json()["status"] == "pending"
+    refused, *held = answers
+    assert [r.json()["status"] for r in held] == ["pending"] * (per_key - 1)
+    error = api_error(refused, 429, "too_many_waits")
+    assert error["error"]["detail"]["limit"] == "key"
+    assert 5 <= error["error"]["detail"]["retry_after"] <= 10
+    assert refused["Retry-After"] == str(error["error"]["detail"]["retry_after"])
+    # every slot is given back: the key may wait again, up to its cap
+    fake_clock.on_sleep = None
+    assert wait(client, body["id"], 1).status_code == 200
+
+
+def test_one_keys_full_cap_does_not_refuse_another_keys_wait(
+    settings, live_workspace, agent, make_key, key_client, make_tool, ask, pending, fake_clock
+):
+    settings.WARDEN_WAITS_PER_KEY = 1
+    _, client = agent
+    body, _ = pending
+    _, plaintext = make_key(live_workspace, scopes=["actions:external"])
+    other = key_client(plaintext)
+    other_body = ask(other, "email.send", {"to": "b@example.test"}).json()
+    answers = _nested_waits(fake_clock, (other, other_body["id"]))
+    assert wait(client, body["id"], 5).status_code == 200
+    assert [r.status_code for r in answers] == [200]
+
+
+def test_a_process_serves_at_most_its_wait_slots_then_429(
+    monkeypatch, live_workspace, agent, make_key, key_client, ask, pending, api_error, fake_clock
+):
+    import threading
+
+    monkeypatch.setattr(waiting, "_process_slots", threading.BoundedSemaphore(1))
+    _, client = agent
+    body, _ = pending
+    _, plaintext = make_key(live_workspace, scopes=["actions:external"])
+    other = key_client(plaintext)
+    other_body = ask(other, "email.send", {"to": "b@example.test"}).json()
+    answers = _nested_waits(fake_clock, (other, other_body["id"]))
+    assert wait(client, body["id"], 5).status_code == 200
+    error = api_error(answers[0], 429, "too_many_waits")
+    assert error["error"]["detail"]["limit"] == "process"
+    fake_clock.on_sleep = None
+    assert wait(other, other_body["id"], 1).status_code == 200  # the slot came back
+
+
+def test_with_the_shared_cache_unreachable_waits_are_capped_per_process(
+    settings, monkeypatch, agent, pending, api_error, fake_clock
+):
+    from tests.reliability.server import free_port
+    from tests.reliability.test_redis_down import redis_cache
+
+    settings.CACHES = redis_cache(free_port())  # nothing listens there
+    monkeypatch.setattr(waiting._key_slots, "down_until", 0.0)
+    settings.WARDEN_WAITS_PER_KEY = 1
+    _, client = agent
+    body, _ = pending
+    answers = _nested_waits(fake_clock, (client, body["id"]))
+    assert wait(client, body["id"], 3).json()["status"] == "pending"
+    api_error(answers[0], 429, "too_many_waits")
+    fake_clock.on_sleep = None
+    assert wait(client, body["id"], 1).status_code == 200
+
+
+def test_reads_without_waiting_take_no_wait_slot(settings, agent, pending, fake_clock):
+    settings.WARDEN_WAITS_PER_KEY = 1
+    _, client = agent
+    body, _ = pending
+    plain = []  # while the key's one slot is held, its plain reads still answer
+    fake_clock.on_sleep = lambda count: plain.append(wait(client, body["id"], 0))
+    assert wait(client, body["id"], 2).status_code == 200
+    assert plain and {r.status_code for r in plain} == {200}
+
+
 def test_a_revoked_key_cannot_wait(agent, pending, api_error, fake_clock):
     key, client = agent
     body, _ = pending

@@ -41,6 +41,7 @@ ERROR_CODES: dict[str, int] = {
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "rate_limited": 429,
+    "too_many_waits": 429,
     "internal_error": 500,
     "upstream_error": 502,
     "unavailable": 503,
