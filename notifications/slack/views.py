@@ -56,7 +56,11 @@ def interactions(request):
         return _refused("validation_error", "Request too large.", status=400)
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
     signature = request.headers.get("X-Slack-Signature", "")
-    if not SignatureVerifier(secret).is_valid(request.body, timestamp, signature):
+    if (
+        not timestamp.isdigit()
+        or not signature
+        or not SignatureVerifier(secret).is_valid(request.body, timestamp, signature)
+    ):
         return _refused("invalid_signature", "The Slack request signature is not valid or too old.")
     try:
         payload = json.loads(request.POST.get("payload", ""))
