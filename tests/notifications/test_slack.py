@@ -141,7 +141,7 @@ def test_a_request_posts_one_block_kit_message_with_the_values_and_buttons(
     fields = json.dumps([b.get("fields") for b in posted["blocks"]], ensure_ascii=False)
     assert "+126 characters" in fields and "a" * 400 not in fields  # shortened, visibly
     assert "What approving does" in text and "Expires" in text and "Asked by agent key" in text
-    buttons = [b for b in posted["blocks"] if b["type"] == "actions"][0]["elements"]
+    buttons = next(b for b in posted["blocks"] if b["type"] == "actions")["elements"]
     assert [b["action_id"] for b in buttons[:2]] == ["warden_approve", "warden_deny"]
     assert all(b.get("value") == str(confirmation.pk) for b in buttons[:2])
     message = SlackMessage.objects.get(confirmation=confirmation)
