@@ -421,3 +421,48 @@ def test_a_press_commits_the_decision_and_its_audit_entry_together(
     assert send(press_payload(confirmation, "UAPPROVER")).status_code == 200
     assert status(confirmation) == "approved"
     assert AuditEntry.objects.filter(action="confirmation.approved").count() == 1
+
+
+# --- the admin form: write-only token, governed changes -----------------------------------------
+
+
+def _settings_page(workspace) -> str:
+    return f"/admin/notifications/workspaceautomationsettings/{workspace.pk}/change/"
+
+
+def test_turning_slack_on_in_the_admin_waits_for_a_second_person_and_hides_the_token(
+    live_workspace, make_member, approve
+):
+    from approvals.models import ActionRequest
+    from notifications.models import WorkspaceAutomationSettings
+
+    slack_on(live_workspace, slack_enabled=False, slack_channel="", slack_bot_token_encrypted="")
+    owner = live_workspace.memberships.get(role=Role.OWNER).user
+    session = Client()
+    session.force_login(owner)
+    form = {
+        "email_notifications": "on",
+        "slack_enabled": "on",
+        "slack_team_id": TEAM,
+        "slack_channel": CHANNEL,
+        "slack_bot_token": TOKEN,
+    }
+    assert session.post(_settings_page(live_workspace), form).status_code == 302
+    saved = WorkspaceAutomationSettings.objects.get(workspace=live_workspace)
+    assert not saved.slack_enabled and not saved.slack_bot_token_encrypted  # not yet
+    proposal = ActionRequest.objects.get(workspace=live_workspace, status="pending")
+    assert TOKEN not in json.dumps(proposal.params)
+    assert TOKEN not in json.dumps(list(AuditEntry.objects.values("input")), default=str)
+    second = make_member(live_workspace, Role.OWNER)
+    assert approve(second, live_workspace, proposal.confirmation.pk).status_code == 200
+    saved.refresh_from_db()
+    assert saved.slack_enabled and saved.slack_channel == CHANNEL
+    assert crypto.decrypt(saved.slack_bot_token_encrypted) == TOKEN
+    page = session.get(_settings_page(live_workspace)).content.decode()
+    assert TOKEN not in page and saved.slack_bot_token_encrypted not in page
+    # Switching it off narrows: it applies at once.
+    session.post(
+        _settings_page(live_workspace), {**form, "slack_enabled": "", "slack_bot_token": ""}
+    )
+    saved.refresh_from_db()
+    assert not saved.slack_enabled and saved.slack_channel == CHANNEL
