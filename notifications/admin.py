@@ -18,7 +18,6 @@ from common.errors import WardenError
 from common.onetime import OneTimeSecret, split_words
 from common.scopes import AUDIT_READ, WORKSPACE_ADMIN
 from notifications import governance, services
-from notifications.slack import services as slack_services
 from notifications.models import (
     AnomalyFinding,
     AuditExportBatch,
@@ -30,6 +29,7 @@ from notifications.models import (
     WebhookEndpoint,
     WorkspaceAutomationSettings,
 )
+from notifications.slack import services as slack_services
 from oversight import governance as export_governance
 from oversight import scheduled_export
 from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin

@@ -35,7 +35,7 @@ REASON_BLOCK = "reason"
 REASON_INPUT = "reason_text"
 VALUE_LIMIT = 300  # characters of one parameter shown before "… (+N characters)"
 MAX_FIELDS = 10  # Slack allows ten fields in a section
-SUMMARY_LIMIT = 1500
+SUMMARY_LIMIT = 600  # the parameters follow one by one
 
 
 def _plain(text: str) -> PlainTextObject:
@@ -44,10 +44,16 @@ def _plain(text: str) -> PlainTextObject:
 
 
 def _shorten(text: str, limit: int) -> str:
+    """At most `limit` characters (Slack refuses longer text objects), saying how many
+    were left out when it shortens."""
     text = reveal_invisible(text)
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}… (+{len(text) - limit} characters; the whole value is in Warden)"
+    for cut in range(limit, 0, -1):  # the suffix's own length depends on the count
+        suffix = f"… (+{len(text) - cut} characters; the whole value is in Warden)"
+        if cut + len(suffix) <= limit:
+            return text[:cut] + suffix
+    return text[:limit]
 
 
 def effects(action: ActionRequest, confirmation: ConfirmationRequest, tool: Tool | None) -> list:
@@ -89,7 +95,8 @@ def _param_fields(params: Any) -> tuple[list[PlainTextObject], int]:
     fields = []
     for item in shown[:MAX_FIELDS]:
         value = _shorten(item.full, VALUE_LIMIT)
-        fields.append(_plain(f"{reveal_invisible(item.name)}{' ★' if item.key else ''}\n{value}"))
+        name = _shorten(item.name, 100)
+        fields.append(_plain(f"{name}{' ★' if item.key else ''}\n{value}"))
     return fields, max(0, len(shown) - MAX_FIELDS)
 
 
@@ -164,7 +171,7 @@ def request_blocks(confirmation: ConfirmationRequest, *, review_url: str = "") -
                 style="primary",
                 confirm=ConfirmObject(
                     title=_plain("Approve this request?"),
-                    text=_plain(_shorten(confirmation.summary, 250)),
+                    text=_plain(_shorten(confirmation.summary, 280)),
                     confirm=_plain("Approve"),
                     deny=_plain("Cancel"),
                 ),
