@@ -73,6 +73,20 @@ def web_client(row: WorkspaceAutomationSettings) -> WebClient:
     )
 
 
+def bot_tokens_reencrypt() -> int:
+    """After a new key went first in WARDEN_SECRETS_KEY: move every Slack bot token to
+    it (the token, and so its fingerprint and the governed snapshot, stay the same)."""
+    done = 0
+    rows = WorkspaceAutomationSettings.objects.exclude(slack_bot_token_encrypted="")
+    for pk in rows.values_list("pk", flat=True):
+        with transaction.atomic():
+            row = WorkspaceAutomationSettings.objects.select_for_update().get(pk=pk)
+            row.slack_bot_token_encrypted = crypto.reencrypt(row.slack_bot_token_encrypted)
+            row.save(update_fields=["slack_bot_token_encrypted"])
+            done += 1
+    return done
+
+
 def seal_bot_token(token: str) -> str:
     """What a settings change carries: the token encrypted, never the token."""
     token = (token or "").strip()
@@ -143,7 +157,7 @@ def slack_message_post(*, message_id) -> Outcome:
     commit can post a duplicate (at-least-once), never lose one."""
     with transaction.atomic():
         message = (
-            SlackMessage.objects.select_for_update(skip_locked=True)
+            SlackMessage.objects.select_for_update(of=("self",), skip_locked=True)
             .select_related("confirmation__action_request__key", "confirmation__workspace")
             .filter(pk=message_id)
             .first()

@@ -527,3 +527,23 @@ def test_the_message_matches_the_block_kit_fixture(
         FIXTURE.parent.mkdir(parents=True, exist_ok=True)
         FIXTURE.write_text(text + "\n")
     assert text + "\n" == FIXTURE.read_text()
+
+
+def test_rotating_the_secrets_key_moves_the_bot_token_and_changes_nothing_governed(
+    live_workspace, settings
+):
+    from cryptography.fernet import Fernet
+
+    from gateway.services import reencrypt_all
+    from notifications.models import WorkspaceAutomationSettings
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.WARDEN_SECRETS_KEY = [old]
+    slack_on(live_workspace)
+    before = WorkspaceAutomationSettings.objects.get(workspace=live_workspace).snapshot()
+    settings.WARDEN_SECRETS_KEY = [new, old]
+    assert reencrypt_all() == 1
+    settings.WARDEN_SECRETS_KEY = [new]
+    after = WorkspaceAutomationSettings.objects.get(workspace=live_workspace)
+    assert crypto.decrypt(after.slack_bot_token_encrypted) == TOKEN
+    assert after.snapshot() == before
