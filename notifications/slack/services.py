@@ -9,11 +9,13 @@ The HTTP checks (signature, timestamp window, replay) are the view's
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 from enum import Enum
 
 from django.conf import settings
 from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -272,6 +274,12 @@ def slack_identity_link(*, user, code: str) -> SlackIdentity:
             )
         if taken is not None:
             return taken
+        # One use: a code that linked once links nothing again (cache, for its lifetime).
+        used = "slack:link-used:" + hashlib.sha256(code.encode()).hexdigest()
+        if not cache.add(used, 1, timeout=LINK_MAX_AGE_SECONDS):
+            raise WardenError(
+                "validation_error", "This link was used already: press a button in Slack again."
+            )
         SlackIdentity.objects.filter(team_id=team_id, user=user).delete()
         try:
             return SlackIdentity.objects.create(

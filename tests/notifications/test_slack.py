@@ -289,6 +289,17 @@ def test_a_forged_or_stale_link_code_links_nothing(approver, user_client):
     assert not SlackIdentity.objects.exists()
 
 
+def test_a_link_code_links_once(approver, make_member, user_client):
+    code = slack.link_code(team_id=TEAM, slack_user_id="UONCE")
+    session = user_client(approver)
+    session.post("/admin/slack/link/", {"code": code})
+    session.post("/admin/slack/link/", {"unlink": "1"})
+    assert not SlackIdentity.objects.exists()
+    someone = make_member(approver.memberships.first().workspace, Role.APPROVER)
+    user_client(someone).post("/admin/slack/link/", {"code": code})
+    assert not SlackIdentity.objects.exists()
+
+
 def test_a_slack_user_linked_to_someone_else_stays_theirs(approver, make_member, user_client):
     other = make_member(approver.memberships.first().workspace, Role.APPROVER)
     link(other, "UTAKEN")
