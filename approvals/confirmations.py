@@ -367,6 +367,7 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
                         **_what_was_asked(locked, action),
                         "approvals": approvals,
                         "approvals_required": locked.approvals_required,
+                        **({"via": actor.via} if actor.via else {}),
                     },
                     decision=verdict,
                     rationale=reason,

@@ -553,6 +553,18 @@ AUTOMATION_FACETS = (
         unchanged("approval_escalate_to"),
         "governed",
     ),
+    # Slack: where approver messages go and whose presses count. Switching it off
+    # narrows (an incident kill switch; the queue and e-mail still reach approvers);
+    # turning it on, re-pointing it or replacing the bot token is governed.
+    Facet("Slack approvals", ("slack_enabled",), switched_off("slack_enabled"), "True -> False"),
+    Facet(
+        "where Slack approver messages go and whose presses count",
+        ("slack_team_id", "slack_channel", "slack_dm_approvers", "slack_bot_token_encrypted"),
+        unchanged(
+            "slack_team_id", "slack_channel", "slack_dm_approvers", "slack_bot_token_encrypted"
+        ),
+        "governed",
+    ),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
 )
 AUTOMATION_INERT = {"updated_at": Inert("bookkeeping")}

@@ -237,8 +237,12 @@ EVENTS: dict[str, EventType] = _declare(
     _event(A.ACTION_RESULT_REPORTED, T.ACTION_REQUEST, "status", "output_bytes", "output_sha256"),
     # What was approved, readable on its own: the summary the approver read and the digest
     # of the exact parameters (entries written before these fields lack them).
-    _event(A.CONFIRMATION_APPROVED, T.CONFIRMATION, *DECIDED, "approvals", "approvals_required"),
-    _event(A.CONFIRMATION_DENIED, T.CONFIRMATION, *DECIDED, "approvals", "approvals_required"),
+    _event(
+        A.CONFIRMATION_APPROVED, T.CONFIRMATION, *DECIDED, "approvals", "approvals_required", "via"
+    ),
+    _event(
+        A.CONFIRMATION_DENIED, T.CONFIRMATION, *DECIDED, "approvals", "approvals_required", "via"
+    ),
     _event(A.CONFIRMATION_EXPIRED, T.CONFIRMATION, *DECIDED, "expires_at"),
     _event(A.CONFIRMATION_USED, T.CONFIRMATION, "action_request", "dry_run"),
     _event(A.CONFIRMATION_REMINDED, T.CONFIRMATION, "action_request", "waited_minutes", "notified"),

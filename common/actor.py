@@ -19,6 +19,9 @@ class Actor:
     key: MachineKey | None = None
     request_id: str = ""
     client_ip: str | None = None
+    # The channel a human acted through when it is not the admin or the API ("slack"):
+    # decisions record it, so the evidence says where an approval was given.
+    via: str = ""
 
     @property
     def kind(self) -> str:

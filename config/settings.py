@@ -368,6 +368,12 @@ WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int(
 )
 WARDEN_WEBHOOK_MAX_ATTEMPTS = env.int("WARDEN_WEBHOOK_MAX_ATTEMPTS", default=15)
 WARDEN_WEBHOOK_ALLOW_HTTP = env.bool("WARDEN_WEBHOOK_ALLOW_HTTP", default=False)
+# Slack approvals (README "Slack"): the Slack app's signing secret (interactions are
+# refused without it), Slack's Web API base URL (tests point it at a local fake) and the
+# timeout of one Web API call. Bot tokens are per workspace, stored encrypted.
+WARDEN_SLACK_SIGNING_SECRET = env.str("WARDEN_SLACK_SIGNING_SECRET", default="")
+WARDEN_SLACK_API_URL = env.str("WARDEN_SLACK_API_URL", default="https://slack.com/api/")
+WARDEN_SLACK_TIMEOUT_SECONDS = env.int("WARDEN_SLACK_TIMEOUT_SECONDS", default=10)
 # Notifications leave the request on a background thread once it committed: the
 # delivery itself without a broker (eager Celery), the publish to the broker otherwise,
 # so neither a hanging receiver nor a broker outage holds an answer. False: inline

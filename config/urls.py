@@ -9,6 +9,7 @@ from drf_spectacular.views import (
 
 from common.views import not_found
 from gateway.api.mcp import MCPView
+from notifications.slack import views as slack_views
 
 api_v1 = [
     path("", include("tenants.api.urls")),
@@ -21,9 +22,12 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/posture/", include("oversight.admin_urls")),
+    path("admin/slack/", include("notifications.slack.admin_urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("mcp", MCPView.as_view(), name="mcp"),
+    # Slack's interactivity request URL: Slack signs it; no key, no session (README "Slack").
+    path("integrations/slack/interactions", slack_views.interactions, name="slack_interactions"),
     # OAuth 2.1 for MCP clients: metadata (RFC 8414, RFC 9728), registration, consent,
     # token, revocation (keys.api.oauth).
     path("", include("keys.api.oauth_urls")),

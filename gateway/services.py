@@ -36,6 +36,7 @@ from common.sql import insert_once, update_row
 from gateway import credentials, crypto, naming, outbound, upstream
 from gateway.models import CONNECTOR_NAME, Connector, Execution
 from gateway.selectors import connector_with_hosts
+from notifications.slack import services as slack_services
 from tenants.models import Workspace
 
 HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}")
@@ -123,7 +124,8 @@ def _headers_for_call(connector: Connector) -> dict[str, str]:
 
 def reencrypt_all() -> int:
     """After putting a new key first in WARDEN_SECRETS_KEY: move every stored credential
-    to it, so the old key can be removed. Returns how many connectors were rewritten."""
+    to it, so the old key can be removed: connector headers and Slack bot tokens.
+    Returns how many stored credentials were rewritten."""
     done = 0
     for pk in Connector.objects.exclude(headers_encrypted="").values_list("pk", flat=True):
         with transaction.atomic():
@@ -131,7 +133,7 @@ def reencrypt_all() -> int:
             connector.headers_encrypted = crypto.reencrypt(connector.headers_encrypted)
             connector.save(update_fields=["headers_encrypted"])
             done += 1
-    return done
+    return done + slack_services.bot_tokens_reencrypt()
 
 
 # --- connectors ------------------------------------------------------------------------

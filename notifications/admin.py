@@ -29,6 +29,7 @@ from notifications.models import (
     WebhookEndpoint,
     WorkspaceAutomationSettings,
 )
+from notifications.slack import services as slack_services
 from oversight import governance as export_governance
 from oversight import scheduled_export
 from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
@@ -66,6 +67,14 @@ class AutomationSettingsForm(forms.ModelForm):
         help_text="One entry per line: exact host, *.suffix, or IP/CIDR (needed for "
         "private addresses). Empty: webhooks and exports may go nowhere. Operators only.",
     )
+    # Write-only: never rendered back; sealed (encrypted) before it reaches the door.
+    slack_bot_token = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="The Slack app's bot token (xoxb-…). Stored encrypted and never shown "
+        "again; leave empty to keep the current one. Replacing it is a governed change.",
+    )
 
     class Meta:
         model = WorkspaceAutomationSettings
@@ -76,6 +85,10 @@ class AutomationSettingsForm(forms.ModelForm):
             "approval_remind_after_minutes",
             "approval_escalate_after_minutes",
             "approval_escalate_to",
+            "slack_enabled",
+            "slack_team_id",
+            "slack_channel",
+            "slack_dm_approvers",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -83,6 +96,15 @@ class AutomationSettingsForm(forms.ModelForm):
         if self.instance and self.instance.pk:
             self.initial["webhook_host_allowlist"] = "\n".join(self.instance.webhook_host_allowlist)
             self.initial["approval_escalate_to"] = "\n".join(self.instance.approval_escalate_to)
+
+    def clean_slack_bot_token(self) -> str:
+        token = self.cleaned_data.get("slack_bot_token") or ""
+        if not token:
+            return ""
+        try:
+            return slack_services.seal_bot_token(token)
+        except WardenError as exc:
+            raise forms.ValidationError(exc.message) from None
 
     def clean_approval_escalate_to(self) -> list[str]:
         emails = split_words(self.cleaned_data.get("approval_escalate_to") or "")
@@ -108,6 +130,13 @@ def _automation_update(write: AdminWrite) -> WorkspaceAutomationSettings | None:
     ):
         if name in write.request.POST:
             changes[name] = data[name]
+    # Slack: turning it on, re-pointing it or a new token waits for a second person;
+    # switching it off applies at once (approvals.effective).
+    if "slack_channel" in write.request.POST:
+        for name in ("slack_enabled", "slack_team_id", "slack_channel", "slack_dm_approvers"):
+            changes[name] = data[name]
+    if data.get("slack_bot_token"):
+        changes["slack_bot_token_encrypted"] = data["slack_bot_token"]
     operator = write.request.user.is_superuser
     if operator:
         changes["webhook_host_allowlist"] = split_words(data.get("webhook_host_allowlist", ""))
@@ -140,6 +169,11 @@ class WorkspaceAutomationSettingsAdmin(WardenModelAdmin):
             "approval_remind_after_minutes",
             "approval_escalate_after_minutes",
             "approval_escalate_to",
+            "slack_enabled",
+            "slack_team_id",
+            "slack_channel",
+            "slack_dm_approvers",
+            "slack_bot_token",
             "webhook_host_allowlist",
         ]
         if not request.user.is_superuser:

@@ -4,9 +4,12 @@ findings. Audit evidence itself stays in audit/; these rows are operational stat
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
+from common import crypto
 from keys.models import MachineKey
 from tenants.models import Workspace
 
@@ -24,6 +27,20 @@ class Event(models.TextChoices):
     ACTION_DENIED = "action.denied"
     ACTION_EXPIRED = "action.expired"
     ACTION_EXECUTED = "action.executed"
+
+
+def token_fingerprint(sealed: str) -> str:
+    """A keyed digest of a sealed credential's plaintext ("" when none is stored): what
+    snapshots, audit rows and the door compare instead of the secret."""
+    if not sealed:
+        return ""
+    try:
+        plain = crypto.decrypt(sealed)
+    except crypto.SecretUnreadable:
+        return "unreadable"
+    return salted_hmac("warden.notifications.slack-token", plain, algorithm="sha256").hexdigest()[
+        :16
+    ]
 
 
 class WorkspaceAutomationSettings(models.Model):
@@ -72,6 +89,25 @@ class WorkspaceAutomationSettings(models.Model):
         help_text="E-mail addresses of backup approvers (members who may approve). "
         "Empty: the workspace's owners.",
     )
+    # Slack (README "Slack"): where approver messages go and which Slack workspace's
+    # presses count. All of it is policy-bearing (approvals.effective): changing it goes
+    # through the door. The bot token is stored encrypted (common.crypto), write-only.
+    slack_enabled = models.BooleanField(
+        default=False, help_text="Post each confirmation request to Slack with Approve / Deny."
+    )
+    slack_team_id = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The Slack workspace (team id, T…) whose button presses are accepted.",
+    )
+    slack_channel = models.CharField(
+        max_length=80, blank=True, help_text="Channel id (C…) to post requests to. Empty: none."
+    )
+    slack_dm_approvers = models.BooleanField(
+        default=False,
+        help_text="Also message each approver who linked their Slack account, directly.",
+    )
+    slack_bot_token_encrypted = models.TextField(blank=True, default="", editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -89,6 +125,12 @@ class WorkspaceAutomationSettings(models.Model):
             "approval_remind_after_minutes": self.approval_remind_after_minutes,
             "approval_escalate_after_minutes": self.approval_escalate_after_minutes,
             "approval_escalate_to": list(self.approval_escalate_to),
+            "slack_enabled": self.slack_enabled,
+            "slack_team_id": self.slack_team_id,
+            "slack_channel": self.slack_channel,
+            "slack_dm_approvers": self.slack_dm_approvers,
+            # Never the token: a keyed digest that tells two tokens apart.
+            "slack_bot_token_encrypted": token_fingerprint(self.slack_bot_token_encrypted),
         }
 
 
@@ -348,3 +390,60 @@ class AnomalyFinding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on key {self.key_id} at {self.window_start:%Y-%m-%d %H:%M}"
+
+
+class SlackIdentity(models.Model):
+    """A Slack user linked to a Warden user, by that user in their own admin session
+    (README "Slack"). Only a linked Slack user's presses decide anything, and they decide
+    as the Warden user: the same permissions, four eyes and custody as in the admin."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_identities"
+    )
+    team_id = models.CharField(max_length=32)
+    slack_user_id = models.CharField(max_length=32)
+    linked_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "Slack identities"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team_id", "slack_user_id"], name="one_warden_user_per_slack_user"
+            ),
+            models.UniqueConstraint(fields=["team_id", "user"], name="one_slack_user_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slack_user_id}@{self.team_id} -> {self.user_id}"
+
+
+class SlackMessage(models.Model):
+    """One confirmation request posted to one Slack conversation. Its row makes posting
+    idempotent (a retried or duplicated task posts nothing twice once `ts` is known) and
+    says which message to update after a decision."""
+
+    id = models.BigAutoField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    confirmation = models.ForeignKey(
+        "approvals.ConfirmationRequest", on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.CharField(max_length=80)  # channel id, or a user id for a DM
+    conversation = models.CharField(max_length=80, blank=True)  # where Slack posted it
+    ts = models.CharField(max_length=32, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    posted_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["confirmation", "channel"], name="one_slack_message_per_channel"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.confirmation_id} -> {self.channel}: {self.ts or 'unposted'}"

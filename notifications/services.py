@@ -37,7 +37,7 @@ from approvals.review_link import review_link_token
 from audit.events import EVENTS, TargetType
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record, audit_record_change, audit_verify_and_record
-from common import background
+from common import background, crypto
 from common.actor import Actor
 from common.errors import WardenError
 from common.sql import insert_once
@@ -70,6 +70,11 @@ AUTOMATION_FIELDS = (
     "approval_remind_after_minutes",
     "approval_escalate_after_minutes",
     "approval_escalate_to",
+    "slack_enabled",
+    "slack_team_id",
+    "slack_channel",
+    "slack_dm_approvers",
+    "slack_bot_token_encrypted",  # sealed (common.crypto) before it reaches a proposal
 )
 # Only platform operators may widen where Warden connects to (README: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
@@ -128,6 +133,7 @@ def automation_settings_update(
             raise WardenError(
                 "validation_error", str(exc), {"webhook_host_allowlist": [str(exc)]}
             ) from None
+    _check_slack_changes(changes)
     current, _ = WorkspaceAutomationSettings.objects.select_for_update().get_or_create(
         workspace=workspace
     )
@@ -145,6 +151,39 @@ def automation_settings_update(
         )
         audit_record_change(event, workspace=workspace, actor=actor)
     return current
+
+
+_SLACK_IDS = {"slack_team_id": "T", "slack_channel": "CGD"}
+
+
+def _check_slack_changes(changes: dict) -> None:
+    """Slack ids are short upper-case ids (T…, C…); a bot token arrives sealed only."""
+    for field, first in _SLACK_IDS.items():
+        value = changes.get(field)
+        if value in (None, ""):
+            continue
+        if (
+            not isinstance(value, str)
+            or len(value) > 32
+            or value[0] not in first
+            or not value.isalnum()
+            or not value.isupper()
+        ):
+            raise WardenError(
+                "validation_error",
+                f"Not a Slack id: {field} starts with {'/'.join(first)} and holds A-Z, 0-9.",
+                {field: ["Not a Slack id."]},
+            )
+    sealed = changes.get("slack_bot_token_encrypted")
+    if sealed:
+        try:
+            crypto.decrypt(sealed)
+        except crypto.SecretUnreadable:
+            raise WardenError(
+                "validation_error",
+                "The Slack bot token must be sealed by Warden.",
+                {"slack_bot_token_encrypted": ["Not sealed by Warden."]},
+            ) from None
 
 
 def _clean_events(events: Iterable[str]) -> list[str]:

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from notifications import delivery, services
+from notifications.slack import services as slack_services
 
 # Backoff tops out below the sweeper's threshold, so the sweeper never competes with a
 # retry chain that is still alive.
@@ -62,3 +63,22 @@ def remind_unresolved_exceptions() -> int:
 def remind_pending_confirmations() -> int:
     """Reminders and escalations of requests nobody decided (once each, audited)."""
     return services.confirmations_remind_due()
+
+
+@shared_task(
+    name=slack_services.POST_TASK,
+    autoretry_for=(DeliveryRetry, OperationalError, InterfaceError),
+    **RETRY_OPTIONS,
+)
+def slack_post(message_id: str) -> str:
+    """Post one request to one Slack conversation (at least once, once per row)."""
+    outcome = slack_services.slack_message_post(message_id=message_id)
+    if outcome == slack_services.Outcome.RETRY:
+        raise DeliveryRetry(f"slack message {message_id} failed; retrying")
+    return outcome.value
+
+
+@shared_task(name=slack_services.UPDATE_TASK, acks_late=True)
+def slack_update(confirmation_id: str) -> int:
+    """Show who decided (or that it expired) in the request's Slack messages."""
+    return slack_services.slack_messages_update(confirmation_id=confirmation_id)

@@ -90,6 +90,10 @@ EXCLUDED = {
     ".well-known/oauth-authorization-server": "public OAuth metadata",
     ".well-known/oauth-protected-resource": "public OAuth metadata",
     ".well-known/oauth-protected-resource/mcp": "public OAuth metadata",
+    # Slack's interactivity URL: no key, no session; Slack signs it, and a press acts only
+    # for a linked user in the request's own Slack team and workspace (the cross-team and
+    # cross-workspace cases: tests/notifications/test_slack.py).
+    "integrations/slack/interactions": "Slack-signed (tests/notifications/test_slack.py)",
     # Django's catch-all: any unknown admin path redirects/404s, no object behind it.
     "admin/(?P<url>.*)$": "catch-all admin 404",
 }
@@ -815,6 +819,16 @@ page(
     body={"verdict": "approve", "reason": "x"},
 )
 page("admin/posture/", "get", LIST, "key")
+# Slack: the message preview of A's request; linking acts on one's own user only.
+page(
+    "admin/slack/preview/<uuid:pk>/",
+    "get",
+    OBJECT,
+    "confirmation",
+    path="/admin/slack/preview/{ref}/",
+)
+page("admin/slack/link/", "get", OWN, "workspace")
+page("admin/slack/link/", "post", OWN, "workspace", body={"unlink": "1"})
 page(
     "admin/posture/<slug:slug>/",
     "get",
