@@ -10,6 +10,7 @@
   the 401, protected-resource and authorization-server metadata, dynamic registration,
   PKCE authorization with a scripted human's consent (two HTTP requests, no think
   time), the token, then initialize, tools/list, tools/call.
+- `mcp SDK, OAuth reconnect`: the same with the tokens of an earlier connection.
 - `OpenAI Agents SDK, static key`: `MCPServerStreamableHttp` connect, list_tools,
   call_tool (what an agent run does before the model sees a result).
 - `MCP Inspector CLI, static key`: one `mcp-inspector --cli … --method tools/call`
@@ -226,7 +227,8 @@ class _Human:
         return self.callback
 
 
-async def sdk_oauth(url: str, world: dict) -> None:
+async def sdk_oauth(url: str, world: dict, storage: _Memory | None = None) -> None:
+    """With `storage` holding tokens from an earlier run: a reconnect, no consent."""
     human = _Human(world)
     provider = OAuthClientProvider(
         server_url=url,
@@ -236,7 +238,7 @@ async def sdk_oauth(url: str, world: dict) -> None:
             grant_types=["authorization_code", "refresh_token"],
             response_types=["code"],
         ),
-        storage=_Memory(),
+        storage=storage if storage is not None else _Memory(),
         redirect_handler=human.redirect,
         callback_handler=human.callback_handler,
     )
@@ -329,9 +331,13 @@ def main() -> int:
     port = free_port()
     server = start_gunicorn(env, port, "gthread")
     url = f"http://127.0.0.1:{port}/mcp"
+    stored = _Memory()  # filled by the reconnect's warm-up, the one consent it needs
     clients = {
         "mcp SDK, static key": lambda: asyncio.run(sdk_static(url, world)),
         "mcp SDK, OAuth (registration + consent)": lambda: asyncio.run(sdk_oauth(url, world)),
+        "mcp SDK, OAuth reconnect (stored tokens)": lambda: asyncio.run(
+            sdk_oauth(url, world, stored)
+        ),
         "OpenAI Agents SDK, static key": lambda: asyncio.run(agents_static(url, world)),
     }
     inspector = inspector_path()
