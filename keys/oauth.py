@@ -267,6 +267,10 @@ def registration_wait(request) -> int | None:
 # --- client ID metadata documents ---------------------------------------------------------
 
 
+def is_metadata_document_client(application) -> bool:
+    return application.registration_source == application.RegistrationSource.CIMD
+
+
 class MetadataFetcher(cimd.SafeMetadataFetcher):
     """Fetches a client ID metadata document (django-oauth-toolkit's CIMD_METADATA_FETCHER)
     under Warden's outbound address policy (common.egress: no special-purpose address,

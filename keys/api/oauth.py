@@ -11,6 +11,7 @@ person, and nothing the human could not hand out as a key is ever granted."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -151,6 +152,15 @@ class ConsentView(AuthorizationView):
                 get_application_model().objects.filter(client_id=client_id).first()
             )
         context["resource"] = oauth.mcp_resource(self.request)
+        # MCP authorization (2025-11-25), "Localhost Redirect URI Risks": the redirect's
+        # host is shown plainly, a loopback one with a warning, and a metadata
+        # document's host beside the name it claims.
+        redirect = (form["redirect_uri"].value() if form is not None else None) or ""
+        context["redirect_host"] = urlsplit(redirect).hostname or redirect
+        context["loopback_redirect"] = context["redirect_host"] in oauth.LOOPBACK_HOSTS
+        application = context.get("application")
+        if application is not None and oauth.is_metadata_document_client(application):
+            context["client_document_host"] = urlsplit(application.client_id).hostname
         return context
 
     def _refuse(self, form, code: str, message: str, status: int = 403):

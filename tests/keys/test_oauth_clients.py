@@ -160,6 +160,17 @@ def test_a_listed_private_use_scheme_registers_and_receives_the_code(
     assert "code=" in answer["Location"]
 
 
+def test_the_consent_page_names_the_redirect_host(owner_browser):
+    uri = "https://claude.ai/api/mcp/auth_callback"
+    app = Registered(_register_raw(Client(), redirect_uris=[uri]).json()["client_id"], None)
+    _, challenge = pkce()
+    shown = _authorize(owner_browser, app, challenge, redirect=uri)
+    assert shown.status_code == 200
+    assert b"Redirects to <strong>claude.ai</strong>" in shown.content
+    assert b"loopback-redirect" not in shown.content  # a warning only where it applies
+    assert b"the document at" not in shown.content  # a registered client, not a document
+
+
 # --- registration rate limit -------------------------------------------------------------
 
 
@@ -322,6 +333,10 @@ def test_a_metadata_document_client_connects_without_registering(
     shown = _authorize(owner_browser, app, challenge)
     assert shown.status_code == 200, shown.content[:500]
     assert b"Doc Agent" in shown.content
+    # The spec's localhost-impersonation warnings: whose document, where the code goes.
+    assert b"the document at <strong>127.0.0.1</strong>" in shown.content
+    assert b"Redirects to <strong>127.0.0.1</strong>" in shown.content
+    assert b'data-warning="loopback-redirect"' in shown.content
     code = code_of(
         consent(owner_browser, app, challenge, workspace=workspace, scopes=["actions:read"])
     )
