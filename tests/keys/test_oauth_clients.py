@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import ipaddress
 import json
+import socket
 import ssl
 import subprocess
 import threading
@@ -32,6 +33,7 @@ from tests.keys.oauth_flow import (
     register,
     token,
 )
+from tests.security.test_egress_policy import FORMS
 
 pytestmark = pytest.mark.django_db
 
@@ -466,3 +468,50 @@ def test_two_consents_for_one_client_at_once_leave_one_grant(workspace, monkeypa
     assert working
     assert all(t.status_code in (200, 400) for t in tokens)
     assert mcp(Client(), working[0].json()["access_token"]).status_code == 200
+
+
+@pytest.fixture
+def resolver(monkeypatch):
+    """A DNS answer per host for the fetcher, and a record of every connection tried."""
+    table: dict[str, list[str]] = {}
+    connections: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in table:
+            return real(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET6 if ":" in a else socket.AF_INET, 1, 6, "", (a, port))
+            for a in table[host]
+        ]
+
+    def fetch_from(self, ip, *args, **kwargs):
+        connections.append(ip)
+        raise OSError("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(oauth.MetadataFetcher, "_fetch_from", fetch_from)
+    return table, connections
+
+
+@pytest.mark.parametrize("address", FORMS.values(), ids=FORMS.keys())
+def test_a_document_host_resolving_to_an_internal_address_is_never_fetched(
+    resolver, owner_browser, address
+):
+    """The outbound policy webhooks and connectors share (common.egress, including the
+    IPv6 forms of internal IPv4 addresses), on the metadata document path."""
+    table, connections = resolver
+    table["agent.example"] = ["93.184.216.34", address]  # one bad answer spoils the host
+    app = Registered("https://agent.example/client.json", None)
+    _, challenge = pkce()
+    assert _authorize(owner_browser, app, challenge).status_code != 302
+    assert connections == []
+    assert not Application.objects.filter(client_id=app.client_id).exists()
+
+
+def test_a_document_host_resolving_to_public_addresses_is_fetched(resolver, owner_browser):
+    table, connections = resolver
+    table["agent.example"] = ["93.184.216.34", "64:ff9b::5db8:d822"]
+    _, challenge = pkce()
+    _authorize(owner_browser, Registered("https://agent.example/c.json", None), challenge)
+    assert connections == ["93.184.216.34", "64:ff9b::5db8:d822"]  # NAT64 of a public one
