@@ -426,6 +426,16 @@ WARDEN_OAUTH_REFRESH_TOKEN_SECONDS = env.int(
 # Open dynamic client registration (RFC 7591), which Claude and ChatGPT connectors use;
 # off: only clients an operator registered can connect.
 WARDEN_OAUTH_OPEN_REGISTRATION = env.bool("WARDEN_OAUTH_OPEN_REGISTRATION", default=True)
+# Registrations answered per client address per hour (0: unlimited); then 429.
+WARDEN_OAUTH_REGISTRATIONS_PER_HOUR = env.int("WARDEN_OAUTH_REGISTRATIONS_PER_HOUR", default=20)
+# Client ID metadata documents (the client_id is an https URL Warden fetches); off:
+# only registered clients.
+WARDEN_OAUTH_CLIENT_METADATA_DOCUMENTS = env.bool(
+    "WARDEN_OAUTH_CLIENT_METADATA_DOCUMENTS", default=True
+)
+# Private-use redirect URI schemes of native apps the operator allows (RFC 8252 §7.1:
+# reverse domain names, e.g. com.example.app); https and loopback http always are.
+WARDEN_OAUTH_PRIVATE_USE_SCHEMES = env.list("WARDEN_OAUTH_PRIVATE_USE_SCHEMES", default=[])
 LOGIN_URL = "admin:login"
 # django-oauth-toolkit's own models, named so migrations can depend on them.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -459,7 +469,12 @@ OAUTH2_PROVIDER = {
     # `http` stays for the loopback callbacks of native MCP clients (RFC 8252:
     # http://127.0.0.1:<port>/callback; Claude Code, the Inspector). PKCE (S256, required)
     # protects the code on that hop. Hence the silenced deploy check below.
-    "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
+    # keys.oauth.redirect_uri_problem narrows http to the loopback interface.
+    "ALLOWED_REDIRECT_URI_SCHEMES": [
+        "http",
+        "https",
+        *(s.lower() for s in WARDEN_OAUTH_PRIVATE_USE_SCHEMES if "." in s),
+    ],
     # RFC 9700 (OAuth security BCP): S256 only, no implicit or password grant, tokens
     # stored as digests, the `iss` parameter on authorization responses.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
@@ -478,10 +493,15 @@ OAUTH2_PROVIDER = {
     ],
     "DCR_ENABLED": True,
     "DCR_REGISTRATION_PERMISSION_CLASSES": ("keys.oauth.RegistrationPermission",),
+    # Client ID metadata documents (MCP authorization 2025-11-25), fetched under the
+    # shared outbound address policy (keys.oauth.MetadataFetcher).
+    "CIMD_ENABLED": WARDEN_OAUTH_CLIENT_METADATA_DOCUMENTS,
+    "CIMD_METADATA_FETCHER": "keys.oauth.MetadataFetcher",
+    "CIMD_FETCH_TIMEOUT_SECONDS": 5,
+    "CIMD_MAX_DOCUMENT_SIZE": 16 * 1024,
     "OAUTH2_PROTECTED_RESOURCE_NAME": "Warden MCP",
 }
 
 # django-oauth-toolkit's RFC 9700 deploy check warns that `http` redirect URIs are
 # allowed: they are, on purpose, for RFC 8252 loopback callbacks (OAUTH2_PROVIDER above).
 SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
-

@@ -8,18 +8,36 @@ custody, rate limit, suspension, expiry and the audit actor apply unchanged, and
 revoking the key ends its tokens.
 
 A token is accepted only for the resource it was minted for (RFC 8707): its `resource`
-must name this server's /mcp exactly; an unrestricted token is refused too."""
+must name this server's /mcp exactly; an unrestricted token is refused too.
+
+Clients identify themselves either by a client ID metadata document (the MCP
+authorization spec's preferred way since 2025-11-25: the client_id is an https URL of
+a JSON document, fetched by `MetadataFetcher` under the shared outbound address policy)
+or by dynamic client registration (RFC 7591, rate-limited per address). Either way a
+redirect URI must be https, loopback http or an operator-listed private-use scheme
+(`redirect_uri_problem`)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import http.client
 import json
+import socket
+import ssl
+import threading
+import time
+from urllib.parse import urlsplit
 
+import urllib3
 from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from oauth2_provider import cimd
 from oauth2_provider.models import AccessToken
+from oauth2_provider.settings import oauth2_settings
 
+from common import attempts, egress
 from common.net import client_ip
 from keys import guessing
 from keys.authentication import KeyAuthFailed, MachineKeyAuthentication
@@ -160,3 +178,188 @@ class RegistrationPermission:
             data.get("grant_types", ["authorization_code"]) if isinstance(data, dict) else []
         )
         return isinstance(grant_types, list) and set(grant_types) <= REGISTRABLE_GRANT_TYPES
+
+
+# --- redirect URIs ---------------------------------------------------------------------
+
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def redirect_uri_problem(uri) -> str | None:
+    """Why a client may not register `uri` as a redirect URI, or None if it may: https
+    with a host; http only to the loopback interface (RFC 8252 §7.3: 127.0.0.1, [::1],
+    localhost, any port); a private-use scheme (RFC 8252 §7.1, reverse domain name such
+    as com.example.app) only if the operator lists it in WARDEN_OAUTH_PRIVATE_USE_SCHEMES.
+    Never a fragment (RFC 6749 §3.1.2)."""
+    if not isinstance(uri, str) or not uri:
+        return "A redirect URI must be a non-empty string."
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname
+        parts.port  # noqa: B018 - an invalid port raises ValueError
+    except ValueError:
+        return "This redirect URI is not a valid URI."
+    if parts.fragment or "#" in uri:
+        return "A redirect URI must not contain a fragment."
+    scheme = parts.scheme.lower()
+    if scheme == "https":
+        return None if host else "An https redirect URI needs a host."
+    if scheme == "http":
+        if host in LOOPBACK_HOSTS:
+            return None
+        return (
+            "An http redirect URI is allowed only for the loopback interface "
+            "(127.0.0.1, [::1], localhost); use https."
+        )
+    if scheme and scheme in private_use_schemes():
+        return None
+    return (
+        f"The redirect URI scheme {scheme or '(none)'!r} is not allowed: use https, "
+        "loopback http, or a private-use scheme the operator allows."
+    )
+
+
+def private_use_schemes() -> frozenset[str]:
+    """The operator's private-use schemes, reverse domain names only (RFC 8252 §7.1)."""
+    return frozenset(s.lower() for s in settings.WARDEN_OAUTH_PRIVATE_USE_SCHEMES if "." in s)
+
+
+def redirect_uris_problem(metadata) -> str | None:
+    """The first problem of a registration's `redirect_uris`, or None (a body that is
+    not an object, or has no list of strings, is the library's to refuse)."""
+    if not isinstance(metadata, dict):
+        return None
+    uris = metadata.get("redirect_uris")
+    if not isinstance(uris, list):
+        return None
+    for uri in uris:
+        problem = redirect_uri_problem(uri)
+        if problem is not None:
+            return problem
+    return None
+
+
+# --- registration rate limit -------------------------------------------------------------
+
+REGISTRATION_WINDOW_SECONDS = 3600
+
+
+def registration_wait(request) -> int | None:
+    """Counts one registration from the caller's address; seconds to wait when it is
+    over WARDEN_OAUTH_REGISTRATIONS_PER_HOUR in this hour (0: unlimited), else None."""
+    limit = settings.WARDEN_OAUTH_REGISTRATIONS_PER_HOUR
+    if not limit:
+        return None
+    counter = attempts.Counter(
+        kind="oauth-registration",
+        identity=client_ip(request) or "",
+        limit=limit,
+        window_seconds=REGISTRATION_WINDOW_SECONDS,
+    )
+    now = time.time()
+    wait = attempts.exhausted([counter], now)
+    if wait is not None:
+        return wait
+    attempts.add_failures([counter], now)
+    return None
+
+
+# --- client ID metadata documents ---------------------------------------------------------
+
+
+def is_metadata_document_client(application) -> bool:
+    return application.registration_source == application.RegistrationSource.CIMD
+
+
+class MetadataFetcher(cimd.SafeMetadataFetcher):
+    """Fetches a client ID metadata document (django-oauth-toolkit's CIMD_METADATA_FETCHER)
+    under Warden's outbound address policy (common.egress: no special-purpose address,
+    IPv6 embeddings included, checked on the resolved address that is then connected
+    to, so DNS cannot rebind it), https with certificate verification, no redirects,
+    one deadline for the whole fetch (CIMD_FETCH_TIMEOUT_SECONDS) and a size bound
+    (CIMD_MAX_DOCUMENT_SIZE). The library checks that the document's client_id is the
+    URL, that the client is public, and caches it (Cache-Control, 5 min to 1 day, a
+    failure backs off 60 s); this also refuses redirect URIs `redirect_uri_problem`
+    refuses. `trusted_networks` and `ssl_context` are the seams tests use to reach a
+    local HTTPS server."""
+
+    trusted_networks: tuple = ()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context()
+
+    def addresses(self, host: str, port: int) -> list[str]:
+        try:
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError) as error:
+            raise cimd.CIMDError(f"could not resolve the client_id host: {error}") from error
+        found = []
+        for info in infos:
+            ip = egress.parse_address(info[4][0])
+            if ip is None or not egress.address_allowed(ip, self.trusted_networks):
+                # One refused address refuses the host: a split answer cannot smuggle
+                # a connection to an internal service.
+                raise cimd.CIMDError("the client_id host resolves to a refused address")
+            found.append(str(ip))
+        if not found:
+            raise cimd.CIMDError("the client_id host did not resolve")
+        return found
+
+    def fetch(self, client_id):
+        parsed = cimd._validate_client_id_url(client_id)
+        port = parsed.port or 443
+        deadline = time.monotonic() + oauth2_settings.CIMD_FETCH_TIMEOUT_SECONDS
+        ips = self.addresses(parsed.hostname, port)
+        path = parsed.path + (f"?{parsed.query}" if parsed.query else "")
+        context = self.ssl_context()
+        document, last_error = None, None
+        for ip in ips:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                document = self._fetch_from(ip, port, parsed, path, context, remaining)
+                break
+            except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as error:
+                last_error = error
+        if document is None:
+            raise cimd.CIMDError(f"could not fetch the client_id document: {last_error}")
+        problem = redirect_uris_problem(document[0])
+        if problem is not None:
+            raise cimd.CIMDError(problem)
+        return document
+
+    def _fetch_from(self, ip, port, parsed, path, context, remaining):
+        # Connect to the address just checked; SNI, the certificate and Host name the
+        # client_id's host. A socket timeout bounds each read, not the whole: a server
+        # that trickles its headers or body is cut when the deadline's timer shuts the
+        # socket down.
+        conn = urllib3.connection.HTTPSConnection(
+            ip,
+            port,
+            timeout=remaining,
+            ssl_context=context,
+            server_hostname=parsed.hostname,
+            assert_hostname=parsed.hostname,
+        )
+        timer = threading.Timer(remaining, _shut_down, args=(conn,))
+        timer.daemon = True
+        timer.start()
+        try:
+            conn.request(
+                "GET",
+                path,
+                headers={"Host": parsed.netloc, "Accept": "application/json"},
+                preload_content=False,
+            )
+            return self._read_document(conn.getresponse())
+        finally:
+            timer.cancel()
+            conn.close()
+
+
+def _shut_down(conn) -> None:
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # already closed
+            sock.shutdown(socket.SHUT_RDWR)

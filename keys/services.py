@@ -251,7 +251,15 @@ def key_create(
         custody |= {actor.key.owner_id, *(actor.key.custody_user_ids or [])}
     application = None
     if oauth_application_id is not None:
-        application = get_application_model().objects.filter(pk=oauth_application_id).first()
+        # Locked: two consents for the same client at once take turns, so the second
+        # replaces the first's grant instead of colliding with it (one live grant per
+        # client and owner is a constraint).
+        application = (
+            get_application_model()
+            .objects.select_for_update()
+            .filter(pk=oauth_application_id)
+            .first()
+        )
         if application is None:
             raise WardenError("validation_error", "This OAuth client is no longer registered.")
         replaced = MachineKey.objects.filter(

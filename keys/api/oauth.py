@@ -10,12 +10,21 @@ person, and nothing the human could not hand out as a key is ever granted."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import urlsplit
+
 from django import forms
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from oauth2_provider.forms import AllowForm
 from oauth2_provider.models import get_application_model
-from oauth2_provider.views import AuthorizationView, OAuthProtectedResourceMetadataView
+from oauth2_provider.views import (
+    AuthorizationView,
+    DynamicClientRegistrationManagementView,
+    DynamicClientRegistrationView,
+    OAuthProtectedResourceMetadataView,
+)
 
 from approvals import door, proposals
 from common.actor import Actor
@@ -36,6 +45,46 @@ class ProtectedResourceMetadataView(OAuthProtectedResourceMetadataView):
 
     def get_resource(self, request):
         return oauth.mcp_resource(request)
+
+
+def _redirect_uris_refusal(request) -> JsonResponse | None:
+    """RFC 7591 §3.2.2 `invalid_redirect_uri` for a redirect URI outside the policy
+    (keys.oauth.redirect_uri_problem); the library answers any other bad metadata."""
+    try:
+        metadata = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    problem = oauth.redirect_uris_problem(metadata)
+    if problem is None:
+        return None
+    return JsonResponse({"error": "invalid_redirect_uri", "error_description": problem}, status=400)
+
+
+class RegistrationView(DynamicClientRegistrationView):
+    """Dynamic client registration (RFC 7591): at most WARDEN_OAUTH_REGISTRATIONS_PER_HOUR
+    per client address (429 `rate_limited` with Retry-After), redirect URIs as the
+    policy allows."""
+
+    def post(self, request, *args, **kwargs):
+        wait = oauth.registration_wait(request)
+        if wait is not None:
+            return JsonResponse(
+                {
+                    "error": "rate_limited",
+                    "error_description": "Too many client registrations from this address.",
+                },
+                status=429,
+                headers={"Retry-After": str(wait)},
+            )
+        return _redirect_uris_refusal(request) or super().post(request, *args, **kwargs)
+
+
+class RegistrationManagementView(DynamicClientRegistrationManagementView):
+    """RFC 7592 read/update/delete with the registration token: an update's redirect URIs
+    meet the same policy as a registration's."""
+
+    def put(self, request, *args, **kwargs):
+        return _redirect_uris_refusal(request) or super().put(request, *args, **kwargs)
 
 
 def _memberships(user):
@@ -103,6 +152,15 @@ class ConsentView(AuthorizationView):
                 get_application_model().objects.filter(client_id=client_id).first()
             )
         context["resource"] = oauth.mcp_resource(self.request)
+        # MCP authorization (2025-11-25), "Localhost Redirect URI Risks": the redirect's
+        # host is shown plainly, a loopback one with a warning, and a metadata
+        # document's host beside the name it claims.
+        redirect = (form["redirect_uri"].value() if form is not None else None) or ""
+        context["redirect_host"] = urlsplit(redirect).hostname or redirect
+        context["loopback_redirect"] = context["redirect_host"] in oauth.LOOPBACK_HOSTS
+        application = context.get("application")
+        if application is not None and oauth.is_metadata_document_client(application):
+            context["client_document_host"] = urlsplit(application.client_id).hostname
         return context
 
     def _refuse(self, form, code: str, message: str, status: int = 403):

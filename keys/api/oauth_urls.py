@@ -5,7 +5,12 @@ device or client-credentials flows, no application management pages."""
 from django.urls import path
 from oauth2_provider import views as dot
 
-from keys.api.oauth import ConsentView, ProtectedResourceMetadataView
+from keys.api.oauth import (
+    ConsentView,
+    ProtectedResourceMetadataView,
+    RegistrationManagementView,
+    RegistrationView,
+)
 
 app_name = "oauth2_provider"
 
@@ -28,10 +33,10 @@ urlpatterns = [
     path("oauth/authorize/", ConsentView.as_view(), name="authorize"),
     path("oauth/token/", dot.TokenView.as_view(), name="token"),
     path("oauth/revoke/", dot.RevokeTokenView.as_view(), name="revoke-token"),
-    path("oauth/register/", dot.DynamicClientRegistrationView.as_view(), name="dcr-register"),
+    path("oauth/register/", RegistrationView.as_view(), name="dcr-register"),
     path(
         "oauth/register/<str:client_id>/",
-        dot.DynamicClientRegistrationManagementView.as_view(),
+        RegistrationManagementView.as_view(),
         name="dcr-register-management",
     ),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -30,6 +31,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAu
 from approvals.models import ActionRequest  # noqa: E402
 from keys.models import MachineKey  # noqa: E402
 from tenants.models import Membership, Role  # noqa: E402
+from tests.keys import oauth_flow  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -301,3 +303,51 @@ def test_mcp_inspector_cli_lists_tools_with_oauth(live_server, oauth_world, tmp_
     assert grant.last_used_at is not None and grant.tool_allowlist == ["crm.*"]
     # Known: the Inspector CLI 2.12 sometimes prints an empty tool list although /mcp
     # answered with crm.lookup (seen with a static wdn_ key too): not asserted here.
+
+
+def test_the_agents_sdk_with_an_oauth_token_sees_only_portable_names(
+    live_server, oauth_world, make_tool, settings
+):
+    """The OpenAI Agents SDK's MCPServerStreamableHttp with an OAuth-issued token, over a
+    catalog whose names are not function names as they stand (dots, a name over 64
+    characters): every name it is offered matches the pattern, is unique, and calls."""
+    agents_mcp = pytest.importorskip("agents.mcp")
+    workspace, owner, _ = oauth_world
+    long_name = "crm." + "customer_records_" * 4 + "lookup"
+    for name in ("crm.tickets.list_all", long_name):
+        make_tool(workspace, name=name, level="read", confirmation="never")
+    # The token is bound to the live server's /mcp, the resource the SDK talks to.
+    resource = f"{live_server.url}/mcp"
+    settings.WARDEN_OAUTH_RESOURCE = resource
+    browser = Client()
+    browser.force_login(owner)
+    app = oauth_flow.register(Client())
+    verifier, challenge = oauth_flow.pkce()
+    answer = oauth_flow.consent(
+        browser, app, challenge, workspace=workspace, scopes=["actions:read"],
+        tools="crm.*", resource=resource,
+    )  # fmt: skip
+    code = oauth_flow.code_of(answer)
+    issued = oauth_flow.token(Client(), app, code, verifier, resource=resource).json()
+
+    async def run():
+        params = {
+            "url": f"{live_server.url}/mcp",
+            "headers": {"Authorization": f"Bearer {issued['access_token']}"},
+            "timeout": 30,
+        }
+        async with agents_mcp.MCPServerStreamableHttp(params=params, name="warden") as server:
+            names = [tool.name for tool in await server.list_tools()]
+            called = await server.call_tool(
+                next(n for n in names if "--" in n), {"customer_id": 42}
+            )
+            return names, called
+
+    names, called = asyncio.run(run())
+    portable = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+    assert len(names) == 3 and len(set(names)) == 3
+    assert all(portable.match(name) for name in names), names
+    assert "crm-tickets-list_all" in names
+    assert called.isError is False, called.content
+    action = ActionRequest.objects.get(tool_name=long_name)
+    assert action.key.credential == "oauth"
