@@ -15,9 +15,9 @@ Inputs of the replay, decided and documented (README "Impact of a change"):
 - the workspace settings: today's, with `proposed_settings` applied;
 - the params: as recorded (secret params are digests; pruned params replay as `{}`).
 
-`drift` counts requests whose replay under *today's* policy already differs from what
-they got (the policy or a key changed since), so an approver can tell how much of the
-change is this proposal's. Platform requests (`warden.*`, human-decided) are skipped.
+`drift` counts requests recorded under an *older* policy version whose replay under
+today's policy already differs from what they got, so an approver can tell how much of
+the change is this proposal's (a key changed since is not drift: it is in the counts). Platform requests (`warden.*`, human-decided) are skipped.
 
 Speed: rows stream through `values_list(...).iterator()`; a tool whose decision does not
 read the params (no condition, deny rule or schema) is decided once per key.
@@ -26,6 +26,7 @@ read the params (no condition, deny rule or schema) is decided once per key.
 from __future__ import annotations
 
 import copy
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -191,7 +192,7 @@ class _Decider:
             hit = self.cache.get((tool_name, key.pk))
             if hit is not None:
                 return hit
-        decision = gate.decide(key, self.workspace, tool, params, self.version)
+        decision = gate.decide(key, self.workspace, tool, params, self.version, summary=False)
         decision = arguments.check(decision, tool, params)
         answer = (_state(decision, self.workspace), f"{decision.rule}: {decision.reason}")
         if cacheable:
@@ -277,37 +278,37 @@ def simulate(
         k.pk: k for k in scoped(MachineKey.objects.select_related("owner"), workspace).iterator()
     }
 
-    rows = (
+    window = (
         scoped(ActionRequest.objects.all(), workspace)
         .filter(created_at__gte=since, created_at__lte=now, key__isnull=False)
         .exclude(tool_name__startswith=PLATFORM_TOOL_PREFIX)
-        .values_list(
-            "id",
-            "key_id",
-            "tool_name",
-            "params",
-            "decision",
-            "denial_code",
-            "confirmation__approvals_required",
-            "created_at",
-            "plain_pruned_at",
-        )
+    )
+    rows = window.values_list(
+        "id",
+        "key_id",
+        "tool_name",
+        "params",
+        "decision",
+        "denial_code",
+        "confirmation__approvals_required",
+        "policy_version",
     )
     capped = False
     if limit is not None:
-        capped = rows.count() > limit
+        capped = window.count() > limit
         rows = rows.order_by("-created_at")[:limit]
     else:
         rows = rows.order_by()
 
-    scanned = changed = drift = pruned = 0
+    scanned = changed = drift = 0
+    version = workspace.policy_version
     per_tool: Counter = Counter()
     changed_tool: Counter = Counter()
     changed_key: Counter = Counter()
     summary: Counter = Counter()
     transitions: Counter = Counter()
     examples: dict[tuple, list] = defaultdict(list)
-    for pk, key_id, tool_name, params, decision, code, approvals, created, pruned_at in (
+    for pk, key_id, tool_name, params, decision, code, approvals, decided_under in (
         rows.iterator(chunk_size=CHUNK)
     ):
         key = keys.get(key_id)
@@ -315,18 +316,18 @@ def simulate(
             continue
         scanned += 1
         per_tool[tool_name] += 1
-        if pruned_at is not None:
-            pruned += 1
         if not isinstance(params, dict):
             params = {}
         recorded = _recorded(decision, code, approvals)
         after, why = proposed(key, tool_name, params)
-        if settings_same and tool_name in same_tool:
-            replayed_today = after
-        else:
-            replayed_today = current(key, tool_name, params)[0]
-        if replayed_today != recorded:
-            drift += 1
+        if decided_under != version:
+            # Decided under an older policy: does today's already decide otherwise?
+            if settings_same and tool_name in same_tool:
+                replayed_today = after
+            else:
+                replayed_today = current(key, tool_name, params)[0]
+            if replayed_today != recorded:
+                drift += 1
         if after == recorded:
             continue
         changed += 1
@@ -341,25 +342,32 @@ def simulate(
                     "action_id": str(pk),
                     "tool": tool_name,
                     "key": key.name,
-                    "created_at": created.isoformat(),
+                    "created_at": None,
                     "recorded": label(recorded),
                     "proposed": label(after),
                     "why": why,
                 }
             )
+    shown = [e for pair in examples for e in examples[pair]]
+    when = dict(
+        window.filter(pk__in=[e["action_id"] for e in shown]).values_list("id", "created_at")
+    )
+    for example in shown:
+        example["created_at"] = when[uuid.UUID(example["action_id"])].isoformat()
+    pruned = window.filter(plain_pruned_at__isnull=False).count() if scanned else 0
 
     notes = []
     if capped:
         notes.append(f"capped: only the newest {limit} requests of the window were replayed")
     if pruned:
         notes.append(
-            f"{pruned} requests had their plain params pruned (data minimisation) and were "
+            f"{pruned} requests of the window had their plain params pruned (data minimisation) and were "
             "replayed without them"
         )
     if drift:
         notes.append(
-            f"{drift} requests would already be decided differently by today's policy "
-            "(the policy or a key changed since they were recorded)"
+            f"{drift} requests recorded under an older policy version would already be "
+            "decided differently by today's policy"
         )
     ordered = sorted(transitions.items(), key=lambda item: (-item[1], item[0]))
     return ImpactReport(
