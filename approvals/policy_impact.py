@@ -428,3 +428,52 @@ def headline(summary, changed_tool, per_tool, scanned: int, days: int) -> str:
         )
         parts.append(phrase.format(n=n, window=_window(days), what=what))
     return "; ".join(parts)
+
+
+# --- the review page of a governed change ------------------------------------------------------
+
+# A review page replays at most this many of the newest requests (it says so when capped).
+REVIEW_LIMIT = 20_000
+
+
+def proposal_of_request(workspace: Workspace, params: Any) -> tuple[list | None, dict | None]:
+    """(proposed catalog, proposed settings) of a governed change filed by the door:
+    today's policy with that one change applied. (None, None): not a policy change."""
+    if not isinstance(params, dict):
+        return None, None
+    target, verb = params.get("target"), params.get("verb")
+    changes = params.get("changes") if isinstance(params.get("changes"), dict) else {}
+    after = {
+        name: change["after"]
+        for name, change in changes.items()
+        if isinstance(change, dict) and "after" in change
+    }
+    if target == "workspace":
+        settings = {k: v for k, v in after.items() if k in SETTINGS}
+        return (None, settings) if settings else (None, None)
+    if target != "tool":
+        return None, None
+    current = list(scoped(Tool.objects.all(), workspace))
+    tools = []
+    for tool in current:
+        snapshot = tool.snapshot()
+        if str(tool.pk) == str(params.get("target_id")):
+            if verb == "delete":
+                continue
+            snapshot.update({k: v for k, v in after.items() if k in SNAPSHOT_FIELDS})
+        tools.append(snapshot)
+    if verb == "create":
+        values = params.get("values") if isinstance(params.get("values"), dict) else {}
+        tools.append({k: v for k, v in values.items() if k in SNAPSHOT_FIELDS})
+    return tools, None
+
+
+def request_impact(
+    workspace: Workspace, params: Any, *, days: int = 30, limit: int = REVIEW_LIMIT
+) -> ImpactReport | None:
+    """The impact a pending governed change would have had on recent traffic (None: it
+    is not a change to the catalog or the settings the gate reads)."""
+    tools, settings = proposal_of_request(workspace, params)
+    if tools is None and settings is None:
+        return None
+    return simulate(workspace, tools, settings, days, limit=limit)
