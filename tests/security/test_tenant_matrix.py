@@ -826,6 +826,14 @@ page(
     ref="slug",
     path="/admin/posture/{ref}/",
 )
+page(
+    "admin/posture/<slug:slug>/shadow/",
+    "get",
+    OBJECT,
+    "workspace",
+    ref="slug",
+    path="/admin/posture/{ref}/shadow/",
+)
 AUDIT = "admin/audit/auditentry/"
 page(
     f"{AUDIT}verify/",
