@@ -144,8 +144,8 @@ class Tool(models.Model):
         help_text="Shadow confirmation rule: recorded beside the live decision, not enforced.",
     )
     shadow_condition = models.TextField(
-        blank=True, help_text="CEL condition of the shadow rule (with shadow confirmation "
-        "conditional)."
+        blank=True,
+        help_text="CEL condition of the shadow rule (with shadow confirmation conditional).",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -11,13 +11,14 @@ Inputs of the replay, decided and documented (README "Impact of a change"):
 - the tools: the proposed catalog (`Tool.snapshot()` dicts; None: today's catalog);
 - the keys: as they are today (scopes, allowlist, unattended mode, owner). A key's
   history is not rebuilt: the question is what the proposed policy would do to the
-  traffic these keys send. Requests whose key changed since show up in `drift`;
+  traffic these keys send (a key changed since the request counts as a change);
 - the workspace settings: today's, with `proposed_settings` applied;
 - the params: as recorded (secret params are digests; pruned params replay as `{}`).
 
 `drift` counts requests recorded under an *older* policy version whose replay under
 today's policy already differs from what they got, so an approver can tell how much of
-the change is this proposal's (a key changed since is not drift: it is in the counts). Platform requests (`warden.*`, human-decided) are skipped.
+the change is this proposal's (a key changed since is not drift: it is in the counts).
+Platform requests (`warden.*`, human-decided) are skipped.
 
 Speed: rows stream through `values_list(...).iterator()`; a tool whose decision does not
 read the params (no condition, deny rule or schema) is decided once per key.
@@ -308,8 +309,8 @@ def simulate(
     summary: Counter = Counter()
     transitions: Counter = Counter()
     examples: dict[tuple, list] = defaultdict(list)
-    for pk, key_id, tool_name, params, decision, code, approvals, decided_under in (
-        rows.iterator(chunk_size=CHUNK)
+    for pk, key_id, tool_name, params, decision, code, approvals, decided_under in rows.iterator(
+        chunk_size=CHUNK
     ):
         key = keys.get(key_id)
         if key is None:
@@ -361,8 +362,8 @@ def simulate(
         notes.append(f"capped: only the newest {limit} requests of the window were replayed")
     if pruned:
         notes.append(
-            f"{pruned} requests of the window had their plain params pruned (data minimisation) and were "
-            "replayed without them"
+            f"{pruned} requests of the window had their plain params pruned (data "
+            "minimisation) and were replayed without them"
         )
     if drift:
         notes.append(
@@ -423,9 +424,7 @@ def headline(summary, changed_tool, per_tool, scanned: int, days: int) -> str:
         n = summary.get(kind, 0)
         if not n:
             continue
-        what = (
-            f"{per_tool[one_tool]} {one_tool} requests" if one_tool else f"{scanned} requests"
-        )
+        what = f"{per_tool[one_tool]} {one_tool} requests" if one_tool else f"{scanned} requests"
         parts.append(phrase.format(n=n, window=_window(days), what=what))
     return "; ".join(parts)
 

@@ -1,10 +1,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from common.api.views import WorkspaceAPIView
-from common.scopes import AUDIT_READ
 from approvals.policy_impact import simulate
 from approvals.shadow import shadow_report
+from common.api.views import WorkspaceAPIView
+from common.scopes import AUDIT_READ
 from oversight.api.serializers import (
     ImpactReportSerializer,
     PostureSerializer,

@@ -68,8 +68,9 @@ def test_review_says_when_the_replay_was_capped(
     assert "Capped: only the newest 2 requests of the window were replayed." in html
 
 
-def test_an_agents_request_shows_no_impact(workspace, make_pending, make_key, role_users,
-                                           admin_client_for):
+def test_an_agents_request_shows_no_impact(
+    workspace, make_pending, make_key, role_users, admin_client_for
+):
     key = make_key(workspace, scopes=["actions:write"])[0]
     [pending] = make_pending(workspace, key)
     html = admin_client_for(role_users[Role.APPROVER]).get(review_url(pending)).content.decode()

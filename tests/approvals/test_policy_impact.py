@@ -96,9 +96,7 @@ def test_removed_tool_denies_everything(live_workspace, history):
 
 def test_two_approvals_setting_counts_one_to_two(live_workspace, history, refund):
     tools = catalog(live_workspace, irreversible=True)
-    report = simulate(
-        live_workspace, tools, {"require_two_approvals_for_irreversible": True}
-    )
+    report = simulate(live_workspace, tools, {"require_two_approvals_for_irreversible": True})
     # Irreversible: the floor sends all five to a human; the three that waited for one
     # now wait for two, the two allowed now need two as well.
     assert report.summary["more_approvals"] == 3
@@ -117,9 +115,7 @@ def test_requests_decided_under_an_older_policy_version(live_workspace, agent_ke
     ]
     old_version = old[0].action.policy_version
     tool_update(tool=refund, actor=SYSTEM, changes={"confirmation": "conditional"})
-    new = action_submit(
-        key=agent_key, tool_name=refund.name, params={"amount": 400}, actor=SYSTEM
-    )
+    new = action_submit(key=agent_key, tool_name=refund.name, params={"amount": 400}, actor=SYSTEM)
     assert new.action.policy_version > old_version
     assert [o.allowed for o in old] == [True, True] and not new.allowed
 
@@ -159,8 +155,11 @@ def test_limit_keeps_the_newest_and_says_capped(live_workspace, history):
     [
         ([{"name": "billing.refund", "colour": "red"}], None, "tools[0].colour"),
         ([{"name": "billing.refund", "confirmation": "sometimes"}], None, "tools[0].confirmation"),
-        ([{"name": "x.y", "confirmation": "conditional", "condition": "1 +"}], None,
-         "tools[0].condition"),
+        (
+            [{"name": "x.y", "confirmation": "conditional", "condition": "1 +"}],
+            None,
+            "tools[0].condition",
+        ),
         ([{"level": "read"}], None, "tools[0].name"),
         ([{"name": "a.b"}, {"name": "a.b"}], None, "tools[1].name"),
         (None, {"writes_enabled": "yes"}, "settings.writes_enabled"),

@@ -69,8 +69,10 @@ def test_omitted_tools_replay_todays_catalog(history, reader):
     ("body", "field"),
     [
         ({"tools": [{"name": "billing.refund", "colour": "red"}]}, "tools[0].colour"),
-        ({"tools": [{"name": "b.r", "confirmation": "conditional", "condition": "1 +"}]},
-         "tools[0].condition"),
+        (
+            {"tools": [{"name": "b.r", "confirmation": "conditional", "condition": "1 +"}]},
+            "tools[0].condition",
+        ),
         ({"settings": {"mode": "later"}}, "settings.mode"),
         ({"days": 0}, "days"),
         ({"days": 400}, "days"),
@@ -107,9 +109,7 @@ def test_a_revoked_key_is_refused(history, make_key, key_client, api_error):
     api_error(key_client(plaintext).post(URL, {}, format="json"), 401, "key_revoked")
 
 
-def test_an_auditor_may_simulate_a_member_may_not(
-    history, make_member, user_client, api_error
-):
+def test_an_auditor_may_simulate_a_member_may_not(history, make_member, user_client, api_error):
     auditor = make_member(history, Role.AUDITOR)
     assert user_client(auditor, history).post(URL, {}, format="json").status_code == 200
     member = make_member(history, Role.MEMBER)
