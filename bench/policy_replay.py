@@ -142,6 +142,12 @@ def seed(requests: int, keys: int):
     if batch:
         ActionRequest.objects.bulk_create(batch)
     print(f"seeded {requests} requests in {time.perf_counter() - started:.1f} s")
+    # What autovacuum does to a real history: without it the first read of freshly
+    # inserted rows also writes their hint bits (measured: about 2x slower, once).
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM ANALYZE {ActionRequest._meta.db_table}")
     return workspace
 
 
