@@ -36,6 +36,7 @@ from approvals.confirmations import (
 from approvals.governance import BY_NAME
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.params_display import params_shown
+from approvals.policy_impact import REVIEW_LIMIT, request_impact
 from common.actor import Actor
 from common.errors import WardenError
 from common.text import reveal_invisible
@@ -311,6 +312,7 @@ def review_view(model_admin, request, pk):
         "row": row,
         "changes": _governed_changes(action.params),
         "effect": _effect_sentence(action.params),
+        **_impact(confirmation.workspace, action),
         "confirmation": confirmation,
         "action": action,
         "records": records,
@@ -329,6 +331,20 @@ def review_view(model_admin, request, pk):
         "reason_max_length": REASON_MAX_LENGTH,
     }
     return TemplateResponse(request, "admin/approvals/review.html", context)
+
+
+def _impact(workspace, action: ActionRequest) -> dict[str, Any]:
+    """What a pending policy change would have done to the last 30 days of requests,
+    replayed (newest REVIEW_LIMIT at most); nothing for other requests."""
+    if not action.is_platform:
+        return {}
+    try:
+        report = request_impact(workspace, action.params, limit=REVIEW_LIMIT)
+    except WardenError as exc:
+        return {"impact_error": exc.message}
+    if report is None:
+        return {}
+    return {"impact": report, "impact_limit": REVIEW_LIMIT}
 
 
 def _effect_sentence(params: Any) -> str:

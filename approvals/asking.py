@@ -171,7 +171,7 @@ def action_submit(
         params=params,
         reason=reason,
         idempotency_key="" if confirmed else idempotency_key,
-        dry_run=workspace.is_dry_run,
+        dry_run=workspace.is_dry_run or bool(tool is not None and tool.dry_run),
         custody=key_custody(key),
         same_call=True,
         run_approved=run_approved,
@@ -268,6 +268,7 @@ def _submit(ask: _Ask, *, confirmed: bool, token: str) -> Outcome:
         scope=ask.scope,
     )
     decision = arguments.check(decision, ask.tool, ask.params)
+    shadow = shadow_decision(ask, decision)
     if ask.binding is not None:
         stored = ask.params
         digest = params_digest(ask.binding)
@@ -290,7 +291,28 @@ def _submit(ask: _Ask, *, confirmed: bool, token: str) -> Outcome:
             token=token,
             dry_run=ask.dry_run,
         )
-    return _record(ask, decision, stored, digest)
+    return _record(ask, decision, stored, digest, shadow=shadow)
+
+
+def shadow_decision(ask: _Ask, live: gate.Decision) -> dict | None:
+    """What the tool's shadow rule would have decided, beside the live decision (None:
+    no shadow rule). Decided by the same gate with the shadow rule in place of the live
+    one; only recorded, never enforced."""
+    tool = ask.tool
+    if tool is None or ask.binding is not None or not tool.has_shadow:
+        return None
+    would = gate.decide(
+        ask.principal, ask.workspace, tool.shadow_copy(), ask.params, live.policy_version
+    )
+    would = arguments.check(would, tool, ask.params)
+    return {
+        "outcome": would.outcome,
+        "code": would.code,
+        "rule": would.rule,
+        "rule_checked": f"{tool.shadow_confirmation}"
+        + (f": {tool.shadow_condition}" if tool.shadow_confirmation == "conditional" else ""),
+        "agrees": (would.outcome, would.code) == (live.outcome, live.code),
+    }
 
 
 # --- the same call asked again ---------------------------------------------------------
@@ -458,7 +480,9 @@ _STATUS_BY_DECISION = {
 }
 
 
-def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Outcome:
+def _record(
+    ask: _Ask, decision: gate.Decision, stored: dict, digest: str, *, shadow: dict | None = None
+) -> Outcome:
     now = timezone.now()
     saved_tool = ask.tool if ask.tool is not None and not ask.tool._state.adding else None
     try:
@@ -487,6 +511,7 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ou
                 status=_STATUS_BY_DECISION[decision.outcome],
                 policy_version=decision.policy_version,
                 dry_run=ask.dry_run,
+                shadow=shadow,
                 idempotency_key=ask.idempotency_key,
                 created_at=now,
             )
@@ -506,7 +531,12 @@ def _record(ask: _Ask, decision: gate.Decision, stored: dict, digest: str) -> Ou
                 EVENTS[AuditAction.ACTION_DECIDED].event(
                     target_id=action.pk,
                     tool=ask.tool_name[:200],
-                    input={"params": stored, "reason": ask.reason, "dry_run": ask.dry_run},
+                    input={
+                        "params": stored,
+                        "reason": ask.reason,
+                        "dry_run": ask.dry_run,
+                        **({"shadow": shadow} if shadow is not None else {}),
+                    },
                     decision=decision.outcome,
                     rationale=f"{decision.rule}: {decision.reason}",
                     policy_version=decision.policy_version,

@@ -94,15 +94,26 @@ def workspace_variables(workspace) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=1024)
+def variables_read(source: str) -> frozenset[str]:
+    """key / workspace / tool when the name appears anywhere in the source text: a
+    superset of what it reads (a condition cannot name a variable it does not spell)."""
+    return frozenset(name for name in ("key", "workspace", "tool") if name in source)
+
+
 def evaluate_condition(source: str, *, params: dict, key, workspace, tool=None) -> bool:
     """True when the condition holds. Raises ConditionError on any failure."""
     program = compile_condition(source)
-    context = {
-        "params": params,
-        "key": key_variables(key),
-        "workspace": workspace_variables(workspace),
-        "tool": tool_variables(tool),
-    }
+    # Only the variables the condition can name: converting an unread one into CEL
+    # values costs several times the evaluation itself (measured: 30 µs against 200).
+    context: dict[str, Any] = {"params": params}
+    reads = variables_read(source)
+    if "key" in reads:
+        context["key"] = key_variables(key)
+    if "workspace" in reads:
+        context["workspace"] = workspace_variables(workspace)
+    if "tool" in reads:
+        context["tool"] = tool_variables(tool)
     try:
         result = program.execute(context)
     except KeyError as exc:

@@ -237,8 +237,9 @@ def confirmation_use(
         elif confirmation.is_past_expiry(now):
             confirmation_expire(confirmation=confirmation, actor=Actor.system("expiry"), now=now)
             error = _token_error("confirmation_expired")
-        elif action.dry_run and not workspace.is_dry_run:
-            # Approved for a dry run ("nothing will be done for real"): void once live.
+        elif action.dry_run and not dry_run:
+            # Approved for a dry run ("nothing will be done for real"): void once live
+            # (the workspace went live, or the tool left its own dry run).
             confirmation_expire(confirmation=confirmation, actor=Actor.system("went-live"), now=now)
             error = WardenError(
                 "confirmation_expired",

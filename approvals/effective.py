@@ -249,8 +249,21 @@ TOOL_FACETS = (
         "governed unless the tool ends disabled",
     ),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
+    Facet(
+        "dry run (allowed calls must not run for real)",
+        ("dry_run",),
+        switched_on("dry_run"),
+        "False -> True (into dry run narrows; out of it is governed)",
+    ),
+)
+_SHADOW = (
+    "a shadow rule is only recorded beside the live decision, never enforced: the gate, "
+    "the gateway and approvers act on the live rule alone (promoting it is a change to "
+    "confirmation/condition, judged there)"
 )
 TOOL_INERT = {
+    "shadow_confirmation": Inert(_SHADOW),
+    "shadow_condition": Inert(_SHADOW),
     "id": Inert("identity; never changes"),
     "created_at": Inert("bookkeeping"),
     "updated_at": Inert("bookkeeping"),

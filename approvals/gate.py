@@ -98,11 +98,14 @@ def confirmation_rule(key, workspace, tool, params) -> tuple[bool, str]:
     return False, "the tool needs no confirmation"
 
 
-def decide(key, workspace, tool, params, policy_version: int, *, scope: str = "") -> Decision:
+def decide(
+    key, workspace, tool, params, policy_version: int, *, scope: str = "", summary: bool = True
+) -> Decision:
     """Allowed, denied(code) or requires_confirmation(summary, irreversible).
 
     `tool` None means the tool does not exist: the same answer as a tool the key may not
-    see. `scope` is the control-plane scope a platform tool needs."""
+    see. `scope` is the control-plane scope a platform tool needs. `summary=False` skips
+    rendering the approver's summary (a replay that only counts decisions)."""
     v = policy_version
     if tool is None or not tool.enabled:
         return _deny("tool_not_allowed", "allowlist", "tool unknown or disabled", v)
@@ -154,11 +157,15 @@ def decide(key, workspace, tool, params, policy_version: int, *, scope: str = ""
 
     if not needs:
         return Decision(ALLOWED, rule, why, v)
-    summary = render_summary(
-        tool.summary_template, params, tool_name=tool.name, secret_params=tool.secret_params
+    text = (
+        render_summary(
+            tool.summary_template, params, tool_name=tool.name, secret_params=tool.secret_params
+        )
+        if summary
+        else ""
     )
     return Decision(
-        REQUIRES_CONFIRMATION, rule, why, v, summary=summary, irreversible=bool(tool.irreversible)
+        REQUIRES_CONFIRMATION, rule, why, v, summary=text, irreversible=bool(tool.irreversible)
     )
 
 

@@ -60,6 +60,9 @@ class Tool(models.Model):
         "input_schema",
         "deny_condition",
         "deny_reason",
+        "dry_run",
+        "shadow_confirmation",
+        "shadow_condition",
     )
     # What the catalog services accept: the editable fields plus the connector link and
     # the upstream's definition, which only the gateway's catalog import sets.
@@ -125,6 +128,25 @@ class Tool(models.Model):
     deny_reason = models.CharField(
         max_length=300, blank=True, help_text="Told to the agent when the deny rule holds."
     )
+    # Per-tool dry run (mirrors the workspace's): allowed calls answer dry_run: true and
+    # must not be performed for real; gating is unchanged. Leaving it is governed.
+    dry_run = models.BooleanField(
+        default=False,
+        help_text="Allowed calls answer dry_run: true (the agent must not act for real); "
+        "what is gated does not change.",
+    )
+    # A rule in shadow: decided beside the live one and recorded on the request, never
+    # enforced ("" = no shadow rule). Promoting it is a normal (governed) tool change.
+    shadow_confirmation = models.CharField(
+        max_length=16,
+        choices=Confirmation.choices,
+        blank=True,
+        help_text="Shadow confirmation rule: recorded beside the live decision, not enforced.",
+    )
+    shadow_condition = models.TextField(
+        blank=True,
+        help_text="CEL condition of the shadow rule (with shadow confirmation conditional).",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -187,7 +209,21 @@ class Tool(models.Model):
             "input_schema": self.input_schema or {},
             "deny_condition": self.deny_condition,
             "deny_reason": self.deny_reason,
+            "dry_run": self.dry_run,
+            "shadow_confirmation": self.shadow_confirmation,
+            "shadow_condition": self.shadow_condition,
         }
+
+    @property
+    def has_shadow(self) -> bool:
+        return bool(self.shadow_confirmation)
+
+    def shadow_copy(self) -> "Tool":
+        """An unsaved copy deciding with the shadow rule in place of the live one."""
+        copy = Tool(**{f.attname: getattr(self, f.attname) for f in Tool._meta.concrete_fields})
+        copy.confirmation = self.shadow_confirmation
+        copy.condition = self.shadow_condition
+        return copy
 
 
 class ActionRequest(models.Model):
@@ -246,6 +282,9 @@ class ActionRequest(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices)
     policy_version = models.PositiveIntegerField()
     dry_run = models.BooleanField(default=False)
+    # What the tool's shadow rule would have decided ({"outcome", "code", "rule",
+    # "agrees"}); null when the tool had no shadow rule. Never enforced.
+    shadow = models.JSONField(null=True, blank=True, editable=False)
     idempotency_key = models.CharField(max_length=200, blank=True)
     # The gate's outcome (approvals.outcome.Outcome.stored(): allowed / denied with its
     # code / pending with its confirmation), replayed through the one presenter for an

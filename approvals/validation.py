@@ -48,6 +48,17 @@ def tool_field_errors(tool) -> dict[str, list[str]]:
             compile_condition(condition)
         except ConditionError as exc:
             add("condition", str(exc))
+    shadow = getattr(tool, "shadow_confirmation", "") or ""
+    shadow_condition = (getattr(tool, "shadow_condition", "") or "").strip()
+    if shadow and shadow not in Tool.Confirmation.values:
+        add("shadow_confirmation", f"Empty or one of {', '.join(Tool.Confirmation.values)}.")
+    if shadow == Tool.Confirmation.CONDITIONAL and not shadow_condition:
+        add("shadow_condition", "A conditional shadow rule needs a condition.")
+    if shadow_condition:
+        try:
+            compile_condition(shadow_condition)
+        except ConditionError as exc:
+            add("shadow_condition", str(exc))
     deny = (getattr(tool, "deny_condition", "") or "").strip()
     if deny:
         try:

@@ -233,7 +233,7 @@ EVENTS: dict[str, EventType] = _declare(
     _change(A.CONNECTOR_UPDATED, T.CONNECTOR),
     _change(A.CONNECTOR_DELETED, T.CONNECTOR),
     # The gate
-    _event(A.ACTION_DECIDED, T.ACTION_REQUEST, "params", "reason", "dry_run"),
+    _event(A.ACTION_DECIDED, T.ACTION_REQUEST, "params", "reason", "dry_run", "shadow"),
     _event(A.ACTION_RESULT_REPORTED, T.ACTION_REQUEST, "status", "output_bytes", "output_sha256"),
     # What was approved, readable on its own: the summary the approver read and the digest
     # of the exact parameters (entries written before these fields lack them).

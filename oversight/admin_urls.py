@@ -13,4 +13,9 @@ urlpatterns = [
         admin.site.admin_view(admin_views.posture_view),
         name="posture_admin_workspace",
     ),
+    path(
+        "<slug:slug>/shadow/",
+        admin.site.admin_view(admin_views.shadow_view),
+        name="shadow_admin_workspace",
+    ),
 ]

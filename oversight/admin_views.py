@@ -1,4 +1,5 @@
-"""The posture page in the admin: `/admin/posture/` (one workspace: straight to it).
+"""The posture page in the admin: `/admin/posture/` (one workspace: straight to it), and
+its shadow-rules page: `/admin/posture/<slug>/shadow/`.
 
 Readable by members holding `view_audit` in the workspace (owner, admin, auditor), the
 permission behind the API's `audit:read`; a workspace the viewer holds no such role in
@@ -12,6 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from approvals.shadow import shadow_report
 from common.scopes import AUDIT_READ, SCOPE_PERMISSION
 from oversight.posture import WEIGHTS, posture_build
 from tenants.admin_base import permission_missing
@@ -51,3 +53,17 @@ def posture_view(request, slug: str):
         "weights": WEIGHTS,
     }
     return TemplateResponse(request, "admin/oversight/posture.html", context)
+
+
+def shadow_view(request, slug: str):
+    """Where the workspace's shadow rules disagreed with the live decisions (30 days)."""
+    if not _permitted(request).exists():
+        raise permission_missing(VIEW_PERMISSION)
+    workspace = get_object_or_404(_permitted(request), slug=slug)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Shadow rules: {workspace.name}",
+        "workspace": workspace,
+        "report": shadow_report(workspace=workspace),
+    }
+    return TemplateResponse(request, "admin/oversight/shadow.html", context)

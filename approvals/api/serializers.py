@@ -238,6 +238,11 @@ class ToolWriteSerializer(StrictSerializer):
     input_schema = serializers.JSONField(required=False)
     deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    dry_run = serializers.BooleanField(required=False)
+    shadow_confirmation = serializers.ChoiceField(
+        choices=[("", "none"), *Tool.Confirmation.choices], required=False, allow_blank=True
+    )
+    shadow_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

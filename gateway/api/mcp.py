@@ -78,7 +78,11 @@ def _tool_listing(key, workspace, *, tasks: bool) -> list[dict]:
                 "warden/confirmation": confirmation,
             },
         }
-        if tool.output_schema and confirmation == "never" and not workspace.is_dry_run:
+        if (
+            tool.output_schema
+            and confirmation == "never"
+            and not (workspace.is_dry_run or tool.dry_run)
+        ):
             # Clients validate every non-error result against it: listed only where each
             # such answer is the upstream's own (no human step, no dry run in between).
             entry["outputSchema"] = tool.output_schema

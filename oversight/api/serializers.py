@@ -1,7 +1,9 @@
-"""Response shapes of GET /api/v1/posture (oversight.posture.posture_build)."""
+"""Shapes of GET /api/v1/posture (oversight.posture.posture_build), POST
+/api/v1/policy/simulate and GET /api/v1/policy/shadow-report."""
 
 from rest_framework import serializers
 
+from common.api.serializers import StrictSerializer
 from oversight.posture import LEVELS
 
 
@@ -91,3 +93,124 @@ class PostureSerializer(serializers.Serializer):
     autonomy = PostureAutonomySerializer()
     score_parts = PostureScorePartSerializer(many=True)
     mitigations = PostureMitigationSerializer(many=True)
+
+
+# --- POST /api/v1/policy/simulate (approvals.policy_impact) ------------------------------
+
+
+class SimulateRequestSerializer(StrictSerializer):
+    """A proposed policy, replayed on the workspace's recorded requests."""
+
+    tools = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        allow_null=True,
+        help_text="The whole proposed catalog as Tool.snapshot() objects (name, level, "
+        "confirmation, condition, ...). Omitted or null: today's catalog.",
+    )
+    settings = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="Proposed workspace settings (Workspace.settings_snapshot() keys; those "
+        "the gate reads apply). Omitted: today's.",
+    )
+    days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=365)
+
+
+class ImpactTransitionSerializer(serializers.Serializer):
+    from_ = serializers.CharField(help_text="The recorded decision, e.g. 'needs a human'.")
+    to = serializers.CharField(help_text="The decision under the proposed policy.")
+    count = serializers.IntegerField()
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
+
+
+class ImpactExampleSerializer(serializers.Serializer):
+    action_id = serializers.UUIDField()
+    tool = serializers.CharField()
+    key = serializers.CharField(help_text="The key's name.")
+    created_at = serializers.DateTimeField()
+    recorded = serializers.CharField()
+    proposed = serializers.CharField()
+    why = serializers.CharField(help_text="The rule that decides under the proposed policy.")
+
+
+class ImpactToolSerializer(serializers.Serializer):
+    tool = serializers.CharField()
+    changed = serializers.IntegerField()
+    requests = serializers.IntegerField(help_text="Its requests in the window.")
+
+
+class ImpactKeySerializer(serializers.Serializer):
+    key_id = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField()
+    changed = serializers.IntegerField()
+
+
+class ImpactSummarySerializer(serializers.Serializer):
+    now_allowed_without_human = serializers.IntegerField()
+    now_needs_human = serializers.IntegerField()
+    now_denied = serializers.IntegerField()
+    no_longer_denied = serializers.IntegerField()
+    more_approvals = serializers.IntegerField()
+    fewer_approvals = serializers.IntegerField()
+    other_denial = serializers.IntegerField()
+
+
+class ImpactReportSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    scanned = serializers.IntegerField(help_text="Recorded agent requests replayed.")
+    capped = serializers.BooleanField(help_text="Only the newest requests were replayed.")
+    changed = serializers.IntegerField(help_text="Decisions that differ from the recorded.")
+    headline = serializers.CharField()
+    summary = ImpactSummarySerializer()
+    transitions = ImpactTransitionSerializer(many=True)
+    examples = ImpactExampleSerializer(many=True)
+    tools = ImpactToolSerializer(many=True, help_text="Most affected tools.")
+    keys = ImpactKeySerializer(many=True, help_text="Most affected keys.")
+    drift = serializers.IntegerField(
+        help_text="Requests today's policy already decides differently from the record."
+    )
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+# --- GET /api/v1/policy/shadow-report (approvals.shadow) ---------------------------------
+
+
+class ShadowReportQuerySerializer(StrictSerializer):
+    days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=365)
+
+
+class ShadowTransitionSerializer(serializers.Serializer):
+    live = serializers.CharField()
+    shadow = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class ShadowExampleSerializer(serializers.Serializer):
+    action_id = serializers.UUIDField()
+    created_at = serializers.DateTimeField()
+    live = serializers.CharField()
+    shadow = serializers.CharField()
+
+
+class ShadowToolSerializer(serializers.Serializer):
+    tool = serializers.CharField()
+    shadow_rule = serializers.CharField()
+    shadowed = serializers.IntegerField()
+    disagreements = serializers.IntegerField()
+    transitions = ShadowTransitionSerializer(many=True)
+    examples = ShadowExampleSerializer(many=True)
+
+
+class ShadowReportSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    shadowed = serializers.IntegerField()
+    disagreements = serializers.IntegerField()
+    tools = ShadowToolSerializer(many=True)

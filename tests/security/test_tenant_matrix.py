@@ -690,6 +690,9 @@ _api_object("api/v1/connectors/<uuid:pk>", "delete", "connector")
 _api_object("api/v1/connectors/<uuid:pk>/sync", "post", "connector", {})
 # oversight
 api("api/v1/posture", "get", LIST, "key")
+# A's recorded requests (and A's shadowed ones) are never replayed or reported for B.
+api("api/v1/policy/simulate", "post", LIST, "action", body={})
+api("api/v1/policy/shadow-report", "get", LIST, "action")
 # /mcp: A's tools are not listed, calling one answers like an unknown tool
 api(
     "mcp",
@@ -836,6 +839,14 @@ page(
     "workspace",
     ref="slug",
     path="/admin/posture/{ref}/",
+)
+page(
+    "admin/posture/<slug:slug>/shadow/",
+    "get",
+    OBJECT,
+    "workspace",
+    ref="slug",
+    path="/admin/posture/{ref}/shadow/",
 )
 AUDIT = "admin/audit/auditentry/"
 page(
