@@ -17,6 +17,7 @@ MODULES = (
     "tests.notifications.test_entry_points",
     "tests.gateway.test_entry_points",
     "tests.notifications.test_escalation",
+    "tests.approvals.test_policy_entry_points",
 )
 
 

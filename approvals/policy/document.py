@@ -177,6 +177,8 @@ def _canonical(value: Any) -> Any:
         return {k: _canonical(value[k]) for k in sorted(value)}
     if isinstance(value, list):
         return [_canonical(v) for v in value]
+    if isinstance(value, str):
+        return str(value)  # choices (TextChoices members) as their plain value
     return value
 
 
@@ -204,7 +206,7 @@ def settings_entry(workspace: Workspace) -> dict[str, Any]:
             value = int(value.total_seconds())
         elif isinstance(value, datetime):
             value = _instant(value)
-        values[name] = value
+        values[name] = _canonical(value)
     return values
 
 

@@ -20,7 +20,6 @@ from approvals.policy.planning import plan
 from approvals.policy.services import policy_apply
 from approvals.policy.testing import parse_cases, run_cases
 from audit.models import AuditEntry
-from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Role, Workspace
 from tests.conftest import SYSTEM
@@ -144,9 +143,9 @@ def test_every_policy_bearing_field_is_in_the_schema_or_excluded_with_a_reason(t
     schema = policy_document.generate_schema()["properties"]
     held = schema["tools"]["items"] if target == "tool" else schema["settings"]
     for name in policy_document.classified_fields(target):
-        assert (name in held["properties"]) != (
-            name in policy_document.NOT_IN_DOCUMENT[target]
-        ), f"{target}.{name}"
+        assert (name in held["properties"]) != (name in policy_document.NOT_IN_DOCUMENT[target]), (
+            f"{target}.{name}"
+        )
 
 
 def test_a_classified_field_left_out_of_the_document_fails_generation(monkeypatch):
@@ -479,9 +478,11 @@ def test_a_deliberately_wrong_demo_case_fails_with_a_readable_diff(db, tmp_path)
 
 def test_plan_api_answers_the_diff(catalog, owner, user_client):
     doc = with_tool(exported(catalog), "email.send", confirmation="never")
-    body = user_client(owner, catalog).post(
-        "/api/v1/policy/plan", {"document": policy_document.dump(doc)}, format="json"
-    ).json()
+    body = (
+        user_client(owner, catalog)
+        .post("/api/v1/policy/plan", {"document": policy_document.dump(doc)}, format="json")
+        .json()
+    )
     assert body["narrows"] is False
     assert body["operations"] == ["warden.tool.lower_confirmation"]
     assert body["changes"][0]["changes"] == [
@@ -503,7 +504,7 @@ def test_bad_documents_answer_policy_invalid_and_write_nothing(
 def test_wrong_scope_and_revoked_key_are_refused(catalog, make_key, key_client, api_error):
     from keys.services import key_revoke
 
-    key, plaintext = make_key(catalog, scopes=["actions:read"])
+    _, plaintext = make_key(catalog, scopes=["actions:read"])
     client = key_client(plaintext)
     api_error(client.get("/api/v1/policy"), 403, "forbidden_by_scope")
     doc = exported(catalog)
@@ -528,9 +529,11 @@ def test_another_workspace_sees_nothing_of_this_one(
     catalog, owner, user_client, other_workspace, make_key, key_client, api_error
 ):
     narrowed = with_tool(exported(catalog), "crm.lookup", enabled=False)
-    number = user_client(owner, catalog).post(
-        "/api/v1/policy/apply", {"document": narrowed}, format="json"
-    ).json()["version"]
+    number = (
+        user_client(owner, catalog)
+        .post("/api/v1/policy/apply", {"document": narrowed}, format="json")
+        .json()["version"]
+    )
     _, plaintext = make_key(other_workspace, scopes=["workspace:admin"])
     intruder = key_client(plaintext)
     api_error(intruder.get(f"/api/v1/policy/versions/{number}"), 404, "not_found")
