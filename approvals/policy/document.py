@@ -221,10 +221,16 @@ def export_document(workspace: Workspace) -> dict[str, Any]:
     }
 
 
+# libyaml's safe loader and dumper where present (the same safe constructors as
+# yaml.safe_load / safe_dump, in C: about 10x faster on a 1,000-tool policy).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 def dump(document: dict[str, Any], fmt: str = "yaml") -> str:
     if fmt == "json":
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(document, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100)
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -284,8 +290,13 @@ def invalid(problems: list[dict[str, str]]) -> WardenError:
 
 def load_text(text: str) -> Any:
     """YAML (JSON is YAML too), with the safe loader only."""
+    if text.lstrip().startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass  # not JSON after all: YAML's flow style, or an error YAML names
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - the safe loader only
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
