@@ -1,15 +1,13 @@
 """Policy as code over HTTP (README: "Policy as code"). Reading, planning and testing
 need `tools:write` (humans: manage_tools); applying and rolling back need
 `workspace:admin` (humans: manage_workspace), since a document changes the workspace's
-safety settings too. The JSON Schema is public: it holds no tenant data."""
+safety settings too. Any credential may read the JSON Schema: it holds no tenant data."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from approvals.policy.document import dump, export_document, parse_document, published_schema
 from approvals.policy.planning import plan
@@ -155,15 +153,12 @@ def _version(version, *, detail=False, current=None) -> dict:
     return body
 
 
-class PolicySchemaView(APIView):
-    """The published JSON Schema of the policy document (public: no tenant data)."""
-
-    authentication_classes: list = []
-    permission_classes = (AllowAny,)
+class PolicySchemaView(WorkspaceAPIView):
+    """The published JSON Schema of the policy document: no tenant data, so any
+    credential of any workspace may read it."""
 
     @extend_schema(
         operation_id="policy_schema",
-        auth=[],
         responses={200: OpenApiResponse(description="JSON Schema (draft 2020-12)")},
     )
     def get(self, request):

@@ -158,8 +158,10 @@ def test_a_classified_field_left_out_of_the_document_fails_generation(monkeypatc
         policy_document.generate_schema()
 
 
-def test_the_schema_is_served(client):
-    response = client.get("/api/v1/policy/schema")
+def test_the_schema_is_served_to_any_credential(workspace, make_key, key_client, client):
+    assert client.get("/api/v1/policy/schema").status_code == 401
+    _, plaintext = make_key(workspace, scopes=["actions:read"])
+    response = key_client(plaintext).get("/api/v1/policy/schema")
     assert response.status_code == 200
     assert response.json() == json.loads(policy_document.SCHEMA_PATH.read_text())
 

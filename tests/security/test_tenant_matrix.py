@@ -80,8 +80,6 @@ EXCLUDED = {
     "api/schema/": "public schema",
     "api/docs/": "public schema viewer",
     "api/redoc/": "public schema viewer",
-    # The policy document's JSON Schema: generated from the code, the same for everyone.
-    "api/v1/policy/schema": "public JSON Schema",
     # The JSON 404 for unknown API paths: answers not_found to everyone, reads nothing.
     "^api/": "catch-all JSON 404",
     # The admin's own account pages: login, logout, one's own password, the JS catalog.
@@ -644,6 +642,7 @@ _api_object("api/v1/approvals/<uuid:pk>/approve", "post", "confirmation", {"reas
 _api_object("api/v1/approvals/<uuid:pk>/deny", "post", "confirmation", {"reason": "x"})
 # policy as code: B's document is B's; A's slug in a document is a mismatch
 api("api/v1/policy", "get", LIST, "tool")
+api("api/v1/policy/schema", "get", LIST, "tool")
 for _route in ("api/v1/policy/plan", "api/v1/policy/apply"):
     api(
         _route,
