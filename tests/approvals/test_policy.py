@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -553,3 +554,49 @@ def test_another_workspace_sees_nothing_of_this_one(
         "workspace_mismatch",
     )
     assert Tool.objects.filter(workspace=other_workspace).count() == 0
+
+
+# --- the admin: the review page, the version page, the audit entry's link ----------------------
+
+
+def test_the_review_page_shows_the_whole_governed_diff(catalog, owner, user_client, make_member):
+    from django.test import Client
+
+    user_client(owner, catalog).post(
+        "/api/v1/policy/apply", {"document": _loosen(catalog)}, format="json"
+    )
+    confirmation = ConfirmationRequest.objects.get(
+        workspace=catalog, action_request__tool_name="warden.policy.apply"
+    )
+    admin = make_member(catalog, Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    html = client.get(f"/admin/approvals/confirmationrequest/{confirmation.pk}/").content.decode()
+    table = re.search(r'<table id="governed-changes">(.*?)</table>', html, flags=re.S).group(1)
+    assert "tool billing.refund: condition" in table
+    assert "params.amount &gt; 5000" in table
+    assert "tool email.send: confirmation" in table
+    assert "crm.lookup" not in table  # applied at once: not part of the request
+
+
+def test_an_audit_entry_links_to_the_policy_version_it_was_recorded_under(
+    catalog, owner, user_client
+):
+    from django.test import Client
+
+    doc = with_tool(exported(catalog), "crm.lookup", enabled=False)
+    number = (
+        user_client(owner, catalog)
+        .post("/api/v1/policy/apply", {"document": doc}, format="json")
+        .json()["version"]
+    )
+    version = PolicyVersion.objects.get(workspace=catalog, number=number)
+    entry = AuditEntry.objects.filter(workspace=catalog, action="tool.updated").latest("seq")
+    client = Client()
+    client.force_login(owner)
+    html = client.get(f"/admin/audit/auditentry/{entry.pk}/change/").content.decode()
+    link = f'<a href="/admin/approvals/policyversion/{version.pk}/change/">version {number}</a>'
+    assert link in html
+    page = client.get(f"/admin/approvals/policyversion/{version.pk}/change/")
+    assert page.status_code == 200
+    assert "tool crm.lookup: enabled" in page.content.decode()
