@@ -241,6 +241,8 @@ class PolicyDocument:
     workspace: str
     settings: dict[str, Any]  # only the settings the document names
     tools: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # full, sorted by name
+    # Each tool's index in the file as written, for error paths ($.tools[i]).
+    positions: dict[str, int] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -351,4 +353,6 @@ def parse_document(source: str | bytes | dict[str, Any]) -> PolicyDocument:
     if problems:
         raise invalid(problems)
     tools.sort(key=lambda t: t["name"])
-    return PolicyDocument(workspace=data["workspace"], settings=settings, tools=tuple(tools))
+    return PolicyDocument(
+        workspace=data["workspace"], settings=settings, tools=tuple(tools), positions=seen
+    )

@@ -22,9 +22,11 @@ from approvals.policy.document import (
     SETTINGS_FIELDS,
     TOOL_FIELDS,
     PolicyDocument,
+    invalid,
     settings_entry,
     tool_entry,
 )
+from approvals.validation import tool_field_errors
 from common.errors import WardenError
 from tenants.models import Workspace
 
@@ -193,6 +195,24 @@ def _workspace_snapshot(workspace: Workspace, settings: dict[str, Any]) -> dict[
     return snap
 
 
+def _check_tools(document: PolicyDocument, tools: dict[str, Tool]) -> None:
+    """The catalog's own validation (names, conditions, schemas) for every tool the
+    document creates or changes, so nobody plans or approves a tool that cannot be saved."""
+    problems = []
+    for entry in document.tools:
+        index = document.positions.get(entry["name"], 0)
+        current = tools.get(entry["name"])
+        if current is not None and tool_entry(current) == entry:
+            continue
+        for name, messages in sorted(tool_field_errors(Tool(**entry)).items()):
+            problems += [
+                {"path": f"$.tools[{index}].{name}", "code": "invalid", "message": m}
+                for m in messages
+            ]
+    if problems:
+        raise invalid(problems)
+
+
 def plan(workspace: Workspace, document: PolicyDocument) -> Plan:
     if document.workspace != workspace.slug:
         raise WardenError(
@@ -223,6 +243,7 @@ def plan(workspace: Workspace, document: PolicyDocument) -> Plan:
 
     tools = {t.name: t for t in Tool.objects.filter(workspace=workspace).order_by("name")}
     wanted = {entry["name"]: entry for entry in document.tools}
+    _check_tools(document, tools)
     for name in sorted(set(tools) | set(wanted)):
         tool, entry = tools.get(name), wanted.get(name)
         if tool is None:

@@ -125,6 +125,17 @@ def test_a_wrong_value_and_a_duplicate_tool_are_refused_with_their_paths(catalog
     assert raised.value.detail["errors"][0]["path"] == "$.tools[3].name"
 
 
+def test_a_tool_the_catalog_would_refuse_is_refused_at_plan_with_its_path(catalog):
+    doc = with_tool(
+        exported(catalog), "email.send", condition="params.amount >", confirmation="conditional"
+    )
+    doc["tools"].insert(0, {"name": "warden.sneaky"})  # paths follow the file's order
+    with pytest.raises(WardenError) as raised:
+        plan(catalog, parse_document(doc))
+    paths = [e["path"] for e in raised.value.detail["errors"]]
+    assert paths == ["$.tools[3].condition", "$.tools[0].name"]
+
+
 def test_a_document_for_another_workspace_is_refused(catalog, other_workspace):
     doc = exported(catalog)
     with pytest.raises(WardenError) as raised:
