@@ -512,7 +512,24 @@ def test_bad_documents_answer_policy_invalid_and_write_nothing(
     for document in ("tools: [", {"apiVersion": "x"}, 42, "- a\n- b"):
         response = client.post("/api/v1/policy/apply", {"document": document}, format="json")
         api_error(response, 400, "policy_invalid")
+    api_error(
+        client.post("/api/v1/policy/plan", {"document": 42}, format="json"), 400, "policy_invalid"
+    )
+    api_error(
+        client.post("/api/v1/policy/test", {"cases": "cases: 3"}, format="json"),
+        400,
+        "policy_invalid",
+    )
+    api_error(
+        client.post("/api/v1/policy/apply", {"document": {}, "dry": 1}, format="json"),
+        400,
+        "validation_error",
+    )
+    api_error(
+        client.post("/api/v1/policy/versions/99/rollback", {}, format="json"), 404, "not_found"
+    )
     assert exported(catalog) == before
+    assert not PolicyVersion.objects.filter(workspace=catalog).exists()
 
 
 def test_wrong_scope_and_revoked_key_are_refused(catalog, make_key, key_client, api_error):
