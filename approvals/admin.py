@@ -8,7 +8,9 @@ from approvals import catalog, gate, proposals
 from approvals.admin_door import through_door
 from approvals.admin_queue import register as register_approval_queue
 from approvals.admin_views import pretty_json
-from approvals.models import ActionRequest, Tool
+from approvals.models import ActionRequest, PolicyVersion, Tool
+from approvals.policy.document import export_document
+from approvals.policy.selectors import document_diff
 from common.scopes import AUDIT_READ, TOOLS_WRITE
 from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
 
@@ -86,6 +88,55 @@ class ActionRequestAdmin(WardenModelAdmin):
     @admin.display(description="params")
     def shown_params(self, obj) -> str:
         return pretty_json(obj.shown_params)
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(WardenModelAdmin):
+    """Policy versions (policy as code), read-only: who proposed, who approved, the
+    diff, the whole document, and how it differs from the policy now. Rolling back is
+    `POST /api/v1/policy/versions/<n>/rollback` or `manage.py policy rollback`."""
+
+    view_scope = TOOLS_WRITE
+    change_scope = None
+    list_display = ("number", "created_at", "workspace", "source", "author", "changes_count")
+    list_filter = ("source",)
+    list_select_related = ("workspace",)
+    ordering = ("-created_at", "-number")
+    date_hierarchy = "created_at"
+    fields = (
+        "workspace",
+        "number",
+        "created_at",
+        "source",
+        "author",
+        "approvers",
+        "reason",
+        "operations",
+        "policy_version",
+        "request",
+        "diff_pretty",
+        "diff_to_current",
+        "document_pretty",
+    )
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    @admin.display(description="changes")
+    def changes_count(self, obj) -> int:
+        return len(obj.diff or {})
+
+    @admin.display(description="diff")
+    def diff_pretty(self, obj) -> str:
+        return pretty_json(obj.diff)
+
+    @admin.display(description="differs from the policy now")
+    def diff_to_current(self, obj) -> str:
+        return pretty_json(document_diff(obj.document, export_document(obj.workspace)))
+
+    @admin.display(description="document")
+    def document_pretty(self, obj) -> str:
+        return pretty_json(obj.document)
 
 
 # The approval queue: ConfirmationRequest's admin is the queue (admin_queue.py).

@@ -6,5 +6,7 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self):
         from approvals import appliers
+        from approvals.policy import services as policy_services
 
         appliers.register()
+        policy_services.register()

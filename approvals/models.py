@@ -411,3 +411,46 @@ class ApprovalRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.verdict} by {self.approver}"
+
+
+class PolicyVersion(models.Model):
+    """One applied policy change (approvals.policy): what changed, who proposed it and
+    who approved it, and the whole document as it stood afterwards, so any version can
+    be viewed, diffed and proposed again (rollback is a change like any other)."""
+
+    class Source(models.TextChoices):
+        APPLIED = "applied", "Applied at once (narrows)"
+        APPROVED = "approved", "Applied on approval"
+        BREAK_GLASS = "break_glass", "Applied by an operator (break-glass)"
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="policy_versions"
+    )
+    number = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    author = models.CharField(max_length=254, help_text="Who proposed the change (actor label).")
+    approvers = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True)
+    diff = models.JSONField(default=dict, blank=True)
+    operations = models.JSONField(default=list, blank=True)
+    document = models.JSONField(default=dict)
+    # The workspace's catalog counter once applied: audit entries decided under it (or
+    # until the next version) were decided under this policy.
+    policy_version = models.PositiveIntegerField()
+    request = models.ForeignKey(
+        ActionRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = GuardedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["workspace", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "number"], name="unique_policy_version_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"policy version {self.number}"

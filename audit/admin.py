@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from approvals.models import ActionRequest, ApprovalRecord, Tool
+from approvals.policy.selectors import policy_version_for
 from audit.attachments import attachment_add, target_type_of
 from audit.models import AuditAction, AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
 from audit.selectors import attachments_of, audit_entries
@@ -332,6 +333,7 @@ class AuditEntryAdmin(EvidenceAdmin):
         "rationale_shown",
         "target_shown",
         "request_link",
+        "policy_version_link",
     )
     fields = (
         "workspace",
@@ -348,6 +350,7 @@ class AuditEntryAdmin(EvidenceAdmin):
         "decision",
         "rationale_shown",
         "policy_version",
+        "policy_version_link",
         "request_id",
         "client_ip",
         "outcome",
@@ -381,6 +384,18 @@ class AuditEntryAdmin(EvidenceAdmin):
             return "—"
         url = reverse("admin:approvals_actionrequest_change", args=[request_id])
         return format_html('<a href="{}">{}</a>', url, request_id)
+
+    @admin.display(description="policy file version")
+    def policy_version_link(self, obj):
+        """The policy-as-code version in force when this entry was recorded, one click
+        away (the latest version applied at or before its catalog counter)."""
+        if obj.policy_version is None:
+            return "—"
+        version = policy_version_for(workspace=obj.workspace, policy_version=obj.policy_version)
+        if version is None:
+            return "—"
+        url = reverse("admin:approvals_policyversion_change", args=[version.pk])
+        return format_html('<a href="{}">version {}</a>', url, version.number)
 
     @admin.display(description="rationale")
     def rationale_shown(self, obj):

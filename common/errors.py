@@ -8,6 +8,8 @@ ERROR_STATUS: dict[str, int] = {
     # A credential reference outside the workspace's own namespace (gateway.credentials).
     "credential_not_allowed": 400,
     "parse_error": 400,
+    # A policy document or policy tests file that fails its JSON Schema (each path named).
+    "policy_invalid": 400,
     "invalid_params": 400,
     "workspace_required": 400,
     "not_authenticated": 401,
@@ -34,6 +36,8 @@ ERROR_STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "conflict": 409,
+    # A governed policy change whose objects changed since it was proposed: plan again.
+    "policy_base_moved": 409,
     # The upstream's definition of a tool no longer matches the one a human reviewed (a
     # rug pull): nothing was called; the tool is disabled until reviewed again.
     "upstream_tool_changed": 409,

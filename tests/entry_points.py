@@ -18,6 +18,7 @@ MODULES = (
     "tests.gateway.test_entry_points",
     "tests.notifications.test_escalation",
     "tests.notifications.test_slack",
+    "tests.approvals.test_policy_entry_points",
 )
 
 

@@ -45,6 +45,8 @@ from approvals.catalog import tool_create
 from approvals.confirmations import confirmation_approve
 from approvals.guard import operator_seeding
 from approvals.models import ApprovalRecord, ConfirmationRequest
+from approvals.policy.document import export_document
+from approvals.policy.services import policy_apply
 from approvals.review_link import QUERY_PARAMETER, review_link_token
 from audit.attachments import attachment_add
 from audit.events import EVENTS
@@ -238,6 +240,13 @@ class World:
                 what="victim anomaly",
                 why="victim",
             )
+
+    @cached_property
+    def policy_version(self):
+        """A policy version of A (a narrowing settings change, applied at once)."""
+        document = export_document(self.workspace)
+        document["settings"]["confirmation_ttl"] = 3600
+        return policy_apply(workspace=self.workspace, document=document, actor=SYSTEM).version
 
     @cached_property
     def version(self):
@@ -635,6 +644,60 @@ _api_object("api/v1/tools/<uuid:pk>", "delete", "tool")
 api("api/v1/approvals", "get", LIST, "confirmation")
 _api_object("api/v1/approvals/<uuid:pk>/approve", "post", "confirmation", {"reason": "x"})
 _api_object("api/v1/approvals/<uuid:pk>/deny", "post", "confirmation", {"reason": "x"})
+# policy as code: B's document is B's; A's slug in a document is a mismatch
+api("api/v1/policy", "get", LIST, "tool")
+api("api/v1/policy/schema", "get", LIST, "tool")
+for _route in ("api/v1/policy/plan", "api/v1/policy/apply"):
+    api(
+        _route,
+        "post",
+        OBJECT,
+        "workspace",
+        ref="slug",
+        body={
+            "document": {"apiVersion": "warden.dev/policy/v1", "workspace": "{ref}", "tools": []}
+        },
+        expect=(403, "workspace_mismatch"),
+    )
+api(
+    "api/v1/policy/test",
+    "post",
+    OBJECT,
+    "tool",
+    ref="name",
+    body={
+        "cases": {
+            "cases": [
+                {
+                    "given": {
+                        "key": {"scopes": ["workspace:admin"], "allowlist": ["*"]},
+                        "tool": "{ref}",
+                    },
+                    "expect": {"outcome": "allowed"},
+                }
+            ]
+        }
+    },
+    expect=(200, None),
+)
+api("api/v1/policy/versions", "get", LIST, "policy_version")
+api(
+    "api/v1/policy/versions/<int:number>",
+    "get",
+    OBJECT,
+    "policy_version",
+    ref="number",
+    path="/api/v1/policy/versions/{ref}",
+)
+api(
+    "api/v1/policy/versions/<int:number>/rollback",
+    "post",
+    OBJECT,
+    "policy_version",
+    ref="number",
+    path="/api/v1/policy/versions/{ref}/rollback",
+    body={"reason": "cross-tenant"},
+)
 # audit
 api("api/v1/audit", "get", LIST, "audit_entry", path="/api/v1/audit?page_size=500")
 api(
@@ -943,6 +1006,7 @@ ADMIN_OBJECTS = {
     "approvals.actionrequest": "action",
     "approvals.confirmationrequest": "confirmation",
     "approvals.approvalrecord": "approval_record",
+    "approvals.policyversion": "policy_version",
     "audit.auditentry": "audit_entry",
     "audit.exceptionrecord": "exception",
     "audit.versionlog": "version",

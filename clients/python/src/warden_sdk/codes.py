@@ -8,6 +8,8 @@ ERROR_CODES: dict[str, int] = {
     "credential_not_allowed": 400,
     "invalid_params": 400,
     "parse_error": 400,
+    # A policy document or policy tests file that fails its JSON Schema (each path named).
+    "policy_invalid": 400,
     "workspace_required": 400,
     "not_authenticated": 401,
     "invalid_credentials": 401,
@@ -33,6 +35,8 @@ ERROR_CODES: dict[str, int] = {
     "method_not_allowed": 405,
     "not_acceptable": 406,
     "conflict": 409,
+    # A governed policy change whose objects changed since it was proposed: plan again.
+    "policy_base_moved": 409,
     "upstream_tool_changed": 409,
     "confirmation_pending": 409,
     "confirmation_used": 409,
