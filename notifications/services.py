@@ -33,7 +33,7 @@ from django.utils import timezone
 from approvals.confirmations import answerable_user_ids
 from approvals.models import ActionRequest, ConfirmationRequest
 from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
-from approvals.review_link import review_link_token
+from approvals.review_link import VERDICTS, decision_link_token, review_link_token
 from audit.events import EVENTS, TargetType
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record, audit_record_change, audit_verify_and_record
@@ -395,6 +395,28 @@ def _signed_review_path(confirmation) -> str:
     return f"{_review_path(confirmation.pk)}?{urlencode({LINK_PARAMETER: token})}"
 
 
+def _decision_paths(confirmation) -> dict[str, str]:
+    """The e-mail's Approve and Deny buttons: signed links (verdict signed in) to a
+    one-press confirmation page in the approver's session; they never decide on GET."""
+    paths = {}
+    for verdict in VERDICTS:
+        token = decision_link_token(
+            confirmation_id=confirmation.pk,
+            workspace_id=confirmation.workspace_id,
+            expires_at=confirmation.expires_at,
+            verdict=verdict,
+        )
+        try:
+            path = reverse(
+                "admin:approvals_confirmationrequest_email_decision",
+                args=[confirmation.pk, verdict],
+            )
+        except NoReverseMatch:
+            return {}
+        paths[verdict] = f"{path}?{urlencode({LINK_PARAMETER: token})}"
+    return paths
+
+
 def _pending_confirmation(confirmation_id) -> ConfirmationRequest | None:
     confirmation = (
         ConfirmationRequest.objects.select_related(
@@ -421,6 +443,7 @@ def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, 
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
     review_url = content.admin_url(_signed_review_path(confirmation))
+    buttons = _decision_paths(confirmation)
     tool = action.tool
     upstream = tool.connector.name if tool is not None and tool.connector_id else ""
     data = {
@@ -452,6 +475,8 @@ def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, 
             "irreversible": confirmation.irreversible,
             "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
             "link": review_url,
+            "approve_link": content.admin_url(buttons["approve"]) if buttons else "",
+            "deny_link": content.admin_url(buttons["deny"]) if buttons else "",
             "has_reason": bool(action.reason),
             # An imported tool's description is the upstream server's text: shown as
             # theirs, cleaned and quoted like the agent's.
