@@ -45,7 +45,7 @@ from approvals.catalog import tool_create
 from approvals.confirmations import confirmation_approve
 from approvals.guard import operator_seeding
 from approvals.models import ApprovalRecord, ConfirmationRequest
-from approvals.review_link import QUERY_PARAMETER, review_link_token
+from approvals.review_link import QUERY_PARAMETER, decision_link_token, review_link_token
 from audit.attachments import attachment_add
 from audit.events import EVENTS
 from audit.models import AuditAction, AuditEntry, VersionLog
@@ -214,6 +214,16 @@ class World:
     def confirmation_token(self) -> str:
         """The token of A's approved confirmation: in A, it would now allow the call."""
         return self._approved[1]
+
+    @cached_property
+    def approve_button(self) -> str:
+        """A's e-mail Approve button (a genuine signed link for A's request)."""
+        return decision_link_token(
+            confirmation_id=self.confirmation.pk,
+            workspace_id=self.workspace.pk,
+            expires_at=timezone.now() + timedelta(hours=1),
+            verdict="approve",
+        )
 
     @cached_property
     def review_link(self) -> str:
@@ -807,6 +817,14 @@ page(
     extra={"link": True},
 )
 page(
+    f"{QUEUE}<uuid:pk>/email/<str:verdict>/",
+    "get",
+    OBJECT,
+    "confirmation",
+    path=f"/{QUEUE}{{ref}}/email/approve/?{QUERY_PARAMETER}=LINK",
+    extra={"link": "approve"},
+)
+page(
     f"{QUEUE}<uuid:pk>/decide/",
     "post",
     OBJECT,
@@ -1166,7 +1184,8 @@ def _serves(route: str, principal: str) -> bool:
 
 def _intrude(world: World, row: Row, principal: str, client, api_error) -> None:
     ref = world.ref(row)
-    link = world.review_link if row.extra.get("link") else ""
+    link = {True: "review_link", "approve": "approve_button"}.get(row.extra.get("link"))
+    link = getattr(world, link) if link else ""  # built only when the row needs it
     foreign = _send(client, row, ref, link, principal)
     assert foreign.status_code < 500, foreign.content[:300]
     text = foreign.content.decode(errors="replace")
