@@ -295,6 +295,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    "send-approval-digests": {
+        "task": "notifications.send_approval_digests",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "sweep-notification-outbox": {
         "task": "notifications.sweep_outbox",
         "schedule": 60.0,

@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 from celery import current_app
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
@@ -44,6 +44,7 @@ from common.sql import insert_once
 from notifications import content, signing, transport
 from notifications.models import (
     DeliveryStatus,
+    DigestedConfirmation,
     EmailDelivery,
     Event,
     NotificationEvent,
@@ -70,6 +71,7 @@ AUTOMATION_FIELDS = (
     "approval_remind_after_minutes",
     "approval_escalate_after_minutes",
     "approval_escalate_to",
+    "approval_digest_minutes",
 )
 # Only platform operators may widen where Warden connects to (README: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
@@ -504,6 +506,8 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
         perm="approve_actions",
         exclude=_answerable(confirmation.action_request),
     )
+    if automation_settings_for(confirmation.workspace).approval_digest_minutes is not None:
+        approvers = []  # the next digest lists it (confirmations_digest_due); webhooks now
     return event_publish(
         workspace=confirmation.workspace,
         event=Event.CONFIRMATION_REQUESTED,
@@ -600,6 +604,120 @@ def _confirmation_step(confirmation, stage: str, settings_row, waited: int) -> b
             workspace=workspace,
             actor=SYSTEM,
         )
+    return True
+
+
+def confirmations_digest_due(*, now: datetime | None = None) -> int:
+    """Digests for workspaces that chose them (`approval_digest_minutes`): each approver
+    gets, at most once per interval, one e-mail listing the pending requests they may
+    decide and no digest has listed to them yet. One audit entry per digest sent.
+    Returns how many digests went out."""
+    now = now or timezone.now()
+    sent = 0
+    rows = WorkspaceAutomationSettings.objects.filter(
+        approval_digest_minutes__isnull=False,
+        email_notifications=True,
+        workspace__deleted_at__isnull=True,
+    ).select_related("workspace")
+    for settings_row in rows.iterator(chunk_size=200):
+        sent += _workspace_digests(settings_row, now)
+    return sent
+
+
+def _workspace_digests(settings_row: WorkspaceAutomationSettings, now: datetime) -> int:
+    workspace = settings_row.workspace
+    every = settings_row.approval_digest_minutes
+    pending = list(
+        ConfirmationRequest.objects.filter(
+            workspace=workspace, status=ConfirmationRequest.Status.PENDING, expires_at__gt=now
+        )
+        .select_related("workspace", "action_request__key", "action_request__tool")
+        .order_by("created_at")
+    )
+    if not pending:
+        return 0
+    answerable = {c.pk: set(_answerable(c.action_request)) for c in pending}
+    sent = 0
+    for user in users_with_workspace_perm(workspace=workspace, perm="approve_actions"):
+        recent = DigestedConfirmation.objects.filter(
+            workspace=workspace, user=user, created_at__gt=now - timedelta(minutes=every)
+        )
+        if every and recent.exists():
+            continue
+        listed = set(
+            DigestedConfirmation.objects.filter(
+                user=user, confirmation__in=pending
+            ).values_list("confirmation_id", flat=True)
+        )
+        items = [c for c in pending if c.pk not in listed and user.pk not in answerable[c.pk]]
+        if items:
+            sent += _digest_send(workspace, user, items, every, now)
+    return sent
+
+
+def _digest_send(workspace: Workspace, user, items: list, every: int, now: datetime) -> bool:
+    entries = []
+    for confirmation in items:
+        buttons = _decision_paths(confirmation)
+        action = confirmation.action_request
+        entries.append(
+            {
+                "tool": content.clean_line(action.tool_name),
+                "summary": content.clean_text(confirmation.summary, limit=500),
+                "quoted_summary": content.quoted(confirmation.summary),
+                "irreversible": confirmation.irreversible,
+                "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "link": content.admin_url(_signed_review_path(confirmation)),
+                "approve_link": content.admin_url(buttons["approve"]) if buttons else "",
+                "deny_link": content.admin_url(buttons["deny"]) if buttons else "",
+            }
+        )
+    count = len(items)
+    rendered = content.render_email(
+        "confirmation_digest",
+        {
+            "workspace_name": content.clean_line(workspace.name),
+            "entries": entries,
+            "every": every,
+            "count": count,
+        },
+        subject=f"{count} request{'s' if count != 1 else ''} waiting in {workspace.name}",
+    )
+    ids = [str(c.pk) for c in items]
+    try:
+        with transaction.atomic():
+            published = event_publish(
+                workspace=workspace,
+                event=Event.CONFIRMATION_DIGEST,
+                event_key=f"{Event.CONFIRMATION_DIGEST}:{user.pk}:{now.isoformat()}",
+                data={"confirmations": ids, "every_minutes": every},
+                emails=[Email(recipient=user.email, content=rendered)],
+                endpoints=[],  # webhooks already had each request as it came
+            )
+            if published is None:
+                return False
+            DigestedConfirmation.objects.bulk_create(
+                DigestedConfirmation(
+                    workspace=workspace,
+                    confirmation=confirmation,
+                    user=user,
+                    event=published,
+                    created_at=now,
+                )
+                for confirmation in items
+            )
+            audit_record(
+                EVENTS[AuditAction.CONFIRMATION_DIGEST_SENT].event(
+                    target_id=user.pk,
+                    input={"confirmations": ids, "recipient": user.email, "every_minutes": every},
+                    rationale=f"digest of {count} pending request(s) every {every} minutes",
+                    outcome="sent",
+                ),
+                workspace=workspace,
+                actor=SYSTEM,
+            )
+    except IntegrityError:  # a concurrent run listed one of them first: its digest stands
+        return False
     return True
 
 

@@ -62,3 +62,9 @@ def remind_unresolved_exceptions() -> int:
 def remind_pending_confirmations() -> int:
     """Reminders and escalations of requests nobody decided (once each, audited)."""
     return services.confirmations_remind_due()
+
+
+@shared_task(name="notifications.send_approval_digests")
+def send_approval_digests() -> int:
+    """Digests of pending requests, for workspaces that chose them (audited each)."""
+    return services.confirmations_digest_due()
