@@ -22,6 +22,8 @@ api_v1 = [
 urlpatterns = [
     path("admin/posture/", include("oversight.admin_urls")),
     path("admin/", admin.site.urls),
+    # OpenID Connect single sign-on (tenants.sso): 404 unless WARDEN_OIDC_ENABLED.
+    path("oidc/", include("tenants.admin_sso")),
     path("api/v1/", include(api_v1)),
     path("mcp", MCPView.as_view(), name="mcp"),
     # OAuth 2.1 for MCP clients: metadata (RFC 8414, RFC 9728), registration, consent,

@@ -86,6 +86,9 @@ EXCLUDED = {
     "admin/password_change/": "one's own password",
     "admin/password_change/done/": "one's own password",
     "admin/jsi18n/": "static JavaScript catalog",
+    # Single sign-on: no object behind them; the provider names the person.
+    "oidc/authenticate/": "SSO start (tests/e2e/test_sso.py)",
+    "oidc/callback/": "SSO return (tests/e2e/test_sso.py)",
     # OAuth metadata (RFC 8414, RFC 9728): the same public document for everyone.
     ".well-known/oauth-authorization-server": "public OAuth metadata",
     ".well-known/oauth-protected-resource": "public OAuth metadata",
