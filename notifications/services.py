@@ -645,9 +645,9 @@ def _workspace_digests(settings_row: WorkspaceAutomationSettings, now: datetime)
         if every and recent.exists():
             continue
         listed = set(
-            DigestedConfirmation.objects.filter(
-                user=user, confirmation__in=pending
-            ).values_list("confirmation_id", flat=True)
+            DigestedConfirmation.objects.filter(user=user, confirmation__in=pending).values_list(
+                "confirmation_id", flat=True
+            )
         )
         items = [c for c in pending if c.pk not in listed and user.pk not in answerable[c.pk]]
         if items:

@@ -148,9 +148,7 @@ def test_an_unverified_email_does_not_log_in(idp, page, workspace, make_member):
     assert "/admin/login/" in page.url  # no Warden session came of it
 
 
-def test_an_unknown_email_is_not_created_unless_allowed(
-    idp, page, settings, django_user_model
-):
+def test_an_unknown_email_is_not_created_unless_allowed(idp, page, settings, django_user_model):
     _sso_login(page, idp("carol", "carol@example.test"))
     page.wait_for_url("**/admin/login/**")
     assert page.locator("#sso-failed").is_visible()

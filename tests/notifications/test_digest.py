@@ -170,7 +170,9 @@ def test_switching_to_a_digest_is_governed_and_back_narrows(live_workspace):
     )
     assert shorter.applied
     back = door.governed_change(
-        proposal=automation_update(live_workspace, {"approval_digest_minutes": None}, operator=False),
+        proposal=automation_update(
+            live_workspace, {"approval_digest_minutes": None}, operator=False
+        ),
         actor=actor,
         workspace=live_workspace,
     )

@@ -195,9 +195,7 @@ def test_the_button_expires_with_the_request(approver, ask_pending, time_machine
     assert _status(confirmation) != ConfirmationRequest.Status.APPROVED
 
 
-def test_another_workspace_sees_no_such_request(
-    approver, ask_pending, make_workspace, make_member
-):
+def test_another_workspace_sees_no_such_request(approver, ask_pending, make_workspace, make_member):
     confirmation = ask_pending()
     stranger = make_member(make_workspace(), Role.ADMIN)
     client = _client(stranger)
