@@ -17,6 +17,8 @@ MODULES = (
     "tests.notifications.test_entry_points",
     "tests.gateway.test_entry_points",
     "tests.notifications.test_escalation",
+    "tests.notifications.test_digest",
+    "tests.notifications.test_email_buttons",
 )
 
 

@@ -190,3 +190,9 @@ def test_the_periodic_task_sends_digests_outside_any_test_transaction(
     assert send_approval_digests.apply().get() == 2  # the approver and the owner
     assert len(_entries()) == 2
     assert send_approval_digests.apply().get() == 0
+
+
+def test_digests_run_on_beat_every_minute(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["send-approval-digests"]
+    assert entry["task"] == "notifications.send_approval_digests"
+    assert entry["schedule"] == 60.0

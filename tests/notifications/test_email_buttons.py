@@ -20,6 +20,7 @@ from approvals.review_link import decision_link_token, review_link_token
 from audit.models import AuditEntry
 from common.actor import Actor
 from tenants.models import Role
+from tests.entry_points import entry_point
 
 SYSTEM = Actor.system("tests")
 
@@ -266,3 +267,19 @@ def test_a_decided_request_says_it_can_no_longer_be_decided(approver, ask_pendin
     client.post(_decide_path(confirmation), {"verdict": "deny", "reason": "no"})
     html = client.get(path).content.decode()
     assert 'id="not-decidable"' in html and 'name="verdict"' not in html
+
+
+@entry_point("adminview:approvals_confirmationrequest_email_decision")
+def test_the_button_page_and_its_press_outside_any_test_transaction(agent, approver, gated_tool):
+    _, api = agent
+    answer = api.post(
+        "/api/v1/actions", {"tool": gated_tool.name, "params": {"deal": 9}}, format="json"
+    )
+    confirmation = ConfirmationRequest.objects.get(action_request_id=answer.json()["id"])
+    message = next(m for m in mail.outbox if approver.email in m.to)
+    client = _client(approver)
+    assert "Approve this request?" in client.get(_button(message, "approve")).content.decode()
+    assert _status(confirmation) == ConfirmationRequest.Status.PENDING
+    client.post(_decide_path(confirmation), {"verdict": "approve", "reason": "committed"})
+    assert _status(confirmation) == ConfirmationRequest.Status.APPROVED
+    assert AuditEntry.objects.filter(action="confirmation.approved").count() == 1
