@@ -51,6 +51,23 @@ class WardenOIDCBackend(OIDCAuthenticationBackend):
     def update_user(self, user, claims):
         return user  # names and roles are Warden's; the provider only proves identity
 
+    # It authenticates only: permissions stay with ModelBackend and guardian, so every
+    # permission check does not run twice through this backend (it is always listed).
+    def get_user_permissions(self, user_obj, obj=None):
+        return set()
+
+    def get_group_permissions(self, user_obj, obj=None):
+        return set()
+
+    def get_all_permissions(self, user_obj, obj=None):
+        return set()
+
+    def has_perm(self, user_obj, perm, obj=None):
+        return False
+
+    def has_module_perms(self, user_obj, app_label):
+        return False
+
 
 def login_context(request) -> dict:
     """Context processor for the login page: offer SSO, hide the password form when off."""
