@@ -45,6 +45,11 @@ class ApprovalQueueAdmin(WardenModelAdmin):
                 name=f"{name}_review",
             ),
             path(
+                "<uuid:pk>/email/<str:verdict>/",
+                wrap(admin_review_link.email_decision_view, "GET"),
+                name=f"{name}_email_decision",
+            ),
+            path(
                 "<uuid:pk>/decide/",
                 wrap(admin_views.decide_view, "POST"),
                 name=f"{name}_decide",

@@ -561,6 +561,14 @@ AUTOMATION_FACETS = (
         "sooner (empty: never)",
     ),
     Facet(
+        # Per-request e-mail (empty) is the promptest; a digest, or a longer interval,
+        # makes approvers hear later: governed like turning approver e-mail off.
+        "approver e-mail as a digest",
+        ("approval_digest_minutes",),
+        lower("approval_digest_minutes", none_means=0),
+        "shorter interval, or back to one e-mail per request",
+    ),
+    Facet(
         "who an escalation reaches",
         ("approval_escalate_to",),
         unchanged("approval_escalate_to"),

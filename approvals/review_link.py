@@ -17,7 +17,11 @@ from django.core import signing
 from django.utils import timezone
 
 SALT = "warden.approvals.review-link"
+# E-mail Approve / Deny buttons: the same signing under their own salt, with the verdict
+# signed in, so a review link never works as a button and an Approve link never as Deny.
+DECISION_SALT = "warden.approvals.decision-link"
 QUERY_PARAMETER = "link"
+VERDICTS = ("approve", "deny")
 
 
 class LinkState(enum.Enum):
@@ -36,6 +40,35 @@ def review_link_token(*, confirmation_id: Any, workspace_id: Any, expires_at: da
     return signing.dumps(payload, salt=SALT, compress=False)
 
 
+def decision_link_token(
+    *, confirmation_id: Any, workspace_id: Any, expires_at: datetime, verdict: str
+) -> str:
+    """An e-mail button: a review link's payload plus the verdict it proposes. It opens
+    a confirmation page in the approver's own session; it never decides by itself."""
+    if verdict not in VERDICTS:
+        raise ValueError(f"unknown verdict {verdict!r}")
+    payload = {
+        "c": str(confirmation_id),
+        "w": str(workspace_id),
+        "e": int(expires_at.timestamp()),
+        "v": verdict,
+    }
+    return signing.dumps(payload, salt=DECISION_SALT, compress=False)
+
+
+def decision_link_state(
+    token: str, *, confirmation_id: Any, workspace_id: Any, verdict: str, now=None
+) -> LinkState:
+    """As review_link_state, for a button link; a link signed for the other verdict is
+    INVALID."""
+    return _state(
+        token,
+        salt=DECISION_SALT,
+        expected={"c": str(confirmation_id), "w": str(workspace_id), "v": verdict},
+        now=now,
+    )
+
+
 def review_link_state(
     token: str, *, confirmation_id: Any, workspace_id: Any, now: datetime | None = None
 ) -> LinkState:
@@ -43,13 +76,19 @@ def review_link_state(
 
     A bad signature, or a good one naming another request or workspace, is INVALID;
     a genuine link past the request's expiry is EXPIRED."""
+    return _state(
+        token, salt=SALT, expected={"c": str(confirmation_id), "w": str(workspace_id)}, now=now
+    )
+
+
+def _state(token: str, *, salt: str, expected: dict, now: datetime | None) -> LinkState:
     try:
-        payload = signing.loads(token, salt=SALT)
+        payload = signing.loads(token, salt=salt)
     except signing.BadSignature:
         return LinkState.INVALID
     if not isinstance(payload, dict):
         return LinkState.INVALID
-    if payload.get("c") != str(confirmation_id) or payload.get("w") != str(workspace_id):
+    if any(payload.get(name) != value for name, value in expected.items()):
         return LinkState.INVALID
     expires = payload.get("e")
     if not isinstance(expires, int):

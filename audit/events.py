@@ -249,6 +249,7 @@ EVENTS: dict[str, EventType] = _declare(
     _event(
         A.CONFIRMATION_ESCALATED, T.CONFIRMATION, "action_request", "waited_minutes", "notified"
     ),
+    _event(A.CONFIRMATION_DIGEST_SENT, T.USER, "confirmations", "recipient", "every_minutes"),
     _event(A.CONNECTOR_SYNCED, T.CONNECTOR, "created", "changed", "removed", "skipped"),
     _event(
         A.EXECUTION_RECORDED,

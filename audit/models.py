@@ -68,6 +68,7 @@ class AuditAction(models.TextChoices):
     CONFIRMATION_USED = "confirmation.used"
     CONFIRMATION_REMINDED = "confirmation.reminded"
     CONFIRMATION_ESCALATED = "confirmation.escalated"
+    CONFIRMATION_DIGEST_SENT = "confirmation.digest_sent"
     AUDIT_VERIFIED = "audit.verified"
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_PRUNED = "audit.pruned"

@@ -80,6 +80,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tenants.sso.login_context",
             ],
         },
     },
@@ -143,7 +144,29 @@ else:
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
+    # OpenID Connect (tenants.sso); it does nothing unless WARDEN_OIDC_ENABLED.
+    "tenants.sso.WardenOIDCBackend",
 ]
+
+# --- Single sign-on (README: "Single sign-on") ---
+# Password login on the admin (and so for the session API): false refuses it with a
+# message pointing at single sign-on.
+WARDEN_LOCAL_PASSWORDS = env.bool("WARDEN_LOCAL_PASSWORDS", default=True)
+WARDEN_OIDC_ENABLED = env.bool("WARDEN_OIDC_ENABLED", default=False)
+# A provider login whose verified e-mail matches no user creates one (with no role).
+WARDEN_OIDC_CREATE_USERS = env.bool("WARDEN_OIDC_CREATE_USERS", default=False)
+OIDC_CREATE_USER = WARDEN_OIDC_CREATE_USERS
+OIDC_RP_CLIENT_ID = env.str("WARDEN_OIDC_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET = env.str("WARDEN_OIDC_CLIENT_SECRET", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("WARDEN_OIDC_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT = env.str("WARDEN_OIDC_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT = env.str("WARDEN_OIDC_USERINFO_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT = env.str("WARDEN_OIDC_JWKS_ENDPOINT", default="")
+OIDC_RP_SIGN_ALGO = env.str("WARDEN_OIDC_SIGN_ALGO", default="RS256")
+OIDC_RP_SCOPES = "openid email"
+OIDC_USE_PKCE = True
+LOGIN_REDIRECT_URL = "/admin/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/?sso=failed"
 GUARDIAN_RAISE_403 = False
 ANONYMOUS_USER_NAME = None  # no anonymous guardian user: anonymous callers hold nothing
 
@@ -311,6 +334,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "remind-pending-confirmations": {
         "task": "notifications.remind_pending_confirmations",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "send-approval-digests": {
+        "task": "notifications.send_approval_digests",
         "schedule": 60.0,
         "options": {"expires": 55},
     },

@@ -24,6 +24,8 @@ urlpatterns = [
     path("admin/posture/", include("oversight.admin_urls")),
     path("admin/slack/", include("notifications.slack.admin_urls")),
     path("admin/", admin.site.urls),
+    # OpenID Connect single sign-on (tenants.sso): 404 unless WARDEN_OIDC_ENABLED.
+    path("oidc/", include("tenants.admin_sso")),
     path("api/v1/", include(api_v1)),
     path("mcp", MCPView.as_view(), name="mcp"),
     # Slack's interactivity request URL: Slack signs it; no key, no session (README "Slack").

@@ -20,6 +20,7 @@ class Event(models.TextChoices):
     CONFIRMATION_REQUESTED = "confirmation.requested"
     CONFIRMATION_REMINDED = "confirmation.reminded"
     CONFIRMATION_ESCALATED = "confirmation.escalated"
+    CONFIRMATION_DIGEST = "confirmation.digest"
     ANOMALY_DETECTED = "anomaly.detected"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken"
     EXCEPTION_UNRESOLVED = "exception.unresolved"
@@ -108,6 +109,16 @@ class WorkspaceAutomationSettings(models.Model):
         help_text="Also message each approver who linked their Slack account, directly.",
     )
     slack_bot_token_encrypted = models.TextField(blank=True, default="", editable=False)
+    # Empty: one e-mail per request as it arrives. A number: each approver gets one
+    # digest of the requests still pending every that many minutes instead (webhooks
+    # still go out per request; reminders and escalations still go out on their own).
+    approval_digest_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text="Send approvers one digest of pending requests every this many minutes "
+        "instead of one e-mail per request. Empty: one e-mail per request.",
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -131,6 +142,7 @@ class WorkspaceAutomationSettings(models.Model):
             "slack_dm_approvers": self.slack_dm_approvers,
             # Never the token: a keyed digest that tells two tokens apart.
             "slack_bot_token_encrypted": token_fingerprint(self.slack_bot_token_encrypted),
+            "approval_digest_minutes": self.approval_digest_minutes,
         }
 
 
@@ -193,6 +205,29 @@ class NotificationEvent(models.Model):
 
     def __str__(self) -> str:
         return self.event_key
+
+
+class DigestedConfirmation(models.Model):
+    """A request listed in one approver's digest: a digest never lists it to them again
+    (a reminder or an escalation is its own message)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    confirmation = models.ForeignKey(
+        "approvals.ConfirmationRequest", on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(NotificationEvent, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["confirmation", "user"], name="digest_once_per_approver"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.confirmation_id} in a digest to {self.user_id}"
 
 
 class DeliveryStatus(models.TextChoices):

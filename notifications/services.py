@@ -26,14 +26,14 @@ from urllib.parse import urlencode
 from celery import current_app
 from celery.exceptions import Retry
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from approvals.confirmations import answerable_user_ids
 from approvals.models import ActionRequest, ConfirmationRequest
 from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
-from approvals.review_link import review_link_token
+from approvals.review_link import VERDICTS, decision_link_token, review_link_token
 from audit.events import EVENTS, TargetType
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record, audit_record_change, audit_verify_and_record
@@ -44,6 +44,7 @@ from common.sql import insert_once
 from notifications import content, signing, transport
 from notifications.models import (
     DeliveryStatus,
+    DigestedConfirmation,
     EmailDelivery,
     Event,
     NotificationEvent,
@@ -75,6 +76,7 @@ AUTOMATION_FIELDS = (
     "slack_channel",
     "slack_dm_approvers",
     "slack_bot_token_encrypted",  # sealed (common.crypto) before it reaches a proposal
+    "approval_digest_minutes",
 )
 # Only platform operators may widen where Warden connects to (README: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
@@ -434,6 +436,28 @@ def _signed_review_path(confirmation) -> str:
     return f"{_review_path(confirmation.pk)}?{urlencode({LINK_PARAMETER: token})}"
 
 
+def _decision_paths(confirmation) -> dict[str, str]:
+    """The e-mail's Approve and Deny buttons: signed links (verdict signed in) to a
+    one-press confirmation page in the approver's session; they never decide on GET."""
+    paths = {}
+    for verdict in VERDICTS:
+        token = decision_link_token(
+            confirmation_id=confirmation.pk,
+            workspace_id=confirmation.workspace_id,
+            expires_at=confirmation.expires_at,
+            verdict=verdict,
+        )
+        try:
+            path = reverse(
+                "admin:approvals_confirmationrequest_email_decision",
+                args=[confirmation.pk, verdict],
+            )
+        except NoReverseMatch:
+            return {}
+        paths[verdict] = f"{path}?{urlencode({LINK_PARAMETER: token})}"
+    return paths
+
+
 def _pending_confirmation(confirmation_id) -> ConfirmationRequest | None:
     confirmation = (
         ConfirmationRequest.objects.select_related(
@@ -460,6 +484,7 @@ def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, 
     action = confirmation.action_request
     key = action.key  # None when a human asked (platform operations)
     review_url = content.admin_url(_signed_review_path(confirmation))
+    buttons = _decision_paths(confirmation)
     tool = action.tool
     upstream = tool.connector.name if tool is not None and tool.connector_id else ""
     data = {
@@ -491,6 +516,8 @@ def _confirmation_message(confirmation, *, stage_line: str = "") -> tuple[dict, 
             "irreversible": confirmation.irreversible,
             "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
             "link": review_url,
+            "approve_link": content.admin_url(buttons["approve"]) if buttons else "",
+            "deny_link": content.admin_url(buttons["deny"]) if buttons else "",
             "has_reason": bool(action.reason),
             # An imported tool's description is the upstream server's text: shown as
             # theirs, cleaned and quoted like the agent's.
@@ -518,6 +545,8 @@ def notify_confirmation_requested(*, confirmation_id) -> NotificationEvent | Non
         perm="approve_actions",
         exclude=_answerable(confirmation.action_request),
     )
+    if automation_settings_for(confirmation.workspace).approval_digest_minutes is not None:
+        approvers = []  # the next digest lists it (confirmations_digest_due); webhooks now
     return event_publish(
         workspace=confirmation.workspace,
         event=Event.CONFIRMATION_REQUESTED,
@@ -614,6 +643,120 @@ def _confirmation_step(confirmation, stage: str, settings_row, waited: int) -> b
             workspace=workspace,
             actor=SYSTEM,
         )
+    return True
+
+
+def confirmations_digest_due(*, now: datetime | None = None) -> int:
+    """Digests for workspaces that chose them (`approval_digest_minutes`): each approver
+    gets, at most once per interval, one e-mail listing the pending requests they may
+    decide and no digest has listed to them yet. One audit entry per digest sent.
+    Returns how many digests went out."""
+    now = now or timezone.now()
+    sent = 0
+    rows = WorkspaceAutomationSettings.objects.filter(
+        approval_digest_minutes__isnull=False,
+        email_notifications=True,
+        workspace__deleted_at__isnull=True,
+    ).select_related("workspace")
+    for settings_row in rows.iterator(chunk_size=200):
+        sent += _workspace_digests(settings_row, now)
+    return sent
+
+
+def _workspace_digests(settings_row: WorkspaceAutomationSettings, now: datetime) -> int:
+    workspace = settings_row.workspace
+    every = settings_row.approval_digest_minutes
+    pending = list(
+        ConfirmationRequest.objects.filter(
+            workspace=workspace, status=ConfirmationRequest.Status.PENDING, expires_at__gt=now
+        )
+        .select_related("workspace", "action_request__key", "action_request__tool")
+        .order_by("created_at")
+    )
+    if not pending:
+        return 0
+    answerable = {c.pk: set(_answerable(c.action_request)) for c in pending}
+    sent = 0
+    for user in users_with_workspace_perm(workspace=workspace, perm="approve_actions"):
+        recent = DigestedConfirmation.objects.filter(
+            workspace=workspace, user=user, created_at__gt=now - timedelta(minutes=every)
+        )
+        if every and recent.exists():
+            continue
+        listed = set(
+            DigestedConfirmation.objects.filter(user=user, confirmation__in=pending).values_list(
+                "confirmation_id", flat=True
+            )
+        )
+        items = [c for c in pending if c.pk not in listed and user.pk not in answerable[c.pk]]
+        if items:
+            sent += _digest_send(workspace, user, items, every, now)
+    return sent
+
+
+def _digest_send(workspace: Workspace, user, items: list, every: int, now: datetime) -> bool:
+    entries = []
+    for confirmation in items:
+        buttons = _decision_paths(confirmation)
+        action = confirmation.action_request
+        entries.append(
+            {
+                "tool": content.clean_line(action.tool_name),
+                "summary": content.clean_text(confirmation.summary, limit=500),
+                "quoted_summary": content.quoted(confirmation.summary),
+                "irreversible": confirmation.irreversible,
+                "expires_at": confirmation.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+                "link": content.admin_url(_signed_review_path(confirmation)),
+                "approve_link": content.admin_url(buttons["approve"]) if buttons else "",
+                "deny_link": content.admin_url(buttons["deny"]) if buttons else "",
+            }
+        )
+    count = len(items)
+    rendered = content.render_email(
+        "confirmation_digest",
+        {
+            "workspace_name": content.clean_line(workspace.name),
+            "entries": entries,
+            "every": every,
+            "count": count,
+        },
+        subject=f"{count} request{'s' if count != 1 else ''} waiting in {workspace.name}",
+    )
+    ids = [str(c.pk) for c in items]
+    try:
+        with transaction.atomic():
+            published = event_publish(
+                workspace=workspace,
+                event=Event.CONFIRMATION_DIGEST,
+                event_key=f"{Event.CONFIRMATION_DIGEST}:{user.pk}:{now.isoformat()}",
+                data={"confirmations": ids, "every_minutes": every},
+                emails=[Email(recipient=user.email, content=rendered)],
+                endpoints=[],  # webhooks already had each request as it came
+            )
+            if published is None:
+                return False
+            DigestedConfirmation.objects.bulk_create(
+                DigestedConfirmation(
+                    workspace=workspace,
+                    confirmation=confirmation,
+                    user=user,
+                    event=published,
+                    created_at=now,
+                )
+                for confirmation in items
+            )
+            audit_record(
+                EVENTS[AuditAction.CONFIRMATION_DIGEST_SENT].event(
+                    target_id=user.pk,
+                    input={"confirmations": ids, "recipient": user.email, "every_minutes": every},
+                    rationale=f"digest of {count} pending request(s) every {every} minutes",
+                    outcome="sent",
+                ),
+                workspace=workspace,
+                actor=SYSTEM,
+            )
+    except IntegrityError:  # a concurrent run listed one of them first: its digest stands
+        return False
     return True
 
 

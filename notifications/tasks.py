@@ -82,3 +82,9 @@ def slack_post(message_id: str) -> str:
 def slack_update(confirmation_id: str) -> int:
     """Show who decided (or that it expired) in the request's Slack messages."""
     return slack_services.slack_messages_update(confirmation_id=confirmation_id)
+
+
+@shared_task(name="notifications.send_approval_digests")
+def send_approval_digests() -> int:
+    """Digests of pending requests, for workspaces that chose them (audited each)."""
+    return services.confirmations_digest_due()

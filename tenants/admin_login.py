@@ -14,6 +14,7 @@ counted as a failed guess."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 
 from common.net import client_ip
@@ -27,6 +28,11 @@ NO_ADMIN_ACCESS = (
 )
 
 
+LOCAL_PASSWORDS_OFF = (
+    "Password login is switched off on this server: use “Log in with single sign-on”."
+)
+
+
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -34,6 +40,8 @@ class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
         self.fields["username"].label = "E-mail"
 
     def clean(self):
+        if not settings.WARDEN_LOCAL_PASSWORDS:  # the deployment signs people in by SSO only
+            raise forms.ValidationError(LOCAL_PASSWORDS_OFF, code="local_passwords_off")
         username = self.cleaned_data.get("username") or ""
         password = self.cleaned_data.get("password")
         if not username or not password:

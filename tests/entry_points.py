@@ -19,6 +19,8 @@ MODULES = (
     "tests.notifications.test_escalation",
     "tests.notifications.test_slack",
     "tests.approvals.test_policy_entry_points",
+    "tests.notifications.test_digest",
+    "tests.notifications.test_email_buttons",
 )
 
 

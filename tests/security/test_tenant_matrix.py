@@ -47,7 +47,7 @@ from approvals.guard import operator_seeding
 from approvals.models import ApprovalRecord, ConfirmationRequest
 from approvals.policy.document import export_document
 from approvals.policy.services import policy_apply
-from approvals.review_link import QUERY_PARAMETER, review_link_token
+from approvals.review_link import QUERY_PARAMETER, decision_link_token, review_link_token
 from audit.attachments import attachment_add
 from audit.events import EVENTS
 from audit.models import AuditAction, AuditEntry, VersionLog
@@ -88,6 +88,9 @@ EXCLUDED = {
     "admin/password_change/": "one's own password",
     "admin/password_change/done/": "one's own password",
     "admin/jsi18n/": "static JavaScript catalog",
+    # Single sign-on: no object behind them; the provider names the person.
+    "oidc/authenticate/": "SSO start (tests/e2e/test_sso.py)",
+    "oidc/callback/": "SSO return (tests/e2e/test_sso.py)",
     # OAuth metadata (RFC 8414, RFC 9728): the same public document for everyone.
     ".well-known/oauth-authorization-server": "public OAuth metadata",
     ".well-known/oauth-protected-resource": "public OAuth metadata",
@@ -220,6 +223,16 @@ class World:
     def confirmation_token(self) -> str:
         """The token of A's approved confirmation: in A, it would now allow the call."""
         return self._approved[1]
+
+    @cached_property
+    def approve_button(self) -> str:
+        """A's e-mail Approve button (a genuine signed link for A's request)."""
+        return decision_link_token(
+            confirmation_id=self.confirmation.pk,
+            workspace_id=self.workspace.pk,
+            expires_at=timezone.now() + timedelta(hours=1),
+            verdict="approve",
+        )
 
     @cached_property
     def review_link(self) -> str:
@@ -877,6 +890,14 @@ page(
     extra={"link": True},
 )
 page(
+    f"{QUEUE}<uuid:pk>/email/<str:verdict>/",
+    "get",
+    OBJECT,
+    "confirmation",
+    path=f"/{QUEUE}{{ref}}/email/approve/?{QUERY_PARAMETER}=LINK",
+    extra={"link": "approve"},
+)
+page(
     f"{QUEUE}<uuid:pk>/decide/",
     "post",
     OBJECT,
@@ -1255,7 +1276,8 @@ def _serves(route: str, principal: str) -> bool:
 
 def _intrude(world: World, row: Row, principal: str, client, api_error) -> None:
     ref = world.ref(row)
-    link = world.review_link if row.extra.get("link") else ""
+    link = {True: "review_link", "approve": "approve_button"}.get(row.extra.get("link"))
+    link = getattr(world, link) if link else ""  # built only when the row needs it
     foreign = _send(client, row, ref, link, principal)
     assert foreign.status_code < 500, foreign.content[:300]
     text = foreign.content.decode(errors="replace")
