@@ -68,6 +68,18 @@ def test_a_loosening_bulk_update_is_refused(workspace):
     assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is True
 
 
+def test_a_field_outside_the_models_own_snapshot_is_still_compared(workspace, make_tool):
+    """The reviewed upstream definition (`output_schema`, set at import) is not in
+    Tool.snapshot(); the guard compares every classified column of the row too."""
+    from approvals.models import Tool
+
+    tool = make_tool(workspace, "crm.lookup")
+    tool.output_schema = {"type": "object", "properties": {"ssn": {"type": "string"}}}
+    error = refused(tool.save)
+    assert error.detail["operations"]
+    assert Tool.objects.get(pk=tool.pk).output_schema == {}
+
+
 def test_the_door_grant_for_a_row_lets_its_bulk_update_through(workspace):
     """The control for the bulk refusal: QuerySet.update is checked row by row against
     that row's own grant (guard._on_update passes the row's pk, not None)."""
