@@ -194,6 +194,7 @@ def test_the_tools_list_names_each_tools_effective_rule_and_why(
         live_workspace, "crm.cond", confirmation="conditional", condition="params.amount > 10"
     )
     make_tool(live_workspace, "crm.mail", level="external")
+    make_tool(live_workspace, "crm.send", level="external", confirmation="always")
     make_tool(live_workspace, "crm.vault", data_classes=["secrets"])
     make_tool(live_workspace, "crm.wipe", level="write", irreversible=True, confirmation="always")
     attended = key_client(make_key(live_workspace, scopes=EVERY_ACTION)[1])
@@ -214,6 +215,7 @@ def test_the_tools_list_names_each_tools_effective_rule_and_why(
         "crm.always": always,
         "crm.cond": ("conditional", "when the tool's condition holds: params.amount > 10"),
         "crm.mail": outbound,
+        "crm.send": always,
         "crm.vault": secrets,
         "crm.wipe": always,
     }
@@ -222,6 +224,7 @@ def test_the_tools_list_names_each_tools_effective_rule_and_why(
         "crm.always": skipped,
         "crm.cond": skipped,
         "crm.mail": outbound,
+        "crm.send": outbound,
         "crm.vault": secrets,
         "crm.wipe": ("always", "sensitivity floor: irreversible actions always reach a human"),
     }
