@@ -223,6 +223,7 @@ def test_reason_is_required(live_workspace, pending, approver, user_client, reas
         f"/api/v1/approvals/{confirmation.pk}/approve", body, format="json"
     )
     assert (response.status_code, code(response)) == (400, "validation_error")
+    assert "reason" in response.json()["error"]["detail"]  # names the field to fix
 
 
 def test_a_reason_of_exactly_the_maximum_length_is_accepted(

@@ -196,6 +196,7 @@ def test_the_tools_list_names_each_tools_effective_rule_and_why(
     make_tool(live_workspace, "crm.mail", level="external")
     make_tool(live_workspace, "crm.send", level="external", confirmation="always")
     make_tool(live_workspace, "crm.vault", data_classes=["secrets"])
+    make_tool(live_workspace, "crm.payroll", level="write", data_classes=["pii", "financial"])
     make_tool(live_workspace, "crm.wipe", level="write", irreversible=True, confirmation="always")
     attended = key_client(make_key(live_workspace, scopes=EVERY_ACTION)[1])
     _, secret = make_key(
@@ -209,6 +210,7 @@ def test_the_tools_list_names_each_tools_effective_rule_and_why(
     always = ("always", "the tool always needs confirmation")
     outbound = ("always", "external effects need a human (unattended outbound is off)")
     secrets = ("always", "sensitivity floor: reading secrets reaches a human")
+    payroll = ("always", "sensitivity floor: write touching financial, pii reaches a human")
     skipped = ("never", "unattended key skips the tool's confirmation rule")
     assert _tools_as(attended) == {
         "crm.never": needs_none,
@@ -217,6 +219,7 @@ def test_the_tools_list_names_each_tools_effective_rule_and_why(
         "crm.mail": outbound,
         "crm.send": always,
         "crm.vault": secrets,
+        "crm.payroll": payroll,
         "crm.wipe": always,
     }
     assert _tools_as(unattended) == {
@@ -226,5 +229,6 @@ def test_the_tools_list_names_each_tools_effective_rule_and_why(
         "crm.mail": outbound,
         "crm.send": outbound,
         "crm.vault": secrets,
+        "crm.payroll": payroll,
         "crm.wipe": ("always", "sensitivity floor: irreversible actions always reach a human"),
     }
