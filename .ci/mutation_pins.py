@@ -100,6 +100,13 @@ PINS = (
         "if False:",
         (f"{GATE}::test_unattended_key_does_not_lift_the_outbound_gate",),
     ),
+    Pin(
+        "tools-list-hides-always",
+        "approvals/gate.py",
+        '    if own == "always":\n',
+        '    if own == "XXalwaysXX":\n',
+        (f"{KILLS}::test_the_tools_list_names_each_tools_effective_rule_and_why",),
+    ),
     # --- four eyes (approvals/confirmations.py) ------------------------------------------
     Pin(
         "four-eyes-off",
@@ -207,6 +214,13 @@ PINS = (
         "        check(target, row.pk, before, snapshot(row))\n",
         "        pass\n",
         (f"{KILLS}::test_a_loosening_bulk_update_is_refused",),
+    ),
+    Pin(
+        "guard-bulk-update-ignores-row-grant",
+        "approvals/guard.py",
+        "check(target, row.pk, before,",
+        "check(target, None, before,",
+        (f"{KILLS}::test_the_door_grant_for_a_row_lets_its_bulk_update_through",),
     ),
     Pin(
         "guard-ignores-delete",

@@ -223,6 +223,17 @@ def test_reason_is_required(live_workspace, pending, approver, user_client, reas
         f"/api/v1/approvals/{confirmation.pk}/approve", body, format="json"
     )
     assert (response.status_code, code(response)) == (400, "validation_error")
+    assert "reason" in response.json()["error"]["detail"]  # names the field to fix
+
+
+def test_a_reason_of_exactly_the_maximum_length_is_accepted(
+    live_workspace, pending, approver, approve
+):
+    """The limit is 2000 characters inclusive (confirmations.MAX_REASON_CHARS)."""
+    _, _, confirmation = pending
+    response = approve(approver, live_workspace, confirmation.pk, reason="x" * 2000)
+    assert response.status_code == 200, response.json()
+    assert ConfirmationRequest.objects.get(pk=confirmation.pk).status == "approved"
 
 
 def test_already_decided(live_workspace, pending, approver, make_member, approve):

@@ -6,9 +6,11 @@ screen, command and task reaches) and POST /api/v1/actions."""
 import base64
 import hashlib
 import hmac
+from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from approvals.guard import Grant, granted
 from approvals.models import ConfirmationRequest
@@ -64,6 +66,27 @@ def test_a_loosening_bulk_update_is_refused(workspace):
     rows = Workspace.objects.filter(pk=workspace.pk)
     refused(lambda: rows.update(sensitivity_floor=False))
     assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is True
+
+
+def test_a_field_outside_the_models_own_snapshot_is_still_compared(workspace, make_tool):
+    """The reviewed upstream definition (`output_schema`, set at import) is not in
+    Tool.snapshot(); the guard compares every classified column of the row too."""
+    from approvals.models import Tool
+
+    tool = make_tool(workspace, "crm.lookup")
+    tool.output_schema = {"type": "object", "properties": {"ssn": {"type": "string"}}}
+    error = refused(tool.save)
+    assert error.detail["operations"]
+    assert Tool.objects.get(pk=tool.pk).output_schema == {}
+
+
+def test_the_door_grant_for_a_row_lets_its_bulk_update_through(workspace):
+    """The control for the bulk refusal: QuerySet.update is checked row by row against
+    that row's own grant (guard._on_update passes the row's pk, not None)."""
+    rows = Workspace.objects.filter(pk=workspace.pk)
+    with granted(Grant("workspace", str(workspace.pk), frozenset({LOWER_FLOOR}))):
+        assert rows.update(sensitivity_floor=False) == 1
+    assert Workspace.objects.get(pk=workspace.pk).sensitivity_floor is False
 
 
 def test_deleting_a_protected_row_without_a_grant_is_refused(workspace):
@@ -142,3 +165,70 @@ def test_who_rotated_the_key_after_the_ask_cannot_approve_its_request(
     assert answer.json()["error"]["code"] == "four_eyes"
     other = make_member(live_workspace, Role.APPROVER)
     assert approve(other, live_workspace, confirmation.pk).status_code == 200
+
+
+# --- what GET /tools tells a key (gate.tool_confirmation) --------------------------------
+
+
+def _tools_as(client) -> dict:
+    response = client.get("/api/v1/tools")
+    assert response.status_code == 200, response.json()
+    return {
+        row["name"]: (row["confirmation"], row["confirmation_reason"])
+        for row in response.json()["results"]
+    }
+
+
+EVERY_ACTION = ["actions:read", "actions:write", "actions:external"]
+
+
+def test_the_tools_list_names_each_tools_effective_rule_and_why(
+    live_workspace, make_key, key_client, make_tool
+):
+    """The one answer for every screen: the tool's own rule, then the outbound switch,
+    then the floor; an unattended key sees the rule it is decided under (it skips the
+    tool's own rule, never the outbound gate or the floor)."""
+    make_tool(live_workspace, "crm.never")
+    make_tool(live_workspace, "crm.always", confirmation="always")
+    make_tool(
+        live_workspace, "crm.cond", confirmation="conditional", condition="params.amount > 10"
+    )
+    make_tool(live_workspace, "crm.mail", level="external")
+    make_tool(live_workspace, "crm.send", level="external", confirmation="always")
+    make_tool(live_workspace, "crm.vault", data_classes=["secrets"])
+    make_tool(live_workspace, "crm.payroll", level="write", data_classes=["pii", "financial"])
+    make_tool(live_workspace, "crm.wipe", level="write", irreversible=True, confirmation="always")
+    attended = key_client(make_key(live_workspace, scopes=EVERY_ACTION)[1])
+    _, secret = make_key(
+        live_workspace,
+        scopes=EVERY_ACTION,
+        unattended_mode=True,
+        expires_at=timezone.now() + timedelta(days=30),
+    )
+    unattended = key_client(secret)
+    needs_none = ("never", "the tool needs no confirmation")
+    always = ("always", "the tool always needs confirmation")
+    outbound = ("always", "external effects need a human (unattended outbound is off)")
+    secrets = ("always", "sensitivity floor: reading secrets reaches a human")
+    payroll = ("always", "sensitivity floor: write touching financial, pii reaches a human")
+    skipped = ("never", "unattended key skips the tool's confirmation rule")
+    assert _tools_as(attended) == {
+        "crm.never": needs_none,
+        "crm.always": always,
+        "crm.cond": ("conditional", "when the tool's condition holds: params.amount > 10"),
+        "crm.mail": outbound,
+        "crm.send": always,
+        "crm.vault": secrets,
+        "crm.payroll": payroll,
+        "crm.wipe": always,
+    }
+    assert _tools_as(unattended) == {
+        "crm.never": needs_none,
+        "crm.always": skipped,
+        "crm.cond": skipped,
+        "crm.mail": outbound,
+        "crm.send": outbound,
+        "crm.vault": secrets,
+        "crm.payroll": payroll,
+        "crm.wipe": ("always", "sensitivity floor: irreversible actions always reach a human"),
+    }
