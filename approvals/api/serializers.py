@@ -179,6 +179,13 @@ class ToolSerializer(serializers.ModelSerializer):
     workspace's rules (floor, outbound) applied: the same answer as the admin and posture."""
 
     effective_confirmation = serializers.SerializerMethodField()
+    shadow_confirmation = serializers.ChoiceField(
+        choices=Tool.Confirmation.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Shadow confirmation rule, recorded beside the live decision and never "
+        'enforced; "" when the tool has none.',
+    )
 
     class Meta:
         model = Tool
