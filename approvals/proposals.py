@@ -160,3 +160,17 @@ def membership_remove(membership: Membership) -> Proposal:
         str(membership.pk),
         {},
     )
+
+
+def invitation_create(workspace: Workspace, user, role: str) -> Proposal:
+    """Offering a role that may approve grows who may approve once accepted: judged
+    now, so accepting it later asks nobody again (approvals.door.accepting_invitation)."""
+    return Proposal(
+        Target.INVITATION,
+        "create",
+        f"invitation of {user.email}",
+        None,
+        {"user": user.email, "role": role, "workspace": str(workspace.pk)},
+        None,
+        {"user_id": user.pk, "role": role},
+    )
