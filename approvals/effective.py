@@ -455,13 +455,14 @@ MEMBERSHIP_FACETS = (
 )
 MEMBERSHIP_INERT = {"id": Inert("identity"), "created_at": Inert("bookkeeping")}
 
+
 def _answered(before: dict, after: dict) -> bool:
     """An open invitation answered once closes it (it can no longer be accepted); the
     membership accepting creates was judged when the invitation was offered. Re-opening
     or re-answering is governed."""
-    return all(not before.get(k) or before.get(k) == after.get(k) for k in ("accepted_at", "declined_at")) and not (
-        after.get("accepted_at") and after.get("declined_at")
-    )
+    return all(
+        not before.get(k) or before.get(k) == after.get(k) for k in ("accepted_at", "declined_at")
+    ) and not (after.get("accepted_at") and after.get("declined_at"))
 
 
 INVITATION_FACETS = (

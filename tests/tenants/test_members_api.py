@@ -38,9 +38,7 @@ def test_added_member_gets_the_roles_permissions(workspace, members_key):
 
 
 @pytest.mark.parametrize("role", ["approver", "admin"])
-def test_adding_someone_who_may_approve_waits_for_a_second_person(
-    workspace, members_key, role
-):
+def test_adding_someone_who_may_approve_waits_for_a_second_person(workspace, members_key, role):
     """Who may approve grows (closed world): filed, not added."""
     response = members_key.post(
         "/api/v1/members", {"email": "ann@example.test", "role": role}, format="json"
