@@ -112,7 +112,7 @@ def key_set_unattended(key: MachineKey, unattended: bool) -> Proposal:
 
 
 def key_unsuspend(key: MachineKey) -> Proposal:
-    before = key.snapshot()
+    before = snapshot(key)  # every classified facet, as the guard compares
     return Proposal(
         Target.KEY,
         "unsuspend",
