@@ -13,7 +13,7 @@ from approvals.models import Tool
 from keys import services as key_services
 from keys.models import MachineKey
 from tenants import services as tenant_services
-from tenants.models import Membership, Workspace
+from tenants.models import Invitation, Membership, Workspace
 
 
 def _membership_snapshot(membership: Membership) -> dict:
@@ -123,6 +123,22 @@ def _membership_delete(*, workspace, actor, target_id, **_):
         tenant_services.membership_remove(membership=membership, actor=actor)
 
 
+def _invitation_snapshot(invitation: Invitation) -> dict:
+    return invitation.snapshot()
+
+
+def _invitation_create(*, workspace, actor, values, **_):
+    user = get_user_model().objects.get(pk=values["user_id"])
+    return tenant_services.invitation_create(
+        workspace=workspace, user=user, role=values["role"], actor=actor
+    )
+
+
+def _invitation_check(*, workspace, values, **_):
+    user = get_user_model().objects.get(pk=values["user_id"])
+    tenant_services.invitation_precheck(workspace=workspace, user=user, role=values["role"])
+
+
 def _membership_check(*, workspace, actor, target_id, values, verb):
     membership = (
         Membership.objects.filter(workspace=workspace, pk=target_id).select_related("user").first()
@@ -145,6 +161,7 @@ def register() -> None:
     guard.register(MachineKey, Target.KEY, MachineKey.snapshot)
     guard.register(Workspace, Target.WORKSPACE, Workspace.settings_snapshot)
     guard.register(Membership, Target.MEMBERSHIP, _membership_snapshot)
+    guard.register(Invitation, Target.INVITATION, _invitation_snapshot)
 
     door.register_applier(Target.TOOL, "create", _tool_create)
     door.register_applier(Target.TOOL, "update", _tool_update)
@@ -156,6 +173,8 @@ def register() -> None:
     door.register_applier(Target.MEMBERSHIP, "create", _membership_create)
     door.register_applier(Target.MEMBERSHIP, "update", _membership_update)
     door.register_applier(Target.MEMBERSHIP, "delete", _membership_delete)
+    door.register_applier(Target.INVITATION, "create", _invitation_create)
+    door.register_check(Target.INVITATION, "create", _invitation_check)
 
     confirmations.SUBJECT_CUSTODY[str(Target.KEY)] = _key_subject_custody
 
@@ -176,6 +195,9 @@ def register() -> None:
     )
     door.register_reader(
         Target.MEMBERSHIP, lambda ws, pk: Membership.objects.filter(workspace=ws, pk=pk).first()
+    )
+    door.register_reader(
+        Target.INVITATION, lambda ws, pk: Invitation.objects.filter(workspace=ws, pk=pk).first()
     )
 
     if door.apply_approved not in confirmations.APPROVAL_HOOKS:

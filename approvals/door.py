@@ -19,8 +19,9 @@ a governed model that loosens governance unless this door granted it.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,7 +39,7 @@ from approvals.governance import (
     combined,
     loosening,
 )
-from approvals.guard import Grant, granted
+from approvals.guard import NEW_ROWS, Grant, granted
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
 from approvals.outcome import Outcome
 from audit.models import ExceptionRecord
@@ -358,6 +359,16 @@ def apply_approved(*, confirmation: ConfirmationRequest, action: ActionRequest, 
         result_reported_at=timezone.now(),
     )
     action.status = ActionRequest.Status.EXECUTED
+
+
+@contextlib.contextmanager
+def accepting_invitation() -> Iterator[None]:
+    """Accepting an invitation creates the membership it offered. Its role was judged
+    when it was offered (the guard refuses an invitation offering a role that may
+    approve unless this door granted it), so the acceptance asks nobody again; nothing
+    else passes (only creating a membership is granted)."""
+    with granted(Grant(str(Target.MEMBERSHIP), NEW_ROWS, frozenset({"warden.member.grant_admin"}))):
+        yield
 
 
 def parse_when(value: Any) -> datetime | None:

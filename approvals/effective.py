@@ -451,30 +451,42 @@ WORKSPACE_INERT = {
 ROLE_RANK = {"member": 0, "auditor": 1, "approver": 2, "admin": 3, "owner": 4}
 
 PRIVILEGED = frozenset({"owner", "admin"})
+# Roles that may approve what agents ask and governed changes: "who may approve".
+APPROVING = frozenset({"owner", "admin", "approver"})
 
 
 def _role(before: dict, after: dict) -> bool:
-    """Lowered, or a role anyone may be given at once (as on creation); raising someone
-    to admin or owner is governed."""
+    """Lowered, or to a role that may not approve; raising someone to approver, admin or
+    owner grows who may approve (four eyes counts on that person) and is governed."""
     now, was = after.get("role"), before.get("role")
-    return ROLE_RANK.get(now, 9) <= ROLE_RANK.get(was, -1) or now not in PRIVILEGED
+    return ROLE_RANK.get(now, 9) <= ROLE_RANK.get(was, -1) or now not in APPROVING
 
 
 MEMBERSHIP_FACETS = (
-    Facet("role", ("role",), _role, "lowered, or not to admin/owner"),
+    Facet("role", ("role",), _role, "lowered, or to a role that may not approve"),
     Facet("who", ("user", "workspace"), unchanged("user", "workspace"), "governed"),
 )
 MEMBERSHIP_INERT = {"id": Inert("identity"), "created_at": Inert("bookkeeping")}
 
+
+def _answered(before: dict, after: dict) -> bool:
+    """An open invitation answered once closes it (it can no longer be accepted); the
+    membership accepting creates was judged when the invitation was offered. Re-opening
+    or re-answering is governed."""
+    return all(
+        not before.get(k) or before.get(k) == after.get(k) for k in ("accepted_at", "declined_at")
+    ) and not (after.get("accepted_at") and after.get("declined_at"))
+
+
 INVITATION_FACETS = (
-    Facet("role offered", ("role",), _role, "lowered, or not to admin/owner"),
+    Facet("role offered", ("role",), _role, "lowered, or to a role that may not approve"),
     Facet("who", ("user", "workspace"), unchanged("user", "workspace"), "governed"),
     Facet("open until", ("expires_at",), lower("expires_at"), "earlier"),
     Facet(
         "answered",
         ("accepted_at", "declined_at"),
-        unchanged("accepted_at", "declined_at"),
-        "governed",
+        _answered,
+        "answered once (accepting joins with the role already judged); never re-opened",
     ),
 )
 INVITATION_INERT = {
@@ -672,12 +684,19 @@ CONTEXT_KEYS = frozenset({"other_approvers", "other_members", "other_active", "p
 # unattended mode are governed; a membership with a privileged role is governed.
 CREATION: dict[str, Callable[[dict[str, Any]], bool]] = {
     TOOL: lambda after: not after.get("enabled", True),
-    # A new destination can only reach hosts on the governed host allowlist, or a
-    # directory only an operator may choose. Filing creations for a second human (the
-    # signing secret then has to reach the proposer) is not built yet: README.
-    WEBHOOK: lambda after: True,
-    EXPORT: lambda after: True,
+    # A new destination sends notifications or evidence somewhere new: it narrows only
+    # when it is created switched off (it sends nothing). The doors create it off at once
+    # (its signing secret reaches the proposer) and file switching it on for a second
+    # human (notifications.admin, approvals.effective_doors).
+    WEBHOOK: lambda after: not after.get("enabled", True),
+    EXPORT: lambda after: not after.get("enabled", True),
     AUTOMATION: lambda after: True,  # the row holds the defaults; changes are judged as edits
+    # Who may approve grows with a member or an invitation whose role may approve; the
+    # founding owner of a new workspace (no other member) excepted.
+    MEMBERSHIP: lambda after: (
+        after.get("role") not in APPROVING or after.get("other_members", 1) == 0
+    ),
+    INVITATION: lambda after: after.get("role") not in APPROVING,
 }
 # Deleting an object: True when it narrows (it can no longer be called or used).
 # Removing where notifications or evidence go is governed.

@@ -40,6 +40,7 @@ class Target(StrEnum):
     KEY = "machine_key"
     WORKSPACE = "workspace"
     MEMBERSHIP = "membership"
+    INVITATION = "invitation"
     WEBHOOK = "webhook_endpoint"
     EXPORT = "export_destination"
     AUTOMATION = "automation_settings"
@@ -63,6 +64,7 @@ APPROVER_ROLES = frozenset({"owner", "admin", "approver"})
 
 _CONFIRMATION_RANK = {"never": 0, "conditional": 1, "always": 2}
 _LEVEL_RANK = {"read": 0, "write": 1, "external": 2}
+_ROLE_RANK = effective.ROLE_RANK
 
 
 @dataclass(frozen=True)
@@ -243,11 +245,15 @@ def _list_widened(field: str) -> Callable[[Snapshot, Snapshot], bool]:
 
 
 def _member_raised(before: Snapshot, after: Snapshot) -> bool:
-    """`other_members` rides in the snapshot: a new workspace's founding owner raises
-    nobody above anyone."""
+    """Someone given (or offered) a role that may approve, or a higher one: who may
+    approve grows. `other_members` rides in the snapshot: a new workspace's founding
+    owner raises nobody above anyone."""
     if after is None or (before is None and _is(after, "other_members", 1) == 0):
         return False
-    return _is(after, "role") in PRIVILEGED_ROLES and _was(before, "role") not in PRIVILEGED_ROLES
+    now = _is(after, "role")
+    if now not in APPROVER_ROLES:
+        return False
+    return before is None or _ROLE_RANK.get(now, 9) > _ROLE_RANK.get(_was(before, "role"), -1)
 
 
 def _member_last_approver_lost(before: Snapshot, after: Snapshot) -> bool:
@@ -537,11 +543,22 @@ OPERATIONS: tuple[GovernedOperation, ...] = (
     GovernedOperation(
         "warden.member.grant_admin",
         Target.MEMBERSHIP,
-        "Make someone an admin or owner",
+        "Add someone with a role that may approve (approver, admin, owner), or raise "
+        "someone's role to one",
         _member_raised,
-        "they could change the rules, keys and members",
+        "one more person could approve what agents ask and governed changes (and an admin "
+        "or owner could change the rules, keys and members)",
         "manage_workspace",
-        fields=frozenset({"role"}),
+        fields=frozenset({"role", "created"}),
+    ),
+    GovernedOperation(
+        "warden.member.invite_approver",
+        Target.INVITATION,
+        "Invite someone with a role that may approve",
+        _member_raised,
+        "once they accept, one more person could approve what agents ask",
+        "manage_workspace",
+        fields=frozenset({"role", "created"}),
     ),
     GovernedOperation(
         "warden.member.remove_last_approver",

@@ -61,11 +61,16 @@ def operator_seeding() -> Iterator[None]:
         yield
 
 
+# A grant's pk for creating rows only (never a change to an existing row).
+NEW_ROWS = "<new rows>"
+
+
 def _covered(target: Target, pk: Any, operations: list) -> bool:
     names = {op.name for op in operations}
     key = None if pk is None else str(pk)
     for grant in _GRANTS.get():
-        if grant.target == target and grant.pk in (None, key) and names <= grant.operations:
+        rows = grant.pk in (None, key) or (grant.pk == NEW_ROWS and key is None)
+        if grant.target == target and rows and names <= grant.operations:
             return True
     return False
 

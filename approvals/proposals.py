@@ -112,7 +112,7 @@ def key_set_unattended(key: MachineKey, unattended: bool) -> Proposal:
 
 
 def key_unsuspend(key: MachineKey) -> Proposal:
-    before = key.snapshot()
+    before = snapshot(key)  # every classified facet, as the guard compares
     return Proposal(
         Target.KEY,
         "unsuspend",
@@ -159,4 +159,18 @@ def membership_remove(membership: Membership) -> Proposal:
         None,
         str(membership.pk),
         {},
+    )
+
+
+def invitation_create(workspace: Workspace, user, role: str) -> Proposal:
+    """Offering a role that may approve grows who may approve once accepted: judged
+    now, so accepting it later asks nobody again (approvals.door.accepting_invitation)."""
+    return Proposal(
+        Target.INVITATION,
+        "create",
+        f"invitation of {user.email}",
+        None,
+        {"user": user.email, "role": role, "workspace": str(workspace.pk)},
+        None,
+        {"user_id": user.pk, "role": role},
     )

@@ -213,7 +213,10 @@ class WebhookAttemptInline(admin.TabularInline):
 
 
 def _endpoint_create(write: AdminWrite) -> WebhookEndpoint:
-    """The signing secret is kept on the request for the one response that shows it."""
+    """A new endpoint sends notifications somewhere new (closed world): it is created
+    switched off at once, which sends nothing, and switching it on is filed through the
+    door for a second person. The signing secret is kept on the request for the one
+    response that shows it (the proposer needs it either way)."""
     data = write.data
     issued = services.endpoint_create(
         workspace=data["workspace"],
@@ -221,8 +224,15 @@ def _endpoint_create(write: AdminWrite) -> WebhookEndpoint:
         url=data["url"],
         events=data["events"],
         actor=write.actor,
+        enabled=False,
     )
     write.request._warden_issued_secret = issued.secret
+    through_door(
+        write.admin,
+        write.request,
+        workspace=issued.endpoint.workspace,
+        proposal=governance.webhook_update(issued.endpoint, {"enabled": True}),
+    )
     return issued.endpoint
 
 
@@ -279,7 +289,7 @@ class WebhookEndpointAdmin(WardenModelAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         secret = getattr(request, "_warden_issued_secret", None)
-        if self.refused(request) or secret is None:
+        if secret is None:  # refused before anything was created
             return super().response_add(request, obj, post_url_continue)
         return _secret_response(
             self,
@@ -430,13 +440,22 @@ def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
         kind=data["kind"],
         directory=directory,
         url=data.get("url", "") or "",
-        enabled=data["enabled"],
+        # A new destination sends the evidence somewhere new (closed world): created
+        # switched off at once, switching it on goes through the door below.
+        enabled=data["enabled"] and not adding,
         batch_size=data["batch_size"],
         actor=write.actor,
         operator=operator,
         rotate_secret=data.get("rotate_secret", False),
     )
     request._warden_issued_secret = configured.secret
+    if adding and data["enabled"]:
+        through_door(
+            write.admin,
+            request,
+            workspace=obj.workspace,
+            proposal=export_governance.export_configure(configured.destination, {"enabled": True}),
+        )
     return configured.destination
 
 
@@ -478,7 +497,7 @@ class AuditExportDestinationAdmin(WardenModelAdmin):
 
     def _issued(self, request, obj):
         secret = getattr(request, "_warden_issued_secret", None)
-        if self.refused(request) or not secret:
+        if not secret:  # set only once a row holds it (created switched off, or changed)
             return None
         return _secret_response(
             self,

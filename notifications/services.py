@@ -229,8 +229,17 @@ def _audit_endpoint(endpoint, actor, before, reason=""):
 
 @transaction.atomic
 def endpoint_create(
-    *, workspace: Workspace, name: str, url: str, events: Iterable[str], actor: Actor
+    *,
+    workspace: Workspace,
+    name: str,
+    url: str,
+    events: Iterable[str],
+    actor: Actor,
+    enabled: bool = True,
 ) -> IssuedEndpoint:
+    """Enabled, it sends notifications somewhere new: the guard refuses that unless the
+    door granted it (approvals.effective.CREATION). Created switched off, it sends
+    nothing and applies at once."""
     name = content.clean_line(name, limit=100).strip()
     if not name:
         raise WardenError("validation_error", "An endpoint needs a name.", {"name": ["Required."]})
@@ -241,6 +250,7 @@ def endpoint_create(
         url=_check_url(workspace, url),
         events=_clean_events(events),
         secret=secret,
+        enabled=enabled,
         created_by=actor.label,
     )
     _audit_endpoint(endpoint, actor, None)

@@ -159,9 +159,15 @@ def _membership_add(write: AdminWrite) -> Membership | None:
     admin_, request, obj = write.admin, write.request, write.obj
     user = services.user_get_or_create(email=write.data["email"])
     if services.needs_invitation(user=user, workspace=obj.workspace):
-        services.invitation_create(
-            workspace=obj.workspace, user=user, role=obj.role, actor=write.actor
+        # Offering a role that may approve is governed like adding one (the door).
+        applied, _ = through_door(
+            admin_,
+            request,
+            workspace=obj.workspace,
+            proposal=proposals.invitation_create(obj.workspace, user, obj.role),
         )
+        if not applied:
+            return None
         admin_.withhold_success(request)  # no membership yet: no "added"
         admin_.message_user(
             request,

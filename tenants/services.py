@@ -334,15 +334,14 @@ def needs_invitation(*, user, workspace: Workspace) -> bool:
     )
 
 
-@transaction.atomic
-def invitation_create(*, workspace: Workspace, user, role: str, actor: Actor) -> Invitation:
+def invitation_precheck(*, workspace: Workspace, user, role: str) -> None:
+    """What would refuse the invitation, checked before anyone is asked to approve it."""
     if role not in INVITABLE_ROLES:
         raise WardenError(
             "validation_error",
             "Invite as member, approver or auditor; raise the role once they have joined.",
             {"role": [f"Not invitable: {role}"]},
         )
-    _lock_workspace(workspace.pk)
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise WardenError("conflict", "This user is already a member.", {"email": user.email})
     open_ones = Invitation.objects.filter(
@@ -350,6 +349,13 @@ def invitation_create(*, workspace: Workspace, user, role: str, actor: Actor) ->
     ).filter(expires_at__gt=timezone.now())
     if open_ones.exists():
         raise WardenError("conflict", "This user is already invited.", {"email": user.email})
+
+
+@transaction.atomic
+def invitation_create(*, workspace: Workspace, user, role: str, actor: Actor) -> Invitation:
+    invitation_precheck(workspace=workspace, user=user, role=role)
+    _lock_workspace(workspace.pk)
+    invitation_precheck(workspace=workspace, user=user, role=role)
     invitation = Invitation.objects.create(
         workspace=workspace,
         user=user,

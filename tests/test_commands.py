@@ -45,7 +45,13 @@ def test_createworkspace_refuses_a_taken_slug(acme):
 
 def test_addmember_sets_the_password_from_the_environment(acme, monkeypatch):
     monkeypatch.setenv("WARDEN_PASSWORD", "a-long-test-password")
-    out = run("addmember", "acme", "ann@acme.test", "--role", "approver")
+    # Who may approve grows: governed, so an operator applies it with --break-glass.
+    with pytest.raises(CommandError, match="loosens governance"):
+        run("addmember", "acme", "ann@acme.test", "--role", "approver")
+    assert not User.objects.filter(email="ann@acme.test").exists()
+    out = run(
+        "addmember", "acme", "ann@acme.test", "--role", "approver", "--break-glass", "first one"
+    )
     assert "ann@acme.test" in out
     user = User.objects.get(email="ann@acme.test")
     assert user.check_password("a-long-test-password")

@@ -322,13 +322,14 @@ def to_directory(live_workspace, tmp_path, settings):
     from oversight.scheduled_export import destination_configure
 
     settings.WARDEN_EXPORT_DIRECTORY_ROOTS = [str(tmp_path)]
-    destination_configure(
-        workspace=live_workspace,
-        kind="directory",
-        directory=str(tmp_path / "acme"),
-        actor=SYSTEM,
-        operator=True,
-    )
+    with operator_seeding():
+        destination_configure(
+            workspace=live_workspace,
+            kind="directory",
+            directory=str(tmp_path / "acme"),
+            actor=SYSTEM,
+            operator=True,
+        )
     return tmp_path / "acme"
 
 

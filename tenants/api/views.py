@@ -100,14 +100,17 @@ class MemberListView(WorkspaceAPIView):
         with transaction.atomic():
             user = services.user_get_or_create(email=data.validated_data["email"])
             if services.needs_invitation(user=user, workspace=request.workspace):
-                invitation = services.invitation_create(
+                # Offering a role that may approve is governed like adding one.
+                result = door.governed_change(
                     workspace=request.workspace,
-                    user=user,
-                    role=data.validated_data["role"],
                     actor=request.actor,
+                    proposal=proposals.invitation_create(
+                        request.workspace, user, data.validated_data["role"]
+                    ),
                 )
-                return Response(
-                    {"status": "invited", "invitation": InvitationSerializer(invitation).data},
+                return door_response(
+                    result,
+                    lambda i: {"status": "invited", "invitation": InvitationSerializer(i).data},
                     status=202,
                 )
             result = door.governed_change(
@@ -267,9 +270,10 @@ class InvitationAnswerView(APIView):
         invitation = open_invitations_for(user=request.user).filter(pk=pk).first()
         if invitation is None:
             raise WardenError("not_found", "Not found.")
-        invitation = services.invitation_answer(
-            invitation=invitation, accept=self.accept, actor=Actor.for_request(request)
-        )
+        with door.accepting_invitation():
+            invitation = services.invitation_answer(
+                invitation=invitation, accept=self.accept, actor=Actor.for_request(request)
+            )
         return Response(InvitationSerializer(invitation).data)
 
 

@@ -110,7 +110,8 @@ def test_queue_spans_the_users_workspaces_and_filters_by_one(
     approver = role_users[Role.APPROVER]
     from tenants.services import membership_add
 
-    membership_add(workspace=other_workspace, user=approver, role=Role.APPROVER, actor=SYSTEM)
+    with operator_seeding():  # set-up: adding an approver is governed
+        membership_add(workspace=other_workspace, user=approver, role=Role.APPROVER, actor=SYSTEM)
     other_key, _ = make_key(other_workspace)
     mine = make_pending(workspace, agent[0], count=2)
     theirs = make_pending(other_workspace, other_key, count=1)

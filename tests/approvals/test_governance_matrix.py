@@ -142,6 +142,7 @@ ELSEWHERE = {
     "warden.connector.enable",
     "warden.key.unsuspend",
     "warden.member.remove_last_approver",
+    "warden.member.invite_approver",  # tests/tenants/test_invitations.py
     "warden.workspace.widen_outbound_hosts",
     "warden.workspace.disable_auto_suspend",
     "warden.evidence.remove_last_webhook",

@@ -193,9 +193,12 @@ def test_prune_never_removes_entries_the_export_has_not_delivered(aged):
     from notifications.models import AuditExportDestination
 
     old = old_seqs(aged)
-    AuditExportDestination.objects.create(
-        workspace=aged, kind="directory", directory="/tmp", last_exported_seq=4
-    )
+    from approvals.guard import operator_seeding
+
+    with operator_seeding():  # set-up: a new destination is governed
+        AuditExportDestination.objects.create(
+            workspace=aged, kind="directory", directory="/tmp", last_exported_seq=4
+        )
     result = audit_prune(workspace=aged, actor=PRUNER)
     assert max(old) > 4
     assert result.through_seq == 4

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
+from approvals.guard import operator_seeding
 from audit.chain import compute_hash, entry_payload
 from audit.checkpoints import checkpoint_line
 from audit.models import (
@@ -295,7 +296,7 @@ def test_the_beat_task_signs_only_chains_that_moved(signed, make_workspace):
 def test_checkpoints_go_to_the_export_directory_and_verify_offline(signed, settings, tmp_path):
     settings.WARDEN_EXPORT_DIRECTORY_ROOTS = [str(tmp_path)]
     target = tmp_path / "acme"
-    with transaction.atomic():
+    with transaction.atomic(), operator_seeding():
         destination_configure(
             workspace=signed,
             kind="directory",

@@ -84,4 +84,3 @@ def test_identifiers_never_break_inside_a_word_at_1280_px(auditor_page):
     for column in ("tool_shown", "decision_shown", "action_shown"):
         for cell in page.locator(f"#result_list td.field-{column}").all():
             assert set(cell.evaluate(WRAPS_AFTER)) <= set("._/"), (column, cell.inner_text())
-

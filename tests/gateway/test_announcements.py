@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from approvals.guard import operator_seeding
 from notifications.services import endpoint_create
 from tests.gateway.conftest import SYSTEM
 from tests.notifications.receiver import Receiver
@@ -32,13 +33,14 @@ def _lookup(client):
 def test_an_executed_call_is_announced_to_subscribers(
     synced, gw_agent, receiver, django_capture_on_commit_callbacks
 ):
-    issued = endpoint_create(
-        workspace=synced.workspace,
-        name="runner",
-        url=receiver.url,
-        events=["action.executed"],
-        actor=SYSTEM,
-    )
+    with operator_seeding():
+        issued = endpoint_create(
+            workspace=synced.workspace,
+            name="runner",
+            url=receiver.url,
+            events=["action.executed"],
+            actor=SYSTEM,
+        )
     receiver.secret = issued.secret
     _, client, _ = gw_agent
     with django_capture_on_commit_callbacks(execute=True):

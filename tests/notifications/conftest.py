@@ -29,13 +29,14 @@ def receiver():
 def make_endpoint(receiver, allow_http, allow_hosts):
     def make(workspace, events=("confirmation.requested",), url=None, name="hooks"):
         allow_hosts(workspace)
-        issued = endpoint_create(
-            workspace=workspace,
-            name=name,
-            url=url or receiver.url,
-            events=list(events),
-            actor=SYSTEM,
-        )
+        with operator_seeding():
+            issued = endpoint_create(
+                workspace=workspace,
+                name=name,
+                url=url or receiver.url,
+                events=list(events),
+                actor=SYSTEM,
+            )
         receiver.secret = issued.secret
         return issued.endpoint
 

@@ -45,6 +45,20 @@ def add_endpoint(client, workspace, url):
     )
 
 
+def _approve_pending(workspace, by=None):
+    request = ActionRequest.objects.get(workspace=workspace, status="pending")
+    approver = APIClient()
+    approver.force_login(by or Membership.objects.get(workspace=workspace, role=Role.OWNER).user)
+    approved = approver.post(
+        f"/api/v1/approvals/{request.confirmation.pk}/approve",
+        {"reason": "reviewed"},
+        format="json",
+        HTTP_X_WARDEN_WORKSPACE=workspace.slug,
+    )
+    assert approved.status_code == 200, approved.json()
+    return request
+
+
 def test_owner_adds_an_endpoint_and_sees_its_secret_once(
     live_workspace, owner_client, allow_hosts, allow_http, receiver
 ):
@@ -56,6 +70,11 @@ def test_owner_adds_an_endpoint_and_sees_its_secret_once(
     assert endpoint.secret in body
     assert "no-store" in response["Cache-Control"]
     assert AuditEntry.objects.filter(workspace=live_workspace, action="webhook.changed").exists()
+    # A new endpoint sends notifications somewhere new: it is created switched off and
+    # switching it on waits for a second person, the owner's own approval refused.
+    assert endpoint.enabled is False
+    request = ActionRequest.objects.get(workspace=live_workspace, status="pending")
+    assert request.params["changes"]["enabled"] == {"before": False, "after": True}
     for page in (LIST_URL, f"{LIST_URL}{endpoint.pk}/change/"):
         shown = owner_client.get(page)
         assert shown.status_code == 200
@@ -144,6 +163,10 @@ def test_operator_points_the_export_at_a_directory_and_owner_keeps_it(
         },
     )
     assert response.status_code == 302
+    # Sending the evidence somewhere new is governed: created switched off, switching it
+    # on waits for a second person (here the owner approves the operator's request).
+    assert live_workspace.audit_export.enabled is False
+    _approve_pending(live_workspace)
     url = f"/admin/notifications/auditexportdestination/{live_workspace.pk}/change/"
     page = owner_client.get(url).content.decode()
     assert 'name="directory"' not in page

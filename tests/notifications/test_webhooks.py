@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from approvals.guard import operator_seeding
 from audit.models import AuditEntry, ExceptionRecord
 from common.actor import Actor
 from common.errors import WardenError
@@ -76,13 +77,14 @@ def test_endpoint_secret_is_shown_once_and_never_audited(
     live_workspace, allow_hosts, allow_http, receiver
 ):
     allow_hosts(live_workspace)
-    issued = endpoint_create(
-        workspace=live_workspace,
-        name="ops",
-        url=receiver.url,
-        events=["confirmation.requested"],
-        actor=SYSTEM,
-    )
+    with operator_seeding():
+        issued = endpoint_create(
+            workspace=live_workspace,
+            name="ops",
+            url=receiver.url,
+            events=["confirmation.requested"],
+            actor=SYSTEM,
+        )
     assert issued.secret.startswith("whsec_")
     assert issued.secret not in repr(issued) and issued.secret not in repr(issued.endpoint)
     entry = AuditEntry.objects.filter(workspace=live_workspace, action="webhook.changed").get()
@@ -269,13 +271,14 @@ def test_dns_changed_to_an_internal_address_is_refused_at_send_time(
 ):
     monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["93.184.216.34"])
     allow_hosts(live_workspace, ["hooks.example.com"])
-    issued = endpoint_create(
-        workspace=live_workspace,
-        name="rebinding",
-        url="https://hooks.example.com/in",
-        events=["confirmation.requested"],
-        actor=SYSTEM,
-    )
+    with operator_seeding():
+        issued = endpoint_create(
+            workspace=live_workspace,
+            name="rebinding",
+            url="https://hooks.example.com/in",
+            events=["confirmation.requested"],
+            actor=SYSTEM,
+        )
     monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["127.0.0.1"])
     ask_pending()
     delivery = WebhookDelivery.objects.get(endpoint=issued.endpoint)

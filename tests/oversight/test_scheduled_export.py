@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from approvals.guard import operator_seeding
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.services import checkpoint_create
 from common.errors import WardenError
@@ -25,13 +26,14 @@ def export_root(tmp_path, settings):
 @pytest.fixture
 def to_directory(live_workspace, export_root):
     target = export_root / "acme"
-    destination_configure(
-        workspace=live_workspace,
-        kind="directory",
-        directory=str(target),
-        actor=SYSTEM,
-        operator=True,
-    )
+    with operator_seeding():
+        destination_configure(
+            workspace=live_workspace,
+            kind="directory",
+            directory=str(target),
+            actor=SYSTEM,
+            operator=True,
+        )
     return target
 
 
@@ -83,14 +85,15 @@ def test_export_bookkeeping_does_not_feed_itself(live_workspace, to_directory):
 
 
 def test_batches_respect_the_batch_size(live_workspace, export_root):
-    destination_configure(
-        workspace=live_workspace,
-        kind="directory",
-        directory=str(export_root / "small"),
-        batch_size=2,
-        actor=SYSTEM,
-        operator=True,
-    )
+    with operator_seeding():
+        destination_configure(
+            workspace=live_workspace,
+            kind="directory",
+            directory=str(export_root / "small"),
+            batch_size=2,
+            actor=SYSTEM,
+            operator=True,
+        )
     append(live_workspace, 4)
     run = export_run(workspace=live_workspace, max_batches=2)
     assert run.batches == 2 and run.entries == 4 and run.last_exported_seq == 4
@@ -149,9 +152,10 @@ def test_directory_exports_are_off_without_roots(live_workspace, settings, tmp_p
 @pytest.fixture
 def to_webhook(live_workspace, receiver, allow_hosts, allow_http):
     allow_hosts(live_workspace)
-    configured = destination_configure(
-        workspace=live_workspace, kind="webhook", url=receiver.url, actor=SYSTEM, batch_size=4
-    )
+    with operator_seeding():
+        configured = destination_configure(
+            workspace=live_workspace, kind="webhook", url=receiver.url, actor=SYSTEM, batch_size=4
+        )
     receiver.secret = configured.secret
     return configured
 

@@ -330,13 +330,14 @@ class World:
 
     @cached_property
     def endpoint(self):
-        return WebhookEndpoint.objects.create(
-            workspace=self.workspace,
-            name="victim-hook",
-            url="https://victim.example.test/hook",
-            secret="s" * 32,
-            created_by="tests",
-        )
+        with operator_seeding():  # set-up: a new endpoint sends somewhere new (governed)
+            return WebhookEndpoint.objects.create(
+                workspace=self.workspace,
+                name="victim-hook",
+                url="https://victim.example.test/hook",
+                secret="s" * 32,
+                created_by="tests",
+            )
 
     @cached_property
     def webhook_delivery(self):
@@ -356,9 +357,10 @@ class World:
 
     @cached_property
     def export_destination(self):
-        return AuditExportDestination.objects.create(
-            workspace=self.workspace, kind="file", directory="/tmp/victim-export"
-        )
+        with operator_seeding():  # set-up: a new destination is governed
+            return AuditExportDestination.objects.create(
+                workspace=self.workspace, kind="file", directory="/tmp/victim-export"
+            )
 
     @cached_property
     def export_batch(self):

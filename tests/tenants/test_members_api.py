@@ -26,14 +26,26 @@ def owner(workspace):
 
 def test_added_member_gets_the_roles_permissions(workspace, members_key):
     response = members_key.post(
-        "/api/v1/members", {"email": "ann@example.test", "role": "approver"}, format="json"
+        "/api/v1/members", {"email": "ann@example.test", "role": "auditor"}, format="json"
     )
     assert response.status_code == 201
     membership = Membership.objects.get(pk=response.json()["id"])
-    assert membership.user.has_perm("tenants.approve_actions", workspace)
+    assert membership.user.has_perm("tenants.view_audit", workspace)
+    assert not membership.user.has_perm("tenants.approve_actions", workspace)
     assert not membership.user.has_perm("tenants.manage_keys", workspace)
     assert membership.user.is_staff
     assert AuditEntry.objects.filter(action="member.added", target_id=str(membership.pk)).exists()
+
+
+@pytest.mark.parametrize("role", ["approver", "admin"])
+def test_adding_someone_who_may_approve_waits_for_a_second_person(workspace, members_key, role):
+    """Who may approve grows (closed world): filed, not added."""
+    response = members_key.post(
+        "/api/v1/members", {"email": "ann@example.test", "role": role}, format="json"
+    )
+    assert response.status_code == 202, response.json()
+    assert "warden.member.grant_admin" in response.json()["governed_operations"]
+    assert not Membership.objects.filter(workspace=workspace, user__email="ann@example.test")
 
 
 def test_plain_member_gets_no_admin_site_access(workspace, members_key):
@@ -44,16 +56,22 @@ def test_plain_member_gets_no_admin_site_access(workspace, members_key):
 
 
 def test_role_change_moves_permissions(workspace, members_key, make_member):
-    user = make_member(workspace, Role.AUDITOR)
+    user = make_member(workspace, Role.APPROVER)
     membership = Membership.objects.get(workspace=workspace, user=user)
+    # Lowering applies at once; raising to a role that may approve is governed.
     response = members_key.patch(
-        f"/api/v1/members/{membership.pk}", {"role": "approver"}, format="json"
+        f"/api/v1/members/{membership.pk}", {"role": "auditor"}, format="json"
     )
     assert response.status_code == 200
-    assert user.has_perm("tenants.approve_actions", workspace)
-    assert not user.has_perm("tenants.view_audit", workspace)
-    members_key.patch(f"/api/v1/members/{membership.pk}", {"role": "member"}, format="json")
+    assert user.has_perm("tenants.view_audit", workspace)
     assert not user.has_perm("tenants.approve_actions", workspace)
+    raised = members_key.patch(
+        f"/api/v1/members/{membership.pk}", {"role": "approver"}, format="json"
+    )
+    assert raised.status_code == 202
+    assert not user.has_perm("tenants.approve_actions", workspace)
+    members_key.patch(f"/api/v1/members/{membership.pk}", {"role": "member"}, format="json")
+    assert not user.has_perm("tenants.view_audit", workspace)
 
 
 def test_removal_drops_permissions_and_is_audited(workspace, members_key, make_member):

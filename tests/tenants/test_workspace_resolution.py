@@ -74,10 +74,14 @@ def test_human_with_several_memberships_must_name_one(
     workspace, other_workspace, make_member, user_client, api_error, operator_seeded
 ):
     user = make_member(workspace, Role.ADMIN)
+    from approvals.guard import operator_seeding
     from common.actor import Actor
     from tenants.services import membership_add
 
-    membership_add(workspace=other_workspace, user=user, role=Role.ADMIN, actor=Actor.system("t"))
+    with operator_seeding():  # set-up: adding an admin is governed
+        membership_add(
+            workspace=other_workspace, user=user, role=Role.ADMIN, actor=Actor.system("t")
+        )
     api_error(user_client(user).get("/api/v1/whoami"), 400, "workspace_required")
     for chosen in (workspace, other_workspace):
         body = user_client(user, chosen).get("/api/v1/whoami").json()
