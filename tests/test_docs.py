@@ -23,6 +23,7 @@ from tests.docs import ROOT, RUNNABLE, blocks, snippet
 # tests/audit/test_tamper_evidence.py, mcp-python in tests/gateway/test_readme_mcp_snippet.py);
 # a marker naming anything else is a defect.
 RUN = {
+    "readme-walk",
     "quickstart",
     "refund-ask",
     "approval-walk",
@@ -127,6 +128,13 @@ def test_the_sixty_second_walk_and_the_approval_walk_run_as_printed(demo_served,
     assert answers[4]["error"]["code"] in {"confirmation_pending", "confirmation_mismatch"}
     assert answers[5]["error"]["code"] == "tool_not_allowed"
     assert answers[6]["error"]["code"] == "forbidden_by_scope"
+
+    front = served(snippet("readme-walk"), url).replace("KEY='wdn_…'", f"KEY='{key}'")
+    answers = answers_in(bash(front))
+    assert [answers[1]["decision"], answers[2]["decision"]] == [
+        "allowed",
+        "requires_confirmation",
+    ]
 
     refund = served(snippet("refund-ask"), url).replace("KEY=wdn_...", f"KEY={key}")
     assert "decision" in answers_in(bash(refund))[0]
