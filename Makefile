@@ -13,7 +13,7 @@ RUNTIME_LOCK := requirements/runtime.txt
 LOCK := requirements/lock.txt
 UV_VERSION ?= 0.13.9
 
-.PHONY: run test test-fast test-sdk lint install install-runtime lock migrate demo bench clean mutation mutation-ci
+.PHONY: docs run test test-fast test-sdk lint install install-runtime lock migrate demo bench clean mutation mutation-ci
 
 # Reinstall whenever pyproject.toml or a lock changes. Only the pinned, hashed packages
 # are installed; Warden and the Python SDK (clients/python, whose test and adapter
@@ -97,3 +97,9 @@ lint: install
 
 clean:
 	rm -rf $(VENV) db.sqlite3 var test-output mutants
+
+# The documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8001; CI builds it with
+# --strict (tests/test_docs.py).
+DOCS_HOST ?= 127.0.0.1:8001
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve -a $(DOCS_HOST)

@@ -15,7 +15,6 @@ import io
 import json
 import shlex
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -33,10 +32,10 @@ from audit.services import checkpoint_create
 from common.actor import Actor
 from keys.models import MachineKey
 from tenants.models import Membership, Role, Workspace
+from tests.docs import snippet
 from tests.entry_points import MODULES, entry_point
 
 User = get_user_model()
-README = Path(__file__).resolve().parent.parent / "README.md"
 SYSTEM = Actor.system("tests")
 OUR_APPS = ("approvals", "audit", "tenants", "keys", "notifications", "gateway", "oversight")
 
@@ -68,11 +67,10 @@ def overrides(workspace):
 # --- the README's command lines, as printed ----------------------------------------------
 
 
-def readme_block(after: str) -> list[tuple[dict, list[str]]]:
-    """The `sh` block following `after` in README.md, as (environment, argv) per command."""
-    text = README.read_text()
-    start = text.index("```sh", text.index(after)) + len("```sh")
-    block = text[start : text.index("```", start)]
+def snippet_commands(name: str) -> list[tuple[dict, list[str]]]:
+    """The documentation's `<!-- snippet: NAME -->` shell block, as (environment, argv)
+    per command."""
+    block = snippet(name)
     commands = []
     for line in block.replace("\\\n", " ").splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
@@ -80,16 +78,16 @@ def readme_block(after: str) -> list[tuple[dict, list[str]]]:
         argv = shlex.split(line)
         env = {}
         while "=" in argv[0] and not argv[0].startswith("-"):
-            name, value = argv.pop(0).split("=", 1)
-            env[name] = value
+            name_, value = argv.pop(0).split("=", 1)
+            env[name_] = value
         assert argv[:2] == ["python", "manage.py"], line
         commands.append((env, argv[2:]))
     return commands
 
 
-def run_readme(after: str, monkeypatch) -> list[str]:
+def run_snippet(name: str, monkeypatch) -> list[str]:
     outputs = []
-    for env, argv in readme_block(after):
+    for env, argv in snippet_commands(name):
         with monkeypatch.context() as patch:
             for name, value in env.items():
                 patch.setenv(name, value)
@@ -99,7 +97,7 @@ def run_readme(after: str, monkeypatch) -> list[str]:
 
 @entry_point("command:createworkspace", "command:addmember", "command:createkey")
 def test_the_readme_command_line_examples_work_as_printed(monkeypatch, key_client):
-    outputs = run_readme("### Command line", monkeypatch)
+    outputs = run_snippet("commands", monkeypatch)
     acme = Workspace.objects.get(slug="acme")
     assert audit(acme, "workspace.created").exists()
     ann = Membership.objects.get(workspace=acme, user__email="ann@acme.test")
@@ -113,7 +111,7 @@ def test_the_readme_command_line_examples_work_as_printed(monkeypatch, key_clien
 
 @entry_point("command:addmember", "command:createkey", "command:load_demo")
 def test_the_readme_break_glass_examples_work_on_a_fresh_database(monkeypatch, key_client):
-    outputs = run_readme("**Break-glass.**", monkeypatch)
+    outputs = run_snippet("break-glass", monkeypatch)
     demo = Workspace.objects.get(slug="demo")
     ops = Membership.objects.get(workspace=demo, user__email="ops@demo.local")
     assert ops.role == Role.OWNER

@@ -84,11 +84,10 @@ def test_keys_are_judged_on_what_they_allow(field, before, after, narrows):
     assert (grown == ()) is narrows
 
 
-def test_the_readme_table_matches_the_code():
-    from pathlib import Path
+def test_the_documented_table_matches_the_code():
+    from tests.docs import documentation_text
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    assert effective.classification_markdown() in readme
+    assert effective.classification_markdown() in documentation_text()
 
 
 # --- tools -------------------------------------------------------------------------------

@@ -2,9 +2,7 @@
 
 import io
 import json
-import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -18,16 +16,13 @@ from audit.export import iter_export_lines
 from audit.management.commands import audit_export
 from audit.models import AuditEntry
 from tests.audit.helpers import HUMAN, append
-
-README = Path(__file__).resolve().parents[2] / "README.md"
+from tests.docs import snippet
 
 
 def readme_recipe():
-    """The `verify_jsonl` function exactly as the README prints it."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
-    [code] = [block for block in blocks if "def verify_jsonl" in block]
+    """The `verify_jsonl` function exactly as the documentation prints it."""
     namespace = {"__name__": "recipe"}
-    exec(compile(code, "README recipe", "exec"), namespace)
+    exec(compile(snippet("chain-verify"), "the chain-verify recipe", "exec"), namespace)
     return namespace["verify_jsonl"]
 
 

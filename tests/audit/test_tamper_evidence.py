@@ -7,7 +7,7 @@ import io
 import json
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.exceptions import InvalidSignature
 from django.core.management import CommandError, call_command
 from django.db import transaction
 
@@ -35,6 +35,7 @@ from common.actor import Actor
 from oversight.scheduled_export import checkpoints_deliver, destination_configure
 from oversight.tasks import checkpoint_all
 from tests.audit.helpers import append, db_id, tamper
+from tests.docs import run_snippet_script
 
 
 @pytest.fixture
@@ -309,13 +310,16 @@ def test_checkpoints_go_to_the_export_directory_and_verify_offline(signed, setti
     assert written.name == f"warden-audit-{signed.slug}-checkpoint-000000000012.json"
     document = json.loads(written.read_text())
     assert AuditCheckpoint.objects.get(workspace=signed).delivered_at is not None
-    # Offline, with nothing but the printed public key (README recipe):
+    # Offline, with nothing but the printed public key (the documentation's recipe):
     out = io.StringIO()
     call_command("audit_public_key", stdout=out, stderr=io.StringIO())
-    public = Ed25519PublicKey.from_public_bytes(base64.b64decode(out.getvalue().strip()))
-    signature = base64.b64decode(document.pop("signature"))
-    message = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    public.verify(signature, message.encode("utf-8"))  # raises if forged
+    lines = tmp_path / "checkpoints.jsonl"
+    lines.write_text(json.dumps(document) + "\n")
+    printed = run_snippet_script("checkpoint-verify", out.getvalue().strip(), str(lines))
+    assert printed == f"{signed.pk} 12 {document['hash']} ok\n"
+    lines.write_text(json.dumps({**document, "hash": "0" * 64}) + "\n")
+    with pytest.raises(InvalidSignature):
+        run_snippet_script("checkpoint-verify", out.getvalue().strip(), str(lines))
     twelfth = AuditEntry.objects.get(workspace=signed, seq=12)
     assert (document["seq"], document["hash"]) == (12, twelfth.hash)
     # The directory itself is an --checkpoints source.
