@@ -5,7 +5,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1:8000
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
-# Every dependency, direct and transitive, pinned with its hashes (README: "Dependencies"):
+# Every dependency, direct and transitive, pinned with its hashes (docs: "Dependencies"):
 # the runtime lock serves Warden (`make run`); the full lock adds the test and adapter
 # tool chain (`make test`, CI). The runtime lock's pins are the full lock's, so both
 # describe one resolution.

@@ -52,7 +52,7 @@ class Facet:
     name: str  # what it means for agents and evidence, for people
     fields: tuple[str, ...]  # snapshot keys it covers (model fields and derived keys)
     narrows: Comparator
-    rule: str  # the comparator in words (README table)
+    rule: str  # the comparator in words (docs table)
 
 
 @dataclass(frozen=True)
@@ -762,7 +762,7 @@ def widening(target: str, before: Snapshot, after: Snapshot) -> tuple[str, ...]:
 
 
 def classification_rows() -> list[tuple[str, str, str, str]]:
-    """(target, field, facet or "inert", rule or reason): the README table."""
+    """(target, field, facet or "inert", rule or reason): the documentation table."""
     rows = []
     for target, facets in FACETS.items():
         for facet in facets:
@@ -781,7 +781,7 @@ def classification_rows() -> list[tuple[str, str, str, str]]:
 
 
 def classification_markdown() -> str:
-    """The README's classification table, generated (a test holds the README to it)."""
+    """The documentation's classification table, generated (a test holds the documentation to it)."""
     lines = ["| target | field | facet | narrows when (or why inert) |", "|---|---|---|---|"]
     lines += [f"| {t} | `{f}` | {facet} | {rule} |" for t, f, facet, rule in classification_rows()]
     return "\n".join(lines)

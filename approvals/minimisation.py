@@ -11,7 +11,7 @@ Never pruned: requests still waiting for a human (pending) or for their confirme
 re-call (approved), and platform requests (`warden.*`): their params are the governed
 configuration change itself, kept like version logs. Audit entries are never changed
 (the chain must verify); what they hold is set at write time and follows the audit
-retention (README "Data minimisation").
+retention (docs "Data minimisation").
 
 Each batch is one transaction that empties the copies and appends one
 `data.plain_copies_pruned` audit entry naming every row it pruned.

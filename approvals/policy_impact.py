@@ -7,7 +7,7 @@ whatever policy version decided it). What is compared is who decides: allowed / 
 N humans / denied (with its code). Dry run is not compared (it changes what an allowed
 call means, never what is gated).
 
-Inputs of the replay, decided and documented (README "Impact of a change"):
+Inputs of the replay, decided and documented (docs "Impact of a change"):
 - the tools: the proposed catalog (`Tool.snapshot()` dicts; None: today's catalog);
 - the keys: as they are today (scopes, allowlist, unattended mode, owner). A key's
   history is not rebuilt: the question is what the proposed policy would do to the

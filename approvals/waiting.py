@@ -11,7 +11,7 @@ they never take the threads other calls need:
   its slots by itself; per process while the cache is down).
 Past either bound the wait is refused at once with 429 `too_many_waits` and Retry-After
 (nothing is held; the SDK retries after it). Agents that must wait longer, or in large
-numbers, use the webhook instead (README: "Call Warden from your agent")."""
+numbers, use the webhook instead (docs: "Call Warden from your agent")."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""The hash chain, specified so anyone can re-verify it (README: "Verifying a chain").
+"""The hash chain, specified so anyone can re-verify it (docs: "Verifying a chain").
 
 hash = SHA-256( prev_hash (64 lowercase hex chars, ASCII) || canonical_json(entry) )
 canonical_json: UTF-8, keys sorted, no whitespace, non-ASCII kept as UTF-8
 (Python: json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)).
 
 Two implementations live here on purpose: `entry_payload` + `compute_hash` is the
-readable reference (and what the README recipe mirrors); `row_hasher` builds the same
+readable reference (and what the documentation recipe mirrors); `row_hasher` builds the same
 bytes field by field without building a dict per row, which is what lets
 `verify_chain` walk well over 100,000 entries a second. A test holds them equal.
 """

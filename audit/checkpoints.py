@@ -4,7 +4,7 @@ A checkpoint is the canonical JSON (keys sorted, compact, UTF-8) of
     {"type": "warden.audit.checkpoint", "v": 1, "workspace": "<uuid>", "seq": N,
      "hash": "<hash of entry N>", "signed_at": "<UTC, microseconds, Z>", "key_id": "..."}
 signed with Ed25519 (audit/signing.py); the exported line is that object plus
-"signature" (base64). Anyone with the public key verifies it offline (README).
+"signature" (base64). Anyone with the public key verifies it offline (docs).
 
 One is made every WARDEN_AUDIT_CHECKPOINT_EVERY entries (inside the audited write that
 reaches the multiple, under the chain-head lock) and by the `audit.checkpoint_all` beat

@@ -1,4 +1,4 @@
-"""JSONL export of a workspace's chain, verifiable by the receiver (README recipe).
+"""JSONL export of a workspace's chain, verifiable by the receiver (documented recipe).
 
 Each line is the canonical JSON (keys sorted, no whitespace, UTF-8) of one entry's
 chained fields plus `prev_hash` and `hash`, newline-terminated. Rows are read in

@@ -333,7 +333,7 @@ class EvidenceAttachment(AppendOnlyModel):
 
 class AuditPending(models.Model):
     """An audit entry committed together with its change while the workspace's chain
-    head was busy, waiting to be sealed into the chain (group commit, README
+    head was busy, waiting to be sealed into the chain (group commit, docs
     "Contention"). The writer seals it right after its commit, before it answers; any
     later append to the chain, or the checkpoint beat, seals what a crash left behind.
     Rows leave this queue only by becoming chain entries, or, when their queue MAC does

@@ -1,6 +1,6 @@
 """Retention: prune a workspace's oldest evidence without losing verifiability.
 
-The choice (README "Evidence"): pruning removes a *prefix* of the chain, never a
+The choice (docs "Evidence"): pruning removes a *prefix* of the chain, never a
 hole. Before deleting entries 1..N, the service appends an `audit.pruned` checkpoint
 entry to the same chain recording N, the hash of entry N and an HMAC signature over
 (workspace, N, hash) made with a server secret. The checkpoint is itself chained, so

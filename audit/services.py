@@ -162,7 +162,7 @@ def audit_record_with(
     The entry is committed with the change into AuditPending instead (same statement,
     same transaction, same durability), and right after the commit the process's
     sealer thread chains every queued entry of the workspace in one transaction
-    (README "Contention": group commit). Only for callers that need nothing from the
+    (docs "Contention": group commit). Only for callers that need nothing from the
     entry row itself (no foreign key to it)."""
     event = _plain_event(event)
     connection = transaction.get_connection()

@@ -247,7 +247,7 @@ def verify_workers() -> int:
     """Default: one more process than CPUs. Part of each entry's cost is PostgreSQL's
     (reading and sending rows, in its own processes), so one process per CPU leaves the
     cores partly idle: on 2 CPUs, 2 processes walked 187,000 entries/s, 3 walked 213,000
-    (bench/audit.py, README "Parallel walk")."""
+    (bench/audit.py, docs "Parallel walk")."""
     configured = settings.WARDEN_AUDIT_VERIFY_WORKERS
     return configured if configured > 0 else (os.cpu_count() or 1) + 1
 

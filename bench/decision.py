@@ -8,7 +8,7 @@ authenticated call (GET /api/v1/whoami: no writes), same clients, same run.
 
 Needs a local PostgreSQL (BENCH_DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/warden_bench; the database is created and
-migrated if missing). Starts gunicorn as README "Running in production" documents it
+migrated if missing). Starts gunicorn as docs "Running in production" documents it
 (gthread, 2 workers x 8 threads) on 127.0.0.1 only, seeds through the services 8 keys
 in ONE workspace and 8 workspaces with one key each (a read tool each), and for both
 layouts alternates rounds of the three endpoints with `--clients` keep-alive clients
@@ -176,7 +176,7 @@ def cpu_spent(before: dict, after: dict) -> dict[str, float]:
 def start_gunicorn(
     env: dict[str, str], port: int, worker_class: str = "gthread", threads: int = 8
 ) -> subprocess.Popen:
-    """gunicorn as README "Running in production" runs it, 2 workers (this machine's
+    """gunicorn as docs "Running in production" runs it, 2 workers (this machine's
     cores), with the bench-only settings that add the floor endpoint."""
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     if not gunicorn.exists():

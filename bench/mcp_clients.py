@@ -1,4 +1,4 @@
-"""Connect-to-first-call time of real MCP clients against a live Warden (README
+"""Connect-to-first-call time of real MCP clients against a live Warden (docs
 "Connecting an agent"): from nothing (no session, no token) to the answer of the first
 `tools/call`, the way each client does it.
 

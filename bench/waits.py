@@ -1,5 +1,5 @@
 """Waits never hold a worker: 200 concurrent long-polls (GET /api/v1/actions/{id}?wait=30)
-against gunicorn as README "Running in production" runs it (gthread, 2 workers x 8
+against gunicorn as docs "Running in production" runs it (gthread, 2 workers x 8
 threads, the default wait caps), while another workspace's key calls GET /api/v1/whoami;
 its p50/p99 under the waits against its idle p50/p99, same run.
 
@@ -160,7 +160,7 @@ def main() -> int:
         server.wait(timeout=30)
 
     print(
-        f"gunicorn 2 gthread workers x 8 threads (README), {args.waiters} waiters on "
+        f"gunicorn 2 gthread workers x 8 threads (docs), {args.waiters} waiters on "
         f"{len({k for k, _ in pairs})} keys, {args.clients} whoami clients of another "
         f"workspace; load average {load_idle:.1f} idle, {load_busy:.1f} / {load_after:.1f} "
         "under the waits"

@@ -8,7 +8,7 @@ an attacker gets at most twice the limit; the next window starts from zero.
 
 Redis down: counting goes on per process (local memory) rather than failing the
 login or the request, and Redis is left alone for a few seconds after an error, as
-for the rate limit (keys/throttling.py, README "Contention and faults")."""
+for the rate limit (keys/throttling.py, docs "Contention and faults")."""
 
 from __future__ import annotations
 

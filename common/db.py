@@ -3,7 +3,7 @@
 A lock wait that ran out, a PostgreSQL serialization failure or deadlock, a server that
 restarted under an open connection: the transaction was rolled back whole, and the same
 request is worth repeating a moment later. The API answers these `503 unavailable` with
-Retry-After (README: "Contention and faults"); everything else stays a 500, so a real
+Retry-After (docs: "Contention and faults"); everything else stays a 500, so a real
 defect (a missing table, bad SQL) is never disguised as "try again".
 """
 

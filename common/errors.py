@@ -54,7 +54,7 @@ ERROR_STATUS: dict[str, int] = {
     "internal_error": 500,
     "upstream_error": 502,
     # A lock wait ran out or the database is momentarily unreachable: nothing was
-    # written; repeat after Retry-After (README: "Contention and faults").
+    # written; repeat after Retry-After (docs: "Contention and faults").
     "unavailable": 503,
 }
 

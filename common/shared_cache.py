@@ -4,7 +4,7 @@ While the shared cache is unreachable, each process counts in its own memory rat
 than failing the request; after an error the shared cache is left alone for a few
 seconds, so an unreachable server costs one timeout, not one per call. The rate limit
 (keys/throttling.py) and the guessing counters (common/attempts.py) each keep their
-own fallback (README: "Contention and faults")."""
+own fallback (docs: "Contention and faults")."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ DATABASES = {"default": env.db_url_config(DATABASE_URL)}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 # How long a request waits for a lock before answering 503 `unavailable` with
-# Retry-After (README: "Contention and faults").
+# Retry-After (docs: "Contention and faults").
 WARDEN_DB_LOCK_WAIT_SECONDS = env.int("WARDEN_DB_LOCK_WAIT_SECONDS", default=10)
 WARDEN_RETRY_AFTER_SECONDS = env.int("WARDEN_RETRY_AFTER_SECONDS", default=2)
 # Long-polls (approvals.waiting): concurrent waits per key (all nodes) and per process.
@@ -148,7 +148,7 @@ AUTHENTICATION_BACKENDS = [
     "tenants.sso.WardenOIDCBackend",
 ]
 
-# --- Single sign-on (README: "Single sign-on") ---
+# --- Single sign-on (docs: "Single sign-on") ---
 # Password login on the admin (and so for the session API): false refuses it with a
 # message pointing at single sign-on.
 WARDEN_LOCAL_PASSWORDS = env.bool("WARDEN_LOCAL_PASSWORDS", default=True)
@@ -213,7 +213,7 @@ WARDEN_KEY_DEFAULT_RATE_PER_MINUTE = env.int("WARDEN_KEY_DEFAULT_RATE_PER_MINUTE
 WARDEN_KEY_ROTATION_GRACE = timedelta(hours=env.int("WARDEN_KEY_ROTATION_GRACE_HOURS", default=24))
 WARDEN_DRY_RUN_DAYS = env.int("WARDEN_DRY_RUN_DAYS", default=7)
 WARDEN_TRUSTED_PROXIES = env.int("WARDEN_TRUSTED_PROXIES", default=0)
-# Guessing resistance (README: "Login and key-guessing policy"). Failed machine-key
+# Guessing resistance (docs: "Login and key-guessing policy"). Failed machine-key
 # authentications per client address and per key prefix, and failed human logins per
 # account and per client address, each within a fixed window; past the limit the
 # caller is refused (429 / a lockout message) until the window ends.
@@ -322,7 +322,7 @@ LOGGING = {
 }
 CSRF_FAILURE_VIEW = "common.views.csrf_failure"
 
-# Background work (issue 6; README "Background work"). Schedules live in code, reviewed
+# Background work (issue 6; docs "Background work"). Schedules live in code, reviewed
 # like code; per-workspace knobs live in notifications.WorkspaceAutomationSettings.
 from celery.schedules import crontab  # noqa: E402
 
@@ -396,7 +396,7 @@ WARDEN_WEBHOOK_MAX_CONSECUTIVE_FAILURES = env.int(
 )
 WARDEN_WEBHOOK_MAX_ATTEMPTS = env.int("WARDEN_WEBHOOK_MAX_ATTEMPTS", default=15)
 WARDEN_WEBHOOK_ALLOW_HTTP = env.bool("WARDEN_WEBHOOK_ALLOW_HTTP", default=False)
-# Slack approvals (README "Slack"): the Slack app's signing secret (interactions are
+# Slack approvals (docs "Slack"): the Slack app's signing secret (interactions are
 # refused without it), Slack's Web API base URL (tests point it at a local fake) and the
 # timeout of one Web API call. Bot tokens are per workspace, stored encrypted.
 WARDEN_SLACK_SIGNING_SECRET = env.str("WARDEN_SLACK_SIGNING_SECRET", default="")
@@ -418,7 +418,7 @@ WARDEN_PUBLIC_URL = env.str("WARDEN_PUBLIC_URL", default="http://127.0.0.1:8000"
 # Directories under which operators may point a workspace's audit export; empty: none.
 WARDEN_EXPORT_DIRECTORY_ROOTS = env.list("WARDEN_EXPORT_DIRECTORY_ROOTS", default=[])
 
-# Evidence against database access (README "Evidence: threat model"). The Ed25519 key
+# Evidence against database access (docs "Evidence: threat model"). The Ed25519 key
 # that signs chain checkpoints and keys the per-entry MAC: base64 of the 32-byte seed or
 # a PEM block; required with DEBUG off (serving processes refuse to start without it).
 # Never stored in the database. Retired public keys (base64) still trusted for older
@@ -430,7 +430,7 @@ WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS = env.list("WARDEN_AUDIT_TRUSTED_PUBLIC_KEYS", 
 # A checkpoint every N entries (in the write that reaches it) and, for chains that moved,
 # every T seconds (beat task "checkpoint-audit-chains").
 WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default=1000)
-# Group commit of audit appends (README "Contention"): a decision that finds its
+# Group commit of audit appends (docs "Contention"): a decision that finds its
 # workspace's chain head busy commits its entry to a queue and seals it right after,
 # instead of waiting for the holder's commit. Off: every append queues on the head lock.
 WARDEN_AUDIT_GROUP_COMMIT = env.bool("WARDEN_AUDIT_GROUP_COMMIT", default=True)
@@ -441,7 +441,7 @@ WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", def
 # owners (once per period) rather than holding audit retention back unnoticed.
 WARDEN_EXCEPTION_REMIND_DAYS = env.int("WARDEN_EXCEPTION_REMIND_DAYS", default=7)
 
-# OAuth 2.1 for MCP clients (README "Connecting with OAuth"): Warden is the authorization
+# OAuth 2.1 for MCP clients (docs "Connecting with OAuth"): Warden is the authorization
 # server and /mcp the protected resource. django-oauth-toolkit does the protocol; a
 # consent creates a MachineKey (keys.oauth) and its access tokens resolve to it.
 # The resource identifier tokens are bound to (RFC 8707); empty: WARDEN_PUBLIC_URL + /mcp,

@@ -28,7 +28,7 @@ urlpatterns = [
     path("oidc/", include("tenants.admin_sso")),
     path("api/v1/", include(api_v1)),
     path("mcp", MCPView.as_view(), name="mcp"),
-    # Slack's interactivity request URL: Slack signs it; no key, no session (README "Slack").
+    # Slack's interactivity request URL: Slack signs it; no key, no session (docs "Slack").
     path("integrations/slack/interactions", slack_views.interactions, name="slack_interactions"),
     # OAuth 2.1 for MCP clients: metadata (RFC 8414, RFC 9728), registration, consent,
     # token, revocation (keys.api.oauth).

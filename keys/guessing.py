@@ -1,4 +1,4 @@
-"""Guessing resistance for machine keys (README: "Login and key-guessing policy").
+"""Guessing resistance for machine keys (docs: "Login and key-guessing policy").
 
 Failed key authentications are counted per client address and per key prefix in the
 Django cache. Once either budget is used up for the window, the caller is answered

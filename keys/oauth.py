@@ -1,4 +1,4 @@
-"""OAuth 2.1 access tokens as machine keys (README "Connecting with OAuth").
+"""OAuth 2.1 access tokens as machine keys (docs "Connecting with OAuth").
 
 django-oauth-toolkit is the authorization server. A human's consent for a client
 creates a MachineKey with credential "oauth" (keys.services.key_create with

@@ -6,7 +6,7 @@ with a read-modify-write that races between processes).
 
 Redis down: the limit is never lifted and never a 500. Each process counts on its own
 (local memory) until Redis answers again, so a key gets at most its limit per process
-during the outage (README: "Contention and faults"). After a failure Redis is left
+during the outage (docs: "Contention and faults"). After a failure Redis is left
 alone for a few seconds, so an unreachable server costs one timeout, not one per call.
 """
 

@@ -90,7 +90,7 @@ class WorkspaceAutomationSettings(models.Model):
         help_text="E-mail addresses of backup approvers (members who may approve). "
         "Empty: the workspace's owners.",
     )
-    # Slack (README "Slack"): where approver messages go and which Slack workspace's
+    # Slack (docs "Slack"): where approver messages go and which Slack workspace's
     # presses count. All of it is policy-bearing (approvals.effective): changing it goes
     # through the door. The bot token is stored encrypted (common.crypto), write-only.
     slack_enabled = models.BooleanField(
@@ -148,7 +148,7 @@ class WorkspaceAutomationSettings(models.Model):
 
 class WebhookEndpoint(models.Model):
     """An outgoing webhook. The signing secret is stored as-is: HMAC signing needs the
-    raw secret, so it cannot be hashed like a machine key (README: "Webhook secrets")."""
+    raw secret, so it cannot be hashed like a machine key (docs: "Webhook secrets")."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="webhooks")
@@ -429,7 +429,7 @@ class AnomalyFinding(models.Model):
 
 class SlackIdentity(models.Model):
     """A Slack user linked to a Warden user, by that user in their own admin session
-    (README "Slack"). Only a linked Slack user's presses decide anything, and they decide
+    (docs "Slack"). Only a linked Slack user's presses decide anything, and they decide
     as the Warden user: the same permissions, four eyes and custody as in the admin."""
 
     id = models.BigAutoField(primary_key=True)

@@ -78,7 +78,7 @@ AUTOMATION_FIELDS = (
     "slack_bot_token_encrypted",  # sealed (common.crypto) before it reaches a proposal
     "approval_digest_minutes",
 )
-# Only platform operators may widen where Warden connects to (README: "Webhooks").
+# Only platform operators may widen where Warden connects to (docs: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
 
 
@@ -334,7 +334,7 @@ def _enqueue(task_name: str, ids: Iterable) -> None:
     Called after the commit, usually still inside the request. Without a broker (eager
     Celery) the task itself would run here, and with a broker that is down each publish
     retries for a while: both go to the background thread instead, so the agent is
-    answered without waiting for a receiver or a broker (README: "Contention and
+    answered without waiting for a receiver or a broker (docs: "Contention and
     faults")."""
     ids = [str(pk) for pk in ids]
     if not ids:

@@ -1,4 +1,4 @@
-"""Webhook signatures (README: "Verifying a webhook").
+"""Webhook signatures (docs: "Verifying a webhook").
 
 signature = "v1=" + hex(HMAC-SHA-256(secret, f"{timestamp}.".encode() + body))
 

@@ -9,7 +9,7 @@ concrete mitigations that would lower it, each naming the setting that applies i
 Reads only (a selector): four queries whatever the size of the workspace. The score
 is a pure function of `PostureInputs`, so each mitigation's effect is computed by
 scoring the inputs with that one setting changed: the number shown is exactly what
-applying it does (README "Posture" documents the formula)."""
+applying it does (docs "Posture" documents the formula)."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ WINDOW = timedelta(days=30)
 SENSITIVE_CLASSES = ("pii", "secrets", "financial", "regulated")
 ACTING_LEVELS = (Tool.Level.WRITE, Tool.Level.EXTERNAL)
 
-# Points each exposure adds to the 0-100 risk score (README "Posture").
+# Points each exposure adds to the 0-100 risk score (docs "Posture").
 WEIGHTS: dict[str, int] = {
     # data sensitivity, 50 points
     "sensitive_tools": 25,  # x share of enabled tools declaring a sensitive data class

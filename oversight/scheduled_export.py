@@ -1,4 +1,4 @@
-"""Scheduled audit export to a customer-owned destination (README: "Scheduled export").
+"""Scheduled audit export to a customer-owned destination (docs: "Scheduled export").
 
 Each batch is: claim the workspace's destination row (FOR UPDATE SKIP LOCKED, so two
 runs never send the same entries), read up to `batch_size` entries after the cursor,

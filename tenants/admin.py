@@ -24,7 +24,7 @@ from tenants.admin_login import ThrottledAdminAuthenticationForm
 from tenants.models import Membership, Workspace
 
 User = get_user_model()
-# Guessing resistance on the admin login (README: "Login and key-guessing policy").
+# Guessing resistance on the admin login (docs: "Login and key-guessing policy").
 admin.site.login_form = ThrottledAdminAuthenticationForm
 # Says which request a signed review link will open once logged in.
 admin.site.login_template = "admin/warden_login.html"

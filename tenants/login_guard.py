@@ -1,4 +1,4 @@
-"""Guessing resistance for human logins (README: "Login and key-guessing policy").
+"""Guessing resistance for human logins (docs: "Login and key-guessing policy").
 
 Failed logins are counted per account (the username as typed, case-folded, whether or
 not such an account exists) and per client address. While either budget is used up

@@ -1,4 +1,4 @@
-"""Policy as code over HTTP (README: "Policy as code"). Reading, planning and testing
+"""Policy as code over HTTP (docs: "Policy as code"). Reading, planning and testing
 need `tools:write` (humans: manage_tools); applying and rolling back need
 `workspace:admin` (humans: manage_workspace), since a document changes the workspace's
 safety settings too. Any credential may read the JSON Schema: it holds no tenant data."""

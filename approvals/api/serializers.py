@@ -56,7 +56,7 @@ class ActionConfirmationSerializer(serializers.Serializer):
         child=serializers.CharField(),
         required=False,
         help_text="On a governed platform change: the operations that need the approval "
-        "(an open set, see README).",
+        "(an open set, see the documentation).",
     )
     summary = serializers.CharField()
     irreversible = serializers.BooleanField()

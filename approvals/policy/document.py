@@ -143,7 +143,7 @@ def generate_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": "https://warden.dev/policy/v1/schema.json",
         "title": "Warden policy document",
-        "description": "A workspace's tool catalog and safety settings (README: Policy as "
+        "description": "A workspace's tool catalog and safety settings (docs: Policy as "
         "code). A tool missing from `tools` is deleted on apply; a setting missing from "
         "`settings` is left as it is; a tool field missing takes the model default.",
         "type": "object",

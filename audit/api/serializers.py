@@ -1,4 +1,4 @@
-"""Stable JSON schemas of the evidence objects (README "Evidence" documents them).
+"""Stable JSON schemas of the evidence objects (docs "Evidence" documents them).
 
 Fields are only ever added, never renamed or removed. Timestamps of audit entries are
 rendered exactly as they are hashed (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), so an entry

@@ -1,4 +1,4 @@
-"""The OAuth 2.1 edge for MCP clients (README "Connecting with OAuth").
+"""The OAuth 2.1 edge for MCP clients (docs "Connecting with OAuth").
 
 django-oauth-toolkit serves the protocol (RFC 8414 metadata, dynamic client
 registration, token, refresh, revocation, PKCE S256). Warden adds two things: the

@@ -1,3 +1,3 @@
-"""Slack approvals (README "Slack"): a confirmation request posts a Block Kit message
+"""Slack approvals (docs "Slack"): a confirmation request posts a Block Kit message
 with Approve / Deny; a linked Slack user's press decides through the same approval
 services as the admin queue."""

@@ -28,7 +28,7 @@ class PostureView(WorkspaceAPIView):
         operation_id="posture_get",
         description="Keys need audit:read; humans the workspace's view_audit (else 403 "
         "forbidden_by_scope). Computed from the workspace's settings, keys, tool catalog "
-        "and the last 30 days of decisions; the score formula is in the README.",
+        "and the last 30 days of decisions; the score formula is in the documentation.",
         responses=PostureSerializer,
     )
     def get(self, request):

@@ -1,4 +1,4 @@
-"""`manage.py policy export|plan|apply|test|versions|rollback` (README: "Policy as code").
+"""`manage.py policy export|plan|apply|test|versions|rollback` (docs: "Policy as code").
 
 At a shell the actor is the operator (`system:cli`): parts that narrow apply at once;
 a document with any governed part is refused whole (nothing is applied) unless

@@ -1,7 +1,7 @@
 """Stream a workspace's chain: `audit_export SLUG [--since ...] [--format ...] > file`.
 
 Constant memory whatever the chain length; progress on stderr when it is a terminal.
-The output verifies with the README recipe. The export itself is recorded in the
+The output verifies with the documentation recipe. The export itself is recorded in the
 chain (`audit.exported`) unless --no-record is given."""
 
 from django.core.management.base import BaseCommand, CommandError

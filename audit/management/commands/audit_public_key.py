@@ -1,6 +1,6 @@
 """Print the public half of the audit signing key: `python manage.py audit_public_key`.
 
-Hand it to whoever verifies checkpoints offline (README "Evidence: threat model"); the
+Hand it to whoever verifies checkpoints offline (docs "Evidence: threat model"); the
 private key never leaves the environment it was configured in."""
 
 from django.core.management.base import BaseCommand
