@@ -429,6 +429,7 @@ def _confirmation_for(
         ),
         created_at=now,
         expires_at=now + ask.workspace.confirmation_ttl,
+        trace_parent=telemetry.current_traceparent(),
     )
     confirmation.token_digest = tokens.token_digest(tokens.confirmation_token(confirmation.pk))
     return confirmation

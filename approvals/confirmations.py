@@ -383,10 +383,14 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
 
 
 def _verdict_traced(*, confirmation, reason: str, actor: Actor, verdict: str):
-    """A human's verdict as one span (`warden.approval`); once it decides the request,
-    the wait (asked -> decided) goes to the approval-latency histogram."""
+    """A human's verdict as one span (`warden.approval`, linked to the decision that
+    asked for it); once it decides the request, the wait (asked -> decided) goes to the
+    approval-latency histogram."""
     with telemetry.traced(
-        "warden.approval", confirmation_id=confirmation.pk, verdict=verdict
+        "warden.approval",
+        link=confirmation.trace_parent,
+        confirmation_id=confirmation.pk,
+        verdict=verdict,
     ) as span:
         decided = _verdict(confirmation=confirmation, reason=reason, actor=actor, verdict=verdict)
         slug = decided.workspace.slug  # read with the locked row (select_related)

@@ -21,19 +21,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
-from opentelemetry import metrics, trace
-from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.instrumentation.celery import CeleryInstrumentor
-from opentelemetry.instrumentation.django import DjangoInstrumentor
-from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.trace import Status, StatusCode
+
+try:  # the `otel` extra; without it telemetry stays off (and refuses to be switched on)
+    from opentelemetry import metrics, trace
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.celery import CeleryInstrumentor
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import Status, StatusCode
+except ImportError:  # pragma: no cover - exercised by monkeypatching `INSTALLED`
+    INSTALLED = False
+else:
+    INSTALLED = True
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +91,11 @@ def enabled(environ: dict[str, str] | None = None) -> bool:
 
 @dataclass
 class _State:
-    tracer_provider: TracerProvider
-    meter_provider: MeterProvider
-    tracer: trace.Tracer
-    decisions: metrics.Counter
-    approval_latency: metrics.Histogram
+    tracer_provider: Any  # opentelemetry.sdk.trace.TracerProvider
+    meter_provider: Any  # opentelemetry.sdk.metrics.MeterProvider
+    tracer: Any
+    decisions: Any
+    approval_latency: Any
 
 
 _state: _State | None = None
@@ -139,18 +146,48 @@ class _Off:
 OFF = _Off()
 
 
-class _Traced:
-    __slots__ = ("_attrs", "_cm", "_name", "_wrapped")
+def current_traceparent() -> str:
+    """The current span's context as a W3C traceparent ('' while off or outside a
+    span), to be stored and linked to later (a confirmation's wait)."""
+    if _state is None:
+        return ""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return ""
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
-    def __init__(self, name: str, attrs: dict[str, Any]) -> None:
+
+def _link(traceparent: str) -> list:
+    """[Link] to a stored traceparent; [] when blank or malformed (never an error)."""
+    parts = traceparent.split("-") if traceparent else []
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return []
+    try:
+        context = trace.SpanContext(
+            trace_id=int(parts[1], 16),
+            span_id=int(parts[2], 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(int(parts[3], 16) & 0xFF),
+        )
+    except ValueError:
+        return []
+    return [trace.Link(context)] if context.is_valid else []
+
+
+class _Traced:
+    __slots__ = ("_attrs", "_cm", "_links", "_name", "_wrapped")
+
+    def __init__(self, name: str, attrs: dict[str, Any], link: str) -> None:
         self._name = name
         self._attrs = _clean(attrs)
+        self._links = _link(link)
 
     def __enter__(self) -> _Span:
         assert _state is not None
         self._cm = _state.tracer.start_as_current_span(
             self._name,
             attributes=self._attrs,
+            links=self._links,
             # Exceptions are recorded as their stable code only (see __exit__): their
             # message may quote what the caller sent.
             record_exception=False,
@@ -169,13 +206,14 @@ class _Traced:
         return bool(self._cm.__exit__(exc_type, exc, tb))
 
 
-def traced(name: str, **attrs: Any) -> _Traced | _Off:
+def traced(name: str, *, link: str = "", **attrs: Any) -> _Traced | _Off:
     """`with traced("warden.decide", workspace=slug, tool=name) as span: ...; span.set(
     outcome=...)`: a child of the current span (the request's, itself a child of the
-    caller's `traceparent`), or the shared no-op while telemetry is off."""
+    caller's `traceparent`), or the shared no-op while telemetry is off. `link`: a
+    stored traceparent this span links to (an approval to the decision it answers)."""
     if _state is None:
         return OFF
-    return _Traced(name, attrs)
+    return _Traced(name, attrs, link)
 
 
 def annotate(**attrs: Any) -> None:
@@ -237,8 +275,8 @@ def _observe(gauge: Gauge):
 def setup(
     *,
     gauges: Iterable[Gauge] = (),
-    span_exporter: SpanExporter | None = None,
-    metric_reader: MetricReader | None = None,
+    span_exporter: Any = None,
+    metric_reader: Any = None,
     environ: dict[str, str] | None = None,
 ) -> bool:
     """Configure OpenTelemetry once for this process; True when it is on. The OTLP/HTTP
@@ -249,6 +287,11 @@ def setup(
         return True
     if span_exporter is None and not enabled(environ):
         return False
+    if not INSTALLED:
+        raise ImproperlyConfigured(
+            "OpenTelemetry is switched on (OTEL_* / WARDEN_OTEL_ENABLED) but the `otel` "
+            "extra is not installed: pip install '.[otel]'."
+        )
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", "warden")})
     tracer_provider = TracerProvider(resource=resource)
     tracer_provider.add_span_processor(BatchSpanProcessor(span_exporter or OTLPSpanExporter()))

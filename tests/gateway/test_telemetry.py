@@ -6,6 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -171,8 +172,10 @@ def test_an_approval_is_a_span_and_its_wait_a_latency(
 ):
     spans, reader = otel
     _, client, _ = gw_agent
-    pending = _execute(client, "crm.send", {"to": "bob"})
+    pending = _execute(client, "crm.send", {"to": "bob"}, HTTP_TRACEPARENT=TRACEPARENT)
     assert pending.status_code == 202
+    asked = _finished(spans)["warden.decide"]
+    assert asked.attributes["warden.outcome"] == "pending"
     assert [p.value for p in _metric_points(reader, "warden.approvals.pending")] == [1]
     action = ActionRequest.objects.get(pk=pending.json()["id"])
     approver = make_member(gw_workspace, Role.APPROVER)
@@ -181,6 +184,11 @@ def test_an_approval_is_a_span_and_its_wait_a_latency(
     assert approval.attributes["warden.verdict"] == "approve"
     assert approval.attributes["warden.outcome"] == "approved"
     assert approval.attributes["warden.confirmation_id"] == str(action.confirmation.pk)
+    # The approver's request is its own trace; the wait links it to the agent's decision.
+    assert format(approval.context.trace_id, "032x") != TRACE_ID
+    [link] = approval.links
+    assert format(link.context.trace_id, "032x") == TRACE_ID
+    assert link.context.span_id == asked.context.span_id
     latency = _metric_points(reader, "warden.approval.latency")
     assert [(p.count, dict(p.attributes)["warden.verdict"]) for p in latency] == [(1, "approve")]
     decisions = {
@@ -266,6 +274,11 @@ def test_off_by_default_nothing_is_set_up(no_otel_env, synced, gw_agent, upstrea
     _, client, _ = gw_agent
     response = _execute(client, "crm.lookup", {"customer_id": 1}, HTTP_TRACEPARENT=TRACEPARENT)
     assert response.status_code == 200
+    pending = _execute(client, "crm.send", {"to": "bob"}, HTTP_TRACEPARENT=TRACEPARENT)
+    assert pending.status_code == 202
+    action = ActionRequest.objects.get(pk=pending.json()["id"])
+    assert action.confirmation.trace_parent == ""  # nothing stored while off
+    assert telemetry.current_traceparent() == ""
     assert not telemetry.active()
 
 
@@ -283,6 +296,16 @@ def test_the_off_path_does_no_work(no_otel_env, monkeypatch):
     telemetry.annotate(rule="x")
     telemetry.count_decision(outcome="allowed", workspace="w")
     telemetry.record_approval_latency(seconds=1.0, verdict="approve", workspace="w")
+
+
+@pytest.mark.parametrize(
+    "stored", ["", "garbage", "00-zz-00f067aa0ba902b7-01", f"00-{'0' * 32}-{AGENT_SPAN_ID}-01"]
+)
+def test_a_malformed_stored_traceparent_is_no_link_and_no_error(otel, stored):
+    spans, _ = otel
+    with telemetry.traced("warden.approval", link=stored, verdict="approve"):
+        pass
+    assert _finished(spans)["warden.approval"].links == ()
 
 
 @pytest.mark.parametrize(
@@ -308,3 +331,13 @@ def test_setup_twice_configures_once(otel):
     with telemetry.traced("warden.decide", workspace="w"):
         pass
     assert list(_finished(spans)) == ["warden.decide"]
+
+
+def test_switched_on_without_the_otel_extra_refuses_to_start(no_otel_env, monkeypatch):
+    monkeypatch.setattr(telemetry, "INSTALLED", False)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    with pytest.raises(ImproperlyConfigured, match="otel"):
+        telemetry.setup()
+    assert not telemetry.active()
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
+    assert telemetry.setup() is False  # off: the extra is not needed
