@@ -271,6 +271,23 @@ def _observe(gauge: Gauge):
 
 # --- set-up -------------------------------------------------------------------------------
 
+# Request attributes that may hold the query string: a signed review link's token
+# (approvals.review_link) or an OAuth state travels there, so spans keep the path only.
+URL_ATTRIBUTES = ("http.url", "http.target", "url.full")
+
+
+def _request_without_query(span, request) -> None:
+    """Django instrumentation's request hook: drop the query string from the span."""
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str) and "?" in value:
+            span.set_attribute(name, value.split("?", 1)[0])
+    if attributes.get("url.query"):
+        span.set_attribute("url.query", "")
+
 
 def setup(
     *,
@@ -317,7 +334,11 @@ def setup(
     )
     # The instrumentations take our providers explicitly (no global needed); the global
     # providers are set too, for libraries that look there.
-    DjangoInstrumentor().instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    DjangoInstrumentor().instrument(
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+        request_hook=_request_without_query,
+    )
     PsycopgInstrumentor().instrument(
         tracer_provider=tracer_provider, meter_provider=meter_provider, enable_commenter=False
     )

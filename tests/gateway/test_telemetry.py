@@ -139,6 +139,18 @@ def test_no_span_carries_a_parameter_value_or_a_secret(
         assert secret not in text
 
 
+def test_request_spans_keep_the_path_not_the_query_string(otel, gw_agent):
+    """A signed review link's token travels in the query string: spans never keep it."""
+    spans, _ = otel
+    _, client, _ = gw_agent
+    token = "signed-review-link-token-5521"
+    assert client.get(f"/api/v1/whoami?link={token}").status_code == 200
+    telemetry.flush()
+    [request] = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
+    assert any("/api/v1/whoami" in str(v) for v in request.attributes.values())
+    assert token not in repr(dict(request.attributes))
+
+
 @pytest.mark.django_db(transaction=True)
 def test_database_spans_carry_statements_not_values(otel, synced, gw_agent, upstream):
     """A connection opened after set-up is instrumented (psycopg): its spans name the SQL
