@@ -2,7 +2,11 @@
 approval and its execution; no span carries a parameter value or a secret; OTLP/HTTP
 really leaves the process; and with telemetry off nothing is set up at all."""
 
+import os
+import subprocess
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -273,6 +277,56 @@ def test_spans_reach_an_otlp_http_receiver(
     assert {"warden.decide", "warden.execute", "POST api/v1/actions"} <= names
     assert TRACE_ID in trace_ids
     assert services == {"warden-test"}
+
+
+SERVE_ONE_REQUEST = """
+import io, wsgiref.util
+import config.wsgi
+environ = {"PATH_INFO": "/api/v1/whoami", "REQUEST_METHOD": "GET",
+           "HTTP_TRACEPARENT": "@TRACEPARENT@", "wsgi.input": io.BytesIO()}
+wsgiref.util.setup_testing_defaults(environ)
+statuses = []
+config.wsgi.application(environ, lambda status, headers: statuses.append(status))
+print(statuses[0])
+from common import telemetry
+telemetry.shutdown()
+""".replace("@TRACEPARENT@", TRACEPARENT)
+
+
+@pytest.mark.db_independent
+def test_the_wsgi_process_exports_its_requests_spans(no_otel_env, receiver):
+    """config.wsgi switches telemetry on from the environment before Django builds its
+    middleware chain: a served request reaches the collector, in the caller's trace."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "WARDEN_OTEL"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.test_settings",
+        DATABASE_URL="",
+        ALLOWED_HOSTS="127.0.0.1",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.server_port}",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", SERVE_ONE_REQUEST],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[0] in {"400", "401"}  # refused, and traced
+    spans = [
+        span
+        for path, _, body in receiver.received
+        if path == "/v1/traces"
+        for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+    served = [span for span in spans if span.name.startswith("GET")]
+    assert len(served) == 1, ([span.name for span in spans], result.stderr[-2000:])
+    request = served[0]
+    assert request.trace_id.hex() == TRACE_ID
+    assert request.parent_span_id.hex() == AGENT_SPAN_ID
 
 
 # --- off by default ----------------------------------------------------------------------
