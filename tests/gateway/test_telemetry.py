@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
@@ -18,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from approvals.models import ActionRequest
 from common import telemetry
+from config.celery import app as celery_app
 from config.startup import GAUGES
 from tenants.models import Role
 from tests.gateway.conftest import SECRET
@@ -327,6 +329,16 @@ def test_the_wsgi_process_exports_its_requests_spans(no_otel_env, receiver):
     request = served[0]
     assert request.trace_id.hex() == TRACE_ID
     assert request.parent_span_id.hex() == AGENT_SPAN_ID
+
+
+def test_each_celery_worker_process_starts_telemetry(no_otel_env, monkeypatch, receiver):
+    assert celery_app.main == "warden"  # config.celery (its handlers) is loaded
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{receiver.server_port}")
+    worker_process_init.send(sender=None)  # as the prefork pool does after each fork
+    try:
+        assert telemetry.active()
+    finally:
+        telemetry.shutdown()
 
 
 # --- off by default ----------------------------------------------------------------------
