@@ -475,3 +475,4 @@ OAUTH2_PROVIDER = {
 # django-oauth-toolkit's RFC 9700 deploy check warns that `http` redirect URIs are
 # allowed: they are, on purpose, for RFC 8252 loopback callbacks (OAUTH2_PROVIDER above).
 SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
+
