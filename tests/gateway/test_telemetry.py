@@ -169,9 +169,15 @@ def test_database_spans_carry_statements_not_values(otel, synced, gw_agent, upst
     assert response.status_code == 202, response.json()
     telemetry.flush()
     finished = spans.get_finished_spans()
-    database = [s for s in finished if s.attributes.get("db.system") == "postgresql"]
+    # The request's statements, in the agent's trace (the fixtures' own set-up may have
+    # run on an instrumented connection too, outside it).
+    database = [
+        s
+        for s in finished
+        if s.attributes.get("db.system") == "postgresql"
+        and format(s.context.trace_id, "032x") == TRACE_ID
+    ]
     assert database, [s.name for s in finished]
-    assert all(format(s.context.trace_id, "032x") == TRACE_ID for s in database)
     text = repr([dict(s.attributes) for s in finished])
     for secret in (PARAM_VALUE, plaintext, plaintext.split("_")[-1]):
         assert secret not in text
