@@ -32,6 +32,7 @@ from approvals.signals import announce_confirmation_requested
 from audit.events import EVENTS
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record_with, exception_record
+from common import telemetry
 from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
@@ -250,6 +251,23 @@ def platform_request_collect(
 
 
 def _submit(ask: _Ask, *, confirmed: bool, token: str) -> Outcome:
+    """One decision, as one span (`warden.decide`, a child of the caller's trace) and
+    one count by outcome; never a parameter value in either."""
+    slug = ask.workspace.slug
+    with telemetry.traced("warden.decide", workspace=slug, tool=ask.tool_name) as span:
+        outcome = _decide(ask, confirmed=confirmed, token=token)
+        span.set(
+            outcome=str(outcome.kind),
+            code=outcome.code,
+            action_id=outcome.action_id,
+            confirmation_id=outcome.confirmation_id,
+            dry_run=outcome.dry_run,
+        )
+    telemetry.count_decision(outcome=str(outcome.kind), workspace=slug)
+    return outcome
+
+
+def _decide(ask: _Ask, *, confirmed: bool, token: str) -> Outcome:
     if bool(confirmed) != bool(token):
         raise WardenError(
             "validation_error",
@@ -269,6 +287,7 @@ def _submit(ask: _Ask, *, confirmed: bool, token: str) -> Outcome:
     )
     decision = arguments.check(decision, ask.tool, ask.params)
     shadow = shadow_decision(ask, decision)
+    telemetry.annotate(rule=decision.rule)
     if ask.binding is not None:
         stored = ask.params
         digest = params_digest(ask.binding)
@@ -432,6 +451,7 @@ def _confirmation_for(
         ),
         created_at=now,
         expires_at=now + ask.workspace.confirmation_ttl,
+        trace_parent=telemetry.current_traceparent(),
     )
     confirmation.token_digest = tokens.token_digest(tokens.confirmation_token(confirmation.pk))
     return confirmation

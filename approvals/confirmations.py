@@ -23,6 +23,7 @@ from approvals.signals import announce_action_decided
 from audit.events import EVENTS
 from audit.models import AuditAction
 from audit.services import audit_record
+from common import telemetry
 from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
@@ -383,9 +384,31 @@ def _verdict(*, confirmation, reason: str, actor: Actor, verdict: str) -> Confir
     return locked
 
 
+def _verdict_traced(*, confirmation, reason: str, actor: Actor, verdict: str):
+    """A human's verdict as one span (`warden.approval`, linked to the decision that
+    asked for it); once it decides the request, the wait (asked -> decided) goes to the
+    approval-latency histogram."""
+    with telemetry.traced(
+        "warden.approval",
+        link=confirmation.trace_parent,
+        confirmation_id=confirmation.pk,
+        verdict=verdict,
+    ) as span:
+        decided = _verdict(confirmation=confirmation, reason=reason, actor=actor, verdict=verdict)
+        slug = decided.workspace.slug  # read with the locked row (select_related)
+        span.set(workspace=slug, tool=decided.action_request.tool_name, outcome=decided.status)
+    if decided.decided_at is not None and decided.status != ConfirmationRequest.Status.PENDING:
+        telemetry.record_approval_latency(
+            seconds=(decided.decided_at - decided.created_at).total_seconds(),
+            verdict=verdict,
+            workspace=slug,
+        )
+    return decided
+
+
 def confirmation_approve(*, confirmation, reason: str, actor: Actor) -> ConfirmationRequest:
     """A human approves (one ApprovalRecord). Approved once the threshold is met."""
-    return _verdict(
+    return _verdict_traced(
         confirmation=confirmation,
         reason=reason,
         actor=actor,
@@ -395,6 +418,6 @@ def confirmation_approve(*, confirmation, reason: str, actor: Actor) -> Confirma
 
 def confirmation_deny(*, confirmation, reason: str, actor: Actor) -> ConfirmationRequest:
     """A human denies: one denial decides."""
-    return _verdict(
+    return _verdict_traced(
         confirmation=confirmation, reason=reason, actor=actor, verdict=ApprovalRecord.Verdict.DENY
     )

@@ -368,6 +368,9 @@ class ConfirmationRequest(models.Model):
     expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
     used_at = models.DateTimeField(null=True, blank=True)
+    # The W3C traceparent of the decision that opened it (blank while telemetry is off):
+    # the approval's span links back to it, so the wait joins the agent's trace.
+    trace_parent = models.CharField(max_length=55, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["created_at"]

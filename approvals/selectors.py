@@ -80,3 +80,11 @@ def tools_callable_by_key(*, key, workspace: Workspace) -> list[Tool]:
         for tool in tool_list(workspace=workspace).filter(enabled=True)
         if allowlisted(key.tool_allowlist, tool.name) and scope_for_level_held(key, tool.level)
     ]
+
+
+def pending_confirmation_count(*, now=None) -> int:
+    """Requests waiting for a human across all workspaces (the operator's queue-depth
+    gauge, common.telemetry; never shown to a tenant)."""
+    return ConfirmationRequest.objects.filter(
+        status=ConfirmationRequest.Status.PENDING, expires_at__gt=now or timezone.now()
+    ).count()

@@ -19,7 +19,13 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from audit.models import AuditEntry, EvidenceAttachment, ExceptionRecord, VersionLog
+from audit.models import (
+    AuditEntry,
+    AuditPending,
+    EvidenceAttachment,
+    ExceptionRecord,
+    VersionLog,
+)
 from common.errors import WardenError
 from common.scoping import scoped
 
@@ -175,3 +181,13 @@ def attachments_of(*, workspace: Workspace, target_type: str, target_id) -> Quer
 
 def version_log_get(*, workspace: Workspace, pk) -> VersionLog | None:
     return scoped(VersionLog.objects.all(), workspace).filter(pk=pk).first()
+
+
+def sealer_lag_seconds(*, now=None) -> float:
+    """Age of the oldest entry still queued for the chain across all workspaces (group
+    commit), 0 when the queue is empty: the operator's sealer-lag gauge."""
+    oldest = AuditPending.objects.order_by("created_at").values_list("created_at", flat=True)
+    first = oldest.first()
+    if first is None:
+        return 0.0
+    return max(((now or timezone.now()) - first).total_seconds(), 0.0)

@@ -1,7 +1,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -16,3 +16,11 @@ def _require_secret_key(**kwargs) -> None:
 
     require_secret_key()
     require_audit_signing_key()
+
+
+@worker_process_init.connect
+def _start_telemetry(**kwargs) -> None:
+    """Per worker process, after the fork (exporter threads do not survive one)."""
+    from config.startup import start_telemetry
+
+    start_telemetry()

@@ -30,6 +30,7 @@ from audit.services import (
     audit_record_with,
     exception_record,
 )
+from common import telemetry
 from common.actor import Actor
 from common.errors import WardenError
 from common.sql import insert_once, update_row
@@ -623,7 +624,18 @@ def action_execute(
         raise refused
     found.execution = execution
     if fresh and execution.status == Execution.Status.STARTED:
-        found.execution, found.result = _finish(action, tool, connector, execution, params, actor)
+        with telemetry.traced(
+            "warden.execute",
+            workspace=action.workspace.slug,
+            tool=tool.name,
+            connector=connector.name,
+            upstream_tool=execution.upstream_tool,
+            action_id=action.pk,
+        ) as span:
+            found.execution, found.result = _finish(
+                action, tool, connector, execution, params, actor
+            )
+            span.set(outcome=found.execution.status, latency_ms=found.execution.latency_ms)
     return found
 
 

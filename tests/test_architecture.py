@@ -29,6 +29,7 @@ ALLOWED_IN_FUNCTIONS = {
     # Celery imports config.celery before Django is set up; the startup checks read
     # settings and run only once the worker has started.
     ("config/celery.py", "_require_secret_key"),
+    ("config/celery.py", "_start_telemetry"),
 }
 
 
