@@ -781,7 +781,7 @@ def classification_rows() -> list[tuple[str, str, str, str]]:
 
 
 def classification_markdown() -> str:
-    """The documentation's classification table, generated (a test holds the documentation to it)."""
+    """The documentation's classification table, generated (a test holds the docs to it)."""
     lines = ["| target | field | facet | narrows when (or why inert) |", "|---|---|---|---|"]
     lines += [f"| {t} | `{f}` | {facet} | {rule} |" for t, f, facet, rule in classification_rows()]
     return "\n".join(lines)
