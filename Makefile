@@ -22,8 +22,7 @@ UV_VERSION ?= 0.13.9
 $(RUNTIME_STAMP): pyproject.toml $(RUNTIME_LOCK)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check --require-hashes -r $(RUNTIME_LOCK)
-	$(PIP) install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
-		|| $(PIP) install --quiet --disable-pip-version-check --no-deps -e .
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
 	$(PIP) check || { echo "$(RUNTIME_LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(RUNTIME_STAMP)
 
