@@ -23,8 +23,7 @@ UV_VERSION ?= 0.13.9
 # refuses a lock that misses a dependency pyproject.toml names.
 $(RUNTIME_STAMP): pyproject.toml $(RUNTIME_LOCK)
 	test -x $(PY) || python3 -m venv --without-pip $(VENV)
-	$(PIP) install --quiet --disable-pip-version-check --no-compile --require-hashes \
-		-r $(RUNTIME_LOCK)
+	$(PIP) install --quiet --disable-pip-version-check --require-hashes -r $(RUNTIME_LOCK)
 	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
 	$(PIP) check || { echo "$(RUNTIME_LOCK) does not match pyproject.toml: run 'make lock'" >&2; exit 1; }
 	touch $(RUNTIME_STAMP)
