@@ -3,6 +3,7 @@ never read the request (DESIGN.md), so Celery tasks and commands can act too."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,12 @@ class Actor:
             request_id=request_id,
             client_ip=client_ip,
         )
+
+    @classmethod
+    def for_linked_user(cls, user, *, via: str, request_id: str = "") -> Actor:
+        """The Warden user a signed third-party request speaks for (a Slack press from
+        an account its owner linked in their own session), marked with the channel."""
+        return dataclasses.replace(cls.for_user(user, request_id=request_id), via=via)
 
     @classmethod
     def for_key(cls, key, *, request_id: str = "", client_ip: str | None = None) -> Actor:

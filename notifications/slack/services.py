@@ -325,8 +325,7 @@ def _target(confirmation_id: str, team_id: str):
 
 
 def _actor(identity: SlackIdentity, trigger: str) -> Actor:
-    actor = Actor.for_user(identity.user, request_id=f"slack:{trigger[:40]}")
-    return dataclasses.replace(actor, via="slack")
+    return Actor.for_linked_user(identity.user, via="slack", request_id=f"slack:{trigger[:40]}")
 
 
 def _link_prompt(team_id: str, slack_user_id: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from oauth2_provider.models import Application
+from oauth2_provider.views.mixins import OAuthLibMixin
 
 from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
@@ -37,6 +38,18 @@ def _rsa_pem() -> str:
     ).decode()
 
 
+def _forget_oauthlib_cores() -> None:
+    """django-oauth-toolkit caches each view class's oauthlib server on first use: after
+    Warden's own OAuth tests the provider's views would answer without OIDC, and after
+    these, Warden's would answer with the provider's validator."""
+    pending = [OAuthLibMixin]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if "_oauthlib_core" in cls.__dict__:
+            del cls._oauthlib_core
+
+
 @pytest.fixture
 def idp(settings, live_server, e2e_settings, django_user_model):
     """The provider, the relying party's settings pointing at it, and a way to enrol
@@ -45,6 +58,7 @@ def idp(settings, live_server, e2e_settings, django_user_model):
     port = urlsplit(rp).port
     idp_base = f"http://127.0.0.1:{port}/idp"
     settings.ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
+    _forget_oauthlib_cores()
     settings.ROOT_URLCONF = "tests.sso.provider"
     settings.LOGIN_URL = "/idp/login/"  # the provider's own login, for its authorize view
     settings.OAUTH2_PROVIDER = {
@@ -84,6 +98,7 @@ def idp(settings, live_server, e2e_settings, django_user_model):
 
     yield enrol
     DIRECTORY.clear()
+    _forget_oauthlib_cores()
 
 
 def _sso_login(page, username: str) -> None:
