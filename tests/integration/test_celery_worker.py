@@ -203,13 +203,14 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
                 changes={"webhook_host_allowlist": ["127.0.0.1"]},
                 operator=True,
             )
-        issued = endpoint_create(
-            workspace=workspace,
-            name="it",
-            url=receiver.url,
-            events=["confirmation.requested"],
-            actor=SYSTEM,
-        )
+        with operator_seeding():  # a new endpoint that sends at once is governed: seeded
+            issued = endpoint_create(
+                workspace=workspace,
+                name="it",
+                url=receiver.url,
+                events=["confirmation.requested"],
+                actor=SYSTEM,
+            )
         receiver.secret = issued.secret
         worker.start()
 
