@@ -209,7 +209,7 @@ def policy_apply(
     reason = (reason or "").strip()[:2000]
     with transaction.atomic():
         locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
-        p = plan(locked, document)
+        p = plan(locked, document, impact=False)
         result = ApplyResult(p)
         if p.empty:
             return result
