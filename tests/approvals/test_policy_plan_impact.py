@@ -82,22 +82,24 @@ def test_a_narrowing_plan_reports_the_requests_it_would_send_to_a_human(
     assert nonzero(body["impact"]["summary"]) == {"now_needs_human": 2}  # the 50 and 80
 
 
-def test_settings_in_the_document_are_replayed_and_the_others_ignored(
-    history, owner, user_client
-):
+def test_settings_in_the_document_are_replayed_and_the_others_ignored(history, owner, user_client):
     doc = loosened(history, "params.amount > 100")  # the tool as it is
     doc["settings"]["writes_enabled"] = False
     doc["settings"]["confirmation_ttl"] = 60  # not read by the gate: no error
-    body = user_client(owner, history).post(
-        "/api/v1/policy/plan", {"document": doc}, format="json"
-    ).json()
+    body = (
+        user_client(owner, history)
+        .post("/api/v1/policy/plan", {"document": doc}, format="json")
+        .json()
+    )
     assert nonzero(body["impact"]["summary"]) == {"now_denied": 5}
 
 
 def test_an_unchanged_document_has_no_impact(history, owner, user_client):
-    body = user_client(owner, history).post(
-        "/api/v1/policy/plan", {"document": export_document(history)}, format="json"
-    ).json()
+    body = (
+        user_client(owner, history)
+        .post("/api/v1/policy/plan", {"document": export_document(history)}, format="json")
+        .json()
+    )
     assert body["changes"] == [] and body["impact"] is None
 
 
