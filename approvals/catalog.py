@@ -1,10 +1,11 @@
 """The tool catalog's writes: create, update, delete and the admin save path.
 
-Kept apart from the gate's request/confirmation flow because every catalog write has two
+Kept apart from the gate's request/confirmation flow because every catalog write has
 duties of its own: it bumps the workspace's policy version in the same transaction (so
-cached catalog rows keyed by version can never go stale) and it records the tool's
+cached catalog rows keyed by version can never go stale), it records the tool's
 before/after snapshot in the audit trail, which replay uses to rebuild the catalog as it
-was at any recorded policy version."""
+was at any recorded policy version, and it reports the document rows it changed to
+approvals.policy.versions (a PolicyVersion per applied change, same transaction)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals.models import Tool
+from approvals.policy import versions
+from approvals.policy.document import tool_entry
 from approvals.validation import tool_field_errors
 from audit.events import EVENTS
 from audit.models import AuditAction
@@ -85,6 +88,7 @@ def tool_create(*, workspace: Workspace, actor: Actor, reason: str = "", **field
     _validate_tool(tool)
     tool.save(force_insert=True)
     _audit_tool(tool, locked, actor, AuditAction.TOOL_CREATED, None, tool.snapshot(), reason)
+    versions.changed(locked, actor, versions.tool_rows(tool.name, None, tool_entry(tool)), reason)
     return tool
 
 
@@ -96,6 +100,7 @@ def tool_update(*, tool: Tool, actor: Actor, changes: dict, reason: str = "") ->
     locked = _bump_policy(tool.workspace)
     tool = Tool.objects.select_for_update().get(pk=tool.pk)
     before = tool.snapshot()
+    was = (before["name"], tool_entry(tool))
     for field, value in changes.items():
         setattr(
             tool, field, value.strip() if field == "condition" and isinstance(value, str) else value
@@ -105,6 +110,15 @@ def tool_update(*, tool: Tool, actor: Actor, changes: dict, reason: str = "") ->
     tool.updated_at = timezone.now()
     tool.save()
     _audit_tool(tool, locked, actor, AuditAction.TOOL_UPDATED, before, tool.snapshot(), reason)
+    now = tool_entry(tool)
+    if was[0] == tool.name:
+        rows = versions.tool_rows(tool.name, was[1], now)
+    else:  # renamed: the document loses one entry and gains another
+        rows = {
+            **versions.tool_rows(was[0], was[1], None),
+            **versions.tool_rows(tool.name, None, now),
+        }
+    versions.changed(locked, actor, rows, reason)
     return tool
 
 
@@ -113,7 +127,9 @@ def tool_delete(*, tool: Tool, actor: Actor, reason: str = "") -> None:
     locked = _bump_policy(tool.workspace)
     tool = Tool.objects.select_for_update().get(pk=tool.pk)
     before = tool.snapshot()
+    was = tool_entry(tool)
     pk = tool.pk
     tool.delete()
     tool.pk = pk
     _audit_tool(tool, locked, actor, AuditAction.TOOL_DELETED, before, None, reason)
+    versions.changed(locked, actor, versions.tool_rows(tool.name, was, None), reason)

@@ -40,8 +40,9 @@ from approvals.governance import (
     loosening,
 )
 from approvals.guard import NEW_ROWS, Grant, granted
-from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from approvals.models import ActionRequest, ConfirmationRequest, PolicyVersion, Tool
 from approvals.outcome import Outcome
+from approvals.policy import versions
 from audit.models import ExceptionRecord
 from audit.services import exception_record
 from common.actor import Actor
@@ -289,8 +290,18 @@ def _break_glass(actor, proposal, operations, common, why: str, reason: str) -> 
     why = (why or "").strip()
     if not why:
         raise WardenError("validation_error", "Break-glass needs a reason.")
-    # The change, its audit entry and the override record commit together or not at all.
-    with transaction.atomic():
+    # The change, its audit entry, the override record and the policy version commit
+    # together or not at all.
+    with (
+        transaction.atomic(),
+        versions.recording(
+            common["workspace"],
+            source=PolicyVersion.Source.BREAK_GLASS,
+            author=actor.label,
+            reason=reason or why,
+            operations=sorted(op.name for op in operations),
+        ),
+    ):
         return _break_glass_apply(actor, proposal, operations, common, why)
 
 
@@ -324,17 +335,26 @@ def apply_approved(*, confirmation: ConfirmationRequest, action: ActionRequest, 
     params = action.params or {}
     if not action.is_platform or "target" not in params:
         return
-    result = _apply(
-        workspace=confirmation.workspace,
-        actor=actor,
-        proposal_target=params["target"],
-        verb=params["verb"],
-        target_id=params.get("target_id"),
-        values=params.get("values") or {},
-        reason=f"request {action.pk} by {action.requested_by}, approved",
-        operations=frozenset(params.get("operations") or ()),
-        custody=list(action.custody_user_ids or []),
-    )
+    with versions.recording(
+        confirmation.workspace,
+        source=PolicyVersion.Source.APPROVED,
+        author=action.requested_by,
+        reason=action.reason,
+        approvers=versions.approvers_of(confirmation),
+        operations=list(params.get("operations") or ()),
+        request=action,
+    ):
+        result = _apply(
+            workspace=confirmation.workspace,
+            actor=actor,
+            proposal_target=params["target"],
+            verb=params["verb"],
+            target_id=params.get("target_id"),
+            values=params.get("values") or {},
+            reason=f"request {action.pk} by {action.requested_by}, approved",
+            operations=frozenset(params.get("operations") or ()),
+            custody=list(action.custody_user_ids or []),
+        )
     if "warden.workspace.go_live_early" in (params.get("operations") or ()):
         # Going live before the end of the dry run is an override: recorded as one.
         exception_record(

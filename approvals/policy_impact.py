@@ -101,8 +101,12 @@ def _invalid(path: str, message: str) -> WardenError:
     return WardenError("validation_error", "Invalid proposed policy.", {path: [message]})
 
 
-def proposed_catalog(workspace: Workspace, proposed_tools: list | None) -> dict[str, Tool]:
-    """name -> unsaved Tool of the proposed catalog (today's when None)."""
+def proposed_catalog(
+    workspace: Workspace, proposed_tools: list | None, today: dict[str, Tool] | None = None
+) -> dict[str, Tool]:
+    """name -> unsaved Tool of the proposed catalog (today's when None). An entry equal
+    to today's snapshot of its tool (`today`) is today's tool: saved, so validated."""
+    snapshots = {name: tool.snapshot() for name, tool in (today or {}).items()}
     if proposed_tools is None:
         return {t.name: t for t in scoped(Tool.objects.all(), workspace)}
     if not isinstance(proposed_tools, list):
@@ -119,6 +123,11 @@ def proposed_catalog(workspace: Workspace, proposed_tools: list | None) -> dict[
             raise _invalid(f"{path}.{unknown[0]}", "Unknown field.")
         if not isinstance(entry.get("name"), str):
             raise _invalid(f"{path}.name", "Required.")
+        if entry["name"] in catalog:
+            raise _invalid(f"{path}.name", "Twice in the catalog.")
+        if snapshots.get(entry["name"]) == entry:
+            catalog[entry["name"]] = today[entry["name"]]
+            continue
         try:
             tool = Tool(workspace=workspace, **entry)
             errors = tool_field_errors(tool)
@@ -127,8 +136,6 @@ def proposed_catalog(workspace: Workspace, proposed_tools: list | None) -> dict[
         if errors:
             name, messages = sorted(errors.items())[0]
             raise _invalid(f"{path}.{name}", messages[0])
-        if tool.name in catalog:
-            raise _invalid(f"{path}.name", "Twice in the catalog.")
         catalog[tool.name] = tool
     return catalog
 
@@ -262,7 +269,9 @@ def simulate(
     now = now or timezone.now()
     since = now - timedelta(days=days)
     today = {t.name: t for t in scoped(Tool.objects.all(), workspace)}
-    catalog = today if proposed_tools is None else proposed_catalog(workspace, proposed_tools)
+    catalog = (
+        today if proposed_tools is None else proposed_catalog(workspace, proposed_tools, today)
+    )
     current_ws = proposed_workspace(workspace, None)
     proposed_ws = proposed_workspace(workspace, proposed_settings)
     proposed = _Decider(proposed_ws, catalog)
@@ -440,6 +449,8 @@ def proposal_of_request(workspace: Workspace, params: Any) -> tuple[list | None,
     today's policy with that one change applied. (None, None): not a policy change."""
     if not isinstance(params, dict):
         return None, None
+    if isinstance(params.get("policy"), dict):
+        return _proposal_of_document(workspace, params["policy"].get("objects"))
     target, verb = params.get("target"), params.get("verb")
     changes = params.get("changes") if isinstance(params.get("changes"), dict) else {}
     after = {
@@ -465,6 +476,29 @@ def proposal_of_request(workspace: Workspace, params: Any) -> tuple[list | None,
         values = params.get("values") if isinstance(params.get("values"), dict) else {}
         tools.append({k: v for k, v in values.items() if k in SNAPSHOT_FIELDS})
     return tools, None
+
+
+def _proposal_of_document(workspace: Workspace, objects: Any) -> tuple[list | None, dict | None]:
+    """The governed part of a policy document (`warden.policy.apply`): today's policy
+    (its narrowing part already applied) with each object's governed fields applied."""
+    if not isinstance(objects, list):
+        return None, None
+    tools = {t.name: t.snapshot() for t in scoped(Tool.objects.all(), workspace)}
+    settings: dict[str, Any] = {}
+    for item in objects:
+        if not isinstance(item, dict) or not isinstance(item.get("fields"), list):
+            continue
+        after = item.get("after") if isinstance(item.get("after"), dict) else {}
+        values = {f: after[f] for f in item["fields"] if f in after}
+        if item.get("target") == "workspace":
+            settings.update({k: v for k, v in values.items() if k in SETTINGS})
+        elif item.get("verb") == "delete":
+            tools.pop(item.get("name"), None)
+        elif item.get("verb") == "create":
+            tools[item.get("name")] = {k: v for k, v in after.items() if k in SNAPSHOT_FIELDS}
+        elif item.get("name") in tools:
+            tools[item["name"]].update({k: v for k, v in values.items() if k in SNAPSHOT_FIELDS})
+    return list(tools.values()), settings or None
 
 
 def request_impact(

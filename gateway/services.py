@@ -19,8 +19,9 @@ from django.views.decorators.debug import sensitive_variables
 from approvals import catalog, minimisation
 from approvals.arguments import schema_problem
 from approvals.asking import action_submit, tool_lookup
-from approvals.models import ActionRequest, Tool
+from approvals.models import ActionRequest, PolicyVersion, Tool
 from approvals.outcome import Outcome
+from approvals.policy import versions
 from approvals.signals import announce_action_decided
 from audit.events import EVENTS
 from audit.models import AuditAction, ExceptionRecord
@@ -432,7 +433,16 @@ def connector_sync(*, connector: Connector, actor: Actor) -> dict[str, list[str]
     if len(usable) > MAX_TOOLS_PER_SYNC:
         raise WardenError("upstream_error", f"More than {MAX_TOOLS_PER_SYNC} tools upstream.")
     report: dict[str, list[str]] = {"created": [], "changed": [], "removed": []}
-    with transaction.atomic():
+    # One policy version for the whole sync, in its transaction (not one per tool).
+    with (
+        transaction.atomic(),
+        versions.recording(
+            connector.workspace,
+            source=PolicyVersion.Source.APPLIED,
+            author=actor.label,
+            reason=f"catalog sync of connector {connector.name}",
+        ),
+    ):
         connector = Connector.objects.select_for_update().get(pk=connector.pk)
         workspace = connector.workspace
         prefix = naming.catalog_prefix(connector.name) + "."

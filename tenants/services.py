@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -122,6 +123,11 @@ def workspace_create(*, slug: str, name: str, owner, actor: Actor) -> Workspace:
     return workspace
 
 
+# Called as hook(workspace=, before=, actor=, reason=) after a settings change, in its
+# transaction; approvals fills it at start (a policy version per applied change).
+SETTINGS_CHANGED_HOOKS: list = []
+
+
 @transaction.atomic
 def workspace_update(
     *, workspace: Workspace, actor: Actor, changes: dict, reason: str = ""
@@ -131,6 +137,7 @@ def workspace_update(
         raise WardenError("validation_error", "Unknown workspace settings.", {"fields": unknown})
     workspace = Workspace.objects.select_for_update(no_key=True).get(pk=workspace.pk)
     before = workspace.settings_snapshot()
+    was = copy.copy(workspace)
     for field, value in changes.items():
         setattr(workspace, field, value)
     workspace.full_clean()
@@ -143,6 +150,8 @@ def workspace_update(
         reason=reason,
     )
     audit_record_change(event, workspace=workspace, actor=actor)
+    for hook in SETTINGS_CHANGED_HOOKS:
+        hook(workspace=workspace, before=was, actor=actor, reason=reason)
     return workspace
 
 

@@ -10,7 +10,6 @@ reading the workspace's current tools (one query).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,16 +25,16 @@ from approvals.policy.document import (
     settings_entry,
     tool_entry,
 )
+from approvals.policy_impact import REVIEW_LIMIT, simulate
+from approvals.policy_impact import SETTINGS as IMPACT_SETTINGS
 from approvals.validation import tool_field_errors
 from common.errors import WardenError
 from tenants.models import Workspace
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 
-# Hook for the impact replay (issue 24 item 3, approvals.policy_impact.simulate): called
-# as IMPACT_HOOK(workspace, proposed_tools, proposed_settings) when set; its answer is put
-# in `Plan.impact` as is. Left unset here; wired at merge.
-IMPACT_HOOK: Callable[..., Any] | None = None
+# The impact replay window of a plan (days of recorded requests, newest REVIEW_LIMIT).
+IMPACT_DAYS = 30
 
 
 @dataclass
@@ -213,7 +212,8 @@ def _check_tools(document: PolicyDocument, tools: dict[str, Tool]) -> None:
         raise invalid(problems)
 
 
-def plan(workspace: Workspace, document: PolicyDocument) -> Plan:
+def plan(workspace: Workspace, document: PolicyDocument, *, impact: bool = True) -> Plan:
+    """The diff, judged; with `impact`, the proposed document replayed on history."""
     if document.workspace != workspace.slug:
         raise WardenError(
             "workspace_mismatch",
@@ -267,11 +267,30 @@ def plan(workspace: Workspace, document: PolicyDocument) -> Plan:
         changes.append(change)
 
     result = Plan(workspace.slug, changes)
-    if IMPACT_HOOK is not None and result.governed:
-        result.impact = IMPACT_HOOK(
-            workspace, [dict(t) for t in document.tools], dict(document.settings) or None
-        )
+    if changes and impact:
+        result.impact = document_impact(workspace, document)
     return result
 
 
-__all__ = ["CREATE", "DELETE", "TOOL_FIELDS", "UPDATE", "ObjectChange", "Plan", "plan"]
+def document_impact(
+    workspace: Workspace, document: PolicyDocument, days: int = IMPACT_DAYS
+) -> dict[str, Any]:
+    """The proposed document replayed on the last `days` of recorded requests
+    (approvals.policy_impact): headline, counts, examples, most affected tools and keys."""
+    settings = {k: v for k, v in document.settings.items() if k in IMPACT_SETTINGS}
+    report = simulate(
+        workspace, [dict(t) for t in document.tools], settings or None, days, limit=REVIEW_LIMIT
+    )
+    return report.as_dict()
+
+
+__all__ = [
+    "CREATE",
+    "DELETE",
+    "TOOL_FIELDS",
+    "UPDATE",
+    "ObjectChange",
+    "Plan",
+    "document_impact",
+    "plan",
+]

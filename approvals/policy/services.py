@@ -22,12 +22,12 @@ from approvals import catalog, confirmations
 from approvals.asking import platform_request_submit
 from approvals.governance import Target
 from approvals.guard import Grant, granted
-from approvals.models import ActionRequest, ApprovalRecord, PolicyVersion, Tool
+from approvals.models import ActionRequest, PolicyVersion, Tool
 from approvals.outcome import Outcome
+from approvals.policy import versions
 from approvals.policy.document import (
     TOOL_FIELDS,
     PolicyDocument,
-    export_document,
     parse_document,
     settings_entry,
     tool_entry,
@@ -134,34 +134,6 @@ def _moved(name: str) -> WardenError:
     )
 
 
-def _record_version(
-    workspace: Workspace,
-    *,
-    source: str,
-    author: str,
-    reason: str,
-    diff: dict,
-    operations: list[str],
-    approvers: list[str] | None = None,
-    request: ActionRequest | None = None,
-) -> PolicyVersion:
-    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
-    last = PolicyVersion.objects.filter(workspace=locked).order_by("-number").first()
-    return PolicyVersion.objects.create(
-        workspace=locked,
-        number=(last.number if last else 0) + 1,
-        source=source,
-        author=author,
-        approvers=approvers or [],
-        reason=reason,
-        diff=diff,
-        operations=operations,
-        document=export_document(locked),
-        policy_version=locked.policy_version,
-        request=request,
-    )
-
-
 def _custody(actor: Actor) -> list:
     if actor.key is not None:
         return sorted(set(actor.key.custody_user_ids or []) | {actor.key.owner_id})
@@ -209,7 +181,7 @@ def policy_apply(
     reason = (reason or "").strip()[:2000]
     with transaction.atomic():
         locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
-        p = plan(locked, document)
+        p = plan(locked, document, impact=False)
         result = ApplyResult(p)
         if p.empty:
             return result
@@ -223,29 +195,18 @@ def policy_apply(
         if break_glass:
             return _break_glass(locked, actor, p, reason, break_glass)
         note = f"policy apply: {reason}" if reason else "policy apply"
-        for change in p.changes:
-            if change.verb == UPDATE and change.immediate:
-                _apply_object(locked, actor, _item(change), list(change.immediate), note)
-            elif change.verb != UPDATE and change.narrows:
-                _apply_object(locked, actor, _item(change), list(TOOL_FIELDS), note)
-            else:
-                continue
-            result.applied.append(change.label)
-        if result.applied:
-            immediate = Plan(p.workspace, p.immediate)
-            diff = {
-                k: v
-                for k, v in immediate.whole_diff().items()
-                if k not in p.whole_diff(governed_only=True)
-            }
-            result.version = _record_version(
-                locked,
-                source=PolicyVersion.Source.APPLIED,
-                author=actor.label,
-                reason=reason,
-                diff=diff,
-                operations=[],
-            )
+        with versions.recording(
+            locked, source=PolicyVersion.Source.APPLIED, author=actor.label, reason=reason
+        ) as recorded:
+            for change in p.changes:
+                if change.verb == UPDATE and change.immediate:
+                    _apply_object(locked, actor, _item(change), list(change.immediate), note)
+                elif change.verb != UPDATE and change.narrows:
+                    _apply_object(locked, actor, _item(change), list(TOOL_FIELDS), note)
+                else:
+                    continue
+                result.applied.append(change.label)
+        result.version = recorded.version
         if p.governed:
             result.outcome = _file(locked, actor, p, reason)
             result.pending = [c.label for c in p.governed]
@@ -325,24 +286,16 @@ def apply_approved(*, confirmation, action: ActionRequest, actor: Actor) -> None
         return
     workspace = Workspace.objects.select_for_update().get(pk=confirmation.workspace_id)
     note = f"policy request {action.pk} by {action.requested_by}, approved"
-    _apply_governed(workspace, actor, params["policy"]["objects"], note)
-    approvers = list(
-        ApprovalRecord.objects.filter(
-            confirmation=confirmation, verdict=ApprovalRecord.Verdict.APPROVE
-        )
-        .order_by("created_at")
-        .values_list("approver", flat=True)
-    )
-    _record_version(
+    with versions.recording(
         workspace,
         source=PolicyVersion.Source.APPROVED,
         author=action.requested_by,
-        approvers=approvers,
+        approvers=versions.approvers_of(confirmation),
         reason=action.reason,
-        diff=params.get("changes") or {},
         operations=list(params.get("operations") or ()),
         request=action,
-    )
+    ):
+        _apply_governed(workspace, actor, params["policy"]["objects"], note)
     ActionRequest.objects.filter(pk=action.pk).update(
         status=ActionRequest.Status.EXECUTED,
         result_status="succeeded",
@@ -358,6 +311,18 @@ def _break_glass(workspace, actor, p: Plan, reason: str, why: str) -> ApplyResul
     if not why:
         raise WardenError("validation_error", "Break-glass needs a reason.")
     note = f"break-glass: {why}"
+    with versions.recording(
+        workspace,
+        source=PolicyVersion.Source.BREAK_GLASS,
+        author=actor.label,
+        reason=reason or why,
+        operations=p.operations,
+    ) as recorded:
+        _break_glass_apply(workspace, actor, p, note, why)
+    return ApplyResult(p, applied=[c.label for c in p.changes], version=recorded.version)
+
+
+def _break_glass_apply(workspace, actor, p: Plan, note: str, why: str) -> None:
     objects = []
     for change in p.changes:
         fields = list(change.fields) if change.verb == UPDATE else list(TOOL_FIELDS)
@@ -383,15 +348,6 @@ def _break_glass(workspace, actor, p: Plan, reason: str, why: str) -> ApplyResul
             subject=actor.label,
             action="governance.break_glass",
         )
-    version = _record_version(
-        workspace,
-        source=PolicyVersion.Source.BREAK_GLASS,
-        author=actor.label,
-        reason=reason or why,
-        diff=p.whole_diff(),
-        operations=p.operations,
-    )
-    return ApplyResult(p, applied=[c.label for c in p.changes], version=version)
 
 
 def policy_rollback(

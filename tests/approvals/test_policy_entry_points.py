@@ -52,7 +52,8 @@ def test_policy_command_export_plan_apply_versions_rollback(demo, tmp_path):
     out = run("apply", narrowed, "--reason", "pause crm")
     assert "applied tool crm.lookup" in out
     assert Tool.objects.get(workspace=demo, name="crm.lookup").enabled is False
-    version = PolicyVersion.objects.get(workspace=demo)
+    # Versions 1 and 2: the fixture's two tool creations; 3: this apply.
+    version = PolicyVersion.objects.get(workspace=demo, number=3)
     assert version.author == "system:cli" and version.reason == "pause crm"
     assert AuditEntry.objects.filter(workspace=demo, action="tool.updated").exists()
     assert "applied" in run("versions", "acme")
@@ -63,10 +64,10 @@ def test_policy_command_export_plan_apply_versions_rollback(demo, tmp_path):
         run("apply", original, "--reason", "back")
     assert Tool.objects.get(workspace=demo, name="crm.lookup").enabled is False
     assert AuditEntry.objects.filter(workspace=demo).count() == entries
-    assert PolicyVersion.objects.filter(workspace=demo).count() == 1
+    assert PolicyVersion.objects.filter(workspace=demo).count() == 3
 
     # An operator may break glass: applied, and recorded as an override.
-    out = run("rollback", "acme", "1", "--reason", "again")  # version 1 == now: no-op
+    out = run("rollback", "acme", "3", "--reason", "again")  # version 3 == now: no-op
     assert "No changes" in out
     run("apply", original, "--reason", "back", "--break-glass", "incident over")
     assert Tool.objects.get(workspace=demo, name="crm.lookup").enabled is True
@@ -76,6 +77,7 @@ def test_policy_command_export_plan_apply_versions_rollback(demo, tmp_path):
 
 @entry_point("command:policy")
 def test_policy_command_refuses_bad_files_with_paths(demo, tmp_path):
+    versions = PolicyVersion.objects.count()
     doc = export_document(demo)
     doc["tools"][1]["levle"] = "read"
     bad = _write(tmp_path, doc)
@@ -88,7 +90,7 @@ def test_policy_command_refuses_bad_files_with_paths(demo, tmp_path):
     doc["workspace"] = "nowhere"
     with pytest.raises(CommandError, match="No workspace"):
         run("plan", _write(tmp_path, doc, "other.yaml"))
-    assert not PolicyVersion.objects.exists()
+    assert PolicyVersion.objects.count() == versions
 
 
 @entry_point("command:policy")

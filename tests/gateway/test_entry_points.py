@@ -3,7 +3,7 @@
 
 from django.test import Client
 
-from approvals.models import Tool
+from approvals.models import PolicyVersion, Tool
 from audit.models import AuditEntry
 from tests.entry_points import entry_point
 
@@ -23,6 +23,12 @@ def test_sync_action_imports_disabled_tools_with_its_entry(gw_workspace, gw_admi
     assert sorted(t.name for t in tools) == ["crm.lookup", "crm.send"]
     assert not any(t.enabled for t in tools)
     assert AuditEntry.objects.filter(workspace=gw_workspace, action="connector.synced").count() == 1
+    # The whole sync is ONE policy version naming both imported tools.
+    (version,) = PolicyVersion.objects.filter(
+        workspace=gw_workspace, author=f"user:{gw_admin.email}"
+    )
+    assert set(version.diff) == {"tool crm.lookup", "tool crm.send"}
+    assert version.reason == f"catalog sync of connector {connector.name}"
 
 
 @entry_point("task:gateway.sync_connectors", "task:gateway.sync_connector")

@@ -13,7 +13,6 @@ pytest.importorskip("mcp")
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
-
 def readme_snippet() -> str:
     return snippet("mcp-python")
 

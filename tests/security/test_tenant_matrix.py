@@ -33,6 +33,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
+from django.db.models import Max
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 from django.utils import timezone
@@ -44,7 +45,7 @@ from approvals.asking import action_submit
 from approvals.catalog import tool_create
 from approvals.confirmations import confirmation_approve
 from approvals.guard import operator_seeding
-from approvals.models import ApprovalRecord, ConfirmationRequest
+from approvals.models import ApprovalRecord, ConfirmationRequest, PolicyVersion
 from approvals.policy.document import export_document
 from approvals.policy.services import policy_apply
 from approvals.review_link import QUERY_PARAMETER, decision_link_token, review_link_token
@@ -259,7 +260,16 @@ class World:
         """A policy version of A (a narrowing settings change, applied at once)."""
         document = export_document(self.workspace)
         document["settings"]["confirmation_ttl"] = 3600
-        return policy_apply(workspace=self.workspace, document=document, actor=SYSTEM).version
+        version = policy_apply(workspace=self.workspace, document=document, actor=SYSTEM).version
+        # Numbers are per workspace and B has versions of its own (every applied change
+        # is one): number A's past all of them, so B asking for it must find nothing.
+        others = PolicyVersion.objects.exclude(workspace=self.workspace).aggregate(
+            top=Max("number")
+        )["top"]
+        if others and version.number <= others:
+            PolicyVersion.objects.filter(pk=version.pk).update(number=others + 1)
+            version.refresh_from_db()
+        return version
 
     @cached_property
     def version(self):

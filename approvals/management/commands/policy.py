@@ -174,4 +174,11 @@ def _plan_text(result) -> str:
         f"{len(result.changes)} object(s) change; {governed} need a second human"
         + (f" ({', '.join(result.operations)})" if governed else "")
     )
+    impact = result.impact
+    if impact:
+        lines.append(
+            f"impact on the last {impact['days']} days: {impact['headline']} "
+            f"({impact['changed']} of {impact['scanned']} decisions change)"
+        )
+        lines += [f"  {t['from']} -> {t['to']}: {t['count']}" for t in impact["transitions"]]
     return "\n".join(lines)
