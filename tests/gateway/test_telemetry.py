@@ -12,7 +12,7 @@ import pytest
 from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connections
+from django.db import connection, connections
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -157,6 +157,9 @@ def test_request_spans_keep_the_path_not_the_query_string(otel, gw_agent):
     assert token not in repr(dict(request.attributes))
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the psycopg instrumentation: PostgreSQL only"
+)
 @pytest.mark.django_db(transaction=True)
 def test_database_spans_carry_statements_not_values(otel, synced, gw_agent, upstream):
     """A connection opened after set-up is instrumented (psycopg): its spans name the SQL
