@@ -1,7 +1,9 @@
-"""Policy as code over HTTP (docs: "Policy as code"). Reading, planning and testing
-need `tools:write` (humans: manage_tools); applying and rolling back need
-`workspace:admin` (humans: manage_workspace), since a document changes the workspace's
-safety settings too. Any credential may read the JSON Schema: it holds no tenant data."""
+"""Policy as code over HTTP (docs: "Policy as code"). Reading, planning, testing,
+applying and rolling back need `tools:write` (humans: manage_tools); a document that
+changes the workspace's settings also needs `workspace:admin` (humans:
+manage_workspace), checked on what the plan changes, so a workspace admin can apply a
+catalog-only document. Any credential may read the JSON Schema: it holds no tenant
+data."""
 
 from __future__ import annotations
 
@@ -189,7 +191,7 @@ class PolicyPlanView(WorkspaceAPIView):
 
 
 class PolicyApplyView(WorkspaceAPIView):
-    scope_map = {"POST": WORKSPACE_ADMIN}
+    scope_map = {"POST": TOOLS_WRITE}
 
     @extend_schema(
         operation_id="policy_apply",
@@ -203,6 +205,7 @@ class PolicyApplyView(WorkspaceAPIView):
             document=_document(body["document"]),
             actor=request.actor,
             reason=body.get("reason", ""),
+            may_change_settings=request.principal.has_scope(WORKSPACE_ADMIN),
         )
         code = status.HTTP_202_ACCEPTED if result.outcome is not None else status.HTTP_200_OK
         return Response(result.as_dict(), status=code)
@@ -253,7 +256,7 @@ class PolicyVersionDetailView(WorkspaceAPIView):
 
 
 class PolicyRollbackView(WorkspaceAPIView):
-    scope_map = {"POST": WORKSPACE_ADMIN}
+    scope_map = {"POST": TOOLS_WRITE}
 
     @extend_schema(
         operation_id="policy_versions_rollback",
@@ -268,6 +271,7 @@ class PolicyRollbackView(WorkspaceAPIView):
             number=number,
             actor=request.actor,
             reason=body.get("reason", ""),
+            may_change_settings=request.principal.has_scope(WORKSPACE_ADMIN),
         )
         code = status.HTTP_202_ACCEPTED if result.outcome is not None else status.HTTP_200_OK
         return Response(result.as_dict(), status=code)

@@ -41,6 +41,9 @@ from tenants import services as tenant_services
 from tenants.models import Workspace
 
 OPERATION = "warden.policy.apply"
+# Targets that are the workspace's settings: changing them needs `workspace:admin`
+# (humans: manage_workspace); the catalog alone needs `tools:write` (manage_tools).
+SETTINGS_TARGETS = frozenset({Target.WORKSPACE, Target.AUTOMATION})
 # The gate asks platform requests for a scope; the endpoint has checked the proposer's.
 DOOR_SCOPE = "workspace:admin"
 
@@ -173,9 +176,14 @@ def policy_apply(
     actor: Actor,
     reason: str = "",
     break_glass: str = "",
+    may_change_settings: bool = True,
 ) -> ApplyResult:
     """Narrowing parts at once, the rest as one pending request (or, for an operator at
-    a shell with `break_glass`, everything now, recorded as an override)."""
+    a shell with `break_glass`, everything now, recorded as an override).
+
+    `may_change_settings`: whether the proposer holds `workspace:admin` (the API passes
+    its principal's answer). A document whose settings differ from the workspace's is
+    refused whole without it; one that changes the catalog only needs `tools:write`."""
     if not isinstance(document, PolicyDocument):
         document = parse_document(document)
     reason = (reason or "").strip()[:2000]
@@ -185,6 +193,8 @@ def policy_apply(
         result = ApplyResult(p)
         if p.empty:
             return result
+        if not may_change_settings:
+            _require_settings_scope(p)
         if p.governed and not break_glass and actor.key is None and actor.user is None:
             raise WardenError(
                 "approval_required",
@@ -211,6 +221,17 @@ def policy_apply(
             result.outcome = _file(locked, actor, p, reason)
             result.pending = [c.label for c in p.governed]
     return result
+
+
+def _require_settings_scope(p: Plan) -> None:
+    touched = sorted({c.label for c in p.changes if c.target in SETTINGS_TARGETS})
+    if touched:
+        raise WardenError(
+            "forbidden_by_scope",
+            "Changing the workspace's settings needs workspace:admin (humans: "
+            "manage_workspace); leave `settings` as exported to change the catalog only.",
+            {"required_scope": "workspace:admin", "objects": touched},
+        )
 
 
 def _base(change: ObjectChange) -> dict[str, Any] | None:
@@ -351,7 +372,13 @@ def _break_glass_apply(workspace, actor, p: Plan, note: str, why: str) -> None:
 
 
 def policy_rollback(
-    *, workspace: Workspace, number: int, actor: Actor, reason: str = "", break_glass: str = ""
+    *,
+    workspace: Workspace,
+    number: int,
+    actor: Actor,
+    reason: str = "",
+    break_glass: str = "",
+    may_change_settings: bool = True,
 ) -> ApplyResult:
     """Propose an earlier version's document again: a change like any other."""
     version = PolicyVersion.objects.filter(workspace=workspace, number=number).first()
@@ -364,6 +391,7 @@ def policy_rollback(
         actor=actor,
         reason=reason or f"rollback to version {number}",
         break_glass=break_glass,
+        may_change_settings=may_change_settings,
     )
 
 

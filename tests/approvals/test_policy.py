@@ -350,6 +350,39 @@ def test_a_machine_key_may_propose_but_a_human_approves(
     assert approve(key.owner, catalog, confirmation.pk).json()["error"]["code"] == "four_eyes"
 
 
+def test_a_workspace_admin_applies_a_catalog_only_document(catalog, make_member, user_client):
+    """An admin (manage_tools, not manage_workspace) may apply the catalog: narrowing at
+    once, loosening as one request for a second human with manage_tools."""
+    admin = make_member(catalog, Role.ADMIN)
+    doc = with_tool(exported(catalog), "crm.lookup", enabled=False)
+    doc = with_tool(doc, "email.send", confirmation="never")
+    response = user_client(admin, catalog).post(
+        "/api/v1/policy/apply", {"document": doc}, format="json"
+    )
+    assert response.status_code == 202, response.json()
+    assert response.json()["applied"] == ["tool crm.lookup"]
+    assert response.json()["pending"] == ["tool email.send"]
+    action = ActionRequest.objects.get(workspace=catalog, tool_name="warden.policy.apply")
+    assert action.params["approve_permission"] == "manage_tools"
+    assert Tool.objects.get(workspace=catalog, name="crm.lookup").enabled is False
+
+
+def test_a_workspace_admin_cannot_change_the_settings_and_nothing_is_written(
+    catalog, make_member, user_client, api_error
+):
+    admin = make_member(catalog, Role.ADMIN)
+    before = exported(catalog)
+    doc = with_tool(before, "crm.lookup", enabled=False)
+    doc["settings"]["writes_enabled"] = not before["settings"]["writes_enabled"]
+    error = api_error(
+        user_client(admin, catalog).post("/api/v1/policy/apply", {"document": doc}, format="json"),
+        403,
+        "forbidden_by_scope",
+    )
+    assert error["error"]["detail"]["objects"] == [f"workspace {catalog.slug}"]
+    assert exported(catalog) == before  # refused whole: not even the narrowing tool change
+
+
 # --- versions and rollback --------------------------------------------------------------------
 
 
@@ -548,11 +581,19 @@ def test_wrong_scope_and_revoked_key_are_refused(catalog, make_key, key_client, 
     )
     writer, secret = make_key(catalog, scopes=["tools:write"])
     assert key_client(secret).get("/api/v1/policy").status_code == 200
-    api_error(
-        key_client(secret).post("/api/v1/policy/apply", {"document": doc}, format="json"),
+    # tools:write may apply the catalog; the workspace's settings need workspace:admin.
+    settings_changed = copy.deepcopy(doc)
+    settings_changed["settings"]["outbound_allowed"] = False
+    settings_changed["settings"]["writes_enabled"] = False
+    error = api_error(
+        key_client(secret).post(
+            "/api/v1/policy/apply", {"document": settings_changed}, format="json"
+        ),
         403,
         "forbidden_by_scope",
     )
+    assert error["error"]["detail"]["required_scope"] == "workspace:admin"
+    assert exported(catalog) == doc
     with operator_seeding():
         key_revoke(key=writer, actor=SYSTEM)
     api_error(key_client(secret).get("/api/v1/policy"), 401, "key_revoked")
