@@ -328,8 +328,7 @@ def shadow_decision(ask: _Ask, live: gate.Decision) -> dict | None:
         "outcome": would.outcome,
         "code": would.code,
         "rule": would.rule,
-        "rule_checked": f"{tool.shadow_confirmation}"
-        + (f": {tool.shadow_condition}" if tool.shadow_confirmation == "conditional" else ""),
+        "rule_checked": tool.shadow_rule,
         "agrees": (would.outcome, would.code) == (live.outcome, live.code),
     }
 

@@ -259,11 +259,13 @@ TOOL_FACETS = (
 _SHADOW = (
     "a shadow rule is only recorded beside the live decision, never enforced: the gate, "
     "the gateway and approvers act on the live rule alone (promoting it is a change to "
-    "confirmation/condition, judged there)"
+    "confirmation/condition or the deny rule, judged there)"
 )
 TOOL_INERT = {
     "shadow_confirmation": Inert(_SHADOW),
     "shadow_condition": Inert(_SHADOW),
+    "shadow_deny_condition": Inert(_SHADOW),
+    "shadow_deny_reason": Inert(_SHADOW),
     "id": Inert("identity; never changes"),
     "created_at": Inert("bookkeeping"),
     "updated_at": Inert("bookkeeping"),

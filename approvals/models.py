@@ -63,6 +63,8 @@ class Tool(models.Model):
         "dry_run",
         "shadow_confirmation",
         "shadow_condition",
+        "shadow_deny_condition",
+        "shadow_deny_reason",
     )
     # What the catalog services accept: the editable fields plus the connector link and
     # the upstream's definition, which only the gateway's catalog import sets.
@@ -147,6 +149,16 @@ class Tool(models.Model):
         blank=True,
         help_text="CEL condition of the shadow rule (with shadow confirmation conditional).",
     )
+    # A deny rule in shadow: decided in place of the live deny rule beside the live
+    # decision, recorded, never enforced ("" = none).
+    shadow_deny_condition = models.TextField(
+        blank=True,
+        help_text="CEL deny rule in shadow: recorded beside the live decision (would it have "
+        "refused?), not enforced.",
+    )
+    shadow_deny_reason = models.CharField(
+        max_length=300, blank=True, help_text="The reason the shadow deny rule would state."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -212,17 +224,37 @@ class Tool(models.Model):
             "dry_run": self.dry_run,
             "shadow_confirmation": self.shadow_confirmation,
             "shadow_condition": self.shadow_condition,
+            "shadow_deny_condition": self.shadow_deny_condition,
+            "shadow_deny_reason": self.shadow_deny_reason,
         }
 
     @property
     def has_shadow(self) -> bool:
-        return bool(self.shadow_confirmation)
+        return bool(self.shadow_confirmation) or bool((self.shadow_deny_condition or "").strip())
+
+    @property
+    def shadow_rule(self) -> str:
+        """The shadow rules in words (the shadow report's `shadow_rule`)."""
+        parts = []
+        if self.shadow_confirmation == self.Confirmation.CONDITIONAL:
+            parts.append(f"{self.shadow_confirmation}: {self.shadow_condition}")
+        elif self.shadow_confirmation:
+            parts.append(self.shadow_confirmation)
+        if (self.shadow_deny_condition or "").strip():
+            parts.append(f"deny: {self.shadow_deny_condition.strip()}")
+        return "; ".join(parts)
 
     def shadow_copy(self) -> "Tool":
-        """An unsaved copy deciding with the shadow rule in place of the live one."""
+        """An unsaved copy deciding with the shadow rules in place of the live ones (a
+        shadow confirmation rule replaces the confirmation rule, a shadow deny rule the
+        deny rule; a rule with no shadow stays as it is live)."""
         copy = Tool(**{f.attname: getattr(self, f.attname) for f in Tool._meta.concrete_fields})
-        copy.confirmation = self.shadow_confirmation
-        copy.condition = self.shadow_condition
+        if self.shadow_confirmation:
+            copy.confirmation = self.shadow_confirmation
+            copy.condition = self.shadow_condition
+        if (self.shadow_deny_condition or "").strip():
+            copy.deny_condition = self.shadow_deny_condition
+            copy.deny_reason = self.shadow_deny_reason
         return copy
 
 

@@ -59,6 +59,14 @@ def tool_field_errors(tool) -> dict[str, list[str]]:
             compile_condition(shadow_condition)
         except ConditionError as exc:
             add("shadow_condition", str(exc))
+    shadow_deny = (getattr(tool, "shadow_deny_condition", "") or "").strip()
+    if shadow_deny:
+        try:
+            compile_condition(shadow_deny)
+        except ConditionError as exc:
+            add("shadow_deny_condition", str(exc))
+    elif (getattr(tool, "shadow_deny_reason", "") or "").strip():
+        add("shadow_deny_reason", "A shadow deny reason needs a shadow deny condition.")
     deny = (getattr(tool, "deny_condition", "") or "").strip()
     if deny:
         try:

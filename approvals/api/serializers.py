@@ -250,6 +250,8 @@ class ToolWriteSerializer(StrictSerializer):
         choices=[("", "none"), *Tool.Confirmation.choices], required=False, allow_blank=True
     )
     shadow_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    shadow_deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+    shadow_deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

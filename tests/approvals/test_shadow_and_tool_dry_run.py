@@ -137,6 +137,100 @@ def test_a_bad_shadow_condition_is_refused(live_workspace, admin_client, api_err
     assert "shadow_condition" in body["error"]["detail"]
 
 
+# --- shadow deny rules ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def update_stage(live_workspace, make_tool):
+    """Live: no deny rule. Shadow: refuse moving a deal to `deleted`."""
+    return make_tool(
+        live_workspace,
+        name="crm.update_stage",
+        level="write",
+        shadow_deny_condition="params.stage == 'deleted'",
+        shadow_deny_reason="deals are never deleted by agents",
+    )
+
+
+def test_a_shadow_deny_rule_records_its_refusal_and_never_refuses(update_stage, agent, ask):
+    _, client = agent
+    kept = ask(client, "crm.update_stage", {"stage": "won"})
+    deleted = ask(client, "crm.update_stage", {"stage": "deleted"})
+    assert kept.status_code == deleted.status_code == 200  # live: no deny rule
+    assert deleted.json()["decision"] == "allowed"
+    agreed = ActionRequest.objects.get(pk=kept.json()["id"])
+    refused = ActionRequest.objects.get(pk=deleted.json()["id"])
+    assert agreed.shadow["agrees"] is True
+    assert refused.shadow == {
+        "outcome": "denied",
+        "code": "denied_by_policy",
+        "rule": "deny_condition",
+        "rule_checked": "deny: params.stage == 'deleted'",
+        "agrees": False,
+    }
+    assert refused.decision == "allowed" and refused.denial_code == ""
+
+
+def test_a_shadow_deny_rule_stands_in_for_the_live_one_only(live_workspace, make_tool, agent, ask):
+    """Shadowing the deny rule keeps the live confirmation rule; a looser shadow deny
+    rule records the allow it would have given, the live refusal stands."""
+    make_tool(
+        live_workspace,
+        name="crm.update_stage",
+        level="write",
+        confirmation="always",
+        deny_condition="params.stage != 'won'",
+        shadow_deny_condition="params.stage == 'deleted'",
+    )
+    lost = ask(agent[1], "crm.update_stage", {"stage": "lost"})
+    assert lost.status_code == 403 and lost.json()["error"]["code"] == "denied_by_policy"
+    shadow = ActionRequest.objects.get(tool_name="crm.update_stage").shadow
+    assert (shadow["outcome"], shadow["agrees"]) == ("requires_confirmation", False)
+
+
+def test_the_shadow_report_lists_what_a_shadow_deny_rule_would_have_refused(
+    update_stage, agent, ask, admin_client
+):
+    for stage in ("won", "deleted", "deleted", "lost"):
+        ask(agent[1], "crm.update_stage", {"stage": stage})
+    (tool,) = admin_client.get(SHADOW_REPORT).json()["tools"]
+    assert tool["shadow_rule"] == "deny: params.stage == 'deleted'"
+    assert (tool["shadowed"], tool["disagreements"]) == (4, 2)
+    assert tool["transitions"] == [
+        {"live": "allowed", "shadow": "denied (denied_by_policy)", "count": 2}
+    ]
+
+
+def test_adding_a_shadow_deny_rule_applies_at_once_and_a_bad_one_is_refused(
+    live_workspace, make_tool, admin_client, api_error
+):
+    tool = make_tool(live_workspace, name="crm.update", level="write")
+    response = admin_client.patch(
+        f"/api/v1/tools/{tool.pk}",
+        {"shadow_deny_condition": "params.n > 1", "shadow_deny_reason": "too many"},
+        format="json",
+    )
+    assert response.status_code == 200, response.json()
+    tool.refresh_from_db()
+    assert (tool.shadow_deny_condition, tool.deny_condition) == ("params.n > 1", "")
+    body = api_error(
+        admin_client.patch(
+            f"/api/v1/tools/{tool.pk}", {"shadow_deny_condition": "1 +"}, format="json"
+        ),
+        400,
+        "validation_error",
+    )
+    assert "shadow_deny_condition" in body["error"]["detail"]
+
+
+def test_removing_a_shadow_deny_rule_applies_at_once(live_workspace, make_tool, admin_client):
+    tool = make_tool(live_workspace, name="crm.update", level="write", shadow_deny_condition="true")
+    response = admin_client.patch(
+        f"/api/v1/tools/{tool.pk}", {"shadow_deny_condition": ""}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+
+
 # --- per-tool dry run -----------------------------------------------------------------------
 
 
