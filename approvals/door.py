@@ -100,6 +100,12 @@ def register_applier(target: Target, verb: str, applier: Applier) -> None:
     _APPLIERS[(str(target), verb)] = applier
 
 
+def registered_applier(target: Target | str, verb: str) -> Applier | None:
+    """The applier a higher layer registered (approvals.policy applies a document's
+    automation settings through it, as the door would)."""
+    return _APPLIERS.get((str(target), verb))
+
+
 def register_reader(target: Target, reader: Callable[[Workspace, str | None], Any]) -> None:
     """How to fetch the changed object again for a confirmed re-call's answer."""
     _READERS[str(target)] = reader

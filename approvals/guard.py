@@ -143,6 +143,15 @@ def _on_update(queryset: models.QuerySet, changes: dict[str, Any]) -> None:
         check(target, row.pk, before, snapshot(row))
 
 
+def registered_model(target: Target | str) -> type[models.Model] | None:
+    """The model registered for `target` (a higher layer's, e.g. the automation
+    settings), so lower code can read it without importing its app."""
+    for model, (registered, _) in _REGISTRY.items():
+        if str(registered) == str(target):
+            return model
+    return None
+
+
 def register(model: type[models.Model], target: Target, snapshot_fn: SnapshotFn) -> None:
     """Put `model` under the guard (called from AppConfig.ready of the owning layer)."""
     _REGISTRY[model] = (target, snapshot_fn)

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from approvals.confirmations import answerable_user_ids
 from approvals.models import ActionRequest, ConfirmationRequest
+from approvals.policy import versions as policy_versions
 from approvals.review_link import QUERY_PARAMETER as LINK_PARAMETER
 from approvals.review_link import VERDICTS, decision_link_token, review_link_token
 from audit.events import EVENTS, TargetType
@@ -152,6 +153,9 @@ def automation_settings_update(
             after=current.snapshot(),
         )
         audit_record_change(event, workspace=workspace, actor=actor)
+        policy_versions.automation_changed(
+            workspace=workspace, before=before, after=current.snapshot(), actor=actor
+        )
     return current
 
 

@@ -3,16 +3,21 @@
     apiVersion: warden.dev/policy/v1
     workspace: <slug>
     settings: {<policy-bearing Workspace field>: value, ...}
+    automation: {<WorkspaceAutomationSettings field>: value, ...}
     tools: [{name: ..., <every editable policy-bearing Tool field>: value}, ...]
 
-The JSON Schema is generated from the field classification (approvals.effective):
-every field of a policy-bearing model that a facet covers is either a property of the
-document or listed in `NOT_IN_DOCUMENT` with the reason, and generation fails on any
-other, so a field added to a model later cannot be silently left out of the document.
+The JSON Schema is generated from the models: every concrete field of each model the
+document covers (the tool, the workspace, its automation and notification settings) is
+either a property of the document or listed in `NOT_IN_DOCUMENT` with the reason, and
+generation fails on any other, so a field added to a model later cannot be silently
+left out of the document. The automation settings belong to `notifications`, a layer
+above: their model is the one registered with the guard for that target (never
+imported here), so the schema is generated once the apps are ready.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,7 +29,7 @@ from django.db import models
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 
-from approvals import effective
+from approvals import effective, guard
 from approvals.models import Tool
 from common.errors import WardenError
 from tenants.models import Workspace
@@ -48,25 +53,81 @@ SETTINGS_FIELDS: tuple[str, ...] = (
     "audit_retention_days",
     "plain_copy_retention_days",
 )
+# The workspace's automation and notification settings a document holds (field names of
+# notifications.WorkspaceAutomationSettings, named here, never imported: a layer above).
+AUTOMATION_FIELDS: tuple[str, ...] = (
+    "webhook_host_allowlist",
+    "anomaly_auto_suspend",
+    "email_notifications",
+    "approval_remind_after_minutes",
+    "approval_escalate_after_minutes",
+    "approval_escalate_to",
+    "approval_digest_minutes",
+    "slack_enabled",
+    "slack_team_id",
+    "slack_channel",
+    "slack_dm_approvers",
+)
 
-# Policy-bearing fields a document does not hold, each with the reason. Generating the
-# schema fails for a classified field that is neither here nor in the document.
+# Fields of the covered models a document does not hold, each with the reason. Generating
+# the schema fails for a field that is neither here nor in the document.
+_BOOKKEEPING = "bookkeeping: decides nothing"
 NOT_IN_DOCUMENT: dict[str, dict[str, str]] = {
     effective.TOOL: {
+        "id": "identity: a tool is named by `name` in the document",
         "workspace": "the document's `workspace`; a tool never moves between workspaces",
         "connector": "bound once by a connector import (DESIGN.md 13); apply keeps it",
         "upstream_name": "bound once by a connector import (DESIGN.md 13); apply keeps it",
         "upstream_digest": "the reviewed upstream definition, set by connector imports only",
         "output_schema": "the reviewed upstream definition, set by connector imports only",
         "upstream_annotations": "the reviewed upstream definition, set by connector imports",
+        "created_at": _BOOKKEEPING,
+        "updated_at": _BOOKKEEPING,
     },
     effective.WORKSPACE: {
+        "id": "identity: the document names its workspace by `workspace` (the slug)",
         "slug": "the document's `workspace` (its identity); renaming is not a policy change",
+        "name": "a label for people; no rule, condition or summary reads it",
         "deleted_at": "deleting a workspace is its own governed operation, never a document",
+        "created_at": _BOOKKEEPING,
+        "policy_version": "the catalog counter, bumped by every change; recorded, not set",
+    },
+    effective.AUTOMATION: {
+        "workspace": "the document's `workspace` (the row's identity)",
+        "slack_bot_token_encrypted": "a secret (write-only, never exported: DESIGN.md 7); "
+        "set it in the admin; apply keeps it",
+        "updated_at": _BOOKKEEPING,
     },
 }
-MODELS = {effective.TOOL: Tool, effective.WORKSPACE: Workspace}
-DOCUMENT_FIELDS = {effective.TOOL: TOOL_FIELDS, effective.WORKSPACE: SETTINGS_FIELDS}
+# The document's top-level key of each object target that is a section of settings.
+SECTIONS = {effective.WORKSPACE: "settings", effective.AUTOMATION: "automation"}
+
+
+def automation_model() -> type[models.Model]:
+    """The automation settings model (notifications), as registered with the guard."""
+    model = guard.registered_model(effective.AUTOMATION)
+    if model is None:  # pragma: no cover - notifications is part of every deployment
+        raise LookupError("no automation settings model is registered (apps not ready?)")
+    return model
+
+
+def model_of(target: str) -> type[models.Model]:
+    if target == effective.AUTOMATION:
+        return automation_model()
+    return {effective.TOOL: Tool, effective.WORKSPACE: Workspace}[target]
+
+
+def document_fields(target: str) -> tuple[str, ...]:
+    """The fields of `target` the document holds, in the document's order."""
+    return DOCUMENT_FIELDS[target]
+
+
+DOCUMENT_FIELDS = {
+    effective.TOOL: TOOL_FIELDS,
+    effective.WORKSPACE: SETTINGS_FIELDS,
+    effective.AUTOMATION: AUTOMATION_FIELDS,
+}
+COVERED = tuple(DOCUMENT_FIELDS)
 
 
 # --- the JSON Schema, generated -------------------------------------------------------------
@@ -83,6 +144,8 @@ def _field_schema(model: type[models.Model], name: str) -> dict[str, Any]:
     if name == "secret_params":
         return {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
     if isinstance(f, models.JSONField):
+        if f.default is list:  # host lists, e-mail addresses
+            return {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
         return {"type": "object"}
     if isinstance(f, models.BooleanField):
         schema: dict[str, Any] = {"type": "boolean"}
@@ -111,19 +174,17 @@ def _field_schema(model: type[models.Model], name: str) -> dict[str, Any]:
     return schema
 
 
-def classified_fields(target: str) -> list[str]:
-    """The concrete fields of the target's model that a facet covers (not inert)."""
-    model = MODELS[target]
-    inert = effective.inert_fields(target)
-    return [f.name for f in model._meta.concrete_fields if f.name not in inert]
+def model_fields(target: str) -> list[str]:
+    """Every concrete field of the target's model (classified or inert alike)."""
+    return [f.name for f in model_of(target)._meta.concrete_fields]
 
 
 def _object_schema(target: str) -> dict[str, Any]:
-    model = MODELS[target]
-    held = DOCUMENT_FIELDS[target]
+    model = model_of(target)
+    held = document_fields(target)
     missing = [
         name
-        for name in classified_fields(target)
+        for name in model_fields(target)
         if name not in held and name not in NOT_IN_DOCUMENT[target]
     ]
     if missing:
@@ -145,7 +206,8 @@ def generate_schema() -> dict[str, Any]:
         "title": "Warden policy document",
         "description": "A workspace's tool catalog and safety settings (docs: Policy as "
         "code). A tool missing from `tools` is deleted on apply; a setting missing from "
-        "`settings` is left as it is; a tool field missing takes the model default.",
+        "`settings` or `automation` is left as it is; a tool field missing takes the "
+        "model default.",
         "type": "object",
         "additionalProperties": False,
         "required": ["apiVersion", "workspace", "tools"],
@@ -153,6 +215,7 @@ def generate_schema() -> dict[str, Any]:
             "apiVersion": {"const": API_VERSION},
             "workspace": {"type": "string", "minLength": 1, "maxLength": 63},
             "settings": _object_schema(effective.WORKSPACE),
+            "automation": _object_schema(effective.AUTOMATION),
             "tools": {"type": "array", "maxItems": MAX_TOOLS, "items": tool},
         },
     }
@@ -166,7 +229,10 @@ def published_schema() -> dict[str, Any]:
     return json.loads(SCHEMA_PATH.read_text())
 
 
-_VALIDATOR = Draft202012Validator(generate_schema())
+@functools.cache
+def _validator() -> Draft202012Validator:
+    """Built on first use: the automation model is registered once the apps are ready."""
+    return Draft202012Validator(generate_schema())
 
 
 # --- values as the document holds them ----------------------------------------------------
@@ -211,6 +277,24 @@ def settings_entry(workspace: Workspace) -> dict[str, Any]:
     return values
 
 
+def automation_row(workspace: Workspace) -> models.Model:
+    """The workspace's automation settings row (unsaved, with the defaults, when none)."""
+    model = automation_model()
+    row = model._default_manager.filter(workspace=workspace).first()
+    return row if row is not None else model(workspace=workspace)
+
+
+def automation_entry(row: models.Model) -> dict[str, Any]:
+    return {
+        name: _canonical(effective.json_value(getattr(row, name))) for name in AUTOMATION_FIELDS
+    }
+
+
+def automation_values(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The document's view of the row's own snapshot() (the guard's, the audit's)."""
+    return {name: _canonical(snapshot.get(name)) for name in AUTOMATION_FIELDS}
+
+
 def export_document(workspace: Workspace) -> dict[str, Any]:
     """The workspace's policy as a document (tools sorted by name)."""
     tools = Tool.objects.filter(workspace=workspace).order_by("name")
@@ -218,6 +302,7 @@ def export_document(workspace: Workspace) -> dict[str, Any]:
         "apiVersion": API_VERSION,
         "workspace": workspace.slug,
         "settings": settings_entry(workspace),
+        "automation": automation_entry(automation_row(workspace)),
         "tools": [tool_entry(t) for t in tools],
     }
 
@@ -244,12 +329,14 @@ class PolicyDocument:
     tools: tuple[dict[str, Any], ...] = field(default_factory=tuple)  # full, sorted by name
     # Each tool's index in the file as written, for error paths ($.tools[i]).
     positions: dict[str, int] = field(default_factory=dict, compare=False)
+    automation: dict[str, Any] = field(default_factory=dict)  # only the ones named
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "apiVersion": API_VERSION,
             "workspace": self.workspace,
             "settings": dict(self.settings),
+            "automation": dict(self.automation),
             "tools": [dict(t) for t in self.tools],
         }
 
@@ -263,7 +350,7 @@ def _path(parts) -> str:
 
 def _problems(data: Any) -> list[dict[str, str]]:
     problems = []
-    for error in sorted(_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.path))):
+    for error in sorted(_validator().iter_errors(data), key=lambda e: list(map(str, e.path))):
         path = list(error.absolute_path)
         if error.validator == "additionalProperties":
             allowed = set(error.schema.get("properties", {}))
@@ -355,5 +442,9 @@ def parse_document(source: str | bytes | dict[str, Any]) -> PolicyDocument:
         raise invalid(problems)
     tools.sort(key=lambda t: t["name"])
     return PolicyDocument(
-        workspace=data["workspace"], settings=settings, tools=tuple(tools), positions=seen
+        workspace=data["workspace"],
+        settings=settings,
+        tools=tuple(tools),
+        positions=seen,
+        automation={k: _canonical(v) for k, v in (data.get("automation") or {}).items()},
     )

@@ -18,9 +18,12 @@ from approvals.governance import loosening
 from approvals.guard import snapshot
 from approvals.models import Tool
 from approvals.policy.document import (
+    AUTOMATION_FIELDS,
     SETTINGS_FIELDS,
     TOOL_FIELDS,
     PolicyDocument,
+    automation_entry,
+    automation_row,
     invalid,
     settings_entry,
     tool_entry,
@@ -39,7 +42,7 @@ IMPACT_DAYS = 30
 
 @dataclass
 class ObjectChange:
-    target: str  # "tool" | "workspace"
+    target: str  # "tool" | "workspace" | "automation_settings"
     verb: str  # create | update | delete
     name: str  # the tool's name, or the workspace slug
     before: dict[str, Any] | None  # document fields as they are
@@ -194,6 +197,27 @@ def _workspace_snapshot(workspace: Workspace, settings: dict[str, Any]) -> dict[
     return snap
 
 
+def _automation_change(workspace: Workspace, values: dict[str, Any]) -> ObjectChange | None:
+    """The automation and notification settings, judged on the guard's snapshot of the
+    row (the same one the door and the guard compare)."""
+    row = automation_row(workspace)
+    current = automation_entry(row)
+    proposed = {**current, **values}
+    if proposed == current:
+        return None
+    change = ObjectChange(
+        effective.AUTOMATION,
+        UPDATE,
+        workspace.slug,
+        {k: current[k] for k in AUTOMATION_FIELDS},
+        {k: proposed[k] for k in AUTOMATION_FIELDS},
+        target_id=str(workspace.pk),
+    )
+    before = snapshot(row)
+    _judge(change, effective.AUTOMATION, before, {**before, **values})
+    return change
+
+
 def _check_tools(document: PolicyDocument, tools: dict[str, Tool]) -> None:
     """The catalog's own validation (names, conditions, schemas) for every tool the
     document creates or changes, so nobody plans or approves a tool that cannot be saved."""
@@ -240,6 +264,11 @@ def plan(workspace: Workspace, document: PolicyDocument, *, impact: bool = True)
             _workspace_snapshot(workspace, document.settings),
         )
         changes.append(change)
+
+    if document.automation:
+        change = _automation_change(workspace, document.automation)
+        if change is not None:
+            changes.append(change)
 
     tools = {t.name: t for t in Tool.objects.filter(workspace=workspace).order_by("name")}
     wanted = {entry["name"]: entry for entry in document.tools}

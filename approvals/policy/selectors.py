@@ -33,10 +33,11 @@ def policy_version_for(*, workspace: Workspace, policy_version: int) -> PolicyVe
 def document_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Two documents compared, as `{"tool x: field": {"before", "after"}}` rows."""
     rows: dict[str, dict[str, Any]] = {}
-    was, now = before.get("settings") or {}, after.get("settings") or {}
-    for name in sorted(set(was) | set(now)):
-        if was.get(name) != now.get(name):
-            rows[f"settings: {name}"] = {"before": was.get(name), "after": now.get(name)}
+    for section in ("settings", "automation"):
+        was, now = before.get(section) or {}, after.get(section) or {}
+        for name in sorted(set(was) | set(now)):
+            if was.get(name) != now.get(name):
+                rows[f"{section}: {name}"] = {"before": was.get(name), "after": now.get(name)}
     old = {t["name"]: t for t in before.get("tools") or []}
     new = {t["name"]: t for t in after.get("tools") or []}
     for name in sorted(set(old) | set(new)):

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import catalog, confirmations
+from approvals import catalog, confirmations, door
 from approvals.asking import platform_request_submit
 from approvals.governance import Target
 from approvals.guard import Grant, granted
@@ -28,6 +28,8 @@ from approvals.policy import versions
 from approvals.policy.document import (
     TOOL_FIELDS,
     PolicyDocument,
+    automation_entry,
+    automation_row,
     parse_document,
     settings_entry,
     tool_entry,
@@ -97,6 +99,22 @@ def _apply_object(
 ) -> None:
     """`item`: {target, verb, name, target_id, after}; `fields`: which of `after` to set."""
     target, verb, after = item["target"], item["verb"], item["after"]
+    if target == Target.AUTOMATION:
+        # Through the applier notifications registered with the door (its service
+        # validates and audits); a document speaks for the workspace, as the door's
+        # PATCH /workspace does, so the host list is not the admin form's operator-only.
+        apply = door.registered_applier(Target.AUTOMATION, "update")
+        if apply is None:  # pragma: no cover - notifications registers it at start
+            raise WardenError("validation_error", "No way to update the automation settings.")
+        apply(
+            workspace=workspace,
+            actor=actor,
+            target_id=str(workspace.pk),
+            values={"changes": {f: after[f] for f in fields}, "operator": True},
+            reason=reason,
+            custody=[],
+        )
+        return
     if target == Target.WORKSPACE:
         tenant_services.workspace_update(
             workspace=workspace,
@@ -285,6 +303,8 @@ def _file(workspace: Workspace, actor: Actor, p: Plan, reason: str) -> Outcome:
 def _current(workspace: Workspace, item: dict[str, Any]) -> dict[str, Any] | None:
     if item["target"] == Target.WORKSPACE:
         return settings_entry(workspace)
+    if item["target"] == Target.AUTOMATION:
+        return automation_entry(automation_row(workspace))
     tool = Tool.objects.filter(workspace=workspace, name=item["name"]).first()
     return tool_entry(tool) if tool is not None else None
 

@@ -2,10 +2,11 @@
 
 The commit points are the catalog's writes (approvals.catalog: tool create, update,
 delete, whoever calls them: the admin, the API, the door, a connector sync, a policy
-document) and the workspace's settings (tenants.services.workspace_update, which calls
-`settings_changed` through its hook). Each reports the document rows it changed
-(`{"tool crm.lookup: confirmation": {"before", "after"}}`, the rows of
-approvals.policy.selectors.document_diff) to `changed()`:
+document), the workspace's settings (tenants.services.workspace_update, which calls
+`settings_changed` through its hook) and its automation and notification settings
+(notifications.services.automation_settings_update calls `automation_changed`). Each
+reports the document rows it changed (`{"tool crm.lookup: confirmation": {"before",
+"after"}}`, the rows of approvals.policy.selectors.document_diff) to `changed()`:
 
 - outside a `recording()` block, the change is one version on its own (source
   `applied`, the actor as author);
@@ -26,7 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from approvals.models import ActionRequest, ApprovalRecord, PolicyVersion, Tool
-from approvals.policy.document import export_document, settings_entry, tool_entry
+from approvals.policy.document import (
+    automation_values,
+    export_document,
+    settings_entry,
+    tool_entry,
+)
 from common.actor import Actor
 from tenants.models import Workspace
 
@@ -172,6 +178,20 @@ def settings_changed(*, workspace: Workspace, before: Workspace, actor: Actor, r
     was, now = settings_entry(before), settings_entry(workspace)
     rows = {
         f"settings: {name}": {"before": was[name], "after": now[name]}
+        for name in now
+        if was[name] != now[name]
+    }
+    changed(workspace, actor, rows, reason)
+
+
+def automation_changed(
+    *, workspace: Workspace, before: dict, after: dict, actor: Actor, reason: str = ""
+) -> None:
+    """notifications' automation settings service: the row's snapshot() before and after
+    (the document holds no secret: the bot token is never a row here)."""
+    was, now = automation_values(before), automation_values(after)
+    rows = {
+        f"automation: {name}": {"before": was[name], "after": now[name]}
         for name in now
         if was[name] != now[name]
     }
