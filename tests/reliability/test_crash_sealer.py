@@ -172,7 +172,7 @@ def test_answered_decisions_survive_kills_and_are_chained_within_a_second(tmp_pa
         kills.append("server")  # the last one, with the load on
         left_queued = []
         for kind in kills:
-            time.sleep(rng.uniform(0.4, 2.0))
+            time.sleep(rng.uniform(0.3, 1.5))
             if kind == "worker":
                 server.kill_worker(rng)
                 continue
