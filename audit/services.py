@@ -9,6 +9,7 @@ import logging
 import os
 import threading
 import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
@@ -239,13 +240,23 @@ def audit_seal_all_pending() -> int:
 class _Sealer:
     """One thread per process that seals queued entries right after their commit, so a
     writer that found the head busy answers without waiting for it. Requests for one
-    workspace coalesce: a batch takes everything queued when it gets the head. Its
-    database connection is closed after a second of idleness."""
+    workspace coalesce: a batch takes everything queued when it gets the head.
+
+    In a server process (`sealer_start`, from config.wsgi / config.asgi) it also sweeps:
+    at once, then every WARDEN_AUDIT_SEALER_SWEEP_SECONDS, it seals entries queued for
+    longer than that by any process, so what a killed process left queued is chained
+    within about a second by any surviving or restarted one (docs "Contention and
+    faults"). Without sweeping its database connection is closed after a second of
+    idleness; a sweeping sealer keeps its one connection."""
 
     IDLE_SECONDS = 1.0
     RETRIES = 3
 
     def __init__(self) -> None:
+        self._reset()
+        self._sweep_every = 0.0  # seconds; 0: no sweeping (not a server process)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self._dirty: dict[Any, Workspace] = {}
         self._wake = threading.Event()
@@ -253,24 +264,75 @@ class _Sealer:
         self._idle.set()
         self._pid: int | None = None
         self._failures: dict[Any, int] = {}
+        self._swept_at = 0.0
+
+    def _ensure_thread(self) -> None:
+        """Call with the lock held."""
+        if self._pid != os.getpid():  # first use in this (possibly forked) process
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="warden-audit-sealer", daemon=True).start()
 
     def request(self, workspace: Workspace) -> None:
         with self._lock:
             self._dirty[workspace.pk] = workspace
             self._idle.clear()
-            if self._pid != os.getpid():  # first use in this (possibly forked) process
-                self._pid = os.getpid()
-                threading.Thread(target=self._run, name="warden-audit-sealer", daemon=True).start()
+            self._ensure_thread()
         self._wake.set()
+
+    def start(self, sweep_every: float) -> None:
+        """Run as a server process's sealer: sweep now and every `sweep_every` s."""
+        if sweep_every <= 0:
+            return
+        with self._lock:
+            self._sweep_every = sweep_every
+            self._swept_at = 0.0
+            self._ensure_thread()
+        self._wake.set()
+
+    def after_fork(self) -> None:
+        """A forked child (gunicorn --preload) has no sealer thread: start its own."""
+        sweep_every = self._sweep_every
+        self._reset()
+        if sweep_every:
+            self.start(sweep_every)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Until every requested seal is done (tests, benchmarks)."""
         return self._idle.wait(timeout)
 
+    def _sweep(self) -> None:
+        """Queue for sealing every workspace with entries queued longer than a sweep
+        interval (on the first sweep: any), whoever queued them."""
+        first = not self._swept_at
+        self._swept_at = time.monotonic()
+        try:
+            waiting = AuditPending.objects.all()
+            if not first:
+                age = timezone.now() - timedelta(seconds=self._sweep_every)
+                waiting = waiting.filter(created_at__lt=age)
+            heads = AuditChainHead.objects.select_related("workspace").filter(
+                workspace_id__in=waiting.values("workspace_id")
+            )
+            found = [head.workspace for head in heads]
+        except Exception:  # the database is away: the next sweep tries again
+            logger.exception("Sweeping the audit queue failed")
+            connection.close()
+            return
+        if found:
+            with self._lock:
+                for workspace in found:
+                    self._dirty.setdefault(workspace.pk, workspace)
+                self._idle.clear()
+
     def _run(self) -> None:
         while True:
-            if not self._wake.wait(self.IDLE_SECONDS):
-                connection.close()
+            sweep_every = self._sweep_every
+            woke = self._wake.wait(sweep_every or self.IDLE_SECONDS)
+            if sweep_every and time.monotonic() - self._swept_at >= sweep_every:
+                self._sweep()
+            elif not woke:
+                if not sweep_every:
+                    connection.close()
                 continue
             with self._lock:
                 batch, self._dirty = self._dirty, {}
@@ -289,7 +351,7 @@ class _Sealer:
                             self._dirty.setdefault(workspace.pk, workspace)
                         time.sleep(0.5)
                         self._wake.set()
-                    else:  # left to the next append or the checkpoint beat
+                    else:  # left to the next append, the next sweep or the checkpoint beat
                         self._failures.pop(workspace.pk, None)
             with self._lock:
                 if not self._dirty:
@@ -299,6 +361,15 @@ class _Sealer:
 _sealer = _Sealer()
 seal_soon = _sealer.request
 seal_wait_idle = _sealer.wait_idle
+os.register_at_fork(after_in_child=_sealer.after_fork)
+
+
+def sealer_start() -> None:
+    """Start this server process's sealer sweeping (config.wsgi, config.asgi): entries a
+    killed process left queued are chained within about a second of any process of the
+    deployment running. Only on PostgreSQL (the only database with a queue)."""
+    if connection.vendor == "postgresql":
+        _sealer.start(settings.WARDEN_AUDIT_SEALER_SWEEP_SECONDS)
 
 
 class _Head(NamedTuple):

@@ -7,17 +7,17 @@ authenticated call (GET /api/v1/whoami: no writes), same clients, same run.
     .venv/bin/python bench/decision.py [--requests 1500] [--clients 8] [--seconds 60]
 
 Needs a local PostgreSQL (BENCH_DATABASE_URL, default
-postgres://postgres@127.0.0.1:5432/warden_bench; the database is created and
-migrated if missing). Starts gunicorn as docs "Running in production" documents it
-(gthread, 2 workers x 8 threads) on 127.0.0.1 only, seeds through the services 8 keys
-in ONE workspace and 8 workspaces with one key each (a read tool each), and for both
-layouts alternates rounds of the three endpoints with `--clients` keep-alive clients
-(client i uses key i). Prints requests/s, p50, p99 and server CPU per request
-(gunicorn's processes plus the bench database's PostgreSQL backends, from /proc) for
-each, the ratios of issue 25 marked met or not (decision p50 over floor p50, target
-<= 1.3x; decisions/s over floor req/s, target >= 80%), the whoami ratios for
-reference, the SQL statements per decision (in process, CaptureQueriesContext) and the
-load average. Every decision commits durably (synchronous_commit on) before it answers.
+postgres://postgres@127.0.0.1:5432/warden_bench; the database is created and migrated if
+missing). Starts gunicorn as docs "Running in production" documents it (config.asgi, 2
+workers x 8 threads; --worker-class gthread to compare) on 127.0.0.1 only, seeds through
+the services 8 keys in ONE workspace and 8 workspaces with one key each (a read tool
+each), and for both layouts alternates rounds of the three endpoints with `--clients`
+keep-alive clients (client i uses key i). Prints requests/s, p50, p99 and server CPU per
+request (gunicorn's processes plus the bench database's PostgreSQL backends, from /proc)
+for each, the ratios of issue 25 marked met or not (decision p50 over floor p50, target
+<= 1.3x; decisions/s over floor req/s, target >= 80%), the whoami ratios for reference,
+the SQL statements per decision (in process, CaptureQueriesContext) and the load
+average. Every decision commits durably (synchronous_commit on) before it answers.
 """
 
 from __future__ import annotations
@@ -174,23 +174,27 @@ def cpu_spent(before: dict, after: dict) -> dict[str, float]:
 
 
 def start_gunicorn(
-    env: dict[str, str], port: int, worker_class: str = "gthread", threads: int = 8
+    env: dict[str, str], port: int, worker_class: str = "asgi", threads: int = 8
 ) -> subprocess.Popen:
-    """gunicorn as docs "Running in production" runs it, 2 workers (this machine's
-    cores), with the bench-only settings that add the floor endpoint."""
+    """gunicorn as docs "Running in production" runs it (`asgi`: config.asgi on
+    config.asgi_worker.Worker, WARDEN_SERVER_THREADS threads per process), 2 workers
+    (this machine's cores), with the bench-only settings that add the floor endpoint;
+    `gthread` / `sync`: config.wsgi on gunicorn's own workers, to compare."""
     gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
     if not gunicorn.exists():
         gunicorn = Path(sys.executable).parent / "gunicorn"
-    env = dict(env, DJANGO_SETTINGS_MODULE="floor_settings")
+    env = dict(env, DJANGO_SETTINGS_MODULE="floor_settings", WARDEN_SERVER_THREADS=str(threads))
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT), str(ROOT / "bench"), env.get("PYTHONPATH", "")) if p
     )
+    if worker_class == "asgi":
+        served = ["config.asgi", "--worker-class=config.asgi_worker.Worker"]
+    else:
+        served = ["config.wsgi", f"--worker-class={worker_class}", f"--threads={threads}"]
     command = [
         str(gunicorn),
-        "config.wsgi",
+        *served,
         "--workers=2",
-        f"--worker-class={worker_class}",
-        f"--threads={threads}",
         "--keep-alive=30",
         f"--bind=127.0.0.1:{port}",
         "--log-level=warning",
@@ -228,9 +232,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60, help="cap per round")
     parser.add_argument(
         "--worker-class",
-        default="gthread",
-        choices=["gthread", "sync"],
-        help="gthread keeps connections alive; sync reconnects per request",
+        default="asgi",
+        choices=["asgi", "gthread", "sync"],
+        help="asgi: the production server (config.asgi); gthread / sync: config.wsgi",
     )
     args = parser.parse_args()
 

@@ -1,7 +1,8 @@
 """Waits never hold a worker: 200 concurrent long-polls (GET /api/v1/actions/{id}?wait=30)
-against gunicorn as docs "Running in production" runs it (gthread, 2 workers x 8
-threads, the default wait caps), while another workspace's key calls GET /api/v1/whoami;
-its p50/p99 under the waits against its idle p50/p99, same run.
+against gunicorn as docs "Running in production" runs it (config.asgi, 2 workers x 8
+threads, the default wait caps; `--worker-class gthread` for threaded waits), while
+another workspace's key calls GET /api/v1/whoami; its p50/p99 under the waits against
+its idle p50/p99, same run.
 
     .venv/bin/python bench/waits.py [--waiters 200] [--seconds 15]
 
@@ -95,6 +96,12 @@ def main() -> int:
     parser.add_argument("--waiters", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=15, help="each whoami phase")
     parser.add_argument("--clients", type=int, default=2, help="whoami clients")
+    parser.add_argument(
+        "--worker-class",
+        default="asgi",
+        choices=["asgi", "gthread"],
+        help="asgi: the production server (waits parked, no thread each); gthread: threads",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
@@ -110,7 +117,7 @@ def main() -> int:
     )
     pairs, whoami_key = seed({k: v for k, v in env.items() if k != "REDIS_URL"}, args.waiters)
     port = free_port()
-    server = start_gunicorn(env, port)
+    server = start_gunicorn(env, port, args.worker_class)
     stop = threading.Event()
     counts = {"answered": 0, "too_many_waits": 0, "other": 0}
     lock = threading.Lock()
@@ -160,7 +167,7 @@ def main() -> int:
         server.wait(timeout=30)
 
     print(
-        f"gunicorn 2 gthread workers x 8 threads (docs), {args.waiters} waiters on "
+        f"gunicorn 2 {args.worker_class} workers x 8 threads, {args.waiters} waiters on "
         f"{len({k for k, _ in pairs})} keys, {args.clients} whoami clients of another "
         f"workspace; load average {load_idle:.1f} idle, {load_busy:.1f} / {load_after:.1f} "
         "under the waits"

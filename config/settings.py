@@ -97,6 +97,8 @@ WARDEN_RETRY_AFTER_SECONDS = env.int("WARDEN_RETRY_AFTER_SECONDS", default=2)
 # Long-polls (approvals.waiting): concurrent waits per key (all nodes) and per process.
 WARDEN_WAITS_PER_KEY = env.int("WARDEN_WAITS_PER_KEY", default=4)
 WARDEN_WAIT_SLOTS_PER_PROCESS = env.int("WARDEN_WAIT_SLOTS_PER_PROCESS", default=4)
+# Threads per process of the production server (config.asgi), like gthread's --threads.
+WARDEN_SERVER_THREADS = env.int("WARDEN_SERVER_THREADS", default=8)
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # WAL: readers never block the writer. IMMEDIATE: a write transaction takes the
@@ -434,6 +436,8 @@ WARDEN_AUDIT_CHECKPOINT_EVERY = env.int("WARDEN_AUDIT_CHECKPOINT_EVERY", default
 # workspace's chain head busy commits its entry to a queue and seals it right after,
 # instead of waiting for the holder's commit. Off: every append queues on the head lock.
 WARDEN_AUDIT_GROUP_COMMIT = env.bool("WARDEN_AUDIT_GROUP_COMMIT", default=True)
+# A server process's sealer seals what any (killed) process left queued this long.
+WARDEN_AUDIT_SEALER_SWEEP_SECONDS = env.float("WARDEN_AUDIT_SEALER_SWEEP_SECONDS", default=0.5)
 # Processes walking a long chain in parallel (audit_verify, PostgreSQL); 0: one per CPU.
 WARDEN_AUDIT_VERIFY_WORKERS = env.int("WARDEN_AUDIT_VERIFY_WORKERS", default=0)
 WARDEN_AUDIT_CHECKPOINT_SECONDS = env.int("WARDEN_AUDIT_CHECKPOINT_SECONDS", default=300)

@@ -18,3 +18,6 @@ WARDEN_SECRETS_KEY = ["dGVzdC1vbmx5LWZlcm5ldC1rZXktMzItYnl0ZXMhISE="]
 WARDEN_DELIVERY_IN_BACKGROUND = False
 # A fixed audit signing key (base64 Ed25519 seed), test-only.
 WARDEN_AUDIT_SIGNING_KEY = "dGVzdC1vbmx5LWF1ZGl0LXNpZ25pbmcta2V5LTMyYnk="
+# No sweeping sealer thread in the test process (it would hold a connection to the
+# test database); tests/reliability's servers run with the default.
+WARDEN_AUDIT_SEALER_SWEEP_SECONDS = 0

@@ -18,3 +18,8 @@ require_audit_signing_key()
 # instrumentation adds its middleware to that list.
 start_telemetry()
 application = get_wsgi_application()
+
+from audit.services import sealer_start  # noqa: E402 - needs the apps loaded
+
+# Seals what a killed process left queued (docs "Contention and faults").
+sealer_start()

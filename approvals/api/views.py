@@ -34,7 +34,7 @@ from approvals.selectors import (
     tool_list,
     tools_callable_by_key,
 )
-from approvals.waiting import action_request_wait
+from approvals.waiting import PARK, RESUMED, action_request_wait
 from common.api.views import KEY, USER, WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import TOOLS_WRITE
@@ -79,9 +79,15 @@ class ActionListView(WorkspaceAPIView):
 
 class ActionDetailView(WorkspaceAPIView):
     """The key's own action request. `?wait=N` long-polls (approvals.waiting): one
-    request, so one unit of the key's rate limit, however long it waits."""
+    request, so one unit of the key's rate limit, however long it waits (an async
+    server runs a parked wait again for its answer, marked resumed: not counted)."""
 
     principals = (KEY,)
+
+    def get_throttles(self):
+        if self.request.META.get(RESUMED):
+            return []
+        return super().get_throttles()
 
     @extend_schema(
         operation_id="actions_get",
@@ -95,7 +101,8 @@ class ActionDetailView(WorkspaceAPIView):
             workspace=request.workspace,
             pk=pk,
             key=request.auth,
-            seconds=query.validated_data["wait"],
+            seconds=0 if request.META.get(RESUMED) else query.validated_data["wait"],
+            park=request.META.get(PARK),
         )
         if action is None:
             raise _not_found()

@@ -67,6 +67,9 @@ class Reply:
 
 RUNSERVER = ("manage.py", "runserver", "--noreload")  # what `make run` serves
 GUNICORN = ("-m", "gunicorn", "config.wsgi", "--workers=1", "--threads=4", "--worker-class=gthread")
+# docs "Running in production" (add --workers and --bind)
+PRODUCTION = ("-m", "gunicorn", "config.asgi", "--worker-class=config.asgi_worker.Worker")
+PRODUCTION += ("--log-level=warning", "--graceful-timeout=5")
 
 
 class WardenServer:
