@@ -23,7 +23,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from approvals import arguments, credential_scan, gate, tokens
+from approvals import arguments, credential_scan, gate, personal_data, tokens
 from approvals.confirmations import confirmation_use, key_custody
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.outcome import Outcome
@@ -492,6 +492,23 @@ def _flag(ask: _Ask, action: ActionRequest, decision: gate.Decision) -> None:
         )
 
 
+def _params_evidence(action: ActionRequest, stored: dict, digest: str) -> dict:
+    """What the chain holds of the params: a platform request's (a configuration change)
+    as they are, an agent request's (personal data, sealed on the row) as their digest
+    only, so erasing them leaves the chain verifiable (approvals.personal_data)."""
+    if action.is_platform:
+        return {"params": stored}
+    return {"params_sha256": personal_data.digest(stored)}
+
+
+def _subject_digest(ask: _Ask) -> str:
+    """The keyed digest of the data subject the tool's `subject_param` names ('')."""
+    name = ask.tool.subject_param if ask.tool is not None else ""
+    if not name or ask.binding is not None:
+        return ""
+    return personal_data.subject_digest(ask.workspace.pk, ask.params.get(name))
+
+
 _STATUS_BY_DECISION = {
     gate.ALLOWED: ActionRequest.Status.ALLOWED,
     gate.DENIED: ActionRequest.Status.DENIED,
@@ -534,6 +551,7 @@ def _record(
                 idempotency_key=ask.idempotency_key,
                 created_at=now,
             )
+            action.subject_digest = _subject_digest(ask)
             confirmation = None
             if decision.allowed:
                 outcome = Outcome.allow(action, dry_run=ask.dry_run)
@@ -551,7 +569,7 @@ def _record(
                     target_id=action.pk,
                     tool=ask.tool_name[:200],
                     input={
-                        "params": stored,
+                        **_params_evidence(action, stored, digest),
                         "reason": ask.reason,
                         "dry_run": ask.dry_run,
                         **({"shadow": shadow} if shadow is not None else {}),

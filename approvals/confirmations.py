@@ -15,7 +15,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from approvals import tokens
+from approvals import personal_data, tokens
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest
 from approvals.outcome import Outcome
 from approvals.params import storable_text
@@ -114,11 +114,14 @@ def answerable_user_ids(action: ActionRequest) -> set:
 def _what_was_asked(confirmation: ConfirmationRequest, action: ActionRequest) -> dict:
     """The evidence of a decision names what was decided: the request, the summary the
     approver read and the digest of the exact parameters."""
-    return {
-        "action_request": str(action.pk),
-        "summary": confirmation.summary,
-        "params_digest": confirmation.params_digest,
-    }
+    asked = {"action_request": str(action.pk), "params_digest": confirmation.params_digest}
+    if action.is_platform or action.is_erased:
+        # A platform request's summary describes a configuration change, not a person.
+        asked["summary"] = confirmation.summary
+    else:
+        # Personal data: the chain holds its digest only (approvals.personal_data).
+        asked["summary_sha256"] = personal_data.digest(confirmation.summary)
+    return asked
 
 
 def confirmation_expire(

@@ -266,6 +266,10 @@ TOOL_INERT = {
     "shadow_condition": Inert(_SHADOW),
     "shadow_deny_condition": Inert(_SHADOW),
     "shadow_deny_reason": Inert(_SHADOW),
+    "subject_param": Inert(
+        "names which parameter's keyed digest finds a data subject for erasure; the gate, "
+        "the gateway and approvers never read it, and every value is sealed either way"
+    ),
     "id": Inert("identity; never changes"),
     "created_at": Inert("bookkeeping"),
     "updated_at": Inert("bookkeeping"),

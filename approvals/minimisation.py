@@ -89,7 +89,9 @@ def _due_requests(workspace: Workspace, cutoff: datetime):
         tool_name__startswith=PLATFORM_TOOL_PREFIX
     )
     never = Q(plain_pruned_at__isnull=True) & ~Q(status__in=_WAITING)
-    late_result = Q(plain_pruned_at__isnull=False, result_output__isnull=False)
+    late_result = Q(plain_pruned_at__isnull=False) & (
+        Q(result_output__isnull=False) | ~Q(sealed_output="")
+    )
     return base.filter(never | late_result)
 
 
@@ -97,7 +99,19 @@ def _prune_requests(workspace: Workspace, cutoff: datetime, now: datetime) -> li
     rows = list(
         _due_requests(workspace, cutoff)
         .order_by("created_at")
-        .only("pk", "params", "params_bytes", "result_output", "result_reported_at")[:BATCH_SIZE]
+        .only(
+            "pk",
+            "tool_name",
+            "plain_params",
+            "sealed_params",
+            "data_key",
+            "erased_at",
+            "params_bytes",
+            "result_output",
+            "sealed_output",
+            "result_output_sha256",
+            "result_reported_at",
+        )[:BATCH_SIZE]
     )
     for row in rows:
         if row.params_bytes is None:
@@ -106,11 +120,14 @@ def _prune_requests(workspace: Workspace, cutoff: datetime, now: datetime) -> li
             row.result_output_sha256, row.result_output_bytes = fingerprint(row.result_output)
         row.params = {}
         row.result_output = None
+        row.sealed_output = ""
         row.plain_pruned_at = now
     ActionRequest.objects.bulk_update(
         rows,
         [
-            "params",
+            "plain_params",
+            "sealed_params",
+            "sealed_output",
             "params_bytes",
             "result_output",
             "result_output_sha256",

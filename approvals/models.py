@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from approvals import personal_data
 from approvals.validation import clean_tool_fields
 from common.errors import WardenError
 from common.guarded import GuardedQuerySet
@@ -65,6 +66,7 @@ class Tool(models.Model):
         "shadow_condition",
         "shadow_deny_condition",
         "shadow_deny_reason",
+        "subject_param",
     )
     # What the catalog services accept: the editable fields plus the connector link and
     # the upstream's definition, which only the gateway's catalog import sets.
@@ -158,6 +160,14 @@ class Tool(models.Model):
     )
     shadow_deny_reason = models.CharField(
         max_length=300, blank=True, help_text="The reason the shadow deny rule would state."
+    )
+    # The parameter naming the data subject of a call (e.g. "email"): its keyed digest is
+    # kept on each request so a subject's values can be found and erased
+    # (approvals.personal_data); never the value itself. Blank: erasable by request only.
+    subject_param = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Parameter naming the data subject (erasure by subject); blank: none.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -305,7 +315,10 @@ class ActionRequest(models.Model):
     custody_user_ids = models.JSONField(default=list, blank=True)
     tool_name = models.CharField(max_length=200)
     tool = models.ForeignKey(Tool, null=True, blank=True, on_delete=models.SET_NULL)
-    params = models.JSONField(default=dict)  # secret params already digested
+    # Platform requests' params (a governed configuration change, kept plain like version
+    # logs). An agent request's params are personal data: sealed under its data key
+    # (`sealed_params`, read through the `params` property); this column stays {}.
+    plain_params = models.JSONField(default=dict)  # secret params already digested
     params_digest = models.CharField(max_length=64)
     reason = models.TextField(blank=True)
     decision = models.CharField(max_length=32, choices=Decision.choices)
@@ -334,6 +347,13 @@ class ActionRequest(models.Model):
     params_bytes = models.PositiveIntegerField(null=True, blank=True, editable=False)
     result_output_sha256 = models.CharField(max_length=64, blank=True, editable=False)
     result_output_bytes = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # Erasable personal data (approvals.personal_data): the request's data key, wrapped
+    # ('' once erased), the ciphertexts it opens, and the data subject's keyed digest.
+    data_key = models.TextField(blank=True, editable=False)
+    sealed_params = models.TextField(blank=True, editable=False)
+    sealed_output = models.TextField(blank=True, editable=False)
+    subject_digest = models.CharField(max_length=64, blank=True, editable=False)
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
@@ -351,6 +371,11 @@ class ActionRequest(models.Model):
                 condition=models.Q(plain_pruned_at__isnull=True),
                 name="action_plain_copy_kept",
             ),
+            models.Index(
+                fields=["workspace", "subject_digest"],
+                condition=~models.Q(subject_digest=""),
+                name="action_data_subject",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -360,10 +385,74 @@ class ActionRequest(models.Model):
     def is_platform(self) -> bool:
         return self.tool_name.startswith(PLATFORM_TOOL_PREFIX)
 
+    # --- erasable personal data (approvals.personal_data) ---------------------------------
+
+    def _plain_data_key(self, create: bool = False) -> bytes:
+        """The unwrapped data key (cached on the instance); raises Erased."""
+        cached = self.__dict__.get("_data_key_plain")
+        if cached is not None:
+            return cached
+        if not self.data_key and create and self.erased_at is None:
+            plain, self.data_key = personal_data.new_data_key()
+        else:
+            plain = personal_data.unwrap(self.data_key)
+        self.__dict__["_data_key_plain"] = plain
+        return plain
+
+    def seal_value(self, value: Any) -> str:
+        """A value encrypted under this request's data key (created on first use)."""
+        return personal_data.seal(self._plain_data_key(create=True), value)
+
+    def open_value(self, token: str) -> Any:
+        """A sealed value of this request; raises personal_data.Erased once erased."""
+        return personal_data.open_sealed(self._plain_data_key(), token)
+
+    @property
+    def is_erased(self) -> bool:
+        return self.erased_at is not None
+
+    @property
+    def params(self) -> dict:
+        """The stored params (secret ones digested): plain for platform requests, opened
+        from the sealed copy for agent requests; {} once erased (see `is_erased`)."""
+        if not self.sealed_params:
+            return self.plain_params
+        cached = self.__dict__.get("_params_plain")
+        if cached is None:
+            try:
+                cached = self.open_value(self.sealed_params)
+            except personal_data.Erased:
+                return {}
+            self.__dict__["_params_plain"] = cached
+        return cached
+
+    @params.setter
+    def params(self, value: dict) -> None:
+        self.__dict__.pop("_params_plain", None)
+        if self.tool_name.startswith(PLATFORM_TOOL_PREFIX) or not value:
+            self.plain_params, self.sealed_params = value, ""
+            return
+        self.plain_params = {}
+        self.sealed_params = self.seal_value(value)
+        self.__dict__["_params_plain"] = value
+
+    @property
+    def reported_output(self) -> Any:
+        """The output the agent reported (None when none, or erased, or pruned)."""
+        if not self.sealed_output:
+            return self.result_output if self.is_platform else None
+        try:
+            return self.open_value(self.sealed_output)
+        except personal_data.Erased:
+            return None
+
     @property
     def shown_params(self) -> Any:
         """Params as people see them: a governed proposal's sealed values (ciphertext
-        only its applier opens, e.g. connector credentials) replaced by a marker."""
+        only its applier opens, e.g. connector credentials) replaced by a marker; an
+        erased request's params as the erased marker."""
+        if self.is_erased:
+            return personal_data.ERASED
         params = self.params
         values = params.get("values") if isinstance(params, dict) else None
         if not isinstance(values, dict) or not any(
@@ -392,7 +481,10 @@ class ConfirmationRequest(models.Model):
     )
     token_digest = models.CharField(max_length=64, unique=True)
     params_digest = models.CharField(max_length=64)
-    summary = models.TextField()
+    # What the approver reads, rendered from the params: plain for platform requests,
+    # sealed under the request's data key for agent requests (`summary` reads either).
+    plain_summary = models.TextField(blank=True)
+    sealed_summary = models.TextField(blank=True, editable=False)
     irreversible = models.BooleanField(default=False)
     approvals_required = models.PositiveSmallIntegerField(default=1)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -410,6 +502,24 @@ class ConfirmationRequest(models.Model):
 
     def __str__(self) -> str:
         return f"confirmation {self.pk} ({self.status})"
+
+    @property
+    def summary(self) -> str:
+        """The summary the approver reads; the erased marker once the request is erased."""
+        if not self.sealed_summary:
+            return self.plain_summary
+        try:
+            return str(self.action_request.open_value(self.sealed_summary))
+        except personal_data.Erased:
+            return personal_data.ERASED
+
+    @summary.setter
+    def summary(self, value: str) -> None:
+        action = self.action_request
+        if action.is_platform or not value:
+            self.plain_summary, self.sealed_summary = value, ""
+        else:
+            self.plain_summary, self.sealed_summary = "", action.seal_value(value)
 
     def is_past_expiry(self, now=None) -> bool:
         return self.expires_at <= (now or timezone.now())

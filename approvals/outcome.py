@@ -103,10 +103,11 @@ class Outcome:
                 "message": self.message,
                 "detail": self.detail,
             }
+        # No summary: it is rendered from the params (personal data, sealed on the
+        # confirmation); a replay reads it from there.
         return {
             "kind": str(self.kind),
             "confirmation_id": self.confirmation_id,
-            "summary": self.summary,
             "irreversible": self.irreversible,
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
@@ -131,8 +132,14 @@ class Outcome:
             kind,
             str(action.pk),
             confirmation_id=data["confirmation_id"],
-            summary=data.get("summary", ""),
+            summary=data["summary"] if "summary" in data else _summary_of(action),
             irreversible=bool(data.get("irreversible")),
             expires_at=datetime.fromisoformat(expires_at) if expires_at else None,
             action=action,
         )
+
+
+def _summary_of(action: ActionRequest) -> str:
+    """The pending request's summary, from its confirmation (erased marker once erased)."""
+    confirmation = getattr(action, "confirmation", None)  # reverse one-to-one
+    return confirmation.summary if confirmation is not None else ""

@@ -35,7 +35,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from approvals import arguments, gate
+from approvals import arguments, gate, personal_data
 from approvals.models import PLATFORM_TOOL_PREFIX, ActionRequest, Tool
 from approvals.validation import tool_field_errors
 from common.errors import WardenError
@@ -297,7 +297,9 @@ def simulate(
         "id",
         "key_id",
         "tool_name",
-        "params",
+        "plain_params",
+        "sealed_params",
+        "data_key",
         "decision",
         "denial_code",
         "confirmation__approvals_required",
@@ -318,12 +320,26 @@ def simulate(
     summary: Counter = Counter()
     transitions: Counter = Counter()
     examples: dict[tuple, list] = defaultdict(list)
-    for pk, key_id, tool_name, params, decision, code, approvals, decided_under in rows.iterator(
-        chunk_size=CHUNK
-    ):
+    for (
+        pk,
+        key_id,
+        tool_name,
+        params,
+        sealed,
+        data_key,
+        decision,
+        code,
+        approvals,
+        decided_under,
+    ) in rows.iterator(chunk_size=CHUNK):
         key = keys.get(key_id)
         if key is None:
             continue
+        if sealed:  # an agent request's params are sealed (approvals.personal_data)
+            try:
+                params = personal_data.open_sealed(personal_data.unwrap(data_key), sealed)
+            except personal_data.Erased:
+                continue  # erased: nothing left to replay
         scanned += 1
         per_tool[tool_name] += 1
         if not isinstance(params, dict):

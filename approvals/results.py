@@ -57,7 +57,12 @@ def action_report_result(
                 {"status": action.status},
             )
         action.result_status = status
-        action.result_output = output
+        # Personal data: sealed under the request's data key (approvals.personal_data),
+        # erased with it; its fingerprint stays on the row and in the chain.
+        action.sealed_output = "" if output is None else action.seal_value(output)
+        action.result_output = None
+        action.result_output_sha256 = hashlib.sha256(encoded).hexdigest()
+        action.result_output_bytes = len(encoded)
         action.result_reported_at = timezone.now()
         if status == "failed":
             action.status = ActionRequest.Status.FAILED
@@ -66,7 +71,16 @@ def action_report_result(
         else:
             action.status = ActionRequest.Status.EXECUTED
         action.save(
-            update_fields=["result_status", "result_output", "result_reported_at", "status"]
+            update_fields=[
+                "result_status",
+                "result_output",
+                "sealed_output",
+                "result_output_sha256",
+                "result_output_bytes",
+                "data_key",
+                "result_reported_at",
+                "status",
+            ]
         )
         audit_record(
             EVENTS[AuditAction.ACTION_RESULT_REPORTED].event(

@@ -202,7 +202,10 @@ A = AuditAction
 T = TargetType
 CHANGE = ("before", "after", "reason")
 EXCEPTION = ("kind", "severity", "what", "evidence")
-DECIDED = ("action_request", "summary", "params_digest")
+# Agent requests' entries hold digests of personal data, never the values
+# (approvals.personal_data): params_sha256, summary_sha256; "params" and "summary" remain
+# for platform requests (configuration changes) and for entries written before.
+DECIDED = ("action_request", "summary", "summary_sha256", "params_digest")
 
 # One definition per action. To declare a new one: add it to AuditAction, then one line
 # here (a config change: _change; an exception record: _exception; else _event with its
@@ -233,7 +236,15 @@ EVENTS: dict[str, EventType] = _declare(
     _change(A.CONNECTOR_UPDATED, T.CONNECTOR),
     _change(A.CONNECTOR_DELETED, T.CONNECTOR),
     # The gate
-    _event(A.ACTION_DECIDED, T.ACTION_REQUEST, "params", "reason", "dry_run", "shadow"),
+    _event(
+        A.ACTION_DECIDED,
+        T.ACTION_REQUEST,
+        "params",
+        "params_sha256",
+        "reason",
+        "dry_run",
+        "shadow",
+    ),
     _event(A.ACTION_RESULT_REPORTED, T.ACTION_REQUEST, "status", "output_bytes", "output_sha256"),
     # What was approved, readable on its own: the summary the approver read and the digest
     # of the exact parameters (entries written before these fields lack them).
@@ -256,6 +267,7 @@ EVENTS: dict[str, EventType] = _declare(
         T.EXECUTION,
         "action_request",
         "params",
+        "params_sha256",
         "connector",
         "upstream_tool",
         "output_bytes",

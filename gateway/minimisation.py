@@ -22,5 +22,5 @@ def executions_prune_outputs(
         .order_by("started_at")
         .values_list("pk", flat=True)[:limit]
     )
-    Execution.objects.filter(pk__in=ids).update(output=None, output_pruned_at=now)
+    Execution.objects.filter(pk__in=ids).update(output=None, sealed_output="", output_pruned_at=now)
     return [str(pk) for pk in ids]

@@ -4,10 +4,12 @@ renders them."""
 
 import re
 import uuid
+from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
+from approvals import personal_data
 from approvals.models import ActionRequest
 from common.guarded import GuardedQuerySet
 from tenants.models import Workspace
@@ -93,7 +95,10 @@ class Execution(models.Model):
     # The upstream's result as observed, kept for the workspace's plain-copy period
     # (approvals.minimisation) when at most MAX_OUTPUT_COPY_BYTES; the digest and size
     # above are kept forever.
+    # Sealed under the action request's data key (approvals.personal_data): erasing the
+    # request makes it unreadable. `output` (plain) is kept only for rows from before.
     output = models.JSONField(null=True, blank=True, editable=False)
+    sealed_output = models.TextField(blank=True, editable=False)
     output_pruned_at = models.DateTimeField(null=True, blank=True, editable=False)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
@@ -104,3 +109,13 @@ class Execution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.upstream_tool}: {self.status}"
+
+    @property
+    def observed_output(self) -> Any:
+        """The output copy: opened from its sealed form (None once erased or pruned)."""
+        if not self.sealed_output:
+            return self.output
+        try:
+            return self.action_request.open_value(self.sealed_output)
+        except personal_data.Erased:
+            return None

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import catalog, minimisation
+from approvals import catalog, minimisation, personal_data
 from approvals.arguments import schema_problem
 from approvals.asking import action_submit, tool_lookup
 from approvals.models import ActionRequest, PolicyVersion, Tool
@@ -724,7 +724,10 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
     execution.error = error
     execution.output_sha256 = sha
     execution.output_bytes = size
-    execution.output = minimisation.output_copy(connector.workspace, result, size)
+    # The copy is personal data: sealed under the request's data key, erased with it.
+    copy = minimisation.output_copy(connector.workspace, result, size)
+    execution.output = None
+    execution.sealed_output = "" if copy is None else action.seal_value(copy)
     execution.latency_ms = latency_ms
     execution.finished_at = timezone.now()
     succeeded = status == Execution.Status.SUCCEEDED
@@ -742,7 +745,8 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
             "error": error,
             "output_sha256": sha,
             "output_bytes": size,
-            "output": execution.output,
+            "output": None,
+            "sealed_output": execution.sealed_output,
             "latency_ms": latency_ms,
             "finished_at": execution.finished_at,
         }
@@ -759,6 +763,7 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
                     "output_bytes": size,
                 },
                 "result_reported_at": execution.finished_at,
+                "data_key": action.data_key,
             },
             where="status = %s AND result_reported_at IS NULL",
             where_params=[ActionRequest.Status.ALLOWED],
@@ -864,7 +869,8 @@ def _audit_execution(
         tool=tool.name,
         input={
             "action_request": str(action.pk),
-            "params": action.params,  # secret params already digested
+            # Personal data: the chain keeps the digest; the values stay sealed on the row.
+            "params_sha256": personal_data.digest(action.params),
             "connector": connector.name,
             "upstream_tool": execution.upstream_tool,
             "output_sha256": execution.output_sha256,

@@ -280,8 +280,8 @@ def _task_result(state: mcp_tasks.TaskState) -> dict:
     action, execution = state.action, state.execution
     if state.ran_now is not None and state.ran_now.execution is not None:
         result = _executed(state.ran_now)
-    elif execution is not None and isinstance(execution.output, dict):
-        result = dict(execution.output)
+    elif execution is not None and isinstance(execution.observed_output, dict):
+        result = dict(execution.observed_output)
         result.setdefault("content", [])
     elif execution is not None and execution.status == Execution.Status.SUCCEEDED:
         result = _text(

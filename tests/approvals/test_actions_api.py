@@ -38,7 +38,12 @@ def test_decision_is_audited_with_policy_version(live_workspace, agent, make_too
     entry = AuditEntry.objects.get(action="action.decided", target_id=body["id"])
     assert entry.actor == f"key:{key.pk}"
     assert entry.decision == "allowed"
-    assert entry.input == {"params": {"id": 1}, "reason": "user asked", "dry_run": False}
+    # Params are personal data: the chain holds their digest, never the values.
+    assert entry.input == {
+        "params_sha256": ActionRequest.objects.get(pk=body["id"]).params_digest,
+        "reason": "user asked",
+        "dry_run": False,
+    }
     assert entry.policy_version == live_workspace.policy_version
 
 
@@ -262,10 +267,9 @@ def test_the_request_keeps_the_outcome_not_the_answer(live_workspace, agent, mak
     assert ActionRequest.objects.get(pk=body["id"]).outcome == {
         "kind": "pending",
         "confirmation_id": str(confirmation.pk),
-        "summary": body["summary"],
         "irreversible": False,
         "expires_at": confirmation.expires_at.isoformat(),
-    }  # no status code, no body, and never the token (derived again on a replay)
+    }  # no status code, no body, never the token, no summary (it is sealed personal data)
 
 
 def test_a_replayed_denial_keeps_the_reason_it_was_given(live_workspace, agent, make_tool, ask):

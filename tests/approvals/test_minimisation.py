@@ -62,7 +62,7 @@ def test_plain_copies_are_kept_within_the_period(lookup, agent, ask, live_worksp
     result = plain_copies_prune(workspace=live_workspace, actor=RETENTION, now=_later(29))
     assert result.audit_entries == 0
     action.refresh_from_db()
-    assert action.params == PARAMS and action.result_output == {"name": "Ann", "phone": "+44 20"}
+    assert action.params == PARAMS and action.reported_output == {"name": "Ann", "phone": "+44 20"}
     assert action.plain_pruned_at is None
 
 

@@ -35,7 +35,8 @@ def test_allowed_call_executes_and_returns_the_upstream_result(synced, gw_agent,
     assert detail["execution"]["output_bytes"] > 0 and detail["execution"]["output_sha256"]
     entry = AuditEntry.objects.get(action="execution.recorded")
     assert entry.tool == "crm.lookup" and entry.outcome == "succeeded"
-    assert entry.input["params"] == {"customer_id": 7}
+    assert "params" not in entry.input  # personal data: the digest only
+    assert entry.input["params_sha256"] == ActionRequest.objects.get(pk=body["id"]).params_digest
     assert entry.input["output_sha256"] == detail["execution"]["output_sha256"]
     assert entry.input["latency_ms"] is not None
     assert "sk-live" not in str(AuditEntry.objects.values_list("input", flat=True))
@@ -55,7 +56,8 @@ def test_secret_params_are_digested_in_the_evidence(synced, gw_agent, upstream):
     assert upstream.tool_calls() == [("send", {"password": "hunter2-secret", "to": "a"})]
     entry = AuditEntry.objects.get(action="execution.recorded")
     assert "hunter2" not in str(entry.input)
-    assert entry.input["params"]["password"].startswith("hmac-sha256:")
+    assert "params" not in entry.input
+    assert ActionRequest.objects.get().params["password"].startswith("hmac-sha256:")
 
 
 def test_gated_call_executes_once_after_a_human_approves(

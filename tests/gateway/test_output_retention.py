@@ -34,8 +34,8 @@ def test_the_observed_output_is_copied_with_its_digest(synced, gw_agent):
     response = _execute(client, "crm.lookup", {"customer_id": 7})
     assert response.status_code == 200, response.json()
     execution = Execution.objects.get()
-    assert execution.output == response.json()["result"]
-    assert execution.output_sha256 == _digest(execution.output)
+    assert execution.observed_output == response.json()["result"]
+    assert execution.output_sha256 == _digest(execution.observed_output)
     assert execution.output_bytes > 0 and execution.output_pruned_at is None
 
 
@@ -48,7 +48,7 @@ def test_the_copy_is_pruned_after_the_period_and_the_digest_stays(synced, gw_age
     result = plain_copies_prune(workspace=gw_workspace, actor=Actor.system("retention"), now=later)
     assert result.pruned["executions"] == 1
     execution.refresh_from_db()
-    assert execution.output is None and execution.output_pruned_at is not None
+    assert execution.observed_output is None and execution.output_pruned_at is not None
     assert (execution.output_sha256, execution.output_bytes) == (sha, size)
     entry = AuditEntry.objects.get(workspace=gw_workspace, action="data.plain_copies_pruned")
     assert entry.input["executions"] == [str(execution.pk)]
@@ -60,7 +60,7 @@ def test_within_the_period_the_copy_is_kept(synced, gw_agent, gw_workspace):
     _execute(client, "crm.lookup", {"customer_id": 7})
     soon = timezone.now() + timedelta(days=29)
     plain_copies_prune(workspace=gw_workspace, actor=Actor.system("retention"), now=soon)
-    assert Execution.objects.get().output is not None
+    assert Execution.objects.get().observed_output is not None
 
 
 def test_a_workspace_keeping_no_plain_copies_stores_only_the_digest(synced, gw_agent, gw_workspace):
@@ -71,7 +71,7 @@ def test_a_workspace_keeping_no_plain_copies_stores_only_the_digest(synced, gw_a
     assert response.status_code == 200
     assert response.json()["result"]  # the agent still gets the upstream's answer
     execution = Execution.objects.get()
-    assert execution.output is None and execution.output_sha256 and execution.output_bytes
+    assert execution.observed_output is None and execution.output_sha256 and execution.output_bytes
 
 
 def test_an_output_too_large_to_copy_keeps_digest_and_size_only(synced, gw_agent, monkeypatch):
@@ -79,4 +79,4 @@ def test_an_output_too_large_to_copy_keeps_digest_and_size_only(synced, gw_agent
     _, client, _ = gw_agent
     assert _execute(client, "crm.lookup", {"customer_id": 7}).status_code == 200
     execution = Execution.objects.get()
-    assert execution.output is None and execution.output_bytes > 10
+    assert execution.observed_output is None and execution.output_bytes > 10
