@@ -22,6 +22,7 @@ MODULES = (
     "tests.notifications.test_digest",
     "tests.notifications.test_email_buttons",
     "tests.oversight.test_unreported_results",
+    "tests.oversight.test_replay_run",
 )
 
 
