@@ -75,6 +75,9 @@ def unreported_due(
     candidates = list(
         _unreported(ActionRequest.objects.filter(workspace=workspace))
         .filter(created_at__lte=deadline, created_at__gte=deadline - LOOKBACK)
+        # Allowed at once, or allowed when its confirmation was used: the window runs
+        # from then (a human may have taken longer than the window to approve).
+        .filter(Q(confirmation__isnull=True) | Q(confirmation__used_at__lte=deadline))
         .order_by("created_at", "id")
         .only("id", "key_id", "tool_name", "tool_id", "created_at", "params_digest")[: limit * 2]
     )
@@ -121,7 +124,7 @@ def _flag_key(workspace, key, action_ids, window: int, now: datetime) -> int:
     """One key's batch: lock, re-check, record, remind; all or nothing."""
     locked = list(
         _unreported(ActionRequest.objects.filter(pk__in=action_ids))
-        .select_related("tool")
+        .select_related("tool", "confirmation")
         .select_for_update(skip_locked=True, of=("self",))
         .order_by("created_at", "id")
     )
@@ -134,7 +137,9 @@ def _flag_key(workspace, key, action_ids, window: int, now: datetime) -> int:
     for action in locked:
         if subject_of(action.pk) in already:
             continue
-        decided_at = action.created_at.isoformat()
+        confirmation = getattr(action, "confirmation", None)
+        allowed_at = (confirmation.used_at if confirmation else None) or action.created_at
+        decided_at = allowed_at.isoformat()
         record = exception_record(
             workspace=workspace,
             actor=ACTOR,

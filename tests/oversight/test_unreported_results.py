@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from approvals import door
 from approvals.guard import operator_seeding
-from approvals.models import ActionRequest
+from approvals.models import ActionRequest, ConfirmationRequest
 from audit.models import AuditEntry, ExceptionRecord
 from audit.services import exception_record
 from audit.verify import verify_chain
@@ -217,3 +217,28 @@ def test_lengthening_or_switching_off_the_window_is_governed_shortening_is_not(
 def test_the_window_is_validated(live_workspace):
     with pytest.raises(Exception, match="unreported_result_window_minutes"):
         set_window(live_workspace, 0)
+
+
+def test_the_window_runs_from_the_approval_when_a_human_took_longer(
+    live_workspace, agent, approver, make_tool, ask, approve
+):
+    _, client = agent
+    set_window(live_workspace, 60)
+    make_tool(live_workspace, "crm.delete", level="write", confirmation="always")
+    pending = ask(client, "crm.delete", {"id": 7}).json()
+    confirmation = ConfirmationRequest.objects.get(action_request_id=pending["id"])
+    assert approve(approver, live_workspace, confirmation.pk).status_code == 200
+    used = ask(
+        client,
+        "crm.delete",
+        {"id": 7},
+        confirmed=True,
+        confirmation_token=pending["confirmation_token"],
+    )
+    assert used.json()["decision"] == "allowed"
+    age(pending["id"], hours=3)  # asked long ago, approved and used just now
+    assert unreported_results_flag(workspace=live_workspace).flagged == 0
+    ConfirmationRequest.objects.filter(action_request_id=pending["id"]).update(
+        used_at=timezone.now() - timedelta(hours=2)
+    )
+    assert unreported_results_flag(workspace=live_workspace).flagged == 1
