@@ -533,6 +533,14 @@ EXPORT_FACETS = (
         "governed",
     ),
     Facet("switched on", ("enabled",), unchanged("enabled"), "governed"),
+    # Every format keeps the chained row, but the customer's collector and verification
+    # are set up for one: switching it changes what their copy can check and ingest.
+    Facet(
+        "format of the customer's copy (JSONL, OCSF, syslog)",
+        ("format",),
+        unchanged("format"),
+        "governed",
+    ),
     Facet("tenant", ("workspace",), unchanged("workspace"), "governed"),
 )
 _CURSOR = "export progress, written by the exporter"
@@ -585,6 +593,14 @@ AUTOMATION_FACETS = (
         ("approval_digest_minutes",),
         lower("approval_digest_minutes", none_means=0),
         "shorter interval, or back to one e-mail per request",
+    ),
+    Facet(
+        # The evidence of what happened on the ask-only path: flagging later, or never,
+        # lets an agent that does not report go unnoticed for longer.
+        "flagging an allowed action whose result is never reported",
+        ("unreported_result_window_minutes",),
+        lower("unreported_result_window_minutes"),
+        "sooner (empty: never)",
     ),
     Facet(
         "who an escalation reaches",

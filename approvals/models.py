@@ -376,6 +376,13 @@ class ActionRequest(models.Model):
                 condition=~models.Q(subject_digest=""),
                 name="action_data_subject",
             ),
+            # Allowed and still without a result: the few rows the unreported-result
+            # check (oversight.unreported) reads every few minutes.
+            models.Index(
+                fields=["workspace", "created_at"],
+                condition=models.Q(status="allowed", result_reported_at__isnull=True),
+                name="action_awaiting_result",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -283,6 +283,7 @@ EVENTS: dict[str, EventType] = _declare(
     _exception(A.GOVERNANCE_OVERRIDE),
     _exception(A.WEBHOOK_DISABLED),
     _exception(A.CREDENTIAL_IN_PARAMS),
+    _exception(A.ACTION_RESULT_MISSING),
     _event(A.EXCEPTION_RESOLVED, T.EXCEPTION, "kind", "mitigation", "reason"),
     # Open exceptions brought to the workspace's admins (notifications, once a period).
     _event(A.EXCEPTION_REMINDED, T.WORKSPACE, "open", "older_than_days", "exception_ids"),
@@ -312,6 +313,7 @@ EVENTS: dict[str, EventType] = _declare(
         "last_seq",
         "destination",
         "kind",
+        "format",
         "target",
         "sha256",
         *EXCEPTION,

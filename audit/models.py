@@ -62,6 +62,7 @@ class AuditAction(models.TextChoices):
     TOOL_DELETED = "tool.deleted"
     ACTION_DECIDED = "action.decided"
     ACTION_RESULT_REPORTED = "action.result_reported"
+    ACTION_RESULT_MISSING = "action.result_missing"
     CONFIRMATION_APPROVED = "confirmation.approved"
     CONFIRMATION_DENIED = "confirmation.denied"
     CONFIRMATION_EXPIRED = "confirmation.expired"
@@ -197,6 +198,9 @@ class ExceptionRecord(models.Model):
         CREDENTIAL_IN_PARAMS = "credential_in_params"
         # A group-commit queue row without a valid queue MAC (or a replay): quarantined.
         QUEUE_FORGED = "queue_forged"
+        # An allowed action whose result was never reported (nor executed by the
+        # gateway) within the workspace's window: one per action (oversight.unreported).
+        UNREPORTED_RESULT = "unreported_result"
 
     class Severity(models.TextChoices):
         LOW = "low"
@@ -222,6 +226,14 @@ class ExceptionRecord(models.Model):
     class Meta:
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["workspace", "kind", "created_at"])]
+        constraints = [
+            # Never twice for the same action, whatever runs concurrently.
+            models.UniqueConstraint(
+                fields=["workspace", "subject"],
+                condition=models.Q(kind="unreported_result"),
+                name="one_unreported_result_per_action",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.what}"

@@ -354,6 +354,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(minute=5),
         "options": {"expires": 3000},
     },
+    "flag-unreported-results": {
+        "task": "oversight.flag_unreported_results_all",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
     "export-audit": {
         "task": "audit.export_all",
         "schedule": crontab(minute="*/15"),

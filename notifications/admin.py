@@ -89,6 +89,7 @@ class AutomationSettingsForm(forms.ModelForm):
             "slack_team_id",
             "slack_channel",
             "slack_dm_approvers",
+            "unreported_result_window_minutes",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -127,6 +128,7 @@ def _automation_update(write: AdminWrite) -> WorkspaceAutomationSettings | None:
         "approval_remind_after_minutes",
         "approval_escalate_after_minutes",
         "approval_escalate_to",
+        "unreported_result_window_minutes",
     ):
         if name in write.request.POST:
             changes[name] = data[name]
@@ -169,6 +171,7 @@ class WorkspaceAutomationSettingsAdmin(WardenModelAdmin):
             "approval_remind_after_minutes",
             "approval_escalate_after_minutes",
             "approval_escalate_to",
+            "unreported_result_window_minutes",
             "slack_enabled",
             "slack_team_id",
             "slack_channel",
@@ -390,10 +393,17 @@ class ExportDestinationForm(forms.ModelForm):
     rotate_secret = forms.BooleanField(
         required=False, help_text="Issue a new signing secret (webhook destinations)."
     )
+    # Not required: a form that does not carry it keeps the current format.
+    format = forms.ChoiceField(
+        choices=AuditExportDestination._meta.get_field("format").choices,
+        required=False,
+        help_text="How each entry is written: Warden's JSONL, OCSF 1.2.0 or RFC 5424 syslog "
+        "(all keep the chain fields). Changing it needs a second person.",
+    )
 
     class Meta:
         model = AuditExportDestination
-        fields = ["workspace", "kind", "directory", "url", "enabled", "batch_size"]
+        fields = ["workspace", "kind", "directory", "url", "enabled", "batch_size", "format"]
 
 
 def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
@@ -424,6 +434,7 @@ def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
             "directory": directory,
             "url": data.get("url", "") or "",
             "enabled": data["enabled"],
+            "format": data.get("format") or current.format,
         }
         moved = {k: v for k, v in wanted.items() if getattr(current, k) != v}
         if moved:
@@ -444,6 +455,9 @@ def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
         # switched off at once, switching it on goes through the door below.
         enabled=data["enabled"] and not adding,
         batch_size=data["batch_size"],
+        # A new destination starts in the format asked for; changing it later went
+        # through the door above (only its batch size and secret apply here at once).
+        format=data.get("format") or ("jsonl" if adding else obj.format),
         actor=write.actor,
         operator=operator,
         rotate_secret=data.get("rotate_secret", False),
@@ -488,7 +502,7 @@ class AuditExportDestinationAdmin(WardenModelAdmin):
         return obj.directory or obj.url
 
     def get_fields(self, request, obj=None):
-        fields = ["kind", "url", "enabled", "batch_size", "rotate_secret"]
+        fields = ["kind", "url", "enabled", "format", "batch_size", "rotate_secret"]
         if request.user.is_superuser:
             fields.insert(1, "directory")
         head = ["workspace"] if obj is None else []

@@ -28,6 +28,8 @@ class Event(models.TextChoices):
     ACTION_DENIED = "action.denied"
     ACTION_EXPIRED = "action.expired"
     ACTION_EXECUTED = "action.executed"
+    # An allowed action with no reported result (and no gateway execution) in time.
+    ACTION_UNREPORTED = "action.unreported"
 
 
 def token_fingerprint(sealed: str) -> str:
@@ -119,6 +121,18 @@ class WorkspaceAutomationSettings(models.Model):
         help_text="Send approvers one digest of pending requests every this many minutes "
         "instead of one e-mail per request. Empty: one e-mail per request.",
     )
+    # On the ask-only path the agent acts with its own credentials and reports what
+    # happened (POST /actions/{id}/result): an allowed action with no result (and no
+    # gateway execution) after this long opens an exception record and reminds the
+    # key's owner (oversight.unreported). Longer, or empty (off), is governed.
+    unreported_result_window_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        default=1440,
+        help_text="Flag an allowed action whose result the agent has not reported after "
+        "this many minutes (an exception record, and a reminder to the key's owner). "
+        "Empty: never.",
+    )
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -143,6 +157,7 @@ class WorkspaceAutomationSettings(models.Model):
             # Never the token: a keyed digest that tells two tokens apart.
             "slack_bot_token_encrypted": token_fingerprint(self.slack_bot_token_encrypted),
             "approval_digest_minutes": self.approval_digest_minutes,
+            "unreported_result_window_minutes": self.unreported_result_window_minutes,
         }
 
 
@@ -343,6 +358,17 @@ class AuditExportDestination(models.Model):
     secret = models.CharField(max_length=128, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
     batch_size = models.PositiveIntegerField(default=500)
+    # How each entry is written (audit/siem.py): Warden's JSONL, OCSF 1.2.0 or RFC 5424
+    # syslog. Every format carries the chained row unchanged, so the copy verifies.
+    format = models.CharField(
+        max_length=8,
+        choices=[
+            ("jsonl", "JSONL (Warden's own)"),
+            ("ocsf", "OCSF 1.2.0 (API Activity)"),
+            ("syslog", "Syslog (RFC 5424)"),
+        ],
+        default="jsonl",
+    )
     last_exported_seq = models.PositiveBigIntegerField(default=0, editable=False)
     last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_attempt_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -366,6 +392,7 @@ class AuditExportDestination(models.Model):
             "url": self.url,
             "enabled": self.enabled,
             "batch_size": self.batch_size,
+            "format": self.format,
         }
 
 

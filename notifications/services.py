@@ -78,6 +78,7 @@ AUTOMATION_FIELDS = (
     "slack_dm_approvers",
     "slack_bot_token_encrypted",  # sealed (common.crypto) before it reaches a proposal
     "approval_digest_minutes",
+    "unreported_result_window_minutes",
 )
 # Only platform operators may widen where Warden connects to (docs: "Webhooks").
 OPERATOR_ONLY_FIELDS = frozenset({"webhook_host_allowlist"})
@@ -137,6 +138,7 @@ def automation_settings_update(
                 "validation_error", str(exc), {"webhook_host_allowlist": [str(exc)]}
             ) from None
     _check_slack_changes(changes)
+    _check_window(changes)
     current, _ = WorkspaceAutomationSettings.objects.select_for_update().get_or_create(
         workspace=workspace
     )
@@ -160,6 +162,26 @@ def automation_settings_update(
 
 
 _SLACK_IDS = {"slack_team_id": "T", "slack_channel": "CGD"}
+# At most 30 days: the check looks back a bounded stretch (oversight.unreported).
+MAX_UNREPORTED_WINDOW_MINUTES = 30 * 24 * 60
+
+
+def _check_window(changes: dict) -> None:
+    if "unreported_result_window_minutes" not in changes:
+        return
+    value = changes["unreported_result_window_minutes"]
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not 1 <= value <= MAX_UNREPORTED_WINDOW_MINUTES
+    ):
+        raise WardenError(
+            "validation_error",
+            f"unreported_result_window_minutes is 1-{MAX_UNREPORTED_WINDOW_MINUTES} or empty.",
+            {"unreported_result_window_minutes": ["Out of range."]},
+        )
 
 
 def _check_slack_changes(changes: dict) -> None:
@@ -874,6 +896,65 @@ def notify_action_decided(*, action_id, workspace_id, event: str) -> Notificatio
         event_key=f"{event}:{action.pk}",
         data=data,
         endpoints=endpoints,
+    )
+
+
+EMAILED_ACTIONS = 20
+
+
+def notify_unreported_results(
+    *, workspace: Workspace, key, items: list[dict], window_minutes: int
+) -> NotificationEvent | None:
+    """Remind the key's owner (and endpoints subscribed to `action.unreported`) of the
+    allowed actions of one key that never reported a result. Call inside the
+    transaction that opened their exception records: both commit or neither.
+
+    `items`: {"id", "tool", "decided_at", "exception_id"} per action. Ids, tool names
+    and times only: never parameters, outputs or secrets."""
+    if not items:
+        return None
+    shown = [
+        {
+            "id": item["id"],
+            "tool": content.clean_line(item["tool"], limit=120),
+            "decided_at": item["decided_at"],
+        }
+        for item in items[:EMAILED_ACTIONS]
+    ]
+    rendered = content.render_email(
+        "action_unreported",
+        {
+            "workspace_name": content.clean_line(workspace.name),
+            "key_name": content.clean_line(key.name),
+            "count": len(items),
+            "window_minutes": window_minutes,
+            "actions": shown,
+            "more": max(len(items) - EMAILED_ACTIONS, 0),
+            "link": content.admin_url(
+                "/admin/audit/exceptionrecord/?kind__exact=unreported_result"
+            ),
+        },
+        subject=f"{len(items)} unreported action result(s) of key {key.name}",
+    )
+    owner = key.owner
+    emails = (
+        [Email(recipient=owner.email, content=rendered)]
+        if owner is not None and owner.is_active and owner.email
+        else []
+    )
+    data = {
+        "key": {"id": str(key.pk), "prefix": key.prefix},
+        "window_minutes": window_minutes,
+        "count": len(items),
+        "actions": items[:100],
+    }
+    return event_publish(
+        workspace=workspace,
+        event=Event.ACTION_UNREPORTED,
+        # The first exception record of the batch: one reminder per batch, once.
+        event_key=f"{Event.ACTION_UNREPORTED}:{items[0]['exception_id']}",
+        data=data,
+        emails=emails,
     )
 
 

@@ -30,8 +30,9 @@ def export_disable(destination: AuditExportDestination) -> Proposal:
 
 
 def export_configure(destination: AuditExportDestination, changes: dict) -> Proposal:
-    """Re-pointing where the signed checkpoints go (kind, directory, url) or switching
-    the export on or off: governed (approvals.effective); the batch size is not."""
+    """Re-pointing where the signed checkpoints go (kind, directory, url), changing the
+    format the customer's copy is written in, or switching the export on or off:
+    governed (approvals.effective); the batch size is not."""
     before = guard.snapshot(destination)
     after = {**before, **changes}
     after["active"] = bool(after.get("enabled"))
@@ -54,6 +55,7 @@ def _export_configure(*, workspace, actor, values, **_):
         "url": destination.url,
         "enabled": destination.enabled,
         "batch_size": destination.batch_size,
+        "format": destination.format,
         **values,
     }
     return scheduled_export.destination_configure(
@@ -74,6 +76,7 @@ def _export_disable(*, workspace, actor, **_):
         url=destination.url,
         enabled=False,
         batch_size=destination.batch_size,
+        format=destination.format,
         actor=actor,
         operator=True,  # the directory is the one an operator set; it does not change
     ).destination

@@ -6,7 +6,8 @@ follows (data sensitivity x autonomy, as in the process-automation guide: "allow
 approvals: require approval gates and capture evidence"), a 0-100 risk score and the
 concrete mitigations that would lower it, each naming the setting that applies it.
 
-Reads only (a selector): four queries whatever the size of the workspace. The score
+Reads only (a selector): six queries whatever the size of the workspace (two of
+them count unreported results, shown beside the score). The score
 is a pure function of `PostureInputs`, so each mitigation's effect is computed by
 scoring the inputs with that one setting changed: the number shown is exactly what
 applying it does (docs "Posture" documents the formula)."""
@@ -25,6 +26,7 @@ from django.utils import timezone
 from approvals import gate
 from approvals.models import ActionRequest, Tool
 from keys.models import MachineKey
+from oversight.unreported import unreported_results_counts
 from tenants.models import Workspace
 from tenants.scoping import scoped
 
@@ -397,4 +399,7 @@ def posture_build(*, workspace: Workspace, now: datetime | None = None) -> dict[
             for name, points in parts.items()
         ],
         "mitigations": _mitigations(workspace, observed),
+        # Evidence gaps, beside the score (they do not change it): allowed actions whose
+        # result was never reported (oversight.unreported).
+        "unreported_results": unreported_results_counts(workspace),
     }

@@ -36,6 +36,7 @@ from notifications.models import (
     WebhookEndpoint,
     WorkspaceAutomationSettings,
 )
+from oversight.unreported import unreported_results_counts
 from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
 
 SUMMARY_VERSION = 1
@@ -340,6 +341,7 @@ def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
                 "max_output_copy_bytes": MAX_RESULT_OUTPUT_BYTES,
             },
             "plain_copies": _plain_copies(workspace),
+            "unreported_results": unreported_results_counts(workspace),
             "key_secrets": "nowhere: only a prefix and an HMAC-SHA-256 digest per key",
             "secret_params": _secret_params(workspace),
         },
@@ -469,6 +471,10 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
             "paragraphs": [*role_lines, keys_text],
         },
         {
+            "title": "What agents did not report",
+            "paragraphs": [_unreported_text(stored["unreported_results"])],
+        },
+        {
             "title": "When this summary was generated",
             "paragraphs": [
                 f"Generated at {summary['generated_at']}. It reflects the audit chain up to "
@@ -476,6 +482,25 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
             ],
         },
     ]
+
+
+def _unreported_text(figures: dict[str, Any]) -> str:
+    """Allowed actions whose outcome Warden never observed (oversight.unreported)."""
+    window = figures["window_minutes"]
+    flagged = _plural(figures["flagged"], "allowed action", "allowed actions")
+    if not window:
+        check = "The check for unreported results is switched off for this workspace."
+    else:
+        check = (
+            f"An allowed action whose result the agent has not reported within {window} "
+            "minutes, and that Warden did not execute itself, becomes an exception record "
+            "and its key's owner is reminded."
+        )
+    return (
+        f"{check} So far {flagged} had no reported result "
+        f"({figures['open']:,} still open): for those, the evidence holds the decision "
+        "but not what was done."
+    )
 
 
 def privacy_summary_download(*, workspace: Workspace, actor: Actor, fmt: str) -> dict[str, Any]:

@@ -15,7 +15,9 @@ matters to a condition that reads a secret param (also reported).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +26,10 @@ from django.db.models import Q
 
 from approvals import gate
 from approvals.models import ActionRequest, Tool
-from audit.models import VersionLog
+from approvals.params import canonical_json
+from audit.models import AuditAction, AuditEntry, VersionLog
 from common.errors import WardenError
+from gateway.models import Execution
 
 
 @dataclass
@@ -264,4 +268,260 @@ def render_side_by_side(report: ReplayReport, width: int = 44) -> str:
         lines.append("")
         lines.append("decision changed since" if report.changed else "same decision today")
     lines.extend(f"note: {note}" for note in report.notes)
+    return "\n".join(lines)
+
+
+# --- a run: many decisions, in order ------------------------------------------------------
+#
+# `manage.py audit_replay_run` replays a recorded run (one key's calls in a time window,
+# or the calls of one OpenTelemetry trace) step by step: each step is `replay_action`
+# above (the decision under the policy of its time and under today's), held against
+# what was recorded: the decision, and the output the run saw (the result the agent
+# reported, or the output Warden observed executing it), whose plain copy, while kept,
+# must still hash to the digest the chain holds. Nothing is executed: the recorded
+# outputs stand in for the tools, as in a sandbox.
+
+MAX_RUN_STEPS = 1000
+TRACE_ID_LENGTH = 32
+
+
+@dataclass
+class Divergence:
+    kind: str  # then_differs_from_record | now_differs | output_missing | output_mismatch
+    detail: str
+
+
+@dataclass
+class RunStep:
+    index: int
+    replay: ReplayReport
+    output: dict  # what the run saw: source, status, digest, plain copy
+    divergences: list[Divergence] = field(default_factory=list)
+
+
+@dataclass
+class RunReplay:
+    run: dict  # how the run was chosen
+    steps: list[RunStep]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def divergences(self) -> int:
+        return sum(len(step.divergences) for step in self.steps)
+
+    @property
+    def first_divergence(self) -> int | None:
+        return next((s.index for s in self.steps if s.divergences), None)
+
+    def as_dict(self) -> dict:
+        return {
+            "run": self.run,
+            "steps": [
+                {
+                    "index": step.index,
+                    **asdict(step.replay),
+                    "changed": step.replay.changed,
+                    "matches_record": step.replay.matches_record,
+                    "output": step.output,
+                    "divergences": [asdict(d) for d in step.divergences],
+                }
+                for step in self.steps
+            ],
+            "divergences": self.divergences,
+            "first_divergence": self.first_divergence,
+            "notes": self.notes,
+        }
+
+
+def trace_id_of(value: str) -> str:
+    """The 32-hex trace id of a trace id or a W3C traceparent; '' when neither."""
+    text = (value or "").strip().lower()
+    parts = text.split("-")
+    if len(parts) == 4:
+        text = parts[1]
+    if len(text) != TRACE_ID_LENGTH or any(c not in "0123456789abcdef" for c in text):
+        return ""
+    return "" if text == "0" * TRACE_ID_LENGTH else text
+
+
+def run_actions(
+    *,
+    workspace=None,
+    key_id=None,
+    since=None,
+    until=None,
+    trace_id: str = "",
+    limit: int = MAX_RUN_STEPS,
+) -> list[ActionRequest]:
+    """The recorded calls of a run, oldest first: a key's in [since, until), or those
+    whose confirmation recorded a `traceparent` of `trace_id` (approvals.0011; only
+    calls that waited for a human carry one)."""
+    actions = ActionRequest.objects.all()
+    if workspace is not None:
+        actions = actions.filter(workspace=workspace)
+    if trace_id:
+        actions = actions.filter(confirmation__trace_parent__contains=f"-{trace_id}-")
+    if key_id is not None:
+        actions = actions.filter(key_id=key_id)
+    if since is not None:
+        actions = actions.filter(created_at__gte=since)
+    if until is not None:
+        actions = actions.filter(created_at__lt=until)
+    return list(actions.order_by("created_at", "id")[:limit])
+
+
+def _sha256(encoded: bytes) -> str:
+    return hashlib.sha256(encoded).hexdigest()
+
+
+def _chain_digests(actions: list[ActionRequest]) -> dict[str, str]:
+    """target id -> output_sha256 of the result and execution entries in the chain."""
+    targets = [str(a.pk) for a in actions]
+    targets += [
+        str(e)
+        for e in Execution.objects.filter(action_request__in=actions).values_list("pk", flat=True)
+    ]
+    entries = AuditEntry.objects.filter(
+        action__in=(AuditAction.ACTION_RESULT_REPORTED, AuditAction.EXECUTION_RECORDED),
+        target_id__in=targets,
+    ).values_list("target_id", "input")
+    return {
+        target: (entry_input or {}).get("output_sha256", "")
+        for target, entry_input in entries
+        if isinstance(entry_input, dict)
+    }
+
+
+def recorded_output(action: ActionRequest, chain: dict[str, str]) -> tuple[dict, list[Divergence]]:
+    """What the run saw at this step, read only through this function (outputs may
+    move to another store: the plain copy is optional, the digests are not)."""
+    execution = Execution.objects.filter(action_request=action).first()
+    if execution is not None:
+        plain = execution.output
+        seen = {
+            "source": "gateway",
+            "status": execution.status,
+            "sha256": execution.output_sha256,
+            "bytes": execution.output_bytes,
+            "chain_sha256": chain.get(str(execution.pk), ""),
+            "plain_copy": "kept" if plain is not None else "not kept",
+        }
+        # The gateway's own encoding (gateway.services._digest).
+        encoded = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str).encode()
+    elif action.result_reported_at is not None:
+        pruned = action.plain_pruned_at is not None
+        plain = None if pruned else action.result_output
+        stored = action.result_output_sha256 or (
+            _sha256(canonical_json(plain)) if plain is not None else ""
+        )
+        seen = {
+            "source": "agent",
+            "status": action.result_status,
+            "sha256": stored,
+            "bytes": action.result_output_bytes,
+            "chain_sha256": chain.get(str(action.pk), ""),
+            "plain_copy": "pruned" if pruned else "kept",
+        }
+        encoded = canonical_json(plain)
+    else:
+        seen = {"source": "none", "status": "", "sha256": "", "bytes": None}
+        # Allowed to act (at once, or once confirmed) and live: the run went on with an
+        # output nobody recorded.
+        if action.status == ActionRequest.Status.ALLOWED and not action.dry_run:
+            return seen, [
+                Divergence(
+                    "output_missing",
+                    "allowed, but no result was reported and Warden did not execute it: "
+                    "the run's output at this step is unknown",
+                )
+            ]
+        return seen, []
+    divergences = []
+    if seen["chain_sha256"] and seen["sha256"] and seen["chain_sha256"] != seen["sha256"]:
+        divergences.append(
+            Divergence("output_mismatch", "the stored output digest differs from the chain's")
+        )
+    elif plain is not None and seen["chain_sha256"] and _sha256(encoded) != seen["chain_sha256"]:
+        divergences.append(
+            Divergence(
+                "output_mismatch", "the stored output no longer hashes to the chain's digest"
+            )
+        )
+    return seen, divergences
+
+
+def _decision_text(outcome: str, code: str) -> str:
+    return f"{outcome} ({code})" if code else outcome
+
+
+def replay_run(actions: list[ActionRequest], *, run: dict) -> RunReplay:
+    """Each recorded call replayed in order (`replay_action`), against the record."""
+    report = RunReplay(run=run, steps=[])
+    if not actions:
+        report.notes.append("no recorded call matches")
+        return report
+    if len(actions) >= MAX_RUN_STEPS:
+        report.notes.append(f"only the first {MAX_RUN_STEPS} calls were replayed")
+    chain = _chain_digests(actions)
+    for index, action in enumerate(actions, start=1):
+        replayed = replay_action(action.pk)
+        step = RunStep(index=index, replay=replayed, output={})
+        recorded = replayed.recorded
+        then, now = replayed.then, replayed.now
+        if then is not None and not replayed.matches_record:
+            step.divergences.append(
+                Divergence(
+                    "then_differs_from_record",
+                    f"recorded {_decision_text(recorded['decision'], recorded['denial_code'])}, "
+                    f"replayed under policy v{recorded['policy_version']}: "
+                    f"{_decision_text(then.outcome, then.code)}",
+                )
+            )
+        if then is not None and now is not None and replayed.changed:
+            step.divergences.append(
+                Divergence(
+                    "now_differs",
+                    f"{_decision_text(then.outcome, then.code)} then, "
+                    f"{_decision_text(now.outcome, now.code)} under today's policy "
+                    f"(v{now.policy_version})",
+                )
+            )
+        step.output, output_divergences = recorded_output(action, chain)
+        step.divergences.extend(output_divergences)
+        report.steps.append(step)
+    return report
+
+
+def render_run(report: RunReplay) -> str:
+    """Readable text: one line per call, each divergence under it, a verdict last."""
+    described = ", ".join(f"{k} {v}" for k, v in report.run.items() if v)
+    lines = [f"run: {described}: {len(report.steps)} call(s)"]
+    for step in report.steps:
+        replayed = step.replay
+        recorded = replayed.recorded
+        then = replayed.then
+        now = replayed.now
+        output = step.output
+        seen = output.get("source", "none")
+        if seen != "none":
+            seen = (
+                f"{seen} {output.get('status') or '?'} sha256 {(output.get('sha256') or '-')[:12]}"
+            )
+        lines.append(
+            f"#{step.index} {replayed.created_at} {replayed.tool_name}: recorded "
+            f"{_decision_text(recorded['decision'], recorded['denial_code'])}"
+            + (f", then {_decision_text(then.outcome, then.code)}" if then else "")
+            + (f", now {_decision_text(now.outcome, now.code)}" if now else "")
+            + f"; output: {seen}"
+        )
+        lines.extend(f"   ! {d.kind}: {d.detail}" for d in step.divergences)
+        lines.extend(f"   note: {note}" for note in replayed.notes)
+    lines.extend(f"note: {note}" for note in report.notes)
+    if report.divergences:
+        lines.append(
+            f"{report.divergences} divergence(s), first at #{report.first_divergence}: "
+            "later calls may not have happened, or not the same way, under that policy"
+        )
+    else:
+        lines.append("no divergence")
     return "\n".join(lines)

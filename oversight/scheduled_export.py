@@ -17,6 +17,12 @@ Destinations:
 - webhook: an HTTPS POST of the JSONL batch (application/x-ndjson), signed like
   notification webhooks, to a URL on the workspace's webhook host allowlist.
 
+The destination's `format` says how each entry is written (audit/siem.py): Warden's
+JSONL (the default), OCSF 1.2.0 API Activity events (`.ocsf.jsonl` files,
+application/x-ndjson) or RFC 5424 syslog lines (`.syslog` files, text/plain). The
+cursor, batches and checkpoints are the same whatever the format, and every format
+carries the chained row unchanged, so the customer's copy verifies with the recipe.
+
 Signed chain checkpoints (audit/checkpoints.py) go to the same destination as soon as
 they are made, independently of the entry batches: a directory gets one file per
 checkpoint, `warden-audit-<slug>-checkpoint-<seq>.json` (one JSON line; `cat` them into
@@ -48,6 +54,7 @@ from audit.events import EVENTS, TargetType
 from audit.export import iter_export_lines
 from audit.models import AuditAction, AuditCheckpoint, ExceptionRecord
 from audit.services import audit_record, audit_record_change, exception_record
+from audit.siem import FORMATS, encoder
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import signing, transport
@@ -134,10 +141,18 @@ def destination_configure(
     batch_size: int = 500,
     operator: bool = False,
     rotate_secret: bool = False,
+    format: str = "jsonl",
 ) -> ConfiguredDestination:
-    """Create or change the workspace's destination; the cursor is kept."""
+    """Create or change the workspace's destination; the cursor is kept (a new format
+    applies from the next batch on)."""
     if kind not in AuditExportDestination.Kind.values:
         raise WardenError("validation_error", "Unknown destination kind.", {"kind": [kind]})
+    if format not in FORMATS:
+        raise WardenError(
+            "validation_error",
+            "Unknown export format.",
+            {"format": [f"one of {', '.join(FORMATS)}"]},
+        )
     if not 1 <= int(batch_size) <= MAX_BATCH_SIZE:
         raise WardenError(
             "validation_error", "batch_size out of range.", {"batch_size": [f"1-{MAX_BATCH_SIZE}"]}
@@ -184,6 +199,7 @@ def destination_configure(
     destination.url = url.strip()
     destination.enabled = enabled
     destination.batch_size = int(batch_size)
+    destination.format = format
     destination.save()
     if before != destination.snapshot() or new_secret:
         event = EVENTS[AuditAction.WORKSPACE_SETTINGS_CHANGED].change(
@@ -201,9 +217,12 @@ def _iter_lines(workspace: Workspace, after_seq: int):
     return iter_export_lines(workspace, after_seq=after_seq)
 
 
-def _take(workspace: Workspace, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
-    """(seq, action, line) for up to `limit` entries after `after_seq`."""
+def _take(
+    workspace: Workspace, after_seq: int, limit: int, format: str = "jsonl"
+) -> list[tuple[int, str, str]]:
+    """(seq, action, line in `format`) for up to `limit` entries after `after_seq`."""
     lines = _iter_lines(workspace, after_seq)
+    encode = None if format == "jsonl" else encoder(format, workspace_slug=workspace.slug)
     try:
         taken = []
         for line in itertools.islice(lines, limit):
@@ -211,6 +230,8 @@ def _take(workspace: Workspace, after_seq: int, limit: int) -> list[tuple[int, s
             if not line:
                 continue
             row = json.loads(line)
+            if encode is not None:  # the JSONL line itself stays inside (chain fields kept)
+                line = encode(row).rstrip("\n")
             taken.append((int(row["seq"]), str(row.get("action", "")), line))
         return taken
     finally:
@@ -219,9 +240,18 @@ def _take(workspace: Workspace, after_seq: int, limit: int) -> list[tuple[int, s
             close()
 
 
+SUFFIXES = {"jsonl": ".jsonl", "ocsf": ".ocsf.jsonl", "syslog": ".syslog"}
+CONTENT_TYPES = {
+    "jsonl": "application/x-ndjson",
+    "ocsf": "application/x-ndjson",
+    "syslog": "text/plain; charset=utf-8",
+}
+
+
 def _write_file(destination: AuditExportDestination, workspace: Workspace, first: int, body):
     directory = check_directory(destination.directory)
-    return _write_atomically(directory, f"warden-audit-{workspace.slug}-{first:012d}.jsonl", body)
+    suffix = SUFFIXES.get(destination.format, ".jsonl")
+    return _write_atomically(directory, f"warden-audit-{workspace.slug}-{first:012d}{suffix}", body)
 
 
 def _write_atomically(directory: Path, name: str, body: bytes) -> str:
@@ -270,11 +300,12 @@ def _post_signed(destination, workspace, body: bytes, delivery_id: str, headers:
 def _post(destination, workspace, first: int, last: int, body: bytes) -> str:
     delivery_id = str(uuid.uuid5(EXPORT_NAMESPACE, f"{workspace.pk}:{first}:{last}"))
     headers = {
-        "Content-Type": "application/x-ndjson",
+        "Content-Type": CONTENT_TYPES.get(destination.format, "application/x-ndjson"),
         "User-Agent": "Warden-Export/1",
         signing.EVENT_HEADER: EXPORT_EVENT,
         "X-Warden-Export-First-Seq": str(first),
         "X-Warden-Export-Last-Seq": str(last),
+        "X-Warden-Export-Format": destination.format,
     }
     return _post_signed(destination, workspace, body, delivery_id, headers)
 
@@ -317,7 +348,9 @@ def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchR
         if destination is None:
             return BatchResult(BatchOutcome.BUSY)
         now = now or timezone.now()
-        rows = _take(workspace, destination.last_exported_seq, destination.batch_size)
+        rows = _take(
+            workspace, destination.last_exported_seq, destination.batch_size, destination.format
+        )
         if not rows:
             return BatchResult(BatchOutcome.NOTHING_NEW)
         first, last = rows[0][0], rows[-1][0]
@@ -374,6 +407,7 @@ def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchR
                 target_id=batch.pk,
                 input={
                     "kind": destination.kind,
+                    "format": destination.format,
                     "first_seq": first,
                     "last_seq": last,
                     "entries": len(rows),

@@ -1,7 +1,7 @@
 """Scheduled evidence work: nightly chain verification, signed checkpoints and their
-delivery, scheduled export, anomaly detection. Fan-out tasks enqueue one task per
-workspace; each per-workspace task is a thin, idempotent wrapper over a service and
-is acknowledged late."""
+delivery, scheduled export, anomaly detection, unreported results. Fan-out tasks
+enqueue one task per workspace; each per-workspace task is a thin, idempotent wrapper
+over a service and is acknowledged late."""
 
 from datetime import datetime
 
@@ -21,6 +21,7 @@ from oversight.scheduled_export import (
     checkpoints_pending_workspaces,
     export_run,
 )
+from oversight.unreported import unreported_results_flag, workspaces_with_unreported
 from tenants.models import Workspace
 
 TRANSIENT = (OperationalError, InterfaceError)
@@ -112,6 +113,25 @@ def detect_anomalies_task(workspace_id: str, now: str | None = None) -> int:
         return 0
     moment = datetime.fromisoformat(now) if now else None
     return len(anomalies_detect(workspace=workspace, now=moment))
+
+
+@shared_task(name="oversight.flag_unreported_results_all", acks_late=True)
+def flag_unreported_results_all() -> int:
+    """Every few minutes: one task per workspace holding allowed actions that may have
+    outlived their window without a reported result."""
+    ids = workspaces_with_unreported()
+    for pk in ids:
+        flag_unreported_results_task.delay(str(pk))
+    return len(ids)
+
+
+@shared_task(name="oversight.flag_unreported_results", **RETRY_OPTIONS)
+def flag_unreported_results_task(workspace_id: str) -> int:
+    """Idempotent: an action already flagged is never flagged again."""
+    workspace = _active(workspace_id)
+    if workspace is None:
+        return 0
+    return unreported_results_flag(workspace=workspace).flagged
 
 
 @shared_task(name="audit.checkpoint_all", acks_late=True)

@@ -21,6 +21,8 @@ MODULES = (
     "tests.approvals.test_policy_entry_points",
     "tests.notifications.test_digest",
     "tests.notifications.test_email_buttons",
+    "tests.oversight.test_unreported_results",
+    "tests.oversight.test_replay_run",
 )
 
 

@@ -169,6 +169,14 @@ class PrivacyPlainCopiesSerializer(serializers.Serializer):
     action_requests_digests_only = serializers.IntegerField()
 
 
+class PrivacyUnreportedResultsSerializer(serializers.Serializer):
+    window_minutes = serializers.IntegerField(
+        allow_null=True, help_text="The workspace's window; null: the check is off."
+    )
+    flagged = serializers.IntegerField(help_text="Allowed actions with no reported result.")
+    open = serializers.IntegerField(help_text="Of those, exception records still open.")
+
+
 class PrivacySecretParamsSerializer(serializers.Serializer):
     tool = serializers.CharField()
     params = serializers.ListField(child=serializers.CharField())
@@ -183,6 +191,7 @@ class PrivacyStoredSerializer(serializers.Serializer):
     plain_copies = PrivacyPlainCopiesSerializer(
         help_text="Agent requests holding a plain copy of their params, and pruned ones."
     )
+    unreported_results = PrivacyUnreportedResultsSerializer()
     key_secrets = serializers.CharField()
     secret_params = PrivacySecretParamsSerializer(many=True)
 

@@ -83,6 +83,16 @@ class PostureMitigationSerializer(serializers.Serializer):
     targets = PostureTargetSerializer(many=True)
 
 
+class UnreportedResultsSerializer(serializers.Serializer):
+    window_minutes = serializers.IntegerField(
+        allow_null=True, help_text="The workspace's window; null: the check is off."
+    )
+    flagged = serializers.IntegerField(
+        help_text="Allowed actions flagged for a result never reported (exception records)."
+    )
+    open = serializers.IntegerField(help_text="Of those, exception records still open.")
+
+
 class PostureSerializer(serializers.Serializer):
     workspace = PostureWorkspaceSerializer()
     computed_at = serializers.DateTimeField()
@@ -93,6 +103,9 @@ class PostureSerializer(serializers.Serializer):
     autonomy = PostureAutonomySerializer()
     score_parts = PostureScorePartSerializer(many=True)
     mitigations = PostureMitigationSerializer(many=True)
+    unreported_results = UnreportedResultsSerializer(
+        help_text="Evidence gaps beside the score (they do not change it)."
+    )
 
 
 # --- POST /api/v1/policy/simulate (approvals.policy_impact) ------------------------------

@@ -15,6 +15,8 @@ OURS = (
     "audit.export_workspace",
     "audit.detect_anomalies_all",
     "audit.detect_anomalies",
+    "oversight.flag_unreported_results_all",
+    "oversight.flag_unreported_results",
 )
 
 
