@@ -30,6 +30,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 from uuid import UUID
 
+from approvals import projection
 from common.scopes import ALL_SCOPES
 
 Snapshot = dict[str, Any] | None
@@ -192,6 +193,12 @@ def _unchanged_or_ends_disabled(*keys: str) -> Comparator:
     return lambda before, after: same(before, after) or not after.get("enabled")
 
 
+def _output_read(before: dict, after: dict) -> bool:
+    """What of a result the agent reads (approvals.projection): adding a projection, or
+    dropping and narrowing its paths, narrows; removing or widening it is governed."""
+    return projection.narrows(before.get("output_projection"), after.get("output_projection"))
+
+
 TOOL_FACETS = (
     Facet("callable", ("enabled",), switched_off("enabled"), "enabled True -> False"),
     Facet(
@@ -254,6 +261,12 @@ TOOL_FACETS = (
         ("dry_run",),
         switched_on("dry_run"),
         "False -> True (into dry run narrows; out of it is governed)",
+    ),
+    Facet(
+        "what of a result the agent reads (output projection)",
+        ("output_projection",),
+        _output_read,
+        "added, or every path covered by one before; removed or widened: governed",
     ),
 )
 _SHADOW = (

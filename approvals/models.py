@@ -67,6 +67,7 @@ class Tool(models.Model):
         "shadow_deny_condition",
         "shadow_deny_reason",
         "subject_param",
+        "output_projection",
     )
     # What the catalog services accept: the editable fields plus the connector link and
     # the upstream's definition, which only the gateway's catalog import sets.
@@ -169,6 +170,16 @@ class Tool(models.Model):
         blank=True,
         help_text="Parameter naming the data subject (erasure by subject); blank: none.",
     )
+    # What of an executed call's result the agent may read (approvals.projection): null
+    # returns it whole; a list of JSON paths returns only those, the rest is withheld
+    # and recorded by digest. Removing or widening it is governed.
+    output_projection = models.JSONField(
+        null=True,
+        blank=True,
+        default=None,
+        help_text='JSON paths of the result the agent may read, e.g. ["$.items[*].id"]; '
+        "empty (null): the whole result.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -236,6 +247,9 @@ class Tool(models.Model):
             "shadow_condition": self.shadow_condition,
             "shadow_deny_condition": self.shadow_deny_condition,
             "shadow_deny_reason": self.shadow_deny_reason,
+            "output_projection": (
+                None if self.output_projection is None else list(self.output_projection)
+            ),
         }
 
     @property

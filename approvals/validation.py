@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from approvals.arguments import schema_problem
 from approvals.conditions import ConditionError, compile_condition
+from approvals.projection import projection_problem
 
 TOOL_NAME_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 PARAM_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -77,6 +78,8 @@ def tool_field_errors(tool) -> dict[str, list[str]]:
         add("summary_template", "At most 2000 characters.")
     if tool.input_schema and (problem := schema_problem(tool.input_schema)):
         add("input_schema", problem)
+    if problem := projection_problem(getattr(tool, "output_projection", None)):
+        add("output_projection", problem)
     return errors
 
 

@@ -274,6 +274,7 @@ EVENTS: dict[str, EventType] = _declare(
         "output_sha256",
         "latency_ms",
         "error",
+        "withheld",
     ),
     # Exception records
     _exception(A.ANOMALY_DETECTED),

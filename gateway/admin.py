@@ -171,4 +171,26 @@ class ExecutionAdmin(WardenModelAdmin):
     list_select_related = ("connector", "workspace")
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return [
+            "withheld_shown" if f.name == "withheld" else f.name for f in self.model._meta.fields
+        ]
+
+    @admin.display(description="withheld from the agent (output projection)")
+    def withheld_shown(self, obj):
+        """What the tool's output projection kept from the agent: where, how large, and
+        the keyed digest; the values themselves were never kept."""
+        if obj.withheld is None:
+            return "Nothing: the tool has no output projection."
+        entries = obj.withheld.get("entries") or []
+        count = obj.withheld.get("count", len(entries))
+        if not count:
+            return "Nothing: every field of the result is on the projection."
+        rows = format_html_join(
+            "",
+            "<li><code>{}</code> — {} bytes, {}</li>",
+            ((e.get("path"), e.get("bytes"), e.get("digest")) for e in entries),
+        )
+        more = f" (the first {len(entries)} listed)" if count > len(entries) else ""
+        return format_html(
+            '{} value(s) withheld{}:<ul class="warden-withheld">{}</ul>', count, more, rows
+        )

@@ -100,6 +100,11 @@ class Execution(models.Model):
     output = models.JSONField(null=True, blank=True, editable=False)
     sealed_output = models.TextField(blank=True, editable=False)
     output_pruned_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the tool's output projection withheld from the agent (approvals.projection):
+    # {"count", "entries": [{"path", "digest", "bytes"}]}, keyed digests only, never a
+    # value; null when the tool has no projection. The stored copy above is what the
+    # agent received; output_sha256 is the digest of what the upstream returned.
+    withheld = models.JSONField(null=True, blank=True, editable=False)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from approvals import catalog, minimisation, personal_data
+from approvals import catalog, minimisation, personal_data, projection
 from approvals.arguments import schema_problem
 from approvals.asking import action_submit, tool_lookup
 from approvals.models import ActionRequest, PolicyVersion, Tool
@@ -38,6 +38,7 @@ from common.sql import insert_once, update_row
 from gateway import credentials, crypto, naming, outbound, upstream
 from gateway.models import CONNECTOR_NAME, Connector, Execution
 from gateway.selectors import connector_with_hosts
+from keys import secrets as key_secrets
 from notifications.slack import services as slack_services
 from tenants.models import Workspace
 
@@ -719,13 +720,17 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
     ) as exc:
         status, error = Execution.Status.FAILED, _redact(str(exc), headers)
     latency_ms = int((time.monotonic() - started) * 1000)
+    # The digest is of what the upstream returned (what Warden observed); the copy kept
+    # is what the agent receives: the tool's output projection applied.
     sha, size = _digest(result) if result is not None else ("", 0)
+    result, execution.withheld = _project(tool, result)
     execution.status = status
     execution.error = error
     execution.output_sha256 = sha
     execution.output_bytes = size
+    shown_size = size if execution.withheld is None else _digest(result)[1]
     # The copy is personal data: sealed under the request's data key, erased with it.
-    copy = minimisation.output_copy(connector.workspace, result, size)
+    copy = minimisation.output_copy(connector.workspace, result, shown_size)
     execution.output = None
     execution.sealed_output = "" if copy is None else action.seal_value(copy)
     execution.latency_ms = latency_ms
@@ -747,6 +752,7 @@ def _finish(action: ActionRequest, tool, connector, execution: Execution, params
             "output_bytes": size,
             "output": None,
             "sealed_output": execution.sealed_output,
+            "withheld": execution.withheld,
             "latency_ms": latency_ms,
             "finished_at": execution.finished_at,
         }
@@ -848,6 +854,26 @@ def _rug_pulled(tool: Tool, connector: Connector, execution: Execution, why: str
     )
 
 
+def withheld_digest(text: str) -> str:
+    """Keyed (the server pepper), like secret parameters: a short withheld value (a
+    yes/no, a small number) cannot be recovered by guessing from its digest."""
+    return SECRET_DIGEST_PREFIX + key_secrets.digest(text)
+
+
+SECRET_DIGEST_PREFIX = "hmac-sha256:"
+
+
+def _project(tool: Tool, result: Any) -> tuple[Any, dict | None]:
+    """(what the agent may read of `result`, what was withheld or None): the tool's
+    output projection (approvals.projection), applied before anything reaches the agent
+    or the stored copy."""
+    paths = tool.output_projection
+    if paths is None or not isinstance(result, dict):
+        return result, None
+    shown = projection.project_tool_result(result, list(paths), withheld_digest)
+    return shown.value, shown.record()
+
+
 def _digest(value: Any) -> tuple[str, int]:
     encoded = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(encoded).hexdigest(), len(encoded)
@@ -877,6 +903,8 @@ def _audit_execution(
             "output_bytes": execution.output_bytes,
             "latency_ms": execution.latency_ms,
             "error": execution.error,
+            # Digests and sizes only (approvals.projection): never a withheld value.
+            **({"withheld": execution.withheld} if execution.withheld is not None else {}),
         },
         decision="allowed",
         rationale="executed by Warden through the connector"

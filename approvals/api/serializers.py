@@ -252,6 +252,12 @@ class ToolWriteSerializer(StrictSerializer):
     shadow_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     shadow_deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     shadow_deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    output_projection = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='JSON paths of an executed result the agent may read ("$.items[*].id"); '
+        "null: the whole result. Removing or widening it is filed for a second human.",
+    )
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

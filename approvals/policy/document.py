@@ -29,7 +29,7 @@ from django.db import models
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 
-from approvals import effective, guard
+from approvals import effective, guard, projection
 from approvals.models import Tool
 from common.errors import WardenError
 from tenants.models import Workspace
@@ -143,6 +143,14 @@ def _field_schema(model: type[models.Model], name: str) -> dict[str, Any]:
         }
     if name == "secret_params":
         return {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    if name == "output_projection":
+        return {
+            "type": ["array", "null"],
+            "items": {"type": "string", "pattern": projection.PATH_PATTERN},
+            "maxItems": projection.MAX_PATHS,
+            "uniqueItems": True,
+            "description": str(f.help_text),
+        }
     if isinstance(f, models.JSONField):
         if f.default is list:  # host lists, e-mail addresses
             return {"type": "array", "items": {"type": "string"}, "uniqueItems": True}

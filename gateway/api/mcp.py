@@ -37,6 +37,7 @@ from keys.oauth import OAuthOrKeyAuthentication
 SUPPORTED_PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 SERVER_INFO = {"name": "warden", "version": "1.0.0"}
 TOKEN_META = "warden/confirmation_token"
+WITHHELD_META = "warden/withheld"
 # Tasks are defined by 2025-11-25 only (experimental there; 2026-07-28 moved them out of
 # the core protocol into the io.modelcontextprotocol/tasks extension, another shape).
 TASK_PROTOCOL_VERSIONS = ("2025-11-25",)
@@ -82,9 +83,11 @@ def _tool_listing(key, workspace, *, tasks: bool) -> list[dict]:
             tool.output_schema
             and confirmation == "never"
             and not (workspace.is_dry_run or tool.dry_run)
+            and tool.output_projection is None
         ):
             # Clients validate every non-error result against it: listed only where each
-            # such answer is the upstream's own (no human step, no dry run in between).
+            # such answer is the upstream's own (no human step, no dry run in between,
+            # no output projection withholding fields the schema may require).
             entry["outputSchema"] = tool.output_schema
         if tasks and mcp_tasks.tool_runs_as_task(key, tool):
             entry["execution"] = {"taskSupport": "optional"}
@@ -169,6 +172,8 @@ def _executed(found: GatewayAnswer) -> dict:
             meta=meta,
         )
     meta["warden/execution"] = {"id": str(execution.pk), "status": execution.status}
+    if execution.withheld is not None:
+        meta[WITHHELD_META] = _withheld_paths(execution.withheld)
     if execution.status == Execution.Status.DRY_RUN:
         return _text(
             f"DRY RUN: nothing was executed. In live mode Warden would have called "
@@ -188,6 +193,15 @@ def _executed(found: GatewayAnswer) -> dict:
     result.setdefault("content", [])
     result["_meta"] = {**(result.get("_meta") or {}), **meta}
     return result
+
+
+def _withheld_paths(withheld: dict) -> dict:
+    """What the output projection withheld, for the agent: how many values and where
+    (paths, never values or digests)."""
+    return {
+        "count": withheld.get("count", 0),
+        "paths": [entry["path"] for entry in withheld.get("entries", [])],
+    }
 
 
 def _catalog_name(request, name):
@@ -297,6 +311,8 @@ def _task_result(state: mcp_tasks.TaskState) -> dict:
     }
     if execution is not None:
         result["_meta"]["warden/execution"] = {"id": str(execution.pk), "status": execution.status}
+        if execution.withheld is not None:
+            result["_meta"][WITHHELD_META] = _withheld_paths(execution.withheld)
     return result
 
 

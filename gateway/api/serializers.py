@@ -79,6 +79,13 @@ class SyncReportSerializer(serializers.Serializer):
 
 class ExecutionSerializer(serializers.ModelSerializer):
     connector = serializers.CharField(source="connector.name", default=None, read_only=True)
+    withheld = serializers.JSONField(
+        read_only=True,
+        allow_null=True,
+        help_text="What the tool's output projection withheld from this result: "
+        '{"count", "entries": [{"path", "digest", "bytes"}]} (keyed digests, never '
+        "values); null when the tool has no projection.",
+    )
 
     class Meta:
         model = Execution
@@ -90,6 +97,7 @@ class ExecutionSerializer(serializers.ModelSerializer):
             "error",
             "output_sha256",
             "output_bytes",
+            "withheld",
             "latency_ms",
             "started_at",
             "finished_at",
