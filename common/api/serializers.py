@@ -9,6 +9,15 @@ from rest_framework.utils.serializer_helpers import BindingDict
 CLIENT_WORKSPACE_FIELDS = ("workspace_id", "workspace")
 
 
+def declared(field: serializers.Field, **schema) -> serializers.Field:
+    """The field, with the rule a service enforces on it stated in the OpenAPI schema
+    too (a `pattern`, an `enum`...), so the schema accepts only what the server does
+    (common.api.schema merges `schema_extra` into the field's schema)."""
+    # A subclass, not an attribute: DRF rebuilds each field from its arguments per use.
+    declared_class = type(type(field).__name__, (type(field),), {"schema_extra": schema})
+    return declared_class(*field._args, **field._kwargs)
+
+
 class StrictSerializer(serializers.Serializer):
     """Fields not declared here are refused with 400 validation_error naming them."""
 

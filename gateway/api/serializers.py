@@ -1,8 +1,8 @@
 from rest_framework import serializers
 
 from common.api.schema import results_of
-from common.api.serializers import StrictSerializer
-from gateway.models import Connector, Execution
+from common.api.serializers import StrictSerializer, declared
+from gateway.models import CONNECTOR_NAME, Connector, Execution
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
@@ -33,7 +33,7 @@ class ConnectorSerializer(serializers.ModelSerializer):
 
 
 class ConnectorWriteSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=63)
+    name = declared(serializers.CharField(max_length=63), pattern=f"^{CONNECTOR_NAME.pattern}$")
     kind = serializers.ChoiceField(choices=Connector.Kind.choices, default=Connector.Kind.MCP)
     url = serializers.CharField(max_length=2000)
     headers = serializers.DictField(
