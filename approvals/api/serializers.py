@@ -3,8 +3,8 @@ from rest_framework import serializers
 
 from approvals import gate
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
-from common.api.schema import results_of
 from approvals.validation import PARAM_NAME_RE, RESERVED_PREFIX, TOOL_NAME_RE
+from common.api.schema import results_of
 from common.api.serializers import SharedFieldsSerializer, StrictSerializer, declared
 from gateway.api.serializers import ExecutionSerializer
 

@@ -70,12 +70,8 @@ def _params(*extra: OpenApiParameter) -> list[OpenApiParameter]:
     """A list's filters plus the time range and the cursor pagination parameters."""
     return [
         *extra,
-        OpenApiParameter(
-            "since", WHEN_SCHEMA, description="ISO 8601; created_at >= since."
-        ),
-        OpenApiParameter(
-            "until", WHEN_SCHEMA, description="ISO 8601; created_at < until."
-        ),
+        OpenApiParameter("since", WHEN_SCHEMA, description="ISO 8601; created_at >= since."),
+        OpenApiParameter("until", WHEN_SCHEMA, description="ISO 8601; created_at < until."),
         _text("cursor", "Opaque; taken from the `next` or `previous` link of a page."),
         OpenApiParameter(
             "page_size",

@@ -19,6 +19,8 @@
   with an `anyOf` (`couples_confirmation = True` on the serializer).
 """
 
+import copy
+
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
@@ -35,9 +37,10 @@ CONFIRMATION_ERRORS = frozenset({409, 410})
 CSRF_HEADER = "X-CSRFToken"
 # Text the API stores and renders: no NUL, no unpaired surrogate (common.text.has_unstorable).
 TEXT_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
-# `confirmed: true` exactly when a confirmation token is sent (approvals.asking._decide).
 # The same, for a field DRF strips of surrounding whitespace and refuses when blank.
-NONBLANK_TEXT_PATTERN = "^[^\\u0000\\ud800-\\udfff]*[^\\s\\u0000\\ud800-\\udfff][^\\u0000\\ud800-\\udfff]*$"
+_TEXT = "[^\\u0000\\ud800-\\udfff]"
+NONBLANK_TEXT_PATTERN = f"^{_TEXT}*[^\\s\\u0000\\ud800-\\udfff]{_TEXT}*$"
+# `confirmed: true` exactly when a confirmation token is sent (approvals.asking._decide).
 COUPLING_MARK = "x-warden-confirmation-coupled"
 CONFIRMATION_COUPLING = [
     {
@@ -243,7 +246,7 @@ def declare_text_rules(result, generator, request, public):
         if name.endswith("Request"):
             _declare_text(component)
         if component.pop(COUPLING_MARK, False):
-            component["anyOf"] = CONFIRMATION_COUPLING
+            component["anyOf"] = copy.deepcopy(CONFIRMATION_COUPLING)
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if isinstance(operation, dict):
