@@ -17,7 +17,6 @@ from keys.models import MachineKey
 from tenants.scoping import WORKSPACE_HEADER, check_client_workspace, resolve_workspace
 from tenants.selectors import workspace_permissions
 
-
 _UNSET = object()
 _KIND = "_warden_credential_kind"
 _RATE = "_warden_rate_identity"
