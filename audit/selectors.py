@@ -45,6 +45,7 @@ def _invalid(field: str, message: str) -> WardenError:
 EARLIEST_WHEN = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST_WHEN = datetime(9999, 1, 1, tzinfo=UTC)
 _BOUNDS_MESSAGE = "Use a date between 1900-01-01 and 9998-12-31 (UTC)."
+MAX_POLICY_VERSION = 2**31 - 1  # the column's range, as the schema declares it
 
 
 def parse_when(value: Any, field: str) -> datetime | None:
@@ -158,9 +159,12 @@ def version_logs(*, workspace: Workspace, filters: dict | None = None) -> QueryS
     version = filters.get("policy_version")
     if version not in (None, ""):
         try:
-            queryset = queryset.filter(policy_version=int(version))
+            number = int(version)
         except (TypeError, ValueError):
             raise _invalid("policy_version", "An integer.") from None
+        if not 0 <= number <= MAX_POLICY_VERSION:
+            raise _invalid("policy_version", f"An integer from 0 to {MAX_POLICY_VERSION}.")
+        queryset = queryset.filter(policy_version=number)
     return _time_range(queryset, filters).order_by("-id")
 
 

@@ -272,6 +272,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.api.schema.declare_text_rules",
+    ],
     # Choice fields named alike (status, role, level...) get distinct, stable enum names.
     "ENUM_NAME_OVERRIDES": {
         "ConfirmationStatusEnum": "approvals.models.ConfirmationRequest.Status",

@@ -17,9 +17,32 @@ from keys.models import MachineKey
 from tenants.scoping import WORKSPACE_HEADER, check_client_workspace, resolve_workspace
 from tenants.selectors import workspace_permissions
 
+_UNSET = object()
+_KIND = "_warden_credential_kind"
+_RATE = "_warden_rate_identity"
+
 
 def credential_kind(request) -> str | None:
-    """KEY, USER, or None for an anonymous caller."""
+    """KEY, USER, or None for an anonymous caller; worked out once per request and kept
+    on it (the throttle and the principal both ask)."""
+    kind = getattr(request, _KIND, _UNSET)
+    if kind is _UNSET:
+        kind = _kind_of(request)
+        setattr(request, _KIND, kind)
+    return kind
+
+
+def rate_identity(request) -> tuple[str, int] | None:
+    """The counter a call is charged to and its budget per minute (keys.throttling);
+    worked out once per request and kept on it."""
+    identity = getattr(request, _RATE, _UNSET)
+    if identity is _UNSET:
+        identity = _rate_of(request, credential_kind(request))
+        setattr(request, _RATE, identity)
+    return identity
+
+
+def _kind_of(request) -> str | None:
     if isinstance(request.auth, MachineKey):
         return KEY
     if request.user is not None and request.user.is_authenticated:
@@ -27,9 +50,7 @@ def credential_kind(request) -> str | None:
     return None
 
 
-def rate_identity(request) -> tuple[str, int] | None:
-    """The counter a call is charged to and its budget per minute (keys.throttling)."""
-    kind = credential_kind(request)
+def _rate_of(request, kind: str | None) -> tuple[str, int] | None:
     if kind == KEY:
         return f"key:{request.auth.pk}", request.auth.rate_limit_per_minute
     if kind == USER:

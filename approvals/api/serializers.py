@@ -3,8 +3,9 @@ from rest_framework import serializers
 
 from approvals import gate
 from approvals.models import ActionRequest, ConfirmationRequest, Tool
+from approvals.validation import PARAM_NAME_RE, RESERVED_PREFIX, TOOL_NAME_RE
 from common.api.schema import results_of
-from common.api.serializers import SharedFieldsSerializer, StrictSerializer
+from common.api.serializers import SharedFieldsSerializer, StrictSerializer, declared
 from gateway.api.serializers import ExecutionSerializer
 
 
@@ -18,6 +19,7 @@ def open_choice(known, what: str) -> serializers.CharField:
 
 
 class ActionCreateSerializer(SharedFieldsSerializer):
+    couples_confirmation = True  # the schema states: confirmed exactly with a token
     tool = serializers.CharField(max_length=200)
     params = serializers.DictField(required=False, default=dict)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -225,8 +227,15 @@ class CallableToolSerializer(serializers.Serializer):
     )
 
 
+# approvals.validation's naming rules, as the schema states them.
+TOOL_NAME_SCHEMA = {
+    "pattern": f"^(?!warden$)(?!{RESERVED_PREFIX.replace('.', '[.]')})"
+    + TOOL_NAME_RE.pattern.removeprefix("^")
+}
+
+
 class ToolWriteSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=200)
+    name = declared(serializers.CharField(max_length=200), **TOOL_NAME_SCHEMA)
     description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
     level = serializers.ChoiceField(choices=Tool.Level.choices, required=False)
     data_classes = serializers.ListField(
@@ -239,10 +248,12 @@ class ToolWriteSerializer(StrictSerializer):
     condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     summary_template = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     secret_params = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, max_length=50
+        child=declared(serializers.CharField(max_length=100), pattern=PARAM_NAME_RE.pattern),
+        required=False,
+        max_length=50,
     )
     enabled = serializers.BooleanField(required=False)
-    input_schema = serializers.JSONField(required=False)
+    input_schema = declared(serializers.JSONField(required=False), type="object")
     deny_condition = serializers.CharField(max_length=2000, required=False, allow_blank=True)
     deny_reason = serializers.CharField(max_length=300, required=False, allow_blank=True)
     dry_run = serializers.BooleanField(required=False)

@@ -53,16 +53,25 @@ def _text(name: str, description: str, **kwargs) -> OpenApiParameter:
     return OpenApiParameter(name, OpenApiTypes.STR, description=description, **kwargs)
 
 
+# What parse_when accepts, as the schema says it: an ISO 8601 timestamp or date whose
+# year keeps it within [1900, 9999) in UTC whatever its offset, or nothing (a blank
+# filter is no filter).
+_WHEN_YEAR = "^(190[1-9]|19[1-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-7])-"
+WHEN_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "format": "date-time", "pattern": _WHEN_YEAR},
+        {"type": "string", "format": "date", "pattern": _WHEN_YEAR},
+        {"type": "string", "maxLength": 0},
+    ]
+}
+
+
 def _params(*extra: OpenApiParameter) -> list[OpenApiParameter]:
     """A list's filters plus the time range and the cursor pagination parameters."""
     return [
         *extra,
-        OpenApiParameter(
-            "since", OpenApiTypes.DATETIME, description="ISO 8601; created_at >= since."
-        ),
-        OpenApiParameter(
-            "until", OpenApiTypes.DATETIME, description="ISO 8601; created_at < until."
-        ),
+        OpenApiParameter("since", WHEN_SCHEMA, description="ISO 8601; created_at >= since."),
+        OpenApiParameter("until", WHEN_SCHEMA, description="ISO 8601; created_at < until."),
         _text("cursor", "Opaque; taken from the `next` or `previous` link of a page."),
         OpenApiParameter(
             "page_size",

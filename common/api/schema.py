@@ -10,14 +10,23 @@
   methods), both where both apply.
 - Gated DELETEs declare their JSON body (the confirmation fields).
 - Serializers marked `closed_schema = True` forbid extra properties, which keeps the
-  key and admin views of a tool apart in a `oneOf`.
+  key and admin views of a tool apart in a `oneOf`; every request body built on
+  `StrictSerializer` forbids them too (the server refuses unknown fields).
+- What the parser refuses in any body and the middleware in any query string is stated
+  on every request string: no NUL, no unpaired surrogate (`TEXT_PATTERN`, added by the
+  `declare_text_rules` postprocessing hook where a field has no stricter rule).
+- A body whose `confirmed` flag needs its `confirmation_token` (and only then) says so
+  with an `anyOf` (`couples_confirmation = True` on the serializer).
 """
+
+import copy
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
+from common.api.serializers import StrictSerializer
 from common.api.views import KEY, USER
 from common.errors import ERROR_STATUS
 
@@ -26,6 +35,20 @@ CREDENTIAL_ERRORS = frozenset({400, 401, 403, 404, 429})
 BODY_ERRORS = frozenset({400, 413, 415})
 CONFIRMATION_ERRORS = frozenset({409, 410})
 CSRF_HEADER = "X-CSRFToken"
+# Text the API stores and renders: no NUL, no unpaired surrogate (common.text.has_unstorable).
+TEXT_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
+# The same, for a field DRF strips of surrounding whitespace and refuses when blank.
+_TEXT = "[^\\u0000\\ud800-\\udfff]"
+NONBLANK_TEXT_PATTERN = f"^{_TEXT}*[^\\s\\u0000\\ud800-\\udfff]{_TEXT}*$"
+# `confirmed: true` exactly when a confirmation token is sent (approvals.asking._decide).
+COUPLING_MARK = "x-warden-confirmation-coupled"
+CONFIRMATION_COUPLING = [
+    {
+        "required": ["confirmed", "confirmation_token"],
+        "properties": {"confirmed": {"enum": [True]}, "confirmation_token": {"minLength": 1}},
+    },
+    {"properties": {"confirmed": {"enum": [False]}, "confirmation_token": {"maxLength": 0}}},
+]
 
 
 def codes_for_status(status: int) -> list[str]:
@@ -172,8 +195,61 @@ class WardenAutoSchema(AutoSchema):
         finally:
             self.method = "PATCH"
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request":
+            schema.update(getattr(field, "schema_extra", {}))
+            if (
+                isinstance(field, serializers.CharField)
+                and not field.allow_blank
+                and field.trim_whitespace
+                and schema.get("type") == "string"
+                and not {"pattern", "enum", "format"} & set(schema)
+            ):
+                schema["pattern"] = NONBLANK_TEXT_PATTERN  # DRF strips, then refuses ""
+        return schema
+
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
-        if getattr(serializer, "closed_schema", False):
+        if getattr(serializer, "closed_schema", False) or (
+            direction == "request" and isinstance(serializer, StrictSerializer)
+        ):
             schema["additionalProperties"] = False
+        if direction == "request" and getattr(serializer, "couples_confirmation", False):
+            # Added by declare_text_rules, after drf-spectacular's enum hook (which
+            # would turn the one-value enums into a shared component).
+            schema[COUPLING_MARK] = True
         return schema
+
+
+def _declare_text(node) -> None:
+    """TEXT_PATTERN on every string without a pattern, format or enum of its own, in a
+    request schema (nested ones too)."""
+    if isinstance(node, list):
+        for item in node:
+            _declare_text(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and not {"pattern", "format", "enum"} & set(node):
+        node["pattern"] = TEXT_PATTERN
+    for key, value in node.items():
+        if key not in ("enum", "default", "example", "examples", "description"):
+            _declare_text(value)
+
+
+def declare_text_rules(result, generator, request, public):
+    """drf-spectacular postprocessing hook: request bodies (the `...Request` components
+    of COMPONENT_SPLIT_REQUEST) and query/path parameters declare TEXT_PATTERN; marked
+    bodies state the confirmation coupling."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            _declare_text(component)
+        if component.pop(COUPLING_MARK, False):
+            component["anyOf"] = copy.deepcopy(CONFIRMATION_COUPLING)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                for parameter in operation.get("parameters", ()):
+                    _declare_text(parameter.get("schema"))
+    return result

@@ -1,3 +1,4 @@
+import copy
 from collections.abc import Mapping
 
 from django.utils.functional import cached_property
@@ -7,6 +8,21 @@ from rest_framework.utils.serializer_helpers import BindingDict
 # Fields a client may add to any body to name its workspace (tenants.scoping checks
 # them against the credential's workspace before any serializer runs).
 CLIENT_WORKSPACE_FIELDS = ("workspace_id", "workspace")
+
+
+def declared(field: serializers.Field, **schema) -> serializers.Field:
+    """The field, with the rule a service enforces on it stated in the OpenAPI schema
+    too (a `pattern`, an `enum`...), so the schema accepts only what the server does
+    (common.api.schema merges `schema_extra` into the field's schema)."""
+    # A subclass, not an attribute: DRF rebuilds each field from its arguments per use.
+    # Copied as DRF's Field.__deepcopy__ does (a child field is bound to its parent).
+    declared_class = type(type(field).__name__, (type(field),), {"schema_extra": schema})
+    args = [copy.deepcopy(value) for value in field._args]
+    kwargs = {
+        key: value if key in ("validators", "regex") else copy.deepcopy(value)
+        for key, value in field._kwargs.items()
+    }
+    return declared_class(*args, **kwargs)
 
 
 class StrictSerializer(serializers.Serializer):

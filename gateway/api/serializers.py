@@ -1,8 +1,9 @@
 from rest_framework import serializers
 
 from common.api.schema import results_of
-from common.api.serializers import StrictSerializer
-from gateway.models import Connector, Execution
+from common.api.serializers import StrictSerializer, declared
+from gateway.models import CONNECTOR_NAME, Connector, Execution
+from gateway.services import MAX_HEADER_VALUE, MAX_HEADERS
 
 
 class ConnectorSerializer(serializers.ModelSerializer):
@@ -32,14 +33,25 @@ class ConnectorSerializer(serializers.ModelSerializer):
         return sorted(t.name for t in connector.tools.all())
 
 
+# gateway.services._clean_headers' rules: one line of text, at most MAX_HEADERS of them.
+def header_value() -> serializers.CharField:
+    return declared(
+        serializers.CharField(max_length=MAX_HEADER_VALUE, trim_whitespace=False),
+        pattern="^[^\\r\\n\\u0000\\ud800-\\udfff]*$",
+    )
+
+
 class ConnectorWriteSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=63)
+    name = declared(serializers.CharField(max_length=63), pattern=f"^{CONNECTOR_NAME.pattern}$")
     kind = serializers.ChoiceField(choices=Connector.Kind.choices, default=Connector.Kind.MCP)
     url = serializers.CharField(max_length=2000)
-    headers = serializers.DictField(
-        child=serializers.CharField(max_length=8192, trim_whitespace=False),
-        required=False,
-        help_text="Write-only: {name: value or env:NAME}. Replaces all headers when sent.",
+    headers = declared(
+        serializers.DictField(
+            child=header_value(),
+            required=False,
+            help_text="Write-only: {name: value or env:NAME}. Replaces all headers when sent.",
+        ),
+        maxProperties=MAX_HEADERS,
     )
     declared_tools = serializers.ListField(
         child=serializers.DictField(), required=False, max_length=500
@@ -55,8 +67,8 @@ class ConnectorWriteSerializer(StrictSerializer):
 
 class ConnectorUpdateSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2000, required=False)
-    headers = serializers.DictField(
-        child=serializers.CharField(max_length=8192, trim_whitespace=False), required=False
+    headers = declared(
+        serializers.DictField(child=header_value(), required=False), maxProperties=MAX_HEADERS
     )
     declared_tools = serializers.ListField(
         child=serializers.DictField(), required=False, max_length=500

@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from common.api.schema import results_of
-from common.api.serializers import StrictSerializer
+from common.api.serializers import StrictSerializer, declared
+from common.scopes import ALL_SCOPES
 from keys.models import MachineKey
 
 
@@ -60,7 +61,10 @@ class IssuedKeySerializer(MachineKeySerializer):
 class MachineKeyCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     owner = serializers.EmailField(required=False, help_text="Defaults to the caller's owner.")
-    scopes = serializers.ListField(child=serializers.CharField(max_length=64), max_length=20)
+    scopes = serializers.ListField(
+        child=declared(serializers.CharField(max_length=64), enum=sorted(ALL_SCOPES)),
+        max_length=20,
+    )
     tool_allowlist = serializers.ListField(
         child=serializers.CharField(max_length=200), max_length=100, required=False, default=list
     )

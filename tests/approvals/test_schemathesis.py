@@ -128,11 +128,28 @@ def _in_url(value) -> str:
 
 def raw_json(case) -> dict:
     """The body as JSON text with the non-finite tokens the requests library refuses to
-    write (NaN, Infinity) and a float that overflows (1e400)."""
+    write (NaN, Infinity) and a float that overflows (1e400); lone surrogates travel as
+    JSON escapes (\\ud800), which json.dumps writes.
+
+    The case keeps only encodable text afterwards: schemathesis serializes the case's own
+    body again to report the request (and its reproduction), and a lone surrogate there
+    failed with UnicodeEncodeError inside schemathesis, not in Warden."""
     if not isinstance(case.body, dict):
         return {}
     text = json.dumps(case.body).replace(f'"{OVERFLOW}"', "1e400")
+    case.body = _encodable(case.body)
     return {"data": text.encode()}
+
+
+def _encodable(value):
+    """The value with every string (keys too) made encodable as UTF-8."""
+    if isinstance(value, str):
+        return _in_url(value)
+    if isinstance(value, dict):
+        return {_encodable(key): _encodable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_encodable(item) for item in value]
+    return value
 
 
 def hostile_strategy(operation):

@@ -101,6 +101,31 @@ def test_whoami_tells_a_key_from_a_human(workspace, make_key, key_client, user_c
     assert as_human["principal"] == "user" and as_human["user"]["email"] == key.owner.email
 
 
+@pytest.mark.parametrize("who", ["key", "human"])
+def test_a_request_works_out_its_credential_once(
+    who, workspace, make_key, key_client, user_client, monkeypatch
+):
+    """The throttle and the principal both ask who is calling and what it is charged
+    to; the answer is worked out once and kept on the request (it was three and two)."""
+    from keys import principal as principal_module
+
+    counted = {"kind": 0, "rate": 0}
+
+    def counting(name, real):
+        def wrapper(*args, **kwargs):
+            counted[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(principal_module, "_kind_of", counting("kind", principal_module._kind_of))
+    monkeypatch.setattr(principal_module, "_rate_of", counting("rate", principal_module._rate_of))
+    key, plaintext = make_key(workspace, scopes=["keys:read"])
+    client = key_client(plaintext) if who == "key" else user_client(key.owner, workspace)
+    assert client.get("/api/v1/whoami").status_code == 200
+    assert counted == {"kind": 1, "rate": 1}
+
+
 def _python_files():
     for directory in SOURCE_DIRS:
         for path in (ROOT / directory).rglob("*.py"):
