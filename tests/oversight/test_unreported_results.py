@@ -242,3 +242,12 @@ def test_the_window_runs_from_the_approval_when_a_human_took_longer(
         used_at=timezone.now() - timedelta(hours=2)
     )
     assert unreported_results_flag(workspace=live_workspace).flagged == 1
+
+
+def test_nothing_older_than_the_audit_retention_is_flagged(live_workspace, asked):
+    silent, _ = asked
+    age(silent, days=3)
+    live_workspace.audit_retention_days = 2
+    assert unreported_results_flag(workspace=live_workspace).flagged == 0
+    live_workspace.audit_retention_days = 5
+    assert unreported_results_flag(workspace=live_workspace).flagged == 1
