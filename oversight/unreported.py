@@ -72,9 +72,14 @@ def unreported_due(
 ) -> list[ActionRequest]:
     """The workspace's actions past the window and not flagged yet, oldest first."""
     deadline = now - timedelta(minutes=window_minutes)
+    oldest = deadline - LOOKBACK
+    if workspace.audit_retention_days:
+        # Nothing older than the retention horizon: a resolved record pruned with the
+        # audit log must not let its action be flagged a second time.
+        oldest = max(oldest, now - timedelta(days=workspace.audit_retention_days))
     candidates = list(
         _unreported(ActionRequest.objects.filter(workspace=workspace))
-        .filter(created_at__lte=deadline, created_at__gte=deadline - LOOKBACK)
+        .filter(created_at__lte=deadline, created_at__gte=oldest)
         # Allowed at once, or allowed when its confirmation was used: the window runs
         # from then (a human may have taken longer than the window to approve).
         .filter(Q(confirmation__isnull=True) | Q(confirmation__used_at__lte=deadline))

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.test import Client
 from django.utils import timezone
 
 from approvals import door
@@ -242,3 +243,32 @@ def test_the_window_runs_from_the_approval_when_a_human_took_longer(
         used_at=timezone.now() - timedelta(hours=2)
     )
     assert unreported_results_flag(workspace=live_workspace).flagged == 1
+
+
+def test_nothing_older_than_the_audit_retention_is_flagged(live_workspace, asked):
+    silent, _ = asked
+    age(silent, days=3)
+    live_workspace.audit_retention_days = 2
+    assert unreported_results_flag(workspace=live_workspace).flagged == 0
+    live_workspace.audit_retention_days = 5
+    assert unreported_results_flag(workspace=live_workspace).flagged == 1
+
+
+def test_the_admin_files_a_longer_window_for_a_second_person_and_applies_a_shorter_one(
+    live_workspace,
+):
+    set_window(live_workspace, 60)
+    owner = Membership.objects.get(workspace=live_workspace, role=Role.OWNER).user
+    browser = Client()
+    browser.force_login(owner)
+    url = f"/admin/notifications/workspaceautomationsettings/{live_workspace.pk}/change/"
+    assert 'name="unreported_result_window_minutes"' in browser.get(url).content.decode()
+    kept = {"email_notifications": "on"}
+    browser.post(url, {**kept, "unreported_result_window_minutes": "600"})
+    stored = WorkspaceAutomationSettings.objects.get(workspace=live_workspace)
+    assert stored.unreported_result_window_minutes == 60
+    pending = ActionRequest.objects.get(workspace=live_workspace, status="pending")
+    assert "unreported_result_window_minutes" in pending.params["changes"]
+    browser.post(url, {**kept, "unreported_result_window_minutes": "30"})
+    stored.refresh_from_db()
+    assert stored.unreported_result_window_minutes == 30
