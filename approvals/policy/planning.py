@@ -150,7 +150,9 @@ def _tool_snapshot(entry: dict[str, Any], base: dict[str, Any] | None) -> dict[s
 def _split(target: str, before: dict, after: dict) -> tuple[dict, list]:
     """(the narrowing part as a snapshot, the governed operations of the rest)."""
     changed = [k for k in after if before.get(k) != after.get(k)]
-    keep: set[str] = set()
+    # Inert fields (a shadow rule: recorded, never enforced) change nothing the gate
+    # reads: they apply at once, like a narrowing.
+    keep: set[str] = set(changed) & effective.inert_fields(target)
     for facet in effective.FACETS[target]:
         keys = [k for k in changed if k in facet.fields]
         if not keys:
