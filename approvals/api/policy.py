@@ -76,6 +76,7 @@ class PolicyDocumentSerializer(serializers.Serializer):
     apiVersion = serializers.CharField()
     workspace = serializers.CharField()
     settings = serializers.DictField()
+    automation = serializers.DictField(help_text="Automation and notification settings.")
     tools = serializers.ListField(child=serializers.DictField())
 
 
