@@ -3,6 +3,8 @@ and a read-only view of action requests. The approval queue lives in admin_queue
 (views in admin_views)."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html_join
 
 from approvals import catalog, gate, proposals
 from approvals.admin_door import through_door
@@ -10,7 +12,7 @@ from approvals.admin_queue import register as register_approval_queue
 from approvals.admin_views import pretty_json
 from approvals.models import ActionRequest, PolicyVersion, Tool
 from approvals.policy.document import export_document
-from approvals.policy.selectors import document_diff
+from approvals.policy.selectors import document_diff, policy_version_neighbours
 from common.scopes import AUDIT_READ, TOOLS_WRITE
 from tenants.admin_base import AdminWrite, ServiceCalls, WardenModelAdmin
 
@@ -114,6 +116,7 @@ class PolicyVersionAdmin(WardenModelAdmin):
         "operations",
         "policy_version",
         "request",
+        "neighbours",
         "diff_pretty",
         "diff_to_current",
         "document_pretty",
@@ -125,6 +128,20 @@ class PolicyVersionAdmin(WardenModelAdmin):
     @admin.display(description="changes")
     def changes_count(self, obj) -> int:
         return len(obj.diff or {})
+
+    @admin.display(description="other versions")
+    def neighbours(self, obj) -> str:
+        """The versions before and after, to walk the history page by page."""
+        links = [
+            (label, reverse("admin:approvals_policyversion_change", args=[v.pk]), v.number)
+            for label, v in zip(
+                ("previous", "next"), policy_version_neighbours(version=obj), strict=True
+            )
+            if v is not None
+        ]
+        if not links:
+            return "-"
+        return format_html_join(" · ", '{} <a href="{}">version {}</a>', links)
 
     @admin.display(description="diff")
     def diff_pretty(self, obj) -> str:

@@ -262,13 +262,16 @@ def simulate(
     *,
     now=None,
     limit: int | None = None,
+    today: dict[str, Tool] | None = None,
 ) -> ImpactReport:
-    """Replay the last `days` of recorded agent requests under the proposed policy."""
+    """Replay the last `days` of recorded agent requests under the proposed policy.
+    `today`: the workspace's tools by name, when the caller has just read them (a plan)."""
     if type(days) is not int or not 1 <= days <= MAX_DAYS:
         raise _invalid("days", f"A whole number from 1 to {MAX_DAYS}.")
     now = now or timezone.now()
     since = now - timedelta(days=days)
-    today = {t.name: t for t in scoped(Tool.objects.all(), workspace)}
+    if today is None:
+        today = {t.name: t for t in scoped(Tool.objects.all(), workspace)}
     catalog = (
         today if proposed_tools is None else proposed_catalog(workspace, proposed_tools, today)
     )

@@ -13,7 +13,13 @@ from rest_framework.response import Response
 
 from approvals.policy.document import dump, export_document, parse_document, published_schema
 from approvals.policy.planning import plan
-from approvals.policy.selectors import document_diff, policy_version_get, policy_version_list
+from approvals.policy.selectors import (
+    document_diff,
+    policy_version_for,
+    policy_version_get,
+    policy_version_list,
+    policy_version_neighbours,
+)
 from approvals.policy.services import policy_apply, policy_rollback
 from approvals.policy.testing import parse_cases, run_cases
 from common.api.serializers import StrictSerializer
@@ -48,10 +54,29 @@ class RollbackSerializer(StrictSerializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
+class VersionListQuerySerializer(StrictSerializer):
+    policy_version = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        help_text="An audit entry's or request's `policy_version` (the catalog counter): "
+        "answer only the policy version in force when it was decided.",
+    )
+
+
+class VersionDetailQuerySerializer(StrictSerializer):
+    against = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="Another version's number: `diff_against` compares the two "
+        "(that version's document -> this one's).",
+    )
+
+
 class PolicyDocumentSerializer(serializers.Serializer):
     apiVersion = serializers.CharField()
     workspace = serializers.CharField()
     settings = serializers.DictField()
+    automation = serializers.DictField(help_text="Automation and notification settings.")
     tools = serializers.ListField(child=serializers.DictField())
 
 
@@ -115,6 +140,10 @@ class VersionSerializer(serializers.Serializer):
 class VersionDetailSerializer(VersionSerializer):
     document = serializers.DictField()
     diff_to_current = serializers.DictField()
+    previous = serializers.IntegerField(allow_null=True)
+    next = serializers.IntegerField(allow_null=True)
+    against = serializers.IntegerField(required=False)
+    diff_against = serializers.DictField(required=False)
 
 
 class VersionListSerializer(serializers.Serializer):
@@ -232,8 +261,19 @@ class PolicyTestView(WorkspaceAPIView):
 class PolicyVersionListView(WorkspaceAPIView):
     scope_map = {"GET": TOOLS_WRITE}
 
-    @extend_schema(operation_id="policy_versions_list", responses=VersionListSerializer)
+    @extend_schema(
+        operation_id="policy_versions_list",
+        parameters=[VersionListQuerySerializer],
+        responses=VersionListSerializer,
+    )
     def get(self, request):
+        query = VersionListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        counter = query.validated_data.get("policy_version")
+        if counter is not None:
+            # From an audit entry to the policy it was decided under.
+            found = policy_version_for(workspace=request.workspace, policy_version=counter)
+            return Response({"results": [_version(found)] if found else []})
         versions = policy_version_list(workspace=request.workspace)[:MAX_VERSIONS_LISTED]
         return Response({"results": [_version(v) for v in versions]})
 
@@ -248,11 +288,26 @@ def _found(request, number: int):
 class PolicyVersionDetailView(WorkspaceAPIView):
     scope_map = {"GET": TOOLS_WRITE}
 
-    @extend_schema(operation_id="policy_versions_get", responses=VersionDetailSerializer)
+    @extend_schema(
+        operation_id="policy_versions_get",
+        parameters=[VersionDetailQuerySerializer],
+        responses=VersionDetailSerializer,
+    )
     def get(self, request, number: int):
+        query = VersionDetailQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         version = _found(request, number)
         current = export_document(request.workspace)
-        return Response(_version(version, detail=True, current=current))
+        body = _version(version, detail=True, current=current)
+        previous, following = policy_version_neighbours(version=version)
+        body["previous"] = previous.number if previous else None
+        body["next"] = following.number if following else None
+        against = query.validated_data.get("against")
+        if against is not None:
+            other = _found(request, against)
+            body["against"] = other.number
+            body["diff_against"] = document_diff(other.document, version.document)
+        return Response(body)
 
 
 class PolicyRollbackView(WorkspaceAPIView):

@@ -150,7 +150,9 @@ def _tool_snapshot(entry: dict[str, Any], base: dict[str, Any] | None) -> dict[s
 def _split(target: str, before: dict, after: dict) -> tuple[dict, list]:
     """(the narrowing part as a snapshot, the governed operations of the rest)."""
     changed = [k for k in after if before.get(k) != after.get(k)]
-    keep: set[str] = set()
+    # Inert fields (a shadow rule: recorded, never enforced) change nothing the gate
+    # reads: they apply at once, like a narrowing.
+    keep: set[str] = set(changed) & effective.inert_fields(target)
     for facet in effective.FACETS[target]:
         keys = [k for k in changed if k in facet.fields]
         if not keys:
@@ -218,14 +220,14 @@ def _automation_change(workspace: Workspace, values: dict[str, Any]) -> ObjectCh
     return change
 
 
-def _check_tools(document: PolicyDocument, tools: dict[str, Tool]) -> None:
+def _check_tools(document: PolicyDocument, entries: dict[str, dict[str, Any]]) -> None:
     """The catalog's own validation (names, conditions, schemas) for every tool the
-    document creates or changes, so nobody plans or approves a tool that cannot be saved."""
+    document creates or changes, so nobody plans or approves a tool that cannot be saved.
+    `entries`: today's tools as document entries, by name."""
     problems = []
     for entry in document.tools:
         index = document.positions.get(entry["name"], 0)
-        current = tools.get(entry["name"])
-        if current is not None and tool_entry(current) == entry:
+        if entries.get(entry["name"]) == entry:
             continue
         for name, messages in sorted(tool_field_errors(Tool(**entry)).items()):
             problems += [
@@ -272,20 +274,21 @@ def plan(workspace: Workspace, document: PolicyDocument, *, impact: bool = True)
 
     tools = {t.name: t for t in Tool.objects.filter(workspace=workspace).order_by("name")}
     wanted = {entry["name"]: entry for entry in document.tools}
-    _check_tools(document, tools)
+    entries = {name: tool_entry(tool) for name, tool in tools.items()}
+    _check_tools(document, entries)
     for name in sorted(set(tools) | set(wanted)):
         tool, entry = tools.get(name), wanted.get(name)
         if tool is None:
             change = ObjectChange(effective.TOOL, CREATE, name, None, dict(entry))
             _judge(change, effective.TOOL, None, _tool_snapshot(entry, {"workspace": None}))
         elif entry is None:
-            before = tool_entry(tool)
+            before = entries[name]
             change = ObjectChange(
                 effective.TOOL, DELETE, name, before, None, target_id=str(tool.pk)
             )
             _judge(change, effective.TOOL, snapshot(tool), None)
         else:
-            before = tool_entry(tool)
+            before = entries[name]
             if before == entry:
                 continue
             change = ObjectChange(
@@ -297,18 +300,27 @@ def plan(workspace: Workspace, document: PolicyDocument, *, impact: bool = True)
 
     result = Plan(workspace.slug, changes)
     if changes and impact:
-        result.impact = document_impact(workspace, document)
+        result.impact = document_impact(workspace, document, today=tools)
     return result
 
 
 def document_impact(
-    workspace: Workspace, document: PolicyDocument, days: int = IMPACT_DAYS
+    workspace: Workspace,
+    document: PolicyDocument,
+    days: int = IMPACT_DAYS,
+    *,
+    today: dict[str, Tool] | None = None,
 ) -> dict[str, Any]:
     """The proposed document replayed on the last `days` of recorded requests
     (approvals.policy_impact): headline, counts, examples, most affected tools and keys."""
     settings = {k: v for k, v in document.settings.items() if k in IMPACT_SETTINGS}
     report = simulate(
-        workspace, [dict(t) for t in document.tools], settings or None, days, limit=REVIEW_LIMIT
+        workspace,
+        [dict(t) for t in document.tools],
+        settings or None,
+        days,
+        limit=REVIEW_LIMIT,
+        today=today,
     )
     return report.as_dict()
 

@@ -30,6 +30,16 @@ def policy_version_for(*, workspace: Workspace, policy_version: int) -> PolicyVe
     )
 
 
+def policy_version_neighbours(
+    *, version: PolicyVersion
+) -> tuple[PolicyVersion | None, PolicyVersion | None]:
+    """The versions just before and after `version`, in its own workspace."""
+    versions = PolicyVersion.objects.filter(workspace_id=version.workspace_id)
+    before = versions.filter(number__lt=version.number).order_by("-number").first()
+    after = versions.filter(number__gt=version.number).order_by("number").first()
+    return before, after
+
+
 def document_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Two documents compared, as `{"tool x: field": {"before", "after"}}` rows."""
     rows: dict[str, dict[str, Any]] = {}

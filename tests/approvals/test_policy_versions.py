@@ -149,3 +149,71 @@ def test_a_document_apply_of_several_tools_is_one_version(
         "tool crm.lookup: confirmation",
         "tool email.send: confirmation",
     }
+
+
+# --- navigating versions: neighbours, two versions diffed, from a decision to its policy ----
+
+
+@pytest.fixture
+def three_versions(live_workspace, lookup, owner, user_client):
+    """Versions n (always), n+1 (irreversible), n+2 (pii): returns their numbers."""
+    client = user_client(owner, live_workspace)
+    numbers = []
+    for change in ({"confirmation": "always"}, {"irreversible": True}, {"data_classes": ["pii"]}):
+        assert client.patch(f"/api/v1/tools/{lookup.pk}", change, format="json").status_code == 200
+        numbers.append(latest(live_workspace).number)
+    return numbers
+
+
+def test_a_version_names_its_neighbours_and_diffs_against_another(
+    live_workspace, three_versions, owner, user_client
+):
+    first, middle, last = three_versions
+    client = user_client(owner, live_workspace)
+    body = client.get(f"/api/v1/policy/versions/{last}", {"against": first}).json()
+    assert (body["previous"], body["next"], body["against"]) == (middle, None, first)
+    assert body["diff_against"] == {
+        "tool crm.lookup: data_classes": {"before": [], "after": ["pii"]},
+        "tool crm.lookup: irreversible": {"before": False, "after": True},
+    }
+    assert body["diff_to_current"] == {}
+    assert client.get(f"/api/v1/policy/versions/{middle}").json()["next"] == last
+
+
+def test_a_bad_or_unknown_version_to_diff_against_is_refused(
+    live_workspace, three_versions, owner, user_client, api_error
+):
+    client = user_client(owner, live_workspace)
+    last = three_versions[-1]
+    api_error(client.get(f"/api/v1/policy/versions/{last}", {"against": 999}), 404, "not_found")
+    api_error(
+        client.get(f"/api/v1/policy/versions/{last}", {"against": "x"}), 400, "validation_error"
+    )
+    api_error(client.get(f"/api/v1/policy/versions/{last}", {"colour": 1}), 400, "validation_error")
+
+
+def test_a_decision_leads_to_the_policy_version_it_was_decided_under(
+    live_workspace, three_versions, owner, user_client, agent, ask
+):
+    from approvals.models import ActionRequest
+
+    response = ask(agent[1], "crm.lookup", {})
+    decided = ActionRequest.objects.get(pk=response.json()["id"])
+    client = user_client(owner, live_workspace)
+    (found,) = client.get(
+        "/api/v1/policy/versions", {"policy_version": decided.policy_version}
+    ).json()["results"]
+    assert found["number"] == three_versions[-1]
+    assert client.get("/api/v1/policy/versions", {"policy_version": 0}).json() == {"results": []}
+
+
+def test_the_admin_version_page_links_to_its_neighbours(live_workspace, three_versions, owner):
+    from django.test import Client
+
+    first, middle, last = three_versions
+    versions = {v.number: v.pk for v in PolicyVersion.objects.filter(workspace=live_workspace)}
+    client = Client()
+    client.force_login(owner)
+    html = client.get(f"/admin/approvals/policyversion/{versions[middle]}/change/").content.decode()
+    assert f'previous <a href="/admin/approvals/policyversion/{versions[first]}/change/">' in html
+    assert f'next <a href="/admin/approvals/policyversion/{versions[last]}/change/">' in html
