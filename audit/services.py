@@ -160,8 +160,9 @@ def audit_record_with(
 
     `group_commit`: when another transaction holds this chain's head, do not queue
     behind its commit (which is what caps one workspace at one commit flush per entry).
-    The entry is committed with the change into AuditPending instead (same statement,
-    same transaction, same durability), and right after the commit the process's
+    The entry is committed with the change into AuditPending instead (same transaction,
+    same durability; the same statement while this process knows the head busy, one
+    more when it finds out: `_busy_at`), and right after the commit the process's
     sealer thread chains every queued entry of the workspace in one transaction
     (docs "Contention": group commit). Only for callers that need nothing from the
     entry row itself (no foreign key to it)."""
@@ -177,15 +178,12 @@ def audit_record_with(
         _append(workspace, entry)
         return
     queue = None
-    if group_commit:
-        values = {name: getattr(entry, name) for name in _PENDING_FIELDS}
-        # The queue MAC, over everything the chain entry will hold: the sealer chains
-        # only rows the application wrote (someone with INSERT on the queue cannot MAC).
-        mac = signing.pending_mac(pending_message(workspace.pk, values))
-        pending = AuditPending(**values, workspace_id=workspace.pk, mac=mac)
+    busy_before = _busy_at.get(workspace.pk)
+    likely_busy = busy_before is not None and time.monotonic() - busy_before < _BUSY_MEMORY
+    if group_commit and likely_busy:
         # Queued only if the head exists but another transaction holds it.
         queue_sql, queue_params = insert_select_statement(
-            pending,
+            _pending_row(workspace, entry),
             connection,
             "NOT EXISTS (SELECT 1 FROM locked) AND EXISTS"
             " (SELECT 1 FROM audit_auditchainhead WHERE workspace_id = %s)",
@@ -198,7 +196,10 @@ def audit_record_with(
     head = _lock_head(workspace.pk, before=before, after=queue, skip_locked=group_commit)
     if row is not None:
         row._state.adding, row._state.db = False, connection.alias
-    if head is not None and head.queued:
+    busy = group_commit and head is not None and head.seq is None
+    if busy:
+        _busy_at[workspace.pk] = time.monotonic()
+    if busy and (head.queued or (queue is None and _enqueue(workspace, entry, connection))):
         # Busy: the entry is committed with the change; the process's sealer thread
         # chains it right after the commit (audit_seal_pending), without this writer.
         transaction.on_commit(lambda: seal_soon(workspace))
@@ -207,6 +208,37 @@ def audit_record_with(
         AuditChainHead.objects.get_or_create(workspace=workspace)
         head = _lock_head(workspace.pk)
     _append_locked(workspace, head, entry)
+
+
+# When this process last found a workspace's chain head busy. Within _BUSY_MEMORY
+# seconds of that, a decision carries its queue insert in the head-lock statement (one
+# round trip either way); otherwise it leaves it out (building and MACing the queue row
+# is a tenth of a decision's CPU) and, should the head be busy after all, queues in one
+# more statement.
+_busy_at: dict[Any, float] = {}
+_BUSY_MEMORY = 2.0
+
+
+def _pending_row(workspace: Workspace, entry: AuditEntry) -> AuditPending:
+    """The entry as a queue row, with its queue MAC over everything the chain entry will
+    hold: the sealer chains only rows the application wrote (someone with INSERT on the
+    queue cannot MAC)."""
+    values = {name: getattr(entry, name) for name in _PENDING_FIELDS}
+    mac = signing.pending_mac(pending_message(workspace.pk, values))
+    return AuditPending(**values, workspace_id=workspace.pk, mac=mac)
+
+
+def _enqueue(workspace: Workspace, entry: AuditEntry, connection) -> bool:
+    """Queue the entry if the workspace's head exists (its holder is busy); False if
+    there is no head yet (the caller creates it and appends)."""
+    sql, params = insert_select_statement(
+        _pending_row(workspace, entry),
+        connection,
+        "EXISTS (SELECT 1 FROM audit_auditchainhead WHERE workspace_id = %s)",
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING 1", [*params, workspace.pk])
+        return cursor.fetchone() is not None
 
 
 def audit_seal_pending(workspace: Workspace) -> int:

@@ -178,10 +178,8 @@ def main() -> int:
     # Two Warden servers, same code and database: one reuses upstream connections (the
     # default), one opens a new connection per call (the gateway before the pool).
     port, port_unpooled = free_port(), free_port()
-    server = start_gunicorn(env, port, "gthread")
-    unpooled = start_gunicorn(
-        {**env, "WARDEN_CONNECTOR_KEEPALIVE_SECONDS": "0"}, port_unpooled, "gthread"
-    )
+    server = start_gunicorn(env, port)  # the production server (config.asgi)
+    unpooled = start_gunicorn({**env, "WARDEN_CONNECTOR_KEEPALIVE_SECONDS": "0"}, port_unpooled)
     accept = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
     message = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {**CALL}}
     warden_message = {**message, "params": {**CALL, "name": "crm.lookup"}}

@@ -9,9 +9,9 @@ then the request runs again, marked resumed, for its answer. So 200 waiters hold
 thread, and the threads serve everything else."""
 
 import asyncio
+import io
 import os
 import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import django
@@ -36,7 +36,44 @@ require_audit_signing_key()
 # instrumentation adds its middleware to that list.
 start_telemetry()
 
-BODY_IN_MEMORY = 1 << 20  # larger request bodies spool to a temporary file
+
+class _LazyBody(io.RawIOBase):
+    """The rest of a request body, read from the event loop only as Django asks for it
+    (as gunicorn's workers read it): an oversized body is refused before it is read
+    (common.middleware: 413 payload_too_large), never buffered whole."""
+
+    def __init__(self, first: bytes, receive, loop) -> None:
+        self.buffer = bytearray(first)
+        self.receive, self.loop, self.done = receive, loop, False
+
+    def readable(self) -> bool:
+        return True
+
+    def _more(self) -> bool:
+        if self.done:
+            return False
+        message = asyncio.run_coroutine_threadsafe(self.receive(), self.loop).result()
+        if message["type"] != "http.request":
+            self.done = True
+            return False
+        self.buffer += message.get("body", b"")
+        self.done = not message.get("more_body")
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while (size is None or size < 0 or len(self.buffer) < size) and self._more():
+            pass
+        size = len(self.buffer) if size is None or size < 0 else size
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        while b"\n" not in self.buffer and (size < 0 or len(self.buffer) < size):
+            if not self._more():
+                break
+        end = self.buffer.find(b"\n") + 1 or len(self.buffer)
+        return self.read(min(end, size) if size >= 0 else end)
 
 
 def _environ(scope: dict, body) -> dict:
@@ -93,31 +130,26 @@ class WardenASGI:
         if scope["type"] != "http":  # no websockets
             await send({"type": "websocket.close"})
             return
-        body = tempfile.SpooledTemporaryFile(max_size=BODY_IN_MEMORY)  # noqa: SIM115
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                body.write(message.get("body", b""))
-                if not message.get("more_body"):
-                    break
-            await self._serve(scope, body, receive, send)
-        finally:
-            body.close()
+        first = await receive()  # a small body (the usual case) is all here
+        if first["type"] != "http.request":
+            return
+        if first.get("more_body"):
+            loop = asyncio.get_running_loop()
+            body = _LazyBody(first.get("body", b""), receive, loop)
+        else:
+            body = io.BytesIO(first.get("body", b""))
+        await self._serve(scope, body, receive, send)
 
     async def _serve(self, scope, body, receive, send) -> None:
         loop = asyncio.get_running_loop()
         parked: list[Parked] = []
-        body.seek(0)
         environ = _environ(scope, body)
         environ[PARK] = parked.append
         answer = await loop.run_in_executor(self.pool, self._run, environ, parked, loop, send)
-        if parked:
+        if parked:  # a GET long-poll: run again, without a body, for the answer
             if not await self._wait(parked[0], receive):
                 return  # the client left: nothing to answer
-            body.seek(0)
-            environ = _environ(scope, body)
+            environ = _environ(scope, io.BytesIO())
             environ[RESUMED] = True
             answer = await loop.run_in_executor(self.pool, self._run, environ, [], loop, send)
         if answer is not None:
@@ -128,8 +160,13 @@ class WardenASGI:
     async def _wait(self, parked: Parked, receive) -> bool:
         """Await the parked wait; False if the client disconnected meanwhile. The key's
         wait slot is released either way."""
+
+        async def disconnected():
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
         waiting = asyncio.ensure_future(self.hub.wait(parked))
-        leaving = asyncio.ensure_future(receive())
+        leaving = asyncio.ensure_future(disconnected())
         try:
             await asyncio.wait({waiting, leaving}, return_when=asyncio.FIRST_COMPLETED)
             return waiting.done()

@@ -161,3 +161,61 @@ def test_a_parked_wait_spends_one_unit_of_the_rate_limit(
     waited, limited = _serve(scenario)
     assert (waited[0], waited[2]["status"]) == (200, "pending")
     assert limited[0] == 429 and limited[2]["error"]["code"] == "rate_limited"
+
+
+def test_bodies_are_read_as_django_asks_an_oversized_one_is_refused_unread(
+    settings, live_workspace, agent, make_tool
+):
+    _, client = agent
+    make_tool(live_workspace, "crm.lookup")
+    bearer = _bearer(client)
+    chunk = b" " * 65536
+
+    async def post(body_chunks, length: int):
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/v1/actions",
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"authorization", bearer),
+                (b"content-type", b"application/json"),
+                (b"content-length", str(length).encode()),
+            ],
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("testserver", 80),
+            "client": ("127.0.0.1", 5000),
+        }
+        received, sent = [0], []
+
+        async def receive():
+            received[0] += 1
+            piece = next(body_chunks, None)
+            if piece is None:
+                await asyncio.sleep(3600)
+            return {"type": "http.request", "body": piece[0], "more_body": piece[1]}
+
+        async def send(message):
+            sent.append(message)
+
+        await app_holder[0](scope, receive, send)
+        return sent[0]["status"], json.loads(sent[1]["body"]), received[0]
+
+    app_holder = []
+
+    async def scenario(app):
+        app_holder.append(app)
+        huge = iter([(chunk, True)] * 10_000)  # 640 MiB announced and offered
+        refused = await post(huge, 65536 * 10_000)
+        payload = json.dumps({"tool": "crm.lookup", "params": {"id": 1}}).encode()
+        halves = iter([(payload[:10], True), (payload[10:], False)])
+        allowed = await post(halves, len(payload))
+        return refused, allowed
+
+    refused, allowed = _serve(scenario)
+    assert refused[0] == 413 and refused[1]["error"]["code"] == "payload_too_large"
+    assert refused[2] <= 2  # the body was not read
+    assert allowed[0] == 200 and allowed[1]["decision"] == "allowed"

@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 
 from approvals.asking import action_submit
 from approvals.models import ActionRequest
+from audit import services
 from audit.events import EVENTS
 from audit.models import AuditAction, AuditEntry, AuditPending
 from audit.services import audit_record, audit_seal_pending, seal_wait_idle
@@ -202,3 +203,33 @@ def test_the_queue_refuses_truncate(workspace):
         raw_sql("ALTER TABLE audit_auditpending ENABLE TRIGGER audit_auditpending_no_truncate")
         raw_sql("TRUNCATE audit_auditpending")
     assert AuditPending.objects.filter(workspace=workspace).exists()
+
+
+def test_a_queued_decision_costs_two_statements_then_one(
+    workspace, agents, django_assert_max_num_queries
+):
+    """Statement budget of the queued path: the first decision to find the head busy
+    learns it in the head-lock statement and queues in one more; while the head is
+    known busy, the queue insert rides in the head-lock statement itself. Neither waits
+    for the holder (the head stays held throughout)."""
+    services._busy_at.pop(workspace.pk, None)
+    key = type(agents[0]).objects.select_related("workspace", "owner").get(pk=agents[0].pk)
+    actor = Actor.for_key(key)
+    action_submit(key=key, tool_name="crm.lookup", params={}, actor=actor)  # warm the caches
+    release, held = threading.Event(), threading.Event()
+    holder = hold_chain_head(workspace, release, held)
+    try:
+        with django_assert_max_num_queries(2 + 3) as first:  # + BEGIN, COMMIT, the key read
+            action_submit(key=key, tool_name="crm.lookup", params={"n": 1}, actor=actor)
+        with django_assert_max_num_queries(1 + 3) as known:
+            action_submit(key=key, tool_name="crm.lookup", params={"n": 2}, actor=actor)
+        assert AuditPending.objects.filter(workspace=workspace).count() == 2
+    finally:
+        release.set()
+        holder.join(timeout=30)
+    writes = [q["sql"] for q in first.captured_queries if "audit_auditpending" in q["sql"]]
+    assert [sql.startswith("WITH inserted AS") for sql in writes] == [True, False]
+    writes = [q["sql"] for q in known.captured_queries if "audit_auditpending" in q["sql"]]
+    assert len(writes) == 1 and "queued AS (INSERT INTO" in writes[0]
+    assert seal_wait_idle()
+    assert verify_chain(workspace).ok
