@@ -51,8 +51,8 @@ from audit.services import audit_record, audit_record_change, exception_record
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import signing, transport
-from notifications.models import AuditExportBatch, AuditExportDestination
 from notifications.selectors import webhook_host_allowlist
+from oversight.models import AuditExportBatch, AuditExportDestination
 from tenants.models import Workspace
 
 logger = logging.getLogger("warden.audit.export")
