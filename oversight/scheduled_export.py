@@ -48,6 +48,7 @@ from audit.events import EVENTS, TargetType
 from audit.export import iter_export_lines
 from audit.models import AuditAction, AuditCheckpoint, ExceptionRecord
 from audit.services import audit_record, audit_record_change, exception_record
+from common import egress
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import signing, transport
@@ -104,15 +105,15 @@ def export_roots() -> list[Path]:
 def check_directory(directory: str) -> Path:
     roots = export_roots()
     if not roots:
-        raise transport.DestinationRefused(
+        raise egress.DestinationRefused(
             "Directory exports are not enabled on this server (WARDEN_EXPORT_DIRECTORY_ROOTS)."
         )
     path = Path(directory or "")
     if not path.is_absolute():
-        raise transport.DestinationRefused("The export directory must be an absolute path.")
+        raise egress.DestinationRefused("The export directory must be an absolute path.")
     resolved = path.resolve()
     if not any(resolved == root or root in resolved.parents for root in roots):
-        raise transport.DestinationRefused(
+        raise egress.DestinationRefused(
             "The export directory must be inside one of the server's export roots."
         )
     return resolved
@@ -146,7 +147,7 @@ def destination_configure(
     if kind == AuditExportDestination.Kind.DIRECTORY:
         try:
             directory = str(check_directory(directory))
-        except transport.DestinationRefused as exc:
+        except egress.DestinationRefused as exc:
             raise _refusal("directory", exc) from None
         kept = (
             existing is not None
@@ -160,8 +161,8 @@ def destination_configure(
         url = ""
     else:
         try:
-            transport.check_destination(url, webhook_host_allowlist(workspace))
-        except transport.DestinationRefused as exc:
+            egress.check_destination(url, webhook_host_allowlist(workspace))
+        except egress.DestinationRefused as exc:
             raise _refusal("url", exc) from None
         directory = ""
     destination = (
@@ -255,7 +256,7 @@ def _write_atomically(directory: Path, name: str, body: bytes) -> str:
 def _post_signed(destination, workspace, body: bytes, delivery_id: str, headers: dict) -> str:
     """POST `body` to the destination's URL (checked against the workspace's host
     allowlist), signed with its secret after `headers`; anything but a 2xx fails."""
-    target = transport.check_destination(destination.url, webhook_host_allowlist(workspace))
+    target = egress.check_destination(destination.url, webhook_host_allowlist(workspace))
     headers = {
         **headers,
         **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
@@ -330,7 +331,7 @@ def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchR
                 target = _post(destination, workspace, first, last, body)
         except (
             ExportFailed,
-            transport.DestinationRefused,
+            egress.DestinationRefused,
             transport.TransportError,
             OSError,
         ) as exc:
@@ -446,7 +447,7 @@ def checkpoints_deliver(*, workspace: Workspace, now: datetime | None = None) ->
             target = _send_checkpoint(destination, workspace, checkpoint)
         except (
             ExportFailed,
-            transport.DestinationRefused,
+            egress.DestinationRefused,
             transport.TransportError,
             OSError,
         ) as exc:
