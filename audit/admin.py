@@ -1,20 +1,19 @@
 """Read-only evidence in the admin: audit entries, approval records, exception records
 and version logs, scoped by guardian `view_audit`; nobody (superusers included) may
-add, change or delete them here. Plus the chain verification button and the privacy
-summary (page and PDF download)."""
+add, change or delete them here. Plus the chain verification button. (The privacy
+summary's pages are oversight's: oversight/admin_views.py, at the same addresses.)"""
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -33,10 +32,6 @@ from common.scopes import APPROVALS_DECIDE, AUDIT_READ, PRIVACY_DOWNLOAD, SCOPE_
 from common.text import reveal_invisible_html
 from keys.models import MachineKey
 from notifications.services import chain_verification_run
-from oversight.posture import posture_build
-from oversight.posture_pdf import posture_page
-from oversight.privacy import privacy_summary_build, privacy_summary_download
-from oversight.privacy_pdf import privacy_summary_pdf
 from oversight.tasks import verify_chain_task
 from tenants.admin_base import WardenModelAdmin, holds_in, permission_missing
 
@@ -443,17 +438,6 @@ class AuditEntryAdmin(EvidenceAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("verify/", wrap(self.verify_view), name=f"{name}_verify"),
-            path("privacy-summary/", wrap(self.privacy_index_view), name="privacy_summary"),
-            path(
-                "privacy-summary/<slug:slug>/",
-                wrap(self.privacy_summary_view),
-                name="privacy_summary_workspace",
-            ),
-            path(
-                "privacy-summary/<slug:slug>/pdf/",
-                wrap(self.privacy_pdf_view),
-                name="privacy_summary_pdf",
-            ),
             *super().get_urls(),
         ]
 
@@ -500,53 +484,6 @@ class AuditEntryAdmin(EvidenceAdmin):
             audit_entries(workspace=workspace, filters={"action": AuditAction.AUDIT_VERIFIED})[:10]
         )
         return TemplateResponse(request, "admin/audit/verify_result.html", context)
-
-    def privacy_index_view(self, request):
-        workspaces = list(self.permitted_workspaces(request, DOWNLOAD_PRIVACY_SUMMARY))
-        if not workspaces:
-            raise permission_missing(DOWNLOAD_PRIVACY_SUMMARY)
-        if len(workspaces) == 1:
-            return HttpResponseRedirect(
-                reverse("admin:privacy_summary_workspace", args=[workspaces[0].slug])
-            )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Privacy summaries",
-            "opts": self.model._meta,
-            "workspaces": workspaces,
-        }
-        return TemplateResponse(request, "admin/audit/privacy_index.html", context)
-
-    def privacy_summary_view(self, request, slug):
-        workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
-        summary = privacy_summary_build(workspace=workspace)
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"Privacy summary: {workspace.name}",
-            "opts": self.model._meta,
-            "workspace": workspace,
-            "summary": summary,
-        }
-        return TemplateResponse(request, "admin/audit/privacy_summary.html", context)
-
-    def privacy_pdf_view(self, request, slug):
-        if request.method != "GET":
-            return HttpResponseNotAllowed(["GET"])
-        workspace = self._workspace(request, DOWNLOAD_PRIVACY_SUMMARY, slug)
-        summary = privacy_summary_download(
-            workspace=workspace, actor=self.actor(request), fmt="pdf"
-        )
-        posture = posture_build(
-            workspace=workspace, now=datetime.fromisoformat(summary["generated_at"])
-        )
-        response = HttpResponse(
-            privacy_summary_pdf(summary, extra_pages=[posture_page(posture)]),
-            content_type="application/pdf",
-        )
-        filename = f"warden-privacy-summary-{workspace.slug}.pdf"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        response["Cache-Control"] = "no-store"
-        return response
 
 
 @admin.register(ApprovalRecord)

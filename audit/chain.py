@@ -22,31 +22,20 @@ from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 
+from audit.columns import ENTRY_COLUMNS, UNCHAINED_COLUMNS
+
 GENESIS_HASH = "0" * 64
 
 CHAINED_FIELDS = (
     "workspace",
     "seq",
-    "created_at",
-    "actor",
-    "action",
-    "target_type",
-    "target_id",
-    "tool",
-    "input",
-    "decision",
-    "rationale",
-    "policy_version",
-    "request_id",
-    "client_ip",
-    "outcome",
+    *(name for name in ENTRY_COLUMNS if name not in UNCHAINED_COLUMNS),
 )
 
 # What a queued entry (audit group commit) carries before it has a place in the chain:
 # every column its chain entry will hold except seq and the hashes. The queue MAC is
 # over the canonical JSON of exactly these (audit.signing.pending_mac_checker).
-_UNSEQUENCED = tuple(field for field in CHAINED_FIELDS if field != "seq")
-PENDING_FIELDS = (*_UNSEQUENCED[:3], "actor_type", *_UNSEQUENCED[3:])
+PENDING_FIELDS = ("workspace", *ENTRY_COLUMNS)
 
 # Values fetched per row by the fast path, in this order (see `row_hasher`).
 ROW_FIELDS = (*CHAINED_FIELDS[1:], "prev_hash", "hash")

@@ -4,6 +4,7 @@ from django.db import models
 from django.utils import timezone
 
 from audit.chain import GENESIS_HASH
+from audit.columns import EntryColumns
 from common.text import reveal_invisible
 
 
@@ -109,27 +110,14 @@ class AuditChainHead(models.Model):
         return f"{self.workspace_id} head #{self.seq}"
 
 
-class AuditEntry(AppendOnlyModel):
+class AuditEntry(AppendOnlyModel, EntryColumns):
     # No index of its own: audit_unique_seq (workspace, seq) leads with it.
     workspace = models.ForeignKey(
         "tenants.Workspace", on_delete=models.PROTECT, related_name="+", db_index=False
     )
     seq = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
-    actor = models.CharField(max_length=254)  # "user:<email>", "key:<id>", "system:<name>"
-    actor_type = models.CharField(max_length=8)  # "user" | "key" | "system": indexed prefix
-    # An open set (new actions come with new features): AuditAction lists the known ones.
-    action = models.CharField(max_length=48)
-    target_type = models.CharField(max_length=48, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    tool = models.CharField(max_length=200, blank=True)
-    input = models.JSONField(default=dict, blank=True)
-    decision = models.CharField(max_length=32, blank=True)
-    rationale = models.TextField(blank=True)
-    policy_version = models.PositiveIntegerField(null=True, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    outcome = models.CharField(max_length=32, blank=True)
+    # actor ... outcome: audit.columns.EntryColumns (declared once, shared with the queue)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
     # HMAC of `hash` under the server's signing key (audit/signing.py): proves the entry
@@ -343,7 +331,7 @@ class EvidenceAttachment(AppendOnlyModel):
         return f"{self.target_type}:{self.target_id} -> {self.url}"
 
 
-class AuditPending(models.Model):
+class AuditPending(EntryColumns):
     """An audit entry committed together with its change while the workspace's chain
     head was busy, waiting to be sealed into the chain (group commit, docs
     "Contention"). The writer seals it right after its commit, before it answers; any
@@ -353,19 +341,7 @@ class AuditPending(models.Model):
 
     workspace = models.ForeignKey("tenants.Workspace", on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
-    actor = models.CharField(max_length=254)
-    actor_type = models.CharField(max_length=8)
-    action = models.CharField(max_length=48)
-    target_type = models.CharField(max_length=48, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    tool = models.CharField(max_length=200, blank=True)
-    input = models.JSONField(default=dict, blank=True)
-    decision = models.CharField(max_length=32, blank=True)
-    rationale = models.TextField(blank=True)
-    policy_version = models.PositiveIntegerField(null=True, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    client_ip = models.GenericIPAddressField(null=True, blank=True)
-    outcome = models.CharField(max_length=32, blank=True)
+    # actor ... outcome: audit.columns.EntryColumns, the same columns as the chain entry
     # HMAC of the row's whole content (audit.chain.pending_message) under a key derived
     # from the signing key, which the database never holds: written in the same INSERT,
     # checked by the sealer before the row may join the chain.

@@ -27,6 +27,7 @@ from audit.chain import (
     pending_message,
 )
 from audit.checkpoints import checkpoint_every, checkpoint_sign
+from audit.columns import ENTRY_COLUMNS
 from audit.events import EVENTS, AuditEvent, TargetType, UndeclaredEvent
 from audit.models import (
     AuditAction,
@@ -419,9 +420,7 @@ _HEAD_COLUMNS = (
     " EXISTS(SELECT 1 FROM audit_auditpending p WHERE p.workspace_id = l.workspace_id)"
 )
 _LOCK = "SELECT workspace_id, seq, hash FROM audit_auditchainhead WHERE workspace_id = %s"
-_PENDING_FIELDS = ("created_at", "actor", "actor_type", "action", "target_type", "target_id",
-                   "tool", "input", "decision", "rationale", "policy_version", "request_id",
-                   "client_ip", "outcome")  # fmt: skip
+_PENDING_FIELDS = ENTRY_COLUMNS
 
 
 def _lock_head(workspace_id, *, before=None, after=None, skip_locked: bool = False):
@@ -510,9 +509,14 @@ def _chain_and_write(entries: list[AuditEntry], seq: int, prev_hash: str) -> Non
         entry._state.adding, entry._state.db = False, connection.alias
 
 
-_APPEND_FIELDS = ("seq", "actor", "actor_type", "action", "target_type", "target_id", "tool",
-                  "input", "decision", "rationale", "policy_version", "request_id",
-                  "client_ip", "outcome", "prev_hash", "hash", "mac")  # fmt: skip
+# created_at goes as ISO text beside them (see _append).
+_APPEND_FIELDS = (
+    "seq",
+    *(c for c in ENTRY_COLUMNS if c != "created_at"),
+    "prev_hash",
+    "hash",
+    "mac",
+)
 
 
 # `replayed`: a chain entry with the same identity (the queue guard's, migration 0009)

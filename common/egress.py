@@ -1,5 +1,20 @@
-"""The one outbound address policy: which IP addresses Warden may connect to, for
-webhooks, audit exports and connectors alike (issue 22.7).
+"""The one outbound address policy: which destinations and IP addresses Warden may
+connect to, for webhooks, audit exports and connectors alike (issue 22.7, 26.2).
+
+A destination URL is accepted only if
+- its scheme is https (http only with DEBUG or WARDEN_WEBHOOK_ALLOW_HTTP, for tests),
+- it carries no credentials,
+- its host matches the workspace's outbound host allowlist (exact host, `*.suffix`, or
+  an IP/CIDR entry for IP literals), and
+- every address the host resolves to is allowed (below): for webhooks and exports a
+  special-purpose address only inside an IP/CIDR entry of the allowlist (a host name
+  entry never admits a private or loopback address); for connectors only inside the
+  operator's WARDEN_CONNECTOR_PRIVATE_NETWORKS, never by a workspace entry.
+
+The check runs when a URL is saved and again before every send; the caller connects to
+the addresses that were checked (`Target.addresses`: no second DNS lookup, no redirects
+followed), so DNS rebinding cannot swap in an internal address between check and
+connect.
 
 An address is *special-purpose* when it lies in a range of the IANA special-purpose
 registries (RFC 6890 and successors: this-network, private, CGNAT, loopback,
@@ -20,7 +35,13 @@ IPv4 address it embeds, if any, so `::/0` or `64:ff9b::/96` never admits loopbac
 from __future__ import annotations
 
 import ipaddress
+import re
+import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from django.conf import settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -119,3 +140,146 @@ def address_allowed(ip: IPAddress, trusted: Iterable[IPNetwork] = ()) -> bool:
     """May Warden connect to `ip`: public, or its admission address inside a network
     the caller trusts with special-purpose addresses."""
     return not is_special_purpose(ip) or covered(admission_address(ip), trusted)
+
+
+# --- destinations ---------------------------------------------------------------------------
+
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+# What a refusal of a special-purpose address tells the person, per kind of caller.
+ALLOWLIST_HINT = "allowlist that address explicitly (IP or CIDR) to reach it."
+OPERATOR_HINT = "only the operator can admit it (WARDEN_CONNECTOR_PRIVATE_NETWORKS)."
+
+
+class DestinationRefused(Exception):
+    """The URL is not allowed for this workspace. The message is safe to show."""
+
+
+@dataclass(frozen=True)
+class Target:
+    scheme: str
+    host: str
+    port: int
+    path: str
+    addresses: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Allowlist:
+    hosts: frozenset[str]
+    suffixes: tuple[str, ...]
+    networks: tuple[IPNetwork, ...]
+
+    @classmethod
+    def parse(cls, entries: Iterable[str]) -> Allowlist:
+        hosts, suffixes, networks = set(), [], []
+        for raw in entries or ():
+            entry = str(raw).strip().lower().rstrip(".")
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+                continue
+            except ValueError:
+                pass
+            if entry.startswith("*."):
+                suffixes.append(entry[1:])  # ".example.com"
+            else:
+                hosts.add(entry)
+        return cls(frozenset(hosts), tuple(suffixes), tuple(networks))
+
+    def admits_host(self, host: str) -> bool:
+        ip = parse_address(host)
+        if ip is not None:
+            return self.admits_address(ip)
+        return host in self.hosts or any(host.endswith(s) for s in self.suffixes)
+
+    def admits_address(self, ip: IPAddress) -> bool:
+        return covered(ip, self.networks)
+
+
+def validate_entries(entries: Iterable[str]) -> list[str]:
+    """Normalized allowlist entries; raises ValueError naming a bad one."""
+    cleaned = []
+    for raw in entries or ():
+        entry = str(raw).strip().lower().rstrip(".")
+        if not entry:
+            continue
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            name = entry[2:] if entry.startswith("*.") else entry
+            if not all(_LABEL.fullmatch(label) for label in name.split(".")):
+                raise ValueError(f"not a host, *.suffix or IP/CIDR: {raw!r}") from None
+        cleaned.append(entry)
+    return cleaned
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address the host resolves to (tests replace this)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def http_allowed() -> bool:
+    return bool(settings.DEBUG or settings.WARDEN_WEBHOOK_ALLOW_HTTP)
+
+
+def check_destination(
+    url: str,
+    allowlist_entries: Iterable[str],
+    *,
+    resolve: bool = True,
+    trusted: Iterable[IPNetwork] | None = None,
+    hint: str = ALLOWLIST_HINT,
+) -> Target:
+    """The checked target, or DestinationRefused with a message safe to show a human.
+
+    `trusted`: the networks that admit special-purpose addresses; None for the
+    allowlist's own IP/CIDR entries (webhooks, exports). With `resolve=False` (saving a
+    URL) a host name is not resolved; an IP literal is still checked when `trusted` is
+    given (connectors)."""
+    parts = urlsplit((url or "").strip())
+    scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise DestinationRefused("The URL must use https.")
+    if scheme == "http" and not http_allowed():
+        raise DestinationRefused("The URL must use https.")
+    if parts.username or parts.password:
+        raise DestinationRefused("The URL must not carry credentials.")
+    host = (parts.hostname or "").lower().rstrip(".")
+    if not host:
+        raise DestinationRefused("The URL has no host.")
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        raise DestinationRefused("The URL has an invalid port.") from None
+    allowlist = Allowlist.parse(allowlist_entries)
+    if not allowlist.admits_host(host):
+        raise DestinationRefused(
+            f"The host {host!r} is not on this workspace's webhook host allowlist."
+        )
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    literal = parse_address(host)
+    if not resolve and (literal is None or trusted is None):
+        return Target(scheme, host, port, path, ())
+    networks = allowlist.networks if trusted is None else tuple(trusted)
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        try:
+            addresses = resolve_host(host, port)
+        except (OSError, UnicodeError):
+            raise DestinationRefused(f"The host {host!r} does not resolve.") from None
+    if not addresses:
+        raise DestinationRefused(f"The host {host!r} does not resolve.")
+    for address in addresses:
+        ip = parse_address(address)
+        if ip is None:
+            raise DestinationRefused(f"The host {host!r} resolves to an invalid address.")
+        if not address_allowed(ip, networks):
+            raise DestinationRefused(
+                f"The host {host!r} resolves to a private or reserved address ({ip}); {hint}"
+            )
+    return Target(scheme, host, port, path, tuple(map(str, addresses)))

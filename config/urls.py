@@ -10,6 +10,7 @@ from drf_spectacular.views import (
 from common.views import not_found
 from gateway.api.mcp import MCPView
 from notifications.slack import views as slack_views
+from oversight.admin_urls import privacy_urlpatterns
 
 api_v1 = [
     path("", include("tenants.api.urls")),
@@ -22,6 +23,8 @@ api_v1 = [
 
 urlpatterns = [
     path("admin/posture/", include("oversight.admin_urls")),
+    # The privacy summary's pages (oversight) kept the address they had in the audit browser.
+    path("admin/audit/auditentry/privacy-summary/", include(privacy_urlpatterns)),
     path("admin/slack/", include("notifications.slack.admin_urls")),
     path("admin/", admin.site.urls),
     # OpenID Connect single sign-on (tenants.sso): 404 unless WARDEN_OIDC_ENABLED.

@@ -1,17 +1,15 @@
 """Outbound safety for connectors, and the one HTTP client that reaches upstreams.
 
-The URL rules are the webhooks' (notifications.transport.check_destination: https, no
+The URL rules are the webhooks' (common.egress.check_destination: https, no
 credentials in the URL, the host on the workspace's outbound host allowlist) with one
-difference: special-purpose addresses (common.egress, the one address policy: private,
-loopback, link-local, CGNAT, multicast, reserved, and their NAT64, 6to4, Teredo,
-IPv4-compatible and IPv4-mapped forms) are admitted only inside the operator's
-WARDEN_CONNECTOR_PRIVATE_NETWORKS, never by a workspace entry.
+difference: special-purpose addresses (private, loopback, link-local, CGNAT, multicast,
+reserved, and their NAT64, 6to4, Teredo, IPv4-compatible and IPv4-mapped forms) are
+admitted only inside the operator's WARDEN_CONNECTOR_PRIVATE_NETWORKS, never by a
+workspace entry.
 The connection goes to the address that was checked (no second DNS lookup), redirects
 are never followed, and every call has a timeout and a response size cap. Connections
 are kept alive per process and reused for the same checked address (`post`).
-
-This module is the gateway's only import from notifications (transport has no
-dependency of its own beyond settings; the allowlist will move to the workspace)."""
+"""
 
 from __future__ import annotations
 
@@ -29,11 +27,10 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from common import egress
-from notifications import transport
 from notifications.selectors import webhook_host_allowlist
 from tenants.models import Workspace
 
-DestinationRefused = transport.DestinationRefused
+DestinationRefused = egress.DestinationRefused
 
 
 class UpstreamError(Exception):
@@ -61,47 +58,16 @@ def _networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     ]
 
 
-def _normalize(address: str) -> egress.IPAddress | None:
-    return egress.parse_address(address)
-
-
-def _address_allowed(ip: egress.IPAddress) -> bool:
-    """The shared policy (common.egress): special-purpose addresses, IPv6 forms of
-    internal IPv4 ones included, only inside the operator's private networks."""
-    return egress.address_allowed(ip, _networks())
-
-
 def check_url(
     url: str, workspace: Workspace, *, resolve: bool = True, hosts: list[str] | None = None
-) -> transport.Target:
+) -> egress.Target:
     """The checked target, or DestinationRefused with a message safe to show a human.
     `hosts`: the workspace's allowlist when the caller read it already (the call path
     reads it with the connector, gateway.selectors.connector_with_hosts)."""
     if hosts is None:
         hosts = outbound_hosts(workspace)
-    target = transport.check_destination(url, list(hosts), resolve=False)
-    literal = _normalize(target.host)
-    if literal is not None:
-        addresses = [str(literal)]
-    elif not resolve:
-        return target
-    else:
-        try:
-            addresses = transport.resolve_host(target.host, target.port)
-        except (OSError, UnicodeError):
-            raise DestinationRefused(f"The host {target.host!r} does not resolve.") from None
-    if not addresses:
-        raise DestinationRefused(f"The host {target.host!r} does not resolve.")
-    for address in addresses:
-        ip = _normalize(address)
-        if ip is None or not _address_allowed(ip):
-            raise DestinationRefused(
-                f"The host {target.host!r} resolves to a private or reserved address "
-                f"({ip or address}); only the operator can admit it "
-                "(WARDEN_CONNECTOR_PRIVATE_NETWORKS)."
-            )
-    return transport.Target(
-        target.scheme, target.host, target.port, target.path, tuple(map(str, addresses))
+    return egress.check_destination(
+        url, list(hosts), resolve=resolve, trusted=_networks(), hint=egress.OPERATOR_HINT
     )
 
 
@@ -152,7 +118,7 @@ _POOL: dict[tuple, list[tuple[float, http.client.HTTPConnection]]] = {}
 _POOL_LOCK = threading.Lock()
 
 
-def _pool_key(target: transport.Target, address: str) -> tuple:
+def _pool_key(target: egress.Target, address: str) -> tuple:
     return (target.scheme, target.host, target.port, address)
 
 
@@ -228,7 +194,7 @@ class _Watchdog:
 
 
 @sensitive_variables("headers")
-def post(target: transport.Target, body: bytes, headers: dict[str, str]) -> Reply:
+def post(target: egress.Target, body: bytes, headers: dict[str, str]) -> Reply:
     """POST to the checked address over a kept-alive connection when one is idle; a
     redirect is an error, never followed."""
     timeout = settings.WARDEN_CONNECTOR_TIMEOUT_SECONDS

@@ -9,18 +9,15 @@ class NotificationsConfig(AppConfig):
     def ready(self):
         # Django's place for wiring an app once its models are loaded.
         from approvals.signals import action_decided, confirmation_requested
-        from audit.retention import register_prune_limit
         from common import background
         from notifications import governance, tasks  # noqa: F401 - tasks: registers them
         from notifications.delivery import outbox_sweep
         from notifications.receivers import on_action_decided, on_confirmation_requested
-        from notifications.selectors import export_prune_limit
 
         confirmation_requested.connect(
             on_confirmation_requested, dispatch_uid="notifications.confirmation_requested"
         )
         action_decided.connect(on_action_decided, dispatch_uid="notifications.action_decided")
-        register_prune_limit(export_prune_limit)
         governance.register()
 
         if settings.CELERY_TASK_ALWAYS_EAGER and settings.WARDEN_DELIVERY_IN_BACKGROUND:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from approvals.models import ConfirmationRequest
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import exception_record
+from common import egress
 from notifications import signing, transport
 from notifications.models import (
     DeliveryStatus,
@@ -137,7 +138,7 @@ def webhook_deliver(*, delivery_id, now: datetime | None = None) -> Outcome:
         status_code, error, permanent = None, "", False
         clock = time.monotonic()
         try:
-            target = transport.check_destination(
+            target = egress.check_destination(
                 endpoint.url, webhook_host_allowlist(endpoint.workspace)
             )
             body = canonical_body(delivery.event.payload)
@@ -153,7 +154,7 @@ def webhook_deliver(*, delivery_id, now: datetime | None = None) -> Outcome:
             status_code = response.status
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
-        except transport.DestinationRefused as exc:
+        except egress.DestinationRefused as exc:
             error, permanent = f"refused: {exc}", True
         except transport.TransportError as exc:
             error = str(exc)

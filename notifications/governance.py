@@ -8,8 +8,9 @@ from __future__ import annotations
 from approvals import door, guard
 from approvals.door import Proposal
 from approvals.governance import Target
+from common import egress
 from common.errors import WardenError
-from notifications import services, transport
+from notifications import services
 from notifications.models import (
     WebhookEndpoint,
     WorkspaceAutomationSettings,
@@ -76,7 +77,7 @@ def outbound_hosts_update(workspace, hosts: list[str]) -> Proposal:
     admin form gives way to the registry's: removing hosts applies at once, adding one
     waits for another person with manage_workspace."""
     try:
-        clean = list(dict.fromkeys(transport.validate_entries(hosts)))
+        clean = list(dict.fromkeys(egress.validate_entries(hosts)))
     except ValueError as exc:
         raise WardenError("validation_error", str(exc), {"outbound_hosts": [str(exc)]}) from None
     return automation_update(workspace, {"webhook_host_allowlist": clean}, operator=True)

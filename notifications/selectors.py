@@ -9,7 +9,6 @@ from django.db.models import Q, QuerySet
 from guardian.shortcuts import get_users_with_perms
 
 from notifications.models import (
-    AuditExportDestination,
     DeliveryStatus,
     EmailDelivery,
     WebhookDelivery,
@@ -76,19 +75,3 @@ def stale_webhook_delivery_ids(*, cutoff: datetime, limit: int) -> list:
 def stale_email_delivery_ids(*, cutoff: datetime, limit: int) -> list:
     pending = EmailDelivery.objects.filter(status=DeliveryStatus.PENDING)
     return list(_stale(pending, cutoff).order_by("created_at").values_list("pk", flat=True)[:limit])
-
-
-def export_destinations_enabled() -> QuerySet[AuditExportDestination]:
-    return AuditExportDestination.objects.filter(
-        enabled=True, workspace__deleted_at__isnull=True
-    ).order_by("workspace_id")
-
-
-def export_prune_limit(workspace) -> int | None:
-    """Retention never prunes what the customer's export has not received yet (a
-    paused destination holds pruning back too); no destination: no limit."""
-    return (
-        AuditExportDestination.objects.filter(workspace=workspace)
-        .values_list("last_exported_seq", flat=True)
-        .first()
-    )

@@ -38,11 +38,11 @@ from approvals.review_link import VERDICTS, decision_link_token, review_link_tok
 from audit.events import EVENTS, TargetType
 from audit.models import AuditAction, ExceptionRecord
 from audit.services import audit_record, audit_record_change, audit_verify_and_record
-from common import background, crypto
+from common import background, crypto, egress
 from common.actor import Actor
 from common.errors import WardenError
 from common.sql import insert_once
-from notifications import content, signing, transport
+from notifications import content, signing
 from notifications.models import (
     DeliveryStatus,
     DigestedConfirmation,
@@ -129,7 +129,7 @@ def automation_settings_update(
         try:
             changes = {
                 **changes,
-                "webhook_host_allowlist": transport.validate_entries(
+                "webhook_host_allowlist": egress.validate_entries(
                     changes["webhook_host_allowlist"]
                 ),
             }
@@ -228,8 +228,8 @@ def _clean_events(events: Iterable[str]) -> list[str]:
 
 def _check_url(workspace: Workspace, url: str) -> str:
     try:
-        transport.check_destination(url, webhook_host_allowlist(workspace))
-    except transport.DestinationRefused as exc:
+        egress.check_destination(url, webhook_host_allowlist(workspace))
+    except egress.DestinationRefused as exc:
         raise WardenError("validation_error", str(exc), {"url": [str(exc)]}) from None
     return url.strip()
 

@@ -32,9 +32,9 @@ from audit.services import exception_record
 from common.actor import Actor
 from keys.models import MachineKey
 from keys.services import key_set_suspended
-from notifications.models import AnomalyFinding
 from notifications.selectors import automation_settings_for
 from notifications.services import notify_anomaly
+from oversight.models import AnomalyFinding
 from tenants.models import Workspace
 
 ACTOR = Actor.system("anomaly-detection")

@@ -10,10 +10,13 @@ class OversightConfig(AppConfig):
     verbose_name = "Oversight"
 
     def ready(self):
+        from audit.retention import register_prune_limit
         from audit.signals import checkpoint_signed
         from oversight import governance
+        from oversight.selectors import export_prune_limit
         from oversight.tasks import on_checkpoint_signed
 
+        register_prune_limit(export_prune_limit)
         governance.register()
 
         checkpoint_signed.connect(on_checkpoint_signed, dispatch_uid="audit.checkpoint_signed")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from approvals import door, guard
 from approvals.door import Proposal
 from approvals.governance import Target
-from notifications.models import AuditExportDestination
 from oversight import scheduled_export
+from oversight.models import AuditExportDestination
 
 
 def export_snapshot(destination: AuditExportDestination) -> dict:

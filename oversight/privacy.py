@@ -31,11 +31,8 @@ from common.actor import Actor
 from common.scopes import AUDIT_READ, has_scope
 from gateway.models import Connector
 from keys.models import MachineKey
-from notifications.models import (
-    AuditExportDestination,
-    WebhookEndpoint,
-    WorkspaceAutomationSettings,
-)
+from notifications.models import WebhookEndpoint, WorkspaceAutomationSettings
+from oversight.models import AuditExportDestination
 from oversight.unreported import unreported_results_counts
 from tenants.models import ROLE_PERMISSIONS, Membership, Role, Workspace
 

@@ -55,11 +55,12 @@ from audit.export import iter_export_lines
 from audit.models import AuditAction, AuditCheckpoint, ExceptionRecord
 from audit.services import audit_record, audit_record_change, exception_record
 from audit.siem import FORMATS, encoder
+from common import egress
 from common.actor import Actor
 from common.errors import WardenError
 from notifications import signing, transport
-from notifications.models import AuditExportBatch, AuditExportDestination
 from notifications.selectors import webhook_host_allowlist
+from oversight.models import AuditExportBatch, AuditExportDestination
 from tenants.models import Workspace
 
 logger = logging.getLogger("warden.audit.export")
@@ -111,15 +112,15 @@ def export_roots() -> list[Path]:
 def check_directory(directory: str) -> Path:
     roots = export_roots()
     if not roots:
-        raise transport.DestinationRefused(
+        raise egress.DestinationRefused(
             "Directory exports are not enabled on this server (WARDEN_EXPORT_DIRECTORY_ROOTS)."
         )
     path = Path(directory or "")
     if not path.is_absolute():
-        raise transport.DestinationRefused("The export directory must be an absolute path.")
+        raise egress.DestinationRefused("The export directory must be an absolute path.")
     resolved = path.resolve()
     if not any(resolved == root or root in resolved.parents for root in roots):
-        raise transport.DestinationRefused(
+        raise egress.DestinationRefused(
             "The export directory must be inside one of the server's export roots."
         )
     return resolved
@@ -161,7 +162,7 @@ def destination_configure(
     if kind == AuditExportDestination.Kind.DIRECTORY:
         try:
             directory = str(check_directory(directory))
-        except transport.DestinationRefused as exc:
+        except egress.DestinationRefused as exc:
             raise _refusal("directory", exc) from None
         kept = (
             existing is not None
@@ -175,8 +176,8 @@ def destination_configure(
         url = ""
     else:
         try:
-            transport.check_destination(url, webhook_host_allowlist(workspace))
-        except transport.DestinationRefused as exc:
+            egress.check_destination(url, webhook_host_allowlist(workspace))
+        except egress.DestinationRefused as exc:
             raise _refusal("url", exc) from None
         directory = ""
     destination = (
@@ -285,7 +286,7 @@ def _write_atomically(directory: Path, name: str, body: bytes) -> str:
 def _post_signed(destination, workspace, body: bytes, delivery_id: str, headers: dict) -> str:
     """POST `body` to the destination's URL (checked against the workspace's host
     allowlist), signed with its secret after `headers`; anything but a 2xx fails."""
-    target = transport.check_destination(destination.url, webhook_host_allowlist(workspace))
+    target = egress.check_destination(destination.url, webhook_host_allowlist(workspace))
     headers = {
         **headers,
         **signing.signed_headers(secret=destination.secret, body=body, delivery_id=delivery_id),
@@ -363,7 +364,7 @@ def export_batch(*, workspace: Workspace, now: datetime | None = None) -> BatchR
                 target = _post(destination, workspace, first, last, body)
         except (
             ExportFailed,
-            transport.DestinationRefused,
+            egress.DestinationRefused,
             transport.TransportError,
             OSError,
         ) as exc:
@@ -480,7 +481,7 @@ def checkpoints_deliver(*, workspace: Workspace, now: datetime | None = None) ->
             target = _send_checkpoint(destination, workspace, checkpoint)
         except (
             ExportFailed,
-            transport.DestinationRefused,
+            egress.DestinationRefused,
             transport.TransportError,
             OSError,
         ) as exc:

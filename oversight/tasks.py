@@ -12,7 +12,6 @@ from django.utils import timezone
 from audit.checkpoints import workspaces_due
 from audit.services import audit_seal_all_pending, checkpoint_create
 from common.actor import Actor
-from notifications.selectors import export_destinations_enabled
 from notifications.services import chain_verification_run
 from oversight.anomaly import anomalies_detect, workspaces_with_activity
 from oversight.retention import audit_prune_all
@@ -21,6 +20,7 @@ from oversight.scheduled_export import (
     checkpoints_pending_workspaces,
     export_run,
 )
+from oversight.selectors import export_destinations_enabled
 from oversight.unreported import unreported_results_flag, workspaces_with_unreported
 from tenants.models import Workspace
 

@@ -28,10 +28,13 @@ from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import router, transaction
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 
 from common.actor import Actor
 from common.errors import WardenError
+from common.onetime import OneTimeSecret
 from common.scopes import SCOPE_PERMISSION, WORKSPACE_ADMIN
 from common.scoping import scoped
 from tenants.models import ROLE_PERMISSIONS, Role, Workspace
@@ -319,3 +322,23 @@ class WardenModelAdmin(admin.ModelAdmin):
         if self.refused(request):
             return self.back_to(request, "change", obj_id)
         return super().response_delete(request, obj_display, obj_id)
+
+
+SECRET_TEMPLATE = "admin/secret_issued.html"
+
+
+def secret_issued_response(admin_obj, request, *, title: str, what: str, secret: str, back: str):
+    """The page that shows a just-issued signing secret once (webhooks, exports): never
+    cached, so the secret lives only in the response of the POST that issued it."""
+    context = {
+        **admin_obj.admin_site.each_context(request),
+        "opts": admin_obj.model._meta,
+        "title": title,
+        "what": what,
+        "secret": OneTimeSecret(secret),
+        "back": back,
+    }
+    response = TemplateResponse(request, SECRET_TEMPLATE, context)
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+    return response

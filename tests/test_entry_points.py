@@ -31,6 +31,7 @@ from audit.models import AuditCheckpoint, AuditEntry, ExceptionRecord
 from audit.services import checkpoint_create
 from common.actor import Actor
 from keys.models import MachineKey
+from oversight.admin_urls import privacy_urlpatterns
 from tenants.models import Membership, Role, Workspace
 from tests.docs import snippet
 from tests.entry_points import MODULES, entry_point
@@ -491,6 +492,9 @@ def _admin_views() -> set[str]:
             name = getattr(pattern, "name", None)
             if name and not name.endswith(ADMIN_DEFAULT_VIEWS):
                 names.add(f"adminview:{name}")
+    # Admin pages outside a ModelAdmin that record something: the privacy summary's
+    # (its PDF download is audited).
+    names |= {f"adminview:{pattern.name}" for pattern in privacy_urlpatterns}
     return names
 
 

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from audit.api import views
-from audit.api.privacy_views import PrivacySummaryView
 
 urlpatterns = [
     path("audit", views.AuditEntryListView.as_view(), name="audit-list"),
@@ -22,6 +21,4 @@ urlpatterns = [
         views.VersionLogAttachmentsView.as_view(),
         name="audit-version-attachments",
     ),
-    # Other evidence routes (e.g. the privacy summary) go below.
-    path("privacy-summary", PrivacySummaryView.as_view(), name="privacy-summary"),
 ]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('notifications', '0008_export_format'),
+        ('notifications', '0008_oversight_models_moved'),
     ]
 
     operations = [

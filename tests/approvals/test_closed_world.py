@@ -15,11 +15,11 @@ from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
 from audit.models import ExceptionRecord
 from notifications.models import (
-    AuditExportDestination,
     WebhookEndpoint,
     WorkspaceAutomationSettings,
 )
 from notifications.services import automation_settings_update
+from oversight.models import AuditExportDestination
 from tenants.models import Membership, Role, Workspace
 from tests.conftest import SYSTEM
 
@@ -31,7 +31,7 @@ POLICY_MODELS = {
     effective.MEMBERSHIP: "tenants.Membership",
     effective.INVITATION: "tenants.Invitation",
     effective.WEBHOOK: "notifications.WebhookEndpoint",
-    effective.EXPORT: "notifications.AuditExportDestination",
+    effective.EXPORT: "oversight.AuditExportDestination",
     effective.AUTOMATION: "notifications.WorkspaceAutomationSettings",
     effective.CONNECTOR: "gateway.Connector",
 }
@@ -290,7 +290,7 @@ def test_repointing_the_audit_export_is_governed(workspace, admin_session, allow
         AuditExportDestination.objects.create(
             workspace=workspace, kind="webhook", url="https://hooks.example.test/in", secret="x"
         )
-    url = f"/admin/notifications/auditexportdestination/{workspace.pk}/change/"
+    url = f"/admin/oversight/auditexportdestination/{workspace.pk}/change/"
     response = admin_session.post(
         url,
         {

@@ -31,11 +31,11 @@ from approvals.guard import operator_seeding
 from approvals.models import ActionRequest, Tool
 from keys.models import MachineKey
 from notifications.models import (
-    AuditExportDestination,
     WebhookEndpoint,
     WorkspaceAutomationSettings,
 )
 from notifications.services import automation_settings_update
+from oversight.models import AuditExportDestination
 from tenants.models import Invitation, Membership, Role, Workspace
 
 TOOL_FORM = {
@@ -300,11 +300,11 @@ DOORS: dict[str, Door] = {
     ),
     "admin: add an export destination switched on / switched off": Door(
         lambda c: c.admin.post(
-            "/admin/notifications/auditexportdestination/add/",
+            "/admin/oversight/auditexportdestination/add/",
             {"workspace": str(c.workspace.pk), **_export_form(True)},
         ),
         lambda c: c.admin.post(
-            "/admin/notifications/auditexportdestination/add/",
+            "/admin/oversight/auditexportdestination/add/",
             {"workspace": str(c.workspace.pk), **_export_form(False)},
         ),
         _export,

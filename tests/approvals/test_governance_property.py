@@ -20,8 +20,9 @@ from approvals.models import Tool
 from gateway.models import Connector
 from keys.models import MachineKey
 from keys.services import key_create
-from notifications.models import AuditExportDestination, WebhookEndpoint
+from notifications.models import WebhookEndpoint
 from notifications.services import automation_settings_update
+from oversight.models import AuditExportDestination
 from tenants.models import Invitation, Membership
 from tenants.services import user_get_or_create, workspace_create
 from tests.conftest import SYSTEM
@@ -430,7 +431,7 @@ def _admin_step(admin, workspace, tools, endpoint, kind, name, change, emails):
         admin.post(f"/admin/notifications/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"})
     elif kind == "export_add":
         admin.post(
-            "/admin/notifications/auditexportdestination/add/",
+            "/admin/oversight/auditexportdestination/add/",
             {
                 "workspace": str(workspace.pk),
                 "kind": "webhook",

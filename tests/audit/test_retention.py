@@ -163,7 +163,7 @@ def test_pruning_through_the_service_works_and_nothing_else_deletes(aged):
 
 
 def test_anomaly_findings_follow_their_pruned_exception_records(make_workspace, make_key):
-    from notifications.models import AnomalyFinding
+    from oversight.models import AnomalyFinding
 
     with time_machine.travel(timezone.now() - timedelta(days=40)):
         workspace = make_workspace(audit_retention_days=30)
@@ -190,7 +190,7 @@ def test_anomaly_findings_follow_their_pruned_exception_records(make_workspace, 
 
 
 def test_prune_never_removes_entries_the_export_has_not_delivered(aged):
-    from notifications.models import AuditExportDestination
+    from oversight.models import AuditExportDestination
 
     old = old_seqs(aged)
     from approvals.guard import operator_seeding

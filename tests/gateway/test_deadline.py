@@ -8,9 +8,9 @@ import time
 
 import pytest
 
+from common import egress
 from gateway import outbound
 from gateway.outbound import UpstreamError
-from notifications import transport
 
 pytestmark = pytest.mark.db_independent
 
@@ -58,7 +58,7 @@ def trickler():
 
 def test_a_trickling_upstream_is_cut_at_the_deadline(trickler, settings):
     settings.WARDEN_CONNECTOR_TIMEOUT_SECONDS = 1
-    target = transport.Target("http", "127.0.0.1", trickler.port, "/mcp", ("127.0.0.1",))
+    target = egress.Target("http", "127.0.0.1", trickler.port, "/mcp", ("127.0.0.1",))
     started = time.monotonic()
     with pytest.raises(UpstreamError, match="timed out"):
         outbound.post(target, b"{}", {"Content-Type": "application/json"})

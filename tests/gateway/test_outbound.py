@@ -3,9 +3,9 @@ refused unless the operator admits them (WARDEN_CONNECTOR_PRIVATE_NETWORKS)."""
 
 import pytest
 
+from common import egress
 from gateway import outbound
 from gateway.services import connector_sync
-from notifications import transport
 from tests.gateway.conftest import SYSTEM
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +41,13 @@ def test_probes_are_refused(ws, url):
 
 
 def test_name_resolving_to_loopback_is_refused(ws, monkeypatch):
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: ["127.0.0.1"])
     with pytest.raises(outbound.DestinationRefused, match="private or reserved"):
         outbound.check_url("https://sneaky.example.com/mcp", ws)
 
 
 def test_public_name_is_pinned_to_its_checked_address(ws, monkeypatch):
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["93.184.215.14"])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: ["93.184.215.14"])
     target = outbound.check_url("https://api.example.com/mcp", ws)
     assert target.addresses == ("93.184.215.14",) and target.host == "api.example.com"
 
@@ -55,7 +55,7 @@ def test_public_name_is_pinned_to_its_checked_address(ws, monkeypatch):
 def test_operator_setting_admits_a_private_network(ws, settings, monkeypatch):
     settings.WARDEN_CONNECTOR_PRIVATE_NETWORKS = ["127.0.0.0/8"]
     assert outbound.check_url("http://127.0.0.1:8080/mcp", ws).addresses == ("127.0.0.1",)
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: ["127.0.0.1"])
     assert outbound.check_url("http://sneaky.example.com/mcp", ws).addresses == ("127.0.0.1",)
     with pytest.raises(outbound.DestinationRefused):
         outbound.check_url("http://[::1]/mcp", ws)  # only what the operator listed

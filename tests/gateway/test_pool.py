@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from common import egress
 from gateway import outbound
-from notifications import transport
 from tests.http_servers import serve_in_background
 
 
@@ -64,7 +64,7 @@ def server(settings):
 
 def _target(server):
     port = server.server_address[1]
-    return transport.Target("http", "127.0.0.1", port, "/", ("127.0.0.1",))
+    return egress.Target("http", "127.0.0.1", port, "/", ("127.0.0.1",))
 
 
 def _post(server):

@@ -153,7 +153,7 @@ def test_operator_points_the_export_at_a_directory_and_owner_keeps_it(
 ):
     settings.WARDEN_EXPORT_DIRECTORY_ROOTS = [str(tmp_path)]
     response = operator_client.post(
-        "/admin/notifications/auditexportdestination/add/",
+        "/admin/oversight/auditexportdestination/add/",
         {
             "workspace": str(live_workspace.pk),
             "kind": "directory",
@@ -167,7 +167,7 @@ def test_operator_points_the_export_at_a_directory_and_owner_keeps_it(
     # on waits for a second person (here the owner approves the operator's request).
     assert live_workspace.audit_export.enabled is False
     _approve_pending(live_workspace)
-    url = f"/admin/notifications/auditexportdestination/{live_workspace.pk}/change/"
+    url = f"/admin/oversight/auditexportdestination/{live_workspace.pk}/change/"
     page = owner_client.get(url).content.decode()
     assert 'name="directory"' not in page
     response = owner_client.post(url, {"kind": "directory", "batch_size": "50", "enabled": "on"})
@@ -188,7 +188,7 @@ def test_owner_configures_a_webhook_export_and_sees_its_secret_once(
 ):
     allow_hosts(live_workspace)
     response = owner_client.post(
-        "/admin/notifications/auditexportdestination/add/",
+        "/admin/oversight/auditexportdestination/add/",
         {
             "workspace": str(live_workspace.pk),
             "kind": "webhook",
@@ -200,5 +200,5 @@ def test_owner_configures_a_webhook_export_and_sees_its_secret_once(
     assert response.status_code == 200
     secret = live_workspace.audit_export.secret
     assert secret and secret in response.content.decode()
-    url = f"/admin/notifications/auditexportdestination/{live_workspace.pk}/change/"
+    url = f"/admin/oversight/auditexportdestination/{live_workspace.pk}/change/"
     assert secret not in owner_client.get(url).content.decode()

@@ -8,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from common import egress
 from notifications import transport
 from tests.http_servers import serve_in_background
 
@@ -65,11 +66,11 @@ def trust(certificate, monkeypatch):
     cert, _ = certificate
     real = ssl.create_default_context
     monkeypatch.setattr(transport.ssl, "create_default_context", lambda: real(cafile=str(cert)))
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: ["127.0.0.1"])
 
 
 def send(url, allowlist):
-    target = transport.check_destination(url, allowlist)
+    target = egress.check_destination(url, allowlist)
     return transport.post(target, b"{}", {"Content-Type": "application/json"}, timeout=5)
 
 

@@ -3,15 +3,15 @@ IP/CIDR is explicitly allowlisted (SSRF protection)."""
 
 import pytest
 
-from notifications import transport
-from notifications.transport import DestinationRefused, check_destination
+from common import egress
+from common.egress import DestinationRefused, check_destination
 
 
 @pytest.fixture
 def dns(monkeypatch):
     """Fake DNS: host -> addresses."""
     table = {}
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: table[host])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: table[host])
     return table
 
 
@@ -99,7 +99,7 @@ def test_unresolvable_host_is_refused(monkeypatch):
     def fail(host, port):
         raise OSError("no such host")
 
-    monkeypatch.setattr(transport, "resolve_host", fail)
+    monkeypatch.setattr(egress, "resolve_host", fail)
     with pytest.raises(DestinationRefused, match="resolve"):
         check_destination("https://nowhere.example.com/", ["nowhere.example.com"])
 
@@ -109,11 +109,11 @@ def test_unresolvable_host_is_refused(monkeypatch):
 )
 def test_bad_allowlist_entries_are_rejected(entry):
     with pytest.raises(ValueError):
-        transport.validate_entries([entry])
+        egress.validate_entries([entry])
 
 
 def test_allowlist_entries_are_normalized():
-    assert transport.validate_entries([" Hooks.Example.COM. ", "10.0.0.0/8", "*.Example.com"]) == [
+    assert egress.validate_entries([" Hooks.Example.COM. ", "10.0.0.0/8", "*.Example.com"]) == [
         "hooks.example.com",
         "10.0.0.0/8",
         "*.example.com",

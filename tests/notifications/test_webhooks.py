@@ -9,9 +9,10 @@ from django.utils import timezone
 
 from approvals.guard import operator_seeding
 from audit.models import AuditEntry, ExceptionRecord
+from common import egress
 from common.actor import Actor
 from common.errors import WardenError
-from notifications import services, signing, transport
+from notifications import services, signing
 from notifications.delivery import outbox_sweep
 from notifications.models import (
     DeliveryStatus,
@@ -269,7 +270,7 @@ def test_lost_signal_is_backfilled_by_the_sweeper(
 def test_dns_changed_to_an_internal_address_is_refused_at_send_time(
     live_workspace, make_endpoint, receiver, ask_pending, monkeypatch, allow_hosts
 ):
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["93.184.216.34"])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: ["93.184.216.34"])
     allow_hosts(live_workspace, ["hooks.example.com"])
     with operator_seeding():
         issued = endpoint_create(
@@ -279,7 +280,7 @@ def test_dns_changed_to_an_internal_address_is_refused_at_send_time(
             events=["confirmation.requested"],
             actor=SYSTEM,
         )
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: ["127.0.0.1"])
     ask_pending()
     delivery = WebhookDelivery.objects.get(endpoint=issued.endpoint)
     assert delivery.status == DeliveryStatus.FAILED

@@ -10,9 +10,10 @@ from approvals.catalog import tool_create
 from approvals.guard import operator_seeding
 from approvals.models import ActionRequest
 from audit.models import AuditEntry, ExceptionRecord
-from notifications.models import AnomalyFinding, NotificationEvent, WebhookDelivery
+from notifications.models import NotificationEvent, WebhookDelivery
 from notifications.services import automation_settings_update
 from oversight.anomaly import analyze_key, anomalies_detect, window_ending
+from oversight.models import AnomalyFinding
 from tenants.models import Role
 from tests.notifications.conftest import SYSTEM
 

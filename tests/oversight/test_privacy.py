@@ -100,11 +100,8 @@ def test_the_summary_names_every_real_destination_in_json_html_and_pdf(
     """Issue 23: "nowhere outside Warden" while the workspace had a connector and an
     outbound allowlist; neither appeared in the HTML, JSON or PDF."""
     from gateway.models import Connector
-    from notifications.models import (
-        AuditExportDestination,
-        WebhookEndpoint,
-        WorkspaceAutomationSettings,
-    )
+    from notifications.models import WebhookEndpoint, WorkspaceAutomationSettings
+    from oversight.models import AuditExportDestination
 
     with operator_seeding():
         Connector.objects.create(workspace=workspace, name="crm", url="https://crm.example.com/mcp")

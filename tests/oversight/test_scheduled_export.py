@@ -10,7 +10,7 @@ from audit.models import AuditCheckpoint, AuditEntry
 from audit.services import checkpoint_create
 from common.errors import WardenError
 from notifications import signing
-from notifications.models import AuditExportBatch, AuditExportDestination
+from oversight.models import AuditExportBatch, AuditExportDestination
 from oversight.scheduled_export import checkpoints_deliver, destination_configure, export_run
 from oversight.tasks import checkpoint_all, export_all
 from tests.audit.helpers import append

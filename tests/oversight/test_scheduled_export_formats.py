@@ -12,7 +12,7 @@ from approvals.guard import operator_seeding
 from approvals.models import ActionRequest
 from audit.models import AuditEntry
 from common.actor import Actor
-from notifications.models import AuditExportDestination
+from oversight.models import AuditExportDestination
 from oversight import governance
 from oversight.scheduled_export import destination_configure, export_run
 from tenants.models import Membership, Role
@@ -114,7 +114,7 @@ def test_the_admin_offers_the_format_and_files_a_change_for_a_second_person(
     owner = Membership.objects.get(workspace=live_workspace, role=Role.OWNER).user
     browser = Client()
     browser.force_login(owner)
-    url = f"/admin/notifications/auditexportdestination/{live_workspace.pk}/change/"
+    url = f"/admin/oversight/auditexportdestination/{live_workspace.pk}/change/"
     assert 'name="format"' in browser.get(url).content.decode()
     response = browser.post(
         url,

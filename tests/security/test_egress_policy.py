@@ -9,10 +9,10 @@ import ipaddress
 import pytest
 
 from approvals.guard import operator_seeding
+from common import egress
 from common.errors import WardenError
 from gateway import outbound
 from gateway.services import connector_create
-from notifications import transport
 from notifications.services import endpoint_create
 from tests.gateway.conftest import SYSTEM
 
@@ -73,7 +73,7 @@ def _url(address: str) -> str:
 @pytest.fixture
 def dns(monkeypatch):
     table = {}
-    monkeypatch.setattr(transport, "resolve_host", lambda host, port: table[host])
+    monkeypatch.setattr(egress, "resolve_host", lambda host, port: table[host])
     return table
 
 

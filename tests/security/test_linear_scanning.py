@@ -53,7 +53,7 @@ ALLOWED = {
     "keys/services.py": "fnmatchcase of allowlist patterns against allowlist patterns",
     "audit/verify.py": "snapshot ids the server made",
     "audit/attachments.py": "attachment URLs and digests humans enter; single-class scans",
-    "notifications/transport.py": "host labels of webhook URLs admins configure",
+    "common/egress.py": "host labels of outbound URLs admins configure",
     "gateway/models.py": "connector names admins enter (bounded label pattern)",
     "gateway/credentials.py": "credential references operators configure",
     "gateway/services.py": (

@@ -57,15 +57,13 @@ from common.actor import Actor
 from gateway.models import Connector, Execution
 from keys.services import key_create
 from notifications.models import (
-    AnomalyFinding,
-    AuditExportBatch,
-    AuditExportDestination,
     EmailDelivery,
     NotificationEvent,
     WebhookDelivery,
     WebhookEndpoint,
 )
 from notifications.services import automation_settings_update
+from oversight.models import AnomalyFinding, AuditExportBatch, AuditExportDestination
 from tenants.models import Membership, Role, Workspace, role_group_name
 from tenants.services import invitation_create, membership_add
 from tests.audit.helpers import AGENT, append
@@ -1004,7 +1002,7 @@ for model, target in (
     )
 page("admin/", "get", LIST, "key")
 page(
-    "admin/^(?P<app_label>auth|tenants|keys|approvals|audit|notifications|gateway)/$",
+    "admin/^(?P<app_label>auth|tenants|keys|approvals|audit|notifications|gateway|oversight)/$",
     "get",
     LIST,
     "key",
@@ -1048,9 +1046,9 @@ ADMIN_OBJECTS = {
     "notifications.webhookendpoint": "endpoint",
     "notifications.webhookdelivery": "webhook_delivery",
     "notifications.emaildelivery": "email_delivery",
-    "notifications.auditexportdestination": "export_destination",
-    "notifications.auditexportbatch": "export_batch",
-    "notifications.anomalyfinding": "anomaly",
+    "oversight.auditexportdestination": "export_destination",
+    "oversight.auditexportbatch": "export_batch",
+    "oversight.anomalyfinding": "anomaly",
     "gateway.connector": "connector",
     "gateway.execution": "execution",
 }

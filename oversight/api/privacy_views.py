@@ -1,10 +1,10 @@
 from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
-from audit.api.serializers import PrivacySummarySerializer
 from common.api.views import WorkspaceAPIView
 from common.principal import Principal
 from common.scopes import AUDIT_READ
+from oversight.api.privacy_serializers import PrivacySummarySerializer
 from oversight.privacy import privacy_summary_download
 
 DOWNLOAD_PERMISSION = "download_privacy_summary"
