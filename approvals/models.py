@@ -247,6 +247,7 @@ class Tool(models.Model):
             "shadow_condition": self.shadow_condition,
             "shadow_deny_condition": self.shadow_deny_condition,
             "shadow_deny_reason": self.shadow_deny_reason,
+            "subject_param": self.subject_param,
             "output_projection": (
                 None if self.output_projection is None else list(self.output_projection)
             ),

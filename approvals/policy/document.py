@@ -67,6 +67,7 @@ AUTOMATION_FIELDS: tuple[str, ...] = (
     "slack_team_id",
     "slack_channel",
     "slack_dm_approvers",
+    "unreported_result_window_minutes",
 )
 
 # Fields of the covered models a document does not hold, each with the reason. Generating
