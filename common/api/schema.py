@@ -16,7 +16,8 @@
   on every request string: no NUL, no unpaired surrogate (`TEXT_PATTERN`, added by the
   `declare_text_rules` postprocessing hook where a field has no stricter rule).
 - A body whose `confirmed` flag needs its `confirmation_token` (and only then) says so
-  with an `anyOf` (`couples_confirmation = True` on the serializer).
+  with an `anyOf` (`couples_confirmation = True` on the serializer); so does a field
+  the server takes only alone (`sent_alone = ("field", (fields allowed beside it))`).
 """
 
 import copy
@@ -39,9 +40,15 @@ CSRF_HEADER = "X-CSRFToken"
 TEXT_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
 # The same, for a field DRF strips of surrounding whitespace and refuses when blank.
 _TEXT = "[^\\u0000\\ud800-\\udfff]"
-NONBLANK_TEXT_PATTERN = f"^{_TEXT}*[^\\s\\u0000\\ud800-\\udfff]{_TEXT}*$"
+# Spelled out: what str.strip() strips (str.isspace); ECMA's \\s differs.
+_SPACE = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NONBLANK_TEXT_PATTERN = f"^{_TEXT}*[^{_SPACE}\\u0000\\ud800-\\udfff]{_TEXT}*$"
 # `confirmed: true` exactly when a confirmation token is sent (approvals.asking._decide).
 COUPLING_MARK = "x-warden-confirmation-coupled"
+ALONE_MARK = "x-warden-sent-alone"
 CONFIRMATION_COUPLING = [
     {
         "required": ["confirmed", "confirmation_token"],
@@ -219,6 +226,13 @@ class WardenAutoSchema(AutoSchema):
             # Added by declare_text_rules, after drf-spectacular's enum hook (which
             # would turn the one-value enums into a shared component).
             schema[COUPLING_MARK] = True
+        if direction == "request" and (alone := getattr(serializer, "sent_alone", None)):
+            field, beside = alone
+            others = sorted(set(schema.get("properties", {})) - {field, *beside})
+            schema[ALONE_MARK] = [
+                {"properties": {field: {"not": {}}}},
+                {"required": [field], "properties": {name: {"not": {}} for name in others}},
+            ]
         return schema
 
 
@@ -245,8 +259,15 @@ def declare_text_rules(result, generator, request, public):
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request"):
             _declare_text(component)
+        alternatives = []
         if component.pop(COUPLING_MARK, False):
-            component["anyOf"] = copy.deepcopy(CONFIRMATION_COUPLING)
+            alternatives.append(copy.deepcopy(CONFIRMATION_COUPLING))
+        if alone := component.pop(ALONE_MARK, None):
+            alternatives.append(alone)
+        if len(alternatives) == 1:
+            component["anyOf"] = alternatives[0]
+        elif alternatives:
+            component["allOf"] = [{"anyOf": branches} for branches in alternatives]
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if isinstance(operation, dict):
