@@ -215,7 +215,10 @@ SEMANTIC_RULES = {
     "POST /api/v1/policy/test",
     "POST /api/v1/policy/apply",
     "POST /api/v1/policy/simulate",  # proposed catalog entries: the policy document's tools
-    "PATCH /api/v1/workspace",  # outbound allowlist entries: a host, *.suffix or IP/CIDR
+    "PATCH /api/v1/workspace",  # outbound allowlist entries; outbound_hosts sent alone
+    # confirmed <-> confirmation_token: stated in x-warden-requires, as an object-level
+    # anyOf breaks generated clients (common/api/schema.py).
+    "POST /api/v1/actions",
 }
 
 
