@@ -35,6 +35,12 @@ if TYPE_CHECKING:
 ACTOR_TYPES = ("key", "user", "system")
 
 
+def workspace_model():
+    """The workspace model, reached through the evidence's own foreign key: audit names
+    the workspace only by lazy reference, its commands included."""
+    return AuditEntry._meta.get_field("workspace").related_model
+
+
 def _invalid(field: str, message: str) -> WardenError:
     return WardenError("validation_error", "Invalid filter.", {field: [message]})
 

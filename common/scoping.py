@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+# Fields a client may add to any body to name its workspace (tenants.scoping checks
+# them against the credential's workspace before any serializer runs).
+CLIENT_WORKSPACE_FIELDS = ("workspace_id", "workspace")
+
 
 def scoped(queryset: QuerySet, workspace, *, field: str = "workspace") -> QuerySet:
     """Every queryset that serves a request goes through here. `workspace` is one

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from common.api.serializers import CLIENT_WORKSPACE_FIELDS
 from common.errors import WardenError
-from common.scoping import scoped  # noqa: F401  (re-exported: the helper views use)
+from common.scoping import (
+    CLIENT_WORKSPACE_FIELDS,
+    scoped,  # noqa: F401  (re-exported: the helper views use)
+)
 from tenants.models import Workspace
 
 WORKSPACE_HEADER = "X-Warden-Workspace"

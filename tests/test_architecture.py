@@ -165,3 +165,38 @@ def test_no_imports_inside_functions():
 @pytest.mark.parametrize("allowed", sorted(ALLOWED_IN_FUNCTIONS))
 def test_every_allowed_function_import_still_exists(allowed):
     assert allowed in {(path, function) for path, function, _ in _function_imports()}
+
+
+def _edge_contract():
+    """The edge_layers contract as pyproject.toml configures it (config/import_contracts.py)."""
+    import tomllib
+
+    from config.import_contracts import EdgeLayersContract
+
+    options = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    (contract,) = [c for c in options["contracts"] if c["type"] == "edge_layers"]
+    return EdgeLayersContract(
+        name=contract["name"],
+        session_options={},
+        contract_options={k: v for k, v in contract.items() if k not in ("name", "type")},
+    )
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported", "refused"),
+    [
+        ("tenants.services", "audit.services", False),  # a core imports downward
+        ("audit.chain", "tenants.models", True),  # ... never upward
+        ("approvals.gate", "approvals.api.presenter", True),  # a core imports no edge
+        ("tenants.api.views", "approvals.door", False),  # an edge imports any core
+        ("keys.api.views", "gateway.api.views", True),  # ... no other app's edge
+        ("keys.admin", "tenants.admin_base", False),  # ... but the shared kit
+        ("gateway.api.mcp", "common.api.views", False),
+        ("audit.api.views", "tenants.models", True),  # audit's edge: nothing above audit
+        ("approvals.services", "config.settings", True),  # no layer imports config
+    ],
+)
+def test_edges_have_contracts_too(importer, imported, refused):
+    contract = _edge_contract()
+    assert (contract._refusal(importer, imported) is not None) == refused
+    assert not contract._excepted(importer, imported)

@@ -16,7 +16,9 @@
   on every request string: no NUL, no unpaired surrogate (`TEXT_PATTERN`, added by the
   `declare_text_rules` postprocessing hook where a field has no stricter rule).
 - A body whose `confirmed` flag needs its `confirmation_token` (and only then) says so
-  with an `anyOf` (`couples_confirmation = True` on the serializer).
+  in `x-warden-requires` and its description (`couples_confirmation = True` on the
+  serializer); so does a field the server takes only alone (`x-warden-sent-alone`,
+  `sent_alone = ("field", (fields allowed beside it))`).
 """
 
 import copy
@@ -39,16 +41,20 @@ CSRF_HEADER = "X-CSRFToken"
 TEXT_PATTERN = "^[^\\u0000\\ud800-\\udfff]*$"
 # The same, for a field DRF strips of surrounding whitespace and refuses when blank.
 _TEXT = "[^\\u0000\\ud800-\\udfff]"
-NONBLANK_TEXT_PATTERN = f"^{_TEXT}*[^\\s\\u0000\\ud800-\\udfff]{_TEXT}*$"
+# Spelled out: what str.strip() strips (str.isspace); ECMA's \\s differs.
+_SPACE = (
+    "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+NONBLANK_TEXT_PATTERN = f"^{_TEXT}*[^{_SPACE}\\u0000\\ud800-\\udfff]{_TEXT}*$"
 # `confirmed: true` exactly when a confirmation token is sent (approvals.asking._decide).
 COUPLING_MARK = "x-warden-confirmation-coupled"
-CONFIRMATION_COUPLING = [
-    {
-        "required": ["confirmed", "confirmation_token"],
-        "properties": {"confirmed": {"enum": [True]}, "confirmation_token": {"minLength": 1}},
-    },
-    {"properties": {"confirmed": {"enum": [False]}, "confirmation_token": {"maxLength": 0}}},
-]
+ALONE_MARK = "x-warden-sent-alone"
+# Couplings between fields are stated as vendor extensions, not as an object-level
+# anyOf: generated clients (openapi-python-client) turn such an anyOf into a union of
+# its branches and drop the body's other fields (tests/contract/test_generated_client.py).
+# `x-warden-requires` reads like JSON Schema's dependentRequired (not in OpenAPI 3.0).
+CONFIRMATION_COUPLING = {"confirmed": ["confirmation_token"], "confirmation_token": ["confirmed"]}
 
 
 def codes_for_status(status: int) -> list[str]:
@@ -219,6 +225,9 @@ class WardenAutoSchema(AutoSchema):
             # Added by declare_text_rules, after drf-spectacular's enum hook (which
             # would turn the one-value enums into a shared component).
             schema[COUPLING_MARK] = True
+        if direction == "request" and (alone := getattr(serializer, "sent_alone", None)):
+            field, beside = alone
+            schema[ALONE_MARK] = {field: sorted(beside)}
         return schema
 
 
@@ -241,12 +250,23 @@ def _declare_text(node) -> None:
 def declare_text_rules(result, generator, request, public):
     """drf-spectacular postprocessing hook: request bodies (the `...Request` components
     of COMPONENT_SPLIT_REQUEST) and query/path parameters declare TEXT_PATTERN; marked
-    bodies state the confirmation coupling."""
+    bodies state their couplings."""
     for name, component in result.get("components", {}).get("schemas", {}).items():
         if name.endswith("Request"):
             _declare_text(component)
         if component.pop(COUPLING_MARK, False):
-            component["anyOf"] = copy.deepcopy(CONFIRMATION_COUPLING)
+            component["x-warden-requires"] = copy.deepcopy(CONFIRMATION_COUPLING)
+            component["description"] = (
+                component.get("description", "") + " Send `confirmed: true` together with "
+                "`confirmation_token`, and neither without the other."
+            ).strip()
+        if alone := component.pop(ALONE_MARK, None):
+            ((field, beside),) = alone.items()
+            component["x-warden-sent-alone"] = alone
+            component["description"] = (
+                component.get("description", "") + f" Send `{field}` alone (beside it only "
+                f"{', '.join(f'`{name}`' for name in beside)})."
+            ).strip()
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if isinstance(operation, dict):

@@ -5,9 +5,7 @@ from django.utils.functional import cached_property
 from rest_framework import serializers
 from rest_framework.utils.serializer_helpers import BindingDict
 
-# Fields a client may add to any body to name its workspace (tenants.scoping checks
-# them against the credential's workspace before any serializer runs).
-CLIENT_WORKSPACE_FIELDS = ("workspace_id", "workspace")
+from common.scoping import CLIENT_WORKSPACE_FIELDS
 
 
 def declared(field: serializers.Field, **schema) -> serializers.Field:

@@ -76,6 +76,8 @@ class MembershipUpdateSerializer(ConfirmationFieldsSerializer):
 
 
 class WorkspaceUpdateSerializer(ConfirmationFieldsSerializer):
+    # The allowlist is stored apart from the other settings (tenants.api.views).
+    sent_alone = ("outbound_hosts", ("confirmed", "confirmation_token", "reason"))
     name = serializers.CharField(max_length=200, required=False)
     writes_enabled = serializers.BooleanField(required=False)
     mode = serializers.ChoiceField(choices=Workspace.Mode.choices, required=False)

@@ -203,7 +203,8 @@ DATA_EXAMPLES = 10
 # addresses the egress checks refuse (https, resolution, the allowlist), header names
 # (no propertyNames in 3.0), allowlist patterns, an owner who must be a member, an
 # expiry in the future. Each answers 400 validation_error / policy_invalid naming the
-# field; nothing else may be refused (nor accepted against the schema).
+# field (400 only: any other failure of theirs counts); nothing else may be refused,
+# nor accepted against the schema.
 SEMANTIC_RULES = {
     "POST /api/v1/tools",
     "PATCH /api/v1/tools/{id}",
@@ -213,6 +214,11 @@ SEMANTIC_RULES = {
     "POST /api/v1/policy/plan",
     "POST /api/v1/policy/test",
     "POST /api/v1/policy/apply",
+    "POST /api/v1/policy/simulate",  # proposed catalog entries: the policy document's tools
+    "PATCH /api/v1/workspace",  # outbound allowlist entries; outbound_hosts sent alone
+    # confirmed <-> confirmation_token: stated in x-warden-requires, as an object-level
+    # anyOf breaks generated clients (common/api/schema.py).
+    "POST /api/v1/actions",
 }
 
 
@@ -277,5 +283,10 @@ def test_the_schema_states_what_the_server_accepts(api_schema, agent_key_auth, k
     print(f"{who}: {len(failures)} unique failures")
     for failure, answer in failures.items():
         print(f"  {failure}\n      {answer}")
-    unexplained = [f for f in failures if f.split(" -> ")[0] not in SEMANTIC_RULES]
+    unexplained = [
+        failure
+        for failure in failures
+        if failure.split(" -> ")[0] not in SEMANTIC_RULES
+        or not failure.endswith("-> 400: Schema-valid request rejected")
+    ]
     assert unexplained == []

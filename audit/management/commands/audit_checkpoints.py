@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.checkpoints import checkpoint_line
 from audit.models import AuditCheckpoint
-from tenants.models import Workspace
+from audit.selectors import workspace_model
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         parser.add_argument("slug")
 
     def handle(self, *args, slug, **options):
-        workspace = Workspace.objects.filter(slug=slug).first()
+        workspace = workspace_model().objects.filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace with slug {slug!r}.")
         rows = AuditCheckpoint.objects.filter(workspace=workspace).order_by("seq")

@@ -8,12 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.export import export_count, iter_export_rows
 from audit.progress import ProgressBar
-from audit.selectors import parse_when
+from audit.selectors import parse_when, workspace_model
 from audit.services import audit_record_export, audit_seal_pending
 from audit.siem import FORMATS, encoder
 from common.actor import Actor
 from common.errors import WardenError
-from tenants.models import Workspace
 
 FLUSH_EVERY = 1000
 
@@ -36,7 +35,7 @@ class Command(BaseCommand):
     def handle(
         self, *args, slug, since=None, after_seq=0, no_record=False, format="jsonl", **options
     ):
-        workspace = Workspace.objects.filter(slug=slug).first()
+        workspace = workspace_model().objects.filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace with slug {slug!r}.")
         try:

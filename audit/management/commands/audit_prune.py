@@ -6,8 +6,8 @@ forever) behind a signed checkpoint, so the chain still verifies (audit/retentio
 from django.core.management.base import BaseCommand, CommandError
 
 from audit.retention import audit_prune
+from audit.selectors import workspace_model
 from common.actor import Actor
-from tenants.models import Workspace
 
 
 class Command(BaseCommand):
@@ -17,9 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("slug", nargs="?")
 
     def handle(self, *args, slug=None, **options):
-        workspaces = Workspace.objects.filter(audit_retention_days__isnull=False).order_by("slug")
+        workspaces = (
+            workspace_model().objects.filter(audit_retention_days__isnull=False).order_by("slug")
+        )
         if slug:
-            workspaces = Workspace.objects.filter(slug=slug)
+            workspaces = workspace_model().objects.filter(slug=slug)
             if not workspaces.exists():
                 raise CommandError(f"No workspace with slug {slug!r}.")
         actor = Actor.system("audit_prune")

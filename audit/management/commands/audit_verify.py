@@ -14,10 +14,10 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.checkpoints import CheckpointFileError
 from audit.progress import ProgressBar
+from audit.selectors import workspace_model
 from audit.services import audit_seal_pending, audit_verify_and_record
 from audit.verify import verify_chain
 from common.actor import Actor
-from tenants.models import Workspace
 
 
 class Command(BaseCommand):
@@ -40,7 +40,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, slug=None, no_record=False, no_seal=False, checkpoints=None, **options):
-        workspaces = Workspace.objects.order_by("slug")
+        workspaces = workspace_model().objects.order_by("slug")
         if slug:
             workspaces = workspaces.filter(slug=slug)
             if not workspaces.exists():
