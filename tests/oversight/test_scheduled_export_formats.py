@@ -12,8 +12,8 @@ from approvals.guard import operator_seeding
 from approvals.models import ActionRequest
 from audit.models import AuditEntry
 from common.actor import Actor
-from oversight.models import AuditExportDestination
 from oversight import governance
+from oversight.models import AuditExportDestination
 from oversight.scheduled_export import destination_configure, export_run
 from tenants.models import Membership, Role
 from tests.audit.helpers import append
