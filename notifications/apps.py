@@ -8,11 +8,13 @@ class NotificationsConfig(AppConfig):
 
     def ready(self):
         # Django's place for wiring an app once its models are loaded.
+        from approvals.erasure import register_eraser
         from approvals.signals import action_decided, confirmation_requested
         from audit.retention import register_prune_limit
         from common import background
         from notifications import governance, tasks  # noqa: F401 - tasks: registers them
         from notifications.delivery import outbox_sweep
+        from notifications.erasure import notifications_erase
         from notifications.receivers import on_action_decided, on_confirmation_requested
         from notifications.selectors import export_prune_limit
 
@@ -21,6 +23,7 @@ class NotificationsConfig(AppConfig):
         )
         action_decided.connect(on_action_decided, dispatch_uid="notifications.action_decided")
         register_prune_limit(export_prune_limit)
+        register_eraser("notifications", notifications_erase)
         governance.register()
 
         if settings.CELERY_TASK_ALWAYS_EAGER and settings.WARDEN_DELIVERY_IN_BACKGROUND:
