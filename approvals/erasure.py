@@ -188,7 +188,7 @@ def _chain_head(workspace: Workspace) -> tuple[int, str]:
     return last if last is not None else (0, GENESIS_HASH)
 
 
-def _entries_with_plain_values(workspace: Workspace) -> int:
+def entries_with_plain_values(workspace: Workspace) -> int:
     """Agent requests' entries written before sealing, which still quote the values."""
     return (
         AuditEntry.objects.filter(
@@ -249,7 +249,7 @@ def personal_data_seal(*, workspace: Workspace, actor: Actor) -> SealResult:
             result.confirmations += 1
         result.action_requests = len(sealed)
         result.copies = sum(sealer(workspace) for sealer in SEALERS.values())
-        result.entries_with_plain_values = _entries_with_plain_values(workspace)
+        result.entries_with_plain_values = entries_with_plain_values(workspace)
         if sealed or result.confirmations or result.copies:
             seq, head = _chain_head(workspace)
             audit_record(
