@@ -21,6 +21,7 @@ MODULES = (
     "tests.approvals.test_policy_entry_points",
     "tests.notifications.test_digest",
     "tests.notifications.test_email_buttons",
+    "tests.approvals.test_erasure",
 )
 
 

@@ -18,6 +18,7 @@ from audit.verify import verify_chain
 from oversight.replay import render_side_by_side, replay_action
 from tenants.models import Role
 from tests.approvals.conftest import SYSTEM
+from tests.entry_points import entry_point
 
 VALUE = "alice.erasure@example.test"
 PHONE = "+44 20 7946 0001"
@@ -195,7 +196,7 @@ def test_a_request_still_waiting_for_a_human_is_not_erased(contact_tools, agent,
     assert ConfirmationRequest.objects.get().summary == f"Write to {VALUE}"
 
 
-@pytest.mark.django_db(transaction=True)
+@entry_point("command:erase")
 def test_erase_command_by_request_is_audited(contact_tools, agent, ask):
     _, client = agent
     allowed = ask(client, "crm.lookup", {"email": VALUE}).json()
@@ -215,7 +216,7 @@ def test_erase_command_by_request_is_audited(contact_tools, agent, ask):
     assert verify_chain(contact_tools).ok
 
 
-@pytest.mark.django_db(transaction=True)
+@entry_point("command:erase")
 def test_sealing_rows_from_before_keeps_the_chain_verifiable(contact_tools, agent, ask):
     """Rows written before sealing (plain params on the row, params quoted in the
     chain) are moved into the sealed store; the old entries stay as they are and the
