@@ -261,3 +261,27 @@ def test_every_model_with_params_is_covered():
     assert {"executions", "notifications"} <= set(ERASERS)
     assert apps.get_model("approvals", "ActionRequest")._meta.get_field("sealed_params")
     assert apps.get_model("gateway", "Execution")._meta.get_field("sealed_output")
+
+
+def test_the_review_page_and_the_request_page_show_values_then_say_erased(
+    subject_requests, contact_tools, user_client
+):
+    from django.test import Client
+
+    pending_id, _ = subject_requests
+    owner = contact_tools.memberships.get(role=Role.OWNER).user
+    browser = Client()
+    browser.force_login(owner)
+    confirmation = ConfirmationRequest.objects.get(action_request_id=pending_id)
+    review = f"/admin/approvals/confirmationrequest/{confirmation.pk}/"
+    request_page = f"/admin/approvals/actionrequest/{pending_id}/change/"
+    before = browser.get(review)
+    assert before.status_code == 200 and VALUE in before.content.decode()
+    assert VALUE in browser.get(request_page).content.decode()
+
+    _erase(_owner_client(contact_tools, user_client), action_ids=[pending_id], reason="DSR")
+
+    after = browser.get(review).content.decode()
+    assert VALUE not in after and personal_data.ERASED in after
+    page = browser.get(request_page).content.decode()
+    assert VALUE not in page and personal_data.ERASED in page
