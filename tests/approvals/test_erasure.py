@@ -285,3 +285,28 @@ def test_the_review_page_and_the_request_page_show_values_then_say_erased(
     assert VALUE not in after and personal_data.ERASED in after
     page = browser.get(request_page).content.decode()
     assert VALUE not in page and personal_data.ERASED in page
+
+
+def test_the_copies_notifications_quote_are_overwritten(
+    contact_tools, agent, approver, ask, approve, user_client
+):
+    from notifications.erasure import ERASED_BODY
+    from notifications.models import EmailDelivery, NotificationEvent
+    from notifications.services import notify_confirmation_requested
+
+    _, client = agent
+    pending = ask(client, "crm.contact", {"email": VALUE}, reason="write to the customer").json()
+    confirmation = ConfirmationRequest.objects.get(action_request_id=pending["id"])
+    event = notify_confirmation_requested(confirmation_id=confirmation.pk)
+    assert VALUE in event.payload["data"]["summary"]
+    assert EmailDelivery.objects.filter(event=event).exists()
+    assert approve(approver, contact_tools, confirmation.pk, "deny").status_code == 200
+
+    response = _erase(_owner_client(contact_tools, user_client), subject=VALUE, reason="DSR")
+
+    assert response.json()["copies"]["notifications"] >= 2
+    event = NotificationEvent.objects.get(pk=event.pk)
+    assert event.payload["data"]["summary"] == personal_data.ERASED
+    assert event.payload["data"]["reason"] == personal_data.ERASED
+    assert {e.body_text for e in EmailDelivery.objects.filter(event=event)} == {ERASED_BODY}
+    assert tables_holding(VALUE) == []
