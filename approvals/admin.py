@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html_join
 
-from approvals import catalog, gate, proposals
+from approvals import catalog, gate, personal_data, proposals
 from approvals.admin_door import through_door
 from approvals.admin_queue import register as register_approval_queue
 from approvals.admin_views import pretty_json
@@ -83,13 +83,32 @@ class ActionRequestAdmin(WardenModelAdmin):
     def get_fields(self, request, obj=None):
         return self.get_readonly_fields(request, obj)
 
+    # Ciphertext and the wrapped data key (approvals.personal_data) mean nothing to people:
+    # the params and the reported output are shown opened, or "(erased)".
+    HIDDEN = frozenset({"data_key", "sealed_params", "sealed_output", "subject_digest"})
+
     def get_readonly_fields(self, request, obj=None):
         # Params as people see them: a governed proposal's sealed values stay hidden.
-        return ["shown_params" if f.name == "params" else f.name for f in self.model._meta.fields]
+        fields = []
+        for f in self.model._meta.fields:
+            if f.name == "plain_params":
+                fields.append("shown_params")
+            elif f.name == "result_output":
+                fields.append("shown_output")
+            elif f.name not in self.HIDDEN:
+                fields.append(f.name)
+        return fields
 
     @admin.display(description="params")
     def shown_params(self, obj) -> str:
         return pretty_json(obj.shown_params)
+
+    @admin.display(description="result output")
+    def shown_output(self, obj) -> str:
+        if obj.is_erased:
+            return personal_data.ERASED
+        output = obj.reported_output if obj.sealed_output else obj.result_output
+        return pretty_json(output)
 
 
 @admin.register(PolicyVersion)

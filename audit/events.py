@@ -335,6 +335,27 @@ EVENTS: dict[str, EventType] = _declare(
     _event(
         A.PLAIN_COPIES_PRUNED, T.WORKSPACE, "retention_days", "cutoff", "kept", open_fields=True
     ),
+    # Crypto-shredding (approvals.erasure): the requests whose data keys were destroyed,
+    # how they were found and why; never the erased value (a subject by keyed digest).
+    _event(
+        A.PERSONAL_DATA_ERASED,
+        T.WORKSPACE,
+        "by",
+        "subject_digest",
+        "action_requests",
+        "reason",
+        "copies",
+    ),
+    # Rows from before sealing moved into the sealed store (approvals.erasure), with the
+    # chain head they were sealed under.
+    _event(
+        A.PERSONAL_DATA_SEALED,
+        T.WORKSPACE,
+        "action_requests",
+        "chain_head_seq",
+        "chain_head_hash",
+        "entries_with_plain_values",
+    ),
     _event(
         A.ATTACHMENT_ADDED,
         (T.APPROVAL_RECORD, T.EXCEPTION_RECORD, T.VERSION_LOG),

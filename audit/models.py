@@ -92,6 +92,8 @@ class AuditAction(models.TextChoices):
     CONNECTOR_SYNCED = "connector.synced"
     EXECUTION_RECORDED = "execution.recorded"
     PLAIN_COPIES_PRUNED = "data.plain_copies_pruned"
+    PERSONAL_DATA_ERASED = "data.personal_data_erased"
+    PERSONAL_DATA_SEALED = "data.personal_data_sealed"
     CREDENTIAL_IN_PARAMS = "params.credential_digested"
     ATTACHMENT_ADDED = "evidence.attachment_added"
 

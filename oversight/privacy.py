@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from approvals.erasure import entries_with_plain_values
 from approvals.models import ActionRequest, ApprovalRecord, ConfirmationRequest, Tool
 from approvals.results import MAX_RESULT_OUTPUT_BYTES
 from audit.events import EVENTS
@@ -109,7 +110,7 @@ WHERE_IT_GOES = (
     "Nowhere outside Warden unless this workspace sets it up: Warden itself sends none of "
     "it to any third party.",
     "Scheduled audit export, when configured: audit entries as described above (digests "
-    "of outputs, parameters as stored) and signed chain checkpoints go to the workspace's "
+    "of parameters and outputs) and signed chain checkpoints go to the workspace's "
     "own destination: a directory the operator controls, or an HTTPS endpoint on the "
     "workspace's host allowlist.",
     "Webhooks and emails to approvers: a request's tool, summary and reason, who asked and "
@@ -146,14 +147,53 @@ def _kept_for_texts(retention: dict[str, Any], plain: dict[str, int], audit_days
         "Outputs: results agents report and outputs Warden observes when it executes a call "
         f"through a connector (copied only up to {kib} KiB; larger ones as digest and size "
         "only) follow the same rule. Every pruning is recorded in the audit log.",
-        "Audit entries record each decision with its parameters as stored at that moment "
-        "(secret and credential-shaped values already digested) and outputs as digest and "
-        "size only. They are never rewritten, so the hash chain keeps verifying: parameters "
-        f"in the audit log are kept {audit_life}, with the audit log, not for the plain-copy "
-        "period.",
+        "Audit entries record each agent decision with the SHA-256 digest of its parameters "
+        "(and of the summary an approver read), and outputs as digest and size only: never "
+        "the values. They are never rewritten, so the hash chain keeps verifying; the "
+        f"digests are kept {audit_life}, with the audit log.",
         "Approval records, exception records and version logs are audit evidence and follow "
         "the audit log's retention.",
     ]
+
+
+def _erasure_texts(erasure: dict[str, Any]) -> list[str]:
+    """How personal data is erased (approvals.erasure), with this workspace's figures."""
+    subject_tools = erasure["tools_with_subject_param"]
+    texts = [
+        "Erasure: an agent request's parameters, the summary shown to approvers and the "
+        "outputs are stored encrypted under a key of their own (one per request), itself "
+        "stored only encrypted under a key derived from Warden's secrets. Erasing a request "
+        "destroys its key, so every copy becomes unreadable at once while the audit chain, "
+        "which holds digests only, still verifies. Compliance staff erase by request or by "
+        "data subject (the parameter a tool names as its subject, found by a keyed digest, "
+        "never stored in plain); each erasure is recorded with who did it and why, never "
+        "with the erased value. Requests still waiting for a human cannot be erased. Copies "
+        "already delivered (webhooks, emails, SIEM exports) are the recipient's.",
+        f"Now {_plural(erasure['action_requests_erased'], 'request was', 'requests were')} "
+        f"erased; {_plural(len(subject_tools), 'tool names', 'tools name')} a data subject"
+        + (f" ({', '.join(subject_tools)})" if subject_tools else "")
+        + ".",
+    ]
+    if erasure["entries_with_plain_values"]:
+        texts.append(
+            f"{_plural(erasure['entries_with_plain_values'], 'audit entry', 'audit entries')} "
+            "written before encryption still quote parameters; they follow the audit log's "
+            "retention (see the evidence documentation)."
+        )
+    return texts
+
+
+def _erasure(workspace: Workspace) -> dict[str, Any]:
+    agents = ActionRequest.objects.filter(workspace=workspace, key__isnull=False)
+    return {
+        "action_requests_erased": agents.filter(erased_at__isnull=False).count(),
+        "tools_with_subject_param": sorted(
+            Tool.objects.filter(workspace=workspace)
+            .exclude(subject_param="")
+            .values_list("name", flat=True)
+        ),
+        "entries_with_plain_values": entries_with_plain_values(workspace),
+    }
 
 
 def _permission_descriptions() -> dict[str, str]:
@@ -339,6 +379,7 @@ def privacy_summary_build(*, workspace: Workspace) -> dict[str, Any]:
             },
             "plain_copies": _plain_copies(workspace),
             "unreported_results": unreported_results_counts(workspace),
+            "erasure": _erasure(workspace),
             "key_secrets": "nowhere: only a prefix and an HMAC-SHA-256 digest per key",
             "secret_params": _secret_params(workspace),
         },
@@ -440,6 +481,7 @@ def privacy_summary_sections(summary: dict[str, Any]) -> list[dict[str, Any]]:
             "paragraphs": [
                 retention_text,
                 *kept_for,
+                *_erasure_texts(stored["erasure"]),
                 f"Unanswered confirmation requests expire after {ttl_hours:g} hours.",
             ],
         },

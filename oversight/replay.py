@@ -54,6 +54,9 @@ class ReplayReport:
     then: ReplayedDecision | None
     now: ReplayedDecision | None
     notes: list[str] = field(default_factory=list)
+    # What the params were replayed from: "sealed copy" (opened; its digest is the one in
+    # the chain), "erased" (data key destroyed), "pruned" (minimisation), "plain", "none".
+    params: str = "plain"
 
     @property
     def changed(self) -> bool:
@@ -192,7 +195,13 @@ def replay_action(action_id) -> ReplayReport:
     key_then, key_source = key_as_of(action.key, action.created_at)
     workspace_then, workspace_source = workspace_as_of(workspace, action.created_at)
     params = action.params if isinstance(action.params, dict) else {}
-    if action.plain_pruned_at is not None:
+    report.params = _params_state(action)
+    if report.params == "erased":
+        report.notes.append(
+            f"the params were erased ({action.erased_at:%Y-%m-%d}, personal data erasure): "
+            "replayed without them; the chain keeps their digest only"
+        )
+    elif action.plain_pruned_at is not None:
         report.notes.append(
             "the plain params were pruned (data minimisation); replayed without them"
         )
@@ -220,6 +229,14 @@ def replay_action(action_id) -> ReplayReport:
     if not report.matches_record:
         report.notes.append("the replayed decision differs from the one recorded at the time")
     return report
+
+
+def _params_state(action: ActionRequest) -> str:
+    if action.is_erased:
+        return "erased"
+    if action.plain_pruned_at is not None:
+        return "pruned"
+    return "sealed copy" if action.sealed_params else ("plain" if action.params else "none")
 
 
 def _rows(report: ReplayReport) -> list[tuple[str, str, str]]:
@@ -257,6 +274,7 @@ def render_side_by_side(report: ReplayReport, width: int = 44) -> str:
         f"recorded: {recorded['decision']}"
         + (f" ({recorded['denial_code']})" if recorded["denial_code"] else "")
         + f" under policy v{recorded['policy_version']}, status {recorded['status']}",
+        f"params: {report.params}",
     ]
     if report.then is not None and report.now is not None:
         lines.append("")

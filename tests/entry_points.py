@@ -23,6 +23,7 @@ MODULES = (
     "tests.notifications.test_email_buttons",
     "tests.oversight.test_unreported_results",
     "tests.oversight.test_replay_run",
+    "tests.approvals.test_erasure",
 )
 
 

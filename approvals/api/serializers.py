@@ -113,6 +113,10 @@ class ActionRequestSerializer(serializers.ModelSerializer):
         help_text="Approvers who gave a verdict (`user:<email>`), in order."
     )
     execution = serializers.SerializerMethodField()
+    personal_data = serializers.SerializerMethodField(
+        help_text="The request's params, summary and outputs: kept (sealed, readable by "
+        "reviewers), erased (data key destroyed), or pruned (data minimisation)."
+    )
 
     class Meta:
         model = ActionRequest
@@ -132,8 +136,15 @@ class ActionRequestSerializer(serializers.ModelSerializer):
             "denial_reason",
             "decided_by",
             "execution",
+            "personal_data",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=["kept", "erased", "pruned"]))
+    def get_personal_data(self, obj) -> str:
+        if obj.is_erased:
+            return "erased"
+        return "pruned" if obj.plain_pruned_at is not None else "kept"
 
     @staticmethod
     def _verdicts(obj) -> list:
@@ -269,6 +280,7 @@ class ToolWriteSerializer(StrictSerializer):
         help_text='JSON paths of an executed result the agent may read ("$.items[*].id"); '
         "null: the whole result. Removing or widening it is filed for a second human.",
     )
+    subject_param = serializers.CharField(max_length=200, required=False, allow_blank=True)
     reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 

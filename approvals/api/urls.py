@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals.api import policy, views
+from approvals.api import erasure, policy, views
 
 urlpatterns = [
     path("actions", views.ActionListView.as_view(), name="action-list"),
@@ -31,4 +31,9 @@ urlpatterns = [
         name="policy-version-rollback",
     ),
     path("approvals/<uuid:pk>/deny", views.ApprovalDenyView.as_view(), name="approval-deny"),
+    path(
+        "personal-data/erase",
+        erasure.PersonalDataEraseView.as_view(),
+        name="personal-data-erase",
+    ),
 ]

@@ -6,6 +6,45 @@ deployment's secrets."""
 
 from django.db import migrations, models
 
+from approvals import personal_data
+
+
+def unseal(apps, schema_editor):
+    """Backwards: the sealed values go back to the plain columns the older schema reads
+    (and the pending outcome gets its summary back), so a rollback loses nothing that
+    was not erased."""
+    ActionRequest = apps.get_model("approvals", "ActionRequest")
+    ConfirmationRequest = apps.get_model("approvals", "ConfirmationRequest")
+
+    def opened(action, token):
+        return personal_data.open_sealed(personal_data.unwrap(action.data_key), token)
+
+    summaries = {}
+    for confirmation in ConfirmationRequest.objects.exclude(sealed_summary="").select_related(
+        "action_request"
+    ):
+        try:
+            confirmation.plain_summary = str(
+                opened(confirmation.action_request, confirmation.sealed_summary)
+            )
+        except personal_data.Erased:
+            confirmation.plain_summary = personal_data.ERASED
+        confirmation.save(update_fields=["plain_summary"])
+        summaries[confirmation.action_request_id] = confirmation.plain_summary
+    for action in ActionRequest.objects.exclude(sealed_params="", sealed_output="").iterator():
+        try:
+            if action.sealed_params:
+                action.plain_params = opened(action, action.sealed_params)
+            if action.sealed_output:
+                action.result_output = opened(action, action.sealed_output)
+        except personal_data.Erased:
+            action.plain_params = {}
+        action.save(update_fields=["plain_params", "result_output"])
+    for action in ActionRequest.objects.filter(pk__in=list(summaries)):
+        if action.outcome.get("kind") == "pending" and "summary" not in action.outcome:
+            action.outcome = {**action.outcome, "summary": summaries[action.pk]}
+            action.save(update_fields=["outcome"])
+
 
 class Migration(migrations.Migration):
     dependencies = [("approvals", "0011_confirmation_trace_parent")]
@@ -68,4 +107,6 @@ class Migration(migrations.Migration):
             ),
             preserve_default=False,
         ),
+        # Last, so that backwards it runs first, while the sealed columns still exist.
+        migrations.RunPython(migrations.RunPython.noop, unseal),
     ]

@@ -52,6 +52,18 @@ class PrivacySecretParamsSerializer(serializers.Serializer):
     params = serializers.ListField(child=serializers.CharField())
 
 
+class PrivacyErasureSerializer(serializers.Serializer):
+    action_requests_erased = serializers.IntegerField(
+        help_text="Agent requests whose data key was destroyed."
+    )
+    tools_with_subject_param = serializers.ListField(
+        child=serializers.CharField(), help_text="Tools naming a data-subject parameter."
+    )
+    entries_with_plain_values = serializers.IntegerField(
+        help_text="Audit entries written before encryption that still quote parameters."
+    )
+
+
 class PrivacyStoredSerializer(serializers.Serializer):
     counts = serializers.DictField(
         child=serializers.IntegerField(), help_text="Rows per kind of record."
@@ -62,6 +74,7 @@ class PrivacyStoredSerializer(serializers.Serializer):
         help_text="Agent requests holding a plain copy of their params, and pruned ones."
     )
     unreported_results = PrivacyUnreportedResultsSerializer()
+    erasure = PrivacyErasureSerializer()
     key_secrets = serializers.CharField()
     secret_params = PrivacySecretParamsSerializer(many=True)
 

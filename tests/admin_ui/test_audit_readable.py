@@ -95,6 +95,7 @@ def test_an_approval_entry_says_what_was_approved_and_links_to_the_request(
 ):
     """Issue 23: `confirmation.approved` showed only {"action_request": "f95e…",
     "approvals": 1}, an id that was not a link, under the title "<uuid>#132 …"."""
+    from approvals import personal_data
     from approvals.confirmations import confirmation_approve
 
     key, _ = make_key(workspace)
@@ -105,7 +106,9 @@ def test_an_approval_entry_says_what_was_approved_and_links_to_the_request(
     )
     entry = AuditEntry.objects.get(workspace=workspace, action="confirmation.approved")
     assert entry.tool == confirmation.action_request.tool_name
-    assert entry.input["summary"] == confirmation.summary
+    # The summary quotes the params (personal data): the entry holds its digest; the
+    # request it links to shows the summary while it is kept (approvals.personal_data).
+    assert entry.input["summary_sha256"] == personal_data.digest(confirmation.summary)
     assert entry.input["params_digest"] == confirmation.params_digest
     assert str(entry) == f"#{entry.seq} confirmation.approved — {entry.tool}"
 

@@ -20,11 +20,13 @@ DB_URL = "postgres://app:s3cr3t-pass@db.internal:5432/app"
 
 def _stored_everywhere(workspace) -> str:
     """Every place a request's params could be kept, as one string."""
+    requests = ActionRequest.objects.filter(workspace=workspace)
     rows = [
-        *ActionRequest.objects.filter(workspace=workspace).values_list("params", "outcome"),
+        # Params as stored: the sealed ones opened (approvals.personal_data) and the rest.
+        *((a.params, a.plain_params, a.outcome) for a in requests),
         *AuditEntry.objects.filter(workspace=workspace).values_list("input", "rationale"),
         *ExceptionRecord.objects.filter(workspace=workspace).values_list("evidence", "why"),
-        *ConfirmationRequest.objects.filter(workspace=workspace).values_list("summary"),
+        *(c.summary for c in ConfirmationRequest.objects.filter(workspace=workspace)),
     ]
     return str(rows)
 

@@ -12,6 +12,7 @@ ERROR_REF = "#/components/schemas/Error"
 KEY_ONLY = {"actions_ask", "actions_get", "actions_report_result"}
 HUMAN_ONLY = {
     "approvals_list",
+    "personal_data_erase",
     "approvals_approve",
     "approvals_deny",
     "session_delete",

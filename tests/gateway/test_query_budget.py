@@ -9,6 +9,7 @@ import time
 import pytest
 from django.db import connection
 
+from approvals import personal_data
 from approvals.models import ActionRequest
 from audit.models import AuditEntry, AuditPending
 from audit.services import seal_wait_idle
@@ -63,7 +64,7 @@ def test_one_audit_entry_records_the_execution_and_its_result(synced, gw_agent, 
     assert [e.action for e in entries] == ["execution.recorded"]
     entry = entries[0]
     assert entry.target_id == str(execution.pk) and entry.outcome == "succeeded"
-    assert entry.input["params"] == {"customer_id": 3}
+    assert entry.input["params_sha256"] == personal_data.digest({"customer_id": 3})
     assert entry.input["output_sha256"] == execution.output_sha256
     assert entry.input["output_bytes"] == execution.output_bytes > 0
     assert entry.input["latency_ms"] == execution.latency_ms is not None

@@ -44,7 +44,14 @@ def test_the_summary_states_the_plain_copy_period_and_what_stays(workspace):
     text = _text(summary)
     assert "kept for 30 days, then replaced by its SHA-256 digest and size" in text
     assert "Outputs:" in text and "64 KiB" in text
-    assert "never rewritten" in text  # audit entries keep params as stored, and why
+    assert "never rewritten" in text  # audit entries are not changed, and why
+    assert "digest of its parameters" in text and "never the values" in text
+    assert "Erasure:" in text and "destroys its key" in text  # issue 27 item 2
+    assert summary["stored"]["erasure"] == {
+        "action_requests_erased": 0,
+        "tools_with_subject_param": [],
+        "entries_with_plain_values": 0,
+    }
     assert "Connector credentials" in text and "encrypted" in text
     assert "look like a credential" in text
     titles = [s["title"] for s in summary["sections"]]

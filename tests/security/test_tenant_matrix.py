@@ -667,6 +667,15 @@ _api_object("api/v1/tools/<uuid:pk>", "delete", "tool")
 api("api/v1/approvals", "get", LIST, "confirmation")
 _api_object("api/v1/approvals/<uuid:pk>/approve", "post", "confirmation", {"reason": "x"})
 _api_object("api/v1/approvals/<uuid:pk>/deny", "post", "confirmation", {"reason": "x"})
+# erasure: B naming A's request answers as if it did not exist
+api(
+    "api/v1/personal-data/erase",
+    "post",
+    OBJECT,
+    "action",
+    body={"action_ids": ["{ref}"], "reason": "x"},
+    ref="pk",
+)
 # policy as code: B's document is B's; A's slug in a document is a mismatch
 api("api/v1/policy", "get", LIST, "tool")
 api("api/v1/policy/schema", "get", LIST, "tool")
