@@ -105,7 +105,12 @@ def test_pruned_plain_copies_replay_on_their_digests(run):
     _live, key, read, _write = run
     digest = hashlib.sha256(canonical_json({"rows": 2})).hexdigest()
     ActionRequest.objects.filter(pk=read.pk).update(
-        plain_pruned_at=timezone.now(), result_output=None, params={}, result_output_sha256=digest
+        plain_pruned_at=timezone.now(),
+        result_output=None,
+        sealed_output="",
+        plain_params={},
+        sealed_params="",
+        result_output_sha256=digest,
     )
     first = as_json("--key", str(key.pk))["steps"][0]
     assert first["output"]["plain_copy"] == "pruned" and first["output"]["sha256"] == digest

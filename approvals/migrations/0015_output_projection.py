@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("approvals", "0011_confirmation_trace_parent"),
+        ("approvals", "0014_personal_data_sealed"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('approvals', '0011_confirmation_trace_parent'),
+        ("approvals", "0012_tool_shadow_deny_rule"),
         ('keys', '0005_key_pepper_ids'),
         ('tenants', '0005_role_groups'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

@@ -47,7 +47,7 @@ def unseal(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("approvals", "0011_confirmation_trace_parent")]
+    dependencies = [("approvals", "0013_action_awaiting_result_index")]
 
     operations = [
         migrations.RenameField("actionrequest", "params", "plain_params"),

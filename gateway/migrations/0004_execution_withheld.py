@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('gateway', '0002_execution_output_copy'),
+        ("gateway", "0003_execution_sealed_output"),
     ]
 
     operations = [
