@@ -82,7 +82,13 @@ def seed(env: dict[str, str], clients: int) -> tuple[list[str], list[str], int]:
     owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
 
     def workspace(n: int):
-        ws = workspace_create(slug=f"bench-{suffix}-{n}", name="Bench", owner=owner, actor=actor)
+        ws = workspace_create(
+            reason="benchmark set-up",
+            slug=f"bench-{suffix}-{n}",
+            name="Bench",
+            owner=owner,
+            actor=actor,
+        )
         with operator_seeding():  # set-up, as an operator at a shell
             tool_create(workspace=ws, actor=actor, name="crm.lookup", level="read")
         return ws

@@ -80,7 +80,9 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
     # governed operations a human would approve through the door.
     with operator_seeding():
         owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-        workspace = workspace_create(slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor)
+        workspace = workspace_create(
+            reason="benchmark set-up", slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor
+        )
         workspace.mode, workspace.writes_enabled = "live", True
         workspace.save()
         automation_settings_update(

@@ -96,7 +96,9 @@ def seed(env: dict[str, str], upstream_port: int) -> dict:
     suffix = uuid.uuid4().hex[:8]
     with operator_seeding():
         owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-        workspace = workspace_create(slug=f"mc-{suffix}", name="Bench", owner=owner, actor=actor)
+        workspace = workspace_create(
+            reason="benchmark set-up", slug=f"mc-{suffix}", name="Bench", owner=owner, actor=actor
+        )
         workspace.mode, workspace.writes_enabled = "live", True
         workspace.save()
         automation_settings_update(

@@ -68,7 +68,9 @@ def seed(requests: int, keys: int):
         username=f"bench-{uuid.uuid4().hex[:8]}", email=f"{uuid.uuid4().hex[:8]}@bench.test"
     )
     slug = f"replay-{uuid.uuid4().hex[:8]}"
-    workspace = workspace_create(slug=slug, name=slug, owner=owner, actor=actor)
+    workspace = workspace_create(
+        reason="benchmark set-up", slug=slug, name=slug, owner=owner, actor=actor
+    )
     with operator_seeding():
         Workspace.objects.filter(pk=workspace.pk).update(writes_enabled=True, mode="live")
         workspace.refresh_from_db()

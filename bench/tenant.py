@@ -56,7 +56,13 @@ def seed(clients: int):
     owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
 
     def workspace(n):
-        ws = workspace_create(slug=f"tenant-{suffix}-{n}", name="Bench", owner=owner, actor=actor)
+        ws = workspace_create(
+            reason="benchmark set-up",
+            slug=f"tenant-{suffix}-{n}",
+            name="Bench",
+            owner=owner,
+            actor=actor,
+        )
         with operator_seeding():
             tool_create(workspace=ws, actor=actor, name="crm.lookup", level="read")
         return ws

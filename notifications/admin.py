@@ -225,6 +225,7 @@ def _endpoint_create(write: AdminWrite) -> WebhookEndpoint:
         events=data["events"],
         actor=write.actor,
         enabled=False,
+        reason=write.reason,
     )
     write.request._warden_issued_secret = issued.secret
     through_door(
@@ -306,7 +307,11 @@ class WebhookEndpointAdmin(WardenModelAdmin):
         for endpoint in queryset:
             if self.has_change_permission(request, endpoint):
                 try:
-                    services.endpoint_reenable(endpoint=endpoint, actor=self.actor(request))
+                    services.endpoint_reenable(
+                        endpoint=endpoint,
+                        actor=self.actor(request),
+                        reason="re-enabled with the admin action (deliveries had failed)",
+                    )
                 except WardenError as exc:  # switched off on purpose: governed to undo
                     self.message_user(request, f"{endpoint.name}: {exc.message}", messages.ERROR)
                     continue
@@ -447,6 +452,7 @@ def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
         actor=write.actor,
         operator=operator,
         rotate_secret=data.get("rotate_secret", False),
+        reason=write.reason,
     )
     request._warden_issued_secret = configured.secret
     if adding and data["enabled"]:

@@ -46,7 +46,7 @@ def export_configure(destination: AuditExportDestination, changes: dict) -> Prop
     )
 
 
-def _export_configure(*, workspace, actor, values, **_):
+def _export_configure(*, workspace, actor, values, reason, **_):
     destination = AuditExportDestination.objects.get(workspace=workspace)
     fields = {
         "kind": destination.kind,
@@ -61,11 +61,12 @@ def _export_configure(*, workspace, actor, values, **_):
         actor=actor,
         # The directory was checked against the operator's roots when it was proposed.
         operator=True,
+        reason=reason,
         **fields,
     ).destination
 
 
-def _export_disable(*, workspace, actor, **_):
+def _export_disable(*, workspace, actor, reason, **_):
     destination = AuditExportDestination.objects.get(workspace=workspace)
     return scheduled_export.destination_configure(
         workspace=workspace,
@@ -76,6 +77,7 @@ def _export_disable(*, workspace, actor, **_):
         batch_size=destination.batch_size,
         actor=actor,
         operator=True,  # the directory is the one an operator set; it does not change
+        reason=reason,
     ).destination
 
 

@@ -134,6 +134,7 @@ def destination_configure(
     batch_size: int = 500,
     operator: bool = False,
     rotate_secret: bool = False,
+    reason: str = "",
 ) -> ConfiguredDestination:
     """Create or change the workspace's destination; the cursor is kept."""
     if kind not in AuditExportDestination.Kind.values:
@@ -191,7 +192,7 @@ def destination_configure(
             target_id=workspace.pk,
             before=before,
             after=destination.snapshot(),
-            reason="signing secret issued" if new_secret else "",
+            reason=f"{reason} (signing secret issued)" if new_secret and reason else reason,
         )
         audit_record_change(event, workspace=workspace, actor=actor)
     return ConfiguredDestination(destination=destination, secret=new_secret)

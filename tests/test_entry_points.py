@@ -42,6 +42,7 @@ OUR_APPS = ("approvals", "audit", "tenants", "keys", "notifications", "gateway",
 
 def tool_create(**fields):
     """Set-up, as an operator would seed the catalog (governance is not tested here)."""
+    fields.setdefault("reason", "test set-up")
     with operator_seeding():
         return catalog.tool_create(**fields)
 
@@ -227,7 +228,9 @@ def agent_client(live_workspace, make_key, key_client):
 
 
 def allowed_with_result(workspace, client) -> ActionRequest:
-    tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    tool_create(
+        reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read"
+    )
     response = client.post(
         "/api/v1/actions", {"tool": "crm.lookup", "params": {"id": 7}}, format="json"
     )
@@ -272,7 +275,7 @@ def test_prune_plain_copies_task_digests_old_params_with_its_entry(live_workspac
 def test_expiry_task_expires_a_due_confirmation_with_its_entry(live_workspace, agent_client):
     from approvals.tasks import expire_confirmations
 
-    tool_create(
+    tool_create(reason="test set-up",
         workspace=live_workspace, actor=SYSTEM, name="crm.update", level="write",
         confirmation="always",
     )  # fmt: skip
@@ -322,6 +325,7 @@ def to_directory(live_workspace, tmp_path, settings):
     settings.WARDEN_EXPORT_DIRECTORY_ROOTS = [str(tmp_path)]
     with operator_seeding():
         destination_configure(
+            reason="test set-up",
             workspace=live_workspace,
             kind="directory",
             directory=str(tmp_path / "acme"),
@@ -383,7 +387,13 @@ def _traffic(key, tool, at, n):
 def test_anomaly_tasks_record_a_finding_with_its_exception_and_entry(live_workspace, make_key):
     from oversight.tasks import detect_anomalies_all
 
-    tool = tool_create(workspace=live_workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    tool = tool_create(
+        reason="test set-up",
+        workspace=live_workspace,
+        actor=SYSTEM,
+        name="crm.lookup",
+        level="read",
+    )
     key, _ = make_key(live_workspace, scopes=["actions:read"])
     window = NOW.replace(minute=0) - timedelta(hours=1)
     for day in range(14, 0, -1):
@@ -414,7 +424,9 @@ def test_removing_a_member_revokes_their_keys_with_the_entries(
     leaving = make_member(workspace, Role.MEMBER)
     key, _ = make_key(workspace, owner=leaving)
     membership = Membership.objects.get(workspace=workspace, user=leaving)
-    response = user_client(owner, workspace).delete(f"/api/v1/members/{membership.pk}")
+    response = user_client(owner, workspace).delete(
+        f"/api/v1/members/{membership.pk}", {"reason": "test change"}, format="json"
+    )
     assert response.status_code in (200, 204), response.content
     key.refresh_from_db()
     assert key.revoked_at is not None
@@ -437,7 +449,11 @@ def test_revoke_selected_revokes_with_one_entry_per_key(workspace, make_key):
     keys = [make_key(workspace)[0] for _ in range(2)]
     response = browser(owner).post(
         "/admin/keys/machinekey/",
-        {"action": "revoke_selected", "_selected_action": [k.pk for k in keys]},
+        {
+            "reason": "test change",
+            "action": "revoke_selected",
+            "_selected_action": [k.pk for k in keys],
+        },
         follow=True,
     )
     assert response.status_code == 200

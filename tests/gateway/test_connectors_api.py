@@ -73,7 +73,7 @@ def test_secret_never_in_reads_audit_or_logs(admin_client, create, approved, cap
     detail = admin_client.get(f"/api/v1/connectors/{created['id']}")
     patched = admin_client.patch(
         f"/api/v1/connectors/{created['id']}",
-        {"headers": {"Authorization": SECRET + "-2"}},
+        {"reason": "test change", "headers": {"Authorization": SECRET + "-2"}},
         format="json",
     )
     assert patched.status_code == 202
@@ -103,7 +103,9 @@ def test_credentials_are_encrypted_at_rest(create):
 def test_patch_replaces_headers_and_records_it(admin_client, create, approved):
     created = create().json()
     response = admin_client.patch(
-        f"/api/v1/connectors/{created['id']}", {"headers": {"X-Api-Key": "k" * 20}}, format="json"
+        f"/api/v1/connectors/{created['id']}",
+        {"reason": "test change", "headers": {"X-Api-Key": "k" * 20}},
+        format="json",
     )
     approved(response)
     assert admin_client.get(f"/api/v1/connectors/{created['id']}").json()["headers"] == [
@@ -140,7 +142,12 @@ def test_duplicate_name_is_a_conflict(admin_client, create, api_error):
 
 def test_delete_removes_connector_and_audits(admin_client, create):
     created = create().json()
-    assert admin_client.delete(f"/api/v1/connectors/{created['id']}").status_code == 204
+    assert (
+        admin_client.delete(
+            f"/api/v1/connectors/{created['id']}", {"reason": "test change"}, format="json"
+        ).status_code
+        == 204
+    )
     assert not Connector.objects.exists()
     assert AuditEntry.objects.filter(action="connector.deleted").exists()
 

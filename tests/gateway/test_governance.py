@@ -97,7 +97,7 @@ def test_the_plaintext_is_nowhere_but_the_upstream_call(
     existing = make_connector(gw_workspace, name="other")
     rotated = proposer.patch(
         f"/api/v1/connectors/{existing.pk}",
-        {"headers": {"Authorization": NEW_SECRET}},
+        {"reason": "test change", "headers": {"Authorization": NEW_SECRET}},
         format="json",
     )
     assert rotated.json()["governed_operations"] == ["warden.connector.change_credentials"]
@@ -141,7 +141,9 @@ def test_a_new_url_waits_and_then_disables_the_imported_tools(
     gw_workspace, synced, proposer, approver, approve, upstream
 ):
     other = upstream.url.replace("/mcp", "/v2/mcp")
-    response = proposer.patch(f"/api/v1/connectors/{synced.pk}", {"url": other}, format="json")
+    response = proposer.patch(
+        f"/api/v1/connectors/{synced.pk}", {"reason": "test change", "url": other}, format="json"
+    )
     confirmation = _confirmation(response)
     assert response.json()["governed_operations"] == ["warden.connector.change_url"]
     synced.refresh_from_db()
@@ -216,7 +218,7 @@ def test_other_workspace_can_neither_propose_nor_approve(
         api_error(
             client.patch(
                 f"/api/v1/connectors/{connector.pk}",
-                {"headers": {"Authorization": NEW_SECRET}},
+                {"reason": "test change", "headers": {"Authorization": NEW_SECRET}},
                 format="json",
             ),
             404,
@@ -280,19 +282,29 @@ def test_the_guard_refuses_a_write_around_the_door(gw_workspace, make_connector,
         with pytest.raises(WardenError, match="loosens governance") as refused:
             if path == "save":
                 connector_update(
-                    connector=connector, actor=SYSTEM, changes={"url": "http://127.0.0.1:1/mcp"}
+                    reason="test set-up",
+                    connector=connector,
+                    actor=SYSTEM,
+                    changes={"url": "http://127.0.0.1:1/mcp"},
                 )
             else:
                 Connector.objects.filter(pk=connector.pk).update(url="http://127.0.0.1:1/mcp")
         assert refused.value.detail["operations"] == ["warden.connector.change_url"]
         with pytest.raises(WardenError, match="loosens governance"):
             connector_update(
+                reason="test set-up",
                 connector=connector,
                 actor=SYSTEM,
                 changes={"headers": {"Authorization": NEW_SECRET}},
             )
         with pytest.raises(WardenError, match="loosens governance"):
-            connector_create(workspace=gw_workspace, actor=SYSTEM, name="sneaky", url=connector.url)
+            connector_create(
+                reason="test set-up",
+                workspace=gw_workspace,
+                actor=SYSTEM,
+                name="sneaky",
+                url=connector.url,
+            )
     finally:
         _GRANTS.reset(token)
     assert Connector.objects.get().url == connector.url
@@ -305,6 +317,7 @@ def test_the_admin_files_a_new_connector_for_approval(gw_workspace, upstream):
     response = client.post(
         "/admin/gateway/connector/add/",
         {
+            "reason": "test change",
             "workspace": str(gw_workspace.pk),
             "name": "crm",
             "kind": "mcp",

@@ -179,6 +179,7 @@ class World:
     def tool(self):
         with operator_seeding():
             return tool_create(
+                reason="test set-up",
                 workspace=self.workspace,
                 actor=SYSTEM,
                 name="victimcrm.update",
@@ -260,7 +261,9 @@ class World:
         """A policy version of A (a narrowing settings change, applied at once)."""
         document = export_document(self.workspace)
         document["settings"]["confirmation_ttl"] = 3600
-        version = policy_apply(workspace=self.workspace, document=document, actor=SYSTEM).version
+        version = policy_apply(
+            reason="test set-up", workspace=self.workspace, document=document, actor=SYSTEM
+        ).version
         # Numbers are per workspace and B has versions of its own (every applied change
         # is one): number A's past all of them, so B asking for it must find nothing.
         others = PolicyVersion.objects.exclude(workspace=self.workspace).aggregate(
@@ -302,6 +305,7 @@ class World:
     @cached_property
     def invitation(self):
         return invitation_create(
+            reason="test set-up",
             workspace=self.workspace,
             user=self._make_user("victim-invitee@example.test"),
             role=Role.MEMBER,
@@ -327,7 +331,7 @@ class World:
     @cached_property
     def automation(self):
         return automation_settings_update(
-            workspace=self.workspace, actor=SYSTEM, changes={}, operator=True
+            reason="test set-up", workspace=self.workspace, actor=SYSTEM, changes={}, operator=True
         )
 
     @cached_property
@@ -410,6 +414,7 @@ class World:
     @cached_property
     def oauth_grant(self):
         issued = key_create(
+            reason="test set-up",
             workspace=self.workspace,
             name="OAuth: victim client",
             owner=self.owner,
@@ -1225,6 +1230,7 @@ def intruders(make_workspace, make_key):
     workspace_b = make_workspace(slug="intruder-b", writes_enabled=True, mode="live")
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace_b,
             actor=SYSTEM,
             name="crm.update",
@@ -1411,8 +1417,12 @@ def test_member_of_both_sees_each_only_when_named_and_permitted(
 ):
     user = make_user()
     with operator_seeding():
-        membership_add(workspace=victim, user=user, role=Role.MEMBER, actor=SYSTEM)
-        membership_add(workspace=intruder, user=user, role=Role.AUDITOR, actor=SYSTEM)
+        membership_add(
+            reason="test set-up", workspace=victim, user=user, role=Role.MEMBER, actor=SYSTEM
+        )
+        membership_add(
+            reason="test set-up", workspace=intruder, user=user, role=Role.AUDITOR, actor=SYSTEM
+        )
     client = user_client(user)
     assert client.get("/api/v1/audit").json()["error"]["code"] == "workspace_required"
     mine = client.get("/api/v1/audit", HTTP_X_WARDEN_WORKSPACE=intruder.slug)
