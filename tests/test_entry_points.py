@@ -132,7 +132,16 @@ def test_the_readme_break_glass_examples_work_on_a_fresh_database(monkeypatch, k
 
 @pytest.fixture
 def acme(db):
-    run("createworkspace", "acme", "--name", "Acme", "--owner", "boss@acme.test")
+    run(
+        "createworkspace",
+        "acme",
+        "--name",
+        "Acme",
+        "--owner",
+        "boss@acme.test",
+        "--reason",
+        "test change",
+    )
     return Workspace.objects.get(slug="acme")
 
 
@@ -140,7 +149,7 @@ def acme(db):
 def test_a_refused_addmember_leaves_no_user_and_no_record(acme):
     entries = AuditEntry.objects.filter(workspace=acme).count()
     with pytest.raises(CommandError):
-        run("addmember", "acme", "eve@acme.test", "--role", "owner")
+        run("addmember", "acme", "eve@acme.test", "--role", "owner", "--reason", "test change")
     assert not User.objects.filter(email="eve@acme.test").exists()
     assert AuditEntry.objects.filter(workspace=acme).count() == entries
     assert not overrides(acme).exists()
@@ -151,7 +160,7 @@ def test_a_refused_createkey_leaves_no_key_and_no_record(acme):
     with pytest.raises(CommandError):
         run(
             "createkey", "acme", "--name", "root", "--owner", "boss@acme.test",
-            "--scopes", "workspace:admin",
+            "--scopes", "workspace:admin", "--reason", "test change",
         )  # fmt: skip
     assert not MachineKey.objects.filter(workspace=acme).exists()
     assert not audit(acme, "key.created").exists()

@@ -122,7 +122,9 @@ def test_renaming_a_tool_is_governed(workspace, session, make_tool):
 
 def test_creating_a_conditional_tool_whose_condition_never_holds_is_governed(workspace, session):
     body = {"name": "ops.wipe", "level": "write", "confirmation": "conditional"}
-    response = session.post("/api/v1/tools", {**body, "condition": "false"}, format="json")
+    response = session.post(
+        "/api/v1/tools", {"reason": "test change", **body, "condition": "false"}, format="json"
+    )
     _governed(response, "warden.tool.create")
     assert not Tool.objects.filter(name="ops.wipe").exists()
 
@@ -170,6 +172,7 @@ def test_renaming_a_tool_in_the_admin_is_governed(workspace, owner, make_tool):
     client = Client()
     client.force_login(owner)
     data = {
+        "reason": "test change",
         "name": "crm.payroll_export",
         "description": "",
         "level": "read",
@@ -310,7 +313,13 @@ def test_repointing_the_webhook_is_governed(workspace, admin_session, endpoint, 
 
 
 def test_renaming_the_webhook_applies_at_once(workspace, admin_session, endpoint):
-    data = {"name": "renamed", "url": endpoint.url, "events": endpoint.events, "enabled": "on"}
+    data = {
+        "reason": "test change",
+        "name": "renamed",
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "enabled": "on",
+    }
     admin_session.post(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/", data)
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).name == "renamed"
     assert not ActionRequest.objects.filter(status="pending").exists()

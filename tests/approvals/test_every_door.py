@@ -247,6 +247,8 @@ DOORS: dict[str, Door] = {
             c.agent.owner.email,
             "--scopes",
             "tools:write",
+            "--reason",
+            "test change",
         ),
         lambda c: _command(
             "createkey",
@@ -257,6 +259,8 @@ DOORS: dict[str, Door] = {
             c.agent.owner.email,
             "--scopes",
             "actions:read",
+            "--reason",
+            "test change",
         ),
         lambda c: sorted(MachineKey.objects.filter(workspace=c.workspace).values_list("name")),
         filed=False,
@@ -424,8 +428,18 @@ DOORS: dict[str, Door] = {
         _members,
     ),
     "command addmember: an approver / a member": Door(
-        lambda c: _command("addmember", c.workspace.slug, "n@x.test", "--role", "approver"),
-        lambda c: _command("addmember", c.workspace.slug, "n@x.test", "--role", "member"),
+        lambda c: _command(
+            "addmember",
+            c.workspace.slug,
+            "n@x.test",
+            "--role",
+            "approver",
+            "--reason",
+            "test change",
+        ),
+        lambda c: _command(
+            "addmember", c.workspace.slug, "n@x.test", "--role", "member", "--reason", "test change"
+        ),
         _members,
         filed=False,
     ),

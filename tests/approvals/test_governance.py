@@ -231,7 +231,7 @@ def test_creating_an_admin_key_is_governed_and_its_secret_goes_to_its_owner(
     workspace, owner, second_owner, user_client, approve
 ):
     client = user_client(owner, workspace)
-    body = {"name": "root-agent", "scopes": ["workspace:admin"]}
+    body = {"reason": "test change", "name": "root-agent", "scopes": ["workspace:admin"]}
     first = client.post("/api/v1/keys", body, format="json")
     assert first.status_code == 202
     assert not MachineKey.objects.filter(name="root-agent").exists()
@@ -264,7 +264,7 @@ def test_plain_keys_are_created_at_once(workspace, owner, user_client):
 def test_unattended_keys_must_be_narrow_and_short_lived(
     workspace, owner, user_client, scopes, expires_in_days
 ):
-    body = {"name": "robot", "scopes": scopes, "unattended_mode": True}
+    body = {"reason": "test change", "name": "robot", "scopes": scopes, "unattended_mode": True}
     if expires_in_days:
         body["expires_at"] = (timezone.now() + timedelta(days=expires_in_days)).isoformat()
     response = user_client(owner, workspace).post("/api/v1/keys", body, format="json")
@@ -274,6 +274,7 @@ def test_unattended_keys_must_be_narrow_and_short_lived(
 def test_unattended_key_creation_is_governed(workspace, owner, make_member, user_client, approve):
     client = user_client(owner, workspace)
     body = {
+        "reason": "test change",
         "name": "robot",
         "scopes": ["actions:read"],
         "unattended_mode": True,
@@ -371,12 +372,23 @@ def test_minted_keys_are_bounded_by_their_minter(workspace, make_key, key_client
         {"rate_limit_per_minute": 100_000},
     ]
     for change in wider:
-        body = {**base, "allowed_ips": ["127.0.0.1/32"], "expires_at": narrow_expiry, **change}
+        body = {
+            "reason": "test change",
+            **base,
+            "allowed_ips": ["127.0.0.1/32"],
+            "expires_at": narrow_expiry,
+            **change,
+        }
         body = {k: v for k, v in body.items() if v is not None}
         response = client.post("/api/v1/keys", body, format="json")
         assert code(response) == "forbidden_by_scope", (change, response.json())
     assert not MachineKey.objects.filter(name="wide").exists()
-    ok = {**base, "allowed_ips": ["127.0.0.1/32"], "expires_at": narrow_expiry}
+    ok = {
+        "reason": "test change",
+        **base,
+        "allowed_ips": ["127.0.0.1/32"],
+        "expires_at": narrow_expiry,
+    }
     assert client.post("/api/v1/keys", ok, format="json").status_code == 201
 
 
@@ -552,7 +564,13 @@ def test_an_approval_given_in_dry_run_is_void_once_live(
 def test_createkey_refuses_a_governance_scope_without_break_glass(workspace, owner):
     with pytest.raises(Exception, match="loosens governance"):
         call_command(
-            "createkey", workspace.slug, name="root", owner=owner.email, scopes="workspace:admin"
+            "createkey",
+            workspace.slug,
+            "--reason",
+            "test change",
+            name="root",
+            owner=owner.email,
+            scopes="workspace:admin",
         )
     assert not MachineKey.objects.filter(name="root").exists()
 
@@ -561,6 +579,8 @@ def test_createkey_with_break_glass_is_recorded_as_such(workspace, owner, capsys
     call_command(
         "createkey",
         workspace.slug,
+        "--reason",
+        "test change",
         name="root",
         owner=owner.email,
         scopes="workspace:admin",

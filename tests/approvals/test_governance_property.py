@@ -114,7 +114,11 @@ def test_machine_keys_never_loosen_their_own_leash(steps):
         elif kind == "workspace" and change:
             governor_client.patch("/api/v1/workspace", change, format="json")
         elif kind == "key":
-            governor_client.post("/api/v1/keys", {"name": f"k{next(_n)}", **change}, format="json")
+            governor_client.post(
+                "/api/v1/keys",
+                {"reason": "test change", "name": f"k{next(_n)}", **change},
+                format="json",
+            )
     for name in needed_a_human:
         assert _ask(agent_client, name) != 200, (name, steps)
 

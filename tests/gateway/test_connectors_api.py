@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def _create(client, **body):
     payload = {
+        "reason": "test change",
         "name": "crm",
         "kind": "mcp",
         "url": "http://127.0.0.1:9/mcp",

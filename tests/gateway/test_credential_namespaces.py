@@ -35,6 +35,7 @@ def b_admin(gw_workspace, gw_admin, user_client):
 
 def _propose(client, upstream, reference):
     body = {
+        "reason": "test change",
         "name": "crm",
         "kind": "mcp",
         "url": upstream.url,

@@ -59,7 +59,9 @@ def test_an_agent_key_proposes_and_another_human_applies_exactly_once(
     gw_workspace, upstream, agent_key, approver, approve, api_error
 ):
     key, client = agent_key
-    response = client.post("/api/v1/connectors", {**BODY, "url": upstream.url}, format="json")
+    response = client.post(
+        "/api/v1/connectors", {"reason": "test change", **BODY, "url": upstream.url}, format="json"
+    )
     confirmation = _confirmation(response)
     assert response.json()["governed_operations"] == ["warden.connector.create"]
     assert not Connector.objects.exists()
@@ -84,7 +86,11 @@ def test_one_admin_alone_cannot_add_a_connector(
     gw_workspace, gw_admin, proposer, upstream, approve, api_error
 ):
     confirmation = _confirmation(
-        proposer.post("/api/v1/connectors", {**BODY, "url": upstream.url}, format="json")
+        proposer.post(
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": upstream.url},
+            format="json",
+        )
     )
     api_error(approve(gw_admin, gw_workspace, confirmation.pk), 403, "four_eyes")
     assert not Connector.objects.exists()
@@ -93,7 +99,9 @@ def test_one_admin_alone_cannot_add_a_connector(
 def test_the_plaintext_is_nowhere_but_the_upstream_call(
     gw_workspace, proposer, approver, approve, upstream, make_connector, user_client
 ):
-    created = proposer.post("/api/v1/connectors", {**BODY, "url": upstream.url}, format="json")
+    created = proposer.post(
+        "/api/v1/connectors", {"reason": "test change", **BODY, "url": upstream.url}, format="json"
+    )
     existing = make_connector(gw_workspace, name="other")
     rotated = proposer.patch(
         f"/api/v1/connectors/{existing.pk}",
@@ -226,7 +234,9 @@ def test_other_workspace_can_neither_propose_nor_approve(
         )
     confirmation = _confirmation(
         proposer.post(
-            "/api/v1/connectors", {**BODY, "name": "crm2", "url": upstream.url}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "name": "crm2", "url": upstream.url},
+            format="json",
         )
     )
     api_error(approve(foreign_admin, other_workspace, confirmation.pk), 404, "not_found")
@@ -239,7 +249,9 @@ def test_bad_input_is_refused_before_anyone_is_asked(
 ):
     api_error(
         proposer.post(
-            "/api/v1/connectors", {**BODY, "url": "http://evil.example.com/mcp"}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": "http://evil.example.com/mcp"},
+            format="json",
         ),
         400,
         "validation_error",
@@ -247,7 +259,9 @@ def test_bad_input_is_refused_before_anyone_is_asked(
     make_connector(gw_workspace)
     api_error(
         proposer.post(
-            "/api/v1/connectors", {**BODY, "url": "http://127.0.0.1:9/mcp"}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": "http://127.0.0.1:9/mcp"},
+            format="json",
         ),
         409,
         "conflict",
@@ -262,7 +276,9 @@ def test_revoked_key_cannot_propose(gw_workspace, make_key, key_client, api_erro
     key_revoke(key=key, actor=SYSTEM, reason="gone")
     api_error(
         key_client(plaintext).post(
-            "/api/v1/connectors", {**BODY, "url": upstream.url}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": upstream.url},
+            format="json",
         ),
         401,
         "key_revoked",
@@ -346,7 +362,7 @@ def test_the_confirmed_recall_of_an_approved_connector_answers_it_exactly_once(
     gw_workspace, upstream, agent_key, approver, approve, api_error
 ):
     _, client = agent_key
-    body = {**BODY, "url": upstream.url}
+    body = {"reason": "test change", **BODY, "url": upstream.url}
     first = client.post("/api/v1/connectors", body, format="json")
     pending = _recall(client, "post", "/api/v1/connectors", body, first)
     api_error(pending, 409, "confirmation_pending")
@@ -368,7 +384,7 @@ def test_a_recall_with_other_header_values_is_refused(
     gw_workspace, upstream, agent_key, approver, approve, api_error
 ):
     _, client = agent_key
-    body = {**BODY, "url": upstream.url}
+    body = {"reason": "test change", **BODY, "url": upstream.url}
     first = client.post("/api/v1/connectors", body, format="json")
     assert approve(approver, gw_workspace, _confirmation(first).pk).status_code == 200
     swapped = {**body, "headers": {"Authorization": NEW_SECRET}}
@@ -387,7 +403,7 @@ def test_the_confirmed_recall_of_new_credentials_answers_once(
     _, client = agent_key
     connector = make_connector(gw_workspace)
     path = f"/api/v1/connectors/{connector.pk}"
-    body = {"headers": {"Authorization": NEW_SECRET}}
+    body = {"reason": "test change", "headers": {"Authorization": NEW_SECRET}}
     first = client.patch(path, body, format="json")
     assert first.json()["governed_operations"] == ["warden.connector.change_credentials"]
     other = {"headers": {"Authorization": NEW_SECRET + "-other"}}

@@ -45,7 +45,7 @@ def test_removing_hosts_applies_at_once(owner_client, gw_workspace, allow_hosts)
 def test_adding_a_host_waits_for_a_second_owner(
     owner_client, owner, gw_workspace, make_member, approve, api_error
 ):
-    body = {"outbound_hosts": ["127.0.0.1", "crm.example.com"]}
+    body = {"reason": "test change", "outbound_hosts": ["127.0.0.1", "crm.example.com"]}
     first = owner_client.patch(URL, body, format="json")
     assert first.status_code == 202, first.json()
     assert first.json()["governed_operations"] == ["warden.workspace.widen_outbound_hosts"]

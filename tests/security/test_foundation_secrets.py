@@ -76,6 +76,8 @@ def test_no_key_secret_leaks_anywhere_in_a_session(
         "--name=cli-bot",
         f"--owner={owner.email}",
         "--scopes=actions:read",
+        "--reason",
+        "test change",
         stdout=out,
     )
     issued.append(last_line(out.getvalue()))
