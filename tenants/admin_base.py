@@ -112,9 +112,7 @@ class AdminWrite:
         """The fields the person changed, with their new values."""
         if self.form is None:
             return {}
-        return {
-            f: self.form.cleaned_data[f] for f in self.form.changed_data if f != REASON_FIELD
-        }
+        return {f: self.form.cleaned_data[f] for f in self.form.changed_data if f != REASON_FIELD}
 
 
 ServiceCall = Callable[[AdminWrite], Any]
@@ -277,8 +275,12 @@ class WardenModelAdmin(admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         """The model form plus a required `reason` (a form error when blank; the
         service refuses a blank one all the same, audit.services.require_reason)."""
-        if kwargs.get("fields") is None:
+        # `fields=None` is Django's own call from get_fields(): left as it is (asking
+        # get_fieldsets here would recurse).
+        if "fields" not in kwargs:
             kwargs["fields"] = flatten_fieldsets(self.get_fieldsets(request, obj))
+        if kwargs["fields"] is None:
+            return super().get_form(request, obj, change=change, **kwargs)
         kwargs["fields"] = [f for f in kwargs["fields"] if f != REASON_FIELD]
         form = super().get_form(request, obj, change=change, **kwargs)
         if not self._asks_reason(request, obj):

@@ -187,7 +187,11 @@ def test_other_workspace_sees_nothing(
         assert client.get("/api/v1/connectors").json()["results"] == []
         url = f"/api/v1/connectors/{created['id']}"
         api_error(client.get(url), 404, "not_found")
-        api_error(client.patch(url, {"enabled": False}, format="json"), 404, "not_found")
-        api_error(client.delete(url), 404, "not_found")
+        api_error(
+            client.patch(url, {"reason": "test change", "enabled": False}, format="json"),
+            404,
+            "not_found",
+        )
+        api_error(client.delete(url, {"reason": "test change"}, format="json"), 404, "not_found")
         api_error(client.post(url + "/sync"), 404, "not_found")
     assert Connector.objects.get().enabled is True

@@ -168,13 +168,17 @@ def test_narrowing_changes_apply_at_once(gw_workspace, proposer, make_connector)
         gw_workspace, headers={"Authorization": SECRET, "X-Tenant": "acme-tenant"}
     )
     url = f"/api/v1/connectors/{connector.pk}"
-    dropped = proposer.patch(url, {"headers": {"Authorization": SECRET}}, format="json")
+    dropped = proposer.patch(
+        url, {"reason": "test change", "headers": {"Authorization": SECRET}}, format="json"
+    )
     assert dropped.status_code == 200, dropped.json()
     assert dropped.json()["headers"] == ["Authorization"]
     assert stored_headers(Connector.objects.get()) == {"Authorization": SECRET}
-    off = proposer.patch(url, {"enabled": False, "declared_tools": []}, format="json")
+    off = proposer.patch(
+        url, {"reason": "test change", "enabled": False, "declared_tools": []}, format="json"
+    )
     assert off.status_code == 200 and off.json()["enabled"] is False
-    assert proposer.delete(url).status_code == 204
+    assert proposer.delete(url, {"reason": "test change"}, format="json").status_code == 204
     assert not Connector.objects.exists()
     assert not ActionRequest.objects.exists()
 
@@ -187,8 +191,11 @@ def test_switching_a_connector_back_on_waits_for_another_human(
     connector = make_connector(gw_workspace)
     _, client = agent_key
     url = f"/api/v1/connectors/{connector.pk}"
-    assert client.patch(url, {"enabled": False}, format="json").status_code == 200
-    response = client.patch(url, {"enabled": True}, format="json")
+    assert (
+        client.patch(url, {"reason": "test change", "enabled": False}, format="json").status_code
+        == 200
+    )
+    response = client.patch(url, {"reason": "test change", "enabled": True}, format="json")
     confirmation = _confirmation(response)
     assert response.json()["governed_operations"] == ["warden.connector.enable"]
     assert Connector.objects.get().enabled is False

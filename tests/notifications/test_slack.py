@@ -474,6 +474,7 @@ def test_turning_slack_on_in_the_admin_waits_for_a_second_person_and_hides_the_t
     session = Client()
     session.force_login(owner)
     form = {
+        "reason": "test change",
         "email_notifications": "on",
         "slack_enabled": "on",
         "slack_team_id": TEAM,
