@@ -310,7 +310,7 @@ class WebhookEndpointAdmin(WardenModelAdmin):
                     services.endpoint_reenable(
                         endpoint=endpoint,
                         actor=self.actor(request),
-                        reason="re-enabled with the admin action (deliveries had failed)",
+                        reason="re-enabled",  # the action itself is the why: lift a fault
                     )
                 except WardenError as exc:  # switched off on purpose: governed to undo
                     self.message_user(request, f"{endpoint.name}: {exc.message}", messages.ERROR)
