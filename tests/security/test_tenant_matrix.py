@@ -536,7 +536,13 @@ api(
 api("api/v1/session", "delete", OWN, "workspace", ok=(200, 204))
 api("api/v1/whoami", "get", LIST, "workspace")
 api("api/v1/workspace", "get", LIST, "workspace")
-api("api/v1/workspace", "patch", OWN, "workspace", body={"name": "Renamed by its own admin"})
+api(
+    "api/v1/workspace",
+    "patch",
+    OWN,
+    "workspace",
+    body={"name": "Renamed by its own admin", "reason": "own"},
+)
 api(
     "api/v1/workspace",
     "patch",
@@ -560,7 +566,11 @@ api(
     "post",
     OWN,
     "membership",
-    body={"email": "new-{who}@example.test", "role": "member"},  # {who}: key or session
+    body={
+        "email": "new-{who}@example.test",
+        "role": "member",
+        "reason": "own",
+    },  # {who}: key or session
     ok=(200, 201),
 )
 _api_object("api/v1/members/<uuid:pk>", "get", "membership")
@@ -577,7 +587,7 @@ api(
     "post",
     OWN,
     "key",
-    body={"name": "bot", "scopes": ["actions:read"]},
+    body={"name": "bot", "scopes": ["actions:read"], "reason": "own"},
     ok=(200, 201),
 )
 api(
@@ -665,7 +675,7 @@ api(
     "post",
     OWN,
     "tool",
-    body={"name": "intruder.own_tool", "level": "read"},
+    body={"name": "intruder.own_tool", "level": "read", "reason": "own"},
     ok=(200, 201, 202),
 )
 _api_object("api/v1/tools/<uuid:pk>", "get", "tool")
@@ -774,7 +784,7 @@ api(
     "post",
     OWN,
     "connector",
-    body={"name": "intruderconn", "url": "https://intruder.example.test/mcp"},
+    body={"name": "intruderconn", "url": "https://intruder.example.test/mcp", "reason": "own"},
     ok=(200, 201, 202, 400, 403),  # governed, and the URL may be refused: never A's
 )
 _api_object("api/v1/connectors/<uuid:pk>", "get", "connector")
