@@ -90,12 +90,19 @@ def seed(env: dict[str, str], clients: int) -> tuple[list[str], list[str], int]:
             actor=actor,
         )
         with operator_seeding():  # set-up, as an operator at a shell
-            tool_create(workspace=ws, actor=actor, name="crm.lookup", level="read")
+            tool_create(
+                reason="benchmark set-up",
+                workspace=ws,
+                actor=actor,
+                name="crm.lookup",
+                level="read",
+            )
         return ws
 
     def key(ws, n: int) -> str:
         with operator_seeding():
             return key_create(
+                reason="benchmark set-up",
                 workspace=ws,
                 name=f"bench-agent-{n}",
                 owner=owner,

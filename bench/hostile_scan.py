@@ -107,8 +107,15 @@ def setup(database_url: str):
         reason="benchmark set-up", slug=f"scan-{suffix}", name="Bench", owner=owner, actor=actor
     )
     with operator_seeding():  # set-up, as an operator at a shell
-        tool_create(workspace=workspace, actor=actor, name="crm.lookup", level="read")
+        tool_create(
+            reason="benchmark set-up",
+            workspace=workspace,
+            actor=actor,
+            name="crm.lookup",
+            level="read",
+        )
         issued = key_create(
+            reason="benchmark set-up",
             workspace=workspace,
             name="bench-agent",
             owner=owner,

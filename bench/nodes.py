@@ -74,9 +74,16 @@ def seed(env: dict[str, str]) -> list[str]:
             owner=owner,
             actor=actor,
         )
-        tool_create(workspace=workspace, actor=actor, name="crm.lookup", level="read")
+        tool_create(
+            reason="benchmark set-up",
+            workspace=workspace,
+            actor=actor,
+            name="crm.lookup",
+            level="read",
+        )
         keys = [
             key_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 name=f"bench-agent-{n}",
                 owner=owner,

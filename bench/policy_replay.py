@@ -76,6 +76,7 @@ def seed(requests: int, keys: int):
         workspace.refresh_from_db()
         tools = [
             tool_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 actor=actor,
                 name="billing.refund",
@@ -85,6 +86,7 @@ def seed(requests: int, keys: int):
                 summary_template="Refund {params.amount}",
             ),
             tool_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 actor=actor,
                 name="crm.update",
@@ -92,11 +94,20 @@ def seed(requests: int, keys: int):
                 deny_condition="params.stage == 'deleted'",
                 deny_reason="no deletes",
             ),
-            tool_create(workspace=workspace, actor=actor, name="crm.lookup"),
-            tool_create(workspace=workspace, actor=actor, name="email.send", level="external"),
+            tool_create(
+                reason="benchmark set-up", workspace=workspace, actor=actor, name="crm.lookup"
+            ),
+            tool_create(
+                reason="benchmark set-up",
+                workspace=workspace,
+                actor=actor,
+                name="email.send",
+                level="external",
+            ),
         ]
         made = [
             key_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 name=f"agent-{i}",
                 owner=owner,

@@ -62,6 +62,7 @@ def seed(env: dict[str, str], waiters: int) -> tuple[list[tuple[str, str]], str]
     def key(ws, name: str) -> str:
         with operator_seeding():
             return key_create(
+                reason="benchmark set-up",
                 workspace=ws,
                 name=name,
                 owner=owner,
@@ -75,6 +76,7 @@ def seed(env: dict[str, str], waiters: int) -> tuple[list[tuple[str, str]], str]
         waiting.writes_enabled = True
         waiting.save()
         tool_create(
+            reason="benchmark set-up",
             workspace=waiting,
             actor=actor,
             name="email.send",
