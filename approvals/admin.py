@@ -41,7 +41,7 @@ def _tool_update(write: AdminWrite) -> Tool | None:
 
 
 def _tool_delete(write: AdminWrite) -> None:
-    catalog.tool_delete(tool=write.obj, actor=write.actor)
+    catalog.tool_delete(tool=write.obj, actor=write.actor, reason=write.reason)
 
 
 @admin.register(Tool)

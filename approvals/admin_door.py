@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from approvals import door
 from approvals.door import Proposal
 from common.errors import WardenError
+from tenants.admin_base import reason_of
 from tenants.models import Workspace
 
 
@@ -25,7 +26,10 @@ def through_door(
     message follows."""
     try:
         result = door.governed_change(
-            workspace=workspace, actor=model_admin.actor(request), proposal=proposal, reason=reason
+            workspace=workspace,
+            actor=model_admin.actor(request),
+            proposal=proposal,
+            reason=reason or reason_of(request),
         )
     except WardenError as exc:
         model_admin.refuse(request, exc)

@@ -117,20 +117,20 @@ def _membership_update(*, workspace, actor, target_id, values, reason, **_):
     )
 
 
-def _membership_delete(*, workspace, actor, target_id, **_):
+def _membership_delete(*, workspace, actor, target_id, reason, **_):
     membership = Membership.objects.filter(workspace=workspace, pk=target_id).first()
     if membership is not None:
-        tenant_services.membership_remove(membership=membership, actor=actor)
+        tenant_services.membership_remove(membership=membership, actor=actor, reason=reason)
 
 
 def _invitation_snapshot(invitation: Invitation) -> dict:
     return invitation.snapshot()
 
 
-def _invitation_create(*, workspace, actor, values, **_):
+def _invitation_create(*, workspace, actor, values, reason, **_):
     user = get_user_model().objects.get(pk=values["user_id"])
     return tenant_services.invitation_create(
-        workspace=workspace, user=user, role=values["role"], actor=actor
+        workspace=workspace, user=user, role=values["role"], actor=actor, reason=reason
     )
 
 

@@ -76,5 +76,9 @@ def load_demo_tools(*, workspace: Workspace, actor: Actor) -> list[Tool]:
     created = []
     for spec in DEMO_TOOLS:
         if spec["name"] not in existing:
-            created.append(tool_create(workspace=workspace, actor=actor, **spec))
+            created.append(
+                tool_create(
+                    workspace=workspace, actor=actor, reason="demo: seeded by load_demo", **spec
+                )
+            )
     return created

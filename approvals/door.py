@@ -44,7 +44,7 @@ from approvals.models import ActionRequest, ConfirmationRequest, PolicyVersion, 
 from approvals.outcome import Outcome
 from approvals.policy import versions
 from audit.models import ExceptionRecord
-from audit.services import exception_record
+from audit.services import exception_record, require_reason
 from common.actor import Actor
 from common.errors import WardenError
 from tenants.models import Workspace
@@ -232,6 +232,10 @@ def governed_change(
         return DoorResult(
             True, result, operations=tuple((action.params or {}).get("operations", ()))
         )
+    # Every change says why (audit.services.require_reason, which also guards each
+    # change's version log): asked here first, so nothing is filed for a second human,
+    # and no check runs, without one. A break-glass reason stands for it.
+    reason = require_reason(reason or break_glass)
     check = _CHECKS.get((str(proposal.target), proposal.verb))
     if check is not None:
         check(
@@ -335,6 +339,13 @@ def _break_glass_apply(actor, proposal, operations, common, why: str) -> DoorRes
     return DoorResult(True, result, operations=tuple(sorted(op.name for op in operations)))
 
 
+def _approved_reason(action: ActionRequest) -> str:
+    """The proposer's why, kept in the change's version log, and who approved it."""
+    filed = f"request {action.pk} by {action.requested_by}, approved"
+    why = (action.reason or "").strip()
+    return f"{why} ({filed})" if why else filed
+
+
 def apply_approved(*, confirmation: ConfirmationRequest, action: ActionRequest, actor: Actor):
     """Approval hook: the threshold is met, so the proposal takes effect now, in the
     approval's transaction, with the approver as the actor of record."""
@@ -357,7 +368,7 @@ def apply_approved(*, confirmation: ConfirmationRequest, action: ActionRequest, 
             verb=params["verb"],
             target_id=params.get("target_id"),
             values=params.get("values") or {},
-            reason=f"request {action.pk} by {action.requested_by}, approved",
+            reason=_approved_reason(action),
             operations=frozenset(params.get("operations") or ()),
             custody=list(action.custody_user_ids or []),
         )

@@ -755,6 +755,31 @@ def checkpoint_create(*, workspace: Workspace) -> AuditCheckpoint | None:
         return checkpoint_at_head(workspace)
 
 
+MAX_REASON = 2000
+
+
+def require_reason(reason: str | None) -> str:
+    """The one rule (issue 27): every configuration change says why, whoever makes it
+    (API, admin, command, background task). Raises `reason_required` for a missing or
+    blank reason; returns it stripped. Enforced by audit_record_change, which every
+    change goes through, and asked early by the governed-operation door, so no request
+    is ever filed for a second human without one."""
+    text = reason.strip() if isinstance(reason, str) else ""
+    if not text:
+        raise WardenError(
+            "reason_required",
+            "Say why: every configuration change is recorded with its reason.",
+            {"reason": ["Required: a non-blank reason for this change."]},
+        )
+    if len(text) > MAX_REASON:
+        raise WardenError(
+            "validation_error",
+            f"A reason has at most {MAX_REASON} characters.",
+            {"reason": [f"At most {MAX_REASON} characters."]},
+        )
+    return text
+
+
 def audit_record_change(
     event: AuditEvent,
     /,
@@ -763,11 +788,13 @@ def audit_record_change(
     actor: Actor,
 ) -> AuditEntry:
     """A config change (`EVENTS[action].change(...)`): one audit entry plus its
-    VersionLog (before/after JSON)."""
+    VersionLog (before/after JSON). Refused without a reason (require_reason): the
+    caller's transaction rolls the change back."""
     if not isinstance(event, AuditEvent):
         raise TypeError(f"audit_record_change takes an AuditEvent, not {type(event).__name__}")
     if not event.is_change:
         raise UndeclaredEvent(f"audit action {event.action!r} is not a config change")
+    require_reason(event.rationale)
     entry = _record(event, workspace, actor)
     VersionLog.objects.create(
         workspace=workspace,

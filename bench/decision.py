@@ -82,14 +82,27 @@ def seed(env: dict[str, str], clients: int) -> tuple[list[str], list[str], int]:
     owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
 
     def workspace(n: int):
-        ws = workspace_create(slug=f"bench-{suffix}-{n}", name="Bench", owner=owner, actor=actor)
+        ws = workspace_create(
+            reason="benchmark set-up",
+            slug=f"bench-{suffix}-{n}",
+            name="Bench",
+            owner=owner,
+            actor=actor,
+        )
         with operator_seeding():  # set-up, as an operator at a shell
-            tool_create(workspace=ws, actor=actor, name="crm.lookup", level="read")
+            tool_create(
+                reason="benchmark set-up",
+                workspace=ws,
+                actor=actor,
+                name="crm.lookup",
+                level="read",
+            )
         return ws
 
     def key(ws, n: int) -> str:
         with operator_seeding():
             return key_create(
+                reason="benchmark set-up",
                 workspace=ws,
                 name=f"bench-agent-{n}",
                 owner=owner,

@@ -80,16 +80,20 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
     # governed operations a human would approve through the door.
     with operator_seeding():
         owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-        workspace = workspace_create(slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor)
+        workspace = workspace_create(
+            reason="benchmark set-up", slug=f"gw-{suffix}", name="Bench", owner=owner, actor=actor
+        )
         workspace.mode, workspace.writes_enabled = "live", True
         workspace.save()
         automation_settings_update(
+            reason="benchmark set-up",
             workspace=workspace,
             actor=actor,
             changes={"webhook_host_allowlist": ["127.0.0.1"]},
             operator=True,
         )
         connector = connector_create(
+            reason="benchmark set-up",
             workspace=workspace,
             actor=actor,
             name="crm",
@@ -98,11 +102,13 @@ def seed(env: dict[str, str], upstream_port: int) -> str:
         )
         connector_sync(connector=connector, actor=actor)
         tool_update(
+            reason="benchmark set-up",
             tool=Tool.objects.get(workspace=workspace, name="crm.lookup"),
             actor=actor,
             changes={"enabled": True, "level": "read", "confirmation": "never"},
         )
         issued = key_create(
+            reason="benchmark set-up",
             workspace=workspace,
             name="bench-agent",
             owner=owner,

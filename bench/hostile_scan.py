@@ -103,10 +103,19 @@ def setup(database_url: str):
     actor = Actor.system("bench")
     suffix = uuid.uuid4().hex[:8]
     owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-    workspace = workspace_create(slug=f"scan-{suffix}", name="Bench", owner=owner, actor=actor)
+    workspace = workspace_create(
+        reason="benchmark set-up", slug=f"scan-{suffix}", name="Bench", owner=owner, actor=actor
+    )
     with operator_seeding():  # set-up, as an operator at a shell
-        tool_create(workspace=workspace, actor=actor, name="crm.lookup", level="read")
+        tool_create(
+            reason="benchmark set-up",
+            workspace=workspace,
+            actor=actor,
+            name="crm.lookup",
+            level="read",
+        )
         issued = key_create(
+            reason="benchmark set-up",
             workspace=workspace,
             name="bench-agent",
             owner=owner,

@@ -96,16 +96,20 @@ def seed(env: dict[str, str], upstream_port: int) -> dict:
     suffix = uuid.uuid4().hex[:8]
     with operator_seeding():
         owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-        workspace = workspace_create(slug=f"mc-{suffix}", name="Bench", owner=owner, actor=actor)
+        workspace = workspace_create(
+            reason="benchmark set-up", slug=f"mc-{suffix}", name="Bench", owner=owner, actor=actor
+        )
         workspace.mode, workspace.writes_enabled = "live", True
         workspace.save()
         automation_settings_update(
+            reason="benchmark set-up",
             workspace=workspace,
             actor=actor,
             changes={"webhook_host_allowlist": ["127.0.0.1"]},
             operator=True,
         )
         connector = connector_create(
+            reason="benchmark set-up",
             workspace=workspace,
             actor=actor,
             name="crm",
@@ -114,11 +118,13 @@ def seed(env: dict[str, str], upstream_port: int) -> dict:
         )
         connector_sync(connector=connector, actor=actor)
         tool_update(
+            reason="benchmark set-up",
             tool=Tool.objects.get(workspace=workspace, name="crm.lookup"),
             actor=actor,
             changes={"enabled": True, "level": "read", "confirmation": "never"},
         )
         issued = key_create(
+            reason="benchmark set-up",
             workspace=workspace,
             name="bench-agent",
             owner=owner,

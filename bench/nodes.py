@@ -67,10 +67,23 @@ def seed(env: dict[str, str]) -> list[str]:
     suffix = uuid.uuid4().hex[:8]
     with operator_seeding():
         owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-        workspace = workspace_create(slug=f"nodes-{suffix}", name="Nodes", owner=owner, actor=actor)
-        tool_create(workspace=workspace, actor=actor, name="crm.lookup", level="read")
+        workspace = workspace_create(
+            reason="benchmark set-up",
+            slug=f"nodes-{suffix}",
+            name="Nodes",
+            owner=owner,
+            actor=actor,
+        )
+        tool_create(
+            reason="benchmark set-up",
+            workspace=workspace,
+            actor=actor,
+            name="crm.lookup",
+            level="read",
+        )
         keys = [
             key_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 name=f"bench-agent-{n}",
                 owner=owner,

@@ -64,7 +64,11 @@ def main() -> None:
     if workspace is None:
         owner, _ = get_user_model().objects.get_or_create(email="bench-policy@example.test")
         workspace = workspace_create(
-            slug=SLUG, name="Bench policy", owner=owner, actor=Actor.system("bench")
+            slug=SLUG,
+            name="Bench policy",
+            owner=owner,
+            actor=Actor.system("bench"),
+            reason="benchmark set-up",
         )
     have = Tool.objects.filter(workspace=workspace).count()
     if have != args.tools:

@@ -68,12 +68,15 @@ def seed(requests: int, keys: int):
         username=f"bench-{uuid.uuid4().hex[:8]}", email=f"{uuid.uuid4().hex[:8]}@bench.test"
     )
     slug = f"replay-{uuid.uuid4().hex[:8]}"
-    workspace = workspace_create(slug=slug, name=slug, owner=owner, actor=actor)
+    workspace = workspace_create(
+        reason="benchmark set-up", slug=slug, name=slug, owner=owner, actor=actor
+    )
     with operator_seeding():
         Workspace.objects.filter(pk=workspace.pk).update(writes_enabled=True, mode="live")
         workspace.refresh_from_db()
         tools = [
             tool_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 actor=actor,
                 name="billing.refund",
@@ -83,6 +86,7 @@ def seed(requests: int, keys: int):
                 summary_template="Refund {params.amount}",
             ),
             tool_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 actor=actor,
                 name="crm.update",
@@ -90,11 +94,20 @@ def seed(requests: int, keys: int):
                 deny_condition="params.stage == 'deleted'",
                 deny_reason="no deletes",
             ),
-            tool_create(workspace=workspace, actor=actor, name="crm.lookup"),
-            tool_create(workspace=workspace, actor=actor, name="email.send", level="external"),
+            tool_create(
+                reason="benchmark set-up", workspace=workspace, actor=actor, name="crm.lookup"
+            ),
+            tool_create(
+                reason="benchmark set-up",
+                workspace=workspace,
+                actor=actor,
+                name="email.send",
+                level="external",
+            ),
         ]
         made = [
             key_create(
+                reason="benchmark set-up",
                 workspace=workspace,
                 name=f"agent-{i}",
                 owner=owner,

@@ -56,14 +56,26 @@ def seed(clients: int):
     owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
 
     def workspace(n):
-        ws = workspace_create(slug=f"tenant-{suffix}-{n}", name="Bench", owner=owner, actor=actor)
+        ws = workspace_create(
+            reason="benchmark set-up",
+            slug=f"tenant-{suffix}-{n}",
+            name="Bench",
+            owner=owner,
+            actor=actor,
+        )
         with operator_seeding():
-            tool_create(workspace=ws, actor=actor, name="crm.lookup", level="read")
+            tool_create(
+                reason="benchmark set-up",
+                workspace=ws,
+                actor=actor,
+                name="crm.lookup",
+                level="read",
+            )
         return ws
 
     def key(ws, n):
         with operator_seeding():
-            issued = key_create(
+            issued = key_create(reason="benchmark set-up",
                 workspace=ws, name=f"agent-{n}", owner=owner, scopes=["actions:read"],
                 tool_allowlist=["crm.*"], rate_limit_per_minute=100_000, actor=actor,
             )  # fmt: skip

@@ -53,12 +53,17 @@ def seed(env: dict[str, str], waiters: int) -> tuple[list[tuple[str, str]], str]
     actor = Actor.system("bench")
     suffix = uuid.uuid4().hex[:8]
     owner = user_get_or_create(email=f"bench-{suffix}@bench.local")
-    waiting = workspace_create(slug=f"waits-{suffix}", name="Waits", owner=owner, actor=actor)
-    other = workspace_create(slug=f"other-{suffix}", name="Other", owner=owner, actor=actor)
+    waiting = workspace_create(
+        reason="benchmark set-up", slug=f"waits-{suffix}", name="Waits", owner=owner, actor=actor
+    )
+    other = workspace_create(
+        reason="benchmark set-up", slug=f"other-{suffix}", name="Other", owner=owner, actor=actor
+    )
 
     def key(ws, name: str) -> str:
         with operator_seeding():
             return key_create(
+                reason="benchmark set-up",
                 workspace=ws,
                 name=name,
                 owner=owner,
@@ -72,6 +77,7 @@ def seed(env: dict[str, str], waiters: int) -> tuple[list[tuple[str, str]], str]
         waiting.writes_enabled = True
         waiting.save()
         tool_create(
+            reason="benchmark set-up",
             workspace=waiting,
             actor=actor,
             name="email.send",

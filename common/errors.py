@@ -7,6 +7,9 @@ ERROR_STATUS: dict[str, int] = {
     "validation_error": 400,
     # A credential reference outside the workspace's own namespace (gateway.credentials).
     "credential_not_allowed": 400,
+    # A configuration change without a reason (audit.services.require_reason): every
+    # change's version log says why.
+    "reason_required": 400,
     "parse_error": 400,
     # A policy document or policy tests file that fails its JSON Schema (each path named).
     "policy_invalid": 400,

@@ -97,7 +97,7 @@ def _connector_update(write: AdminWrite) -> Connector | None:
 
 
 def _connector_delete(write: AdminWrite) -> None:
-    services.connector_delete(connector=write.obj, actor=write.actor)
+    services.connector_delete(connector=write.obj, actor=write.actor, reason=write.reason)
 
 
 @admin.register(Connector)

@@ -345,10 +345,10 @@ def connector_delete(*, connector: Connector, actor: Actor, reason: str = "") ->
     """Removes the connector and the tools imported from it (each audited)."""
     with transaction.atomic():
         connector = Connector.objects.select_for_update().get(pk=connector.pk)
+        # The connector's own entry below refuses a blank reason, rolling all back.
+        why = f"connector {connector.name} removed: {reason}"
         for tool in Tool.objects.filter(connector=connector):
-            catalog.tool_delete(
-                tool=tool, actor=actor, reason=f"connector {connector.name} removed"
-            )
+            catalog.tool_delete(tool=tool, actor=actor, reason=why)
         before = connector.snapshot()
         pk = connector.pk
         connector.delete()

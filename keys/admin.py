@@ -386,11 +386,13 @@ class MachineKeyAdmin(WardenModelAdmin):
         key = self._managed_key(request, object_id)
         if request.method != "POST":
             return self._confirm(request, key, "revoke")
-        services.key_revoke(
-            key=key,
-            actor=self.actor(request),
-            reason=request.POST.get("reason", "")[:2000] or "revoked in the admin",
-        )
+        try:
+            services.key_revoke(
+                key=key, actor=self.actor(request), reason=request.POST.get("reason", "")[:2000]
+            )
+        except WardenError as exc:  # no reason given (audit.services.require_reason)
+            self.message_user(request, exc.message, messages.ERROR)
+            return self._confirm(request, key, "revoke")
         self.message_user(request, f"Key {key.name} revoked.", messages.SUCCESS)
         return HttpResponseRedirect(self._change_url(key))
 

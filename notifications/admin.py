@@ -208,6 +208,7 @@ def _endpoint_create(write: AdminWrite) -> WebhookEndpoint:
         events=data["events"],
         actor=write.actor,
         enabled=False,
+        reason=write.reason,
     )
     write.request._warden_issued_secret = issued.secret
     through_door(
@@ -289,7 +290,11 @@ class WebhookEndpointAdmin(WardenModelAdmin):
         for endpoint in queryset:
             if self.has_change_permission(request, endpoint):
                 try:
-                    services.endpoint_reenable(endpoint=endpoint, actor=self.actor(request))
+                    services.endpoint_reenable(
+                        endpoint=endpoint,
+                        actor=self.actor(request),
+                        reason="re-enabled",  # the action itself is the why: lift a fault
+                    )
                 except WardenError as exc:  # switched off on purpose: governed to undo
                     self.message_user(request, f"{endpoint.name}: {exc.message}", messages.ERROR)
                     continue

@@ -87,24 +87,25 @@ def _automation_snapshot(current: WorkspaceAutomationSettings) -> dict:
     return current.snapshot()
 
 
-def _automation_update(*, workspace, actor, values, **_):
+def _automation_update(*, workspace, actor, values, reason, **_):
     return services.automation_settings_update(
         workspace=workspace,
         actor=actor,
         changes=values["changes"],
         operator=bool(values.get("operator")),
+        reason=reason,
     )
 
 
-def _webhook_update(*, workspace, actor, target_id, values, **_):
+def _webhook_update(*, workspace, actor, target_id, values, reason, **_):
     endpoint = WebhookEndpoint.objects.get(workspace=workspace, pk=target_id)
-    return services.endpoint_update(endpoint=endpoint, actor=actor, changes=values)
+    return services.endpoint_update(endpoint=endpoint, actor=actor, changes=values, reason=reason)
 
 
-def _webhook_delete(*, workspace, actor, target_id, **_):
+def _webhook_delete(*, workspace, actor, target_id, reason, **_):
     endpoint = WebhookEndpoint.objects.filter(workspace=workspace, pk=target_id).first()
     if endpoint is not None:
-        services.endpoint_delete(endpoint=endpoint, actor=actor)
+        services.endpoint_delete(endpoint=endpoint, actor=actor, reason=reason)
 
 
 def register() -> None:

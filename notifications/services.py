@@ -114,7 +114,12 @@ def canonical_body(payload: dict) -> bytes:
 
 @transaction.atomic
 def automation_settings_update(
-    *, workspace: Workspace, actor: Actor, changes: dict, operator: bool = False
+    *,
+    workspace: Workspace,
+    actor: Actor,
+    changes: dict,
+    operator: bool = False,
+    reason: str = "",
 ) -> WorkspaceAutomationSettings:
     """`operator` is true for platform staff (superusers): only they may change the
     webhook host allowlist."""
@@ -153,6 +158,7 @@ def automation_settings_update(
             target_id=workspace.pk,
             before=before,
             after=current.snapshot(),
+            reason=reason,
         )
         audit_record_change(event, workspace=workspace, actor=actor)
         policy_versions.automation_changed(
@@ -262,6 +268,7 @@ def endpoint_create(
     events: Iterable[str],
     actor: Actor,
     enabled: bool = True,
+    reason: str = "",
 ) -> IssuedEndpoint:
     """Enabled, it sends notifications somewhere new: the guard refuses that unless the
     door granted it (approvals.effective.CREATION). Created switched off, it sends
@@ -279,12 +286,14 @@ def endpoint_create(
         enabled=enabled,
         created_by=actor.label,
     )
-    _audit_endpoint(endpoint, actor, None)
+    _audit_endpoint(endpoint, actor, None, reason=reason)
     return IssuedEndpoint(endpoint=endpoint, secret=secret)
 
 
 @transaction.atomic
-def endpoint_update(*, endpoint: WebhookEndpoint, actor: Actor, changes: dict) -> WebhookEndpoint:
+def endpoint_update(
+    *, endpoint: WebhookEndpoint, actor: Actor, changes: dict, reason: str = ""
+) -> WebhookEndpoint:
     unknown = sorted(set(changes) - {"name", "url", "events", "enabled"})
     if unknown:
         raise WardenError("validation_error", "Unknown endpoint fields.", {"fields": unknown})
@@ -300,12 +309,14 @@ def endpoint_update(*, endpoint: WebhookEndpoint, actor: Actor, changes: dict) -
         endpoint.enabled = bool(changes["enabled"])
     endpoint.save()
     if endpoint.snapshot() != before:
-        _audit_endpoint(endpoint, actor, before)
+        _audit_endpoint(endpoint, actor, before, reason=reason)
     return endpoint
 
 
 @transaction.atomic
-def endpoint_reenable(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndpoint:
+def endpoint_reenable(
+    *, endpoint: WebhookEndpoint, actor: Actor, reason: str = ""
+) -> WebhookEndpoint:
     """Lift an automatic disable; pending deliveries go out on the next sweep."""
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     if endpoint.disabled_at is None and endpoint.enabled:
@@ -316,7 +327,7 @@ def endpoint_reenable(*, endpoint: WebhookEndpoint, actor: Actor) -> WebhookEndp
     endpoint.consecutive_failures = 0
     endpoint.enabled = True
     endpoint.save()
-    _audit_endpoint(endpoint, actor, before, reason="re-enabled")
+    _audit_endpoint(endpoint, actor, before, reason=reason)
     ids = list(
         endpoint.deliveries.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True)
     )
@@ -335,12 +346,14 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, actor: Actor) -> Issued
 
 
 @transaction.atomic
-def endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor) -> None:
+def endpoint_delete(*, endpoint: WebhookEndpoint, actor: Actor, reason: str = "") -> None:
     endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
     before = endpoint.snapshot()
     pk, workspace = endpoint.pk, endpoint.workspace
     endpoint.delete()
-    event = EVENTS[AuditAction.WEBHOOK_CHANGED].change(target_id=pk, before=before, after=None)
+    event = EVENTS[AuditAction.WEBHOOK_CHANGED].change(
+        target_id=pk, before=before, after=None, reason=reason
+    )
     audit_record_change(event, workspace=workspace, actor=actor)
 
 

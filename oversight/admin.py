@@ -96,6 +96,7 @@ def _destination_configure(write: AdminWrite) -> AuditExportDestination | None:
         actor=write.actor,
         operator=operator,
         rotate_secret=data.get("rotate_secret", False),
+        reason=write.reason,
     )
     request._warden_issued_secret = configured.secret
     if adding and data["enabled"]:

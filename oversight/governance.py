@@ -47,7 +47,7 @@ def export_configure(destination: AuditExportDestination, changes: dict) -> Prop
     )
 
 
-def _export_configure(*, workspace, actor, values, **_):
+def _export_configure(*, workspace, actor, values, reason, **_):
     destination = AuditExportDestination.objects.get(workspace=workspace)
     fields = {
         "kind": destination.kind,
@@ -63,11 +63,12 @@ def _export_configure(*, workspace, actor, values, **_):
         actor=actor,
         # The directory was checked against the operator's roots when it was proposed.
         operator=True,
+        reason=reason,
         **fields,
     ).destination
 
 
-def _export_disable(*, workspace, actor, **_):
+def _export_disable(*, workspace, actor, reason, **_):
     destination = AuditExportDestination.objects.get(workspace=workspace)
     return scheduled_export.destination_configure(
         workspace=workspace,
@@ -79,6 +80,7 @@ def _export_disable(*, workspace, actor, **_):
         format=destination.format,
         actor=actor,
         operator=True,  # the directory is the one an operator set; it does not change
+        reason=reason,
     ).destination
 
 

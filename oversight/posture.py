@@ -249,7 +249,11 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
                 sensitivity_floor=True,
                 unconfirmed_acting_tools=unconfirmed_if(sensitivity_floor=True),
             ),
-            {"method": "PATCH", "path": "/api/v1/workspace", "body": '{"sensitivity_floor": true}'},
+            {
+                "method": "PATCH",
+                "path": "/api/v1/workspace",
+                "body": '{"sensitivity_floor": true, "reason": "posture: sensitivity floor on"}',
+            },
         )
     if inputs.outbound_allowed:
         add(
@@ -260,7 +264,11 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
                 outbound_allowed=False,
                 unconfirmed_acting_tools=unconfirmed_if(outbound_allowed=False),
             ),
-            {"method": "PATCH", "path": "/api/v1/workspace", "body": '{"outbound_allowed": false}'},
+            {
+                "method": "PATCH",
+                "path": "/api/v1/workspace",
+                "body": '{"outbound_allowed": false, "reason": "posture: outbound off"}',
+            },
         )
     unconfirmed = [
         t for t in observed.tools if t.level in ACTING_LEVELS and _never_waits(workspace, t)
@@ -270,7 +278,11 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
             "confirm_acting_tools",
             "Require confirmation on the write and external tools that never ask for it.",
             replace(inputs, unconfirmed_acting_tools=0),
-            {"method": "PATCH", "path": "/api/v1/tools/{id}", "body": '{"confirmation": "always"}'},
+            {
+                "method": "PATCH",
+                "path": "/api/v1/tools/{id}",
+                "body": '{"confirmation": "always", "reason": "posture: confirm acting tools"}',
+            },
             [
                 {"name": t.name, "admin_url": _admin("approvals_tool_change", t.pk)}
                 for t in unconfirmed
@@ -313,7 +325,11 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
                 unconfirmed_acting_tools=inputs.unconfirmed_acting_tools
                 - sum(1 for t in idle_sensitive if t in unconfirmed),
             ),
-            {"method": "PATCH", "path": "/api/v1/tools/{id}", "body": '{"enabled": false}'},
+            {
+                "method": "PATCH",
+                "path": "/api/v1/tools/{id}",
+                "body": '{"enabled": false, "reason": "posture: idle sensitive tool"}',
+            },
             [
                 {"name": t.name, "admin_url": _admin("approvals_tool_change", t.pk)}
                 for t in idle_sensitive
@@ -325,14 +341,22 @@ def _mitigations(workspace: Workspace, observed: _Observed) -> list[dict[str, An
             "Return the workspace to dry run: allowed actions are answered "
             '"dry_run": true and nothing is done for real.',
             replace(inputs, dry_run=True),
-            {"method": "PATCH", "path": "/api/v1/workspace", "body": '{"mode": "dry_run"}'},
+            {
+                "method": "PATCH",
+                "path": "/api/v1/workspace",
+                "body": '{"mode": "dry_run", "reason": "posture: back to dry run"}',
+            },
         )
     if inputs.writes_enabled:
         add(
             "writes_off",
             "Turn the writes switch off: write and external tools are refused (writes_disabled).",
             replace(inputs, writes_enabled=False),
-            {"method": "PATCH", "path": "/api/v1/workspace", "body": '{"writes_enabled": false}'},
+            {
+                "method": "PATCH",
+                "path": "/api/v1/workspace",
+                "body": '{"writes_enabled": false, "reason": "posture: writes off"}',
+            },
         )
     mitigations = []
     for code, title, changed, api, targets in candidates:

@@ -143,6 +143,7 @@ def destination_configure(
     operator: bool = False,
     rotate_secret: bool = False,
     format: str = "jsonl",
+    reason: str = "",
 ) -> ConfiguredDestination:
     """Create or change the workspace's destination; the cursor is kept (a new format
     applies from the next batch on)."""
@@ -208,7 +209,7 @@ def destination_configure(
             target_id=workspace.pk,
             before=before,
             after=destination.snapshot(),
-            reason="signing secret issued" if new_secret else "",
+            reason=f"{reason} (signing secret issued)" if new_secret and reason else reason,
         )
         audit_record_change(event, workspace=workspace, actor=actor)
     return ConfiguredDestination(destination=destination, secret=new_secret)

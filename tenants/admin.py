@@ -81,7 +81,11 @@ class WorkspaceAddForm(forms.ModelForm):
 def _workspace_create(write: AdminWrite) -> Workspace:
     owner = services.user_get_or_create(email=write.data["owner_email"])
     return services.workspace_create(
-        slug=write.obj.slug, name=write.obj.name, owner=owner, actor=write.actor
+        slug=write.obj.slug,
+        name=write.obj.name,
+        owner=owner,
+        actor=write.actor,
+        reason=write.reason,
     )
 
 

@@ -22,8 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import flatten_fieldsets
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.db import router, transaction
@@ -101,14 +103,37 @@ class AdminWrite:
         return self.form.cleaned_data if self.form is not None else {}
 
     @property
+    def reason(self) -> str:
+        """Why, as the person wrote it on the form (or the delete page). Not checked
+        here: audit.services.require_reason is the one rule."""
+        if self.form is not None and "reason" in self.form.cleaned_data:
+            return self.form.cleaned_data["reason"]
+        return reason_of(self.request)
+
+    @property
     def changed(self) -> dict[str, Any]:
         """The fields the person changed, with their new values."""
         if self.form is None:
             return {}
-        return {f: self.form.cleaned_data[f] for f in self.form.changed_data}
+        return {f: self.form.cleaned_data[f] for f in self.form.changed_data if f != REASON_FIELD}
 
 
 ServiceCall = Callable[[AdminWrite], Any]
+REASON_FIELD = "reason"
+
+
+def reason_of(request) -> str:
+    """The reason posted with an admin write (a form field, the delete pages' input)."""
+    return str(request.POST.get(REASON_FIELD, "")) if request.method == "POST" else ""
+
+
+def reason_field() -> forms.CharField:
+    return forms.CharField(
+        label="Why",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 70}),
+        help_text="Required: recorded in the version log with this change.",
+    )
 
 
 @dataclass(frozen=True)
@@ -135,6 +160,9 @@ class WardenModelAdmin(admin.ModelAdmin):
     deleted_message: ClassVar[str] = "Deleted {count} {name}."
 
     refusal_attr = "_warden_refused"
+    # Every configuration change says why: the delete pages carry a reason input.
+    delete_confirmation_template = "admin/warden_delete_confirmation.html"
+    delete_selected_confirmation_template = "admin/warden_delete_selected_confirmation.html"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -233,6 +261,34 @@ class WardenModelAdmin(admin.ModelAdmin):
         except PermissionDenied as exc:
             perm = self.view_permission if object_id else self.change_permission
             raise (exc if str(exc) or not perm else permission_missing(perm)) from None
+
+    # -- why: every add and change form carries a reason ---------------------------------
+
+    def _asks_reason(self, request, obj) -> bool:
+        if obj is None:
+            return self.writes.create is not None and self.has_add_permission(request)
+        return self.writes.update is not None and self.has_change_permission(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if self._asks_reason(request, obj):
+            fieldsets.append(("Why", {"fields": [REASON_FIELD]}))
+        return fieldsets
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The model form plus a required `reason` (a form error when blank; the
+        service refuses a blank one all the same, audit.services.require_reason)."""
+        # `fields=None` is Django's own call from get_fields(): left as it is (asking
+        # get_fieldsets here would recurse).
+        if "fields" not in kwargs:
+            kwargs["fields"] = flatten_fieldsets(self.get_fieldsets(request, obj))
+        if kwargs["fields"] is None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        kwargs["fields"] = [f for f in kwargs["fields"] if f != REASON_FIELD]
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not self._asks_reason(request, obj):
+            return form
+        return type(form.__name__, (form,), {REASON_FIELD: reason_field()})
 
     # -- writes, through the declared service calls -------------------------------------
 

@@ -110,16 +110,22 @@ def user_get_or_create(*, email: str, password: str | None = None):
 
 
 @transaction.atomic
-def workspace_create(*, slug: str, name: str, owner, actor: Actor) -> Workspace:
+def workspace_create(*, slug: str, name: str, owner, actor: Actor, reason: str) -> Workspace:
     if Workspace.objects.filter(slug=slug).exists():
         raise WardenError("conflict", f"A workspace with slug {slug!r} exists.", {"slug": slug})
     workspace = Workspace.objects.create(slug=slug, name=name)
     _create_role_groups(workspace)
     event = EVENTS[AuditAction.WORKSPACE_CREATED].change(
-        target_id=workspace.pk, before=None, after=workspace.settings_snapshot()
+        target_id=workspace.pk, before=None, after=workspace.settings_snapshot(), reason=reason
     )
     audit_record_change(event, workspace=workspace, actor=actor)
-    membership_add(workspace=workspace, user=owner, role=Role.OWNER, actor=actor)
+    membership_add(
+        workspace=workspace,
+        user=owner,
+        role=Role.OWNER,
+        actor=actor,
+        reason=f"founding owner of {slug}: {reason}",
+    )
     return workspace
 
 
@@ -311,7 +317,7 @@ def membership_change_role(
 
 
 @transaction.atomic
-def membership_remove(*, membership: Membership, actor: Actor) -> None:
+def membership_remove(*, membership: Membership, actor: Actor, reason: str = "") -> None:
     membership = _lock_membership(membership)
     if membership.role == Role.OWNER:
         _refuse_owner_change_without_authority(actor=actor, workspace=membership.workspace)
@@ -322,7 +328,9 @@ def membership_remove(*, membership: Membership, actor: Actor) -> None:
     _leave_role_groups(membership)
     membership.delete()
     _sync_staff_flag(membership.user)
-    event = EVENTS[AuditAction.MEMBER_REMOVED].change(target_id=pk, before=before, after=None)
+    event = EVENTS[AuditAction.MEMBER_REMOVED].change(
+        target_id=pk, before=before, after=None, reason=reason
+    )
     audit_record_change(event, workspace=membership.workspace, actor=actor)
     member_removed.send(
         sender=Membership, user=membership.user, workspace=membership.workspace, actor=actor
@@ -361,7 +369,9 @@ def invitation_precheck(*, workspace: Workspace, user, role: str) -> None:
 
 
 @transaction.atomic
-def invitation_create(*, workspace: Workspace, user, role: str, actor: Actor) -> Invitation:
+def invitation_create(
+    *, workspace: Workspace, user, role: str, actor: Actor, reason: str = ""
+) -> Invitation:
     invitation_precheck(workspace=workspace, user=user, role=role)
     _lock_workspace(workspace.pk)
     invitation_precheck(workspace=workspace, user=user, role=role)
@@ -373,7 +383,7 @@ def invitation_create(*, workspace: Workspace, user, role: str, actor: Actor) ->
         expires_at=timezone.now() + INVITATION_TTL,
     )
     event = EVENTS[AuditAction.MEMBER_INVITED].change(
-        target_id=invitation.pk, before=None, after=invitation.snapshot()
+        target_id=invitation.pk, before=None, after=invitation.snapshot(), reason=reason
     )
     audit_record_change(event, workspace=workspace, actor=actor)
     return invitation
@@ -396,13 +406,20 @@ def invitation_answer(*, invitation: Invitation, accept: bool, actor: Actor) -> 
         invitation.accepted_at = now
         invitation.save(update_fields=["accepted_at"])
         membership_add(
-            workspace=invitation.workspace, user=invitation.user, role=invitation.role, actor=actor
+            workspace=invitation.workspace,
+            user=invitation.user,
+            role=invitation.role,
+            actor=actor,
+            reason=f"accepted the invitation by {invitation.invited_by}",
         )
     else:
         invitation.declined_at = now
         invitation.save(update_fields=["declined_at"])
         event = EVENTS[AuditAction.MEMBER_INVITATION_DECLINED].change(
-            target_id=invitation.pk, before=invitation.snapshot(), after=None
+            target_id=invitation.pk,
+            before=invitation.snapshot(),
+            after=None,
+            reason="declined by the invited person",
         )
         audit_record_change(event, workspace=invitation.workspace, actor=actor)
     return invitation

@@ -108,6 +108,7 @@ def make_workspace(db, make_user):
     def make(slug=None, owner=None, **settings):
         n = next(_seq)
         workspace = workspace_create(
+            reason="test set-up",
             slug=slug or f"ws{n}",
             name=f"Workspace {n}",
             owner=owner or make_user(),
@@ -128,7 +129,9 @@ def make_member(make_user):
     def make(workspace, role=Role.MEMBER, email=None):
         user = make_user(email)
         with operator_seeding():
-            membership_add(workspace=workspace, user=user, role=role, actor=SYSTEM)
+            membership_add(
+                reason="test set-up", workspace=workspace, user=user, role=role, actor=SYSTEM
+            )
         return user
 
     return make
@@ -148,6 +151,7 @@ def make_key(make_member):
                 scopes=list(scopes),
                 tool_allowlist=list(tools),
                 actor=SYSTEM,
+                reason=fields.pop("reason", "test set-up"),
                 **fields,
             )
         return issued.key, issued.plaintext
@@ -215,7 +219,13 @@ def make_tool():
 
     def make(workspace, name="crm.lookup", **fields):
         with operator_seeding():
-            return tool_create(workspace=workspace, actor=SYSTEM, name=name, **fields)
+            return tool_create(
+                workspace=workspace,
+                actor=SYSTEM,
+                name=name,
+                reason=fields.pop("reason", "test set-up"),
+                **fields,
+            )
 
     return make
 
@@ -234,6 +244,7 @@ def allow_hosts():
     def allow(workspace, entries=("127.0.0.1",)):
         with operator_seeding():  # set-up: widening the allowlist is governed
             return automation_settings_update(
+                reason="test set-up",
                 workspace=workspace,
                 actor=SYSTEM,
                 changes={"webhook_host_allowlist": list(entries)},

@@ -53,7 +53,7 @@ def test_key_page_rotate_and_revoke_change_the_key_with_their_entries(
 ):
     key, old = make_key(workspace, owner=owner)
     client = browser(owner)
-    response = client.post(f"{KEYS}{key.pk}/rotate/", {"grace_hours": "0"})
+    response = client.post(f"{KEYS}{key.pk}/rotate/", {"reason": "test change", "grace_hours": "0"})
     [new] = KEY_RE.findall(response.content.decode())
     assert key_client(old).get("/api/v1/whoami").status_code == 401
     assert key_client(new).get("/api/v1/whoami").status_code == 200
@@ -89,7 +89,7 @@ def ask_gated(workspace, make_key, key_client):
     from approvals.guard import operator_seeding
 
     with operator_seeding():
-        catalog.tool_create(
+        catalog.tool_create(reason="test set-up",
             workspace=workspace, actor=SYSTEM, name="crm.update", level="read",
             confirmation="always",
         )  # fmt: skip
@@ -227,7 +227,9 @@ def test_attaching_links_to_evidence_in_the_admin_is_recorded(
     ]
     for url in targets:
         client.post(url, LINK)
-    bad = client.post(targets[0], {**LINK, "url": "http://plain.example.com"})
+    bad = client.post(
+        targets[0], {"reason": "test change", **LINK, "url": "http://plain.example.com"}
+    )
     assert bad.status_code in (200, 302)
     assert EvidenceAttachment.objects.filter(workspace=workspace).count() == 3
     assert audit(workspace, "evidence.attachment_added").count() == 3

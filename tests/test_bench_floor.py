@@ -50,6 +50,6 @@ def test_the_floor_writes_one_row_for_a_valid_key_and_nothing_otherwise(
         401,
         "not_authenticated",
     )
-    key_revoke(key=key, actor=SYSTEM)
+    key_revoke(reason="test set-up", key=key, actor=SYSTEM)
     api_error(client.post("/bench/floor", body, format="json"), 401, "key_revoked")
     assert _rows() == 1

@@ -25,7 +25,16 @@ def last_line(output: str) -> str:
 
 @pytest.fixture
 def acme(db):
-    run("createworkspace", "acme", "--name", "Acme", "--owner", "boss@acme.test")
+    run(
+        "createworkspace",
+        "acme",
+        "--name",
+        "Acme",
+        "--owner",
+        "boss@acme.test",
+        "--reason",
+        "test change",
+    )
     return Workspace.objects.get(slug="acme")
 
 
@@ -40,17 +49,34 @@ def test_createworkspace_creates_the_workspace_and_its_owner(acme):
 
 def test_createworkspace_refuses_a_taken_slug(acme):
     with pytest.raises(CommandError, match="exists"):
-        run("createworkspace", "acme", "--name", "Again", "--owner", "x@acme.test")
+        run(
+            "createworkspace",
+            "acme",
+            "--name",
+            "Again",
+            "--owner",
+            "x@acme.test",
+            "--reason",
+            "test change",
+        )
 
 
 def test_addmember_sets_the_password_from_the_environment(acme, monkeypatch):
     monkeypatch.setenv("WARDEN_PASSWORD", "a-long-test-password")
     # Who may approve grows: governed, so an operator applies it with --break-glass.
     with pytest.raises(CommandError, match="loosens governance"):
-        run("addmember", "acme", "ann@acme.test", "--role", "approver")
+        run("addmember", "acme", "ann@acme.test", "--role", "approver", "--reason", "test change")
     assert not User.objects.filter(email="ann@acme.test").exists()
     out = run(
-        "addmember", "acme", "ann@acme.test", "--role", "approver", "--break-glass", "first one"
+        "addmember",
+        "acme",
+        "ann@acme.test",
+        "--role",
+        "approver",
+        "--break-glass",
+        "first one",
+        "--reason",
+        "test change",
     )
     assert "ann@acme.test" in out
     user = User.objects.get(email="ann@acme.test")
@@ -60,18 +86,18 @@ def test_addmember_sets_the_password_from_the_environment(acme, monkeypatch):
 
 def test_addmember_without_password_leaves_it_unusable(acme, monkeypatch):
     monkeypatch.delenv("WARDEN_PASSWORD", raising=False)
-    run("addmember", "acme", "bob@acme.test", "--role", "auditor")
+    run("addmember", "acme", "bob@acme.test", "--role", "auditor", "--reason", "test change")
     assert not User.objects.get(email="bob@acme.test").has_usable_password()
 
 
 def test_addmember_refuses_an_unknown_workspace(db):
     with pytest.raises(CommandError, match="No workspace"):
-        run("addmember", "nowhere", "ann@acme.test", "--role", "member")
+        run("addmember", "nowhere", "ann@acme.test", "--role", "member", "--reason", "test change")
 
 
 def test_addmember_refuses_an_unknown_role(acme):
     with pytest.raises(CommandError):
-        run("addmember", "acme", "ann@acme.test", "--role", "emperor")
+        run("addmember", "acme", "ann@acme.test", "--role", "emperor", "--reason", "test change")
 
 
 def test_createkey_prints_a_working_key_alone_on_the_last_line(acme, key_client):
@@ -88,6 +114,8 @@ def test_createkey_prints_a_working_key_alone_on_the_last_line(acme, key_client)
         "crm.* email.send",
         "--expires-in-days",
         "30",
+        "--reason",
+        "test change",
     )
     plaintext = last_line(out)
     assert plaintext.startswith("wdn_") and " " not in plaintext
@@ -140,9 +168,19 @@ def test_load_demo_users_can_log_in(db, client):
 
 def test_addmember_as_admin_needs_break_glass_and_records_it(acme):
     with pytest.raises(CommandError, match="loosens governance"):
-        run("addmember", "acme", "root@acme.test", "--role", "admin")
+        run("addmember", "acme", "root@acme.test", "--role", "admin", "--reason", "test change")
     assert not Membership.objects.filter(user__email="root@acme.test").exists()
-    run("addmember", "acme", "root@acme.test", "--role", "admin", "--break-glass", "bootstrap")
+    run(
+        "addmember",
+        "acme",
+        "root@acme.test",
+        "--role",
+        "admin",
+        "--break-glass",
+        "bootstrap",
+        "--reason",
+        "test change",
+    )
     assert Membership.objects.get(user__email="root@acme.test").role == "admin"
     assert ExceptionRecord.objects.filter(kind="override", why="bootstrap").exists()
     assert AuditEntry.objects.filter(action="member.added").exists()

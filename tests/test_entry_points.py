@@ -43,6 +43,7 @@ OUR_APPS = ("approvals", "audit", "tenants", "keys", "notifications", "gateway",
 
 def tool_create(**fields):
     """Set-up, as an operator would seed the catalog (governance is not tested here)."""
+    fields.setdefault("reason", "test set-up")
     with operator_seeding():
         return catalog.tool_create(**fields)
 
@@ -132,7 +133,16 @@ def test_the_readme_break_glass_examples_work_on_a_fresh_database(monkeypatch, k
 
 @pytest.fixture
 def acme(db):
-    run("createworkspace", "acme", "--name", "Acme", "--owner", "boss@acme.test")
+    run(
+        "createworkspace",
+        "acme",
+        "--name",
+        "Acme",
+        "--owner",
+        "boss@acme.test",
+        "--reason",
+        "test change",
+    )
     return Workspace.objects.get(slug="acme")
 
 
@@ -140,7 +150,7 @@ def acme(db):
 def test_a_refused_addmember_leaves_no_user_and_no_record(acme):
     entries = AuditEntry.objects.filter(workspace=acme).count()
     with pytest.raises(CommandError):
-        run("addmember", "acme", "eve@acme.test", "--role", "owner")
+        run("addmember", "acme", "eve@acme.test", "--role", "owner", "--reason", "test change")
     assert not User.objects.filter(email="eve@acme.test").exists()
     assert AuditEntry.objects.filter(workspace=acme).count() == entries
     assert not overrides(acme).exists()
@@ -151,7 +161,7 @@ def test_a_refused_createkey_leaves_no_key_and_no_record(acme):
     with pytest.raises(CommandError):
         run(
             "createkey", "acme", "--name", "root", "--owner", "boss@acme.test",
-            "--scopes", "workspace:admin",
+            "--scopes", "workspace:admin", "--reason", "test change",
         )  # fmt: skip
     assert not MachineKey.objects.filter(workspace=acme).exists()
     assert not audit(acme, "key.created").exists()
@@ -228,7 +238,9 @@ def agent_client(live_workspace, make_key, key_client):
 
 
 def allowed_with_result(workspace, client) -> ActionRequest:
-    tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    tool_create(
+        reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read"
+    )
     response = client.post(
         "/api/v1/actions", {"tool": "crm.lookup", "params": {"id": 7}}, format="json"
     )
@@ -273,7 +285,7 @@ def test_prune_plain_copies_task_digests_old_params_with_its_entry(live_workspac
 def test_expiry_task_expires_a_due_confirmation_with_its_entry(live_workspace, agent_client):
     from approvals.tasks import expire_confirmations
 
-    tool_create(
+    tool_create(reason="test set-up",
         workspace=live_workspace, actor=SYSTEM, name="crm.update", level="write",
         confirmation="always",
     )  # fmt: skip
@@ -323,6 +335,7 @@ def to_directory(live_workspace, tmp_path, settings):
     settings.WARDEN_EXPORT_DIRECTORY_ROOTS = [str(tmp_path)]
     with operator_seeding():
         destination_configure(
+            reason="test set-up",
             workspace=live_workspace,
             kind="directory",
             directory=str(tmp_path / "acme"),
@@ -384,7 +397,13 @@ def _traffic(key, tool, at, n):
 def test_anomaly_tasks_record_a_finding_with_its_exception_and_entry(live_workspace, make_key):
     from oversight.tasks import detect_anomalies_all
 
-    tool = tool_create(workspace=live_workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    tool = tool_create(
+        reason="test set-up",
+        workspace=live_workspace,
+        actor=SYSTEM,
+        name="crm.lookup",
+        level="read",
+    )
     key, _ = make_key(live_workspace, scopes=["actions:read"])
     window = NOW.replace(minute=0) - timedelta(hours=1)
     for day in range(14, 0, -1):
@@ -415,7 +434,9 @@ def test_removing_a_member_revokes_their_keys_with_the_entries(
     leaving = make_member(workspace, Role.MEMBER)
     key, _ = make_key(workspace, owner=leaving)
     membership = Membership.objects.get(workspace=workspace, user=leaving)
-    response = user_client(owner, workspace).delete(f"/api/v1/members/{membership.pk}")
+    response = user_client(owner, workspace).delete(
+        f"/api/v1/members/{membership.pk}", {"reason": "test change"}, format="json"
+    )
     assert response.status_code in (200, 204), response.content
     key.refresh_from_db()
     assert key.revoked_at is not None
@@ -438,7 +459,11 @@ def test_revoke_selected_revokes_with_one_entry_per_key(workspace, make_key):
     keys = [make_key(workspace)[0] for _ in range(2)]
     response = browser(owner).post(
         "/admin/keys/machinekey/",
-        {"action": "revoke_selected", "_selected_action": [k.pk for k in keys]},
+        {
+            "reason": "test change",
+            "action": "revoke_selected",
+            "_selected_action": [k.pk for k in keys],
+        },
         follow=True,
     )
     assert response.status_code == 200

@@ -35,6 +35,7 @@ from approvals.selectors import (
     tools_callable_by_key,
 )
 from approvals.waiting import PARK, RESUMED, action_request_wait
+from common.api.serializers import ChangeReasonSerializer, change_reason
 from common.api.views import KEY, USER, WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import TOOLS_WRITE
@@ -241,9 +242,12 @@ class ToolDetailView(WorkspaceAPIView):
         )
         return door_response(result, lambda t: ToolSerializer(t).data)
 
-    @extend_schema(operation_id="tools_delete", request=None, responses={204: None})
+    @extend_schema(
+        operation_id="tools_delete", request=ChangeReasonSerializer, responses={204: None}
+    )
     def delete(self, request, pk):
-        catalog.tool_delete(tool=self._tool(request, pk), actor=request.actor)
+        tool = self._tool(request, pk)
+        catalog.tool_delete(tool=tool, actor=request.actor, reason=change_reason(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

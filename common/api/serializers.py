@@ -66,3 +66,25 @@ class SharedFieldsMixin:
 
 class SharedFieldsSerializer(SharedFieldsMixin, StrictSerializer):
     """A flat request body validated on a hot path (POST /actions)."""
+
+
+class ChangeReasonSerializer(StrictSerializer):
+    """Why a change is made, for requests that carry nothing else (a DELETE)."""
+
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why (required, not blank: 400 reason_required otherwise); recorded in "
+        "the change's version log. Also accepted as the `reason` query parameter.",
+    )
+
+
+def change_reason(request) -> str:
+    """The reason sent with a body-less change: the JSON body's `reason` or `?reason=`.
+    Not checked here: audit.services.require_reason is the one rule."""
+    data = request.data if hasattr(request.data, "keys") and request.data else {}
+    body = ChangeReasonSerializer(data=data)
+    body.is_valid(raise_exception=True)
+    return body.validated_data["reason"] or request.query_params.get("reason", "")

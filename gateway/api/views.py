@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from approvals import door
 from approvals.api.door_responses import door_response
 from approvals.api.serializers import ActionConfirmationSerializer
+from common.api.serializers import ChangeReasonSerializer, change_reason
 from common.api.views import WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import CONNECTORS_READ, CONNECTORS_WRITE
@@ -99,9 +100,14 @@ class ConnectorDetailView(WorkspaceAPIView):
         )
         return door_response(result, lambda c: ConnectorSerializer(c).data)
 
-    @extend_schema(operation_id="connectors_delete", request=None, responses={204: None})
+    @extend_schema(
+        operation_id="connectors_delete", request=ChangeReasonSerializer, responses={204: None}
+    )
     def delete(self, request, pk):
-        services.connector_delete(connector=_connector_or_404(request, pk), actor=request.actor)
+        connector = _connector_or_404(request, pk)
+        services.connector_delete(
+            connector=connector, actor=request.actor, reason=change_reason(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -75,6 +75,13 @@ class MachineKeyCreateSerializer(StrictSerializer):
     rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=100_000, required=False)
     unattended_mode = serializers.BooleanField(required=False, default=False)
     # Re-call of a gated creation (workspace:admin or unattended keys, approvals.door).
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why (required, not blank: 400 reason_required otherwise).",
+    )
     confirmed = serializers.BooleanField(required=False, default=False)
     confirmation_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""

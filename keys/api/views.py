@@ -82,6 +82,7 @@ class KeyListView(WorkspaceAPIView):
         fields = dict(data.validated_data)
         confirmed = fields.pop("confirmed", False)
         token = fields.pop("confirmation_token", "")
+        reason = fields.pop("reason", "")
         owner = resolve_owner(request, fields.pop("owner", None))
         # Refuse what the caller could never hand out before asking anyone to approve it.
         services.check_mintable(workspace=request.workspace, actor=request.actor, fields=fields)
@@ -89,6 +90,7 @@ class KeyListView(WorkspaceAPIView):
             workspace=request.workspace,
             actor=request.actor,
             proposal=proposals.key_create(request.workspace, owner, fields),
+            reason=reason,
             confirmed=confirmed,
             confirmation_token=token,
         )

@@ -59,6 +59,13 @@ class MembershipSerializer(serializers.ModelSerializer):
 class MembershipCreateSerializer(StrictSerializer):
     email = serializers.EmailField(max_length=254)
     role = serializers.ChoiceField(choices=Role.choices)
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why (required, not blank: 400 reason_required otherwise).",
+    )
 
 
 class ConfirmationFieldsSerializer(StrictSerializer):
@@ -67,6 +74,14 @@ class ConfirmationFieldsSerializer(StrictSerializer):
     confirmed = serializers.BooleanField(required=False, default=False)
     confirmation_token = serializers.CharField(
         max_length=200, required=False, allow_blank=True, default=""
+    )
+    reason = serializers.CharField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why (required, not blank: 400 reason_required otherwise); recorded in "
+        "the change's version log. Not needed on the confirmed re-call.",
     )
 
 

@@ -107,6 +107,7 @@ class MemberListView(WorkspaceAPIView):
                     proposal=proposals.invitation_create(
                         request.workspace, user, data.validated_data["role"]
                     ),
+                    reason=data.validated_data["reason"],
                 )
                 return door_response(
                     result,
@@ -119,6 +120,7 @@ class MemberListView(WorkspaceAPIView):
                 proposal=proposals.membership_add(
                     request.workspace, user, data.validated_data["role"]
                 ),
+                reason=data.validated_data["reason"],
             )
         return door_response(result, lambda m: MembershipSerializer(m).data, status=201)
 
@@ -145,6 +147,7 @@ class MemberDetailView(WorkspaceAPIView):
             workspace=request.workspace,
             actor=request.actor,
             proposal=proposals.membership_change_role(membership, data.validated_data["role"]),
+            reason=data.validated_data["reason"],
             confirmed=data.validated_data["confirmed"],
             confirmation_token=data.validated_data["confirmation_token"],
         )
@@ -163,6 +166,7 @@ class MemberDetailView(WorkspaceAPIView):
             workspace=request.workspace,
             actor=request.actor,
             proposal=proposals.membership_remove(membership),
+            reason=data.validated_data["reason"],
             confirmed=data.validated_data["confirmed"],
             confirmation_token=data.validated_data["confirmation_token"],
         )

@@ -111,7 +111,13 @@ def test_queue_spans_the_users_workspaces_and_filters_by_one(
     from tenants.services import membership_add
 
     with operator_seeding():  # set-up: adding an approver is governed
-        membership_add(workspace=other_workspace, user=approver, role=Role.APPROVER, actor=SYSTEM)
+        membership_add(
+            reason="test set-up",
+            workspace=other_workspace,
+            user=approver,
+            role=Role.APPROVER,
+            actor=SYSTEM,
+        )
     other_key, _ = make_key(other_workspace)
     mine = make_pending(workspace, agent[0], count=2)
     theirs = make_pending(other_workspace, other_key, count=1)
@@ -313,6 +319,7 @@ def test_queue_page_cost_does_not_grow_with_rows(
 def gated_tool(workspace):
     with operator_seeding():
         return tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             name="email.send",
@@ -416,10 +423,14 @@ def test_irreversible_needs_two_different_approvers_when_the_workspace_says_so(
     workspace, agent, key_client, role_users, admin_client_for
 ):
     workspace_update(
-        workspace=workspace, actor=SYSTEM, changes={"require_two_approvals_for_irreversible": True}
+        reason="test set-up",
+        workspace=workspace,
+        actor=SYSTEM,
+        changes={"require_two_approvals_for_irreversible": True},
     )
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             name="email.send",

@@ -270,7 +270,13 @@ def test_workspace_filter_narrows_to_one_workspace(
     from tests.conftest import SYSTEM
 
     auditor = role_users[Role.AUDITOR]
-    membership_add(workspace=other_workspace, user=auditor, role=Role.AUDITOR, actor=SYSTEM)
+    membership_add(
+        reason="test set-up",
+        workspace=other_workspace,
+        user=auditor,
+        role=Role.AUDITOR,
+        actor=SYSTEM,
+    )
     client = admin_client_for(auditor)
     both = {e.workspace_id for e in client.get(LIST).context["cl"].result_list}
     assert both == {evidence.pk, other_workspace.pk}

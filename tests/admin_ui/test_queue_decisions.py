@@ -165,7 +165,7 @@ def test_go_live_shows_before_after_and_only_managers_may_decide(
     approver lacks manage_workspace, a second owner sees what changes and decides."""
     owner = role_users[Role.OWNER]
     proposed = user_client(owner, workspace).patch(
-        "/api/v1/workspace", {"mode": "live"}, format="json"
+        "/api/v1/workspace", {"reason": "test change", "mode": "live"}, format="json"
     )
     assert proposed.status_code == 202, proposed.json()
     confirmation = ConfirmationRequest.objects.get(action_request_id=proposed.json()["id"])

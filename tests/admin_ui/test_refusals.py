@@ -52,7 +52,8 @@ def test_api_refusals_stay_json(workspace, role_users, user_client):
 def login_post():
     def post(username, password):
         return Client().post(
-            "/admin/login/?next=/admin/", {"username": username, "password": password}
+            "/admin/login/?next=/admin/",
+            {"reason": "test change", "username": username, "password": password},
         )
 
     return post

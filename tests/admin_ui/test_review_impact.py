@@ -35,7 +35,9 @@ def proposed(workspace, role_users, make_tool, make_key, key_client):
     }
     _, plaintext = make_key(workspace, scopes=["tools:write"])
     response = key_client(plaintext).patch(
-        f"/api/v1/tools/{tool.pk}", {"condition": "params.amount > 200"}, format="json"
+        f"/api/v1/tools/{tool.pk}",
+        {"reason": "test change", "condition": "params.amount > 200"},
+        format="json",
     )
     assert response.status_code == 202, response.json()
     confirmation = ConfirmationRequest.objects.get(action_request_id=response.json()["id"])

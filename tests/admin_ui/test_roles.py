@@ -145,7 +145,8 @@ def test_verify_by_role(world, admin_client_for, role):
 def test_exception_records_are_never_editable(world, admin_client_for):
     record = ExceptionRecord.objects.get(workspace=world["workspace"])
     response = admin_client_for(world["users"][Role.OWNER]).post(
-        f"/admin/audit/exceptionrecord/{record.pk}/change/", {"what": "rewritten"}
+        f"/admin/audit/exceptionrecord/{record.pk}/change/",
+        {"reason": "test change", "what": "rewritten"},
     )
     assert response.status_code == 403
     record.refresh_from_db()

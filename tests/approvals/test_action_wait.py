@@ -254,7 +254,7 @@ def test_reads_without_waiting_take_no_wait_slot(settings, agent, pending, fake_
 def test_a_revoked_key_cannot_wait(agent, pending, api_error, fake_clock):
     key, client = agent
     body, _ = pending
-    key_revoke(key=key, actor=SYSTEM)
+    key_revoke(reason="test set-up", key=key, actor=SYSTEM)
     api_error(wait(client, body["id"], 30), 401, "key_revoked")
     assert fake_clock.sleeps == []
 

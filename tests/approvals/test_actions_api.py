@@ -158,7 +158,7 @@ def test_invalid_key(db, key_client, ask):
 
 def test_revoked_key(live_workspace, make_key, key_client, ask):
     key, plaintext = make_key(live_workspace)
-    key_revoke(key=key, actor=SYSTEM)
+    key_revoke(reason="test set-up", key=key, actor=SYSTEM)
     response = ask(key_client(plaintext), "crm.lookup")
     assert (response.status_code, error_code(response)) == (401, "key_revoked")
 
@@ -279,7 +279,9 @@ def test_a_replayed_denial_keeps_the_reason_it_was_given(live_workspace, agent, 
     )
     first = ask(client, "crm.export", {"rows": 50}, idempotency_key="deny-reason")
     with operator_seeding():
-        tool_update(tool=tool, actor=SYSTEM, changes={"deny_reason": "Changed since."})
+        tool_update(
+            reason="test set-up", tool=tool, actor=SYSTEM, changes={"deny_reason": "Changed since."}
+        )
     second = ask(client, "crm.export", {"rows": 50}, idempotency_key="deny-reason")
     assert first.json()["error"]["message"] == "Too many."
     assert (second.status_code, second.content) == (first.status_code, first.content)
@@ -489,12 +491,18 @@ def test_catalog_change_is_seen_by_the_next_decision(
     client = key_client(plaintext)
     tool = make_tool(live_workspace, "crm.lookup")
     assert ask(client, "crm.lookup").status_code == 200  # warms the per-version cache
-    client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": False}, format="json")
+    client.patch(
+        f"/api/v1/tools/{tool.pk}", {"reason": "test change", "enabled": False}, format="json"
+    )
     assert error_code(ask(client, "crm.lookup")) == "tool_not_allowed"
     # Narrowing (disabling) applies at once; tightening it again is seen at once too.
-    client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": True}, format="json")
+    client.patch(
+        f"/api/v1/tools/{tool.pk}", {"reason": "test change", "enabled": True}, format="json"
+    )
     assert error_code(ask(client, "crm.lookup")) == "tool_not_allowed"  # enabling: governed
-    client.patch(f"/api/v1/tools/{tool.pk}", {"level": "write"}, format="json")
+    client.patch(
+        f"/api/v1/tools/{tool.pk}", {"reason": "test change", "level": "write"}, format="json"
+    )
     tool.refresh_from_db()
     assert tool.level == "write" and not tool.enabled
 

@@ -25,6 +25,7 @@ def form(workspace, **overrides):
         "summary_template": "Refund {params.amount}",
         "secret_params": "[]",
         "enabled": "on",
+        "reason": "test change",
     }
     data.update(overrides)
     return data
@@ -59,7 +60,9 @@ def test_admin_change_and_delete_are_versioned(client, workspace, make_tool):
     data.pop("workspace")  # read-only once created
     assert browser.post(f"/admin/approvals/tool/{tool.pk}/change/", data).status_code == 302
     assert Tool.objects.get(pk=tool.pk).enabled is False
-    response = browser.post(f"/admin/approvals/tool/{tool.pk}/delete/", {"post": "yes"})
+    response = browser.post(
+        f"/admin/approvals/tool/{tool.pk}/delete/", {"reason": "test change", "post": "yes"}
+    )
     assert response.status_code == 302
     assert not Tool.objects.filter(pk=tool.pk).exists()
     logs = VersionLog.objects.filter(target_id=str(tool.pk)).order_by("policy_version")

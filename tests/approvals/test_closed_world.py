@@ -112,7 +112,9 @@ def _governed(response, *names):
 def test_renaming_a_tool_is_governed(workspace, session, make_tool):
     tool = make_tool(workspace, "hr.payroll_export", confirmation="always")
     response = session.patch(
-        f"/api/v1/tools/{tool.pk}", {"name": "crm.payroll_export"}, format="json"
+        f"/api/v1/tools/{tool.pk}",
+        {"reason": "test change", "name": "crm.payroll_export"},
+        format="json",
     )
     _governed(response, "warden.tool.change_governed_fields")
     assert Tool.objects.get(pk=tool.pk).name == "hr.payroll_export"
@@ -120,7 +122,9 @@ def test_renaming_a_tool_is_governed(workspace, session, make_tool):
 
 def test_creating_a_conditional_tool_whose_condition_never_holds_is_governed(workspace, session):
     body = {"name": "ops.wipe", "level": "write", "confirmation": "conditional"}
-    response = session.post("/api/v1/tools", {**body, "condition": "false"}, format="json")
+    response = session.post(
+        "/api/v1/tools", {"reason": "test change", **body, "condition": "false"}, format="json"
+    )
     _governed(response, "warden.tool.create")
     assert not Tool.objects.filter(name="ops.wipe").exists()
 
@@ -129,10 +133,16 @@ def test_deleting_narrows_but_recreating_without_protection_is_governed(
     workspace, session, make_tool
 ):
     tool = make_tool(workspace, "ops.wipe", level="write", confirmation="always", irreversible=True)
-    assert session.delete(f"/api/v1/tools/{tool.pk}").status_code == 204
+    assert (
+        session.delete(
+            f"/api/v1/tools/{tool.pk}", {"reason": "test change"}, format="json"
+        ).status_code
+        == 204
+    )
     response = session.post(
         "/api/v1/tools",
         {
+            "reason": "test change",
             "name": "ops.wipe",
             "level": "write",
             "confirmation": "conditional",
@@ -147,7 +157,11 @@ def test_deleting_narrows_but_recreating_without_protection_is_governed(
 @pytest.mark.parametrize("field", ["summary_template", "description"])
 def test_what_approvers_read_is_governed(workspace, session, make_tool, field):
     tool = make_tool(workspace, "billing.refund", confirmation="always")
-    response = session.patch(f"/api/v1/tools/{tool.pk}", {field: "Routine, approve"}, format="json")
+    response = session.patch(
+        f"/api/v1/tools/{tool.pk}",
+        {"reason": "test change", field: "Routine, approve"},
+        format="json",
+    )
     request = _governed(response, "warden.tool.change_governed_fields")
     assert field in request.params["changes"]
     assert getattr(Tool.objects.get(pk=tool.pk), field) == ""
@@ -158,6 +172,7 @@ def test_renaming_a_tool_in_the_admin_is_governed(workspace, owner, make_tool):
     client = Client()
     client.force_login(owner)
     data = {
+        "reason": "test change",
         "name": "crm.payroll_export",
         "description": "",
         "level": "read",
@@ -180,7 +195,12 @@ def test_narrowing_a_tool_still_applies_at_once(workspace, session, make_tool):
     tool = make_tool(workspace, "crm.update", level="write", confirmation="never")
     response = session.patch(
         f"/api/v1/tools/{tool.pk}",
-        {"confirmation": "always", "level": "external", "data_classes": ["pii"]},
+        {
+            "reason": "test change",
+            "confirmation": "always",
+            "level": "external",
+            "data_classes": ["pii"],
+        },
         format="json",
     )
     assert response.status_code == 200, response.json()
@@ -192,11 +212,17 @@ def test_narrowing_a_tool_still_applies_at_once(workspace, session, make_tool):
 
 def test_a_longer_confirmation_ttl_is_governed_and_a_shorter_one_is_not(workspace, session):
     response = session.patch(
-        "/api/v1/workspace", {"confirmation_ttl_seconds": 30 * 24 * 3600}, format="json"
+        "/api/v1/workspace",
+        {"reason": "test change", "confirmation_ttl_seconds": 30 * 24 * 3600},
+        format="json",
     )
     _governed(response, "warden.workspace.change_governed_fields")
     assert Workspace.objects.get(pk=workspace.pk).confirmation_ttl == timedelta(hours=24)
-    shorter = session.patch("/api/v1/workspace", {"confirmation_ttl_seconds": 600}, format="json")
+    shorter = session.patch(
+        "/api/v1/workspace",
+        {"reason": "test change", "confirmation_ttl_seconds": 600},
+        format="json",
+    )
     assert shorter.status_code == 200
     assert Workspace.objects.get(pk=workspace.pk).confirmation_ttl == timedelta(seconds=600)
 
@@ -205,7 +231,9 @@ def test_going_live_before_the_dry_run_ends_is_a_recorded_override(
     workspace, session, make_member, approve
 ):
     assert Workspace.objects.get(pk=workspace.pk).live_after > timezone.now()
-    response = session.patch("/api/v1/workspace", {"mode": "live"}, format="json")
+    response = session.patch(
+        "/api/v1/workspace", {"reason": "test change", "mode": "live"}, format="json"
+    )
     request = _governed(response, "warden.workspace.go_live", "warden.workspace.go_live_early")
     assert "before its planned end" in request.confirmation.summary
     assert Workspace.objects.get(pk=workspace.pk).mode == "dry_run"
@@ -228,19 +256,25 @@ def admin_session(owner):
 
 def test_switching_approver_email_off_is_governed_and_on_is_not(workspace, admin_session):
     automation_settings_update(
-        workspace=workspace, actor=SYSTEM, changes={"email_notifications": True}
+        reason="test set-up",
+        workspace=workspace,
+        actor=SYSTEM,
+        changes={"email_notifications": True},
     )
     url = f"/admin/notifications/workspaceautomationsettings/{workspace.pk}/change/"
-    admin_session.post(url, {})  # both boxes unticked
+    admin_session.post(url, {"reason": "test change"})  # both boxes unticked
     saved = WorkspaceAutomationSettings.objects.get(workspace=workspace)
     assert saved.email_notifications is True
     request = ActionRequest.objects.get(workspace=workspace, status="pending")
     assert "email_notifications" in request.params["changes"]
     with operator_seeding():
         automation_settings_update(
-            workspace=workspace, actor=SYSTEM, changes={"email_notifications": False}
+            reason="test set-up",
+            workspace=workspace,
+            actor=SYSTEM,
+            changes={"email_notifications": False},
         )
-    admin_session.post(url, {"email_notifications": "on"})
+    admin_session.post(url, {"reason": "test change", "email_notifications": "on"})
     assert WorkspaceAutomationSettings.objects.get(workspace=workspace).email_notifications
 
 
@@ -269,7 +303,8 @@ def endpoint(workspace, allow_hosts):
 def test_repointing_the_webhook_is_governed(workspace, admin_session, endpoint, change):
     data = {"name": "hooks", "url": endpoint.url, "events": endpoint.events, "enabled": "on"}
     admin_session.post(
-        f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/", {**data, **change}
+        f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/",
+        {"reason": "test change", **data, **change},
     )
     stored = WebhookEndpoint.objects.get(pk=endpoint.pk)
     assert (stored.url, stored.events) == (endpoint.url, endpoint.events)
@@ -278,7 +313,13 @@ def test_repointing_the_webhook_is_governed(workspace, admin_session, endpoint, 
 
 
 def test_renaming_the_webhook_applies_at_once(workspace, admin_session, endpoint):
-    data = {"name": "renamed", "url": endpoint.url, "events": endpoint.events, "enabled": "on"}
+    data = {
+        "reason": "test change",
+        "name": "renamed",
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "enabled": "on",
+    }
     admin_session.post(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/", data)
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).name == "renamed"
     assert not ActionRequest.objects.filter(status="pending").exists()
@@ -294,6 +335,7 @@ def test_repointing_the_audit_export_is_governed(workspace, admin_session, allow
     response = admin_session.post(
         url,
         {
+            "reason": "test change",
             "kind": "webhook",
             "url": "https://evil.example.test/in",
             "enabled": "on",
@@ -321,7 +363,9 @@ def test_switching_unattended_on_through_the_api_is_governed_and_off_is_not(
     workspace, session, agent_key, make_member, approve
 ):
     response = session.patch(
-        f"/api/v1/keys/{agent_key.pk}", {"unattended_mode": True}, format="json"
+        f"/api/v1/keys/{agent_key.pk}",
+        {"reason": "test change", "unattended_mode": True},
+        format="json",
     )
     request = _governed(response, "warden.key.enable_unattended")
     agent_key.refresh_from_db()
@@ -330,7 +374,11 @@ def test_switching_unattended_on_through_the_api_is_governed_and_off_is_not(
     assert approve(second, workspace, request.confirmation.pk).status_code == 200
     agent_key.refresh_from_db()
     assert agent_key.unattended_mode is True
-    off = session.patch(f"/api/v1/keys/{agent_key.pk}", {"unattended_mode": False}, format="json")
+    off = session.patch(
+        f"/api/v1/keys/{agent_key.pk}",
+        {"reason": "test change", "unattended_mode": False},
+        format="json",
+    )
     assert off.status_code == 200, off.json()
     agent_key.refresh_from_db()
     assert agent_key.unattended_mode is False
@@ -341,7 +389,9 @@ def test_a_machine_key_may_propose_unattended_mode_but_never_apply_it(
 ):
     _, plaintext = make_key(workspace, scopes=["workspace:admin"], owner=owner)
     response = key_client(plaintext).patch(
-        f"/api/v1/keys/{agent_key.pk}", {"unattended_mode": True}, format="json"
+        f"/api/v1/keys/{agent_key.pk}",
+        {"reason": "test change", "unattended_mode": True},
+        format="json",
     )
     _governed(response, "warden.key.enable_unattended")
     agent_key.refresh_from_db()
@@ -360,6 +410,6 @@ def test_switching_unattended_on_in_the_admin_is_governed_and_off_is_not(
     assert request.params["operations"] == ["warden.key.enable_unattended"]
     with operator_seeding():
         type(agent_key).objects.filter(pk=agent_key.pk).update(unattended_mode=True)
-    admin_session.post(url, {})
+    admin_session.post(url, {"reason": "test change"})
     agent_key.refresh_from_db()
     assert agent_key.unattended_mode is False

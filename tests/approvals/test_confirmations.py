@@ -180,7 +180,10 @@ def test_regate_on_recall_denies_if_scope_or_tool_changed(
     client, body, confirmation = pending
     approve(approver, live_workspace, confirmation.pk)
     tool_update(
-        tool=Tool.objects.get(name="crm.update_stage"), actor=SYSTEM, changes={"enabled": False}
+        reason="test set-up",
+        tool=Tool.objects.get(name="crm.update_stage"),
+        actor=SYSTEM,
+        changes={"enabled": False},
     )
     answer = recall(ask, client, body)
     assert code(answer) == "tool_not_allowed"

@@ -83,6 +83,7 @@ def ctx(workspace, make_key, key_client, user_client, make_tool, make_workspace,
     admin.force_login(owner)
     with operator_seeding():
         automation_settings_update(
+            reason="test set-up",
             workspace=workspace,
             actor=_system(),
             changes={"webhook_host_allowlist": ["127.0.0.0/8"], "email_notifications": True},
@@ -147,7 +148,10 @@ def _export(c: Ctx):
 
 
 def _admin_tool(c: Ctx, **changes):
-    c.admin.post(f"/admin/approvals/tool/{c.tool.pk}/change/", {**TOOL_FORM, **changes})
+    c.admin.post(
+        f"/admin/approvals/tool/{c.tool.pk}/change/",
+        {"reason": "test change", **TOOL_FORM, **changes},
+    )
 
 
 def _command(*args):
@@ -166,17 +170,26 @@ def _member(c: Ctx, role: str) -> Membership:
 
 
 def _export_form(enabled: bool, batch: int = 500) -> dict:
-    form = {"kind": "webhook", "url": "https://127.0.0.3/x", "batch_size": str(batch)}
+    form = {
+        "kind": "webhook",
+        "url": "https://127.0.0.3/x",
+        "batch_size": str(batch),
+        "reason": "test change",
+    }
     return {**form, "enabled": "on"} if enabled else form
 
 
 DOORS: dict[str, Door] = {
     "api key: rename a tool / ask a human always": Door(
         lambda c: c.key.patch(
-            f"/api/v1/tools/{c.tool.pk}", {"name": "crm.delete_all"}, format="json"
+            f"/api/v1/tools/{c.tool.pk}",
+            {"reason": "test change", "name": "crm.delete_all"},
+            format="json",
         ),
         lambda c: c.key.patch(
-            f"/api/v1/tools/{c.tool.pk}", {"confirmation": "always"}, format="json"
+            f"/api/v1/tools/{c.tool.pk}",
+            {"reason": "test change", "confirmation": "always"},
+            format="json",
         ),
         _tools,
     ),
@@ -184,6 +197,7 @@ DOORS: dict[str, Door] = {
         lambda c: c.session.post(
             "/api/v1/tools",
             {
+                "reason": "test change",
                 "name": "ops.wipe",
                 "level": "write",
                 "confirmation": "conditional",
@@ -193,7 +207,13 @@ DOORS: dict[str, Door] = {
         ),
         lambda c: c.session.post(
             "/api/v1/tools",
-            {"name": "ops.wipe", "level": "write", "confirmation": "never", "enabled": False},
+            {
+                "reason": "test change",
+                "name": "ops.wipe",
+                "level": "write",
+                "confirmation": "never",
+                "enabled": False,
+            },
             format="json",
         ),
         _tools,
@@ -205,9 +225,13 @@ DOORS: dict[str, Door] = {
     ),
     "api key: switch unattended on / revoke the key": Door(
         lambda c: c.key.patch(
-            f"/api/v1/keys/{c.agent.pk}", {"unattended_mode": True}, format="json"
+            f"/api/v1/keys/{c.agent.pk}",
+            {"reason": "test change", "unattended_mode": True},
+            format="json",
         ),
-        lambda c: c.key.post(f"/api/v1/keys/{c.agent.pk}/revoke", {}, format="json"),
+        lambda c: c.key.post(
+            f"/api/v1/keys/{c.agent.pk}/revoke", {"reason": "test change"}, format="json"
+        ),
         lambda c: [
             (k.unattended_mode, k.revoked_at is None)
             for k in MachineKey.objects.filter(pk=c.agent.pk)
@@ -223,6 +247,8 @@ DOORS: dict[str, Door] = {
             c.agent.owner.email,
             "--scopes",
             "tools:write",
+            "--reason",
+            "test change",
         ),
         lambda c: _command(
             "createkey",
@@ -233,14 +259,20 @@ DOORS: dict[str, Door] = {
             c.agent.owner.email,
             "--scopes",
             "actions:read",
+            "--reason",
+            "test change",
         ),
         lambda c: sorted(MachineKey.objects.filter(workspace=c.workspace).values_list("name")),
         filed=False,
     ),
     "api session: writes on / writes off": Door(
-        lambda c: c.session.patch("/api/v1/workspace", {"writes_enabled": True}, format="json"),
         lambda c: c.session.patch(
-            "/api/v1/workspace", {"confirmation_ttl_seconds": 600}, format="json"
+            "/api/v1/workspace", {"reason": "test change", "writes_enabled": True}, format="json"
+        ),
+        lambda c: c.session.patch(
+            "/api/v1/workspace",
+            {"reason": "test change", "confirmation_ttl_seconds": 600},
+            format="json",
         ),
         lambda c: list(
             Workspace.objects.filter(pk=c.workspace.pk).values_list(
@@ -250,11 +282,12 @@ DOORS: dict[str, Door] = {
     ),
     "admin: approver e-mail off / auto-suspend on": Door(
         lambda c: c.admin.post(
-            f"/admin/notifications/workspaceautomationsettings/{c.workspace.pk}/change/", {}
+            f"/admin/notifications/workspaceautomationsettings/{c.workspace.pk}/change/",
+            {"reason": "test change"},
         ),
         lambda c: c.admin.post(
             f"/admin/notifications/workspaceautomationsettings/{c.workspace.pk}/change/",
-            {"email_notifications": "on", "anomaly_auto_suspend": "on"},
+            {"reason": "test change", "email_notifications": "on", "anomaly_auto_suspend": "on"},
         ),
         lambda c: list(
             WorkspaceAutomationSettings.objects.filter(workspace=c.workspace).values_list(
@@ -266,6 +299,7 @@ DOORS: dict[str, Door] = {
         lambda c: c.admin.post(
             "/admin/notifications/webhookendpoint/add/",
             {
+                "reason": "test change",
                 "workspace": str(c.workspace.pk),
                 "name": "more",
                 "url": "https://127.0.0.2/more",
@@ -275,6 +309,7 @@ DOORS: dict[str, Door] = {
         lambda c: c.admin.post(
             f"/admin/notifications/webhookendpoint/{c.endpoint.pk}/change/",
             {
+                "reason": "test change",
                 "name": "renamed",
                 "url": c.endpoint.url,
                 "events": c.endpoint.events,
@@ -285,11 +320,13 @@ DOORS: dict[str, Door] = {
     ),
     "admin: delete a webhook endpoint / rename one": Door(
         lambda c: c.admin.post(
-            f"/admin/notifications/webhookendpoint/{c.endpoint.pk}/delete/", {"post": "yes"}
+            f"/admin/notifications/webhookendpoint/{c.endpoint.pk}/delete/",
+            {"reason": "test change", "post": "yes"},
         ),
         lambda c: c.admin.post(
             f"/admin/notifications/webhookendpoint/{c.endpoint.pk}/change/",
             {
+                "reason": "test change",
                 "name": "renamed",
                 "url": c.endpoint.url,
                 "events": c.endpoint.events,
@@ -311,56 +348,98 @@ DOORS: dict[str, Door] = {
     ),
     "api key: add an approver / add a member": Door(
         lambda c: c.key.post(
-            "/api/v1/members", {"email": "n@x.test", "role": "approver"}, format="json"
+            "/api/v1/members",
+            {"reason": "test change", "email": "n@x.test", "role": "approver"},
+            format="json",
         ),
         lambda c: c.key.post(
-            "/api/v1/members", {"email": "n@x.test", "role": "member"}, format="json"
+            "/api/v1/members",
+            {"reason": "test change", "email": "n@x.test", "role": "member"},
+            format="json",
         ),
         _members,
     ),
     "api session: raise a member to approver / lower an approver": Door(
         lambda c: c.session.patch(
-            f"/api/v1/members/{_member(c, 'member').pk}", {"role": "approver"}, format="json"
+            f"/api/v1/members/{_member(c, 'member').pk}",
+            {"reason": "test change", "role": "approver"},
+            format="json",
         ),
         lambda c: c.session.patch(
-            f"/api/v1/members/{_member(c, 'approver').pk}", {"role": "auditor"}, format="json"
+            f"/api/v1/members/{_member(c, 'approver').pk}",
+            {"reason": "test change", "role": "auditor"},
+            format="json",
         ),
         lambda c: sorted(_member(c, r).role for r in ("member", "approver")),
     ),
     "api session: invite an approver / invite an auditor": Door(
         lambda c: c.session.post(
-            "/api/v1/members", {"email": c.outsider.email, "role": "approver"}, format="json"
+            "/api/v1/members",
+            {"reason": "test change", "email": c.outsider.email, "role": "approver"},
+            format="json",
         ),
         lambda c: c.session.post(
-            "/api/v1/members", {"email": c.outsider.email, "role": "auditor"}, format="json"
+            "/api/v1/members",
+            {"reason": "test change", "email": c.outsider.email, "role": "auditor"},
+            format="json",
         ),
         _invitations,
     ),
     "admin: invite an approver / invite an auditor": Door(
         lambda c: c.admin.post(
             "/admin/tenants/membership/add/",
-            {"workspace": str(c.workspace.pk), "email": c.outsider.email, "role": "approver"},
+            {
+                "reason": "test change",
+                "workspace": str(c.workspace.pk),
+                "email": c.outsider.email,
+                "role": "approver",
+            },
         ),
         lambda c: c.admin.post(
             "/admin/tenants/membership/add/",
-            {"workspace": str(c.workspace.pk), "email": c.outsider.email, "role": "auditor"},
+            {
+                "reason": "test change",
+                "workspace": str(c.workspace.pk),
+                "email": c.outsider.email,
+                "role": "auditor",
+            },
         ),
         _invitations,
     ),
     "admin: add an approver / add a member": Door(
         lambda c: c.admin.post(
             "/admin/tenants/membership/add/",
-            {"workspace": str(c.workspace.pk), "email": "n@x.test", "role": "approver"},
+            {
+                "reason": "test change",
+                "workspace": str(c.workspace.pk),
+                "email": "n@x.test",
+                "role": "approver",
+            },
         ),
         lambda c: c.admin.post(
             "/admin/tenants/membership/add/",
-            {"workspace": str(c.workspace.pk), "email": "n@x.test", "role": "member"},
+            {
+                "reason": "test change",
+                "workspace": str(c.workspace.pk),
+                "email": "n@x.test",
+                "role": "member",
+            },
         ),
         _members,
     ),
     "command addmember: an approver / a member": Door(
-        lambda c: _command("addmember", c.workspace.slug, "n@x.test", "--role", "approver"),
-        lambda c: _command("addmember", c.workspace.slug, "n@x.test", "--role", "member"),
+        lambda c: _command(
+            "addmember",
+            c.workspace.slug,
+            "n@x.test",
+            "--role",
+            "approver",
+            "--reason",
+            "test change",
+        ),
+        lambda c: _command(
+            "addmember", c.workspace.slug, "n@x.test", "--role", "member", "--reason", "test change"
+        ),
         _members,
         filed=False,
     ),
@@ -418,6 +497,7 @@ def _webhook_on(workspace):
     from notifications.services import endpoint_create
 
     endpoint_create(
+        reason="test set-up",
         workspace=workspace,
         name="around",
         url="https://127.0.0.1/around",
@@ -430,7 +510,11 @@ def _export_on(workspace):
     from oversight.scheduled_export import destination_configure
 
     destination_configure(
-        workspace=workspace, kind="webhook", url="https://127.0.0.1/x", actor=_system()
+        reason="test set-up",
+        workspace=workspace,
+        kind="webhook",
+        url="https://127.0.0.1/x",
+        actor=_system(),
     )
 
 
@@ -438,13 +522,21 @@ def _approver(workspace):
     from tenants.services import membership_add, user_get_or_create
 
     user = user_get_or_create(email="around@x.test")
-    membership_add(workspace=workspace, user=user, role=Role.APPROVER, actor=_system())
+    membership_add(
+        reason="test set-up", workspace=workspace, user=user, role=Role.APPROVER, actor=_system()
+    )
 
 
 def _invite_approver(workspace, outsider):
     from tenants.services import invitation_create
 
-    invitation_create(workspace=workspace, user=outsider, role=Role.APPROVER, actor=_system())
+    invitation_create(
+        reason="test set-up",
+        workspace=workspace,
+        user=outsider,
+        role=Role.APPROVER,
+        actor=_system(),
+    )
 
 
 AROUND = {

@@ -61,7 +61,9 @@ def test_going_live_needs_a_second_owner(
     workspace, owner, second_owner, user_client, make_member, approve, dry_run_over
 ):
     client = user_client(owner, workspace)
-    first = client.patch("/api/v1/workspace", {"mode": "live"}, format="json")
+    first = client.patch(
+        "/api/v1/workspace", {"reason": "test change", "mode": "live"}, format="json"
+    )
     assert first.status_code == 202, first.json()
     body = first.json()
     assert body["confirmation_token"].startswith("ct_")
@@ -97,6 +99,7 @@ def test_one_patch_cannot_loosen_several_settings_at_once(workspace, owner, user
     response = user_client(owner, workspace).patch(
         "/api/v1/workspace",
         {
+            "reason": "test change",
             "require_two_approvals_for_irreversible": False,
             "audit_retention_days": 1,
             "plan_rank": 0,
@@ -118,6 +121,7 @@ def test_narrowing_changes_apply_at_once(workspace, owner, user_client):
     response = user_client(owner, workspace).patch(
         "/api/v1/workspace",
         {
+            "reason": "test change",
             "name": "Renamed",
             "confirmation_ttl_seconds": 600,
             "require_two_approvals_for_irreversible": True,
@@ -137,7 +141,9 @@ def test_key_asks_to_enable_writes_and_its_custody_cannot_approve(
         workspace, scopes=["workspace:admin"], owner=make_member(workspace, Role.OWNER)
     )
     client = key_client(plaintext)
-    first = client.patch("/api/v1/workspace", {"writes_enabled": True}, format="json")
+    first = client.patch(
+        "/api/v1/workspace", {"reason": "test change", "writes_enabled": True}, format="json"
+    )
     assert first.status_code == 202
     confirmation = ActionRequest.objects.get(pk=first.json()["id"]).confirmation
     assert code(approve(key.owner, workspace, confirmation.pk)) == "four_eyes"
@@ -150,14 +156,16 @@ def test_unattended_key_cannot_skip_a_governed_change(workspace, make_key, key_c
     with operator_seeding():
         MachineKey.objects.filter(pk=key.pk).update(unattended_mode=True)
     response = key_client(plaintext).patch(
-        "/api/v1/workspace", {"outbound_allowed": True}, format="json"
+        "/api/v1/workspace", {"reason": "test change", "outbound_allowed": True}, format="json"
     )
     assert response.status_code == 202
 
 
 def test_tampered_recall_is_a_mismatch(workspace, owner, second_owner, user_client, approve):
     client = user_client(owner, workspace)
-    first = client.patch("/api/v1/workspace", {"mode": "live"}, format="json").json()
+    first = client.patch(
+        "/api/v1/workspace", {"reason": "test change", "mode": "live"}, format="json"
+    ).json()
     approve(second_owner, workspace, pending_confirmation().pk)
     tampered = confirm(
         client, "patch", "/api/v1/workspace", {"mode": "live", "outbound_allowed": True}, first
@@ -170,7 +178,7 @@ def test_another_human_cannot_use_the_requesters_token(
 ):
     first = (
         user_client(owner, workspace)
-        .patch("/api/v1/workspace", {"mode": "live"}, format="json")
+        .patch("/api/v1/workspace", {"reason": "test change", "mode": "live"}, format="json")
         .json()
     )
     approve(second_owner, workspace, pending_confirmation().pk)
@@ -182,7 +190,9 @@ def test_another_human_cannot_use_the_requesters_token(
 
 def test_patch_needs_workspace_admin(workspace, make_key, key_client):
     _, plaintext = make_key(workspace, scopes=["keys:write"])
-    response = key_client(plaintext).patch("/api/v1/workspace", {"mode": "live"}, format="json")
+    response = key_client(plaintext).patch(
+        "/api/v1/workspace", {"reason": "test change", "mode": "live"}, format="json"
+    )
     assert code(response) == "forbidden_by_scope"
 
 
@@ -203,7 +213,7 @@ def test_switching_off_the_sensitivity_floor_needs_two_more_people(
     workspace, owner, second_owner, make_member, user_client, approve
 ):
     first = user_client(owner, workspace).patch(
-        "/api/v1/workspace", {"sensitivity_floor": False}, format="json"
+        "/api/v1/workspace", {"reason": "test change", "sensitivity_floor": False}, format="json"
     )
     assert first.status_code == 202
     confirmation = pending_confirmation()
@@ -221,7 +231,7 @@ def test_creating_an_admin_key_is_governed_and_its_secret_goes_to_its_owner(
     workspace, owner, second_owner, user_client, approve
 ):
     client = user_client(owner, workspace)
-    body = {"name": "root-agent", "scopes": ["workspace:admin"]}
+    body = {"reason": "test change", "name": "root-agent", "scopes": ["workspace:admin"]}
     first = client.post("/api/v1/keys", body, format="json")
     assert first.status_code == 202
     assert not MachineKey.objects.filter(name="root-agent").exists()
@@ -238,7 +248,9 @@ def test_creating_an_admin_key_is_governed_and_its_secret_goes_to_its_owner(
 
 def test_plain_keys_are_created_at_once(workspace, owner, user_client):
     response = user_client(owner, workspace).post(
-        "/api/v1/keys", {"name": "reader", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "reader", "scopes": ["actions:read"]},
+        format="json",
     )
     assert response.status_code == 201
     assert response.json()["key"].startswith("wdn_")
@@ -252,7 +264,7 @@ def test_plain_keys_are_created_at_once(workspace, owner, user_client):
 def test_unattended_keys_must_be_narrow_and_short_lived(
     workspace, owner, user_client, scopes, expires_in_days
 ):
-    body = {"name": "robot", "scopes": scopes, "unattended_mode": True}
+    body = {"reason": "test change", "name": "robot", "scopes": scopes, "unattended_mode": True}
     if expires_in_days:
         body["expires_at"] = (timezone.now() + timedelta(days=expires_in_days)).isoformat()
     response = user_client(owner, workspace).post("/api/v1/keys", body, format="json")
@@ -262,6 +274,7 @@ def test_unattended_keys_must_be_narrow_and_short_lived(
 def test_unattended_key_creation_is_governed(workspace, owner, make_member, user_client, approve):
     client = user_client(owner, workspace)
     body = {
+        "reason": "test change",
         "name": "robot",
         "scopes": ["actions:read"],
         "unattended_mode": True,
@@ -284,6 +297,7 @@ def test_a_human_cannot_launder_four_eyes_through_a_key_made_for_someone_else(
     response = user_client(admin, workspace).post(
         "/api/v1/keys",
         {
+            "reason": "test change",
             "name": "laundered",
             "owner": member.email,
             "scopes": ["actions:write"],
@@ -312,6 +326,7 @@ def test_a_minting_key_owner_cannot_approve_the_minted_keys_requests(
     minted = key_client(plaintext).post(
         "/api/v1/keys",
         {
+            "reason": "test change",
             "name": "child",
             "owner": bob.email,
             "scopes": ["actions:write"],
@@ -357,19 +372,32 @@ def test_minted_keys_are_bounded_by_their_minter(workspace, make_key, key_client
         {"rate_limit_per_minute": 100_000},
     ]
     for change in wider:
-        body = {**base, "allowed_ips": ["127.0.0.1/32"], "expires_at": narrow_expiry, **change}
+        body = {
+            "reason": "test change",
+            **base,
+            "allowed_ips": ["127.0.0.1/32"],
+            "expires_at": narrow_expiry,
+            **change,
+        }
         body = {k: v for k, v in body.items() if v is not None}
         response = client.post("/api/v1/keys", body, format="json")
         assert code(response) == "forbidden_by_scope", (change, response.json())
     assert not MachineKey.objects.filter(name="wide").exists()
-    ok = {**base, "allowed_ips": ["127.0.0.1/32"], "expires_at": narrow_expiry}
+    ok = {
+        "reason": "test change",
+        **base,
+        "allowed_ips": ["127.0.0.1/32"],
+        "expires_at": narrow_expiry,
+    }
     assert client.post("/api/v1/keys", ok, format="json").status_code == 201
 
 
 def test_a_weaker_key_cannot_revoke_a_stronger_one(workspace, make_key, key_client):
     admin_key, _ = make_key(workspace, scopes=["workspace:admin"])
     _, plaintext = make_key(workspace, scopes=["keys:write", "keys:read"])
-    response = key_client(plaintext).post(f"/api/v1/keys/{admin_key.pk}/revoke", {}, format="json")
+    response = key_client(plaintext).post(
+        f"/api/v1/keys/{admin_key.pk}/revoke", {"reason": "test change"}, format="json"
+    )
     assert code(response) == "forbidden_by_scope"
     admin_key.refresh_from_db()
     assert admin_key.revoked_at is None
@@ -395,12 +423,20 @@ def test_a_tools_write_key_cannot_remove_its_own_gate(workspace, make_key, key_c
     client = key_client(plaintext)
     refund = {"tool": "billing.refund", "params": {"amount": 5000}}
     assert client.post("/api/v1/actions", refund, format="json").status_code == 202
-    patched = client.patch(f"/api/v1/tools/{tool.pk}", {"confirmation": "never"}, format="json")
+    patched = client.patch(
+        f"/api/v1/tools/{tool.pk}",
+        {"reason": "test change", "confirmation": "never"},
+        format="json",
+    )
     assert patched.status_code == 202
     assert patched.json()["governed_operations"] == ["warden.tool.lower_confirmation"]
     assert client.post("/api/v1/actions", refund, format="json").status_code == 202
     # Tightening applies at once.
-    tightened = client.patch(f"/api/v1/tools/{tool.pk}", {"confirmation": "always"}, format="json")
+    tightened = client.patch(
+        f"/api/v1/tools/{tool.pk}",
+        {"reason": "test change", "confirmation": "always"},
+        format="json",
+    )
     assert tightened.status_code == 200
 
 
@@ -408,7 +444,9 @@ def test_tool_approved_by_a_second_person_takes_effect(
     workspace, owner, make_member, user_client, approve
 ):
     response = user_client(owner, workspace).post(
-        "/api/v1/tools", {"name": "crm.lookup", "level": "read"}, format="json"
+        "/api/v1/tools",
+        {"reason": "test change", "name": "crm.lookup", "level": "read"},
+        format="json",
     )
     assert response.status_code == 202  # confirmation never by default: governed
     assert not Tool.objects.filter(name="crm.lookup").exists()
@@ -419,7 +457,13 @@ def test_tool_approved_by_a_second_person_takes_effect(
 def test_a_disabled_tool_is_created_at_once(workspace, owner, user_client):
     response = user_client(owner, workspace).post(
         "/api/v1/tools",
-        {"name": "crm.update", "level": "write", "confirmation": "always", "enabled": False},
+        {
+            "reason": "test change",
+            "name": "crm.update",
+            "level": "write",
+            "confirmation": "always",
+            "enabled": False,
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -428,7 +472,7 @@ def test_a_disabled_tool_is_created_at_once(workspace, owner, user_client):
 def test_an_enabled_tool_is_governed_even_when_it_always_asks(workspace, owner, user_client):
     response = user_client(owner, workspace).post(
         "/api/v1/tools",
-        {"name": "crm.update", "level": "write", "confirmation": "always"},
+        {"reason": "test change", "name": "crm.update", "level": "write", "confirmation": "always"},
         format="json",
     )
     assert response.status_code == 202
@@ -455,7 +499,9 @@ def test_raising_a_member_to_admin_is_governed(
     member = make_member(workspace, Role.MEMBER)
     membership = Membership.objects.get(user=member, workspace=workspace)
     first = user_client(owner, workspace).patch(
-        f"/api/v1/members/{membership.pk}", {"role": "admin"}, format="json"
+        f"/api/v1/members/{membership.pk}",
+        {"reason": "test change", "role": "admin"},
+        format="json",
     )
     assert first.status_code == 202
     assert Membership.objects.get(pk=membership.pk).role == Role.MEMBER
@@ -466,14 +512,18 @@ def test_raising_a_member_to_admin_is_governed(
 def test_removing_an_ordinary_member_is_immediate(workspace, owner, user_client, make_member):
     member = make_member(workspace, Role.APPROVER)
     membership = Membership.objects.get(user=member, workspace=workspace)
-    response = user_client(owner, workspace).delete(f"/api/v1/members/{membership.pk}")
+    response = user_client(owner, workspace).delete(
+        f"/api/v1/members/{membership.pk}", {"reason": "test change"}, format="json"
+    )
     assert response.status_code == 204
 
 
 def test_governed_requests_appear_in_the_queue(
     workspace, owner, second_owner, user_client, dry_run_over
 ):
-    user_client(owner, workspace).patch("/api/v1/workspace", {"mode": "live"}, format="json")
+    user_client(owner, workspace).patch(
+        "/api/v1/workspace", {"reason": "test change", "mode": "live"}, format="json"
+    )
     rows = user_client(second_owner, workspace).get("/api/v1/approvals").json()["results"]
     assert [row["tool"] for row in rows] == ["warden.workspace.go_live"]
     assert rows[0]["requested_by"] == f"user:{owner.email}"
@@ -514,7 +564,13 @@ def test_an_approval_given_in_dry_run_is_void_once_live(
 def test_createkey_refuses_a_governance_scope_without_break_glass(workspace, owner):
     with pytest.raises(Exception, match="loosens governance"):
         call_command(
-            "createkey", workspace.slug, name="root", owner=owner.email, scopes="workspace:admin"
+            "createkey",
+            workspace.slug,
+            "--reason",
+            "test change",
+            name="root",
+            owner=owner.email,
+            scopes="workspace:admin",
         )
     assert not MachineKey.objects.filter(name="root").exists()
 
@@ -523,6 +579,8 @@ def test_createkey_with_break_glass_is_recorded_as_such(workspace, owner, capsys
     call_command(
         "createkey",
         workspace.slug,
+        "--reason",
+        "test change",
         name="root",
         owner=owner.email,
         scopes="workspace:admin",
@@ -653,7 +711,7 @@ def test_changing_an_enabled_tools_argument_schema_is_governed(
     tool = make_tool(workspace, "crm.export", confirmation="always", input_schema=schema)
     _, plaintext = make_key(workspace, scopes=["tools:write"])
     response = key_client(plaintext).patch(
-        f"/api/v1/tools/{tool.pk}", {"input_schema": {}}, format="json"
+        f"/api/v1/tools/{tool.pk}", {"reason": "test change", "input_schema": {}}, format="json"
     )
     assert response.status_code == 202
     assert response.json()["governed_operations"] == ["warden.tool.remove_protection"]
@@ -662,6 +720,8 @@ def test_changing_an_enabled_tools_argument_schema_is_governed(
     # Another workspace's admin cannot even see the tool to propose a change.
     outsider = user_client(make_member(other_workspace, Role.ADMIN), other_workspace)
     assert (
-        outsider.patch(f"/api/v1/tools/{tool.pk}", {"input_schema": {}}, format="json").status_code
+        outsider.patch(
+            f"/api/v1/tools/{tool.pk}", {"reason": "test change", "input_schema": {}}, format="json"
+        ).status_code
         == 404
     )

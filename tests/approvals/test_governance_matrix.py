@@ -188,6 +188,7 @@ def test_every_governed_operation_is_pending_through_every_api_door(
     method, url, body, unchanged = CALLS[operation]
     if "expires_at" in body:
         body = {**body, "expires_at": _later()}
+    body = {**body, "reason": "test change"}
     response = getattr(doors[door], method)(url.format(**objects), body, format="json")
     assert response.status_code == 202, response.json()
     assert operation in response.json()["governed_operations"]

@@ -115,7 +115,11 @@ def test_machine_keys_never_loosen_their_own_leash(steps):
         elif kind == "workspace" and change:
             governor_client.patch("/api/v1/workspace", change, format="json")
         elif kind == "key":
-            governor_client.post("/api/v1/keys", {"name": f"k{next(_n)}", **change}, format="json")
+            governor_client.post(
+                "/api/v1/keys",
+                {"reason": "test change", "name": f"k{next(_n)}", **change},
+                format="json",
+            )
     for name in needed_a_human:
         assert _ask(agent_client, name) != 200, (name, steps)
 
@@ -203,20 +207,26 @@ def _seed(prefix: str):
     n = next(_n)
     owner = user_get_or_create(email=f"{prefix}-owner{n}@example.test")
     with operator_seeding():
-        workspace = workspace_create(slug=f"{prefix}{n}", name=prefix, owner=owner, actor=SYSTEM)
+        workspace = workspace_create(
+            reason="test set-up", slug=f"{prefix}{n}", name=prefix, owner=owner, actor=SYSTEM
+        )
         workspace.writes_enabled, workspace.mode = True, "live"
         workspace.save()
         automation_settings_update(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             changes={"webhook_host_allowlist": ["127.0.0.0/8"]},
             operator=True,
         )
         tools = {
-            name: tool_create(workspace=workspace, actor=SYSTEM, name=name, **fields)
+            name: tool_create(
+                workspace=workspace, actor=SYSTEM, name=name, reason="test set-up", **fields
+            )
             for name, fields in TOOLS.items()
         }
         governor = key_create(
+            reason="test set-up",
             workspace=workspace,
             name="governor",
             owner=owner,
@@ -225,6 +235,7 @@ def _seed(prefix: str):
             actor=SYSTEM,
         ).plaintext
         issued = key_create(
+            reason="test set-up",
             workspace=workspace,
             name="agent",
             owner=owner,
@@ -324,7 +335,9 @@ def test_one_custody_set_never_lets_an_agent_do_more_without_a_human(steps):
     workspace, owner, tools, governor, issued, connector, endpoint = _seed("cw")
     other = user_get_or_create(email=f"elsewhere{next(_n)}@example.test")
     with operator_seeding():
-        workspace_create(slug=f"else{next(_n)}", name="else", owner=other, actor=SYSTEM)
+        workspace_create(
+            reason="test set-up", slug=f"else{next(_n)}", name="else", owner=other, actor=SYSTEM
+        )
     session = APIClient()
     session.force_login(owner)
     session.credentials(HTTP_X_WARDEN_WORKSPACE=workspace.slug)
@@ -345,33 +358,51 @@ def test_one_custody_set_never_lets_an_agent_do_more_without_a_human(steps):
         if kind == "edit":
             client.patch(f"/api/v1/tools/{tools[name].pk}", change, format="json")
         elif kind == "rename":
-            client.patch(f"/api/v1/tools/{tools[name].pk}", {"name": change}, format="json")
+            client.patch(
+                f"/api/v1/tools/{tools[name].pk}",
+                {"reason": "test change", "name": change},
+                format="json",
+            )
         elif kind == "create":
             client.post("/api/v1/tools", change, format="json")
         elif kind == "delete":
-            client.delete(f"/api/v1/tools/{tools[name].pk}")
+            client.delete(
+                f"/api/v1/tools/{tools[name].pk}", {"reason": "test change"}, format="json"
+            )
         elif kind == "workspace" and change:
             client.patch("/api/v1/workspace", change, format="json")
         elif kind == "unattended":
             client.patch(
-                f"/api/v1/keys/{issued.key.pk}", {"unattended_mode": change}, format="json"
+                f"/api/v1/keys/{issued.key.pk}",
+                {"reason": "test change", "unattended_mode": change},
+                format="json",
             )
         elif kind == "member":
             email = f"m{next(emails)}@example.test"
-            client.post("/api/v1/members", {"email": email, "role": change}, format="json")
+            client.post(
+                "/api/v1/members",
+                {"reason": "test change", "email": email, "role": change},
+                format="json",
+            )
         elif kind == "invite":
             role = change if change != "admin" else "approver"  # admin is not invitable
-            client.post("/api/v1/members", {"email": other.email, "role": role}, format="json")
+            client.post(
+                "/api/v1/members",
+                {"reason": "test change", "email": other.email, "role": role},
+                format="json",
+            )
         elif kind == "mint":
             client.post(
-                "/api/v1/keys", {"name": f"k{next(emails)}", "scopes": [change]}, format="json"
+                "/api/v1/keys",
+                {"reason": "test change", "name": f"k{next(emails)}", "scopes": [change]},
+                format="json",
             )
         elif kind == "connector":
             client.patch(f"/api/v1/connectors/{connector.pk}", change, format="json")
         elif kind == "new_connector":
             client.post(
                 "/api/v1/connectors",
-                {"name": f"c{next(emails)}", "kind": "mcp", "url": change},
+                {"reason": "test change", "name": f"c{next(emails)}", "kind": "mcp", "url": change},
                 format="json",
             )
     after = _effective(workspace, agent_client)
@@ -416,6 +447,7 @@ def _admin_step(admin, workspace, tools, endpoint, kind, name, change, emails):
         admin.post(
             "/admin/notifications/webhookendpoint/add/",
             {
+                "reason": "test change",
                 "workspace": str(workspace.pk),
                 "name": f"w{next(emails)}",
                 "url": change,
@@ -425,14 +457,24 @@ def _admin_step(admin, workspace, tools, endpoint, kind, name, change, emails):
     elif kind == "webhook_edit":
         admin.post(
             f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/",
-            {"name": "hooks", "events": ["action.approved"], "enabled": "on", **change},
+            {
+                "reason": "test change",
+                "name": "hooks",
+                "events": ["action.approved"],
+                "enabled": "on",
+                **change,
+            },
         )
     elif kind == "webhook_delete":
-        admin.post(f"/admin/notifications/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"})
+        admin.post(
+            f"/admin/notifications/webhookendpoint/{endpoint.pk}/delete/",
+            {"reason": "test change", "post": "yes"},
+        )
     elif kind == "export_add":
         admin.post(
             "/admin/oversight/auditexportdestination/add/",
             {
+                "reason": "test change",
                 "workspace": str(workspace.pk),
                 "kind": "webhook",
                 "url": change,
@@ -444,6 +486,7 @@ def _admin_step(admin, workspace, tools, endpoint, kind, name, change, emails):
         admin.post(
             "/admin/tenants/membership/add/",
             {
+                "reason": "test change",
                 "workspace": str(workspace.pk),
                 "email": f"a{next(emails)}@example.test",
                 "role": change,

@@ -200,7 +200,11 @@ def test_replaying_a_pruned_action_says_its_params_are_gone(lookup, agent, ask, 
 def test_owner_changes_the_period_through_the_api_and_it_is_audited(workspace, user_client):
     owner = workspace.memberships.get(role=Role.OWNER).user
     client = user_client(owner, workspace)
-    response = client.patch("/api/v1/workspace", {"plain_copy_retention_days": 90}, format="json")
+    response = client.patch(
+        "/api/v1/workspace",
+        {"reason": "test change", "plain_copy_retention_days": 90},
+        format="json",
+    )
     assert response.status_code == 200, response.json()
     assert client.get("/api/v1/workspace").json()["plain_copy_retention_days"] == 90
     log = VersionLog.objects.filter(workspace=workspace, target_type="workspace").first()
@@ -213,7 +217,9 @@ def test_owner_changes_the_period_through_the_api_and_it_is_audited(workspace, u
 def test_a_bad_period_is_refused_and_changes_nothing(workspace, user_client, api_error, value):
     owner = workspace.memberships.get(role=Role.OWNER).user
     response = user_client(owner, workspace).patch(
-        "/api/v1/workspace", {"plain_copy_retention_days": value}, format="json"
+        "/api/v1/workspace",
+        {"reason": "test change", "plain_copy_retention_days": value},
+        format="json",
     )
     api_error(response, 400, "validation_error")
     workspace.refresh_from_db()
@@ -223,7 +229,9 @@ def test_a_bad_period_is_refused_and_changes_nothing(workspace, user_client, api
 def test_an_approver_may_not_change_the_period(workspace, make_member, user_client, api_error):
     approver = make_member(workspace, Role.APPROVER)
     response = user_client(approver, workspace).patch(
-        "/api/v1/workspace", {"plain_copy_retention_days": 1}, format="json"
+        "/api/v1/workspace",
+        {"reason": "test change", "plain_copy_retention_days": 1},
+        format="json",
     )
     api_error(response, 403, "forbidden_by_scope")
     workspace.refresh_from_db()
@@ -235,7 +243,9 @@ def test_a_key_of_another_workspace_changes_only_its_own(
 ):
     _, plaintext = make_key(other_workspace, scopes=["workspace:admin"])
     response = key_client(plaintext).patch(
-        "/api/v1/workspace", {"plain_copy_retention_days": 5}, format="json"
+        "/api/v1/workspace",
+        {"reason": "test change", "plain_copy_retention_days": 5},
+        format="json",
     )
     assert response.status_code in (200, 202), response.json()
     workspace.refresh_from_db()

@@ -87,7 +87,7 @@ def test_export_apply_export_is_byte_identical_and_a_no_op(catalog):
     assert policy_document.dump(exported(catalog)) == text
     assert (PolicyVersion.objects.count(), AuditEntry.objects.count()) == (versions, entries)
     as_json = policy_document.dump(exported(catalog), "json")
-    policy_apply(workspace=catalog, document=as_json, actor=SYSTEM)
+    policy_apply(reason="test set-up", workspace=catalog, document=as_json, actor=SYSTEM)
     assert policy_document.dump(exported(catalog), "json") == as_json
 
 
@@ -296,7 +296,9 @@ def test_the_proposer_cannot_approve_it_another_admin_can(
     catalog, owner, user_client, make_member, approve
 ):
     user_client(owner, catalog).post(
-        "/api/v1/policy/apply", {"document": _loosen(catalog)}, format="json"
+        "/api/v1/policy/apply",
+        {"reason": "test change", "document": _loosen(catalog)},
+        format="json",
     )
     confirmation = ConfirmationRequest.objects.get(
         workspace=catalog, action_request__tool_name="warden.policy.apply"
@@ -323,7 +325,9 @@ def test_approval_refuses_when_the_base_moved(
     catalog, owner, user_client, make_member, approve, make_tool
 ):
     user_client(owner, catalog).post(
-        "/api/v1/policy/apply", {"document": _loosen(catalog)}, format="json"
+        "/api/v1/policy/apply",
+        {"reason": "test change", "document": _loosen(catalog)},
+        format="json",
     )
     confirmation = ConfirmationRequest.objects.get(
         workspace=catalog, action_request__tool_name="warden.policy.apply"
@@ -332,7 +336,10 @@ def test_approval_refuses_when_the_base_moved(
     from approvals import catalog as catalog_services
 
     catalog_services.tool_update(
-        tool=email, actor=SYSTEM, changes={"description": "x"} and {"irreversible": True}
+        reason="test set-up",
+        tool=email,
+        actor=SYSTEM,
+        changes={"description": "x"} and {"irreversible": True},
     )
     admin = make_member(catalog, Role.ADMIN)
     response = approve(admin, catalog, confirmation.pk)
@@ -346,7 +353,9 @@ def test_approval_refuses_when_the_base_moved(
 def test_a_system_actor_cannot_apply_a_governed_part_and_nothing_is_written(catalog):
     before = exported(catalog)
     with pytest.raises(WardenError) as raised:
-        policy_apply(workspace=catalog, document=_loosen(catalog), actor=SYSTEM)
+        policy_apply(
+            reason="test set-up", workspace=catalog, document=_loosen(catalog), actor=SYSTEM
+        )
     assert raised.value.code == "approval_required"
     assert exported(catalog) == before
 
@@ -356,7 +365,9 @@ def test_a_machine_key_may_propose_but_a_human_approves(
 ):
     key, plaintext = make_key(catalog, scopes=["workspace:admin"])
     response = key_client(plaintext).post(
-        "/api/v1/policy/apply", {"document": _loosen(catalog)}, format="json"
+        "/api/v1/policy/apply",
+        {"reason": "test change", "document": _loosen(catalog)},
+        format="json",
     )
     assert response.status_code == 202
     confirmation = ConfirmationRequest.objects.get(
@@ -408,14 +419,20 @@ def test_rollback_proposes_the_old_document_through_the_same_door(
     client = user_client(owner, catalog)
     first = exported(catalog)
     narrowed = with_tool(first, "email.send", enabled=False)
-    v1 = client.post("/api/v1/policy/apply", {"document": first}, format="json").json()
+    v1 = client.post(
+        "/api/v1/policy/apply", {"reason": "test change", "document": first}, format="json"
+    ).json()
     assert v1["version"] is None  # nothing changed: no version
-    v2 = client.post("/api/v1/policy/apply", {"document": narrowed}, format="json").json()
+    v2 = client.post(
+        "/api/v1/policy/apply", {"reason": "test change", "document": narrowed}, format="json"
+    ).json()
     listed = client.get("/api/v1/policy/versions").json()["results"]
     # The newest first: the catalog fixture's three tool creations are versions too.
     assert [v["number"] for v in listed] == [v2["version"], 3, 2, 1]
     # Record the original as a version to roll back to: apply the original (governed).
-    back = client.post("/api/v1/policy/apply", {"document": first}, format="json")
+    back = client.post(
+        "/api/v1/policy/apply", {"reason": "test change", "document": first}, format="json"
+    )
     assert back.status_code == 202
     admin = make_member(catalog, Role.ADMIN)
     confirmation = ConfirmationRequest.objects.get(
@@ -561,7 +578,9 @@ def test_bad_documents_answer_policy_invalid_and_write_nothing(
     before = exported(catalog)
     versions = PolicyVersion.objects.filter(workspace=catalog).count()
     for document in ("tools: [", {"apiVersion": "x"}, 42, "- a\n- b"):
-        response = client.post("/api/v1/policy/apply", {"document": document}, format="json")
+        response = client.post(
+            "/api/v1/policy/apply", {"reason": "test change", "document": document}, format="json"
+        )
         api_error(response, 400, "policy_invalid")
     api_error(
         client.post("/api/v1/policy/plan", {"document": 42}, format="json"), 400, "policy_invalid"
@@ -572,12 +591,20 @@ def test_bad_documents_answer_policy_invalid_and_write_nothing(
         "policy_invalid",
     )
     api_error(
-        client.post("/api/v1/policy/apply", {"document": {}, "dry": 1}, format="json"),
+        client.post(
+            "/api/v1/policy/apply",
+            {"reason": "test change", "document": {}, "dry": 1},
+            format="json",
+        ),
         400,
         "validation_error",
     )
     api_error(
-        client.post("/api/v1/policy/versions/99/rollback", {}, format="json"), 404, "not_found"
+        client.post(
+            "/api/v1/policy/versions/99/rollback", {"reason": "test change"}, format="json"
+        ),
+        404,
+        "not_found",
     )
     assert exported(catalog) == before
     assert PolicyVersion.objects.filter(workspace=catalog).count() == versions
@@ -591,7 +618,9 @@ def test_wrong_scope_and_revoked_key_are_refused(catalog, make_key, key_client, 
     api_error(client.get("/api/v1/policy"), 403, "forbidden_by_scope")
     doc = exported(catalog)
     api_error(
-        client.post("/api/v1/policy/apply", {"document": doc}, format="json"),
+        client.post(
+            "/api/v1/policy/apply", {"reason": "test change", "document": doc}, format="json"
+        ),
         403,
         "forbidden_by_scope",
     )
@@ -603,7 +632,9 @@ def test_wrong_scope_and_revoked_key_are_refused(catalog, make_key, key_client, 
     settings_changed["settings"]["writes_enabled"] = False
     error = api_error(
         key_client(secret).post(
-            "/api/v1/policy/apply", {"document": settings_changed}, format="json"
+            "/api/v1/policy/apply",
+            {"reason": "test change", "document": settings_changed},
+            format="json",
         ),
         403,
         "forbidden_by_scope",
@@ -611,7 +642,7 @@ def test_wrong_scope_and_revoked_key_are_refused(catalog, make_key, key_client, 
     assert error["error"]["detail"]["required_scope"] == "workspace:admin"
     assert exported(catalog) == doc
     with operator_seeding():
-        key_revoke(key=writer, actor=SYSTEM)
+        key_revoke(reason="test set-up", key=writer, actor=SYSTEM)
     api_error(key_client(secret).get("/api/v1/policy"), 401, "key_revoked")
 
 
@@ -621,14 +652,18 @@ def test_another_workspace_sees_nothing_of_this_one(
     narrowed = with_tool(exported(catalog), "crm.lookup", enabled=False)
     number = (
         user_client(owner, catalog)
-        .post("/api/v1/policy/apply", {"document": narrowed}, format="json")
+        .post(
+            "/api/v1/policy/apply", {"reason": "test change", "document": narrowed}, format="json"
+        )
         .json()["version"]
     )
     _, plaintext = make_key(other_workspace, scopes=["workspace:admin"])
     intruder = key_client(plaintext)
     api_error(intruder.get(f"/api/v1/policy/versions/{number}"), 404, "not_found")
     api_error(
-        intruder.post(f"/api/v1/policy/versions/{number}/rollback", {}, format="json"),
+        intruder.post(
+            f"/api/v1/policy/versions/{number}/rollback", {"reason": "test change"}, format="json"
+        ),
         404,
         "not_found",
     )
@@ -636,7 +671,9 @@ def test_another_workspace_sees_nothing_of_this_one(
     exported_b = intruder.get("/api/v1/policy").json()
     assert exported_b["workspace"] == other_workspace.slug and exported_b["tools"] == []
     api_error(
-        intruder.post("/api/v1/policy/apply", {"document": narrowed}, format="json"),
+        intruder.post(
+            "/api/v1/policy/apply", {"reason": "test change", "document": narrowed}, format="json"
+        ),
         403,
         "workspace_mismatch",
     )
@@ -650,7 +687,9 @@ def test_the_review_page_shows_the_whole_governed_diff(catalog, owner, user_clie
     from django.test import Client
 
     user_client(owner, catalog).post(
-        "/api/v1/policy/apply", {"document": _loosen(catalog)}, format="json"
+        "/api/v1/policy/apply",
+        {"reason": "test change", "document": _loosen(catalog)},
+        format="json",
     )
     confirmation = ConfirmationRequest.objects.get(
         workspace=catalog, action_request__tool_name="warden.policy.apply"
@@ -674,7 +713,7 @@ def test_an_audit_entry_links_to_the_policy_version_it_was_recorded_under(
     doc = with_tool(exported(catalog), "crm.lookup", enabled=False)
     number = (
         user_client(owner, catalog)
-        .post("/api/v1/policy/apply", {"document": doc}, format="json")
+        .post("/api/v1/policy/apply", {"reason": "test change", "document": doc}, format="json")
         .json()["version"]
     )
     version = PolicyVersion.objects.get(workspace=catalog, number=number)

@@ -108,13 +108,17 @@ def test_requests_decided_under_an_older_policy_version(live_workspace, agent_ke
     """Two allowed under v(never), then the rule became conditional: the replay compares
     each request with what it got, whatever version decided it."""
     with operator_seeding():  # set-up: loosening is governed
-        tool_update(tool=refund, actor=SYSTEM, changes={"confirmation": "never"})
+        tool_update(
+            reason="test set-up", tool=refund, actor=SYSTEM, changes={"confirmation": "never"}
+        )
     old = [
         action_submit(key=agent_key, tool_name=refund.name, params={"amount": a}, actor=SYSTEM)
         for a in (300, 20)
     ]
     old_version = old[0].action.policy_version
-    tool_update(tool=refund, actor=SYSTEM, changes={"confirmation": "conditional"})
+    tool_update(
+        reason="test set-up", tool=refund, actor=SYSTEM, changes={"confirmation": "conditional"}
+    )
     new = action_submit(key=agent_key, tool_name=refund.name, params={"amount": 400}, actor=SYSTEM)
     assert new.action.policy_version > old_version
     assert [o.allowed for o in old] == [True, True] and not new.allowed

@@ -116,7 +116,9 @@ def test_the_review_page_of_a_policy_request_shows_its_impact(
     history, owner, user_client, make_member
 ):
     response = user_client(owner, history).post(
-        "/api/v1/policy/apply", {"document": loosened(history)}, format="json"
+        "/api/v1/policy/apply",
+        {"reason": "test change", "document": loosened(history)},
+        format="json",
     )
     assert response.status_code == 202, response.json()
     confirmation = ConfirmationRequest.objects.get(

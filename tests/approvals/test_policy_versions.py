@@ -36,7 +36,9 @@ def test_a_tool_patch_through_the_api_records_a_version_naming_the_field(
 ):
     before = count(live_workspace)
     response = user_client(owner, live_workspace).patch(
-        f"/api/v1/tools/{lookup.pk}", {"confirmation": "always"}, format="json"
+        f"/api/v1/tools/{lookup.pk}",
+        {"reason": "test change", "confirmation": "always"},
+        format="json",
     )
     assert response.status_code == 200, response.json()
     assert count(live_workspace) == before + 1
@@ -58,7 +60,9 @@ def test_an_approved_governed_change_records_its_approvers(
     Tool.objects.filter(pk=lookup.pk).update(confirmation="always")  # set-up
     before = count(live_workspace)
     response = user_client(owner, live_workspace).patch(
-        f"/api/v1/tools/{lookup.pk}", {"confirmation": "never"}, format="json"
+        f"/api/v1/tools/{lookup.pk}",
+        {"reason": "test change", "confirmation": "never"},
+        format="json",
     )
     assert response.status_code == 202, response.json()
     assert count(live_workspace) == before  # filed, not applied: no version yet
@@ -81,7 +85,7 @@ def test_tool_create_and_delete_are_versions(
     client = user_client(owner, live_workspace)
     filed = client.post(
         "/api/v1/tools",
-        {"name": "crm.note", "level": "read", "confirmation": "always"},
+        {"reason": "test change", "name": "crm.note", "level": "read", "confirmation": "always"},
         format="json",
     )
     assert filed.status_code == 202, filed.json()  # a new tool is governed
@@ -94,7 +98,12 @@ def test_tool_create_and_delete_are_versions(
     assert key == "tool crm.note" and change["before"] is None
     assert change["after"]["confirmation"] == "always"
     tool = Tool.objects.get(workspace=live_workspace, name="crm.note")
-    assert client.delete(f"/api/v1/tools/{tool.pk}").status_code == 204
+    assert (
+        client.delete(
+            f"/api/v1/tools/{tool.pk}", {"reason": "test change"}, format="json"
+        ).status_code
+        == 204
+    )
     version = latest(live_workspace)
     ((key, change),) = version.diff.items()
     assert key == "tool crm.note" and change["after"] is None
@@ -104,7 +113,7 @@ def test_tool_create_and_delete_are_versions(
 def test_a_workspace_settings_change_is_a_version(live_workspace, owner, user_client):
     before = count(live_workspace)
     response = user_client(owner, live_workspace).patch(
-        "/api/v1/workspace", {"writes_enabled": False}, format="json"
+        "/api/v1/workspace", {"reason": "test change", "writes_enabled": False}, format="json"
     )
     assert response.status_code == 200, response.json()
     assert count(live_workspace) == before + 1
@@ -113,7 +122,7 @@ def test_a_workspace_settings_change_is_a_version(live_workspace, owner, user_cl
     }
     # The display name is not policy: no version.
     response = user_client(owner, live_workspace).patch(
-        "/api/v1/workspace", {"name": "Renamed"}, format="json"
+        "/api/v1/workspace", {"reason": "test change", "name": "Renamed"}, format="json"
     )
     assert response.status_code == 200, response.json()
     assert count(live_workspace) == before + 1
@@ -122,12 +131,18 @@ def test_a_workspace_settings_change_is_a_version(live_workspace, owner, user_cl
 def test_a_no_op_and_a_refused_change_record_nothing(live_workspace, lookup, owner, user_client):
     before = count(live_workspace)
     client = user_client(owner, live_workspace)
-    same = client.patch(f"/api/v1/tools/{lookup.pk}", {"level": "read"}, format="json")
+    same = client.patch(
+        f"/api/v1/tools/{lookup.pk}", {"reason": "test change", "level": "read"}, format="json"
+    )
     assert same.status_code == 200, same.json()
-    bad = client.patch(f"/api/v1/tools/{lookup.pk}", {"condition": "params.("}, format="json")
+    bad = client.patch(
+        f"/api/v1/tools/{lookup.pk}",
+        {"reason": "test change", "condition": "params.("},
+        format="json",
+    )
     assert bad.status_code == 400
     with pytest.raises(WardenError):
-        tool_update(tool=lookup, actor=SYSTEM, changes={"level": "nonsense"})
+        tool_update(reason="test set-up", tool=lookup, actor=SYSTEM, changes={"level": "nonsense"})
     assert count(live_workspace) == before
 
 
@@ -141,7 +156,7 @@ def test_a_document_apply_of_several_tools_is_one_version(
     for entry in doc["tools"]:
         entry["confirmation"] = "always"
     response = user_client(owner, live_workspace).post(
-        "/api/v1/policy/apply", {"document": doc}, format="json"
+        "/api/v1/policy/apply", {"reason": "test change", "document": doc}, format="json"
     )
     assert response.status_code == 200, response.json()
     assert count(live_workspace) == before + 1

@@ -97,7 +97,11 @@ def test_adding_a_shadow_rule_applies_at_once(live_workspace, make_tool, admin_c
     tool = make_tool(live_workspace, name="crm.update", level="write", confirmation="always")
     response = admin_client.patch(
         f"/api/v1/tools/{tool.pk}",
-        {"shadow_confirmation": "conditional", "shadow_condition": "params.n > 1"},
+        {
+            "reason": "test change",
+            "shadow_confirmation": "conditional",
+            "shadow_condition": "params.n > 1",
+        },
         format="json",
     )
     assert response.status_code == 200, response.json()
@@ -118,7 +122,7 @@ def test_promoting_a_looser_shadow_rule_is_filed_for_a_second_human(
     )
     response = admin_client.patch(
         f"/api/v1/tools/{tool.pk}",
-        {"confirmation": "conditional", "condition": "params.n > 1"},
+        {"reason": "test change", "confirmation": "conditional", "condition": "params.n > 1"},
         format="json",
     )
     assert response.status_code == 202
@@ -130,7 +134,12 @@ def test_promoting_a_looser_shadow_rule_is_filed_for_a_second_human(
 def test_a_bad_shadow_condition_is_refused(live_workspace, admin_client, api_error):
     response = admin_client.post(
         "/api/v1/tools",
-        {"name": "crm.x", "shadow_confirmation": "conditional", "shadow_condition": "1 +"},
+        {
+            "reason": "test change",
+            "name": "crm.x",
+            "shadow_confirmation": "conditional",
+            "shadow_condition": "1 +",
+        },
         format="json",
     )
     body = api_error(response, 400, "validation_error")
@@ -256,7 +265,9 @@ def test_a_tool_in_dry_run_still_gates_like_a_live_one(live_workspace, make_tool
 
 def test_putting_a_tool_into_dry_run_applies_at_once(live_workspace, make_tool, admin_client):
     tool = make_tool(live_workspace, name="crm.update", level="write")
-    response = admin_client.patch(f"/api/v1/tools/{tool.pk}", {"dry_run": True}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/tools/{tool.pk}", {"reason": "test change", "dry_run": True}, format="json"
+    )
     assert response.status_code == 200
     tool.refresh_from_db()
     assert tool.dry_run is True
@@ -266,7 +277,9 @@ def test_taking_a_tool_out_of_dry_run_is_filed_for_a_second_human(
     live_workspace, make_tool, admin_client, make_member, approve
 ):
     tool = make_tool(live_workspace, name="crm.update", level="write", dry_run=True)
-    response = admin_client.patch(f"/api/v1/tools/{tool.pk}", {"dry_run": False}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/tools/{tool.pk}", {"reason": "test change", "dry_run": False}, format="json"
+    )
     assert response.status_code == 202
     assert response.json()["governed_operations"]
     tool.refresh_from_db()
@@ -294,7 +307,7 @@ def test_approval_given_in_a_tools_dry_run_is_void_once_it_leaves_it(
     confirmation = ConfirmationRequest.objects.get(action_request_id=pending["id"])
     assert approve(approver, live_workspace, confirmation.pk).status_code == 200
     with operator_seeding():
-        tool_update(tool=tool, actor=SYSTEM, changes={"dry_run": False})
+        tool_update(reason="test set-up", tool=tool, actor=SYSTEM, changes={"dry_run": False})
     used = ask(
         client,
         "crm.update",

@@ -188,6 +188,7 @@ def test_widening_a_key_counts_its_custody_whatever_the_verb(
     key, _ = make_key(workspace, owner=key_owner, scopes=["actions:read"])
     before = key.snapshot()
     result = door.governed_change(
+        reason="test set-up",
         workspace=workspace,
         actor=Actor.for_user(proposer),
         proposal=door.Proposal(

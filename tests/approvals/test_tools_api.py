@@ -35,7 +35,9 @@ def test_key_cannot_read_a_tool_it_may_not_call(live_workspace, make_key, key_cl
 
 def test_create_needs_tools_write(live_workspace, make_key, key_client):
     _, plaintext = make_key(live_workspace, scopes=["actions:read"])
-    response = key_client(plaintext).post("/api/v1/tools", {"name": "crm.x"}, format="json")
+    response = key_client(plaintext).post(
+        "/api/v1/tools", {"reason": "test change", "name": "crm.x"}, format="json"
+    )
     assert (response.status_code, code(response)) == (403, "forbidden_by_scope")
 
 
@@ -45,6 +47,7 @@ def test_create_bumps_policy_version_and_logs_snapshot(live_workspace, make_key,
     response = key_client(plaintext).post(
         "/api/v1/tools",
         {
+            "reason": "test change",
             "name": "billing.refund",
             "level": "write",
             "confirmation": "conditional",
@@ -68,9 +71,16 @@ def test_update_and_delete_are_versioned(live_workspace, make_key, key_client, m
     tool = make_tool(live_workspace, "crm.lookup")
     _, plaintext = make_key(live_workspace, scopes=["tools:write"])
     client = key_client(plaintext)
-    response = client.patch(f"/api/v1/tools/{tool.pk}", {"enabled": False}, format="json")
+    response = client.patch(
+        f"/api/v1/tools/{tool.pk}", {"reason": "test change", "enabled": False}, format="json"
+    )
     assert response.status_code == 200 and response.json()["enabled"] is False
-    assert client.delete(f"/api/v1/tools/{tool.pk}").status_code == 204
+    assert (
+        client.delete(
+            f"/api/v1/tools/{tool.pk}", {"reason": "test change"}, format="json"
+        ).status_code
+        == 204
+    )
     logs = list(VersionLog.objects.filter(target_type="tool").order_by("policy_version"))
     assert [(bool(log.before), bool(log.after)) for log in logs] == [
         (False, True),
@@ -88,7 +98,12 @@ def test_bad_condition_is_a_validation_error_naming_the_position(
     _, plaintext = make_key(live_workspace, scopes=["tools:write"])
     response = key_client(plaintext).post(
         "/api/v1/tools",
-        {"name": "billing.refund", "confirmation": "conditional", "condition": "params.amount >"},
+        {
+            "reason": "test change",
+            "name": "billing.refund",
+            "confirmation": "conditional",
+            "condition": "params.amount >",
+        },
         format="json",
     )
     assert (response.status_code, code(response)) == (400, "validation_error")
@@ -99,9 +114,13 @@ def test_reserved_and_duplicate_names(live_workspace, make_key, key_client, make
     make_tool(live_workspace, "crm.lookup")
     _, plaintext = make_key(live_workspace, scopes=["tools:write"])
     client = key_client(plaintext)
-    reserved = client.post("/api/v1/tools", {"name": "warden.key.create_admin"}, format="json")
+    reserved = client.post(
+        "/api/v1/tools", {"reason": "test change", "name": "warden.key.create_admin"}, format="json"
+    )
     assert code(reserved) == "validation_error"
-    duplicate = client.post("/api/v1/tools", {"name": "crm.lookup"}, format="json")
+    duplicate = client.post(
+        "/api/v1/tools", {"reason": "test change", "name": "crm.lookup"}, format="json"
+    )
     assert (duplicate.status_code, code(duplicate)) == (409, "conflict")
 
 
@@ -128,10 +147,19 @@ def test_tool_of_another_workspace_is_not_found(
     _, plaintext = make_key(live_workspace, scopes=["tools:write"])
     client = key_client(plaintext)
     assert (
-        client.patch(f"/api/v1/tools/{foreign.pk}", {"enabled": False}, format="json").status_code
+        client.patch(
+            f"/api/v1/tools/{foreign.pk}",
+            {"reason": "test change", "enabled": False},
+            format="json",
+        ).status_code
         == 404
     )
-    assert client.delete(f"/api/v1/tools/{foreign.pk}").status_code == 404
+    assert (
+        client.delete(
+            f"/api/v1/tools/{foreign.pk}", {"reason": "test change"}, format="json"
+        ).status_code
+        == 404
+    )
 
 
 def test_demo_tools_are_idempotent(live_workspace, operator_seeded):

@@ -198,7 +198,7 @@ def test_attachments_are_append_only(workspace, record):
 @pytest.fixture
 def approval_record(workspace, make_key, key_client, make_member, user_client):
     with operator_seeding():
-        tool_create(
+        tool_create(reason="test set-up",
             workspace=workspace, actor=SYSTEM, name="email.send", level="read",
             confirmation="always",
         )  # fmt: skip

@@ -81,7 +81,11 @@ def test_a_declared_shape_is_recorded_as_made(workspace):
 
 def test_a_config_change_is_recorded_only_with_its_version_log(workspace):
     change = EVENTS[AuditAction.WORKSPACE_SETTINGS_CHANGED].change(
-        target_type=TargetType.WORKSPACE, target_id=workspace.pk, before={"a": 1}, after={"a": 2}
+        target_type=TargetType.WORKSPACE,
+        target_id=workspace.pk,
+        before={"a": 1},
+        after={"a": 2},
+        reason="test change",
     )
     before = AuditEntry.objects.filter(workspace=workspace).count()
     with pytest.raises(UndeclaredEvent, match="audit_record_change"), transaction.atomic():

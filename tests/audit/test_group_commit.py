@@ -37,7 +37,9 @@ def agents(workspace, make_key, operator_seeded):
     from approvals.catalog import tool_create
     from tests.conftest import SYSTEM
 
-    tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read")
+    tool_create(
+        reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read"
+    )
     return [make_key(workspace, tools=("crm.*",))[0] for _ in range(CLIENTS)]
 
 

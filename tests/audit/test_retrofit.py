@@ -65,32 +65,49 @@ def _state(workspace):
 def _scenarios(workspace, make_member, make_key, make_user):
     member = make_member(workspace, Role.MEMBER)
     key, _ = make_key(workspace, scopes=["actions:read"])
-    tool = tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup")
+    tool = tool_create(reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.lookup")
     membership = Membership.objects.get(workspace=workspace, user=member)
     newcomer = make_user()
     return {
         "workspace_update": lambda: workspace_update(
-            workspace=workspace, actor=SYSTEM, changes={"plan_rank": 9}
+            reason="test set-up", workspace=workspace, actor=SYSTEM, changes={"plan_rank": 9}
         ),
-        "workspace_soft_delete": lambda: workspace_soft_delete(workspace=workspace, actor=SYSTEM),
+        "workspace_soft_delete": lambda: workspace_soft_delete(
+            reason="test set-up", workspace=workspace, actor=SYSTEM
+        ),
         "membership_add": lambda: membership_add(
-            workspace=workspace, user=newcomer, role=Role.AUDITOR, actor=SYSTEM
+            reason="test set-up",
+            workspace=workspace,
+            user=newcomer,
+            role=Role.AUDITOR,
+            actor=SYSTEM,
         ),
         "membership_change_role": lambda: membership_change_role(
-            membership=membership, role=Role.APPROVER, actor=SYSTEM
+            reason="test set-up", membership=membership, role=Role.APPROVER, actor=SYSTEM
         ),
-        "membership_remove": lambda: membership_remove(membership=membership, actor=SYSTEM),
+        "membership_remove": lambda: membership_remove(
+            reason="test set-up", membership=membership, actor=SYSTEM
+        ),
         "key_create": lambda: key_create(
-            workspace=workspace, name="new", owner=member, scopes=["actions:read"], actor=SYSTEM
+            reason="test set-up",
+            workspace=workspace,
+            name="new",
+            owner=member,
+            scopes=["actions:read"],
+            actor=SYSTEM,
         ),
         "key_rotate": lambda: key_rotate(key=key, actor=SYSTEM),
         "key_revoke": lambda: key_revoke(key=key, actor=SYSTEM, reason="r"),
         "key_set_suspended": lambda: key_set_suspended(
             key=key, suspended=True, actor=SYSTEM, reason="r"
         ),
-        "tool_create": lambda: tool_create(workspace=workspace, actor=SYSTEM, name="crm.new"),
-        "tool_update": lambda: tool_update(tool=tool, actor=SYSTEM, changes={"level": "write"}),
-        "tool_delete": lambda: tool_delete(tool=tool, actor=SYSTEM),
+        "tool_create": lambda: tool_create(
+            reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.new"
+        ),
+        "tool_update": lambda: tool_update(
+            reason="test set-up", tool=tool, actor=SYSTEM, changes={"level": "write"}
+        ),
+        "tool_delete": lambda: tool_delete(reason="test set-up", tool=tool, actor=SYSTEM),
         "action_submit": lambda: action_submit(
             key=key, tool_name="crm.lookup", params={"q": 1}, actor=SYSTEM
         ),
@@ -143,7 +160,9 @@ def test_failed_audit_write_rolls_back_workspace_creation(make_user, audit_fails
     owner = make_user()
     audit_fails()
     with pytest.raises(AuditDown):
-        workspace_create(slug="never", name="Never", owner=owner, actor=SYSTEM)
+        workspace_create(
+            reason="test set-up", slug="never", name="Never", owner=owner, actor=SYSTEM
+        )
     assert not Workspace.objects.filter(slug="never").exists()
 
 

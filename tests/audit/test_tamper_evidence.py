@@ -299,6 +299,7 @@ def test_checkpoints_go_to_the_export_directory_and_verify_offline(signed, setti
     target = tmp_path / "acme"
     with transaction.atomic(), operator_seeding():
         destination_configure(
+            reason="test set-up",
             workspace=signed,
             kind="directory",
             directory=str(target),

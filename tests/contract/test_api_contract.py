@@ -36,7 +36,7 @@ def test_unknown_field_is_refused_naming_it_and_nothing_is_created(
     before = MachineKey.objects.count()
     response = key_client(admin_key).post(
         "/api/v1/keys",
-        {"name": "bot", "scopes": ["actions:read"], "tools": ["crm.*"]},
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"], "tools": ["crm.*"]},
         format="json",
     )
     body = api_error(response, 400, "validation_error")
@@ -68,7 +68,12 @@ def test_every_write_refuses_unknown_fields(
 def test_the_matching_workspace_field_is_still_accepted(workspace, admin_key, key_client):
     response = key_client(admin_key).post(
         "/api/v1/keys",
-        {"name": "bot", "scopes": ["actions:read"], "workspace_id": str(workspace.pk)},
+        {
+            "reason": "test change",
+            "name": "bot",
+            "scopes": ["actions:read"],
+            "workspace_id": str(workspace.pk),
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -80,6 +85,7 @@ def test_verdicts_refuse_unknown_fields_and_decide_nothing(
     workspace = make_workspace(writes_enabled=True, mode="live")
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             name="email.send",
@@ -120,7 +126,11 @@ def test_unknown_path_is_404_even_for_a_logged_in_session_without_csrf(
     client.force_login(make_member(workspace, Role.ADMIN))
     api_error(client.post("/api/v1/actions/", {}, format="json"), 404, "not_found")
     # A real route still demands the CSRF token.
-    api_error(client.post("/api/v1/keys", {}, format="json"), 403, "permission_denied")
+    api_error(
+        client.post("/api/v1/keys", {"reason": "test change"}, format="json"),
+        403,
+        "permission_denied",
+    )
 
 
 # --- human login ----------------------------------------------------------------------
@@ -146,14 +156,17 @@ def test_login_returns_session_cookie_and_csrf_token_that_work(workspace, human)
     assert "pw-for-tests-1" not in response.content.decode()
     created = client.post(
         "/api/v1/keys",
-        {"name": "bot", "scopes": ["actions:read"]},
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
         format="json",
         HTTP_X_CSRFTOKEN=body["csrf_token"],
     )
     assert created.status_code == 201, created.json()
     # Without the token the same session is refused.
     assert (
-        client.post("/api/v1/keys", {"name": "b2", "scopes": []}, format="json").status_code == 403
+        client.post(
+            "/api/v1/keys", {"reason": "test change", "name": "b2", "scopes": []}, format="json"
+        ).status_code
+        == 403
     )
 
 
@@ -195,7 +208,8 @@ def test_failed_logins_are_limited_per_account_like_the_admin(human, settings, a
     # Another address guessing the same account is held too; the admin form as well.
     api_error(_login(APIClient(REMOTE_ADDR="10.9.9.9")), 429, "rate_limited")
     admin = Client().post(
-        "/admin/login/", {"username": "ann@example.test", "password": "pw-for-tests-1"}
+        "/admin/login/",
+        {"reason": "test change", "username": "ann@example.test", "password": "pw-for-tests-1"},
     )
     assert LOCKOUT_MESSAGE in admin.content.decode()
 

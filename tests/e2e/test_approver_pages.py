@@ -25,6 +25,7 @@ def setup(workspace, make_key, make_member, api):
     """One hostile request the approver may decide, one they answer for (their key)."""
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             name="email.send",

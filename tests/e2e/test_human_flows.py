@@ -20,6 +20,7 @@ pytestmark = pytest.mark.e2e
 def gated_workspace(workspace):
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             name="email.send",

@@ -25,6 +25,7 @@ TO = "ann@example.com\u200b"
 def request_with_long_values(workspace, make_key, make_member, api):
     with operator_seeding():  # an enabled tool is a governed creation: seeded here
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             name="email.send",

@@ -118,6 +118,7 @@ def _sso_login(page, username: str) -> None:
 def pending(workspace, make_key, make_member, api):
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             name="crm.update_stage",

@@ -18,6 +18,7 @@ SECRET = "Bearer sk-live-THIS-MUST-NEVER-LEAK-0123456789"
 def seeded_tool_update(**kwargs):
     """Test set-up: enabling or loosening a tool is a governed operation; seeding it here
     stands for a human having approved it through the door."""
+    kwargs.setdefault("reason", "test set-up")
     with operator_seeding():
         return tool_update(**kwargs)
 
@@ -60,6 +61,7 @@ def make_connector(upstream):
                 name=name,
                 url=url or upstream.url,
                 headers={"Authorization": SECRET} if headers is None else headers,
+                reason=fields.pop("reason", "test set-up"),
                 **fields,
             )
 
@@ -76,7 +78,7 @@ def synced(gw_workspace, make_connector):
         changes = {"enabled": True}
         if tool.name == "crm.lookup":
             changes.update(level="read", confirmation="never")
-        seeded_tool_update(tool=tool, actor=SYSTEM, changes=changes)
+        seeded_tool_update(reason="test set-up", tool=tool, actor=SYSTEM, changes=changes)
     return connector
 
 

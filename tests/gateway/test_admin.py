@@ -48,6 +48,7 @@ def _add(client, workspace, **fields):
         "headers": HEADERS_JSON,
         "declared_tools": "[]",
         "enabled": "on",
+        "reason": "test change",
         **fields,
     }
     return client.post(ADD_URL, data)
@@ -80,7 +81,7 @@ def test_change_keeps_headers_when_left_blank(owner, gw_workspace, add_approved)
     connector = Connector.objects.get()
     response = owner.post(
         f"{LIST_URL}{connector.pk}/change/",
-        {"url": connector.url, "headers": "", "declared_tools": "[]"},
+        {"reason": "test change", "url": connector.url, "headers": "", "declared_tools": "[]"},
     )
     assert response.status_code == 302
     connector.refresh_from_db()

@@ -35,6 +35,7 @@ def test_an_executed_call_is_announced_to_subscribers(
 ):
     with operator_seeding():
         issued = endpoint_create(
+            reason="test set-up",
             workspace=synced.workspace,
             name="runner",
             url=receiver.url,

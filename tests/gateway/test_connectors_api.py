@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def _create(client, **body):
     payload = {
+        "reason": "test change",
         "name": "crm",
         "kind": "mcp",
         "url": "http://127.0.0.1:9/mcp",
@@ -73,7 +74,7 @@ def test_secret_never_in_reads_audit_or_logs(admin_client, create, approved, cap
     detail = admin_client.get(f"/api/v1/connectors/{created['id']}")
     patched = admin_client.patch(
         f"/api/v1/connectors/{created['id']}",
-        {"headers": {"Authorization": SECRET + "-2"}},
+        {"reason": "test change", "headers": {"Authorization": SECRET + "-2"}},
         format="json",
     )
     assert patched.status_code == 202
@@ -103,7 +104,9 @@ def test_credentials_are_encrypted_at_rest(create):
 def test_patch_replaces_headers_and_records_it(admin_client, create, approved):
     created = create().json()
     response = admin_client.patch(
-        f"/api/v1/connectors/{created['id']}", {"headers": {"X-Api-Key": "k" * 20}}, format="json"
+        f"/api/v1/connectors/{created['id']}",
+        {"reason": "test change", "headers": {"X-Api-Key": "k" * 20}},
+        format="json",
     )
     approved(response)
     assert admin_client.get(f"/api/v1/connectors/{created['id']}").json()["headers"] == [
@@ -140,7 +143,12 @@ def test_duplicate_name_is_a_conflict(admin_client, create, api_error):
 
 def test_delete_removes_connector_and_audits(admin_client, create):
     created = create().json()
-    assert admin_client.delete(f"/api/v1/connectors/{created['id']}").status_code == 204
+    assert (
+        admin_client.delete(
+            f"/api/v1/connectors/{created['id']}", {"reason": "test change"}, format="json"
+        ).status_code
+        == 204
+    )
     assert not Connector.objects.exists()
     assert AuditEntry.objects.filter(action="connector.deleted").exists()
 
@@ -179,7 +187,11 @@ def test_other_workspace_sees_nothing(
         assert client.get("/api/v1/connectors").json()["results"] == []
         url = f"/api/v1/connectors/{created['id']}"
         api_error(client.get(url), 404, "not_found")
-        api_error(client.patch(url, {"enabled": False}, format="json"), 404, "not_found")
-        api_error(client.delete(url), 404, "not_found")
+        api_error(
+            client.patch(url, {"reason": "test change", "enabled": False}, format="json"),
+            404,
+            "not_found",
+        )
+        api_error(client.delete(url, {"reason": "test change"}, format="json"), 404, "not_found")
         api_error(client.post(url + "/sync"), 404, "not_found")
     assert Connector.objects.get().enabled is True

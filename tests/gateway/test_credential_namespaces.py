@@ -35,6 +35,7 @@ def b_admin(gw_workspace, gw_admin, user_client):
 
 def _propose(client, upstream, reference):
     body = {
+        "reason": "test change",
         "name": "crm",
         "kind": "mcp",
         "url": upstream.url,
@@ -73,7 +74,10 @@ def test_update_refuses_another_workspaces_reference(
     api_error(
         b_admin.patch(
             f"/api/v1/connectors/{connector.pk}",
-            {"headers": {"Authorization": "env:WARDEN_CRED_ACME_CRM_TOKEN"}},
+            {
+                "reason": "test change",
+                "headers": {"Authorization": "env:WARDEN_CRED_ACME_CRM_TOKEN"},
+            },
             format="json",
         ),
         400,
@@ -106,6 +110,7 @@ def test_admin_refuses_another_workspaces_reference(namespaces, gw_workspace, up
     response = owner.post(
         "/admin/gateway/connector/add/",
         {
+            "reason": "test change",
             "workspace": str(gw_workspace.pk),
             "name": "crm",
             "kind": "mcp",

@@ -15,7 +15,7 @@ def test_sync_action_imports_disabled_tools_with_its_entry(gw_workspace, gw_admi
     client.force_login(gw_admin)
     response = client.post(
         "/admin/gateway/connector/",
-        {"action": "sync_selected", "_selected_action": [connector.pk]},
+        {"reason": "test change", "action": "sync_selected", "_selected_action": [connector.pk]},
         follow=True,
     )
     assert response.status_code == 200

@@ -46,6 +46,7 @@ def test_secret_params_are_digested_in_the_evidence(synced, gw_agent, upstream):
     from approvals.models import Tool
 
     seeded_tool_update(
+        reason="test set-up",
         tool=Tool.objects.get(name="crm.send"),
         actor=SYSTEM,
         changes={"confirmation": "never", "secret_params": ["password"]},
@@ -171,7 +172,7 @@ def test_a_started_execution_is_never_repeated(synced, gw_agent, upstream):
 
 def test_tool_without_connector_is_only_decided(gw_workspace, gw_agent):
     with operator_seeding():
-        tool_create(workspace=gw_workspace, actor=SYSTEM, name="plain.tool")
+        tool_create(reason="test set-up", workspace=gw_workspace, actor=SYSTEM, name="plain.tool")
     _, client, _ = gw_agent
     body = _execute(client, "plain.tool", {}).json()
     assert body["decision"] == "allowed" and body["execution"] is None
@@ -186,6 +187,7 @@ def test_http_connector_executes(gw_workspace, make_connector, gw_agent, upstrea
     )
     connector_sync(connector=connector, actor=SYSTEM)
     seeded_tool_update(
+        reason="test set-up",
         tool=Tool.objects.get(name="billing.charge"),
         actor=SYSTEM,
         changes={"enabled": True, "confirmation": "never"},

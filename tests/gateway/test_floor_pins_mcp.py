@@ -36,7 +36,7 @@ def call_lookup(client):
 
 def mark_lookup(**changes):
     tool = Tool.objects.get(name="crm.lookup")
-    seeded_tool_update(tool=tool, actor=SYSTEM, changes=changes)
+    seeded_tool_update(reason="test set-up", tool=tool, actor=SYSTEM, changes=changes)
 
 
 def test_the_unmarked_lookup_runs_upstream(synced, unattended, upstream):

@@ -59,7 +59,9 @@ def test_an_agent_key_proposes_and_another_human_applies_exactly_once(
     gw_workspace, upstream, agent_key, approver, approve, api_error
 ):
     key, client = agent_key
-    response = client.post("/api/v1/connectors", {**BODY, "url": upstream.url}, format="json")
+    response = client.post(
+        "/api/v1/connectors", {"reason": "test change", **BODY, "url": upstream.url}, format="json"
+    )
     confirmation = _confirmation(response)
     assert response.json()["governed_operations"] == ["warden.connector.create"]
     assert not Connector.objects.exists()
@@ -84,7 +86,11 @@ def test_one_admin_alone_cannot_add_a_connector(
     gw_workspace, gw_admin, proposer, upstream, approve, api_error
 ):
     confirmation = _confirmation(
-        proposer.post("/api/v1/connectors", {**BODY, "url": upstream.url}, format="json")
+        proposer.post(
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": upstream.url},
+            format="json",
+        )
     )
     api_error(approve(gw_admin, gw_workspace, confirmation.pk), 403, "four_eyes")
     assert not Connector.objects.exists()
@@ -93,11 +99,13 @@ def test_one_admin_alone_cannot_add_a_connector(
 def test_the_plaintext_is_nowhere_but_the_upstream_call(
     gw_workspace, proposer, approver, approve, upstream, make_connector, user_client
 ):
-    created = proposer.post("/api/v1/connectors", {**BODY, "url": upstream.url}, format="json")
+    created = proposer.post(
+        "/api/v1/connectors", {"reason": "test change", **BODY, "url": upstream.url}, format="json"
+    )
     existing = make_connector(gw_workspace, name="other")
     rotated = proposer.patch(
         f"/api/v1/connectors/{existing.pk}",
-        {"headers": {"Authorization": NEW_SECRET}},
+        {"reason": "test change", "headers": {"Authorization": NEW_SECRET}},
         format="json",
     )
     assert rotated.json()["governed_operations"] == ["warden.connector.change_credentials"]
@@ -141,7 +149,9 @@ def test_a_new_url_waits_and_then_disables_the_imported_tools(
     gw_workspace, synced, proposer, approver, approve, upstream
 ):
     other = upstream.url.replace("/mcp", "/v2/mcp")
-    response = proposer.patch(f"/api/v1/connectors/{synced.pk}", {"url": other}, format="json")
+    response = proposer.patch(
+        f"/api/v1/connectors/{synced.pk}", {"reason": "test change", "url": other}, format="json"
+    )
     confirmation = _confirmation(response)
     assert response.json()["governed_operations"] == ["warden.connector.change_url"]
     synced.refresh_from_db()
@@ -158,13 +168,17 @@ def test_narrowing_changes_apply_at_once(gw_workspace, proposer, make_connector)
         gw_workspace, headers={"Authorization": SECRET, "X-Tenant": "acme-tenant"}
     )
     url = f"/api/v1/connectors/{connector.pk}"
-    dropped = proposer.patch(url, {"headers": {"Authorization": SECRET}}, format="json")
+    dropped = proposer.patch(
+        url, {"reason": "test change", "headers": {"Authorization": SECRET}}, format="json"
+    )
     assert dropped.status_code == 200, dropped.json()
     assert dropped.json()["headers"] == ["Authorization"]
     assert stored_headers(Connector.objects.get()) == {"Authorization": SECRET}
-    off = proposer.patch(url, {"enabled": False, "declared_tools": []}, format="json")
+    off = proposer.patch(
+        url, {"reason": "test change", "enabled": False, "declared_tools": []}, format="json"
+    )
     assert off.status_code == 200 and off.json()["enabled"] is False
-    assert proposer.delete(url).status_code == 204
+    assert proposer.delete(url, {"reason": "test change"}, format="json").status_code == 204
     assert not Connector.objects.exists()
     assert not ActionRequest.objects.exists()
 
@@ -177,8 +191,11 @@ def test_switching_a_connector_back_on_waits_for_another_human(
     connector = make_connector(gw_workspace)
     _, client = agent_key
     url = f"/api/v1/connectors/{connector.pk}"
-    assert client.patch(url, {"enabled": False}, format="json").status_code == 200
-    response = client.patch(url, {"enabled": True}, format="json")
+    assert (
+        client.patch(url, {"reason": "test change", "enabled": False}, format="json").status_code
+        == 200
+    )
+    response = client.patch(url, {"reason": "test change", "enabled": True}, format="json")
     confirmation = _confirmation(response)
     assert response.json()["governed_operations"] == ["warden.connector.enable"]
     assert Connector.objects.get().enabled is False
@@ -216,7 +233,7 @@ def test_other_workspace_can_neither_propose_nor_approve(
         api_error(
             client.patch(
                 f"/api/v1/connectors/{connector.pk}",
-                {"headers": {"Authorization": NEW_SECRET}},
+                {"reason": "test change", "headers": {"Authorization": NEW_SECRET}},
                 format="json",
             ),
             404,
@@ -224,7 +241,9 @@ def test_other_workspace_can_neither_propose_nor_approve(
         )
     confirmation = _confirmation(
         proposer.post(
-            "/api/v1/connectors", {**BODY, "name": "crm2", "url": upstream.url}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "name": "crm2", "url": upstream.url},
+            format="json",
         )
     )
     api_error(approve(foreign_admin, other_workspace, confirmation.pk), 404, "not_found")
@@ -237,7 +256,9 @@ def test_bad_input_is_refused_before_anyone_is_asked(
 ):
     api_error(
         proposer.post(
-            "/api/v1/connectors", {**BODY, "url": "http://evil.example.com/mcp"}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": "http://evil.example.com/mcp"},
+            format="json",
         ),
         400,
         "validation_error",
@@ -245,7 +266,9 @@ def test_bad_input_is_refused_before_anyone_is_asked(
     make_connector(gw_workspace)
     api_error(
         proposer.post(
-            "/api/v1/connectors", {**BODY, "url": "http://127.0.0.1:9/mcp"}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": "http://127.0.0.1:9/mcp"},
+            format="json",
         ),
         409,
         "conflict",
@@ -260,7 +283,9 @@ def test_revoked_key_cannot_propose(gw_workspace, make_key, key_client, api_erro
     key_revoke(key=key, actor=SYSTEM, reason="gone")
     api_error(
         key_client(plaintext).post(
-            "/api/v1/connectors", {**BODY, "url": upstream.url}, format="json"
+            "/api/v1/connectors",
+            {"reason": "test change", **BODY, "url": upstream.url},
+            format="json",
         ),
         401,
         "key_revoked",
@@ -280,19 +305,29 @@ def test_the_guard_refuses_a_write_around_the_door(gw_workspace, make_connector,
         with pytest.raises(WardenError, match="loosens governance") as refused:
             if path == "save":
                 connector_update(
-                    connector=connector, actor=SYSTEM, changes={"url": "http://127.0.0.1:1/mcp"}
+                    reason="test set-up",
+                    connector=connector,
+                    actor=SYSTEM,
+                    changes={"url": "http://127.0.0.1:1/mcp"},
                 )
             else:
                 Connector.objects.filter(pk=connector.pk).update(url="http://127.0.0.1:1/mcp")
         assert refused.value.detail["operations"] == ["warden.connector.change_url"]
         with pytest.raises(WardenError, match="loosens governance"):
             connector_update(
+                reason="test set-up",
                 connector=connector,
                 actor=SYSTEM,
                 changes={"headers": {"Authorization": NEW_SECRET}},
             )
         with pytest.raises(WardenError, match="loosens governance"):
-            connector_create(workspace=gw_workspace, actor=SYSTEM, name="sneaky", url=connector.url)
+            connector_create(
+                reason="test set-up",
+                workspace=gw_workspace,
+                actor=SYSTEM,
+                name="sneaky",
+                url=connector.url,
+            )
     finally:
         _GRANTS.reset(token)
     assert Connector.objects.get().url == connector.url
@@ -305,6 +340,7 @@ def test_the_admin_files_a_new_connector_for_approval(gw_workspace, upstream):
     response = client.post(
         "/admin/gateway/connector/add/",
         {
+            "reason": "test change",
             "workspace": str(gw_workspace.pk),
             "name": "crm",
             "kind": "mcp",
@@ -333,7 +369,7 @@ def test_the_confirmed_recall_of_an_approved_connector_answers_it_exactly_once(
     gw_workspace, upstream, agent_key, approver, approve, api_error
 ):
     _, client = agent_key
-    body = {**BODY, "url": upstream.url}
+    body = {"reason": "test change", **BODY, "url": upstream.url}
     first = client.post("/api/v1/connectors", body, format="json")
     pending = _recall(client, "post", "/api/v1/connectors", body, first)
     api_error(pending, 409, "confirmation_pending")
@@ -355,7 +391,7 @@ def test_a_recall_with_other_header_values_is_refused(
     gw_workspace, upstream, agent_key, approver, approve, api_error
 ):
     _, client = agent_key
-    body = {**BODY, "url": upstream.url}
+    body = {"reason": "test change", **BODY, "url": upstream.url}
     first = client.post("/api/v1/connectors", body, format="json")
     assert approve(approver, gw_workspace, _confirmation(first).pk).status_code == 200
     swapped = {**body, "headers": {"Authorization": NEW_SECRET}}
@@ -374,7 +410,7 @@ def test_the_confirmed_recall_of_new_credentials_answers_once(
     _, client = agent_key
     connector = make_connector(gw_workspace)
     path = f"/api/v1/connectors/{connector.pk}"
-    body = {"headers": {"Authorization": NEW_SECRET}}
+    body = {"reason": "test change", "headers": {"Authorization": NEW_SECRET}}
     first = client.patch(path, body, format="json")
     assert first.json()["governed_operations"] == ["warden.connector.change_credentials"]
     other = {"headers": {"Authorization": NEW_SECRET + "-other"}}

@@ -29,6 +29,7 @@ def crm(gw_workspace, make_connector, upstream):
     connector = make_connector(gw_workspace)
     connector_sync(connector=connector, actor=SYSTEM)
     seeded_tool_update(
+        reason="test set-up",
         tool=Tool.objects.get(name="crm.lookup"),
         actor=SYSTEM,
         changes={"enabled": True, "level": "read", "confirmation": "never"},
@@ -57,9 +58,17 @@ def test_renaming_onto_a_deleted_name_still_runs_the_reviewed_tool(
     _, editor = make_key(gw_workspace, scopes=["tools:write"])
     editor = key_client(editor)
     delete_all = Tool.objects.get(name="crm.delete_all")
-    applied(editor.delete(f"/api/v1/tools/{delete_all.pk}"))
+    applied(
+        editor.delete(f"/api/v1/tools/{delete_all.pk}", {"reason": "test change"}, format="json")
+    )
     lookup = Tool.objects.get(name="crm.lookup")
-    applied(editor.patch(f"/api/v1/tools/{lookup.pk}", {"name": "crm.delete_all"}, format="json"))
+    applied(
+        editor.patch(
+            f"/api/v1/tools/{lookup.pk}",
+            {"reason": "test change", "name": "crm.delete_all"},
+            format="json",
+        )
+    )
     assert Tool.objects.get(pk=lookup.pk).name == "crm.delete_all"
 
     _, agent = make_key(gw_workspace, scopes=["actions:read"], tools=["crm.*"])
@@ -83,10 +92,12 @@ def test_renaming_onto_a_deleted_name_still_runs_the_reviewed_tool(
 
 
 def test_a_resync_after_a_rename_keeps_the_binding(crm, gw_workspace, upstream):
-    tool_delete(tool=Tool.objects.get(name="crm.delete_all"), actor=SYSTEM)
+    tool_delete(reason="test set-up", tool=Tool.objects.get(name="crm.delete_all"), actor=SYSTEM)
     lookup = Tool.objects.get(name="crm.lookup")
     with operator_seeding():  # a rename is governed: here, as if a second human approved
-        tool_update(tool=lookup, actor=SYSTEM, changes={"name": "crm.delete_all"})
+        tool_update(
+            reason="test set-up", tool=lookup, actor=SYSTEM, changes={"name": "crm.delete_all"}
+        )
     report = connector_sync(connector=crm, actor=SYSTEM)
     renamed = Tool.objects.get(pk=lookup.pk)
     # The renamed entry is still lookup, reviewed and enabled; delete_all comes back
@@ -104,9 +115,11 @@ def test_the_binding_cannot_be_repointed(crm, gw_workspace, make_connector, api_
     lookup = Tool.objects.get(name="crm.lookup")
     other = make_connector(gw_workspace, name="other")
     with pytest.raises(ToolBindingImmutable):
-        tool_update(tool=lookup, actor=SYSTEM, changes={"connector": other})
+        tool_update(reason="test set-up", tool=lookup, actor=SYSTEM, changes={"connector": other})
     with pytest.raises(ToolBindingImmutable):
-        tool_update(tool=lookup, actor=SYSTEM, changes={"upstream_name": "delete_all"})
+        tool_update(
+            reason="test set-up", tool=lookup, actor=SYSTEM, changes={"upstream_name": "delete_all"}
+        )
     with pytest.raises(ToolBindingImmutable):
         Tool.objects.filter(pk=lookup.pk).update(upstream_name="delete_all")
     with pytest.raises(ToolBindingImmutable):
@@ -118,9 +131,11 @@ def test_the_binding_cannot_be_repointed(crm, gw_workspace, make_connector, api_
 def test_a_hand_made_tool_cannot_be_attached_to_a_connector(crm, gw_workspace):
     from approvals.catalog import tool_create
 
-    hand_made = tool_create(workspace=gw_workspace, actor=SYSTEM, name="crm.mine", enabled=False)
+    hand_made = tool_create(
+        reason="test set-up", workspace=gw_workspace, actor=SYSTEM, name="crm.mine", enabled=False
+    )
     with pytest.raises(ToolBindingImmutable):
-        tool_update(tool=hand_made, actor=SYSTEM, changes={"connector": crm})
+        tool_update(reason="test set-up", tool=hand_made, actor=SYSTEM, changes={"connector": crm})
 
 
 def test_a_tool_bound_to_no_upstream_tool_never_executes_nor_is_adopted(
@@ -132,6 +147,7 @@ def test_a_tool_bound_to_no_upstream_tool_never_executes_nor_is_adopted(
 
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=gw_workspace,
             actor=SYSTEM,
             name="legacy.lookup",

@@ -91,6 +91,7 @@ def test_rename_attack_runs_the_reviewed_upstream_tool(
     assert tickets.upstream_name == "List-Tickets" and tickets.level == "read"
     for name in ("crm.lookup", "crm.list_tickets"):
         seeded_tool_update(
+            reason="test set-up",
             tool=Tool.objects.get(name=name),
             actor=SYSTEM,
             changes={"enabled": True, "level": "read", "confirmation": "never"},
@@ -107,9 +108,21 @@ def test_rename_attack_runs_the_reviewed_upstream_tool(
         else:
             assert response.status_code in (200, 204), response.content
 
-    applied(editor.delete(f"/api/v1/tools/{Tool.objects.get(name='crm.delete_all').pk}"))
+    applied(
+        editor.delete(
+            f"/api/v1/tools/{Tool.objects.get(name='crm.delete_all').pk}",
+            {"reason": "test change"},
+            format="json",
+        )
+    )
     lookup = Tool.objects.get(name="crm.lookup")
-    applied(editor.patch(f"/api/v1/tools/{lookup.pk}", {"name": "crm.delete_all"}, format="json"))
+    applied(
+        editor.patch(
+            f"/api/v1/tools/{lookup.pk}",
+            {"reason": "test change", "name": "crm.delete_all"},
+            format="json",
+        )
+    )
 
     _, plaintext = make_key(gw_workspace, scopes=["actions:read"], tools=["crm.*"])
 

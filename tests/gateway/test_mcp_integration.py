@@ -119,6 +119,7 @@ def test_warden_as_the_agents_mcp_server(
     proposed = admin.post(
         "/api/v1/connectors",
         {
+            "reason": "test change",
             "name": "crm",
             "kind": "mcp",
             "url": real_upstream.url,
@@ -142,7 +143,9 @@ def test_warden_as_the_agents_mcp_server(
     }
     for name, changes in rules.items():
         tool = Tool.objects.get(name=name)
-        seeded_tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True, **changes})
+        seeded_tool_update(
+            reason="test set-up", tool=tool, actor=SYSTEM, changes={"enabled": True, **changes}
+        )
     _, plaintext = make_key(
         gw_workspace,
         scopes=["actions:read", "actions:write", "actions:external"],

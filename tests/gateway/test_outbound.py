@@ -109,5 +109,11 @@ def test_connector_url_checked_when_saved(make_workspace, allow_hosts, settings,
     workspace = make_workspace()
     allow_hosts(workspace, ["127.0.0.1"])
     with pytest.raises(WardenError) as refused:
-        connector_create(workspace=workspace, actor=SYSTEM, name="x", url="https://127.0.0.1/mcp")
+        connector_create(
+            reason="test set-up",
+            workspace=workspace,
+            actor=SYSTEM,
+            name="x",
+            url="https://127.0.0.1/mcp",
+        )
     assert refused.value.detail["url"]

@@ -33,7 +33,9 @@ def test_get_shows_the_allowlist(owner_client, gw_workspace, make_key, key_clien
 
 def test_removing_hosts_applies_at_once(owner_client, gw_workspace, allow_hosts):
     allow_hosts(gw_workspace, ["127.0.0.1", "hooks.example.com"])
-    response = owner_client.patch(URL, {"outbound_hosts": ["127.0.0.1"]}, format="json")
+    response = owner_client.patch(
+        URL, {"reason": "test change", "outbound_hosts": ["127.0.0.1"]}, format="json"
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["outbound_hosts"] == ["127.0.0.1"]
     assert outbound_hosts(gw_workspace) == ["127.0.0.1"]
@@ -45,7 +47,7 @@ def test_removing_hosts_applies_at_once(owner_client, gw_workspace, allow_hosts)
 def test_adding_a_host_waits_for_a_second_owner(
     owner_client, owner, gw_workspace, make_member, approve, api_error
 ):
-    body = {"outbound_hosts": ["127.0.0.1", "crm.example.com"]}
+    body = {"reason": "test change", "outbound_hosts": ["127.0.0.1", "crm.example.com"]}
     first = owner_client.patch(URL, body, format="json")
     assert first.status_code == 202, first.json()
     assert first.json()["governed_operations"] == ["warden.workspace.widen_outbound_hosts"]
@@ -71,7 +73,7 @@ def test_adding_a_host_waits_for_a_second_owner(
 def test_an_admin_key_can_only_propose(gw_workspace, make_key, key_client):
     _, plaintext = make_key(gw_workspace, scopes=["workspace:admin"])
     response = key_client(plaintext).patch(
-        URL, {"outbound_hosts": ["*.example.com"]}, format="json"
+        URL, {"reason": "test change", "outbound_hosts": ["*.example.com"]}, format="json"
     )
     assert response.status_code == 202
     assert outbound_hosts(gw_workspace) == ["127.0.0.1"]
@@ -97,26 +99,38 @@ def test_wrong_scope_and_other_workspace(
 ):
     _, weak = make_key(gw_workspace, scopes=["connectors:write"])
     api_error(
-        key_client(weak).patch(URL, {"outbound_hosts": []}, format="json"),
+        key_client(weak).patch(URL, {"reason": "test change", "outbound_hosts": []}, format="json"),
         403,
         "forbidden_by_scope",
     )
     admin = make_member(gw_workspace, Role.ADMIN)
     api_error(
-        user_client(admin, gw_workspace).patch(URL, {"outbound_hosts": []}, format="json"),
+        user_client(admin, gw_workspace).patch(
+            URL, {"reason": "test change", "outbound_hosts": []}, format="json"
+        ),
         403,
         "forbidden_by_scope",
     )
     _, foreign = make_key(other_workspace, scopes=["workspace:admin"])
     client = key_client(foreign)
     assert client.get(URL).json()["outbound_hosts"] == []
-    assert client.patch(URL, {"outbound_hosts": []}, format="json").status_code == 200
+    assert (
+        client.patch(
+            URL, {"reason": "test change", "outbound_hosts": []}, format="json"
+        ).status_code
+        == 200
+    )
     assert outbound_hosts(gw_workspace) == ["127.0.0.1"]
 
 
 def test_connectors_use_the_same_list(owner_client, gw_workspace, make_connector, api_error):
     connector = make_connector(gw_workspace)
-    assert owner_client.patch(URL, {"outbound_hosts": []}, format="json").status_code == 200
+    assert (
+        owner_client.patch(
+            URL, {"reason": "test change", "outbound_hosts": []}, format="json"
+        ).status_code
+        == 200
+    )
     with pytest.raises(WardenError) as refused:
         connector_sync(connector=connector, actor=SYSTEM)
     assert refused.value.code == "upstream_error" and "allowlist" in refused.value.message

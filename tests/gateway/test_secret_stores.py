@@ -193,6 +193,7 @@ def test_a_deployment_can_refuse_literal_header_values(acme, gw_admin, user_clie
     refused = client.post(
         "/api/v1/connectors",
         {
+            "reason": "test change",
             "name": "crm2",
             "kind": "mcp",
             "url": "https://crm.example.com/mcp",

@@ -51,7 +51,7 @@ def test_resync_reports_changes_and_disables_changed_tools(
     connector = make_connector(gw_workspace)
     _sync(admin, connector)
     for tool in Tool.objects.filter(connector=connector):
-        seeded_tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True})
+        seeded_tool_update(reason="test set-up", tool=tool, actor=SYSTEM, changes={"enabled": True})
     wider = {**LOOKUP_SCHEMA, "properties": {"customer_id": {"type": "string"}}}
     upstream.tools = [
         {"name": "lookup", "description": "Find a customer", "inputSchema": wider},
@@ -77,7 +77,9 @@ def test_resync_reports_changes_and_disables_changed_tools(
 
 def test_sync_never_takes_over_a_hand_made_tool(admin, gw_workspace, make_connector):
     """The import takes another, deterministic name; the hand-made entry is untouched."""
-    tool_create(workspace=gw_workspace, actor=SYSTEM, name="crm.lookup", enabled=False)
+    tool_create(
+        reason="test set-up", workspace=gw_workspace, actor=SYSTEM, name="crm.lookup", enabled=False
+    )
     report = _sync(admin, make_connector(gw_workspace)).json()
     assert Tool.objects.get(name="crm.lookup").connector is None
     (imported,) = (name for name in report["created"] if name != "crm.send")
@@ -113,7 +115,7 @@ def test_sync_needs_connectors_write(gw_workspace, make_connector, make_key, key
 def test_deleting_a_connector_removes_its_tools(admin, gw_workspace, make_connector):
     connector = make_connector(gw_workspace)
     _sync(admin, connector)
-    admin.delete(f"/api/v1/connectors/{connector.pk}")
+    admin.delete(f"/api/v1/connectors/{connector.pk}", {"reason": "test change"}, format="json")
     assert not Tool.objects.exists()
 
 

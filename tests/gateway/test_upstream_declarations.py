@@ -22,7 +22,9 @@ def _tool(name, **extra):
 
 def _enable(name, **changes):
     tool = Tool.objects.get(name=name)
-    seeded_tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True, **changes})
+    seeded_tool_update(
+        reason="test set-up", tool=tool, actor=SYSTEM, changes={"enabled": True, **changes}
+    )
     return tool
 
 

@@ -24,7 +24,7 @@ def hostile_send(upstream, gw_workspace, make_connector):
     connector = make_connector(gw_workspace)
     connector_sync(connector=connector, actor=SYSTEM)
     tool = Tool.objects.get(name="crm.send")
-    seeded_tool_update(tool=tool, actor=SYSTEM, changes={"enabled": True})
+    seeded_tool_update(reason="test set-up", tool=tool, actor=SYSTEM, changes={"enabled": True})
     return tool
 
 

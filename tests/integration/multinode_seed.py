@@ -29,13 +29,24 @@ def main() -> None:
     with operator_seeding():
         owner = user_get_or_create(email="owner@nodes.test")
         approver = user_get_or_create(email="approver@nodes.test")
-        workspace = workspace_create(slug="nodes", name="Nodes", owner=owner, actor=system)
+        workspace = workspace_create(
+            reason="test set-up", slug="nodes", name="Nodes", owner=owner, actor=system
+        )
         workspace.writes_enabled = True
         workspace.mode = "live"
         workspace.save()
-        membership_add(workspace=workspace, user=approver, role=Role.APPROVER, actor=system)
-        lookup = tool_create(workspace=workspace, actor=system, name="crm.lookup", level="read")
+        membership_add(
+            reason="test set-up",
+            workspace=workspace,
+            user=approver,
+            role=Role.APPROVER,
+            actor=system,
+        )
+        lookup = tool_create(
+            reason="test set-up", workspace=workspace, actor=system, name="crm.lookup", level="read"
+        )
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=system,
             name="crm.update_stage",
@@ -45,6 +56,7 @@ def main() -> None:
 
         def key(name: str, scopes: list[str], rate: int = 100_000) -> str:
             return key_create(
+                reason="test set-up",
                 workspace=workspace,
                 name=name,
                 owner=owner,
@@ -59,12 +71,14 @@ def main() -> None:
         limited = key("limited", ["actions:read"], rate=rate_limit)
         # Last, so that nothing above produces a notification.
         automation_settings_update(
+            reason="test set-up",
             workspace=workspace,
             actor=system,
             changes={"webhook_host_allowlist": ["127.0.0.1"]},
             operator=True,
         )
         webhook_secret = endpoint_create(
+            reason="test set-up",
             workspace=workspace,
             name="hooks",
             url=webhook_url,

@@ -188,6 +188,7 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
         workspace = make_workspace(writes_enabled=True, mode="live")
         with operator_seeding():
             tool = tool_create(
+                reason="test set-up",
                 workspace=workspace,
                 actor=SYSTEM,
                 name="crm.update_stage",
@@ -198,6 +199,7 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
         agent = key_client(plaintext)
         with operator_seeding():  # widening the host allowlist is governed: seeded
             automation_settings_update(
+                reason="test set-up",
                 workspace=workspace,
                 actor=SYSTEM,
                 changes={"webhook_host_allowlist": ["127.0.0.1"]},
@@ -205,6 +207,7 @@ def test_worker_delivers_signed_webhook_and_survives_being_killed_mid_delivery(
             )
         with operator_seeding():  # a new endpoint that sends at once is governed: seeded
             issued = endpoint_create(
+                reason="test set-up",
                 workspace=workspace,
                 name="it",
                 url=receiver.url,

@@ -44,6 +44,7 @@ def add_form(workspace, owner, **overrides):
         "tool_allowlist": "crm.* email.send",
         "allowed_ips": "",
         "rate_limit_per_minute": 60,
+        "reason": "test change",
         **overrides,
     }
 
@@ -155,7 +156,9 @@ def test_admin_role_cannot_create_a_workspace_admin_key(workspace, make_member, 
 def test_revoke_action_revokes_and_audits(workspace, make_key, owner_a, browser, key_client):
     key, plaintext = make_key(workspace)
     response = browser(owner_a).post(
-        CHANGELIST, {"action": "revoke_selected", "_selected_action": [key.pk]}, follow=True
+        CHANGELIST,
+        {"reason": "test change", "action": "revoke_selected", "_selected_action": [key.pk]},
+        follow=True,
     )
     assert "Revoked 1 key(s)." in response.content.decode()
     key.refresh_from_db()
@@ -171,7 +174,8 @@ def test_revoke_action_ignores_other_workspaces_keys(
 ):
     theirs, _ = make_key(other_workspace)
     browser(owner_a).post(
-        CHANGELIST, {"action": "revoke_selected", "_selected_action": [theirs.pk]}
+        CHANGELIST,
+        {"reason": "test change", "action": "revoke_selected", "_selected_action": [theirs.pk]},
     )
     theirs.refresh_from_db()
     assert theirs.revoked_at is None
@@ -191,7 +195,7 @@ def test_revoke_button_revokes_with_a_reason(workspace, make_key, owner_a, brows
 def test_rotate_button_shows_the_new_key_once(workspace, make_key, owner_a, browser, key_client):
     key, old = make_key(workspace, owner=owner_a)  # the owner rotates their own key
     response = browser(owner_a).post(
-        f"/admin/keys/machinekey/{key.pk}/rotate/", {"grace_hours": "1"}
+        f"/admin/keys/machinekey/{key.pk}/rotate/", {"reason": "test change", "grace_hours": "1"}
     )
     assert "no-store" in response["Cache-Control"]
     new = KEY_RE.search(response.content.decode()).group(0)
@@ -205,7 +209,9 @@ def test_rotate_with_out_of_range_grace_changes_nothing(workspace, make_key, own
     key, _ = make_key(workspace)
     digest = key.digest
     response = browser(owner_a).post(
-        f"/admin/keys/machinekey/{key.pk}/rotate/", {"grace_hours": "999"}, follow=True
+        f"/admin/keys/machinekey/{key.pk}/rotate/",
+        {"reason": "test change", "grace_hours": "999"},
+        follow=True,
     )
     assert response.status_code == 200
     assert "Grace must be between 0 and 7 days." in response.content.decode()
@@ -218,7 +224,7 @@ def test_key_change_page_is_read_only(workspace, make_key, owner_a, browser):
     client = browser(owner_a)
     html = client.get(change_url(key)).content.decode()
     assert 'name="_save"' not in html
-    client.post(change_url(key), {"name": "renamed"})
+    client.post(change_url(key), {"reason": "test change", "name": "renamed"})
     key.refresh_from_db()
     assert key.name == "fixed"
 
@@ -226,7 +232,9 @@ def test_key_change_page_is_read_only(workspace, make_key, owner_a, browser):
 def test_keys_cannot_be_deleted_in_the_admin(workspace, make_key, owner_a, browser):
     key, _ = make_key(workspace)
     client = browser(owner_a)
-    client.post(f"/admin/keys/machinekey/{key.pk}/delete/", {"post": "yes"})
+    client.post(
+        f"/admin/keys/machinekey/{key.pk}/delete/", {"reason": "test change", "post": "yes"}
+    )
     assert MachineKey.objects.filter(pk=key.pk).exists()
 
 

@@ -26,7 +26,7 @@ CALLS = [
 
 def kill(key, how):
     if how == "revoked":
-        key_revoke(key=key, actor=SYSTEM)
+        key_revoke(reason="test set-up", key=key, actor=SYSTEM)
         return "key_revoked"
     if how == "suspended":
         key_set_suspended(key=key, suspended=True, actor=SYSTEM, reason="tests")

@@ -33,7 +33,12 @@ def test_key_manager_creates_a_key_and_the_change_is_audited(workspace, manager)
     key, client = manager
     response = client.post(
         "/api/v1/keys",
-        {"name": "crm-bot", "scopes": ["actions:read"], "tool_allowlist": ["crm.*"]},
+        {
+            "reason": "test change",
+            "name": "crm-bot",
+            "scopes": ["actions:read"],
+            "tool_allowlist": ["crm.*"],
+        },
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -49,7 +54,9 @@ def test_key_manager_creates_a_key_and_the_change_is_audited(workspace, manager)
 def test_human_with_manage_keys_creates_a_key(workspace, make_member, user_client):
     admin = make_member(workspace, Role.ADMIN)
     response = user_client(admin).post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     )
     assert response.status_code == 201, response.json()
     assert MachineKey.objects.get(pk=response.json()["id"]).owner == admin
@@ -61,7 +68,9 @@ def test_create_without_keys_write_is_forbidden_by_scope_and_writes_nothing(
     _, plaintext = make_key(workspace, scopes=["keys:read"])
     before = counts()
     response = key_client(plaintext).post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     )
     body = api_error(response, 403, "forbidden_by_scope")
     assert body["error"]["detail"]["required_scope"] == "keys:write"
@@ -75,7 +84,9 @@ def test_human_without_manage_keys_is_forbidden_by_scope(
     approver = make_member(workspace, Role.APPROVER)
     before = counts()
     response = user_client(approver).post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     )
     api_error(response, 403, "forbidden_by_scope")
     assert counts() == before
@@ -85,7 +96,9 @@ def test_key_write_cannot_mint_a_key_with_scopes_it_lacks(workspace, manager, ap
     _, client = manager
     before = counts()
     response = client.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["workspace:admin"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["workspace:admin"]},
+        format="json",
     )
     body = api_error(response, 403, "forbidden_by_scope")
     assert body["error"]["detail"]["required_scope"] == "workspace:admin"
@@ -98,7 +111,9 @@ def test_admin_role_cannot_mint_a_workspace_admin_key(
     admin = make_member(workspace, Role.ADMIN)
     before = counts()
     response = user_client(admin).post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["workspace:admin"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["workspace:admin"]},
+        format="json",
     )
     api_error(response, 403, "forbidden_by_scope")
     assert counts() == before
@@ -108,7 +123,9 @@ def test_create_with_unknown_scope_is_validation_error(workspace, manager, api_e
     _, client = manager
     before = counts()
     response = client.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read", "root:all"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read", "root:all"]},
+        format="json",
     )
     body = api_error(response, 400, "validation_error")
     assert "root:all" in str(body["error"]["detail"])
@@ -136,16 +153,22 @@ def test_create_with_unknown_scope_is_validation_error(workspace, manager, api_e
 def test_create_with_bad_input_is_validation_error(workspace, manager, api_error, payload):
     _, client = manager
     before = counts()
-    api_error(client.post("/api/v1/keys", payload, format="json"), 400, "validation_error")
+    api_error(
+        client.post("/api/v1/keys", {**payload, "reason": "test change"}, format="json"),
+        400,
+        "validation_error",
+    )
     assert counts() == before
 
 
 def test_create_with_a_dead_key_is_refused(workspace, manager, key_client, api_error):
     key, client = manager
-    key_revoke(key=key, actor=SYSTEM)
+    key_revoke(reason="test set-up", key=key, actor=SYSTEM)
     before = counts()
     response = client.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     )
     api_error(response, 401, "key_revoked")
     assert counts() == before
@@ -156,7 +179,9 @@ def test_create_with_an_expired_key_is_refused(workspace, make_key, key_client, 
     MachineKey.objects.filter(pk=key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     before = counts()
     response = key_client(plaintext).post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     )
     api_error(response, 401, "key_expired")
     assert counts() == before
@@ -168,7 +193,12 @@ def test_created_key_lands_in_the_callers_workspace_only(
     _, client = manager
     response = client.post(
         "/api/v1/keys",
-        {"name": "bot", "scopes": ["actions:read"], "workspace_id": str(other_workspace.pk)},
+        {
+            "reason": "test change",
+            "name": "bot",
+            "scopes": ["actions:read"],
+            "workspace_id": str(other_workspace.pk),
+        },
         format="json",
     )
     api_error(response, 403, "workspace_mismatch")
@@ -193,8 +223,13 @@ def test_revoke_stops_the_key_and_is_audited(workspace, manager, make_key, key_c
 def test_revoking_twice_records_one_audit_entry(workspace, manager, make_key):
     _, client = manager
     target, _ = make_key(workspace)
-    client.post(f"/api/v1/keys/{target.pk}/revoke", format="json")
-    assert client.post(f"/api/v1/keys/{target.pk}/revoke", format="json").status_code == 200
+    client.post(f"/api/v1/keys/{target.pk}/revoke", {"reason": "test change"}, format="json")
+    assert (
+        client.post(
+            f"/api/v1/keys/{target.pk}/revoke", {"reason": "test change"}, format="json"
+        ).status_code
+        == 200
+    )
     assert AuditEntry.objects.filter(action="key.revoked", target_id=str(target.pk)).count() == 1
 
 
@@ -202,7 +237,9 @@ def test_revoke_without_keys_write_is_refused(workspace, make_key, key_client, a
     _, plaintext = make_key(workspace, scopes=["keys:read"])
     target, _ = make_key(workspace)
     api_error(
-        key_client(plaintext).post(f"/api/v1/keys/{target.pk}/revoke", format="json"),
+        key_client(plaintext).post(
+            f"/api/v1/keys/{target.pk}/revoke", {"reason": "test change"}, format="json"
+        ),
         403,
         "forbidden_by_scope",
     )
@@ -277,7 +314,7 @@ def test_rotate_with_grace_beyond_seven_days_is_validation_error(
 def test_rotate_a_revoked_key_is_conflict(workspace, manager, make_key, api_error):
     _, client = manager
     target, _ = make_key(workspace)
-    key_revoke(key=target, actor=SYSTEM)
+    key_revoke(reason="test set-up", key=target, actor=SYSTEM)
     api_error(client.post(f"/api/v1/keys/{target.pk}/rotate", format="json"), 409, "conflict")
 
 
@@ -343,6 +380,7 @@ def test_unattended_rule_holds_outside_the_api_too(workspace, make_member):
     owner = make_member(workspace, Role.OWNER)
     with pytest.raises(WardenError) as refused:
         key_create(
+            reason="test set-up",
             workspace=workspace,
             name="robot",
             owner=owner,

@@ -41,7 +41,9 @@ def test_full_key_is_returned_at_creation_only(workspace, make_member, user_clie
     owner = make_member(workspace, Role.ADMIN)
     client = user_client(owner, workspace)  # creates a key for themselves: they get it
     created = client.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     ).json()
     assert created["key"].startswith(f"wdn_{created['prefix']}_")
     listed = client.get("/api/v1/keys").json()["results"]
@@ -81,7 +83,7 @@ def test_wrong_secret_and_unknown_prefix_answer_identically(workspace, make_key,
 
 def test_revoked_key_is_key_revoked(workspace, make_key, key_client, api_error):
     key, plaintext = make_key(workspace)
-    key_revoke(key=key, actor=SYSTEM)
+    key_revoke(reason="test set-up", key=key, actor=SYSTEM)
     api_error(key_client(plaintext).get("/api/v1/whoami"), 401, "key_revoked")
 
 
@@ -178,7 +180,7 @@ def test_revoking_a_rotated_key_also_stops_the_old_secret(
 ):
     key, old = make_key(workspace)
     key_rotate(key=key, actor=SYSTEM, grace=timedelta(hours=1))
-    key_revoke(key=key, actor=SYSTEM)
+    key_revoke(reason="test set-up", key=key, actor=SYSTEM)
     api_error(key_client(old).get("/api/v1/whoami"), 401, "invalid_key")
 
 

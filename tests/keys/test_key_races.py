@@ -25,7 +25,8 @@ def _postgres_only(db):
 def test_revoking_one_key_twice_at_once_records_one_revocation(workspace, make_key):
     key, _ = make_key(workspace)
     outcomes = race(
-        lambda: key_revoke(key=key, actor=SYSTEM), lambda: key_revoke(key=key, actor=SYSTEM)
+        lambda: key_revoke(reason="test set-up", key=key, actor=SYSTEM),
+        lambda: key_revoke(reason="test set-up", key=key, actor=SYSTEM),
     )
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     assert AuditEntry.objects.filter(action="key.revoked", target_id=str(key.pk)).count() == 1
@@ -34,7 +35,8 @@ def test_revoking_one_key_twice_at_once_records_one_revocation(workspace, make_k
 def test_rotation_racing_revocation_ends_revoked(workspace, make_key):
     key, _ = make_key(workspace)
     outcomes = race(
-        lambda: key_rotate(key=key, actor=SYSTEM), lambda: key_revoke(key=key, actor=SYSTEM)
+        lambda: key_rotate(key=key, actor=SYSTEM),
+        lambda: key_revoke(reason="test set-up", key=key, actor=SYSTEM),
     )
     for outcome in outcomes:
         assert not isinstance(outcome, Exception) or (
@@ -56,7 +58,7 @@ def test_rotation_racing_a_role_change_of_its_owner_does_not_deadlock(
         outcomes = race(
             lambda: key_rotate(key=key, actor=SYSTEM),
             lambda role=role: membership_change_role(
-                membership=membership, role=role, actor=SYSTEM
+                reason="test set-up", membership=membership, role=role, actor=SYSTEM
             ),
         )
         assert not [o for o in outcomes if isinstance(o, Exception)], outcomes

@@ -172,7 +172,12 @@ def test_revoking_the_grant_key_ends_its_tokens(
     grant = next(k for k in listed if k["id"] == str(key.pk))
     assert grant["credential"] == "oauth"
     assert grant["oauth_client"] == {"client_id": app.client_id, "name": "Claude"}
-    assert api.post(f"/api/v1/keys/{key.pk}/revoke", {}, format="json").status_code == 200
+    assert (
+        api.post(
+            f"/api/v1/keys/{key.pk}/revoke", {"reason": "test change"}, format="json"
+        ).status_code
+        == 200
+    )
     api_error(mcp(Client(), tokens["access_token"]), 401, "invalid_token")
     assert refresh(Client(), app, tokens["refresh_token"]).status_code == 400
 
@@ -410,7 +415,11 @@ def test_another_workspace_cannot_see_or_revoke_the_grant(
         assert str(grant.pk) not in json.dumps(listed)
         api_error(intruder.get(f"/api/v1/keys/{grant.pk}"), 404, "not_found")
         api_error(
-            intruder.post(f"/api/v1/keys/{grant.pk}/revoke", {}, format="json"), 404, "not_found"
+            intruder.post(
+                f"/api/v1/keys/{grant.pk}/revoke", {"reason": "test change"}, format="json"
+            ),
+            404,
+            "not_found",
         )
     grant.refresh_from_db()
     assert grant.revoked_at is None
@@ -526,7 +535,7 @@ def test_the_grant_is_listed_and_revocable_in_the_admin(workspace, owner_browser
     assert app.client_id.encode() in page.content and b"OAuth grant" in page.content
     owner_browser.post(
         "/admin/keys/machinekey/",
-        {"action": "revoke_selected", "_selected_action": [key.pk]},
+        {"reason": "test change", "action": "revoke_selected", "_selected_action": [key.pk]},
         follow=True,
     )
     key.refresh_from_db()

@@ -31,6 +31,7 @@ def make_endpoint(receiver, allow_http, allow_hosts):
         allow_hosts(workspace)
         with operator_seeding():
             issued = endpoint_create(
+                reason="test set-up",
                 workspace=workspace,
                 name=name,
                 url=url or receiver.url,
@@ -47,6 +48,7 @@ def make_endpoint(receiver, allow_http, allow_hosts):
 def gated_tool(live_workspace):
     with operator_seeding():
         return tool_create(
+            reason="test set-up",
             workspace=live_workspace,
             actor=SYSTEM,
             name="crm.update_stage",

@@ -37,6 +37,7 @@ def add_endpoint(client, workspace, url):
     return client.post(
         ADD_URL,
         {
+            "reason": "test change",
             "workspace": str(workspace.pk),
             "name": "ops-hooks",
             "url": url,
@@ -93,7 +94,10 @@ def test_endpoint_outside_the_allowlist_is_refused_in_the_admin(
 
 def test_owner_cannot_widen_the_host_allowlist(live_workspace, owner_client):
     automation_settings_update(
-        workspace=live_workspace, actor=SYSTEM, changes={"email_notifications": True}
+        reason="test set-up",
+        workspace=live_workspace,
+        actor=SYSTEM,
+        changes={"email_notifications": True},
     )
     url = f"/admin/notifications/workspaceautomationsettings/{live_workspace.pk}/change/"
     page = owner_client.get(url)
@@ -102,6 +106,7 @@ def test_owner_cannot_widen_the_host_allowlist(live_workspace, owner_client):
     owner_client.post(
         url,
         {
+            "reason": "test change",
             "anomaly_auto_suspend": "on",
             "email_notifications": "on",
             "webhook_host_allowlist": "10.0.0.0/8",
@@ -116,6 +121,7 @@ def test_operator_sets_the_host_allowlist(live_workspace, operator_client):
     response = operator_client.post(
         "/admin/notifications/workspaceautomationsettings/add/",
         {
+            "reason": "test change",
             "workspace": str(live_workspace.pk),
             "email_notifications": "on",
             "webhook_host_allowlist": "hooks.example.com\n*.acme.test\n10.0.0.0/8",
@@ -155,6 +161,7 @@ def test_operator_points_the_export_at_a_directory_and_owner_keeps_it(
     response = operator_client.post(
         "/admin/oversight/auditexportdestination/add/",
         {
+            "reason": "test change",
             "workspace": str(live_workspace.pk),
             "kind": "directory",
             "directory": str(tmp_path / "acme"),
@@ -170,14 +177,18 @@ def test_operator_points_the_export_at_a_directory_and_owner_keeps_it(
     url = f"/admin/oversight/auditexportdestination/{live_workspace.pk}/change/"
     page = owner_client.get(url).content.decode()
     assert 'name="directory"' not in page
-    response = owner_client.post(url, {"kind": "directory", "batch_size": "50", "enabled": "on"})
+    response = owner_client.post(
+        url, {"reason": "test change", "kind": "directory", "batch_size": "50", "enabled": "on"}
+    )
     assert response.status_code == 302
     destination = live_workspace.audit_export
     destination.refresh_from_db()
     assert destination.directory == str(tmp_path / "acme")
     assert destination.batch_size == 50 and destination.enabled is True
     # Switching the only export off is governed: filed for a second person, not applied.
-    response = owner_client.post(url, {"kind": "directory", "batch_size": "50"}, follow=True)
+    response = owner_client.post(
+        url, {"reason": "test change", "kind": "directory", "batch_size": "50"}, follow=True
+    )
     assert "needs another person" in response.content.decode()
     destination.refresh_from_db()
     assert destination.enabled is True
@@ -190,6 +201,7 @@ def test_owner_configures_a_webhook_export_and_sees_its_secret_once(
     response = owner_client.post(
         "/admin/oversight/auditexportdestination/add/",
         {
+            "reason": "test change",
             "workspace": str(live_workspace.pk),
             "kind": "webhook",
             "url": receiver.url,

@@ -155,6 +155,7 @@ def test_switching_to_a_digest_is_governed_and_back_narrows(live_workspace):
     owner = live_workspace.memberships.get(role=Role.OWNER).user
     actor = Actor.for_user(owner)
     outcome = door.governed_change(
+        reason="test set-up",
         proposal=automation_update(live_workspace, {"approval_digest_minutes": 60}, operator=False),
         actor=actor,
         workspace=live_workspace,
@@ -164,12 +165,14 @@ def test_switching_to_a_digest_is_governed_and_back_narrows(live_workspace):
     assert settings_row is None or settings_row.approval_digest_minutes is None
     _settings(live_workspace, approval_digest_minutes=60)
     shorter = door.governed_change(
+        reason="test set-up",
         proposal=automation_update(live_workspace, {"approval_digest_minutes": 10}, operator=False),
         actor=actor,
         workspace=live_workspace,
     )
     assert shorter.applied
     back = door.governed_change(
+        reason="test set-up",
         proposal=automation_update(
             live_workspace, {"approval_digest_minutes": None}, operator=False
         ),

@@ -34,6 +34,7 @@ def test_email_escapes_agent_text_and_never_includes_the_token(
 
     with operator_seeding():  # set-up: what approvers read is governed
         tool_update(
+            reason="test set-up",
             tool=gated_tool,
             actor=SYSTEM,
             changes={"summary_template": "Move deal to {params.stage}"},
@@ -71,7 +72,10 @@ def test_workspace_can_turn_email_off(live_workspace, approver, ask_pending):
 
     with operator_seeding():  # set-up: switching approver e-mail off is governed
         automation_settings_update(
-            workspace=live_workspace, actor=SYSTEM, changes={"email_notifications": False}
+            reason="test set-up",
+            workspace=live_workspace,
+            actor=SYSTEM,
+            changes={"email_notifications": False},
         )
     ask_pending()
     assert mail.outbox == []

@@ -233,6 +233,7 @@ def test_two_approvals_across_the_button_and_the_admin(
     )
     with operator_seeding():
         tool = tool_create(
+            reason="test set-up",
             workspace=live_workspace,
             actor=SYSTEM,
             name="billing.wire",

@@ -131,7 +131,9 @@ def test_reenable_action_lifts_the_disable_with_its_entry(live_workspace, make_e
         disabled_at=timezone.now(), disabled_reason="failures"
     )
     response = _owner_browser(live_workspace).post(
-        LIST_URL, {"action": "reenable_selected", "_selected_action": [endpoint.pk]}, follow=True
+        LIST_URL,
+        {"reason": "test change", "action": "reenable_selected", "_selected_action": [endpoint.pk]},
+        follow=True,
     )
     assert response.status_code == 200
     endpoint.refresh_from_db()
@@ -148,7 +150,8 @@ def test_rotate_secret_action_shows_the_new_secret_once_with_its_entry(
     endpoint = make_endpoint(live_workspace)
     old = WebhookEndpoint.objects.get(pk=endpoint.pk).secret
     response = _owner_browser(live_workspace).post(
-        LIST_URL, {"action": "rotate_secret", "_selected_action": [endpoint.pk]}
+        LIST_URL,
+        {"reason": "test change", "action": "rotate_secret", "_selected_action": [endpoint.pk]},
     )
     assert response.status_code == 200
     new = WebhookEndpoint.objects.get(pk=endpoint.pk).secret

@@ -21,7 +21,9 @@ def owner_browser(live_workspace):
 
 def delete(browser, endpoint):
     return browser.post(
-        f"/admin/notifications/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"}, follow=True
+        f"/admin/notifications/webhookendpoint/{endpoint.pk}/delete/",
+        {"reason": "test change", "post": "yes"},
+        follow=True,
     )
 
 
@@ -51,7 +53,9 @@ def test_with_another_active_endpoint_deleting_is_still_governed(
 def test_no_service_call_removes_the_last_endpoint_alone(live_workspace, make_endpoint):
     endpoint = make_endpoint(live_workspace)
     with pytest.raises(Exception, match="loosens governance"):
-        services.endpoint_delete(endpoint=endpoint, actor=SYSTEM)
+        services.endpoint_delete(reason="test set-up", endpoint=endpoint, actor=SYSTEM)
     with pytest.raises(Exception, match="loosens governance"):
-        services.endpoint_update(endpoint=endpoint, actor=SYSTEM, changes={"enabled": False})
+        services.endpoint_update(
+            reason="test set-up", endpoint=endpoint, actor=SYSTEM, changes={"enabled": False}
+        )
     assert WebhookEndpoint.objects.get(pk=endpoint.pk).is_active

@@ -52,6 +52,7 @@ def fake_slack(settings):
 def slack_on(workspace, **changes):
     with operator_seeding():  # set-up, as an operator; changing it is governed (below)
         return automation_settings_update(
+            reason="test set-up",
             workspace=workspace,
             actor=SYSTEM,
             changes={
@@ -293,7 +294,7 @@ def test_a_link_code_links_once(approver, make_member, user_client):
     code = slack.link_code(team_id=TEAM, slack_user_id="UONCE")
     session = user_client(approver)
     session.post("/admin/slack/link/", {"code": code})
-    session.post("/admin/slack/link/", {"unlink": "1"})
+    session.post("/admin/slack/link/", {"reason": "test change", "unlink": "1"})
     assert not SlackIdentity.objects.exists()
     someone = make_member(approver.memberships.first().workspace, Role.APPROVER)
     user_client(someone).post("/admin/slack/link/", {"code": code})
@@ -473,6 +474,7 @@ def test_turning_slack_on_in_the_admin_waits_for_a_second_person_and_hides_the_t
     session = Client()
     session.force_login(owner)
     form = {
+        "reason": "test change",
         "email_notifications": "on",
         "slack_enabled": "on",
         "slack_team_id": TEAM,
@@ -494,7 +496,8 @@ def test_turning_slack_on_in_the_admin_waits_for_a_second_person_and_hides_the_t
     assert TOKEN not in page and saved.slack_bot_token_encrypted not in page
     # Switching it off narrows: it applies at once.
     session.post(
-        _settings_page(live_workspace), {**form, "slack_enabled": "", "slack_bot_token": ""}
+        _settings_page(live_workspace),
+        {"reason": "test change", **form, "slack_enabled": "", "slack_bot_token": ""},
     )
     saved.refresh_from_db()
     assert not saved.slack_enabled and saved.slack_channel == CHANNEL

@@ -80,6 +80,7 @@ def test_endpoint_secret_is_shown_once_and_never_audited(
     allow_hosts(live_workspace)
     with operator_seeding():
         issued = endpoint_create(
+            reason="test set-up",
             workspace=live_workspace,
             name="ops",
             url=receiver.url,
@@ -96,6 +97,7 @@ def test_endpoint_secret_is_shown_once_and_never_audited(
 def test_endpoint_url_must_be_on_the_allowlist(live_workspace, allow_http):
     with pytest.raises(WardenError) as refused:
         endpoint_create(
+            reason="test set-up",
             workspace=live_workspace,
             name="x",
             url="https://hooks.example.com/in",
@@ -110,6 +112,7 @@ def test_endpoint_needs_known_events(live_workspace, allow_hosts, allow_http, re
     allow_hosts(live_workspace)
     with pytest.raises(WardenError):
         endpoint_create(
+            reason="test set-up",
             workspace=live_workspace,
             name="x",
             url=receiver.url,
@@ -121,13 +124,17 @@ def test_endpoint_needs_known_events(live_workspace, allow_hosts, allow_http, re
 def test_only_operators_change_the_host_allowlist(live_workspace):
     with pytest.raises(WardenError) as refused:
         automation_settings_update(
+            reason="test set-up",
             workspace=live_workspace,
             actor=SYSTEM,
             changes={"webhook_host_allowlist": ["10.0.0.0/8"]},
         )
     assert refused.value.code == "permission_denied"
     settings_row = automation_settings_update(
-        workspace=live_workspace, actor=SYSTEM, changes={"anomaly_auto_suspend": True}
+        reason="test set-up",
+        workspace=live_workspace,
+        actor=SYSTEM,
+        changes={"anomaly_auto_suspend": True},
     )
     assert settings_row.anomaly_auto_suspend and settings_row.webhook_host_allowlist == []
     assert (
@@ -206,7 +213,7 @@ def test_endpoint_is_disabled_after_consecutive_failures(
     # Fixed receiver, re-enabled endpoint: the pending delivery goes out.
     receiver.status = 200
     with django_capture_on_commit_callbacks(execute=True):
-        endpoint_reenable(endpoint=endpoint, actor=SYSTEM)
+        endpoint_reenable(reason="test set-up", endpoint=endpoint, actor=SYSTEM)
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.DELIVERED
     assert receiver.processed == [str(delivery.pk)]
@@ -274,6 +281,7 @@ def test_dns_changed_to_an_internal_address_is_refused_at_send_time(
     allow_hosts(live_workspace, ["hooks.example.com"])
     with operator_seeding():
         issued = endpoint_create(
+            reason="test set-up",
             workspace=live_workspace,
             name="rebinding",
             url="https://hooks.example.com/in",

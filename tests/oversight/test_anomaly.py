@@ -28,7 +28,9 @@ WORK_HOURS = range(8, 18)  # the key's usual hours (UTC)
 def tools(live_workspace):
     with operator_seeding():
         return {
-            name: tool_create(workspace=live_workspace, actor=SYSTEM, name=name, level=level)
+            name: tool_create(
+                reason="test set-up", workspace=live_workspace, actor=SYSTEM, name=name, level=level
+            )
             for name, level in [
                 ("crm.lookup", "read"),
                 ("crm.search", "read"),
@@ -187,7 +189,10 @@ def test_each_finding_notifies_admins(
 
 def test_auto_suspend_suspends_the_key_revocably_and_records_it(live_workspace, key, tools):
     automation_settings_update(
-        workspace=live_workspace, actor=SYSTEM, changes={"anomaly_auto_suspend": True}
+        reason="test set-up",
+        workspace=live_workspace,
+        actor=SYSTEM,
+        changes={"anomaly_auto_suspend": True},
     )
     history(key, tools)
     requests(key, tools["crm.lookup"], WINDOW_START, 120)

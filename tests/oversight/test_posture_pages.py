@@ -46,7 +46,11 @@ def test_one_workspace_goes_straight_to_its_page(permissive, auditor):
 def test_several_workspaces_are_listed(permissive, locked_down, auditor):
     with operator_seeding():
         membership_add(
-            workspace=locked_down, user=auditor, role=Role.AUDITOR, actor=Actor.system("tests")
+            reason="test set-up",
+            workspace=locked_down,
+            user=auditor,
+            role=Role.AUDITOR,
+            actor=Actor.system("tests"),
         )
     html = _client(auditor).get("/admin/posture/").content.decode()
     assert 'href="/admin/posture/open/"' in html and 'href="/admin/posture/locked/"' in html

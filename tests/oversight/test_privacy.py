@@ -27,7 +27,9 @@ def _text(summary) -> str:
 def asked(workspace, make_key, key_client):
     """Two agent requests with plain params in `workspace`."""
     with operator_seeding():
-        tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read")
+        tool_create(
+            reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.lookup", level="read"
+        )
     _, plaintext = make_key(workspace, scopes=["actions:read"])
     client = key_client(plaintext)
     for n in (1, 2):

@@ -22,7 +22,10 @@ pytestmark = pytest.mark.usefixtures("operator_seeded")
 def live(workspace):
     """Writes on and live, through the audited service (so version logs know it)."""
     return workspace_update(
-        workspace=workspace, actor=SYSTEM, changes={"writes_enabled": True, "mode": "live"}
+        reason="test set-up",
+        workspace=workspace,
+        actor=SYSTEM,
+        changes={"writes_enabled": True, "mode": "live"},
     )
 
 
@@ -36,7 +39,9 @@ def agent_key(live, make_key):
 def recorded(live, agent_key):
     """An action allowed under policy v2 (crm.update, write, no confirmation)."""
     with operator_seeding():
-        tool_create(workspace=live, actor=SYSTEM, name="crm.update", level="write")
+        tool_create(
+            reason="test set-up", workspace=live, actor=SYSTEM, name="crm.update", level="write"
+        )
     outcome = action_submit(key=agent_key, tool_name="crm.update", params={"deal": 7}, actor=SYSTEM)
     assert outcome.allowed
     return outcome.action
@@ -70,7 +75,9 @@ def test_deleted_tool_is_denied_today_but_rebuilt_for_then(recorded):
 
 
 def test_workspace_settings_are_rebuilt_as_of_the_action(recorded, live):
-    workspace_update(workspace=live, actor=SYSTEM, changes={"writes_enabled": False})
+    workspace_update(
+        reason="test set-up", workspace=live, actor=SYSTEM, changes={"writes_enabled": False}
+    )
     report = replay_action(recorded.pk)
     assert report.then.outcome == "allowed"
     assert (report.now.outcome, report.now.code) == ("denied", "writes_disabled")
@@ -78,11 +85,18 @@ def test_workspace_settings_are_rebuilt_as_of_the_action(recorded, live):
 
 def test_denial_under_old_policy_is_replayed_as_a_denial(live, agent_key):
     with operator_seeding():
-        tool_create(workspace=live, actor=SYSTEM, name="crm.export", level="read", enabled=False)
+        tool_create(
+            reason="test set-up",
+            workspace=live,
+            actor=SYSTEM,
+            name="crm.export",
+            level="read",
+            enabled=False,
+        )
     outcome = action_submit(key=agent_key, tool_name="crm.export", params={}, actor=SYSTEM)
     assert (outcome.denied, outcome.code) == (True, "tool_not_allowed")
     action = ActionRequest.objects.get(workspace=live, tool_name="crm.export")
-    tool_update(tool=action.tool, actor=SYSTEM, changes={"enabled": True})
+    tool_update(reason="test set-up", tool=action.tool, actor=SYSTEM, changes={"enabled": True})
     report = replay_action(action.pk)
     assert (report.then.outcome, report.then.code) == ("denied", "tool_not_allowed")
     assert report.now.outcome == "allowed"
@@ -91,9 +105,11 @@ def test_denial_under_old_policy_is_replayed_as_a_denial(live, agent_key):
 
 def test_tool_history_is_looked_up_by_policy_version(live):
     with operator_seeding():
-        tool = tool_create(workspace=live, actor=SYSTEM, name="crm.x", level="read")
+        tool = tool_create(
+            reason="test set-up", workspace=live, actor=SYSTEM, name="crm.x", level="read"
+        )
     v_created = live.__class__.objects.get(pk=live.pk).policy_version
-    tool_update(tool=tool, actor=SYSTEM, changes={"level": "write"})
+    tool_update(reason="test set-up", tool=tool, actor=SYSTEM, changes={"level": "write"})
     then, _ = tool_snapshot_as_of(live, "crm.x", v_created)
     now, _ = tool_snapshot_as_of(live, "crm.x", v_created + 1)
     assert (then["level"], now["level"]) == ("read", "write")
@@ -101,7 +117,9 @@ def test_tool_history_is_looked_up_by_policy_version(live):
 
 
 def test_command_prints_both_decisions_side_by_side(recorded):
-    tool_update(tool=recorded.tool, actor=SYSTEM, changes={"confirmation": "always"})
+    tool_update(
+        reason="test set-up", tool=recorded.tool, actor=SYSTEM, changes={"confirmation": "always"}
+    )
     out = io.StringIO()
     call_command("audit_replay", str(recorded.pk), stdout=out)
     text = out.getvalue()

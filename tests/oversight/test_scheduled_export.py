@@ -28,6 +28,7 @@ def to_directory(live_workspace, export_root):
     target = export_root / "acme"
     with operator_seeding():
         destination_configure(
+            reason="test set-up",
             workspace=live_workspace,
             kind="directory",
             directory=str(target),
@@ -87,6 +88,7 @@ def test_export_bookkeeping_does_not_feed_itself(live_workspace, to_directory):
 def test_batches_respect_the_batch_size(live_workspace, export_root):
     with operator_seeding():
         destination_configure(
+            reason="test set-up",
             workspace=live_workspace,
             kind="directory",
             directory=str(export_root / "small"),
@@ -122,12 +124,17 @@ def test_crash_after_writing_before_recording_rewrites_the_same_file(
 def test_only_operators_choose_a_directory_inside_the_roots(live_workspace, export_root):
     with pytest.raises(WardenError) as refused:
         destination_configure(
-            workspace=live_workspace, kind="directory", directory=str(export_root), actor=SYSTEM
+            reason="test set-up",
+            workspace=live_workspace,
+            kind="directory",
+            directory=str(export_root),
+            actor=SYSTEM,
         )
     assert refused.value.code == "permission_denied"
     for outside in ("/etc", str(export_root / ".." / "elsewhere"), "relative/dir"):
         with pytest.raises(WardenError) as refused:
             destination_configure(
+                reason="test set-up",
                 workspace=live_workspace,
                 kind="directory",
                 directory=outside,
@@ -141,6 +148,7 @@ def test_directory_exports_are_off_without_roots(live_workspace, settings, tmp_p
     settings.WARDEN_EXPORT_DIRECTORY_ROOTS = []
     with pytest.raises(WardenError, match="not enabled"):
         destination_configure(
+            reason="test set-up",
             workspace=live_workspace,
             kind="directory",
             directory=str(tmp_path),
@@ -154,7 +162,12 @@ def to_webhook(live_workspace, receiver, allow_hosts, allow_http):
     allow_hosts(live_workspace)
     with operator_seeding():
         configured = destination_configure(
-            workspace=live_workspace, kind="webhook", url=receiver.url, actor=SYSTEM, batch_size=4
+            reason="test set-up",
+            workspace=live_workspace,
+            kind="webhook",
+            url=receiver.url,
+            actor=SYSTEM,
+            batch_size=4,
         )
     receiver.secret = configured.secret
     return configured
@@ -207,6 +220,7 @@ def test_webhook_export_resumes_after_a_failure_without_repeats(
 def test_webhook_destination_must_be_allowlisted(live_workspace, allow_http):
     with pytest.raises(WardenError, match="allowlist"):
         destination_configure(
+            reason="test set-up",
             workspace=live_workspace,
             kind="webhook",
             url="https://logs.example.com/in",

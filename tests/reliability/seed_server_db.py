@@ -33,21 +33,31 @@ def main() -> None:
         owner = user_get_or_create(email="owner@reliability.test")
         approver = user_get_or_create(email="approver@reliability.test")
         workspace = workspace_create(
-            slug="reliability", name="Reliability", owner=owner, actor=system
+            reason="test set-up", slug="reliability", name="Reliability", owner=owner, actor=system
         )
         workspace.writes_enabled = True
         workspace.mode = "live"
         workspace.save()
-        membership_add(workspace=workspace, user=approver, role=Role.APPROVER, actor=system)
+        membership_add(
+            reason="test set-up",
+            workspace=workspace,
+            user=approver,
+            role=Role.APPROVER,
+            actor=system,
+        )
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=system,
             name="crm.update_stage",
             level="write",
             confirmation="always",
         )
-        tool_create(workspace=workspace, actor=system, name="crm.lookup", level="read")
+        tool_create(
+            reason="test set-up", workspace=workspace, actor=system, name="crm.lookup", level="read"
+        )
         issued = key_create(
+            reason="test set-up",
             workspace=workspace,
             name="agent",
             owner=owner,
@@ -81,12 +91,14 @@ def main() -> None:
     if webhook_url:  # last, so that seeding itself sends nothing
         with operator_seeding():
             automation_settings_update(
+                reason="test set-up",
                 workspace=workspace,
                 actor=system,
                 changes={"webhook_host_allowlist": ["127.0.0.1"]},
                 operator=True,
             )
             webhook_secret = endpoint_create(
+                reason="test set-up",
                 workspace=workspace,
                 name="hooks",
                 url=webhook_url,

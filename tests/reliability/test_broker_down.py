@@ -61,6 +61,7 @@ def test_notifications_wait_in_the_outbox_while_the_broker_is_down(
         workspace = make_workspace(writes_enabled=True, mode="live")
         with operator_seeding():  # set-up, as an operator
             tool_create(
+                reason="test set-up",
                 workspace=workspace,
                 actor=SYSTEM,
                 name="crm.update_stage",
@@ -69,12 +70,14 @@ def test_notifications_wait_in_the_outbox_while_the_broker_is_down(
             )
             _, plaintext = make_key(workspace, scopes=["actions:read", "actions:write"])
             automation_settings_update(
+                reason="test set-up",
                 workspace=workspace,
                 actor=SYSTEM,
                 changes={"webhook_host_allowlist": ["127.0.0.1"]},
                 operator=True,
             )
             receiver.secret = endpoint_create(
+                reason="test set-up",
                 workspace=workspace,
                 name="hooks",
                 url=receiver.url,

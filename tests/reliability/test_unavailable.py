@@ -54,7 +54,13 @@ def assert_unavailable(response, api_error):
 @pytest.fixture
 def read_tool(live_workspace):
     with operator_seeding():
-        return tool_create(workspace=live_workspace, actor=SYSTEM, name="crm.lookup", level="read")
+        return tool_create(
+            reason="test set-up",
+            workspace=live_workspace,
+            actor=SYSTEM,
+            name="crm.lookup",
+            level="read",
+        )
 
 
 @pytest.mark.parametrize("error", TRANSIENT.values(), ids=TRANSIENT.keys())
@@ -119,6 +125,7 @@ def test_a_real_postgres_lock_timeout_answers_503_then_the_retry_is_allowed_once
     key, client = agent
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=live_workspace,
             actor=SYSTEM,
             name="crm.update_stage",

@@ -91,7 +91,7 @@ def decide_when_queued(session, verdict, reason):
 
 
 def test_allowed_runs_the_function_once_and_reports(workspace, warden):
-    tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup")
+    tool_create(reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.lookup")
     calls = []
 
     @warden.guard("crm.lookup")
@@ -106,6 +106,7 @@ def test_allowed_runs_the_function_once_and_reports(workspace, warden):
 
 def test_pending_then_approved_by_a_human_runs_exactly_once(workspace, warden, human):
     tool_create(
+        reason="test set-up",
         workspace=workspace,
         actor=SYSTEM,
         name="email.send",
@@ -130,6 +131,7 @@ def test_pending_then_approved_by_a_human_runs_exactly_once(workspace, warden, h
 
 def test_denied_raises_with_the_approvers_reason(workspace, warden, human):
     tool_create(
+        reason="test set-up",
         workspace=workspace,
         actor=SYSTEM,
         name="email.send",
@@ -154,6 +156,7 @@ def test_nobody_approves_in_time_raises_expired(workspace, warden):
     workspace.confirmation_ttl = timedelta(seconds=2)
     workspace.save()
     tool_create(
+        reason="test set-up",
         workspace=workspace,
         actor=SYSTEM,
         name="email.send",
@@ -174,7 +177,7 @@ def test_nobody_approves_in_time_raises_expired(workspace, warden):
 
 def test_rate_limited_is_retried_after_retry_after(workspace, live_server, make_key, monkeypatch):
     monkeypatch.setattr(throttling, "WINDOW_SECONDS", 2)  # a 2 s window keeps this fast
-    tool_create(workspace=workspace, actor=SYSTEM, name="crm.lookup")
+    tool_create(reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm.lookup")
     _, plaintext = make_key(workspace, scopes=["actions:read"], rate_limit_per_minute=2)
     slept = []
 

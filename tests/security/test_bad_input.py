@@ -57,7 +57,9 @@ def test_malformed_header_is_refused_even_with_a_valid_session(workspace, make_m
 
 def test_unknown_scope_is_validation_error_naming_it(client, api_error):
     response = client.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:delete"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:delete"]},
+        format="json",
     )
     body = api_error(response, 400, "validation_error")
     assert "actions:delete" in str(body["error"]["detail"])
@@ -67,7 +69,9 @@ def test_unknown_scope_is_validation_error_naming_it(client, api_error):
 def test_oversized_body_is_payload_too_large(client, api_error):
     before = MachineKey.objects.count()
     response = client.post(
-        "/api/v1/keys", {"name": "x" * 2000, "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "x" * 2000, "scopes": ["actions:read"]},
+        format="json",
     )
     body = api_error(response, 413, "payload_too_large")
     assert body["error"]["detail"] == {"max_bytes": 1024}
@@ -76,7 +80,9 @@ def test_oversized_body_is_payload_too_large(client, api_error):
 
 @override_settings(WARDEN_API_MAX_BODY_BYTES=1024)
 def test_oversized_body_is_refused_before_authentication(db, api_error):
-    response = APIClient().post("/api/v1/keys", {"name": "x" * 2000}, format="json")
+    response = APIClient().post(
+        "/api/v1/keys", {"reason": "test change", "name": "x" * 2000}, format="json"
+    )
     api_error(response, 413, "payload_too_large")
 
 
@@ -115,7 +121,9 @@ def test_wrong_types_are_validation_errors(client, api_error, payload):
 
 
 def test_form_encoded_body_is_unsupported_media_type(client, api_error):
-    response = client.post("/api/v1/keys", {"name": "bot", "scopes": "actions:read"})
+    response = client.post(
+        "/api/v1/keys", {"reason": "test change", "name": "bot", "scopes": "actions:read"}
+    )
     api_error(response, 415, "unsupported_media_type")
 
 

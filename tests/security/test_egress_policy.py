@@ -86,6 +86,7 @@ def workspace(make_workspace, allow_hosts, settings):
 def _webhook(workspace, url):
     with operator_seeding():
         return endpoint_create(
+            reason="test set-up",
             workspace=workspace,
             name="hook",
             url=url,
@@ -96,7 +97,9 @@ def _webhook(workspace, url):
 
 def _connector(workspace, url):
     with operator_seeding():
-        return connector_create(workspace=workspace, actor=SYSTEM, name="crm", url=url)
+        return connector_create(
+            reason="test set-up", workspace=workspace, actor=SYSTEM, name="crm", url=url
+        )
 
 
 @pytest.mark.parametrize("address", FORMS.values(), ids=FORMS.keys())

@@ -34,7 +34,9 @@ def test_no_key_secret_leaks_anywhere_in_a_session(
     issued.append(manager_plain)
     manager = key_client(manager_plain)
     created = manager.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     ).json()
     # A key made by a key: its secret goes to the owner's session, claimed once.
     claimer = user_client(MachineKey.objects.get(pk=created["id"]).owner, workspace)
@@ -58,7 +60,11 @@ def test_no_key_secret_leaks_anywhere_in_a_session(
     issued.append(reader_plain)
     errors.append(
         key_client(reader_plain)
-        .post("/api/v1/keys", {"name": "x", "scopes": ["actions:read"]}, format="json")
+        .post(
+            "/api/v1/keys",
+            {"reason": "test change", "name": "x", "scopes": ["actions:read"]},
+            format="json",
+        )
         .content.decode()
     )
 
@@ -70,6 +76,8 @@ def test_no_key_secret_leaks_anywhere_in_a_session(
         "--name=cli-bot",
         f"--owner={owner.email}",
         "--scopes=actions:read",
+        "--reason",
+        "test change",
         stdout=out,
     )
     issued.append(last_line(out.getvalue()))
@@ -83,6 +91,7 @@ def test_no_key_secret_leaks_anywhere_in_a_session(
     page = browser.post(
         "/admin/keys/machinekey/add/",
         {
+            "reason": "test change",
             "workspace": workspace.pk,
             "name": "admin-bot",
             "owner": owner.pk,
@@ -148,6 +157,7 @@ def test_issued_key_repr_hides_the_secret(workspace, make_member):
     from keys.services import key_create
 
     issued = key_create(
+        reason="test set-up",
         workspace=workspace,
         name="bot",
         owner=make_member(workspace, Role.ADMIN),
@@ -210,6 +220,7 @@ def test_error_reports_hide_the_secret_of_a_new_key(workspace, make_member, monk
     owner = make_member(workspace, Role.ADMIN)
     try:
         services.key_create(
+            reason="test set-up",
             workspace=workspace,
             name="bot",
             owner=owner,

@@ -240,7 +240,7 @@ def test_key_from_a_disallowed_address_counts_as_a_failure(policy, workspace, ma
 
 def test_revoked_key_with_its_right_secret_is_not_guessing(policy, workspace, make_key, api_error):
     key, plaintext = make_key(workspace)
-    key_revoke(key=key, actor=Actor.system("tests"))
+    key_revoke(reason="test set-up", key=key, actor=Actor.system("tests"))
     for _ in range(15):
         api_error(api(plaintext), 401, "key_revoked")
 

@@ -56,6 +56,8 @@ ALLOWED = {
     "common/egress.py": "host labels of outbound URLs admins configure",
     "gateway/models.py": "connector names admins enter (bounded label pattern)",
     "gateway/credentials.py": "credential references operators configure",
+    "approvals/projection.py": "output projection paths admins enter (200 characters at "
+    "most) and upstream object keys: anchored, single-class patterns, no nested repeats",
     "gateway/services.py": (
         "header names admins configure; upstream tool names from tools/list fullmatched "
         "by [a-z0-9_]+(\\.[a-z0-9_]+)*, classes split by a literal dot: linear"

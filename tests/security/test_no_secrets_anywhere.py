@@ -50,6 +50,7 @@ def test_no_secret_reaches_evidence_logs_or_payloads(
     created = admin.post(
         "/api/v1/keys",
         {
+            "reason": "test change",
             "name": "payments-bot",
             "scopes": ["actions:read", "actions:write", "actions:external"],
             "tool_allowlist": ["payments.*", "crm.*"],
@@ -78,6 +79,7 @@ def test_no_secret_reaches_evidence_logs_or_payloads(
         "confirmation": "always",
         "secret_params": ["card", "api_token"],
         "summary_template": "Charge {params.amount} to card {params.card}",
+        "reason": "test change",
     }
     assert seen(admin.post("/api/v1/tools", charge_tool, format="json")).status_code == 202
     with operator_seeding():
@@ -85,6 +87,7 @@ def test_no_secret_reaches_evidence_logs_or_payloads(
     # A tool that needs no confirmation is a governed change: set up by an operator.
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace,
             actor=Actor.system("tests"),
             name="crm.login",

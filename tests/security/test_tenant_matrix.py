@@ -177,6 +177,7 @@ class World:
     def tool(self):
         with operator_seeding():
             return tool_create(
+                reason="test set-up",
                 workspace=self.workspace,
                 actor=SYSTEM,
                 name="victimcrm.update",
@@ -258,7 +259,9 @@ class World:
         """A policy version of A (a narrowing settings change, applied at once)."""
         document = export_document(self.workspace)
         document["settings"]["confirmation_ttl"] = 3600
-        version = policy_apply(workspace=self.workspace, document=document, actor=SYSTEM).version
+        version = policy_apply(
+            reason="test set-up", workspace=self.workspace, document=document, actor=SYSTEM
+        ).version
         # Numbers are per workspace and B has versions of its own (every applied change
         # is one): number A's past all of them, so B asking for it must find nothing.
         others = PolicyVersion.objects.exclude(workspace=self.workspace).aggregate(
@@ -300,6 +303,7 @@ class World:
     @cached_property
     def invitation(self):
         return invitation_create(
+            reason="test set-up",
             workspace=self.workspace,
             user=self._make_user("victim-invitee@example.test"),
             role=Role.MEMBER,
@@ -325,7 +329,7 @@ class World:
     @cached_property
     def automation(self):
         return automation_settings_update(
-            workspace=self.workspace, actor=SYSTEM, changes={}, operator=True
+            reason="test set-up", workspace=self.workspace, actor=SYSTEM, changes={}, operator=True
         )
 
     @cached_property
@@ -408,6 +412,7 @@ class World:
     @cached_property
     def oauth_grant(self):
         issued = key_create(
+            reason="test set-up",
             workspace=self.workspace,
             name="OAuth: victim client",
             owner=self.owner,
@@ -529,7 +534,13 @@ api(
 api("api/v1/session", "delete", OWN, "workspace", ok=(200, 204))
 api("api/v1/whoami", "get", LIST, "workspace")
 api("api/v1/workspace", "get", LIST, "workspace")
-api("api/v1/workspace", "patch", OWN, "workspace", body={"name": "Renamed by its own admin"})
+api(
+    "api/v1/workspace",
+    "patch",
+    OWN,
+    "workspace",
+    body={"name": "Renamed by its own admin", "reason": "own"},
+)
 api(
     "api/v1/workspace",
     "patch",
@@ -553,7 +564,11 @@ api(
     "post",
     OWN,
     "membership",
-    body={"email": "new-{who}@example.test", "role": "member"},  # {who}: key or session
+    body={
+        "email": "new-{who}@example.test",
+        "role": "member",
+        "reason": "own",
+    },  # {who}: key or session
     ok=(200, 201),
 )
 _api_object("api/v1/members/<uuid:pk>", "get", "membership")
@@ -570,7 +585,7 @@ api(
     "post",
     OWN,
     "key",
-    body={"name": "bot", "scopes": ["actions:read"]},
+    body={"name": "bot", "scopes": ["actions:read"], "reason": "own"},
     ok=(200, 201),
 )
 api(
@@ -658,7 +673,7 @@ api(
     "post",
     OWN,
     "tool",
-    body={"name": "intruder.own_tool", "level": "read"},
+    body={"name": "intruder.own_tool", "level": "read", "reason": "own"},
     ok=(200, 201, 202),
 )
 _api_object("api/v1/tools/<uuid:pk>", "get", "tool")
@@ -776,7 +791,7 @@ api(
     "post",
     OWN,
     "connector",
-    body={"name": "intruderconn", "url": "https://intruder.example.test/mcp"},
+    body={"name": "intruderconn", "url": "https://intruder.example.test/mcp", "reason": "own"},
     ok=(200, 201, 202, 400, 403),  # governed, and the URL may be refused: never A's
 )
 _api_object("api/v1/connectors/<uuid:pk>", "get", "connector")
@@ -1232,6 +1247,7 @@ def intruders(make_workspace, make_key):
     workspace_b = make_workspace(slug="intruder-b", writes_enabled=True, mode="live")
     with operator_seeding():
         tool_create(
+            reason="test set-up",
             workspace=workspace_b,
             actor=SYSTEM,
             name="crm.update",
@@ -1418,8 +1434,12 @@ def test_member_of_both_sees_each_only_when_named_and_permitted(
 ):
     user = make_user()
     with operator_seeding():
-        membership_add(workspace=victim, user=user, role=Role.MEMBER, actor=SYSTEM)
-        membership_add(workspace=intruder, user=user, role=Role.AUDITOR, actor=SYSTEM)
+        membership_add(
+            reason="test set-up", workspace=victim, user=user, role=Role.MEMBER, actor=SYSTEM
+        )
+        membership_add(
+            reason="test set-up", workspace=intruder, user=user, role=Role.AUDITOR, actor=SYSTEM
+        )
     client = user_client(user)
     assert client.get("/api/v1/audit").json()["error"]["code"] == "workspace_required"
     mine = client.get("/api/v1/audit", HTTP_X_WARDEN_WORKSPACE=intruder.slug)

@@ -52,8 +52,8 @@ def test_other_workspaces_membership_page_does_not_open(
     assert client.get(membership_url(theirs)).status_code == 302
     followed = client.get(membership_url(theirs), follow=True).content.decode()
     assert theirs.user.email not in followed
-    client.post(membership_url(theirs), {"role": "member"})
-    client.post(membership_url(theirs, "delete"), {"post": "yes"})
+    client.post(membership_url(theirs), {"reason": "test change", "role": "member"})
+    client.post(membership_url(theirs, "delete"), {"reason": "test change", "post": "yes"})
     theirs.refresh_from_db()
     assert theirs.role == Role.OWNER
 
@@ -61,7 +61,12 @@ def test_other_workspaces_membership_page_does_not_open(
 def test_adding_a_member_goes_through_the_service(workspace, owner_a, browser):
     response = browser(owner_a.user).post(
         f"{MEMBERS}add/",
-        {"workspace": workspace.pk, "email": "new@example.test", "role": "auditor"},
+        {
+            "reason": "test change",
+            "workspace": workspace.pk,
+            "email": "new@example.test",
+            "role": "auditor",
+        },
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     membership = Membership.objects.get(workspace=workspace, user__email="new@example.test")
@@ -75,7 +80,8 @@ def test_adding_a_member_goes_through_the_service(workspace, owner_a, browser):
 def test_adding_an_existing_member_is_a_form_error(workspace, make_member, owner_a, browser):
     user = make_member(workspace, Role.MEMBER)
     response = browser(owner_a.user).post(
-        f"{MEMBERS}add/", {"workspace": workspace.pk, "email": user.email, "role": "admin"}
+        f"{MEMBERS}add/",
+        {"reason": "test change", "workspace": workspace.pk, "email": user.email, "role": "admin"},
     )
     assert response.status_code == 200
     assert "already a member" in response.content.decode()
@@ -84,7 +90,12 @@ def test_adding_an_existing_member_is_a_form_error(workspace, make_member, owner
 def test_cannot_add_a_member_to_another_workspace(workspace, other_workspace, owner_a, browser):
     browser(owner_a.user).post(
         f"{MEMBERS}add/",
-        {"workspace": other_workspace.pk, "email": "sneak@example.test", "role": "admin"},
+        {
+            "reason": "test change",
+            "workspace": other_workspace.pk,
+            "email": "sneak@example.test",
+            "role": "admin",
+        },
     )
     assert not Membership.objects.filter(user__email="sneak@example.test").exists()
 
@@ -99,7 +110,9 @@ def test_add_form_has_no_user_picker(workspace, other_workspace, owner_a, browse
 def test_changing_a_role_moves_guardian_permissions(workspace, make_member, owner_a, browser):
     user = make_member(workspace, Role.MEMBER)
     membership = Membership.objects.get(workspace=workspace, user=user)
-    browser(owner_a.user).post(membership_url(membership), {"role": "auditor"})
+    browser(owner_a.user).post(
+        membership_url(membership), {"reason": "test change", "role": "auditor"}
+    )
     membership.refresh_from_db()
     assert membership.role == Role.AUDITOR
     assert user.has_perm("tenants.view_audit", workspace)
@@ -114,7 +127,7 @@ def test_raising_a_role_to_admin_in_the_admin_waits_for_a_second_person(
     user = make_member(workspace, Role.MEMBER)
     membership = Membership.objects.get(workspace=workspace, user=user)
     response = browser(owner_a.user).post(
-        membership_url(membership), {"role": "admin"}, follow=True
+        membership_url(membership), {"reason": "test change", "role": "admin"}, follow=True
     )
     assert "needs another person" in response.content.decode()
     membership.refresh_from_db()
@@ -123,7 +136,9 @@ def test_raising_a_role_to_admin_in_the_admin_waits_for_a_second_person(
 
 
 def test_demoting_the_last_owner_shows_an_error(workspace, owner_a, browser):
-    response = browser(owner_a.user).post(membership_url(owner_a), {"role": "admin"}, follow=True)
+    response = browser(owner_a.user).post(
+        membership_url(owner_a), {"reason": "test change", "role": "admin"}, follow=True
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "must keep at least one owner" in html
@@ -135,7 +150,7 @@ def test_demoting_the_last_owner_shows_an_error(workspace, owner_a, browser):
 
 def test_removing_the_last_owner_shows_an_error(workspace, owner_a, browser):
     response = browser(owner_a.user).post(
-        membership_url(owner_a, "delete"), {"post": "yes"}, follow=True
+        membership_url(owner_a, "delete"), {"reason": "test change", "post": "yes"}, follow=True
     )
     assert response.status_code == 200
     html = response.content.decode()
@@ -147,7 +162,9 @@ def test_removing_the_last_owner_shows_an_error(workspace, owner_a, browser):
 def test_removing_a_member_goes_through_the_service(workspace, make_member, owner_a, browser):
     user = make_member(workspace, Role.ADMIN)
     membership = Membership.objects.get(workspace=workspace, user=user)
-    browser(owner_a.user).post(membership_url(membership, "delete"), {"post": "yes"})
+    browser(owner_a.user).post(
+        membership_url(membership, "delete"), {"reason": "test change", "post": "yes"}
+    )
     assert not Membership.objects.filter(pk=membership.pk).exists()
     assert not user.has_perm("tenants.manage_keys", workspace)
     assert AuditEntry.objects.filter(action="member.removed", target_id=str(membership.pk)).exists()
@@ -160,7 +177,12 @@ def test_bulk_delete_keeps_the_last_owner_and_removes_the_rest(
     other = Membership.objects.get(workspace=workspace, user=user)
     response = browser(owner_a.user).post(
         MEMBERS,
-        {"action": "delete_selected", "_selected_action": [owner_a.pk, other.pk], "post": "yes"},
+        {
+            "reason": "test change",
+            "action": "delete_selected",
+            "_selected_action": [owner_a.pk, other.pk],
+            "post": "yes",
+        },
         follow=True,
     )
     html = response.content.decode()
@@ -173,7 +195,9 @@ def test_bulk_delete_keeps_the_last_owner_and_removes_the_rest(
 def test_admin_role_cannot_make_an_owner_in_the_admin(workspace, make_member, browser):
     admin = make_member(workspace, Role.ADMIN)
     membership = Membership.objects.get(workspace=workspace, user=admin)
-    response = browser(admin).post(membership_url(membership), {"role": "owner"}, follow=True)
+    response = browser(admin).post(
+        membership_url(membership), {"reason": "test change", "role": "owner"}, follow=True
+    )
     assert "Only an owner may grant" in response.content.decode()
     membership.refresh_from_db()
     assert membership.role == Role.ADMIN
@@ -209,6 +233,7 @@ def settings_form(workspace, **overrides):
         "plan_rank": 0,
         "audit_retention_days": "",
         "plain_copy_retention_days": workspace.plain_copy_retention_days or "",
+        "reason": "test change",
     }
     for switch in ("writes_enabled", "outbound_allowed", "sensitivity_floor"):
         if getattr(workspace, switch):
@@ -277,7 +302,9 @@ def test_owner_cannot_change_another_workspace(workspace, other_workspace, owner
 
 
 def test_workspaces_cannot_be_deleted_in_the_admin(workspace, owner_a, browser):
-    browser(owner_a.user).post(f"{WORKSPACES}{workspace.pk}/delete/", {"post": "yes"})
+    browser(owner_a.user).post(
+        f"{WORKSPACES}{workspace.pk}/delete/", {"reason": "test change", "post": "yes"}
+    )
     assert Workspace.objects.filter(pk=workspace.pk).exists()
 
 
@@ -287,7 +314,7 @@ def test_superuser_creates_a_workspace_with_an_owner(make_user, browser):
     root.save()
     response = browser(root).post(
         f"{WORKSPACES}add/",
-        {"slug": "acme", "name": "Acme", "owner_email": "boss@acme.test"},
+        {"reason": "test change", "slug": "acme", "name": "Acme", "owner_email": "boss@acme.test"},
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     acme = Workspace.objects.get(slug="acme")

@@ -20,7 +20,9 @@ def test_another_tenants_user_is_invited_not_attached(
     admin = make_member(workspace, Role.ADMIN)
     outsider = make_member(other_workspace, Role.APPROVER)
     response = user_client(admin, workspace).post(
-        "/api/v1/members", {"email": outsider.email, "role": "auditor"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": outsider.email, "role": "auditor"},
+        format="json",
     )
     assert response.status_code == 202, response.json()
     assert response.json()["status"] == "invited"
@@ -46,7 +48,9 @@ def test_inviting_an_approver_waits_for_a_second_person_then_accepting_joins(
     colleague = make_member(workspace, Role.OWNER)
     outsider = make_member(other_workspace, Role.MEMBER)
     response = user_client(admin, workspace).post(
-        "/api/v1/members", {"email": outsider.email, "role": "approver"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": outsider.email, "role": "approver"},
+        format="json",
     )
     assert response.status_code == 202, response.json()
     assert "warden.member.invite_approver" in response.json()["governed_operations"]
@@ -75,10 +79,18 @@ def test_an_approver_invitation_written_around_the_door_is_refused(
 
     outsider = make_member(other_workspace, Role.MEMBER)
     with pytest.raises(WardenError) as refused:
-        invitation_create(workspace=workspace, user=outsider, role=Role.APPROVER, actor=SYSTEM)
+        invitation_create(
+            reason="test set-up",
+            workspace=workspace,
+            user=outsider,
+            role=Role.APPROVER,
+            actor=SYSTEM,
+        )
     assert refused.value.code == "approval_required"
     assert not Invitation.objects.filter(workspace=workspace).exists()
-    invitation_create(workspace=workspace, user=outsider, role=Role.MEMBER, actor=SYSTEM)
+    invitation_create(
+        reason="test set-up", workspace=workspace, user=outsider, role=Role.MEMBER, actor=SYSTEM
+    )
 
 
 def test_only_the_invited_person_can_answer(workspace, other_workspace, make_member, user_client):
@@ -86,7 +98,11 @@ def test_only_the_invited_person_can_answer(workspace, other_workspace, make_mem
     outsider = make_member(other_workspace, Role.MEMBER)
     body = (
         user_client(admin, workspace)
-        .post("/api/v1/members", {"email": outsider.email, "role": "member"}, format="json")
+        .post(
+            "/api/v1/members",
+            {"reason": "test change", "email": outsider.email, "role": "member"},
+            format="json",
+        )
         .json()
     )
     invitation_id = body["invitation"]["id"]
@@ -103,7 +119,9 @@ def test_privileged_roles_are_not_invitable(
     owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
     outsider = make_member(other_workspace, Role.MEMBER)
     response = user_client(owner, workspace).post(
-        "/api/v1/members", {"email": outsider.email, "role": "admin"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": outsider.email, "role": "admin"},
+        format="json",
     )
     api_error(response, 400, "validation_error")
 
@@ -111,6 +129,8 @@ def test_privileged_roles_are_not_invitable(
 def test_new_people_are_added_at_once(workspace, make_member, user_client):
     admin = make_member(workspace, Role.ADMIN)
     response = user_client(admin, workspace).post(
-        "/api/v1/members", {"email": "new@example.test", "role": "member"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": "new@example.test", "role": "member"},
+        format="json",
     )
     assert response.status_code == 201

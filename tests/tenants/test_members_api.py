@@ -26,7 +26,9 @@ def owner(workspace):
 
 def test_added_member_gets_the_roles_permissions(workspace, members_key):
     response = members_key.post(
-        "/api/v1/members", {"email": "ann@example.test", "role": "auditor"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": "ann@example.test", "role": "auditor"},
+        format="json",
     )
     assert response.status_code == 201
     membership = Membership.objects.get(pk=response.json()["id"])
@@ -41,7 +43,9 @@ def test_added_member_gets_the_roles_permissions(workspace, members_key):
 def test_adding_someone_who_may_approve_waits_for_a_second_person(workspace, members_key, role):
     """Who may approve grows (closed world): filed, not added."""
     response = members_key.post(
-        "/api/v1/members", {"email": "ann@example.test", "role": role}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": "ann@example.test", "role": role},
+        format="json",
     )
     assert response.status_code == 202, response.json()
     assert "warden.member.grant_admin" in response.json()["governed_operations"]
@@ -50,7 +54,9 @@ def test_adding_someone_who_may_approve_waits_for_a_second_person(workspace, mem
 
 def test_plain_member_gets_no_admin_site_access(workspace, members_key):
     response = members_key.post(
-        "/api/v1/members", {"email": "bob@example.test", "role": "member"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": "bob@example.test", "role": "member"},
+        format="json",
     )
     assert not Membership.objects.get(pk=response.json()["id"]).user.is_staff
 
@@ -60,24 +66,37 @@ def test_role_change_moves_permissions(workspace, members_key, make_member):
     membership = Membership.objects.get(workspace=workspace, user=user)
     # Lowering applies at once; raising to a role that may approve is governed.
     response = members_key.patch(
-        f"/api/v1/members/{membership.pk}", {"role": "auditor"}, format="json"
+        f"/api/v1/members/{membership.pk}",
+        {"reason": "test change", "role": "auditor"},
+        format="json",
     )
     assert response.status_code == 200
     assert user.has_perm("tenants.view_audit", workspace)
     assert not user.has_perm("tenants.approve_actions", workspace)
     raised = members_key.patch(
-        f"/api/v1/members/{membership.pk}", {"role": "approver"}, format="json"
+        f"/api/v1/members/{membership.pk}",
+        {"reason": "test change", "role": "approver"},
+        format="json",
     )
     assert raised.status_code == 202
     assert not user.has_perm("tenants.approve_actions", workspace)
-    members_key.patch(f"/api/v1/members/{membership.pk}", {"role": "member"}, format="json")
+    members_key.patch(
+        f"/api/v1/members/{membership.pk}",
+        {"reason": "test change", "role": "member"},
+        format="json",
+    )
     assert not user.has_perm("tenants.view_audit", workspace)
 
 
 def test_removal_drops_permissions_and_is_audited(workspace, members_key, make_member):
     user = make_member(workspace, Role.ADMIN)
     membership = Membership.objects.get(workspace=workspace, user=user)
-    assert members_key.delete(f"/api/v1/members/{membership.pk}").status_code == 204
+    assert (
+        members_key.delete(
+            f"/api/v1/members/{membership.pk}", {"reason": "test change"}, format="json"
+        ).status_code
+        == 204
+    )
     assert not Membership.objects.filter(pk=membership.pk).exists()
     assert not user.has_perm("tenants.manage_keys", workspace)
     user.refresh_from_db()
@@ -92,11 +111,15 @@ def test_members_endpoints_need_members_write(workspace, make_key, key_client, o
     for response in (
         client.get("/api/v1/members"),
         client.post(
-            "/api/v1/members", {"email": "x@example.test", "role": "member"}, format="json"
+            "/api/v1/members",
+            {"reason": "test change", "email": "x@example.test", "role": "member"},
+            format="json",
         ),
         client.get(f"/api/v1/members/{owner.pk}"),
-        client.patch(f"/api/v1/members/{owner.pk}", {"role": "admin"}, format="json"),
-        client.delete(f"/api/v1/members/{owner.pk}"),
+        client.patch(
+            f"/api/v1/members/{owner.pk}", {"reason": "test change", "role": "admin"}, format="json"
+        ),
+        client.delete(f"/api/v1/members/{owner.pk}", {"reason": "test change"}, format="json"),
     ):
         body = api_error(response, 403, "forbidden_by_scope")
         assert body["error"]["detail"]["required_scope"] == "members:write"
@@ -108,7 +131,13 @@ def test_auditor_session_cannot_manage_members(
 ):
     auditor = make_member(workspace, Role.AUDITOR)
     before = state(workspace)
-    api_error(user_client(auditor).delete(f"/api/v1/members/{owner.pk}"), 403, "forbidden_by_scope")
+    api_error(
+        user_client(auditor).delete(
+            f"/api/v1/members/{owner.pk}", {"reason": "test change"}, format="json"
+        ),
+        403,
+        "forbidden_by_scope",
+    )
     assert state(workspace) == before
 
 
@@ -116,7 +145,7 @@ def test_last_owner_cannot_be_demoted(workspace, make_key, key_client, owner, ap
     _, plaintext = make_key(workspace, scopes=["workspace:admin"])
     before = state(workspace)
     response = key_client(plaintext).patch(
-        f"/api/v1/members/{owner.pk}", {"role": "admin"}, format="json"
+        f"/api/v1/members/{owner.pk}", {"reason": "test change", "role": "admin"}, format="json"
     )
     api_error(response, 409, "last_owner")
     assert state(workspace) == before
@@ -124,7 +153,9 @@ def test_last_owner_cannot_be_demoted(workspace, make_key, key_client, owner, ap
 
 def test_last_owner_cannot_be_removed(workspace, user_client, owner, api_error):
     before = state(workspace)
-    response = user_client(owner.user).delete(f"/api/v1/members/{owner.pk}")
+    response = user_client(owner.user).delete(
+        f"/api/v1/members/{owner.pk}", {"reason": "test change"}, format="json"
+    )
     api_error(response, 409, "last_owner")
     assert state(workspace) == before
 
@@ -134,7 +165,9 @@ def test_an_owner_can_step_down_once_another_owner_exists(
 ):
     client = user_client(owner.user)
     make_member(workspace, Role.OWNER)
-    response = client.patch(f"/api/v1/members/{owner.pk}", {"role": "admin"}, format="json")
+    response = client.patch(
+        f"/api/v1/members/{owner.pk}", {"reason": "test change", "role": "admin"}, format="json"
+    )
     assert response.status_code == 200
     assert not owner.user.has_perm("tenants.manage_workspace", workspace)
 
@@ -143,7 +176,9 @@ def test_admin_role_cannot_grant_the_owner_role(workspace, make_member, user_cli
     admin = make_member(workspace, Role.ADMIN)
     before = state(workspace)
     response = user_client(admin).post(
-        "/api/v1/members", {"email": "boss@example.test", "role": "owner"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": "boss@example.test", "role": "owner"},
+        format="json",
     )
     api_error(response, 403, "forbidden_by_scope")
     assert state(workspace) == before
@@ -153,14 +188,20 @@ def test_admin_role_cannot_promote_itself_to_owner(workspace, make_member, user_
     admin = make_member(workspace, Role.ADMIN)
     membership = Membership.objects.get(workspace=workspace, user=admin)
     response = user_client(admin).patch(
-        f"/api/v1/members/{membership.pk}", {"role": "owner"}, format="json"
+        f"/api/v1/members/{membership.pk}",
+        {"reason": "test change", "role": "owner"},
+        format="json",
     )
     api_error(response, 403, "forbidden_by_scope")
     assert not admin.has_perm("tenants.manage_workspace", workspace)
 
 
 def test_members_write_key_cannot_remove_an_owner(workspace, members_key, owner, api_error):
-    api_error(members_key.delete(f"/api/v1/members/{owner.pk}"), 403, "forbidden_by_scope")
+    api_error(
+        members_key.delete(f"/api/v1/members/{owner.pk}", {"reason": "test change"}, format="json"),
+        403,
+        "forbidden_by_scope",
+    )
     assert Membership.objects.filter(pk=owner.pk).exists()
 
 
@@ -183,7 +224,9 @@ def test_add_with_bad_input_is_validation_error(workspace, members_key, api_erro
 def test_adding_an_existing_member_is_conflict(workspace, members_key, make_member, api_error):
     user = make_member(workspace, Role.MEMBER)
     response = members_key.post(
-        "/api/v1/members", {"email": user.email, "role": "admin"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": user.email, "role": "admin"},
+        format="json",
     )
     api_error(response, 409, "conflict")
 
@@ -208,10 +251,12 @@ def test_revoked_key_cannot_manage_members(workspace, make_key, key_client, api_
     from keys.services import key_revoke
 
     key, plaintext = make_key(workspace, scopes=["members:write"])
-    key_revoke(key=key, actor=Actor.system("tests"))
+    key_revoke(reason="test set-up", key=key, actor=Actor.system("tests"))
     before = state(workspace)
     response = key_client(plaintext).post(
-        "/api/v1/members", {"email": "x@example.test", "role": "member"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": "x@example.test", "role": "member"},
+        format="json",
     )
     api_error(response, 401, "key_revoked")
     assert state(workspace) == before
@@ -226,7 +271,9 @@ def test_removing_a_member_revokes_the_keys_they_own(
     leaver = make_member(workspace, Role.MEMBER)
     key, plaintext = make_key(workspace, owner=leaver)
     membership = Membership.objects.get(workspace=workspace, user=leaver)
-    response = user_client(admin, workspace).delete(f"/api/v1/members/{membership.pk}")
+    response = user_client(admin, workspace).delete(
+        f"/api/v1/members/{membership.pk}", {"reason": "test change"}, format="json"
+    )
     assert response.status_code == 204
     key.refresh_from_db()
     assert key.revoked_at is not None

@@ -58,8 +58,12 @@ def actor_for(membership):
 def test_two_owners_demoting_each_other_leave_one_owner(workspace, two_owners, attempt):
     a, b = two_owners
     outcomes = race(
-        lambda: membership_change_role(membership=a, role=Role.ADMIN, actor=actor_for(b)),
-        lambda: membership_change_role(membership=b, role=Role.ADMIN, actor=actor_for(a)),
+        lambda: membership_change_role(
+            reason="test set-up", membership=a, role=Role.ADMIN, actor=actor_for(b)
+        ),
+        lambda: membership_change_role(
+            reason="test set-up", membership=b, role=Role.ADMIN, actor=actor_for(a)
+        ),
     )
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert len(refused) == 1, outcomes
@@ -75,8 +79,8 @@ def test_two_owners_removed_at_once_leave_one_owner(workspace, two_owners, attem
     a, b = two_owners
     system = Actor.system("tests")
     outcomes = race(
-        lambda: membership_remove(membership=a, actor=system),
-        lambda: membership_remove(membership=b, actor=system),
+        lambda: membership_remove(reason="test set-up", membership=a, actor=system),
+        lambda: membership_remove(reason="test set-up", membership=b, actor=system),
     )
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert len(refused) == 1, outcomes
@@ -90,8 +94,12 @@ def test_adding_one_user_twice_at_once_is_a_conflict_not_a_crash(workspace, make
     user = make_user()
     system = Actor.system("tests")
     outcomes = race(
-        lambda: membership_add(workspace=workspace, user=user, role=Role.MEMBER, actor=system),
-        lambda: membership_add(workspace=workspace, user=user, role=Role.MEMBER, actor=system),
+        lambda: membership_add(
+            reason="test set-up", workspace=workspace, user=user, role=Role.MEMBER, actor=system
+        ),
+        lambda: membership_add(
+            reason="test set-up", workspace=workspace, user=user, role=Role.MEMBER, actor=system
+        ),
     )
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert len(refused) == 1, outcomes
@@ -104,8 +112,8 @@ def test_removing_one_member_twice_at_once_is_not_found_not_a_crash(workspace, m
     membership = Membership.objects.get(workspace=workspace, user=user)
     system = Actor.system("tests")
     outcomes = race(
-        lambda: membership_remove(membership=membership, actor=system),
-        lambda: membership_remove(membership=membership, actor=system),
+        lambda: membership_remove(reason="test set-up", membership=membership, actor=system),
+        lambda: membership_remove(reason="test set-up", membership=membership, actor=system),
     )
     refused = [o for o in outcomes if isinstance(o, Exception)]
     assert len(refused) == 1, outcomes

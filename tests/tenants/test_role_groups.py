@@ -38,7 +38,9 @@ def test_a_role_change_moves_the_member_to_the_new_group(workspace, make_member)
     user = make_member(workspace, Role.ADMIN)
     membership = Membership.objects.get(workspace=workspace, user=user)
     with operator_seeding():
-        membership_change_role(membership=membership, role=Role.AUDITOR, actor=SYSTEM)
+        membership_change_role(
+            reason="test set-up", membership=membership, role=Role.AUDITOR, actor=SYSTEM
+        )
     user = type(user).objects.get(pk=user.pk)  # fresh: no cached permissions
     assert set(get_perms(user, workspace)) == ROLE_PERMISSIONS[Role.AUDITOR]
     assert user.groups.count() == 1
@@ -48,9 +50,13 @@ def test_removal_takes_every_permission_and_leaves_other_workspaces(make_workspa
     here, there = make_workspace(), make_workspace()
     user = make_member(here, Role.ADMIN)
     with operator_seeding():
-        membership_add(workspace=there, user=user, role=Role.APPROVER, actor=SYSTEM)
+        membership_add(
+            reason="test set-up", workspace=there, user=user, role=Role.APPROVER, actor=SYSTEM
+        )
         membership_remove(
-            membership=Membership.objects.get(workspace=here, user=user), actor=SYSTEM
+            reason="test set-up",
+            membership=Membership.objects.get(workspace=here, user=user),
+            actor=SYSTEM,
         )
     user = type(user).objects.get(pk=user.pk)
     assert get_perms(user, here) == []

@@ -15,7 +15,9 @@ def test_whoami_for_key_names_workspace_and_scopes(workspace, make_key, key_clie
 def test_owner_can_add_member_through_session(workspace, make_member, user_client):
     admin = make_member(workspace, Role.ADMIN)
     response = user_client(admin).post(
-        "/api/v1/members", {"email": "new@example.test", "role": "auditor"}, format="json"
+        "/api/v1/members",
+        {"reason": "test change", "email": "new@example.test", "role": "auditor"},
+        format="json",
     )
     assert response.status_code == 201, response.json()
     assert response.json()["role"] == "auditor"

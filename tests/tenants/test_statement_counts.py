@@ -48,13 +48,17 @@ def owner(db):
 
 @pytest.fixture
 def counted_workspace(owner):
-    return workspace_create(slug="count", name="Count", owner=owner, actor=SYSTEM)
+    return workspace_create(
+        reason="test set-up", slug="count", name="Count", owner=owner, actor=SYSTEM
+    )
 
 
 @pytest.mark.django_db
 def test_workspace_create_statements(owner):
     with CaptureQueriesContext(connection) as ctx:
-        workspace_create(slug="fresh", name="Fresh", owner=owner, actor=SYSTEM)
+        workspace_create(
+            reason="test set-up", slug="fresh", name="Fresh", owner=owner, actor=SYSTEM
+        )
     _pin("workspace_create", ctx)
 
 
@@ -62,13 +66,16 @@ def test_workspace_create_statements(owner):
 def test_membership_add_statements(counted_workspace, role):
     user = user_get_or_create(email="ann@count.test")
     with operator_seeding(), CaptureQueriesContext(connection) as ctx:
-        membership_add(workspace=counted_workspace, user=user, role=role, actor=SYSTEM)
+        membership_add(
+            reason="test set-up", workspace=counted_workspace, user=user, role=role, actor=SYSTEM
+        )
     _pin(f"membership_add[{role}]", ctx)
 
 
 def test_key_create_statements(counted_workspace, owner):
     with operator_seeding(), CaptureQueriesContext(connection) as ctx:
         key_create(
+            reason="test set-up",
             workspace=counted_workspace,
             name="agent",
             owner=owner,
@@ -81,8 +88,15 @@ def test_key_create_statements(counted_workspace, owner):
 
 def test_allowed_decision_statements(counted_workspace, owner, key_client):
     with operator_seeding():
-        tool_create(workspace=counted_workspace, actor=SYSTEM, name="crm.lookup", level="read")
+        tool_create(
+            reason="test set-up",
+            workspace=counted_workspace,
+            actor=SYSTEM,
+            name="crm.lookup",
+            level="read",
+        )
         issued = key_create(
+            reason="test set-up",
             workspace=counted_workspace,
             name="agent",
             owner=owner,

@@ -31,7 +31,12 @@ def test_body_workspace_differing_from_the_keys_is_mismatch_and_writes_nothing(
     before = MachineKey.objects.count()
     response = keys_client.post(
         "/api/v1/keys",
-        {"name": "bot", "scopes": ["actions:read"], field: other_workspace.slug},
+        {
+            "reason": "test change",
+            "name": "bot",
+            "scopes": ["actions:read"],
+            field: other_workspace.slug,
+        },
         format="json",
     )
     api_error(response, 403, "workspace_mismatch")
@@ -50,7 +55,7 @@ def test_matching_workspace_is_ignored(workspace, keys_client, value):
     assert keys_client.get(f"/api/v1/keys?workspace_id={sent}").status_code == 200
     response = keys_client.post(
         "/api/v1/keys",
-        {"name": "bot", "scopes": ["actions:read"], "workspace": sent},
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"], "workspace": sent},
         format="json",
     )
     assert response.status_code == 201, response.json()
@@ -80,7 +85,11 @@ def test_human_with_several_memberships_must_name_one(
 
     with operator_seeding():  # set-up: adding an admin is governed
         membership_add(
-            workspace=other_workspace, user=user, role=Role.ADMIN, actor=Actor.system("t")
+            reason="test set-up",
+            workspace=other_workspace,
+            user=user,
+            role=Role.ADMIN,
+            actor=Actor.system("t"),
         )
     api_error(user_client(user).get("/api/v1/whoami"), 400, "workspace_required")
     for chosen in (workspace, other_workspace):
@@ -116,7 +125,9 @@ def csrf_session(workspace, make_member):
 def test_session_post_without_csrf_token_is_refused(csrf_session, api_error):
     before = MachineKey.objects.count()
     response = csrf_session.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     )
     api_error(response, 403, "permission_denied")
     assert MachineKey.objects.count() == before
@@ -126,7 +137,13 @@ def test_session_delete_without_csrf_token_is_refused(workspace, csrf_session, a
     from tenants.models import Membership
 
     owner = Membership.objects.get(workspace=workspace, role=Role.OWNER)
-    api_error(csrf_session.delete(f"/api/v1/members/{owner.pk}"), 403, "permission_denied")
+    api_error(
+        csrf_session.delete(
+            f"/api/v1/members/{owner.pk}", {"reason": "test change"}, format="json"
+        ),
+        403,
+        "permission_denied",
+    )
 
 
 def test_session_post_with_csrf_token_succeeds(csrf_session):
@@ -134,7 +151,7 @@ def test_session_post_with_csrf_token_succeeds(csrf_session):
     csrf_session.cookies["csrftoken"] = token
     response = csrf_session.post(
         "/api/v1/keys",
-        {"name": "bot", "scopes": ["actions:read"]},
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
         format="json",
         HTTP_X_CSRFTOKEN=token,
     )
@@ -150,6 +167,8 @@ def test_bearer_key_needs_no_csrf_token(workspace, make_key):
     client = APIClient(enforce_csrf_checks=True)
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
     response = client.post(
-        "/api/v1/keys", {"name": "bot", "scopes": ["actions:read"]}, format="json"
+        "/api/v1/keys",
+        {"reason": "test change", "name": "bot", "scopes": ["actions:read"]},
+        format="json",
     )
     assert response.status_code == 201

@@ -26,13 +26,20 @@ class Command(BaseCommand):
         parser.add_argument("--tools", default="", help='Allowlist, e.g. "crm.* email.send"')
         parser.add_argument("--expires-in-days", type=int, default=None)
         parser.add_argument(
+            "--reason",
+            default="",
+            help="Why (required, not blank): recorded in the change's version log.",
+        )
+        parser.add_argument(
             "--break-glass",
             default="",
             metavar="REASON",
             help="Apply a governed change directly, as an operator; recorded as break-glass.",
         )
 
-    def handle(self, slug, name, owner, scopes, tools, expires_in_days, break_glass, **options):
+    def handle(
+        self, slug, name, owner, scopes, tools, expires_in_days, break_glass, reason, **options
+    ):
         workspace = Workspace.objects.active().filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace {slug!r}.")
@@ -61,6 +68,7 @@ class Command(BaseCommand):
                 workspace=workspace,
                 actor=actor,
                 proposal=proposals.key_create(workspace, membership.user, fields),
+                reason=reason,
                 break_glass=break_glass,
             )
         except WardenError as exc:

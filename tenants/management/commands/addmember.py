@@ -22,13 +22,18 @@ class Command(BaseCommand):
         parser.add_argument("email")
         parser.add_argument("--role", required=True, choices=Role.values)
         parser.add_argument(
+            "--reason",
+            default="",
+            help="Why (required, not blank): recorded in the change's version log.",
+        )
+        parser.add_argument(
             "--break-glass",
             default="",
             metavar="REASON",
             help="Apply a governed change directly, as an operator; recorded as break-glass.",
         )
 
-    def handle(self, slug, email, role, break_glass, **options):
+    def handle(self, slug, email, role, break_glass, reason, **options):
         workspace = Workspace.objects.active().filter(slug=slug).first()
         if workspace is None:
             raise CommandError(f"No workspace {slug!r}.")
@@ -36,16 +41,17 @@ class Command(BaseCommand):
             # One transaction: a refused change leaves no user behind, and a break-glass
             # membership commits with its audit entry and override record or not at all.
             with transaction.atomic():
-                self.add(workspace, email, role, break_glass)
+                self.add(workspace, email, role, break_glass, reason)
         except WardenError as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Added {email} to {slug} as {role}")
 
-    def add(self, workspace, email, role, break_glass):
+    def add(self, workspace, email, role, break_glass, reason):
         user = user_get_or_create(email=email, password=os.environ.get("WARDEN_PASSWORD"))
         door.governed_change(
             workspace=workspace,
             actor=Actor.system("cli"),
             proposal=proposals.membership_add(workspace, user, role),
+            reason=reason,
             break_glass=break_glass,
         )

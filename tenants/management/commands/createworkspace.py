@@ -12,12 +12,17 @@ class Command(BaseCommand):
         parser.add_argument("slug")
         parser.add_argument("--name", required=True)
         parser.add_argument("--owner", required=True, help="Owner's email")
+        parser.add_argument(
+            "--reason",
+            default="",
+            help="Why (required, not blank): recorded in the change's version log.",
+        )
 
-    def handle(self, slug, name, owner, **options):
+    def handle(self, slug, name, owner, reason, **options):
         try:
             user = user_get_or_create(email=owner)
             workspace = workspace_create(
-                slug=slug, name=name, owner=user, actor=Actor.system("cli")
+                slug=slug, name=name, owner=user, actor=Actor.system("cli"), reason=reason
             )
         except WardenError as exc:
             raise CommandError(exc.message) from None

@@ -46,7 +46,11 @@ class Command(BaseCommand):
         workspace = Workspace.objects.filter(slug=DEMO_SLUG).first()
         if workspace is None:
             workspace = workspace_create(
-                slug=DEMO_SLUG, name="Demo workspace", owner=owner, actor=actor
+                slug=DEMO_SLUG,
+                name="Demo workspace",
+                owner=owner,
+                actor=actor,
+                reason="demo: seeded by load_demo",
             )
             workspace = workspace_update(
                 workspace=workspace,
@@ -56,7 +60,13 @@ class Command(BaseCommand):
             )
         for email, role in DEMO_USERS:
             if not Membership.objects.filter(workspace=workspace, user=users[email]).exists():
-                membership_add(workspace=workspace, user=users[email], role=role, actor=actor)
+                membership_add(
+                    workspace=workspace,
+                    user=users[email],
+                    role=role,
+                    actor=actor,
+                    reason="demo: seeded by load_demo",
+                )
         self.load_tools(workspace, actor)
         key = MachineKey.objects.filter(
             workspace=workspace, name=DEMO_KEY_NAME, revoked_at__isnull=True
@@ -69,6 +79,7 @@ class Command(BaseCommand):
                 scopes=["actions:read", "actions:write", "actions:external", "audit:read"],
                 tool_allowlist=["crm.*", "email.send", "billing.*"],
                 actor=actor,
+                reason="demo: seeded by load_demo",
             )
         else:
             issued = key_rotate(key=key, actor=actor, grace=timedelta(0))

@@ -6,6 +6,7 @@ suite (tests/test_sdk_codes.py), so the two lists cannot drift."""
 ERROR_CODES: dict[str, int] = {
     "validation_error": 400,
     "credential_not_allowed": 400,
+    "reason_required": 400,
     "invalid_params": 400,
     "parse_error": 400,
     # A policy document or policy tests file that fails its JSON Schema (each path named).
