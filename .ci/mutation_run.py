@@ -49,6 +49,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             f"{A}test_confirmations.py",
             f"{A}test_subject_custody.py",
             f"{A}test_expiry.py",
+            f"{A}test_mutation_kills_expiry.py",
             f"{A}test_mutation_kills.py",
             # a human's own re-call of a platform request (confirmations._is_requester)
             f"{A}test_governance.py::test_going_live_needs_a_second_owner",
@@ -57,7 +58,12 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "door": (
         "approvals/door.py",
-        (f"{A}test_governance.py", f"{A}test_subject_custody.py", f"{A}test_mutation_kills.py"),
+        (
+            f"{A}test_mutation_kills_door.py",
+            f"{A}test_governance.py",
+            f"{A}test_subject_custody.py",
+            f"{A}test_mutation_kills.py",
+        ),
     ),
     "conditions": (
         "approvals/conditions.py",
