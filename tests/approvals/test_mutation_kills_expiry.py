@@ -87,6 +87,7 @@ def test_the_sweep_expires_exactly_the_due_pending_and_approved(
     assert entry.rationale == "no usable human decision before the confirmation expired"
     assert entry.input["expires_at"] == pending.expires_at.isoformat()
     assert entry.input["params_digest"] == pending.params_digest
+    assert entry.input["action_request"] == str(pending.action_request_id)
     assert entry.policy_version == pending.action_request.policy_version
 
 
