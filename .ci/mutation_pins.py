@@ -31,6 +31,8 @@ FLOOR_API = "tests/approvals/test_floor_pins.py"
 CONFIRM = "tests/approvals/test_confirmations.py"
 GATE = "tests/approvals/test_gate.py"
 KILLS = "tests/approvals/test_mutation_kills.py"
+DOOR = "tests/approvals/test_mutation_kills_door.py"
+EXPIRY = "tests/approvals/test_mutation_kills_expiry.py"
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,29 @@ PINS = (
         "        key_secrets.pepper(),\n",
         '        b"",\n',
         (f"{KILLS}::test_a_confirmation_token_depends_on_the_server_pepper",),
+    ),
+    Pin(
+        "token-expired-by-sweep-accepted",
+        "approvals/confirmations.py",
+        '            error = _token_error("confirmation_expired")\n'
+        "        elif confirmation.is_past_expiry(now):",
+        "            error = None\n        elif confirmation.is_past_expiry(now):",
+        (f"{EXPIRY}::test_an_approved_token_expired_by_the_sweep_is_refused",),
+    ),
+    # --- the door (approvals/door.py) -----------------------------------------------------
+    Pin(
+        "door-break-glass-for-anyone",
+        "approvals/door.py",
+        "if actor.key is not None or actor.user is not None:",
+        "if actor.key is not None and actor.user is not None:",
+        (f"{DOOR}::test_break_glass_is_refused_to_a_person_and_to_a_key",),
+    ),
+    Pin(
+        "door-system-loosens-unasked",
+        "approvals/door.py",
+        'if actor.kind == "system" and actor.key is None and actor.user is None:',
+        "if False:",
+        (f"{DOOR}::test_a_system_actor_without_break_glass_cannot_loosen",),
     ),
     # --- the guard (approvals/guard.py) --------------------------------------------------
     Pin(

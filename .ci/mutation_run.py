@@ -49,6 +49,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             f"{A}test_confirmations.py",
             f"{A}test_subject_custody.py",
             f"{A}test_expiry.py",
+            f"{A}test_mutation_kills_expiry.py",
             f"{A}test_mutation_kills.py",
             # a human's own re-call of a platform request (confirmations._is_requester)
             f"{A}test_governance.py::test_going_live_needs_a_second_owner",
@@ -57,11 +58,16 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "door": (
         "approvals/door.py",
-        (f"{A}test_governance.py", f"{A}test_subject_custody.py", f"{A}test_mutation_kills.py"),
+        (
+            f"{A}test_mutation_kills_door.py",
+            f"{A}test_governance.py",
+            f"{A}test_subject_custody.py",
+            f"{A}test_mutation_kills.py",
+        ),
     ),
     "conditions": (
         "approvals/conditions.py",
-        (f"{A}test_conditions_and_summary.py", f"{A}test_gate.py"),
+        (f"{A}test_conditions_and_summary.py", f"{A}test_mutation_kills_conditions.py"),
     ),
     "effective": ("approvals/effective.py", (f"{A}test_closed_world.py", f"{A}test_governance.py")),
     "governance": (
@@ -106,13 +112,15 @@ def run(name: str, globs: list[str]) -> Counter:
     config.write_text(narrowed(config.read_text(), module, tests))
     env = {**os.environ, "DATABASE_URL": "", "REDIS_URL": ""}
     print(f"== {name}: {module} against {' '.join(tests)}", flush=True)
-    subprocess.run(  # noqa: S603
-        [str(MUTMUT), "run", "--max-children", "1", *globs],
-        cwd=tree,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        check=False,
-    )
+    with (tree / "mutmut.log").open("w") as log:  # mutmut's own progress and errors
+        subprocess.run(  # noqa: S603
+            [str(MUTMUT), "run", "--max-children", "1", *globs],
+            cwd=tree,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
     out = subprocess.run(  # noqa: S603
         [str(MUTMUT), "results", "--all", "true"], cwd=tree, capture_output=True, text=True
     ).stdout
