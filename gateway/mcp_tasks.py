@@ -6,7 +6,7 @@ in memory, so any process answers `tasks/get` for a task another one created.
 
 - The task completes when a human approves: the next `tasks/get` (or `tasks/result`)
   of the same key re-submits the stored call with the confirmation token, through
-  gateway.services.action_execute, exactly like a confirmed re-call (the token is used
+  gateway.execution.action_execute, exactly like a confirmed re-call (the token is used
   once and the execution row is unique per request: it never runs twice).
 - It fails when a human denies, or the confirmation expires.
 - `tasks/cancel` withdraws the confirmation (marked expired, audited): it never
@@ -33,8 +33,8 @@ from approvals.params import SECRET_PARAM_PREFIX
 from approvals.tokens import confirmation_token
 from common.actor import Actor
 from common.errors import WardenError
+from gateway.execution import GatewayAnswer, action_execute
 from gateway.models import Execution
-from gateway.services import GatewayAnswer, action_execute
 
 WORKING, INPUT_REQUIRED = "working", "input_required"
 COMPLETED, FAILED, CANCELLED = "completed", "failed", "cancelled"

@@ -424,7 +424,7 @@ def recorded_output(action: ActionRequest, chain: dict[str, str]) -> tuple[dict,
             "chain_sha256": chain.get(str(execution.pk), ""),
             "plain_copy": "kept" if plain is not None else "not kept",
         }
-        # The gateway's own encoding (gateway.services._digest).
+        # The gateway's own encoding (gateway.execution._digest).
         encoded = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str).encode()
     elif action.result_reported_at is not None:
         pruned = action.plain_pruned_at is not None

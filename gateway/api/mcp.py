@@ -4,7 +4,7 @@ Authenticated with a machine key (or an OAuth access token standing for one, key
 as a bearer token, like the REST API, and behind the
 same checks (WorkspaceAPIView: rate limit, workspace from the key). `tools/list` is
 exactly what the key may call; `tools/call` asks the same gate as POST /api/v1/actions
-(gateway.services.action_execute) and, when allowed, Warden calls the upstream with
+(gateway.execution.action_execute) and, when allowed, Warden calls the upstream with
 credentials the agent never sees. Answers are plain JSON (no server-sent events, no
 session): every request stands alone. On revision 2025-11-25 a gated call may be made
 as a task (gateway.mcp_tasks: the task is the action request, read from the database)."""
@@ -29,8 +29,8 @@ from approvals.selectors import tools_callable_by_key
 from common.api.views import KEY, WorkspaceAPIView
 from common.errors import WardenError, error_payload
 from gateway import mcp_tasks, naming
+from gateway.execution import GatewayAnswer, action_execute
 from gateway.models import Execution
-from gateway.services import GatewayAnswer, action_execute
 from keys.oauth import OAuthOrKeyAuthentication
 
 # The revisions the official `mcp` Python SDK (1.x) speaks; newest first.

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from approvals.api.presenter import outcome_body, outcome_status
 from common.errors import WardenError
 from gateway.api.serializers import ExecutionSerializer
-from gateway.services import action_execute
+from gateway.execution import action_execute
 
 
 def execute_response(request, values: dict) -> Response:
