@@ -99,7 +99,9 @@ def test_break_glass_is_refused_to_a_person_and_to_a_key(workspace, owner, make_
 
 
 def test_break_glass_needs_a_reason(workspace):
-    error = refused(lambda: lower_floor(workspace, OPS, break_glass="   "), "validation_error")
+    error = refused(
+        lambda: lower_floor(workspace, OPS, break_glass="   ", reason="x"), "validation_error"
+    )
     assert str(error) == "Break-glass needs a reason."
     assert floor(workspace) is True
 
@@ -122,7 +124,7 @@ def test_a_failing_break_glass_change_leaves_no_override_or_version(workspace, m
 
 
 def test_a_system_actor_without_break_glass_cannot_loosen(workspace):
-    error = refused(lambda: lower_floor(workspace, OPS), "approval_required")
+    error = refused(lambda: lower_floor(workspace, OPS, reason="x"), "approval_required")
     assert error.detail == {"operations": [LOWER_FLOOR]}
     assert floor(workspace) is True
 
@@ -163,7 +165,9 @@ def test_the_summary_hides_the_registrys_counters(workspace, owner):
         str(workspace.pk),
         {"sensitivity_floor": False},
     )
-    governed_change(workspace=workspace, actor=Actor.for_user(owner), proposal=proposal)
+    governed_change(
+        reason="test change", workspace=workspace, actor=Actor.for_user(owner), proposal=proposal
+    )
     action = ActionRequest.objects.get(workspace=workspace, status="pending")
     assert "sensitivity_floor: true -> false. Effect:" in (action.confirmation.summary)
     summary = action.confirmation.summary
@@ -182,7 +186,9 @@ def test_a_field_only_before_or_only_after_is_a_change(workspace, owner):
         str(workspace.pk),
         {"sensitivity_floor": False},
     )
-    governed_change(workspace=workspace, actor=Actor.for_user(owner), proposal=proposal)
+    governed_change(
+        reason="test change", workspace=workspace, actor=Actor.for_user(owner), proposal=proposal
+    )
     action = ActionRequest.objects.get(workspace=workspace, status="pending")
     assert action.params["changes"] == {
         "gone": {"before": 1, "after": None},
@@ -195,7 +201,10 @@ def test_a_change_without_an_applier_is_a_validation_error(workspace, owner):
     proposal = Proposal(Target.WORKSPACE, "frobnicate", "w", {"a": 1}, {"a": 1}, None, {})
     error = refused(
         lambda: governed_change(
-            workspace=workspace, actor=Actor.for_user(owner), proposal=proposal
+            reason="test change",
+            workspace=workspace,
+            actor=Actor.for_user(owner),
+            proposal=proposal,
         ),
         "validation_error",
     )
@@ -272,7 +281,7 @@ def test_an_approved_loosening_is_applied_and_recorded(workspace, owner, make_me
     assert action.result_reported_at is not None
     assert AuditEntry.objects.filter(
         workspace=workspace,
-        rationale__startswith=f"request {action.pk} by {action.requested_by}, approved",
+        rationale=f"testing the floor (request {action.pk} by {action.requested_by}, approved)",
     ).exists()
     assert not ExceptionRecord.objects.filter(workspace=workspace, kind="override").exists()
 
@@ -281,7 +290,9 @@ def test_an_approved_creation_records_the_created_rows_id(workspace, owner, make
     first, second = make_member(workspace, Role.OWNER), make_member(workspace, Role.OWNER)
     newcomer = make_user()
     proposal = proposals.membership_add(workspace, newcomer, Role.ADMIN)
-    result = governed_change(workspace=workspace, actor=Actor.for_user(owner), proposal=proposal)
+    result = governed_change(
+        reason="test change", workspace=workspace, actor=Actor.for_user(owner), proposal=proposal
+    )
     assert not result.applied
     action = ActionRequest.objects.get(workspace=workspace, status="pending")
     approve_all(action, *[u for u in (first, second)][: action.confirmation.approvals_required])
@@ -297,7 +308,9 @@ def test_an_approved_key_records_the_new_keys_id(workspace, owner, make_member):
     proposal = proposals.key_create(
         workspace, owner, {"name": "root", "scopes": ["workspace:admin"], "tool_allowlist": ["*"]}
     )
-    governed_change(workspace=workspace, actor=Actor.for_user(owner), proposal=proposal)
+    governed_change(
+        reason="test change", workspace=workspace, actor=Actor.for_user(owner), proposal=proposal
+    )
     action = ActionRequest.objects.get(workspace=workspace, status="pending")
     approve_all(action, *[u for u in (first, second)][: action.confirmation.approvals_required])
     key = MachineKey.objects.get(workspace=workspace, name="root")
@@ -319,7 +332,9 @@ def test_going_live_early_is_recorded_as_an_override(workspace, owner, make_memb
     workspace.refresh_from_db()
     first, second = make_member(workspace, Role.OWNER), make_member(workspace, Role.OWNER)
     proposal = proposals.workspace_update(workspace, {"mode": "live"})
-    governed_change(workspace=workspace, actor=Actor.for_user(owner), proposal=proposal)
+    governed_change(
+        reason="test change", workspace=workspace, actor=Actor.for_user(owner), proposal=proposal
+    )
     action = ActionRequest.objects.get(workspace=workspace, status="pending")
     assert "warden.workspace.go_live_early" in action.params["operations"]
     approve_all(action, *[u for u in (first, second)][: action.confirmation.approvals_required])

@@ -49,6 +49,7 @@ def test_export_holds_the_automation_settings_and_never_the_bot_token(live_works
         "slack_team_id": "",
         "slack_channel": "",
         "slack_dm_approvers": False,
+        "unreported_result_window_minutes": 1440,
     }
     assert list(exported(live_workspace)) == [
         "apiVersion",
@@ -64,11 +65,15 @@ def test_round_trip_with_automation_settings_is_byte_identical(live_workspace, o
         exported(live_workspace), anomaly_auto_suspend=True, approval_remind_after_minutes=15
     )
     assert (
-        user_client(owner, live_workspace).post(APPLY, {"document": doc}, format="json").status_code
+        user_client(owner, live_workspace)
+        .post(APPLY, {"reason": "test change", "document": doc}, format="json")
+        .status_code
         == 200
     )
     first = dump(exported(live_workspace))
-    response = user_client(owner, live_workspace).post(APPLY, {"document": first}, format="json")
+    response = user_client(owner, live_workspace).post(
+        APPLY, {"reason": "test change", "document": first}, format="json"
+    )
     assert response.status_code == 200 and response.json()["applied"] == []
     assert dump(exported(live_workspace)) == first
 
@@ -118,7 +123,9 @@ def test_loosening_automation_is_one_request_for_a_second_human_with_manage_work
         email_notifications=False,
         webhook_host_allowlist=["hooks.example.com"],
     )
-    response = user_client(owner, live_workspace).post(APPLY, {"document": doc}, format="json")
+    response = user_client(owner, live_workspace).post(
+        APPLY, {"reason": "test change", "document": doc}, format="json"
+    )
     assert response.status_code == 202, response.json()
     assert response.json()["applied"] == response.json()["pending"]  # one object, split
     settings_row = automation_settings_for(live_workspace)
@@ -153,7 +160,9 @@ def test_a_workspace_admin_cannot_change_automation_settings(
     admin = make_member(live_workspace, Role.ADMIN)
     doc = with_automation(exported(live_workspace), anomaly_auto_suspend=True)
     body = api_error(
-        user_client(admin, live_workspace).post(APPLY, {"document": doc}, format="json"),
+        user_client(admin, live_workspace).post(
+            APPLY, {"reason": "test change", "document": doc}, format="json"
+        ),
         403,
         "forbidden_by_scope",
     )
@@ -168,14 +177,18 @@ def test_an_unknown_or_wrongly_typed_automation_field_is_refused_with_its_path(
 ):
     doc = with_automation(exported(live_workspace), slack_bot_token_encrypted="x")
     body = api_error(
-        user_client(owner, live_workspace).post(APPLY, {"document": doc}, format="json"),
+        user_client(owner, live_workspace).post(
+            APPLY, {"reason": "test change", "document": doc}, format="json"
+        ),
         400,
         "policy_invalid",
     )
     assert body["error"]["detail"]["errors"][0]["path"] == "$.automation.slack_bot_token_encrypted"
     doc = with_automation(exported(live_workspace), approval_remind_after_minutes="soon")
     body = api_error(
-        user_client(owner, live_workspace).post(APPLY, {"document": doc}, format="json"),
+        user_client(owner, live_workspace).post(
+            APPLY, {"reason": "test change", "document": doc}, format="json"
+        ),
         400,
         "policy_invalid",
     )
@@ -189,7 +202,10 @@ def test_a_single_automation_change_in_the_admin_or_api_is_a_version(live_worksp
     from tests.conftest import SYSTEM
 
     automation_settings_update(
-        workspace=live_workspace, actor=SYSTEM, changes={"anomaly_auto_suspend": True}
+        reason="test change",
+        workspace=live_workspace,
+        actor=SYSTEM,
+        changes={"anomaly_auto_suspend": True},
     )
     version = PolicyVersion.objects.filter(workspace=live_workspace).latest("number")
     assert version.diff == {"automation: anomaly_auto_suspend": {"before": False, "after": True}}

@@ -175,7 +175,8 @@ def three_versions(live_workspace, lookup, owner, user_client):
     client = user_client(owner, live_workspace)
     numbers = []
     for change in ({"confirmation": "always"}, {"irreversible": True}, {"data_classes": ["pii"]}):
-        assert client.patch(f"/api/v1/tools/{lookup.pk}", change, format="json").status_code == 200
+        body = {**change, "reason": "test change"}
+        assert client.patch(f"/api/v1/tools/{lookup.pk}", body, format="json").status_code == 200
         numbers.append(latest(live_workspace).number)
     return numbers
 

@@ -216,7 +216,11 @@ def test_adding_a_shadow_deny_rule_applies_at_once_and_a_bad_one_is_refused(
     tool = make_tool(live_workspace, name="crm.update", level="write")
     response = admin_client.patch(
         f"/api/v1/tools/{tool.pk}",
-        {"shadow_deny_condition": "params.n > 1", "shadow_deny_reason": "too many"},
+        {
+            "reason": "test change",
+            "shadow_deny_condition": "params.n > 1",
+            "shadow_deny_reason": "too many",
+        },
         format="json",
     )
     assert response.status_code == 200, response.json()
@@ -224,7 +228,9 @@ def test_adding_a_shadow_deny_rule_applies_at_once_and_a_bad_one_is_refused(
     assert (tool.shadow_deny_condition, tool.deny_condition) == ("params.n > 1", "")
     body = api_error(
         admin_client.patch(
-            f"/api/v1/tools/{tool.pk}", {"shadow_deny_condition": "1 +"}, format="json"
+            f"/api/v1/tools/{tool.pk}",
+            {"reason": "test change", "shadow_deny_condition": "1 +"},
+            format="json",
         ),
         400,
         "validation_error",
@@ -235,7 +241,9 @@ def test_adding_a_shadow_deny_rule_applies_at_once_and_a_bad_one_is_refused(
 def test_removing_a_shadow_deny_rule_applies_at_once(live_workspace, make_tool, admin_client):
     tool = make_tool(live_workspace, name="crm.update", level="write", shadow_deny_condition="true")
     response = admin_client.patch(
-        f"/api/v1/tools/{tool.pk}", {"shadow_deny_condition": ""}, format="json"
+        f"/api/v1/tools/{tool.pk}",
+        {"reason": "test change", "shadow_deny_condition": ""},
+        format="json",
     )
     assert response.status_code == 200, response.json()
 

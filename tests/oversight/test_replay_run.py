@@ -32,10 +32,17 @@ def run(workspace, make_key):
     """A key's run: a read that reported its output, then a write that never did."""
     with operator_seeding():
         live = workspace_update(
-            workspace=workspace, actor=SYSTEM, changes={"writes_enabled": True, "mode": "live"}
+            reason="test change",
+            workspace=workspace,
+            actor=SYSTEM,
+            changes={"writes_enabled": True, "mode": "live"},
         )
-        tool_create(workspace=live, actor=SYSTEM, name="crm.lookup", level="read")
-        tool_create(workspace=live, actor=SYSTEM, name="crm.update", level="write")
+        tool_create(
+            reason="test change", workspace=live, actor=SYSTEM, name="crm.lookup", level="read"
+        )
+        tool_create(
+            reason="test change", workspace=live, actor=SYSTEM, name="crm.update", level="write"
+        )
     key, _ = make_key(live, scopes=["actions:read", "actions:write"], tools=["crm.*"])
     read = action_submit(key=key, tool_name="crm.lookup", params={"q": "acme"}, actor=SYSTEM)
     action_report_result(
@@ -125,7 +132,12 @@ def test_a_trace_selects_the_calls_that_waited_inside_it(run, make_key):
     live, key, _read, _write = run
     with operator_seeding():
         tool_create(
-            workspace=live, actor=SYSTEM, name="crm.delete", level="write", confirmation="always"
+            reason="test change",
+            workspace=live,
+            actor=SYSTEM,
+            name="crm.delete",
+            level="write",
+            confirmation="always",
         )
     pending = action_submit(key=key, tool_name="crm.delete", params={"deal": 7}, actor=SYSTEM)
     ConfirmationRequest.objects.filter(action_request=pending.action).update(

@@ -31,7 +31,9 @@ def export_root(tmp_path, settings):
 
 def configure(workspace, **kwargs):
     with operator_seeding():
-        return destination_configure(workspace=workspace, actor=SYSTEM, operator=True, **kwargs)
+        return destination_configure(
+            workspace=workspace, actor=SYSTEM, operator=True, reason="test change", **kwargs
+        )
 
 
 def total(workspace) -> int:
@@ -88,6 +90,7 @@ def test_changing_the_format_is_governed(live_workspace, export_root):
     configured = configure(live_workspace, kind="directory", directory=str(export_root / "g"))
     with pytest.raises(Exception, match="loosens governance"):
         destination_configure(
+            reason="test change",
             workspace=live_workspace,
             kind="directory",
             directory=str(export_root / "g"),
@@ -97,6 +100,7 @@ def test_changing_the_format_is_governed(live_workspace, export_root):
         )
     owner = Membership.objects.get(workspace=live_workspace, role=Role.OWNER).user
     outcome = door.governed_change(
+        reason="test change",
         proposal=governance.export_configure(configured.destination, {"format": "ocsf"}),
         actor=Actor.for_user(owner),
         workspace=live_workspace,
@@ -118,7 +122,14 @@ def test_the_admin_offers_the_format_and_files_a_change_for_a_second_person(
     assert 'name="format"' in browser.get(url).content.decode()
     response = browser.post(
         url,
-        {"kind": "directory", "url": "", "enabled": "on", "format": "syslog", "batch_size": 500},
+        {
+            "reason": "test change",
+            "kind": "directory",
+            "url": "",
+            "enabled": "on",
+            "format": "syslog",
+            "batch_size": 500,
+        },
         follow=True,
     )
     assert "needs another person" in response.content.decode()

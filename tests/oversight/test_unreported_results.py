@@ -34,6 +34,7 @@ PERSONAL = "jane.doe@customer.example"  # a parameter value that must never trav
 def set_window(workspace, minutes):
     with operator_seeding():
         automation_settings_update(
+            reason="test change",
             workspace=workspace,
             actor=SYSTEM,
             changes={"unreported_result_window_minutes": minutes},
@@ -71,9 +72,7 @@ def flagged(workspace):
     )
 
 
-@entry_point(
-    "task:oversight.flag_unreported_results_all", "task:oversight.flag_unreported_results"
-)
+@entry_point("task:oversight.flag_unreported_results_all", "task:oversight.flag_unreported_results")
 def test_the_periodic_task_flags_an_unreported_action_once_and_reminds_the_owner(
     live_workspace, agent, asked
 ):
@@ -173,9 +172,7 @@ def test_a_late_result_is_still_accepted_and_the_finding_is_listed_by_the_api(
     assert late.status_code == 200 and late.json()["status"] == "executed"
 
 
-def test_the_privacy_summary_and_posture_count_them(
-    live_workspace, asked, make_key, key_client
-):
+def test_the_privacy_summary_and_posture_count_them(live_workspace, asked, make_key, key_client):
     unreported_results_flag(workspace=live_workspace)
     _, reader = make_key(live_workspace, scopes=["audit:read"])
     client = key_client(reader)
@@ -201,6 +198,7 @@ def test_lengthening_or_switching_off_the_window_is_governed_shortening_is_not(
 
     def propose(minutes):
         return door.governed_change(
+            reason="test change",
             proposal=automation_update(
                 live_workspace, {"unreported_result_window_minutes": minutes}, operator=False
             ),
@@ -264,11 +262,11 @@ def test_the_admin_files_a_longer_window_for_a_second_person_and_applies_a_short
     url = f"/admin/notifications/workspaceautomationsettings/{live_workspace.pk}/change/"
     assert 'name="unreported_result_window_minutes"' in browser.get(url).content.decode()
     kept = {"email_notifications": "on"}
-    browser.post(url, {**kept, "unreported_result_window_minutes": "600"})
+    browser.post(url, {"reason": "test change", **kept, "unreported_result_window_minutes": "600"})
     stored = WorkspaceAutomationSettings.objects.get(workspace=live_workspace)
     assert stored.unreported_result_window_minutes == 60
     pending = ActionRequest.objects.get(workspace=live_workspace, status="pending")
     assert "unreported_result_window_minutes" in pending.params["changes"]
-    browser.post(url, {**kept, "unreported_result_window_minutes": "30"})
+    browser.post(url, {"reason": "test change", **kept, "unreported_result_window_minutes": "30"})
     stored.refresh_from_db()
     assert stored.unreported_result_window_minutes == 30
