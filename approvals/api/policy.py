@@ -58,6 +58,7 @@ class VersionListQuerySerializer(StrictSerializer):
     policy_version = serializers.IntegerField(
         required=False,
         min_value=0,
+        max_value=2**31 - 1,
         help_text="An audit entry's or request's `policy_version` (the catalog counter): "
         "answer only the policy version in force when it was decided.",
     )

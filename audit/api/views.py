@@ -30,13 +30,14 @@ from audit.selectors import (
     version_logs,
 )
 from audit.services import exception_resolve
+from common.api.pagination import StrictPageSizeMixin
 from common.api.schema import page_of
 from common.api.views import USER, WorkspaceAPIView
 from common.errors import WardenError
 from common.scopes import AUDIT_READ
 
 
-class SeqCursorPagination(CursorPagination):
+class SeqCursorPagination(StrictPageSizeMixin, CursorPagination):
     """Newest first by the chain's own sequence number: stable under appends."""
 
     ordering = "-seq"

@@ -320,12 +320,16 @@ def test_two_nodes_two_workers_share_one_state(cluster):
             reply = cluster.as_key(node, "agent", "POST", "/api/v1/actions", lookup)
             assert (reply.status, reply.body["decision"]) == (200, "allowed"), reply.body
         tool_path = f"/api/v1/tools/{cluster.seed['lookup_id']}"
-        reply = cluster.as_key(a, "catalog_admin", "PATCH", tool_path, {"confirmation": "always"})
+        reply = cluster.as_key(
+            a, "catalog_admin", "PATCH", tool_path, {"confirmation": "always", "reason": "stricter"}
+        )
         assert reply.status == 200, reply.body
         reply = cluster.as_key(b, "agent", "POST", "/api/v1/actions", lookup)
         assert (reply.status, reply.body["decision"]) == (202, "requires_confirmation")
         asked.append(reply.body["id"])
-        reply = cluster.as_key(b, "catalog_admin", "PATCH", tool_path, {"enabled": False})
+        reply = cluster.as_key(
+            b, "catalog_admin", "PATCH", tool_path, {"enabled": False, "reason": "off"}
+        )
         assert reply.status == 200, reply.body
         reply = cluster.as_key(a, "agent", "POST", "/api/v1/actions", lookup)
         assert (reply.status, _code(reply)) == (403, "tool_not_allowed"), reply.body
