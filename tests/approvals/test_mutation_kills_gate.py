@@ -32,6 +32,7 @@ def test_pattern_matching_is_exact_prefix_or_glob_and_nothing_more():
     assert pattern_matches("*", "anything.at.all")
     assert pattern_matches("crm.*", "crm.read")
     assert pattern_matches("crm.*", "crm.read.deep")
+    assert pattern_matches("crm.*", "crm.x") and pattern_matches("crm.*", "crm.ab")
     assert not pattern_matches("crm.*", "crm.")  # the prefix alone is no tool
     assert not pattern_matches("crm.*", "crm")
     assert not pattern_matches("crm.*", "crmx.read")
@@ -93,6 +94,8 @@ def test_a_platform_operation_needs_the_scope_it_names_and_then_a_human():
     assert decide(key(), workspace(), platform, {}, 7, scope="workspace:admin") == denied(
         "forbidden_by_scope", "scope", "lacks workspace:admin", required_scope="workspace:admin"
     )
+    exact = key(scopes=["keys:write"], tools=[])  # the named scope itself, not admin
+    assert decide(exact, workspace(), platform, {}, 7, scope="keys:write").requires_confirmation
     held = key(scopes=["workspace:admin"], tools=[])  # no allowlist needed, no writes switch
     decision = decide(held, workspace(writes_enabled=False), platform, {"x": 1}, 7, scope="x:y")
     assert decision == Decision(
@@ -121,6 +124,9 @@ def test_a_deny_rule_refuses_with_its_stated_reason_or_the_default():
     assert (broken.outcome, broken.code, broken.rule) == (DENIED, "policy_error", "deny_condition")
     assert broken.reason.startswith("deny rule failed: ") and broken.reason != "deny rule failed: "
     assert broken.detail == {} and broken.policy_version == 7
+    # the deny rule reads the calling key
+    by_key = tool(deny_condition='key.name == "agent"')
+    assert decide(k, w, by_key, {}, 7).code == "denied_by_policy"
     # a blank deny rule is no rule (not evaluated, so it cannot fail)
     assert decide(k, w, tool(deny_condition="   "), {}, 7).allowed
 
