@@ -127,6 +127,9 @@ def test_a_deny_rule_refuses_with_its_stated_reason_or_the_default():
     # the deny rule reads the calling key
     by_key = tool(deny_condition='key.name == "agent"')
     assert decide(k, w, by_key, {}, 7).code == "denied_by_policy"
+    # ... and the workspace and the tool
+    by_context = tool(deny_condition='workspace.slug == "acme" && tool.level == "write"')
+    assert decide(k, w, by_context, {}, 7).code == "denied_by_policy"
     # a blank deny rule is no rule (not evaluated, so it cannot fail)
     assert decide(k, w, tool(deny_condition="   "), {}, 7).allowed
 
@@ -136,7 +139,7 @@ def test_a_failing_confirmation_condition_denies():
     broken = decide(key(), workspace(), t, {}, 7)
     assert (broken.outcome, broken.code, broken.rule) == (DENIED, "policy_error", "condition")
     assert broken.reason.startswith("condition failed: ") and broken.reason != "condition failed: "
-    assert broken.detail == {}
+    assert broken.detail == {} and broken.policy_version == 7
 
 
 def test_each_allowance_and_confirmation_names_its_rule_and_reason():
@@ -179,6 +182,19 @@ def test_each_allowance_and_confirmation_names_its_rule_and_reason():
         "the tool needs no confirmation; reads personal data (pii): allowed and recorded",
         7,
     )
+    # the tool's own rule decides first: the floor does not rename an `always` tool's rule
+    own = decide(k, w, tool(confirmation="always", irreversible=True), {}, 7)
+    assert (own.rule, own.reason, own.irreversible) == (
+        "confirmation",
+        "the tool always needs confirmation",
+        True,
+    )
+    # a workspace with the floor off is not held to it
+    off = decide(k, workspace(sensitivity_floor=False), tool(irreversible=True), {}, 7)
+    assert off == Decision(ALLOWED, "confirmation", "the tool needs no confirmation", 7)
+    # without a template, the approver's summary names the tool
+    plain = decide(k, w, tool(confirmation="always"), {}, 7)
+    assert "crm.update_stage" in plain.summary
     # summary=False (a replay that only counts) skips rendering
     quiet = decide(k, w, tool(confirmation="always", summary_template="s"), {}, 7, summary=False)
     assert quiet.requires_confirmation and quiet.summary == ""
