@@ -90,6 +90,7 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             "tests/audit/test_verify.py",
             "tests/audit/test_tamper_evidence.py",
             "tests/audit/test_queue_forgery.py",  # the group-commit queue's findings
+            "tests/audit/test_retention.py",  # walks that start at a retention checkpoint
             "tests/audit/test_mutation_kills_verify.py",
         ),
     ),
