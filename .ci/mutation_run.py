@@ -71,7 +71,14 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "approvals/conditions.py",
         (f"{A}test_conditions_and_summary.py", f"{A}test_mutation_kills_conditions.py"),
     ),
-    "effective": ("approvals/effective.py", (f"{A}test_closed_world.py", f"{A}test_governance.py")),
+    "effective": (
+        "approvals/effective.py",
+        (
+            f"{A}test_mutation_kills_effective.py",
+            f"{A}test_closed_world.py",
+            f"{A}test_governance.py",
+        ),
+    ),
     "governance": (
         "approvals/governance.py",
         (f"{A}test_governance.py", f"{A}test_closed_world.py"),
