@@ -42,6 +42,8 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
             f"{A}test_mutation_kills.py",
         ),
     ),
+    # decide and its helpers against the pure tests only (seconds per mutant, not minutes)
+    "decide": ("approvals/gate.py", (f"{A}test_gate.py", f"{A}test_mutation_kills_gate.py")),
     "guard": ("approvals/guard.py", (f"{A}test_mutation_kills.py", f"{A}test_governance.py")),
     "confirmations": (
         "approvals/confirmations.py",
@@ -69,15 +71,35 @@ MODULES: dict[str, tuple[str, tuple[str, ...]]] = {
         "approvals/conditions.py",
         (f"{A}test_conditions_and_summary.py", f"{A}test_mutation_kills_conditions.py"),
     ),
-    "effective": ("approvals/effective.py", (f"{A}test_closed_world.py", f"{A}test_governance.py")),
+    "effective": (
+        "approvals/effective.py",
+        (
+            f"{A}test_mutation_kills_effective.py",
+            f"{A}test_closed_world.py",
+            f"{A}test_governance.py",
+        ),
+    ),
     "governance": (
         "approvals/governance.py",
         (f"{A}test_governance.py", f"{A}test_closed_world.py"),
     ),
-    "chain": ("audit/chain.py", ("tests/audit/test_chain.py", "tests/audit/test_queue_forgery.py")),
+    "chain": (
+        "audit/chain.py",
+        (
+            "tests/audit/test_chain.py",
+            "tests/audit/test_queue_forgery.py",
+            "tests/audit/test_mutation_kills_chain.py",
+        ),
+    ),
     "verify": (
         "audit/verify.py",
-        ("tests/audit/test_verify.py", "tests/audit/test_tamper_evidence.py"),
+        (
+            "tests/audit/test_verify.py",
+            "tests/audit/test_tamper_evidence.py",
+            "tests/audit/test_queue_forgery.py",  # the group-commit queue's findings
+            "tests/audit/test_retention.py",  # walks that start at a retention checkpoint
+            "tests/audit/test_mutation_kills_verify.py",
+        ),
     ),
 }
 
@@ -87,6 +109,8 @@ def narrowed(pyproject: str, module: str, tests: tuple[str, ...]) -> str:
     pyproject = re.sub(
         r"only_mutate = \[.*?\]", f'only_mutate = ["{module}"]', pyproject, flags=re.S
     )
+    # the docs snippets some tests run (tests/docs.py reads README.md and docs/)
+    pyproject = pyproject.replace("also_copy = [", 'also_copy = ["README.md", "docs/", ', 1)
     return re.sub(
         r"pytest_add_cli_args_test_selection = \[.*?\]",
         f"pytest_add_cli_args_test_selection = [{listed}]",
