@@ -6,15 +6,11 @@ capitalised upstream tool is listed under a portable name and called."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 
 import pytest
 
 mcp = pytest.importorskip("mcp")
 
-import uvicorn  # noqa: E402
 from mcp.server.fastmcp import FastMCP  # noqa: E402
 from mcp.types import ToolAnnotations  # noqa: E402
 
@@ -22,13 +18,14 @@ from approvals.models import ActionRequest, Tool  # noqa: E402
 from gateway.services import connector_sync  # noqa: E402
 from tenants.models import Role  # noqa: E402
 from tests.gateway.conftest import SYSTEM, seeded_tool_update  # noqa: E402
+from tests.gateway.mcp_upstream import ServedMCPUpstream  # noqa: E402
 from tests.gateway.test_mcp_integration import agent  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 PORTABLE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
-class Upstream:
+class Upstream(ServedMCPUpstream):
     def __init__(self) -> None:
         self.calls: list[str] = []
         server = FastMCP("crm-upstream", host="127.0.0.1")
@@ -52,26 +49,7 @@ class Upstream:
             self.calls.append("List-Tickets")
             return "no tickets"
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(server.streamable_http_app(), log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]})
-        self.thread.daemon = True
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self._serve(server)
 
 
 @pytest.fixture

@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 
 import pytest
 
 mcp = pytest.importorskip("mcp")
 
 import httpx  # noqa: E402
-import uvicorn  # noqa: E402
 from mcp import ClientSession  # noqa: E402
 from mcp.client.streamable_http import streamable_http_client  # noqa: E402
 from mcp.server.fastmcp import Context, FastMCP  # noqa: E402
@@ -26,13 +22,14 @@ from approvals.models import ActionRequest, ConfirmationRequest, Tool  # noqa: E
 from gateway.models import Connector  # noqa: E402
 from tenants.models import Role  # noqa: E402
 from tests.gateway.conftest import SYSTEM, seeded_tool_update  # noqa: E402
+from tests.gateway.mcp_upstream import ServedMCPUpstream  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 UPSTREAM_CREDENTIAL = "Bearer upstream-credential-only-warden-holds-42"
 
 
-class RealUpstream:
+class RealUpstream(ServedMCPUpstream):
     """FastMCP on a free loopback port, in a thread."""
 
     def __init__(self) -> None:
@@ -59,26 +56,7 @@ class RealUpstream:
             seen(ctx, "delete_account", {"customer_id": customer_id})
             return "deleted"
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(server.streamable_http_app(), log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]})
-        self.thread.daemon = True
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started, "the upstream MCP server did not start"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self._serve(server)
 
 
 @pytest.fixture

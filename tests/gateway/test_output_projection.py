@@ -6,15 +6,11 @@ the evidence (keyed digests only); removing the projection is filed for a second
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 
 import pytest
 
 mcp = pytest.importorskip("mcp")
 
-import uvicorn  # noqa: E402
 from django.test import Client  # noqa: E402
 from mcp.server.fastmcp import FastMCP  # noqa: E402
 
@@ -24,6 +20,7 @@ from gateway.models import Execution  # noqa: E402
 from gateway.services import connector_sync  # noqa: E402
 from tenants.models import Role  # noqa: E402
 from tests.gateway.conftest import SYSTEM, seeded_tool_update  # noqa: E402
+from tests.gateway.mcp_upstream import ServedMCPUpstream  # noqa: E402
 from tests.gateway.test_mcp_integration import agent  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -33,7 +30,7 @@ CARD = "4111111111111111"
 PROJECTION = ["$.customer_id", "$.orders[*].id"]
 
 
-class Upstream:
+class Upstream(ServedMCPUpstream):
     """FastMCP answering a customer record with personal data in it."""
 
     def __init__(self) -> None:
@@ -47,26 +44,7 @@ class Upstream:
                 "orders": [{"id": 1, "card": CARD}, {"id": 2, "card": CARD}],
             }
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(server.streamable_http_app(), log_level="warning", lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]})
-        self.thread.daemon = True
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert self.server.started
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self._serve(server)
 
 
 @pytest.fixture
